@@ -1,0 +1,297 @@
+//! The socket server over real TCP, with a trivial handler that echoes request bodies and can be
+//! told (by the body) to answer later, answer nothing, or close.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::RequestHeader;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use zkafka::network::{bind, serve, NetworkConfig, Reply, RequestContext, RequestHandler};
+
+/// Echoes the body; `sleep:<ms>` answers after that long, `none` answers nothing, `close` closes.
+struct Echo;
+
+impl RequestHandler for Echo {
+    async fn handle(&self, ctx: RequestContext) -> Reply {
+        let body = ctx.body;
+        let text = std::str::from_utf8(&body).unwrap_or("").to_owned();
+        if let Some(ms) = text.strip_prefix("sleep:") {
+            let ms: u64 = ms.parse().unwrap();
+            return Reply::Later(Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Some(body)
+            }));
+        }
+        match text.as_str() {
+            "none" => Reply::Now(None),
+            "close" => Reply::Close("asked to".into()),
+            "listener" => Reply::Now(Some(Bytes::from(ctx.listener))),
+            _ => Reply::Now(Some(body)),
+        }
+    }
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(max_request_bytes: usize) -> Server {
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    assert_ne!(
+        addr.port(),
+        0,
+        "port 0 must be replaced by the OS-picked port"
+    );
+    let (stop, rx) = watch::channel(false);
+    let cfg = NetworkConfig {
+        max_request_bytes,
+        max_in_flight: 16,
+    };
+    let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
+    Server { addr, stop, task }
+}
+
+/// A request frame: length, header (at `header_version`), body.
+fn request(
+    api_key: i16,
+    api_version: i16,
+    header_version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key)
+        .with_request_api_version(api_version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("test")));
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, header_version).unwrap();
+    buf.extend_from_slice(body);
+    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&buf);
+    frame
+}
+
+/// Metadata v4: request header v1, response header v0.
+fn metadata(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    request(3, 4, 1, correlation_id, body)
+}
+
+/// Reads one response frame: (correlation id, rest after the correlation id).
+async fn response(s: &mut TcpStream) -> (i32, Vec<u8>) {
+    let len = timeout(Duration::from_secs(10), s.read_i32())
+        .await
+        .expect("response in time")
+        .unwrap();
+    let mut buf = vec![0; len as usize];
+    s.read_exact(&mut buf).await.unwrap();
+    (
+        i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]),
+        buf[4..].to_vec(),
+    )
+}
+
+/// True when the server closed the connection (EOF or reset) within a few seconds.
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    loop {
+        match timeout(Duration::from_secs(5), s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn echoes_with_the_right_response_headers() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    // Metadata v4 → response header v0: correlation id then the body.
+    s.write_all(&metadata(7, b"hello")).await.unwrap();
+    assert_eq!(response(&mut s).await, (7, b"hello".to_vec()));
+    // Metadata v9 (header v2 in, v1 out) → an empty tagged-field byte before the body.
+    s.write_all(&request(3, 9, 2, 8, b"flex")).await.unwrap();
+    assert_eq!(response(&mut s).await, (8, b"\0flex".to_vec()));
+    // ApiVersions v3 has a v2 request header but its response header is always v0.
+    s.write_all(&request(18, 3, 2, 9, b"av")).await.unwrap();
+    assert_eq!(response(&mut s).await, (9, b"av".to_vec()));
+    // An ApiVersions version the broker has never heard of still gets an answer.
+    s.write_all(&request(18, 77, 2, 10, b"future"))
+        .await
+        .unwrap();
+    assert_eq!(response(&mut s).await, (10, b"future".to_vec()));
+    s.write_all(&metadata(11, b"listener")).await.unwrap();
+    assert_eq!(response(&mut s).await, (11, b"PLAINTEXT".to_vec()));
+}
+
+#[tokio::test]
+async fn pipelined_requests_in_one_write_and_acks_zero() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let mut all = Vec::new();
+    all.extend(metadata(1, b"a"));
+    all.extend(metadata(2, b"none")); // acks=0 style: no response at all
+    all.extend(metadata(3, b"c"));
+    s.write_all(&all).await.unwrap();
+    assert_eq!(response(&mut s).await, (1, b"a".to_vec()));
+    assert_eq!(response(&mut s).await, (3, b"c".to_vec()));
+}
+
+#[tokio::test]
+async fn responses_keep_request_order_when_a_later_one_finishes_first() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let started = Instant::now();
+    let mut all = metadata(1, b"sleep:300");
+    all.extend(metadata(2, b"sleep:10"));
+    all.extend(metadata(3, b"now"));
+    s.write_all(&all).await.unwrap();
+    assert_eq!(response(&mut s).await, (1, b"sleep:300".to_vec()));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(response(&mut s).await, (2, b"sleep:10".to_vec()));
+    assert_eq!(response(&mut s).await, (3, b"now".to_vec()));
+    // The later requests were not serialised behind the first one's wait.
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_only_that_connection() {
+    let srv = start(1000).await;
+    let mut good = TcpStream::connect(srv.addr).await.unwrap();
+    let mut bad = TcpStream::connect(srv.addr).await.unwrap();
+    bad.write_all(&5000i32.to_be_bytes()).await.unwrap();
+    assert!(
+        closed(&mut bad).await,
+        "oversized frame must close the connection"
+    );
+    good.write_all(&metadata(1, b"still here")).await.unwrap();
+    assert_eq!(response(&mut good).await, (1, b"still here".to_vec()));
+    // Exactly the limit is fine.
+    let body = vec![b'x'; 1000 - 14]; // 14 = header v1 with client id "test"
+    let frame = metadata(2, &body);
+    assert_eq!(frame.len(), 1004);
+    good.write_all(&frame).await.unwrap();
+    assert_eq!(response(&mut good).await.0, 2);
+    let mut neg = TcpStream::connect(srv.addr).await.unwrap();
+    neg.write_all(&(-1i32).to_be_bytes()).await.unwrap();
+    assert!(
+        closed(&mut neg).await,
+        "negative size must close the connection"
+    );
+}
+
+#[tokio::test]
+async fn garbage_headers_close_the_connection() {
+    let srv = start(1 << 20).await;
+    for frame in [
+        request(12345, 0, 1, 1, b""),                     // unknown api key
+        vec![0, 0, 0, 3, 0, 3, 0],                        // shorter than any header
+        vec![0, 0, 0, 10, 0, 3, 0, 4, 0, 0, 0, 1, 0, 50], // client id longer than the frame
+    ] {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        s.write_all(&frame).await.unwrap();
+        assert!(
+            closed(&mut s).await,
+            "frame {frame:?} must close the connection"
+        );
+    }
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&metadata(1, b"ok")).await.unwrap();
+    assert_eq!(response(&mut s).await, (1, b"ok".to_vec()));
+}
+
+#[tokio::test]
+async fn close_reply_writes_earlier_responses_first() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let mut all = metadata(1, b"sleep:100");
+    all.extend(metadata(2, b"close"));
+    all.extend(metadata(3, b"never answered"));
+    s.write_all(&all).await.unwrap();
+    assert_eq!(response(&mut s).await, (1, b"sleep:100".to_vec()));
+    assert!(closed(&mut s).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_connections() {
+    let srv = start(1 << 20).await;
+    let mut clients = Vec::new();
+    for i in 0..1000i32 {
+        let addr = srv.addr;
+        clients.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            for round in 0..3 {
+                let corr = i * 10 + round;
+                s.write_all(&request(18, 3, 2, corr, format!("c{i}r{round}").as_bytes()))
+                    .await
+                    .unwrap();
+                let (got, body) = response(&mut s).await;
+                assert_eq!(got, corr);
+                assert_eq!(body, format!("c{i}r{round}").into_bytes());
+            }
+            s
+        }));
+    }
+    let mut open = Vec::new();
+    for c in clients {
+        open.push(c.await.unwrap());
+    }
+    assert_eq!(open.len(), 1000);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_in_flight_requests() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&metadata(1, b"sleep:400")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    srv.stop.send(true).unwrap();
+    // The in-flight response still arrives, then the connection ends.
+    assert_eq!(response(&mut s).await, (1, b"sleep:400".to_vec()));
+    assert!(closed(&mut s).await);
+    // serve() returns only after that, and promptly.
+    timeout(Duration::from_secs(5), srv.task)
+        .await
+        .expect("serve returns")
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        asked.elapsed()
+    );
+    // No longer accepting.
+    assert!(TcpStream::connect(srv.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn idle_connections_do_not_block_shutdown() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&metadata(1, b"x")).await.unwrap();
+    assert_eq!(response(&mut s).await.0, 1);
+    srv.stop.send(true).unwrap();
+    timeout(Duration::from_secs(5), srv.task)
+        .await
+        .expect("serve returns")
+        .unwrap()
+        .unwrap();
+    assert!(closed(&mut s).await);
+}
