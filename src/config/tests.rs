@@ -1,0 +1,293 @@
+//! `KafkaConfig`: defaults, precedence, overrides and every error kind, as an operator sees them.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::*;
+
+const ZK: (&str, &str) = ("zookeeper.connect", "zk1:2181,zk2:2181/kafka");
+
+fn config(extra: &[(&str, &str)]) -> Result<(KafkaConfig, Vec<String>), ConfigError> {
+    let mut props = vec![ZK];
+    props.extend_from_slice(extra);
+    KafkaConfig::from_properties(props)
+}
+
+fn err(extra: &[(&str, &str)]) -> String {
+    let e = config(extra).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    e
+}
+
+#[test]
+fn kafka_defaults() {
+    let (c, warnings) = config(&[]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.broker_id, -1);
+    assert!(c.broker_id_generation_enable);
+    assert_eq!(c.reserved_broker_max_id, 1000);
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].connection_string(), "PLAINTEXT://:9092");
+    assert_eq!(c.advertised_listeners, c.listeners);
+    assert_eq!(c.inter_broker_listener_name, "PLAINTEXT");
+    assert_eq!(c.listener_security_protocol_map.len(), 4);
+    assert_eq!(c.log_dirs, [PathBuf::from("/tmp/kafka-logs")]);
+    assert_eq!(c.zookeeper_connect.servers, ["zk1:2181", "zk2:2181"]);
+    assert_eq!(c.zookeeper_connect.chroot.as_deref(), Some("/kafka"));
+    assert_eq!(
+        (
+            c.zookeeper_session_timeout_ms,
+            c.zookeeper_connection_timeout_ms
+        ),
+        (18000, 18000)
+    );
+    assert!(!c.zookeeper_set_acl);
+    assert_eq!(
+        (
+            c.num_partitions,
+            c.default_replication_factor,
+            c.min_insync_replicas
+        ),
+        (1, 1, 1)
+    );
+    assert!(c.auto_create_topics_enable && c.delete_topic_enable);
+    assert_eq!(c.log_segment_bytes, 1_073_741_824);
+    assert_eq!(c.log_roll_ms, 168 * 3_600_000);
+    assert_eq!(c.log_retention_ms, 168 * 3_600_000);
+    assert_eq!(c.log_retention_bytes, -1);
+    assert_eq!(c.log_retention_check_interval_ms, 300_000);
+    assert_eq!(
+        (c.log_index_interval_bytes, c.log_index_size_max_bytes),
+        (4096, 10_485_760)
+    );
+    assert_eq!(
+        (c.message_max_bytes, c.socket_request_max_bytes),
+        (1_048_588, 104_857_600)
+    );
+    assert_eq!(
+        (c.log_flush_interval_messages, c.log_flush_interval_ms),
+        (i64::MAX, i64::MAX)
+    );
+    assert_eq!(c.log_flush_offset_checkpoint_interval_ms, 60_000);
+    assert_eq!(c.num_replica_fetchers, 1);
+    assert_eq!(c.replica_lag_time_max_ms, 30_000);
+    assert_eq!(
+        (
+            c.replica_fetch_max_bytes,
+            c.replica_fetch_wait_max_ms,
+            c.replica_fetch_min_bytes
+        ),
+        (1_048_576, 500, 1)
+    );
+    assert!(!c.unclean_leader_election_enable);
+    assert!(c.controlled_shutdown_enable);
+    assert_eq!(
+        (
+            c.controlled_shutdown_max_retries,
+            c.controlled_shutdown_retry_backoff_ms
+        ),
+        (3, 5000)
+    );
+    assert!(c.auto_leader_rebalance_enable);
+    assert_eq!(
+        (
+            c.leader_imbalance_per_broker_percentage,
+            c.leader_imbalance_check_interval_seconds
+        ),
+        (10, 300)
+    );
+    assert_eq!(
+        (
+            c.offsets_topic_num_partitions,
+            c.offsets_topic_replication_factor
+        ),
+        (50, 3)
+    );
+    assert_eq!(
+        (
+            c.group_min_session_timeout_ms,
+            c.group_max_session_timeout_ms
+        ),
+        (6000, 1_800_000)
+    );
+    assert_eq!(
+        (c.group_initial_rebalance_delay_ms, c.group_max_size),
+        (3000, i32::MAX)
+    );
+    assert_eq!(c.request_timeout_ms, 30_000);
+    assert_eq!(
+        c.bind_addresses(),
+        [("PLAINTEXT".to_string(), String::new(), 9092)]
+    );
+}
+
+#[test]
+fn synonym_precedence() {
+    let ret = |extra: &[(&str, &str)]| config(extra).unwrap().0.log_retention_ms;
+    assert_eq!(ret(&[("log.retention.hours", "2")]), 7_200_000);
+    assert_eq!(
+        ret(&[("log.retention.hours", "2"), ("log.retention.minutes", "3")]),
+        180_000
+    );
+    assert_eq!(
+        ret(&[
+            ("log.retention.hours", "2"),
+            ("log.retention.minutes", "3"),
+            ("log.retention.ms", "5")
+        ]),
+        5
+    );
+    assert_eq!(ret(&[("log.retention.ms", "-1")]), -1);
+    assert_eq!(ret(&[("log.retention.hours", "-1")]), -1);
+    let c = config(&[
+        ("log.roll.hours", "1"),
+        ("log.roll.ms", "777"),
+        ("log.flush.scheduler.interval.ms", "2000"),
+        ("log.dir", "/ignored"),
+        ("log.dirs", "/d1, /d2"),
+        ("zookeeper.session.timeout.ms", "9000"),
+    ])
+    .unwrap()
+    .0;
+    assert_eq!(c.log_roll_ms, 777);
+    assert_eq!(
+        c.log_flush_interval_ms, 2000,
+        "log.flush.interval.ms falls back to the scheduler interval"
+    );
+    assert_eq!(c.log_dirs, [PathBuf::from("/d1"), PathBuf::from("/d2")]);
+    assert_eq!(c.zookeeper_connection_timeout_ms, 9000);
+    assert_eq!(
+        config(&[("log.dir", "/only")]).unwrap().0.log_dirs,
+        [PathBuf::from("/only")]
+    );
+}
+
+#[test]
+fn listeners_and_advertised_listeners() {
+    let c = config(&[
+        ("listeners", "PLAINTEXT://0.0.0.0:9092,INTERNAL://:0"),
+        (
+            "advertised.listeners",
+            "PLAINTEXT://broker1:9092,INTERNAL://[fe80::1]:19092",
+        ),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+        ),
+        ("inter.broker.listener.name", "internal"),
+    ])
+    .unwrap()
+    .0;
+    assert_eq!(c.listeners[1].port, 0);
+    assert_eq!(
+        c.inter_broker_listener()
+            .map(|l| l.connection_string())
+            .as_deref(),
+        Some("INTERNAL://[fe80::1]:19092")
+    );
+    assert_eq!(c.advertised_listeners[0].security_protocol.id(), 0);
+}
+
+#[test]
+fn unknown_keys_warn_and_known_unused_keys_do_not() {
+    let (_, warnings) =
+        config(&[("num.network.threads", "3"), ("log.retension.hours", "1")]).unwrap();
+    assert_eq!(
+        warnings,
+        ["unknown config log.retension.hours (value \"1\") is ignored"]
+    );
+}
+
+#[test]
+fn load_reads_the_file_and_overrides_win() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(f, "# server.properties\nbroker.id=1\nzookeeper.connect=localhost:2181\nnum.partitions = 3\nbogus.key=1").unwrap();
+    let (c, warnings) =
+        KafkaConfig::load(f.path(), &[("num.partitions".into(), "5".into())]).unwrap();
+    assert_eq!((c.broker_id, c.num_partitions), (1, 5));
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        c.explicit.get("num.partitions").map(String::as_str),
+        Some("5")
+    );
+    let e =
+        KafkaConfig::load(std::path::Path::new("/nonexistent/server.properties"), &[]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot read config file /nonexistent/server.properties: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_error_kind() {
+    assert_eq!(
+        KafkaConfig::from_properties([("broker.id", "1")]).unwrap_err().to_string(),
+        "missing required config zookeeper.connect: set it to the ZooKeeper ensemble, e.g. zookeeper.connect=localhost:2181/kafka"
+    );
+    assert_eq!(
+        err(&[("num.partitions", "abc")]),
+        "invalid value \"abc\" for num.partitions: not an integer"
+    );
+    assert_eq!(
+        err(&[("num.partitions", "0")]),
+        "invalid value \"0\" for num.partitions: must be at least 1"
+    );
+    assert_eq!(
+        err(&[("log.segment.bytes", "13")]),
+        "invalid value \"13\" for log.segment.bytes: must be at least 14"
+    );
+    assert_eq!(
+        err(&[("log.retention.ms", "1h")]),
+        "invalid value \"1h\" for log.retention.ms: not a long integer"
+    );
+    assert_eq!(
+        err(&[("delete.topic.enable", "yes")]),
+        "invalid value \"yes\" for delete.topic.enable: not a boolean (expected true or false)"
+    );
+    assert_eq!(
+        err(&[("broker.id", "1001")]),
+        "invalid value \"1001\" for broker.id: must be -1 (generate) or between 0 and reserved.broker.max.id (1000)"
+    );
+    assert_eq!(
+        err(&[("broker.id", "-1"), ("broker.id.generation.enable", "false")]),
+        "invalid value \"-1\" for broker.id: must be at least 0 when broker.id.generation.enable is false"
+    );
+    assert!(err(&[("listeners", "PLAINTEXT://:abc")])
+        .starts_with("invalid value \"PLAINTEXT://:abc\" for listeners: "));
+    assert!(
+        err(&[("listeners", "PLAINTEXT://:9092,PLAINTEXT2://:9092")])
+            .contains("no security protocol defined")
+    );
+    assert_eq!(
+        err(&[
+            ("listeners", "A://:9092,B://:9092"),
+            ("listener.security.protocol.map", "A:PLAINTEXT,B:PLAINTEXT"),
+            ("inter.broker.listener.name", "A")
+        ]),
+        "invalid value \"A://:9092,B://:9092\" for listeners: port 9092 is used twice"
+    );
+    assert!(err(&[("advertised.listeners", "PLAINTEXT://0.0.0.0:9092")]).contains("non-routable"));
+    assert_eq!(
+        err(&[("inter.broker.listener.name", "REPLICATION")]),
+        "invalid value \"REPLICATION\" for inter.broker.listener.name: must be the name of a listener in advertised.listeners"
+    );
+    assert_eq!(
+        err(&[("security.inter.broker.protocol", "SSL")]),
+        "invalid value \"SSL\" for security.inter.broker.protocol: must be one of PLAINTEXT"
+    );
+    assert!(err(&[("zookeeper.connect", "zk:2181/kafka/")])
+        .starts_with("invalid value \"zk:2181/kafka/\" for zookeeper.connect: "));
+    assert_eq!(
+        err(&[("replica.fetch.wait.max.ms", "40000")]),
+        "invalid value \"40000\" for replica.fetch.wait.max.ms: must not exceed replica.socket.timeout.ms (30000)"
+    );
+    assert_eq!(
+        err(&[("log.cleanup.policy", "delete,shred")]),
+        "invalid value \"delete,shred\" for log.cleanup.policy: unknown policy \"shred\" (expected delete and/or compact)"
+    );
+    assert_eq!(
+        err(&[("offsets.topic.replication.factor", "40000")]),
+        "invalid value \"40000\" for offsets.topic.replication.factor: not a short integer"
+    );
+}

@@ -1,0 +1,242 @@
+//! The table of topic-level configs: each name, the broker keys its default comes from, and how
+//! its values are validated.
+
+use super::broker::KafkaConfig;
+use super::error::ConfigError;
+use super::values::{check_one_of, parse_bool, parse_double, parse_int, parse_long};
+use super::{parse_cleanup_policy, COMPRESSION_TYPES};
+
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    Int(i32),
+    Long(i64),
+    Bool,
+    Ratio,
+    OneOf(&'static [&'static str]),
+    Policy,
+    Text,
+}
+
+impl Kind {
+    pub(super) fn type_id(self) -> i8 {
+        match self {
+            Kind::Bool => 1,
+            Kind::OneOf(_) | Kind::Text => 2,
+            Kind::Int(_) => 3,
+            Kind::Long(_) => 5,
+            Kind::Ratio => 6,
+            Kind::Policy => 7,
+        }
+    }
+
+    pub(super) fn check(self, key: &str, v: &str) -> Result<(), ConfigError> {
+        match self {
+            Kind::Int(min) => parse_int(key, v, min, i32::MAX).map(drop),
+            Kind::Long(min) => parse_long(key, v, min).map(drop),
+            Kind::Bool => parse_bool(key, v).map(drop),
+            Kind::Ratio => parse_double(key, v, 0.0, 1.0).map(drop),
+            Kind::OneOf(allowed) => check_one_of(key, v, allowed),
+            Kind::Policy => parse_cleanup_policy(key, v).map(drop),
+            Kind::Text => Ok(()),
+        }
+    }
+}
+
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+/// (topic key, broker keys it inherits from in precedence order, kind).
+pub(super) const KEYS: &[(&str, &[&str], Kind)] = &[
+    ("cleanup.policy", &["log.cleanup.policy"], Kind::Policy),
+    (
+        "compression.type",
+        &["compression.type"],
+        Kind::OneOf(COMPRESSION_TYPES),
+    ),
+    (
+        "delete.retention.ms",
+        &["log.cleaner.delete.retention.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "file.delete.delay.ms",
+        &["log.segment.delete.delay.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "flush.messages",
+        &["log.flush.interval.messages"],
+        Kind::Long(1),
+    ),
+    (
+        "flush.ms",
+        &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        Kind::Long(0),
+    ),
+    ("follower.replication.throttled.replicas", &[], Kind::Text),
+    (
+        "index.interval.bytes",
+        &["log.index.interval.bytes"],
+        Kind::Int(0),
+    ),
+    ("leader.replication.throttled.replicas", &[], Kind::Text),
+    (
+        "max.compaction.lag.ms",
+        &["log.cleaner.max.compaction.lag.ms"],
+        Kind::Long(1),
+    ),
+    ("max.message.bytes", &["message.max.bytes"], Kind::Int(0)),
+    (
+        "message.downconversion.enable",
+        &["log.message.downconversion.enable"],
+        Kind::Bool,
+    ),
+    (
+        "message.format.version",
+        &["log.message.format.version"],
+        Kind::Text,
+    ),
+    (
+        "message.timestamp.after.max.ms",
+        &["log.message.timestamp.after.max.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        &["log.message.timestamp.before.max.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        &["log.message.timestamp.difference.max.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "message.timestamp.type",
+        &["log.message.timestamp.type"],
+        Kind::OneOf(TIMESTAMP_TYPES),
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        &["log.cleaner.min.cleanable.ratio"],
+        Kind::Ratio,
+    ),
+    (
+        "min.compaction.lag.ms",
+        &["log.cleaner.min.compaction.lag.ms"],
+        Kind::Long(0),
+    ),
+    (
+        "min.insync.replicas",
+        &["min.insync.replicas"],
+        Kind::Int(1),
+    ),
+    ("preallocate", &["log.preallocate"], Kind::Bool),
+    (
+        "retention.bytes",
+        &["log.retention.bytes"],
+        Kind::Long(i64::MIN),
+    ),
+    (
+        "retention.ms",
+        &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
+        Kind::Long(-1),
+    ),
+    ("segment.bytes", &["log.segment.bytes"], Kind::Int(14)),
+    (
+        "segment.index.bytes",
+        &["log.index.size.max.bytes"],
+        Kind::Int(4),
+    ),
+    (
+        "segment.jitter.ms",
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        Kind::Long(0),
+    ),
+    (
+        "segment.ms",
+        &["log.roll.ms", "log.roll.hours"],
+        Kind::Long(1),
+    ),
+    (
+        "unclean.leader.election.enable",
+        &["unclean.leader.election.enable"],
+        Kind::Bool,
+    ),
+];
+
+/// Every topic config name zkafka knows, sorted (for validating CreateTopics / AlterConfigs).
+pub const TOPIC_CONFIG_NAMES: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
+/// The broker's value for a topic key, formatted as DescribeConfigs shows it.
+pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
+    match key {
+        "cleanup.policy" => b.log_cleanup_policy.join(","),
+        "compression.type" => b.compression_type.clone(),
+        "delete.retention.ms" => b.log_cleaner_delete_retention_ms.to_string(),
+        "file.delete.delay.ms" => b.log_segment_delete_delay_ms.to_string(),
+        "flush.messages" => b.log_flush_interval_messages.to_string(),
+        "flush.ms" => b.log_flush_interval_ms.to_string(),
+        "index.interval.bytes" => b.log_index_interval_bytes.to_string(),
+        "max.compaction.lag.ms" => b.log_cleaner_max_compaction_lag_ms.to_string(),
+        "max.message.bytes" => b.message_max_bytes.to_string(),
+        "message.downconversion.enable" => b.log_message_downconversion_enable.to_string(),
+        "message.format.version" => b
+            .explicit
+            .get("log.message.format.version")
+            .cloned()
+            .unwrap_or_else(|| "3.0-IV1".into()),
+        "message.timestamp.after.max.ms" => b.log_message_timestamp_after_max_ms.to_string(),
+        "message.timestamp.before.max.ms" => b.log_message_timestamp_before_max_ms.to_string(),
+        "message.timestamp.difference.max.ms" => b
+            .explicit
+            .get("log.message.timestamp.difference.max.ms")
+            .cloned()
+            .unwrap_or_else(|| i64::MAX.to_string()),
+        "message.timestamp.type" => b.log_message_timestamp_type.clone(),
+        "min.cleanable.dirty.ratio" => b.log_cleaner_min_cleanable_ratio.to_string(),
+        "min.compaction.lag.ms" => b.log_cleaner_min_compaction_lag_ms.to_string(),
+        "min.insync.replicas" => b.min_insync_replicas.to_string(),
+        "preallocate" => b.log_preallocate.to_string(),
+        "retention.bytes" => b.log_retention_bytes.to_string(),
+        "retention.ms" => b.log_retention_ms.to_string(),
+        "segment.bytes" => b.log_segment_bytes.to_string(),
+        "segment.index.bytes" => b.log_index_size_max_bytes.to_string(),
+        "segment.jitter.ms" => b.log_roll_jitter_ms.to_string(),
+        "segment.ms" => b.log_roll_ms.to_string(),
+        "unclean.leader.election.enable" => b.unclean_leader_election_enable.to_string(),
+        _ => String::new(),
+    }
+}
