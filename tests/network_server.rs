@@ -31,7 +31,7 @@ impl RequestHandler for Echo {
         match text.as_str() {
             "none" => Reply::Now(None),
             "close" => Reply::Close("asked to".into()),
-            "listener" => Reply::Now(Some(Bytes::from(ctx.listener))),
+            "listener" => Reply::Now(Some(Bytes::copy_from_slice(ctx.listener.as_bytes()))),
             _ => Reply::Now(Some(body)),
         }
     }
@@ -293,5 +293,23 @@ async fn idle_connections_do_not_block_shutdown() {
         .expect("serve returns")
         .unwrap()
         .unwrap();
+    assert!(closed(&mut s).await);
+}
+
+#[tokio::test]
+async fn dropping_serve_bounds_the_drain() {
+    // A caller bounds shutdown by dropping (or aborting) the serve future after a deadline: every
+    // connection is closed then, even one still owed a response.
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&metadata(1, b"sleep:10000")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    srv.stop.send(true).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !srv.task.is_finished(),
+        "serve must wait for the in-flight request"
+    );
+    srv.task.abort();
     assert!(closed(&mut s).await);
 }

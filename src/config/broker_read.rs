@@ -56,20 +56,38 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             ));
         }
     }
-    let advertised_listeners = match p.opt_string("advertised.listeners") {
+    let (adv_key, adv_value, advertised_listeners) = match p.opt_string("advertised.listeners") {
         Some(v) => {
             let adv = parse_listeners("advertised.listeners", &v, &protocols)?;
-            if let Some(l) = adv.iter().find(|l| l.host == "0.0.0.0" || l.host == "::") {
+            if let Some(l) = adv
+                .iter()
+                .find(|a| !listeners.iter().any(|l| l.name == a.name))
+            {
                 return Err(ConfigError::invalid(
                     "advertised.listeners",
                     &v,
-                    format!("{} advertises the non-routable address {}", l.name, l.host),
+                    format!("listener {} is not in listeners", l.name),
                 ));
             }
-            adv
+            ("advertised.listeners", v, adv)
         }
-        None => listeners.clone(),
+        None => ("listeners", listeners_value.clone(), listeners.clone()),
     };
+    // Kafka checks the *effective* advertised listeners: a wildcard bind address in `listeners`
+    // without `advertised.listeners` would tell clients to connect to 0.0.0.0.
+    if let Some(l) = advertised_listeners
+        .iter()
+        .find(|l| l.host == "0.0.0.0" || l.host == "::")
+    {
+        return Err(ConfigError::invalid(
+            adv_key,
+            &adv_value,
+            format!(
+                "listener {} would advertise the non-routable address {} (set advertised.listeners)",
+                l.name, l.host
+            ),
+        ));
+    }
     let inter_broker_protocol = p.one_of(
         "security.inter.broker.protocol",
         "PLAINTEXT",

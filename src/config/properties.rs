@@ -139,4 +139,17 @@ mod tests {
         let p = parse_properties("zookeeper.connect=a:2181\nzookeeper.connect=b:2181/kafka\n");
         assert_eq!(p["zookeeper.connect"], "b:2181/kafka");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(text in "(?s).{0,200}") {
+            let _ = parse_properties(&text);
+        }
+
+        #[test]
+        fn simple_pairs_round_trip(key in "[a-z][a-z.]{0,20}", value in "[a-zA-Z0-9/:,._-]{0,30}") {
+            let p = parse_properties(&format!("{key}={value}\n"));
+            proptest::prop_assert_eq!(p.get(&key), Some(&value));
+        }
+    }
 }

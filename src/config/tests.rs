@@ -269,6 +269,14 @@ fn every_error_kind() {
     );
     assert!(err(&[("advertised.listeners", "PLAINTEXT://0.0.0.0:9092")]).contains("non-routable"));
     assert_eq!(
+        err(&[("listeners", "PLAINTEXT://0.0.0.0:9092")]),
+        "invalid value \"PLAINTEXT://0.0.0.0:9092\" for listeners: listener PLAINTEXT would advertise the non-routable address 0.0.0.0 (set advertised.listeners)"
+    );
+    assert_eq!(
+        err(&[("advertised.listeners", "PLAINTEXT://h:1,SSL://h:2"), ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:PLAINTEXT")]),
+        "invalid value \"PLAINTEXT://h:1,SSL://h:2\" for advertised.listeners: listener SSL is not in listeners"
+    );
+    assert_eq!(
         err(&[("inter.broker.listener.name", "REPLICATION")]),
         "invalid value \"REPLICATION\" for inter.broker.listener.name: must be the name of a listener in advertised.listeners"
     );

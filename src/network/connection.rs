@@ -102,7 +102,7 @@ async fn read_requests<H: RequestHandler>(
             api_key,
             api_version,
             peer,
-            listener: listener.to_string(),
+            listener: listener.clone(),
             body,
         };
         let body = match handler.handle(ctx).instrument(span.clone()).await {

@@ -38,8 +38,9 @@ pub struct RequestContext {
     /// The client's address, for logs and quotas.
     pub peer: SocketAddr,
     /// The name of the listener the request arrived on (e.g. `PLAINTEXT`), so inter-broker requests
-    /// can be told apart and Metadata can advertise the matching listener.
-    pub listener: String,
+    /// can be told apart and Metadata can advertise the matching listener. Shared, not copied per
+    /// request.
+    pub listener: std::sync::Arc<str>,
     /// The bytes after the header: a slice of the frame buffer, never copied.
     pub body: Bytes,
 }
