@@ -313,3 +313,31 @@ async fn dropping_serve_bounds_the_drain() {
     srv.task.abort();
     assert!(closed(&mut s).await);
 }
+
+#[tokio::test]
+async fn empty_host_binds_every_interface() {
+    let bound = bind(&[("PLAINTEXT".into(), String::new(), 0)])
+        .await
+        .unwrap();
+    let port = bound[0].local_addr.port();
+    assert!(
+        bound[0].local_addr.ip().is_unspecified(),
+        "{}",
+        bound[0].local_addr
+    );
+    let (stop, rx) = watch::channel(false);
+    let cfg = NetworkConfig {
+        max_request_bytes: 1 << 20,
+        max_in_flight: 4,
+    };
+    let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(&metadata(5, b"v4")).await.unwrap();
+    assert_eq!(response(&mut s).await, (5, b"v4".to_vec()));
+    stop.send(true).unwrap();
+    timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

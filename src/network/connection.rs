@@ -11,7 +11,7 @@ use tracing::{debug, info, warn, Instrument};
 use super::frame::{FrameError, FrameReader};
 use super::header::{decode_request_header, response_header_version};
 use super::server::stopped;
-use super::writer::{write_responses, Body, Pending};
+use super::writer::{write_responses, Body, Pending, WriteError};
 use super::{NetworkConfig, Reply, RequestContext, RequestHandler};
 
 /// Serves `stream` until the peer closes, an invalid frame or header arrives, the handler says
@@ -38,8 +38,12 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
         shutdown,
     );
     let writer = async {
-        if let Err(e) = write_responses(write_half, rx).await {
-            debug!(error = %e, "closing connection: response not written");
+        match write_responses(write_half, rx).await {
+            Ok(()) => {}
+            // The peer went away: routine.
+            Err(WriteError::Io(e)) => debug!(error = %e, "closing connection: write failed"),
+            // A handler's deferred reply panicked or was cancelled: a bug worth seeing.
+            Err(e @ WriteError::Task { .. }) => warn!(%peer, error = %e, "closing connection"),
         }
     };
     tokio::join!(reader, writer);

@@ -21,7 +21,8 @@ use kafka_protocol::messages::{ApiKey, RequestHeader};
 
 pub use frame::FrameError;
 pub use header::{
-    decode_request_header, encode_response_header, response_header_version, HeaderError,
+    decode_request_header, encode_response_header, request_header_version, response_header_version,
+    HeaderError,
 };
 pub use server::{bind, serve, BoundListener};
 
