@@ -226,6 +226,34 @@ impl KafkaConfig {
             .collect()
     }
 
+    /// The socket server's limits from `socket.request.max.bytes` (pipelining depth: its default).
+    pub fn network_config(&self) -> crate::network::NetworkConfig {
+        crate::network::NetworkConfig {
+            max_request_bytes: usize::try_from(self.socket_request_max_bytes).unwrap_or(usize::MAX),
+            ..crate::network::NetworkConfig::default()
+        }
+    }
+
+    /// `advertised.listeners` with port 0 replaced by the port the OS gave the listener of the same
+    /// name (what goes into `/brokers/ids/<id>` and Metadata when `listeners` uses port 0).
+    pub fn advertised_with_bound_ports(
+        &self,
+        bound: &[crate::network::BoundListener],
+    ) -> Vec<Listener> {
+        self.advertised_listeners
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                if l.port == 0 {
+                    if let Some(b) = bound.iter().find(|b| b.name == l.name) {
+                        l.port = b.local_addr.port();
+                    }
+                }
+                l
+            })
+            .collect()
+    }
+
     /// The advertised endpoint other brokers use (`inter.broker.listener.name`).
     pub fn inter_broker_listener(&self) -> Option<&Listener> {
         self.advertised_listeners

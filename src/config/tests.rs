@@ -299,3 +299,21 @@ fn every_error_kind() {
         "invalid value \"40000\" for offsets.topic.replication.factor: not a short integer"
     );
 }
+
+#[tokio::test]
+async fn port_zero_is_advertised_as_the_bound_port() {
+    let (c, _) = config(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ("socket.request.max.bytes", "1000"),
+    ])
+    .unwrap();
+    assert_eq!(c.network_config().max_request_bytes, 1000);
+    let bound = crate::network::bind(&c.bind_addresses()).await.unwrap();
+    let adv = c.advertised_with_bound_ports(&bound);
+    assert_eq!(adv[0].port, bound[0].local_addr.port());
+    assert_ne!(adv[0].port, 0);
+    assert_eq!(
+        adv[0].connection_string(),
+        format!("PLAINTEXT://127.0.0.1:{}", adv[0].port)
+    );
+}
