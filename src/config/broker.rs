@@ -8,7 +8,8 @@ use super::broker_read::read;
 use super::error::ConfigError;
 use super::listener::{Listener, SecurityProtocol};
 use super::properties::parse_properties;
-use super::values::Props;
+use super::topic::{ConfigEntry, ConfigSource};
+use super::values::{KeyInfo, Props};
 use super::zookeeper::ZkConnect;
 use super::IGNORED_KEYS;
 
@@ -176,6 +177,8 @@ pub struct KafkaConfig {
     /// Every key set explicitly (file + overrides) with its raw value, so DescribeConfigs can tell
     /// STATIC_BROKER_CONFIG from DEFAULT_CONFIG.
     pub explicit: BTreeMap<String, String>,
+    /// Every key zkafka reads, with Kafka's default and type (for [`KafkaConfig::describe`]).
+    pub(super) known: BTreeMap<&'static str, KeyInfo>,
 }
 
 impl KafkaConfig {
@@ -209,12 +212,13 @@ impl KafkaConfig {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         let mut p = Props::new(&map);
-        let cfg = read(&mut p)?;
+        let mut cfg = read(&mut p)?;
         let warnings = p
             .unread()
             .filter(|(k, _)| !IGNORED_KEYS.contains(&k.as_str()))
             .map(|(k, v)| format!("unknown config {k} (value {v:?}) is ignored"))
             .collect();
+        cfg.known = p.into_known();
         Ok((cfg, warnings))
     }
 
@@ -252,6 +256,48 @@ impl KafkaConfig {
                 l
             })
             .collect()
+    }
+
+    /// Every broker key zkafka reads plus the accepted-but-unused keys that were set, sorted by
+    /// name, for DescribeConfigs on a BROKER resource (`kafka-configs --describe --all
+    /// --entity-type brokers`). All are read-only: zkafka has no dynamic broker configs. Values of
+    /// keys naming a password are hidden, as Kafka hides sensitive values.
+    pub fn describe(&self) -> Vec<ConfigEntry> {
+        let known = self
+            .known
+            .iter()
+            .map(|(name, info)| (*name, info.default.clone(), info.config_type));
+        let ignored = IGNORED_KEYS
+            .iter()
+            .filter(|k| self.explicit.contains_key(**k))
+            .map(|k| (*k, None, 2));
+        let mut entries: Vec<ConfigEntry> = known
+            .chain(ignored)
+            .map(|(name, default, config_type)| {
+                let set = self.explicit.get(name);
+                let is_sensitive = name.contains("password");
+                ConfigEntry {
+                    name: name.to_owned(),
+                    value: if is_sensitive {
+                        None
+                    } else {
+                        set.cloned().or(default)
+                    },
+                    is_default: set.is_none(),
+                    is_sensitive,
+                    read_only: true,
+                    source: if set.is_some() {
+                        ConfigSource::StaticBrokerConfig
+                    } else {
+                        ConfigSource::DefaultConfig
+                    },
+                    config_type,
+                    broker_synonym: None,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries
     }
 
     /// The advertised endpoint other brokers use (`inter.broker.listener.name`).

@@ -1,6 +1,7 @@
 //! Reading `KafkaConfig` out of a properties map: every key with its Kafka default and range,
 //! synonym chains, and the cross-key checks of Kafka's `KafkaConfig.validateValues`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::broker::KafkaConfig;
@@ -109,17 +110,15 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
     }
 
     // Storage.
+    let log_dir = p.list("log.dir", "/tmp/kafka-logs");
+    p.note("log.dirs", None, 7);
     let log_dirs: Vec<PathBuf> = match p.raw("log.dirs") {
-        Some(v) => super::values::split_list(v)
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-        None => p
-            .list("log.dir", "/tmp/kafka-logs")
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-    };
+        Some(v) => super::values::split_list(v),
+        None => log_dir,
+    }
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
     if log_dirs.is_empty() {
         return Err(ConfigError::invalid(
             "log.dirs",
@@ -290,6 +289,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         )?,
         log_message_downconversion_enable: p.boolean("log.message.downconversion.enable", true)?,
         explicit,
+        known: BTreeMap::new(),
     })
     .and_then(cross_checks)
 }

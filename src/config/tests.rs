@@ -317,3 +317,44 @@ async fn port_zero_is_advertised_as_the_bound_port() {
         format!("PLAINTEXT://127.0.0.1:{}", adv[0].port)
     );
 }
+
+#[test]
+fn describe_lists_defaults_and_static_settings() {
+    let (c, _) = config(&[
+        ("num.partitions", "6"),
+        ("num.io.threads", "8"),
+        ("ssl.key.password", "secret"),
+    ])
+    .unwrap();
+    let d = c.describe();
+    let get = |n: &str| {
+        d.iter()
+            .find(|e| e.name == n)
+            .unwrap_or_else(|| panic!("{n} missing"))
+    };
+    let e = get("num.partitions");
+    assert_eq!(
+        (e.value.as_deref(), e.source, e.is_default, e.read_only),
+        (Some("6"), ConfigSource::StaticBrokerConfig, false, true)
+    );
+    let e = get("log.retention.hours");
+    assert_eq!(
+        (e.value.as_deref(), e.source, e.config_type),
+        (Some("168"), ConfigSource::DefaultConfig, 3)
+    );
+    assert_eq!(
+        get("log.retention.ms").value,
+        None,
+        "Kafka shows no default for log.retention.ms"
+    );
+    assert_eq!(
+        get("zookeeper.connect").value.as_deref(),
+        Some("zk1:2181,zk2:2181/kafka")
+    );
+    assert_eq!(get("log.dir").value.as_deref(), Some("/tmp/kafka-logs"));
+    assert_eq!(get("num.io.threads").value.as_deref(), Some("8"));
+    let e = get("ssl.key.password");
+    assert!(e.is_sensitive && e.value.is_none());
+    assert!(d.windows(2).all(|w| w[0].name < w[1].name));
+    assert!(d.len() > 80, "{}", d.len());
+}

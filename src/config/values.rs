@@ -1,48 +1,81 @@
 //! Typed reads of a properties map with Kafka's parsing rules and this crate's one-line errors.
-//! Every key read is remembered, so whatever was never asked for can be reported as unknown.
+//! Every key read is remembered with its default and type, so whatever was never asked for can be
+//! reported as unknown, and DescribeConfigs can list every broker key with its default.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::error::ConfigError;
+
+/// What the reader knows about a key: Kafka's default (as text; `None` for keys without one) and
+/// Kafka's config type id (1 BOOLEAN, 2 STRING, 3 INT, 5 LONG, 6 DOUBLE, 7 LIST).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyInfo {
+    /// The default value, as DescribeConfigs shows it.
+    pub default: Option<String>,
+    /// Kafka's config type id.
+    pub config_type: i8,
+}
 
 /// A properties map being read.
 #[derive(Debug)]
 pub(crate) struct Props<'a> {
     map: &'a BTreeMap<String, String>,
-    read: BTreeSet<&'static str>,
+    read: BTreeMap<&'static str, KeyInfo>,
 }
 
 impl<'a> Props<'a> {
     pub(crate) fn new(map: &'a BTreeMap<String, String>) -> Self {
         Props {
             map,
-            read: BTreeSet::new(),
+            read: BTreeMap::new(),
         }
     }
 
     /// The raw value, trimmed, if set.
     pub(crate) fn raw(&mut self, key: &'static str) -> Option<&'a str> {
-        self.read.insert(key);
+        self.read.entry(key).or_insert(KeyInfo {
+            default: None,
+            config_type: 2,
+        });
         self.map.get(key).map(|v| v.trim())
+    }
+
+    /// Records `key`'s default and type (for [`Props::into_known`]).
+    pub(crate) fn note(&mut self, key: &'static str, default: Option<String>, config_type: i8) {
+        self.read.insert(
+            key,
+            KeyInfo {
+                default,
+                config_type,
+            },
+        );
+    }
+
+    /// Every key read, with its default and type.
+    pub(crate) fn into_known(self) -> BTreeMap<&'static str, KeyInfo> {
+        self.read
     }
 
     /// Keys present in the map that nothing read.
     pub(crate) fn unread(&self) -> impl Iterator<Item = (&'a String, &'a String)> + '_ {
         self.map
             .iter()
-            .filter(|(k, _)| !self.read.contains(k.as_str()))
+            .filter(|(k, _)| !self.read.contains_key(k.as_str()))
     }
 
     pub(crate) fn string(&mut self, key: &'static str, default: &str) -> String {
+        self.note(key, Some(default.to_owned()), 2);
         self.raw(key).unwrap_or(default).to_owned()
     }
 
     pub(crate) fn opt_string(&mut self, key: &'static str) -> Option<String> {
+        self.note(key, None, 2);
         self.raw(key).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
     /// A comma-separated list, entries trimmed, empty entries dropped.
     pub(crate) fn list(&mut self, key: &'static str, default: &str) -> Vec<String> {
+        self.note(key, Some(default.to_owned()), 7);
         split_list(self.raw(key).unwrap_or(default))
     }
 
@@ -51,6 +84,7 @@ impl<'a> Props<'a> {
         key: &'static str,
         default: bool,
     ) -> Result<bool, ConfigError> {
+        self.note(key, Some(default.to_string()), 1);
         match self.raw(key) {
             None => Ok(default),
             Some(v) => parse_bool(key, v),
@@ -63,6 +97,7 @@ impl<'a> Props<'a> {
         default: i32,
         min: i32,
     ) -> Result<i32, ConfigError> {
+        self.note(key, Some(default.to_string()), 3);
         match self.raw(key) {
             None => Ok(default),
             Some(v) => parse_int(key, v, min, i32::MAX),
@@ -74,6 +109,7 @@ impl<'a> Props<'a> {
         key: &'static str,
         min: i32,
     ) -> Result<Option<i32>, ConfigError> {
+        self.note(key, None, 3);
         self.raw(key)
             .map(|v| parse_int(key, v, min, i32::MAX))
             .transpose()
@@ -85,6 +121,7 @@ impl<'a> Props<'a> {
         default: i64,
         min: i64,
     ) -> Result<i64, ConfigError> {
+        self.note(key, Some(default.to_string()), 5);
         match self.raw(key) {
             None => Ok(default),
             Some(v) => parse_long(key, v, min),
@@ -96,6 +133,7 @@ impl<'a> Props<'a> {
         key: &'static str,
         min: i64,
     ) -> Result<Option<i64>, ConfigError> {
+        self.note(key, None, 5);
         self.raw(key).map(|v| parse_long(key, v, min)).transpose()
     }
 
@@ -106,6 +144,7 @@ impl<'a> Props<'a> {
         min: f64,
         max: f64,
     ) -> Result<f64, ConfigError> {
+        self.note(key, Some(default.to_string()), 6);
         match self.raw(key) {
             None => Ok(default),
             Some(v) => parse_double(key, v, min, max),
@@ -119,6 +158,7 @@ impl<'a> Props<'a> {
         default: &str,
         allowed: &[&str],
     ) -> Result<String, ConfigError> {
+        self.note(key, Some(default.to_owned()), 2);
         let v = self.raw(key).unwrap_or(default);
         check_one_of(key, v, allowed)?;
         Ok(v.to_owned())
