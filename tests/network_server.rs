@@ -341,3 +341,38 @@ async fn empty_host_binds_every_interface() {
         .unwrap()
         .unwrap();
 }
+
+/// Counts requests and never answers them.
+struct Stuck(std::sync::atomic::AtomicUsize);
+
+impl RequestHandler for Stuck {
+    async fn handle(&self, _ctx: RequestContext) -> Reply {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::Later(Box::pin(std::future::pending()))
+    }
+}
+
+#[tokio::test]
+async fn pipelining_is_bounded_by_max_in_flight() {
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    let handler = Arc::new(Stuck(Default::default()));
+    let (_stop, rx) = watch::channel(false);
+    let cfg = NetworkConfig {
+        max_request_bytes: 1 << 20,
+        max_in_flight: 2,
+    };
+    tokio::spawn(serve(bound, handler.clone(), cfg, rx));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut all = Vec::new();
+    for i in 0..50 {
+        all.extend(metadata(i, b"x"));
+    }
+    s.write_all(&all).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One being awaited by the writer, two queued, one waiting for room: the rest stay unread.
+    let calls = handler.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((3..=4).contains(&calls), "handler called {calls} times");
+}
