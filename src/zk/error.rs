@@ -12,6 +12,10 @@ pub enum ZkError {
     /// The session expired or the client was closed: build a new client, re-register, re-arm watches.
     #[error("ZooKeeper session expired or closed")]
     SessionLost,
+    /// The connection dropped while the request was in flight; the session may still be alive
+    /// (the client reconnects by itself). Whether the request took effect is unknown: re-read, retry.
+    #[error("ZooKeeper connection lost (session still alive, reconnecting)")]
+    ConnectionLoss,
     /// Another live session holds this broker id's registration.
     #[error(
         "broker id already registered at {0} (another broker with the same broker.id is running)"
@@ -53,6 +57,7 @@ impl ZkError {
             E::NodeExists => ZkError::NodeExists(path.to_string()),
             E::BadVersion => ZkError::BadVersion(path.to_string()),
             E::SessionExpired | E::ClientClosed => ZkError::SessionLost,
+            E::ConnectionLoss => ZkError::ConnectionLoss,
             other => ZkError::Other(other),
         }
     }
@@ -62,6 +67,7 @@ impl ZkError {
         use zookeeper_client::Error as E;
         match err {
             E::SessionExpired | E::ClientClosed => ZkError::SessionLost,
+            E::ConnectionLoss => ZkError::ConnectionLoss,
             other => ZkError::Other(other),
         }
     }
