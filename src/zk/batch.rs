@@ -64,6 +64,7 @@ impl KafkaZkClient {
                 in_flight.push((batch.to_vec(), writer.commit()));
             }
             let mut retry = Vec::new();
+            let mut batch_failed = false;
             for (batch, committed) in in_flight {
                 match committed.await {
                     Ok(results) => {
@@ -84,7 +85,13 @@ impl KafkaZkClient {
                             other => ZkError::session(other),
                         });
                     }
+                    // A batch after a failed one may depend on it (a parent created or a child
+                    // deleted there): send it whole again rather than blame its first op.
+                    Err(MultiWriteError::OperationFailed { .. }) if batch_failed => {
+                        retry.extend(batch)
+                    }
                     Err(MultiWriteError::OperationFailed { index, source }) => {
+                        batch_failed = true;
                         let failed = batch[index - 1];
                         outcomes[failed] = Some(Err(ZkError::at(ops[failed].path(), source)));
                         retry.extend(batch.iter().copied().filter(|&i| i != failed));
