@@ -21,7 +21,7 @@ fn broker_registration_v5_exact() {
         host: "host1".into(),
         port: 9092,
     };
-    let mut reg = BrokerRegistration::new(&[endpoint.clone()], None);
+    let mut reg = BrokerRegistration::new(std::slice::from_ref(&endpoint), None);
     reg.timestamp = "1704032948949".into();
     let expected = r#"{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://host1:9092"],"jmx_port":-1,"port":9092,"host":"host1","version":5,"timestamp":"1704032948949"}"#;
     assert_eq!(json(&reg), expected);
