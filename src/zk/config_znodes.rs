@@ -109,4 +109,51 @@ impl KafkaZkClient {
             None => Ok(None),
         }
     }
+
+    /// Deletes change notifications created more than `older_than` ago (Kafka: 15 minutes, after
+    /// every broker had time to apply them). Stats and deletes are pipelined. Returns how many went.
+    pub async fn purge_config_changes(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, ZkError> {
+        let children = self
+            .client
+            .list_children(CONFIG_CHANGES)
+            .await
+            .map_err(|e| ZkError::at(CONFIG_CHANGES, e))?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let cutoff = now_ms - older_than.as_millis() as i64;
+        let paths: Vec<String> = children
+            .iter()
+            .map(|c| format!("{CONFIG_CHANGES}/{c}"))
+            .collect();
+        let stats: Vec<_> = paths.iter().map(|p| self.client.check_stat(p)).collect();
+        let mut old = Vec::new();
+        for (path, stat) in paths.iter().zip(stats) {
+            if let Some(stat) = stat.await.map_err(|e| ZkError::at(path, e))? {
+                if stat.ctime < cutoff {
+                    old.push(path);
+                }
+            }
+        }
+        let deletes: Vec<_> = old
+            .iter()
+            .map(|p| (p, self.client.delete(p, None)))
+            .collect();
+        let mut purged = 0;
+        for (path, deleted) in deletes {
+            match deleted.await {
+                Ok(()) => purged += 1,
+                Err(E::NoNode) => {}
+                Err(e) => return Err(ZkError::at(path, e)),
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "purged old config change notifications");
+        }
+        Ok(purged)
+    }
 }

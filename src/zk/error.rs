@@ -9,6 +9,10 @@ pub enum ZkError {
     /// No ZooKeeper server answered within the connection timeout.
     #[error("no ZooKeeper server at {connect} answered within {timeout:?}")]
     Unreachable { connect: String, timeout: Duration },
+    /// `zookeeper.set.acl=true` needs an authenticated session (SASL or TLS client certificate)
+    /// for creator-only ACLs; zkafka does not authenticate to ZooKeeper yet.
+    #[error("zookeeper.set.acl=true needs an authenticated ZooKeeper session (SASL/TLS), which zkafka does not support yet")]
+    AclsNeedAuthentication,
     /// The session expired or the client was closed: build a new client, re-register, re-arm watches.
     #[error("ZooKeeper session expired or closed")]
     SessionLost,

@@ -4,10 +4,12 @@
 //! before the first answer is awaited); controller writes are batched into `multi`s fenced by a
 //! check on `/controller_epoch`.
 
+mod admin;
 mod batch;
 mod brokers;
 mod cluster;
 mod config_znodes;
+mod consumers;
 mod controller;
 pub mod error;
 mod ids;

@@ -40,6 +40,11 @@ impl KafkaZkClient {
     /// Creates a missing chroot (persistent, empty, via a client without chroot) then connects with
     /// it. Nothing answering within `connection_timeout` → [`ZkError::Unreachable`].
     pub async fn connect(s: &ZkSettings) -> Result<Self, ZkError> {
+        if s.set_acl {
+            // Kafka refuses this too: creator-only ACLs need an authenticated creator, and ZooKeeper
+            // rejects them (InvalidACL) from an anonymous session.
+            return Err(ZkError::AclsNeedAuthentication);
+        }
         let unreachable = || ZkError::Unreachable {
             connect: s.connect.clone(),
             timeout: s.connection_timeout,
