@@ -6,6 +6,7 @@ use zookeeper_client::Error as E;
 use super::batch::WriteOp;
 use super::error::{parse_json, ZkError};
 use super::paths::{PREFERRED_REPLICA_ELECTION, REASSIGN_PARTITIONS};
+use super::session::reread;
 use super::znodes::{to_json, PreferredElectionZnode, ReassignmentZnode};
 use super::{ControllerEpoch, KafkaZkClient, OneshotWatcher};
 
@@ -94,11 +95,11 @@ impl KafkaZkClient {
         &self,
         path: &str,
     ) -> Result<(Option<T>, OneshotWatcher), ZkError> {
-        let (stat, watcher) = self
-            .client
-            .check_and_watch_stat(path)
-            .await
-            .map_err(|e| ZkError::at(path, e))?;
+        let (stat, watcher) = reread(self.client.check_and_watch_stat(path), || {
+            self.client.check_and_watch_stat(path)
+        })
+        .await
+        .map_err(|e| ZkError::at(path, e))?;
         if stat.is_none() {
             return Ok((None, watcher));
         }

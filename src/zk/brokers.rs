@@ -6,6 +6,7 @@ use zookeeper_client::{Error as E, MultiWriteError, MultiWriteResult};
 
 use super::error::{parse_json, ZkError};
 use super::paths::{self, BROKER_IDS, BROKER_SEQID};
+use super::session::reread;
 use super::znodes::{to_json, BrokerRegistration};
 use super::{KafkaZkClient, OneshotWatcher};
 
@@ -56,6 +57,13 @@ impl KafkaZkClient {
                     None => return Err(ZkError::BrokerIdTaken(path)),
                 }
             }
+            // Applied or not: ours iff the znode is this session's ephemeral; else try once more.
+            Err(MultiWriteError::RequestFailed {
+                source: E::ConnectionLoss,
+            }) => match self.owned_ephemeral_czxid(&path).await? {
+                Some(czxid) => czxid,
+                None => return Box::pin(self.register_broker(id, reg)).await,
+            },
             Err(e) => return Err(ZkError::at(&path, e.into())),
         };
         tracing::info!(broker_id = id, broker_epoch = czxid, endpoints = ?reg.endpoints, "registered broker");
@@ -88,11 +96,11 @@ impl KafkaZkClient {
 
     /// Registered broker ids (sorted) and a child watch on `/brokers/ids`.
     pub async fn get_broker_ids_and_watch(&self) -> Result<(Vec<i32>, OneshotWatcher), ZkError> {
-        let (children, watcher) = self
-            .client
-            .list_and_watch_children(BROKER_IDS)
-            .await
-            .map_err(|e| ZkError::at(BROKER_IDS, e))?;
+        let (children, watcher) = reread(self.client.list_and_watch_children(BROKER_IDS), || {
+            self.client.list_and_watch_children(BROKER_IDS)
+        })
+        .await
+        .map_err(|e| ZkError::at(BROKER_IDS, e))?;
         let mut ids: Vec<i32> = children
             .iter()
             .filter_map(|c| {
@@ -122,7 +130,7 @@ impl KafkaZkClient {
             .collect();
         let mut brokers = BTreeMap::new();
         for (id, path, read) in pending {
-            match read.await {
+            match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
                     brokers.insert(id, (parse_json(&path, &data)?, stat.czxid));
                 }

@@ -7,6 +7,7 @@ use zookeeper_client::Error as E;
 
 use super::error::{parse_json, ZkError};
 use super::paths::{self, CONFIG_CHANGES, CONFIG_CHANGE_PREFIX};
+use super::session::reread;
 use super::znodes::{to_json, ConfigChangeZnode, TopicConfigZnode};
 use super::{KafkaZkClient, OneshotWatcher};
 
@@ -27,7 +28,7 @@ impl KafkaZkClient {
             .collect();
         let mut configs = BTreeMap::new();
         for (topic, path, read) in pending {
-            let config = match read.await {
+            let config = match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, _)) => parse_json::<TopicConfigZnode>(&path, &data)?.config,
                 Err(E::NoNode) => BTreeMap::new(),
                 Err(e) => return Err(ZkError::at(&path, e)),
@@ -133,7 +134,10 @@ impl KafkaZkClient {
         let stats: Vec<_> = paths.iter().map(|p| self.client.check_stat(p)).collect();
         let mut old = Vec::new();
         for (path, stat) in paths.iter().zip(stats) {
-            if let Some(stat) = stat.await.map_err(|e| ZkError::at(path, e))? {
+            if let Some(stat) = reread(stat, || self.client.check_stat(path))
+                .await
+                .map_err(|e| ZkError::at(path, e))?
+            {
                 if stat.ctime < cutoff {
                     old.push(path);
                 }

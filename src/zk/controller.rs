@@ -4,6 +4,7 @@ use zookeeper_client::{Error as E, MultiWriteError, MultiWriteResult};
 
 use super::error::{parse_decimal, parse_json, ZkError};
 use super::paths::{CONTROLLER, CONTROLLER_EPOCH};
+use super::session::reread;
 use super::znodes::{to_json, ControllerZnode};
 use super::{ControllerEpoch, KafkaZkClient, OneshotWatcher};
 
@@ -11,11 +12,11 @@ impl KafkaZkClient {
     /// The current controller's broker id and an exists-watch on `/controller`, which fires on
     /// create and on delete.
     pub async fn get_controller_and_watch(&self) -> Result<(Option<i32>, OneshotWatcher), ZkError> {
-        let (stat, watcher) = self
-            .client
-            .check_and_watch_stat(CONTROLLER)
-            .await
-            .map_err(|e| ZkError::at(CONTROLLER, e))?;
+        let (stat, watcher) = reread(self.client.check_and_watch_stat(CONTROLLER), || {
+            self.client.check_and_watch_stat(CONTROLLER)
+        })
+        .await
+        .map_err(|e| ZkError::at(CONTROLLER, e))?;
         if stat.is_none() {
             return Ok((None, watcher));
         }
@@ -99,8 +100,39 @@ impl KafkaZkClient {
                 tracing::info!(broker_id, "controller election lost");
                 Ok(None)
             }
+            Err(MultiWriteError::RequestFailed {
+                source: E::ConnectionLoss,
+            }) => {
+                // The multi may or may not have been applied: ours iff /controller is our ephemeral.
+                self.check_controller_and_epoch(broker_id).await
+            }
             Err(e) => Err(ZkError::at(CONTROLLER, e.into())),
         }
+    }
+
+    /// After an election whose answer was lost: our epoch if `/controller` is this session's.
+    async fn check_controller_and_epoch(
+        &self,
+        broker_id: i32,
+    ) -> Result<Option<ControllerEpoch>, ZkError> {
+        let Some((data, stat)) = self.read(CONTROLLER).await? else {
+            return Ok(None);
+        };
+        let holder = parse_json::<ControllerZnode>(CONTROLLER, &data)?.brokerid;
+        if holder != broker_id || stat.ephemeral_owner != self.session_id() {
+            return Ok(None);
+        }
+        let won = self
+            .get_controller_epoch()
+            .await?
+            .ok_or_else(|| ZkError::NoNode(CONTROLLER_EPOCH.into()))?;
+        tracing::info!(
+            broker_id,
+            epoch = won.epoch,
+            epoch_zk_version = won.zk_version,
+            "elected controller (confirmed after connection loss)"
+        );
+        Ok(Some(won))
     }
 
     /// Deletes `/controller` if this broker holds it (in this session); otherwise does nothing.

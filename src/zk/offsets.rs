@@ -7,6 +7,7 @@ use zookeeper_client::{Error as E, MultiWriteError};
 
 use super::error::{parse_decimal, ZkError};
 use super::paths;
+use super::session::reread;
 use super::KafkaZkClient;
 
 /// A commit racing another creator of the same offset znode is retried this many times.
@@ -39,7 +40,12 @@ impl KafkaZkClient {
             let checks: Vec<_> = paths.iter().map(|p| self.client.check_stat(p)).collect();
             let mut exists = Vec::with_capacity(checks.len());
             for (path, check) in paths.iter().zip(checks) {
-                exists.push(check.await.map_err(|e| ZkError::at(path, e))?.is_some());
+                exists.push(
+                    reread(check, || self.client.check_stat(path))
+                        .await
+                        .map_err(|e| ZkError::at(path, e))?
+                        .is_some(),
+                );
             }
             let mut writer = self.client.new_multi_writer();
             for ((path, (_, _, offset)), exists) in paths.iter().zip(offsets).zip(&exists) {
@@ -97,7 +103,7 @@ impl KafkaZkClient {
             .collect();
         let mut found = Vec::with_capacity(pending.len());
         for (path, read) in pending {
-            match read.await {
+            match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, _)) => found.push(Some(parse_decimal(&path, &data)?)),
                 Err(E::NoNode) => found.push(None),
                 Err(e) => return Err(ZkError::at(&path, e)),
@@ -127,7 +133,7 @@ impl KafkaZkClient {
             .collect();
         let mut tps = Vec::new();
         for (topic, path, listing) in listings {
-            match listing.await {
+            match reread(listing, || self.client.list_children(&path)).await {
                 Ok(partitions) => tps.extend(
                     partitions
                         .iter()

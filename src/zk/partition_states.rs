@@ -8,6 +8,7 @@ use zookeeper_client::Error as E;
 use super::batch::WriteOp;
 use super::error::{parse_json, ZkError};
 use super::paths;
+use super::session::reread;
 use super::znodes::{to_json, PartitionState};
 use super::{ControllerEpoch, KafkaZkClient};
 
@@ -27,7 +28,7 @@ impl KafkaZkClient {
             .collect();
         let mut states = Vec::with_capacity(pending.len());
         for (path, read) in pending {
-            match read.await {
+            match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => states.push(Some((parse_json(&path, &data)?, stat.version))),
                 Err(E::NoNode) => states.push(None),
                 Err(e) => return Err(ZkError::at(&path, e)),
@@ -134,12 +135,20 @@ impl KafkaZkClient {
         // (path, index into states of the partition that needs it, or None for a topic's partitions/)
         let mut missing: Vec<(String, Option<usize>)> = Vec::new();
         for (path, check) in topic_checks {
-            if check.await.map_err(|e| ZkError::at(&path, e))?.is_none() {
+            if reread(check, || self.client.check_stat(&path))
+                .await
+                .map_err(|e| ZkError::at(&path, e))?
+                .is_none()
+            {
                 missing.push((path, None));
             }
         }
         for (i, (path, check)) in partition_checks.into_iter().enumerate() {
-            if check.await.map_err(|e| ZkError::at(&path, e))?.is_none() {
+            if reread(check, || self.client.check_stat(&path))
+                .await
+                .map_err(|e| ZkError::at(&path, e))?
+                .is_none()
+            {
                 missing.push((path, Some(i)));
             }
         }

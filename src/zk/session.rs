@@ -153,7 +153,7 @@ impl KafkaZkClient {
 
     /// Reads a znode; `None` if it does not exist.
     pub(crate) async fn read(&self, path: &str) -> Result<Option<(Vec<u8>, Stat)>, ZkError> {
-        match self.client.get_data(path).await {
+        match reread(self.client.get_data(path), || self.client.get_data(path)).await {
             Ok(found) => Ok(Some(found)),
             Err(zookeeper_client::Error::NoNode) => Ok(None),
             Err(e) => Err(ZkError::at(path, e)),
@@ -198,6 +198,32 @@ impl KafkaZkClient {
         }
         Ok(())
     }
+}
+
+/// Reads are retried this many times when the connection drops under them.
+const READ_RETRIES: usize = 5;
+
+/// Awaits a read sent earlier; if the connection dropped while it was in flight, sends it again.
+/// Reads are idempotent and the client queues new requests while it reconnects to the same
+/// session, so a ZooKeeper server failing over does not surface as an error to the caller.
+pub(crate) async fn reread<T, Fut>(
+    first: Fut,
+    again: impl Fn() -> Fut,
+) -> Result<T, zookeeper_client::Error>
+where
+    Fut: Future<Output = Result<T, zookeeper_client::Error>>,
+{
+    let mut result = first.await;
+    for _ in 0..READ_RETRIES {
+        match result {
+            Err(zookeeper_client::Error::ConnectionLoss) => {
+                tracing::debug!("ZooKeeper connection lost under a read, sending it again");
+                result = again().await;
+            }
+            _ => break,
+        }
+    }
+    result
 }
 
 fn acls(set_acl: bool, path: &str) -> Acls<'static> {

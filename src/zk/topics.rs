@@ -7,6 +7,7 @@ use zookeeper_client::{Error as E, MultiWriteError};
 use super::batch::WriteOp;
 use super::error::{parse_json, ZkError};
 use super::paths::{self, BROKER_TOPICS, DELETE_TOPICS};
+use super::session::reread;
 use super::znodes::{to_json, TopicConfigZnode, TopicZnode};
 use super::{ControllerEpoch, KafkaZkClient, OneshotWatcher};
 
@@ -31,7 +32,7 @@ impl KafkaZkClient {
             .collect();
         let mut found = BTreeMap::new();
         for (topic, path, read) in pending {
-            match read.await {
+            match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
                     found.insert(topic.clone(), (parse_json(&path, &data)?, stat.version));
                 }
@@ -188,7 +189,7 @@ impl KafkaZkClient {
                 .collect();
             let mut next = Vec::new();
             for (parent, listing) in pending {
-                match listing.await {
+                match reread(listing, || self.client.list_children(parent)).await {
                     Ok(children) => {
                         next.extend(children.into_iter().map(|c| format!("{parent}/{c}")))
                     }
@@ -215,11 +216,11 @@ impl KafkaZkClient {
         &self,
         path: &str,
     ) -> Result<(Vec<String>, OneshotWatcher), ZkError> {
-        let (mut children, watcher) = self
-            .client
-            .list_and_watch_children(path)
-            .await
-            .map_err(|e| ZkError::at(path, e))?;
+        let (mut children, watcher) = reread(self.client.list_and_watch_children(path), || {
+            self.client.list_and_watch_children(path)
+        })
+        .await
+        .map_err(|e| ZkError::at(path, e))?;
         children.sort_unstable();
         Ok((children, watcher))
     }
