@@ -3,6 +3,16 @@
 //! Kafka's own tools read a zkafka cluster. Reads of many znodes are pipelined (every request sent
 //! before the first answer is awaited); controller writes are batched into `multi`s fenced by a
 //! check on `/controller_epoch`.
+//!
+//! Failure semantics a caller relies on:
+//! - A disconnection is not an error: the client reconnects to the same session and keeps its
+//!   watches. Reads whose answer was lost are sent again. A write whose answer was lost returns
+//!   [`ZkError::ConnectionLoss`] (outcome unknown: re-read), except broker registration and
+//!   controller election, which check whether they took effect.
+//! - [`ZkError::SessionLost`] / [`KafkaZkClient::session_lost`]: the session expired (its
+//!   ephemerals are gone) or was closed. Build a new client, re-register, re-arm watches.
+//! - [`ZkError::ControllerMoved`]: a fenced write found `/controller_epoch` changed; resign.
+//! - Watches are one-shot ([`OneshotWatcher`]): re-read with the `*_and_watch` call after each event.
 
 mod admin;
 mod batch;

@@ -82,6 +82,8 @@ impl KafkaZkClient {
 
     /// Fenced conditional setData of each state on its expected dataVersion. One outcome per input:
     /// `Ok(new partition epoch)` or that partition's error ([`ZkError::BadVersion`]: re-read).
+    /// `Err(ControllerMoved)`: resign. `Err(ConnectionLoss)`/`Err(SessionLost)`: some batches may
+    /// have been applied; re-read the states before deciding again (as Kafka's controller does).
     pub async fn update_partition_states(
         &self,
         epoch: &ControllerEpoch,

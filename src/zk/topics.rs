@@ -123,6 +123,34 @@ impl KafkaZkClient {
         Ok(stat.version)
     }
 
+    /// The controller's variant of [`Self::set_topic_assignment`] (assigning a missing `topic_id`,
+    /// reassignment progress): conditional on `expected_version` and fenced by `epoch`.
+    pub async fn set_topic_assignment_fenced(
+        &self,
+        epoch: &ControllerEpoch,
+        topic: &str,
+        znode: &TopicZnode,
+        expected_version: i32,
+    ) -> Result<i32, ZkError> {
+        let op = WriteOp::SetData {
+            path: paths::topic(topic),
+            data: to_json(znode),
+            version: Some(expected_version),
+        };
+        let outcome = self
+            .fenced_writes(epoch, &[op])
+            .await?
+            .pop()
+            .unwrap_or(Err(ZkError::ControllerMoved))?;
+        tracing::info!(
+            topic,
+            partitions = znode.partitions.len(),
+            zk_version = outcome,
+            "controller updated topic assignment"
+        );
+        Ok(outcome)
+    }
+
     /// Topics marked for deletion and a child watch on `/admin/delete_topics`.
     pub async fn get_delete_topics_and_watch(
         &self,
