@@ -103,6 +103,9 @@ async fn session_expiry_is_detected() {
     let other = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
     let (ids, _) = other.get_broker_ids_and_watch().await.unwrap();
     assert!(ids.is_empty(), "the expired session's registration is gone");
+    let closing = std::time::Instant::now();
+    client.close().await;
+    assert!(closing.elapsed() < Duration::from_secs(1), "closing an expired client does not wait");
 }
 
 #[tokio::test]

@@ -56,6 +56,18 @@ pub struct ZkSettings {
     pub set_acl: bool,
 }
 
+impl ZkSettings {
+    /// Kafka's defaults: 18 s session timeout, connection timeout equal to it, open ACLs.
+    pub fn new(connect: impl Into<String>) -> Self {
+        ZkSettings {
+            connect: connect.into(),
+            session_timeout: Duration::from_millis(18_000),
+            connection_timeout: Duration::from_millis(18_000),
+            set_acl: false,
+        }
+    }
+}
+
 /// The controller's fencing token: the epoch it won and `/controller_epoch`'s dataVersion then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerEpoch {

@@ -123,6 +123,9 @@ impl KafkaZkClient {
     pub async fn close(self) {
         let session_id = self.session_id();
         if let Ok(client) = Arc::try_unwrap(self.client) {
+            if client.state().is_terminated() {
+                return;
+            }
             let mut watcher = client.state_watcher();
             drop(client);
             let closed = async { while !watcher.changed().await.is_terminated() {} };
