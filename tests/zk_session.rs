@@ -105,7 +105,10 @@ async fn session_expiry_is_detected() {
     assert!(ids.is_empty(), "the expired session's registration is gone");
     let closing = std::time::Instant::now();
     client.close().await;
-    assert!(closing.elapsed() < Duration::from_secs(1), "closing an expired client does not wait");
+    assert!(
+        closing.elapsed() < Duration::from_secs(1),
+        "closing an expired client does not wait"
+    );
 }
 
 #[tokio::test]
@@ -113,9 +116,17 @@ async fn session_survives_a_short_outage_and_expires_after_a_long_one() {
     let mut zk = ZooKeeper::start();
     let client = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
     client.ensure_persistent_paths().await.unwrap();
-    // Short outage: the client reconnects to the same session.
+    let (_, watcher) = client.get_broker_ids_and_watch().await.unwrap();
+    // Short outage: the client reconnects to the same session and its watches stay armed.
+    let session = client.session_id();
     zk.restart();
     wait_connected(&client).await;
+    assert_eq!(client.session_id(), session);
+    let other = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    other.register_broker(8, &registration()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), watcher.changed())
+        .await
+        .expect("watch survives reconnection");
     client.register_broker(7, &registration()).await.unwrap();
     let lost = tokio::spawn(client.session_lost());
     // Long outage: the server restarts after the session timeout and expires the session.
