@@ -1,0 +1,40 @@
+//! Kafka's random ids: a v4 UUID as base64url without padding (22 characters), as
+//! `org.apache.kafka.common.Uuid.toString()` prints it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// A new `topic_id` for `/brokers/topics/<t>`.
+pub fn new_topic_id() -> String {
+    random_uuid()
+}
+
+/// A new cluster id for `/cluster/id` and `meta.properties`.
+pub fn new_cluster_id() -> String {
+    random_uuid()
+}
+
+/// Like Kafka's `Uuid.randomUuid()`, never returns an id starting with `-` (it would read as a
+/// command-line flag) nor the all-zero id.
+fn random_uuid() -> String {
+    loop {
+        let uuid = uuid::Uuid::new_v4();
+        let text = URL_SAFE_NO_PAD.encode(uuid.as_bytes());
+        if !uuid.is_nil() && !text.starts_with('-') {
+            return text;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_22_base64url_chars() {
+        let id = super::new_topic_id();
+        assert_eq!(id.len(), 22);
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(id, super::new_cluster_id());
+    }
+}

@@ -1,0 +1,259 @@
+//! Connecting (with chroot creation), session-expiry detection, ACL choice and small znode helpers
+//! shared by the other files of this module.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zookeeper_client::{
+    Acl, Acls, Client, CreateMode, CreateOptions, Permission, SessionState, Stat,
+};
+
+use super::error::ZkError;
+use super::{KafkaZkClient, ZkSettings};
+
+/// `zookeeper.set.acl=true`: the creator may do everything, the world may read (Kafka's
+/// `CREATOR_ALL_ACL ++ READ_ACL_UNSAFE`).
+static SECURE_ACLS: [Acl; 2] = [
+    Acl::new_const(Permission::ALL, "auth", ""),
+    Acl::new_const(Permission::READ, "world", "anyone"),
+];
+
+/// Splits `h1:2181,h2:2181/chroot` into the server list and the chroot (None for none or `/`).
+pub(crate) fn split_chroot(connect: &str) -> (&str, Option<&str>) {
+    match connect.find('/') {
+        Some(i) if connect[i..].trim_end_matches('/').len() > 1 => {
+            (&connect[..i], Some(connect[i..].trim_end_matches('/')))
+        }
+        Some(i) => (&connect[..i], None),
+        None => (connect, None),
+    }
+}
+
+fn connector(s: &ZkSettings) -> zookeeper_client::Connector {
+    Client::connector()
+        .with_session_timeout(s.session_timeout)
+        .with_connection_timeout(s.connection_timeout)
+}
+
+impl KafkaZkClient {
+    /// Creates a missing chroot (persistent, empty, via a client without chroot) then connects with
+    /// it. Nothing answering within `connection_timeout` → [`ZkError::Unreachable`].
+    pub async fn connect(s: &ZkSettings) -> Result<Self, ZkError> {
+        if s.set_acl {
+            // Kafka refuses this too: creator-only ACLs need an authenticated creator, and ZooKeeper
+            // rejects them (InvalidACL) from an anonymous session.
+            return Err(ZkError::AclsNeedAuthentication);
+        }
+        let unreachable = || ZkError::Unreachable {
+            connect: s.connect.clone(),
+            timeout: s.connection_timeout,
+        };
+        let attempt = async {
+            let (servers, chroot) = split_chroot(&s.connect);
+            if let Some(chroot) = chroot {
+                // Kafka does the same: the chroot must exist before a chrooted session can use it.
+                let root = connector(s).connect(servers).await?;
+                let opts = persistent_options(s.set_acl, chroot);
+                root.mkdir(chroot, &opts).await?;
+                drop(root);
+            }
+            connector(s).connect(&s.connect).await
+        };
+        let client = match tokio::time::timeout(s.connection_timeout, attempt).await {
+            Err(_) => return Err(unreachable()),
+            Ok(Err(zookeeper_client::Error::Timeout | zookeeper_client::Error::NoHosts)) => {
+                return Err(unreachable())
+            }
+            Ok(Err(e)) => return Err(ZkError::session(e)),
+            Ok(Ok(client)) => client,
+        };
+        tracing::info!(
+            session_id = format_args!("{:#x}", client.session_id().0),
+            timeout_ms = client.session_timeout().as_millis() as u64,
+            connect = %s.connect,
+            "ZooKeeper session established"
+        );
+        Ok(KafkaZkClient {
+            client: Arc::new(client),
+            set_acl: s.set_acl,
+        })
+    }
+
+    /// Resolves when this session has expired (or was closed): the caller then builds a new client,
+    /// re-registers and re-arms its watches. A disconnection alone does not resolve it: the client
+    /// reconnects and keeps the session (and its watches) while the server still has it.
+    pub fn session_lost(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut watcher = self.client.state_watcher();
+        let current = self.client.state();
+        let session_id = self.session_id();
+        async move {
+            let mut state = current;
+            while !state.is_terminated() {
+                state = watcher.changed().await;
+            }
+            match state {
+                SessionState::Expired => tracing::warn!(
+                    session_id = format_args!("{session_id:#x}"),
+                    "ZooKeeper session expired"
+                ),
+                other => {
+                    tracing::info!(session_id = format_args!("{session_id:#x}"), state = %other, "ZooKeeper session ended")
+                }
+            }
+        }
+    }
+
+    pub fn session_id(&self) -> i64 {
+        self.client.session_id().0
+    }
+
+    /// Session id and password, e.g. to take the session over from a test.
+    pub fn session_info(&self) -> zookeeper_client::SessionInfo {
+        self.client.session().clone()
+    }
+
+    /// The underlying client, for tools (`zkafka zk`) and tests that need a raw operation.
+    pub fn raw(&self) -> &Client {
+        &self.client
+    }
+
+    /// Closes the session (its ephemerals vanish at once) if this is the last clone of the client;
+    /// otherwise only drops this handle.
+    pub async fn close(self) {
+        let session_id = self.session_id();
+        if let Ok(client) = Arc::try_unwrap(self.client) {
+            if client.state().is_terminated() {
+                return;
+            }
+            let mut watcher = client.state_watcher();
+            drop(client);
+            let closed = async { while !watcher.changed().await.is_terminated() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(5), closed).await;
+            tracing::info!(
+                session_id = format_args!("{session_id:#x}"),
+                "ZooKeeper session closed"
+            );
+        }
+    }
+
+    /// Options for a persistent znode at `path`.
+    pub(crate) fn persistent(&self, path: &str) -> CreateOptions<'static> {
+        persistent_options(self.set_acl, path)
+    }
+
+    pub(crate) fn persistent_sequential(&self) -> CreateOptions<'static> {
+        CreateMode::PersistentSequential.with_acls(self.acls_for(""))
+    }
+
+    pub(crate) fn ephemeral(&self, path: &str) -> CreateOptions<'static> {
+        CreateMode::Ephemeral.with_acls(self.acls_for(path))
+    }
+
+    fn acls_for(&self, path: &str) -> Acls<'static> {
+        acls(self.set_acl, path)
+    }
+
+    /// Reads a znode; `None` if it does not exist.
+    pub(crate) async fn read(&self, path: &str) -> Result<Option<(Vec<u8>, Stat)>, ZkError> {
+        match reread(self.client.get_data(path), || self.client.get_data(path)).await {
+            Ok(found) => Ok(Some(found)),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(ZkError::at(path, e)),
+        }
+    }
+
+    /// Creates a persistent znode unless it exists; true if this call created it.
+    pub(crate) async fn create_if_missing(&self, path: &str, data: &[u8]) -> Result<bool, ZkError> {
+        match self.client.create(path, data, &self.persistent(path)).await {
+            Ok(_) => Ok(true),
+            Err(zookeeper_client::Error::NodeExists) => Ok(false),
+            Err(e) => Err(ZkError::at(path, e)),
+        }
+    }
+
+    /// Creates `path` and its missing ancestors (persistent, empty), all requests pipelined.
+    pub(crate) async fn create_with_parents(&self, paths: &[&str]) -> Result<(), ZkError> {
+        let mut all: Vec<String> = Vec::new();
+        for path in paths {
+            for (i, _) in path.match_indices('/').skip(1) {
+                all.push(path[..i].to_string());
+            }
+            all.push(path.to_string());
+        }
+        all.sort_by_key(|p| p.matches('/').count());
+        all.dedup();
+        let pending: Vec<_> = all
+            .iter()
+            .map(|p| {
+                (
+                    p,
+                    self.client
+                        .create(p, &[], &persistent_options(self.set_acl, p)),
+                )
+            })
+            .collect();
+        for (path, created) in pending {
+            match created.await {
+                Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+                Err(e) => return Err(ZkError::at(path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads are retried this many times when the connection drops under them.
+const READ_RETRIES: usize = 5;
+
+/// Awaits a read sent earlier; if the connection dropped while it was in flight, sends it again.
+/// Reads are idempotent and the client queues new requests while it reconnects to the same
+/// session, so a ZooKeeper server failing over does not surface as an error to the caller.
+pub(crate) async fn reread<T, Fut>(
+    first: Fut,
+    again: impl Fn() -> Fut,
+) -> Result<T, zookeeper_client::Error>
+where
+    Fut: Future<Output = Result<T, zookeeper_client::Error>>,
+{
+    let mut result = first.await;
+    for _ in 0..READ_RETRIES {
+        match result {
+            Err(zookeeper_client::Error::ConnectionLoss) => {
+                tracing::debug!("ZooKeeper connection lost under a read, sending it again");
+                result = again().await;
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
+fn acls(set_acl: bool, path: &str) -> Acls<'static> {
+    // Kafka leaves /consumers open even on a secured cluster: old consumers write there themselves.
+    if set_acl && !(path == "/consumers" || path.starts_with("/consumers/")) {
+        Acls::new(&SECURE_ACLS)
+    } else {
+        Acls::anyone_all()
+    }
+}
+
+fn persistent_options(set_acl: bool, path: &str) -> CreateOptions<'static> {
+    CreateMode::Persistent.with_acls(acls(set_acl, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_chroot;
+
+    #[test]
+    fn chroot_is_split_off() {
+        assert_eq!(
+            split_chroot("h1:2181,h2:2181/kafka"),
+            ("h1:2181,h2:2181", Some("/kafka"))
+        );
+        assert_eq!(split_chroot("h1:2181/a/b/"), ("h1:2181", Some("/a/b")));
+        assert_eq!(split_chroot("h1:2181/"), ("h1:2181", None));
+        assert_eq!(split_chroot("h1:2181"), ("h1:2181", None));
+    }
+}
