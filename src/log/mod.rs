@@ -1,1 +1,29 @@
-//! (being written)
+//! Partition logs in Kafka's exact on-disk format.
+//!
+//! A partition lives in `<log.dir>/<topic>-<partition>/` as segments named by their 20-digit
+//! base offset (`.log`, `.index`, `.timeindex`), plus `leader-epoch-checkpoint` and
+//! `partition.metadata`; the log dir itself holds the offset checkpoints and `meta.properties`.
+//! A Kafka broker could open these directories, and these files are what a Kafka operator
+//! expects to find.
+//!
+//! All I/O here is synchronous std I/O: the single writer of a [`Log`] is driven by the replica
+//! layer (which wraps calls in `spawn_blocking`), and any number of [`LogReader`]s read
+//! concurrently with positional reads.
+
+pub mod checkpoint;
+mod config;
+mod error;
+pub mod index;
+pub mod leader_epoch;
+mod partition_log;
+pub mod producer_state;
+mod reader;
+pub mod record_batch;
+mod recovery;
+mod retention;
+pub mod segment;
+
+pub use config::LogConfig;
+pub use error::LogError;
+pub use partition_log::{AppendInfo, Log};
+pub use reader::LogReader;
