@@ -448,3 +448,7 @@ impl Log {
         fs::remove_dir_all(&self.dir).map_err(LogError::io(&self.dir))
     }
 }
+
+#[cfg(test)]
+#[path = "partition_log_tests.rs"]
+mod tests;
