@@ -22,6 +22,7 @@ pub mod record_batch;
 mod recovery;
 mod retention;
 pub mod segment;
+mod segment_files;
 
 pub use config::LogConfig;
 pub use error::LogError;

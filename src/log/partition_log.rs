@@ -73,8 +73,8 @@ impl Log {
         };
         let first_base = segments.first().map_or(0, LogSegment::base_offset);
         let mut epochs = LeaderEpochCache::load(dir)?;
-        for h in &loaded.recovered {
-            epochs.assign(h.partition_leader_epoch, h.base_offset)?;
+        for &(epoch, start) in &loaded.recovered_epochs {
+            epochs.assign(epoch, start)?;
         }
         let view = Arc::new(RwLock::new(View {
             segments: Arc::from(Vec::new()),
@@ -110,7 +110,7 @@ impl Log {
     fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
         let mut producers = ProducerStateManager::new();
         for segment in &self.segments {
-            segment.scan(0, false, |_, h| {
+            segment.files().scan(0, false, |_, h| {
                 producers.update(h, h.base_offset);
                 Ok(())
             })?;

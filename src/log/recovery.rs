@@ -10,18 +10,17 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use crate::log::record_batch::BatchHeader;
 use crate::log::segment::LogSegment;
 use crate::log::{LogConfig, LogError};
 
 /// Suffixes of files a crash can leave behind mid-operation; Kafka deletes them at load too.
 const STRAY_SUFFIXES: [&str; 4] = [".tmp", ".deleted", ".cleaned", ".swap"];
 
-/// The segments of a loaded directory, plus the headers of every batch that recovery re-read
-/// (their leader epochs must reach the epoch cache even if its checkpoint lagged behind).
+/// The segments of a loaded directory, plus where each leader epoch starts among the batches
+/// recovery re-read (they must reach the epoch cache even if its checkpoint lagged behind).
 pub struct Loaded {
     pub segments: Vec<LogSegment>,
-    pub recovered: Vec<BatchHeader>,
+    pub recovered_epochs: Vec<(i32, i64)>,
 }
 
 /// Base offsets of the `.log` files in `dir`, after removing stray and orphaned files.
@@ -90,25 +89,30 @@ pub fn load(
         .iter()
         .rposition(|s| s.base_offset() <= recovery_point)
         .unwrap_or(0);
-    let mut recovered = Vec::new();
+    let mut recovered_epochs: Vec<(i32, i64)> = Vec::new();
     for (i, segment) in segments.iter_mut().enumerate().take(first_unflushed) {
         let sane =
             segment.files().offset_index.is_sane()? && segment.files().time_index.is_sane()?;
         if !sane {
             warn!(dir = %dir.display(), segment = i, base_offset = segment.base_offset(),
                 "corrupt index files, rebuilding");
-            segment.recover()?;
+            segment.recover(|_| {})?;
         }
     }
     let mut keep = segments.len();
     for (i, segment) in segments.iter_mut().enumerate().skip(first_unflushed) {
         let size_before = segment.size();
-        let (outcome, headers) = segment.recover()?;
-        recovered.extend(headers);
-        if let Some(reason) = outcome.stop_reason {
-            let next_offset = recovered
+        let mut next_offset = segment.base_offset();
+        let outcome = segment.recover(|h| {
+            if recovered_epochs
                 .last()
-                .map_or(segment.base_offset(), |h| h.last_offset() + 1);
+                .is_none_or(|e| e.0 != h.partition_leader_epoch)
+            {
+                recovered_epochs.push((h.partition_leader_epoch, h.base_offset));
+            }
+            next_offset = h.last_offset() + 1;
+        })?;
+        if let Some(reason) = outcome.stop_reason {
             warn!(dir = %dir.display(), offset = next_offset,
                 bytes_dropped = size_before - outcome.valid_bytes, %reason,
                 "truncating corrupt or torn log tail");
@@ -123,6 +127,6 @@ pub fn load(
     }
     Ok(Loaded {
         segments,
-        recovered,
+        recovered_epochs,
     })
 }
