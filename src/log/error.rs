@@ -27,6 +27,9 @@ pub enum LogError {
     UnsupportedForMessageFormat(i8),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     RecordTooLarge { size: usize, max: usize },
+    /// A produce request larger than a whole segment (Kafka: RecordBatchTooLargeException).
+    #[error("records of {size} bytes exceed segment.bytes {max}")]
+    RecordListTooLarge { size: usize, max: u64 },
     #[error("out of order sequence for producer {producer_id}: {reason}")]
     OutOfOrderSequence { producer_id: i64, reason: String },
     #[error("producer {producer_id} epoch {epoch} is older than current epoch {current}")]
@@ -57,6 +60,7 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => 1,
             LogError::Corrupt(_) => 2,
             LogError::RecordTooLarge { .. } => 10,
+            LogError::RecordListTooLarge { .. } => 18,
             LogError::UnsupportedForMessageFormat(_) => 43,
             LogError::OutOfOrderSequence { .. } => 45,
             LogError::InvalidProducerEpoch { .. } => 47,

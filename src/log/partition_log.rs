@@ -144,6 +144,12 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let batches = record_batch::validate(&records, Some(self.config.max_message_bytes))?;
+        if records.len() as u64 > self.segment_bytes() {
+            return Err(LogError::RecordListTooLarge {
+                size: records.len(),
+                max: self.segment_bytes(),
+            });
+        }
         if batches.is_empty() {
             return Err(LogError::InvalidRecord("no record batch to append".into()));
         }
@@ -277,7 +283,7 @@ impl Log {
             return Ok(());
         };
         let filled = active.size() > 0;
-        let reason = if filled && active.size() + size > self.config.segment_bytes {
+        let reason = if filled && active.size() + size > self.segment_bytes() {
             "segment.bytes"
         } else if filled
             && active.time_waited_for_roll(now_ms, max_timestamp) > self.config.segment_ms
@@ -298,8 +304,29 @@ impl Log {
         Ok(())
     }
 
+    /// `segment.bytes`, capped where 4-byte index positions stop (Kafka's config is an int).
+    fn segment_bytes(&self) -> u64 {
+        self.config.segment_bytes.min(i32::MAX as u64)
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
+    }
+
+    /// Raises the log start offset (DeleteRecords, or a follower following the leader's log
+    /// start); never beyond the log end. Returns whether it moved. Segments wholly below it go
+    /// at the next [`Log::delete_old_segments`].
+    pub fn maybe_increment_log_start_offset(&mut self, offset: i64) -> Result<bool, LogError> {
+        let offset = offset.min(self.log_end_offset);
+        if offset <= self.log_start_offset {
+            return Ok(false);
+        }
+        info!(dir = %self.dir.display(), from = self.log_start_offset, to = offset,
+            "log start offset advanced");
+        self.log_start_offset = offset;
+        self.epochs.truncate_from_start(offset)?;
+        self.publish_offsets();
+        Ok(true)
     }
 
     pub fn log_start_offset(&self) -> i64 {

@@ -432,7 +432,9 @@ fn reads_run_concurrently_with_appends() {
         let mut next = 0;
         while next < 200 {
             let end = reader.log_end_offset();
-            if next < end {
+            if next == end {
+                std::thread::yield_now();
+            } else {
                 let bytes = reader.read(next, 300, end, true).unwrap();
                 let got = offsets(&bytes);
                 assert_eq!(got.first(), Some(&next));
@@ -456,4 +458,72 @@ fn partition_metadata_and_delete() {
         .contains("topic_id: AAAA"));
     log.delete().unwrap();
     assert!(!path.exists());
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Log>();
+    check::<LogReader>();
+}
+
+#[test]
+fn log_start_offset_moves_up_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, 30, 3);
+    assert!(!log.maybe_increment_log_start_offset(0).unwrap());
+    assert!(log.maybe_increment_log_start_offset(50).unwrap());
+    assert_eq!(log.reader().log_start_offset(), 50);
+    assert!(matches!(
+        log.reader().read(49, 100, 90, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        offsets(&log.reader().read(50, 1, 90, true).unwrap()),
+        vec![48, 49, 50]
+    );
+    // Segments wholly below the new start are deleted by retention even with retention off.
+    let deleted = log.delete_old_segments(0, 90).unwrap();
+    assert!(deleted > 0);
+    assert!(log.segments[0].base_offset() <= 50);
+    assert_eq!(log.log_start_offset(), 50);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small_config(), 90, 50).unwrap();
+    assert_eq!(log.log_start_offset(), 50);
+}
+
+#[test]
+fn oversized_request_is_a_record_list_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 100,
+            ..small_config()
+        },
+        0,
+        0,
+    )
+    .unwrap();
+    let err = log.append_as_leader(simple(20, 0), 0, 0).unwrap_err();
+    assert_eq!(err.kafka_error_code(), 18);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn garbage_tails_never_break_recovery(garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..200)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+        fill(&mut log, 3, 2);
+        drop(log);
+        let path = dir.path().join(file_name(0, "log"));
+        let mut data = fs::read(&path).unwrap();
+        data.extend_from_slice(&garbage);
+        fs::write(&path, &data).unwrap();
+        let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+        proptest::prop_assert_eq!(log.log_end_offset(), 6);
+        proptest::prop_assert_eq!(log.append_as_leader(simple(1, 0), 0, 0).unwrap().first_offset, 6);
+    }
 }
