@@ -73,8 +73,12 @@ impl Log {
         };
         let first_base = segments.first().map_or(0, LogSegment::base_offset);
         let mut epochs = LeaderEpochCache::load(dir)?;
+        // Recovery only adds epochs newer than the checkpoint knows (Kafka's rule), so a stale
+        // batch epoch cannot truncate the cache.
         for &(epoch, start) in &loaded.recovered_epochs {
-            epochs.assign(epoch, start)?;
+            if epoch >= 0 && epochs.latest_epoch().is_none_or(|latest| epoch > latest) {
+                epochs.assign(epoch, start)?;
+            }
         }
         let view = Arc::new(RwLock::new(View {
             segments: Arc::from(Vec::new()),

@@ -186,6 +186,16 @@ fn corruption_below_the_recovery_point_is_trusted_but_bad_indexes_rebuilt() {
     let log = Log::open(dir.path(), small_config(), 20, 0).unwrap();
     assert_eq!(log.log_end_offset(), 20);
     assert_eq!(fs::read(&index).unwrap(), good);
+    drop(log);
+    let time_index = dir.path().join(file_name(0, "timeindex"));
+    let good = fs::read(&time_index).unwrap();
+    fs::remove_file(&time_index).unwrap();
+    let log = Log::open(dir.path(), small_config(), 20, 0).unwrap();
+    assert_eq!(fs::read(&time_index).unwrap(), good);
+    assert_eq!(
+        log.reader().offset_for_timestamp(1005).unwrap(),
+        Some((10, 1005))
+    );
 }
 
 #[test]

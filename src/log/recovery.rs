@@ -23,8 +23,15 @@ pub struct Loaded {
     pub recovered_epochs: Vec<(i32, i64)>,
 }
 
-/// Base offsets of the `.log` files in `dir`, after removing stray and orphaned files.
-fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
+/// A segment file set found on disk.
+struct Found {
+    base: i64,
+    /// Both index files exist (a missing one must be rebuilt, as Kafka does).
+    indexes_present: bool,
+}
+
+/// The `.log` files in `dir`, after removing stray and orphaned files.
+fn list_segments(dir: &Path) -> Result<Vec<Found>, LogError> {
     let mut bases = Vec::new();
     let mut index_files = Vec::new();
     for entry in fs::read_dir(dir).map_err(LogError::io(dir))? {
@@ -52,14 +59,20 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
             _ => {}
         }
     }
-    for (base, path) in index_files {
-        if !bases.contains(&base) {
+    for (base, path) in &index_files {
+        if !bases.contains(base) {
             info!(path = %path.display(), "removing index without a log file");
-            fs::remove_file(&path).map_err(LogError::io(&path))?;
+            fs::remove_file(path).map_err(LogError::io(path))?;
         }
     }
     bases.sort_unstable();
-    Ok(bases)
+    Ok(bases
+        .into_iter()
+        .map(|base| Found {
+            base,
+            indexes_present: index_files.iter().filter(|(b, _)| *b == base).count() == 2,
+        })
+        .collect())
 }
 
 /// Opens every segment in `dir` and recovers those at or after `recovery_point`. An empty
@@ -71,10 +84,14 @@ pub fn load(
     log_start_offset: i64,
     now_ms: i64,
 ) -> Result<Loaded, LogError> {
-    let bases = list_segments(dir)?;
-    let mut segments = Vec::with_capacity(bases.len().max(1));
-    for base in bases {
-        segments.push(LogSegment::open(dir, base, config, now_ms)?);
+    let found = list_segments(dir)?;
+    let mut segments = Vec::with_capacity(found.len().max(1));
+    let mut missing_indexes = Vec::new();
+    for f in found {
+        if !f.indexes_present {
+            missing_indexes.push(f.base);
+        }
+        segments.push(LogSegment::open(dir, f.base, config, now_ms)?);
     }
     if segments.is_empty() {
         segments.push(LogSegment::open(
@@ -91,11 +108,12 @@ pub fn load(
         .unwrap_or(0);
     let mut recovered_epochs: Vec<(i32, i64)> = Vec::new();
     for (i, segment) in segments.iter_mut().enumerate().take(first_unflushed) {
-        let sane =
-            segment.files().offset_index.is_sane()? && segment.files().time_index.is_sane()?;
+        let sane = !missing_indexes.contains(&segment.base_offset())
+            && segment.files().offset_index.is_sane()?
+            && segment.files().time_index.is_sane()?;
         if !sane {
             warn!(dir = %dir.display(), segment = i, base_offset = segment.base_offset(),
-                "corrupt index files, rebuilding");
+                "missing or corrupt index files, rebuilding");
             segment.recover(|_| {})?;
         }
     }

@@ -129,6 +129,9 @@ impl LogSegment {
             Ok(())
         })?;
         files.set_size(outcome.valid_bytes)?;
+        // As Kafka does: a recovered segment ends its time index with its max timestamp, like
+        // a cleanly closed one.
+        self.on_become_inactive()?;
         Ok(outcome)
     }
 
