@@ -47,6 +47,9 @@ pub struct Log {
     last_flush_ms: i64,
 }
 
+/// Kafka's default `producer.id.expiration.ms` (one day).
+const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
+
 pub(crate) fn wall_clock_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -103,17 +106,23 @@ impl Log {
         }
         log.epochs.truncate_from_end(log.log_end_offset)?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
-        log.rebuild_producer_state()?;
+        log.rebuild_producer_state(now)?;
         log.publish();
         info!(dir = %dir.display(), log_start = log.log_start_offset, log_end = log.log_end_offset,
             segments = log.segments.len(), "log opened");
         Ok(log)
     }
 
-    /// Replays every batch header into a fresh producer state (instead of Kafka's snapshots).
-    fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
+    /// Replays batch headers into a fresh producer state (instead of Kafka's snapshots).
+    /// Segments whose newest batch is older than Kafka's `producer.id.expiration.ms` are
+    /// skipped: Kafka would have expired every producer seen only there.
+    fn rebuild_producer_state(&mut self, now_ms: i64) -> Result<(), LogError> {
         let mut producers = ProducerStateManager::new();
-        for segment in &self.segments {
+        let last = self.segments.len().saturating_sub(1);
+        for (i, segment) in self.segments.iter().enumerate() {
+            if i < last && now_ms - segment.largest_timestamp()? >= PRODUCER_ID_EXPIRATION_MS {
+                continue;
+            }
             segment.files().scan(0, false, |_, h| {
                 producers.update(h, h.base_offset);
                 Ok(())
@@ -419,7 +428,7 @@ impl Log {
         self.log_start_offset = self.log_start_offset.min(offset);
         self.recovery_point = self.recovery_point.min(offset);
         self.epochs.truncate_from_end(offset)?;
-        self.rebuild_producer_state()?;
+        self.producers.truncate_from(offset);
         self.publish();
         Ok(())
     }

@@ -537,3 +537,43 @@ proptest::proptest! {
         proptest::prop_assert_eq!(log.append_as_leader(simple(1, 0), 0, 0).unwrap().first_offset, 6);
     }
 }
+
+#[test]
+fn producer_state_rebuild_skips_only_expired_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let now = crate::log::partition_log::wall_clock_ms();
+    log.append_as_leader(batch(1, 0, (2, 0, 0), 5), 0, now)
+        .unwrap();
+    fill_from(&mut log, 1, 20);
+    let recent_offset = log.log_end_offset();
+    log.append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+        .unwrap();
+    fill_from(&mut log, recent_offset + 1, 20);
+    let holding = log
+        .segments
+        .iter()
+        .filter(|s| s.base_offset() <= recent_offset)
+        .count();
+    assert!(holding >= 2 && holding < log.segments.len());
+    log.close().unwrap();
+    let mut log = open(dir.path());
+    // The recent producer is remembered from a non-active segment ...
+    let recent = log
+        .append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+        .unwrap();
+    assert!(recent.duplicate);
+    assert_eq!(recent.first_offset, recent_offset);
+    // ... the one whose batches are a day old is expired, as Kafka would have it.
+    let old = log
+        .append_as_leader(batch(1, 0, (2, 0, 7), 5), 0, now)
+        .unwrap();
+    assert!(!old.duplicate);
+}
+
+fn fill_from(log: &mut Log, first: i64, batches: usize) {
+    for i in 0..batches {
+        let info = log.append_as_leader(simple(1, 1000), 0, 0).unwrap();
+        assert_eq!(info.first_offset, first + i as i64);
+    }
+}

@@ -3,7 +3,7 @@
 //! is answered with its original offsets and a gap or a fenced epoch is refused.
 //!
 //! Kafka persists `.snapshot` files at segment rolls; this broker rebuilds the state from batch
-//! headers when the log is opened or truncated instead (same result, more read I/O at start-up).
+//! headers when the log is opened instead (more read I/O at start-up, no extra file format).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -147,6 +147,15 @@ impl ProducerStateManager {
         });
     }
 
+    /// Forgets batches at or after `offset` (the log was truncated there); producers left with
+    /// no batch are forgotten entirely, so their next sequence is accepted as for a new one.
+    pub fn truncate_from(&mut self, offset: i64) {
+        self.producers.retain(|_, entry| {
+            entry.batches.retain(|b| b.last_offset < offset);
+            !entry.batches.is_empty()
+        });
+    }
+
     pub fn clear(&mut self) {
         self.producers.clear();
     }
@@ -223,6 +232,23 @@ mod tests {
             SequenceCheck::Append
         );
         assert!(s.check(&header(7, 0, 6, 1, 0), &pending).is_ok());
+    }
+
+    #[test]
+    fn truncation_forgets_later_batches() {
+        let mut s = ProducerStateManager::new();
+        s.update(&header(4, 0, 0, 2, 0), 0);
+        s.update(&header(4, 0, 2, 2, 0), 2);
+        s.update(&header(5, 0, 0, 1, 0), 4);
+        s.truncate_from(2);
+        assert_eq!(
+            s.check(&header(4, 0, 2, 2, 0), &[]).unwrap(),
+            SequenceCheck::Append
+        );
+        assert_eq!(
+            s.check(&header(5, 0, 9, 1, 0), &[]).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
