@@ -23,6 +23,10 @@ mod recovery;
 mod retention;
 pub mod segment;
 mod segment_files;
+mod truncation;
+
+#[cfg(test)]
+mod test_util;
 
 pub use config::LogConfig;
 pub use error::LogError;

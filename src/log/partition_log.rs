@@ -39,10 +39,10 @@ pub struct Log {
     /// Sorted by base offset, never empty; the last one is the active segment.
     pub(crate) segments: Vec<LogSegment>,
     pub(crate) log_start_offset: i64,
-    log_end_offset: i64,
-    recovery_point: i64,
+    pub(crate) log_end_offset: i64,
+    pub(crate) recovery_point: i64,
     pub(crate) epochs: LeaderEpochCache,
-    producers: ProducerStateManager,
+    pub(crate) producers: ProducerStateManager,
     view: Arc<RwLock<View>>,
     last_flush_ms: i64,
 }
@@ -142,7 +142,7 @@ impl Log {
         };
     }
 
-    fn publish_offsets(&self) {
+    pub(crate) fn publish_offsets(&self) {
         let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
         view.log_start = self.log_start_offset;
         view.log_end = self.log_end_offset;
@@ -394,62 +394,6 @@ impl Log {
         if unflushed >= self.config.flush_interval_messages || (by_time && unflushed > 0) {
             self.flush_at(now_ms)?;
         }
-        Ok(())
-    }
-
-    /// Follower truncation (Kafka's `truncateTo`): drops the batch holding `offset` and all
-    /// after it; the log end becomes `offset`. Trims the epoch cache and producer state.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
-        if offset >= self.log_end_offset || offset < 0 {
-            return Ok(());
-        }
-        info!(dir = %self.dir.display(), from = self.log_end_offset, to = offset, "truncating log");
-        if self
-            .segments
-            .first()
-            .is_some_and(|s| s.base_offset() > offset)
-        {
-            return self.truncate_fully_and_start_at(offset);
-        }
-        while self.segments.len() > 1
-            && self
-                .segments
-                .last()
-                .is_some_and(|s| s.base_offset() > offset)
-        {
-            if let Some(segment) = self.segments.pop() {
-                segment.delete()?;
-            }
-        }
-        if let Some(active) = self.segments.last_mut() {
-            active.truncate_to(offset)?;
-        }
-        self.log_end_offset = offset;
-        self.log_start_offset = self.log_start_offset.min(offset);
-        self.recovery_point = self.recovery_point.min(offset);
-        self.epochs.truncate_from_end(offset)?;
-        self.producers.truncate_from(offset);
-        self.publish();
-        Ok(())
-    }
-
-    /// Deletes all data and restarts the log, empty, at `offset`.
-    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
-        for segment in self.segments.drain(..) {
-            segment.delete()?;
-        }
-        self.segments.push(LogSegment::open(
-            &self.dir,
-            offset,
-            &self.config,
-            wall_clock_ms(),
-        )?);
-        self.log_start_offset = offset;
-        self.log_end_offset = offset;
-        self.recovery_point = offset;
-        self.epochs.clear()?;
-        self.producers.clear();
-        self.publish();
         Ok(())
     }
 

@@ -1,47 +1,14 @@
 //! Behaviour tests of [`Log`] and [`LogReader`] against batches built by kafka-protocol.
 
 use std::fs;
-use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::RecordBatchDecoder;
+use bytes::BytesMut;
 
 use super::*;
 use crate::log::record_batch::test_batches::{batch, simple};
 use crate::log::record_batch::Batches;
 use crate::log::segment::file_name;
-
-fn small_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 1000,
-        index_interval_bytes: 100,
-        retention_ms: -1,
-        ..LogConfig::default()
-    }
-}
-
-fn open(dir: &Path) -> Log {
-    Log::open(dir, small_config(), 0, 0).unwrap()
-}
-
-/// Offsets of every record in `bytes`, decoded by kafka-protocol.
-fn offsets(bytes: &Bytes) -> Vec<i64> {
-    let mut buf = bytes.clone();
-    RecordBatchDecoder::decode_all(&mut buf)
-        .unwrap()
-        .iter()
-        .flat_map(|set| set.records.iter().map(|r| r.offset))
-        .collect()
-}
-
-fn fill(log: &mut Log, batches: usize, per_batch: usize) {
-    for i in 0..batches {
-        let info = log
-            .append_as_leader(simple(per_batch, 1000 + i as i64), 0, 0)
-            .unwrap();
-        assert_eq!(info.first_offset, (i * per_batch) as i64);
-    }
-}
+use crate::log::test_util::*;
 
 #[test]
 fn append_and_read_across_rolls() {
@@ -102,100 +69,6 @@ fn index_entries_point_at_their_batches() {
     let time = fs::read(dir.path().join(file_name(0, "timeindex"))).unwrap();
     assert_eq!(time.len() % 12, 0);
     assert!(!time.is_empty());
-}
-
-#[test]
-fn reopen_continues_where_it_left_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 20, 2);
-    log.close().unwrap();
-    let mut log = Log::open(dir.path(), small_config(), 40, 0).unwrap();
-    assert_eq!(log.log_end_offset(), 40);
-    assert_eq!(log.recovery_point(), 40);
-    let info = log.append_as_leader(simple(1, 5), 0, 0).unwrap();
-    assert_eq!(info.first_offset, 40);
-    assert_eq!(
-        offsets(&log.reader().read(40, 100, 41, true).unwrap()),
-        vec![40]
-    );
-}
-
-#[test]
-fn recovery_drops_a_torn_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
-    fill(&mut log, 5, 2);
-    drop(log);
-    let path = dir.path().join(file_name(0, "log"));
-    let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len - 7)
-        .unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
-    assert_eq!(log.log_end_offset(), 8);
-    let info = log.append_as_leader(simple(2, 9), 0, 0).unwrap();
-    assert_eq!((info.first_offset, info.last_offset), (8, 9));
-    assert_eq!(
-        offsets(&log.reader().read(0, 1 << 20, 10, true).unwrap()),
-        (0..10).collect::<Vec<_>>()
-    );
-}
-
-#[test]
-fn recovery_drops_a_corrupt_last_batch_and_later_segments() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
-    let segments = log.segments.len();
-    let target = log.segments[1].base_offset();
-    drop(log);
-    // Flip a byte inside the last batch of the second segment.
-    let path = dir.path().join(file_name(target, "log"));
-    let mut data = fs::read(&path).unwrap();
-    let last = Batches::new(&data).last().unwrap();
-    data[last.range.end - 2] ^= 0xff;
-    fs::write(&path, &data).unwrap();
-    let mut log = Log::open(dir.path(), small_config(), 0, 0).unwrap();
-    assert_eq!(log.log_end_offset(), last.header.base_offset);
-    assert_eq!(
-        log.segments.len(),
-        2,
-        "segments after the corrupt one go (had {segments})"
-    );
-    assert_eq!(
-        fs::metadata(&path).unwrap().len() as usize,
-        last.range.start
-    );
-    let info = log.append_as_leader(simple(1, 1), 0, 0).unwrap();
-    assert_eq!(info.first_offset, last.header.base_offset);
-}
-
-#[test]
-fn corruption_below_the_recovery_point_is_trusted_but_bad_indexes_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 10, 2);
-    log.close().unwrap();
-    let index = dir.path().join(file_name(0, "index"));
-    let good = fs::read(&index).unwrap();
-    fs::write(&index, &good[..good.len() - 3]).unwrap();
-    let log = Log::open(dir.path(), small_config(), 20, 0).unwrap();
-    assert_eq!(log.log_end_offset(), 20);
-    assert_eq!(fs::read(&index).unwrap(), good);
-    drop(log);
-    let time_index = dir.path().join(file_name(0, "timeindex"));
-    let good = fs::read(&time_index).unwrap();
-    fs::remove_file(&time_index).unwrap();
-    let log = Log::open(dir.path(), small_config(), 20, 0).unwrap();
-    assert_eq!(fs::read(&time_index).unwrap(), good);
-    assert_eq!(
-        log.reader().offset_for_timestamp(1005).unwrap(),
-        Some((8, 1005))
-    );
 }
 
 #[test]
@@ -342,50 +215,6 @@ fn follower_append_keeps_leader_offsets() {
 }
 
 #[test]
-fn retention_by_time_size_and_high_watermark() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
-    let segments = log.segments.len();
-    // Nothing goes past the high watermark.
-    log.update_config(LogConfig {
-        retention_ms: 10,
-        ..small_config()
-    });
-    assert_eq!(log.delete_old_segments(1_000_000, 0).unwrap(), 0);
-    let second = log.segments[1].base_offset();
-    assert_eq!(log.delete_old_segments(1_000_000, second).unwrap(), 1);
-    assert_eq!(log.log_start_offset(), second);
-    assert!(!dir.path().join(file_name(0, "log")).exists());
-    assert!(matches!(
-        log.reader().read(0, 100, 90, true),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
-    // Time: everything old goes, except the active segment.
-    assert_eq!(
-        log.delete_old_segments(1_000_000, 90).unwrap(),
-        segments - 2
-    );
-    assert_eq!(log.segments.len(), 1);
-    // Size: keep at most ~2 segments' worth.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
-    let cfg = LogConfig {
-        retention_bytes: 1500,
-        ..small_config()
-    };
-    log.update_config(cfg);
-    assert!(log.delete_old_segments(0, 90).unwrap() > 0);
-    let total: u64 = log.segments.iter().map(|s| s.size()).sum();
-    assert!(total <= 1500 + 1000, "{total} bytes kept");
-    assert_eq!(
-        log.reader().log_start_offset(),
-        log.segments[0].base_offset()
-    );
-}
-
-#[test]
 fn timestamps_for_list_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
@@ -478,32 +307,6 @@ fn handles_are_send_and_sync() {
 }
 
 #[test]
-fn log_start_offset_moves_up_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
-    assert!(!log.maybe_increment_log_start_offset(0).unwrap());
-    assert!(log.maybe_increment_log_start_offset(50).unwrap());
-    assert_eq!(log.reader().log_start_offset(), 50);
-    assert!(matches!(
-        log.reader().read(49, 100, 90, true),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
-    assert_eq!(
-        offsets(&log.reader().read(50, 1, 90, true).unwrap()),
-        vec![48, 49, 50]
-    );
-    // Segments wholly below the new start are deleted by retention even with retention off.
-    let deleted = log.delete_old_segments(0, 90).unwrap();
-    assert!(deleted > 0);
-    assert!(log.segments[0].base_offset() <= 50);
-    assert_eq!(log.log_start_offset(), 50);
-    log.close().unwrap();
-    let log = Log::open(dir.path(), small_config(), 90, 50).unwrap();
-    assert_eq!(log.log_start_offset(), 50);
-}
-
-#[test]
 fn oversized_request_is_a_record_list_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(
@@ -518,24 +321,6 @@ fn oversized_request_is_a_record_list_error() {
     .unwrap();
     let err = log.append_as_leader(simple(20, 0), 0, 0).unwrap_err();
     assert_eq!(err.kafka_error_code(), 18);
-}
-
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
-    #[test]
-    fn garbage_tails_never_break_recovery(garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..200)) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
-        fill(&mut log, 3, 2);
-        drop(log);
-        let path = dir.path().join(file_name(0, "log"));
-        let mut data = fs::read(&path).unwrap();
-        data.extend_from_slice(&garbage);
-        fs::write(&path, &data).unwrap();
-        let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
-        proptest::prop_assert_eq!(log.log_end_offset(), 6);
-        proptest::prop_assert_eq!(log.append_as_leader(simple(1, 0), 0, 0).unwrap().first_offset, 6);
-    }
 }
 
 #[test]
@@ -569,11 +354,4 @@ fn producer_state_rebuild_skips_only_expired_segments() {
         .append_as_leader(batch(1, 0, (2, 0, 7), 5), 0, now)
         .unwrap();
     assert!(!old.duplicate);
-}
-
-fn fill_from(log: &mut Log, first: i64, batches: usize) {
-    for i in 0..batches {
-        let info = log.append_as_leader(simple(1, 1000), 0, 0).unwrap();
-        assert_eq!(info.first_offset, first + i as i64);
-    }
 }

@@ -148,3 +148,7 @@ pub fn load(
         recovered_epochs,
     })
 }
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod tests;

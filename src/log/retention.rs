@@ -56,3 +56,7 @@ impl Log {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod tests;
