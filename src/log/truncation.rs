@@ -64,3 +64,53 @@ impl Log {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::log::record_batch::test_batches::simple;
+    use crate::log::segment::file_name;
+    use crate::log::test_util::*;
+
+    #[test]
+    fn truncation_into_an_earlier_segment_removes_later_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        fill(&mut log, 30, 3);
+        let segments = log.segments.len();
+        let last_base = log.segments[segments - 1].base_offset();
+        // 31 lies inside the batch 30..=32: the whole batch goes, the log end becomes 31.
+        log.truncate_to(31).unwrap();
+        assert_eq!(log.log_end_offset(), 31);
+        assert!(log.segments.len() < segments);
+        assert!(!dir.path().join(file_name(last_base, "log")).exists());
+        let reader = log.reader();
+        assert_eq!(
+            offsets(&reader.read(27, 1000, 31, true).unwrap()),
+            vec![27, 28, 29]
+        );
+        assert!(reader.read(30, 1000, 31, true).unwrap().is_empty());
+        let info = log.append_as_leader(simple(1, 0), 0, 0).unwrap();
+        assert_eq!(info.first_offset, 31);
+        assert_eq!(offsets(&reader.read(31, 1000, 32, true).unwrap()), vec![31]);
+        // Truncation never moves forward.
+        log.truncate_to(100).unwrap();
+        assert_eq!(log.log_end_offset(), 32);
+        // Below the first segment: start over, empty, at that offset.
+        log.maybe_increment_log_start_offset(30).unwrap();
+        log.delete_old_segments(0, 32).unwrap();
+        let first = log.segments[0].base_offset();
+        assert!(first > 0);
+        log.truncate_to(first - 1).unwrap();
+        assert_eq!(
+            (log.log_start_offset(), log.log_end_offset()),
+            (first - 1, first - 1)
+        );
+        assert_eq!(log.segments.len(), 1);
+        assert_eq!(
+            log.append_as_leader(simple(1, 0), 0, 0)
+                .unwrap()
+                .first_offset,
+            first - 1
+        );
+    }
+}
