@@ -34,6 +34,7 @@ impl LeaderEpochCache {
         Ok(LeaderEpochCache { path, entries })
     }
 
+    #[cfg(test)]
     pub fn entries(&self) -> &[(i32, i64)] {
         &self.entries
     }

@@ -13,15 +13,15 @@
 pub mod checkpoint;
 mod config;
 mod error;
-pub mod index;
-pub mod leader_epoch;
+mod index;
+mod leader_epoch;
 mod partition_log;
-pub mod producer_state;
+mod producer_state;
 mod reader;
 pub mod record_batch;
 mod recovery;
 mod retention;
-pub mod segment;
+mod segment;
 mod segment_files;
 mod truncation;
 

@@ -27,6 +27,7 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// No batch with a timestamp seen yet (Kafka's `TimestampOffset.UNKNOWN`).
 pub const UNKNOWN: TimestampOffset = TimestampOffset {
     timestamp: -1,
     offset: -1,
