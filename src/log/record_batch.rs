@@ -24,6 +24,9 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const MIN_LEGACY_LENGTH: i32 = 14;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
+const COMPRESSION_MASK: i16 = 0x07;
+/// zstd, the highest codec id Kafka defines.
+const MAX_COMPRESSION_CODEC: i16 = 4;
 
 /// The fixed fields of a magic-2 batch header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,11 @@ impl BatchHeader {
         } else {
             last as i32
         }
+    }
+
+    /// Attribute bits 0-2: none, gzip, snappy, lz4, zstd.
+    pub fn compression_codec(&self) -> i16 {
+        self.attributes & COMPRESSION_MASK
     }
 
     pub fn is_transactional(&self) -> bool {
@@ -206,7 +214,7 @@ pub fn validate_replicated(buf: &[u8]) -> Result<Vec<BatchRef>, LogError> {
 fn validate_inner(
     buf: &[u8],
     max_message_bytes: Option<usize>,
-    check_counts: bool,
+    from_client: bool,
 ) -> Result<Vec<BatchRef>, LogError> {
     let mut batches = Vec::new();
     let mut pos = 0;
@@ -248,19 +256,20 @@ fn validate_inner(
             })?;
         let bytes = &rest[..size];
         ensure_valid(bytes, &header)?;
-        if header.last_offset_delta < 0 || (check_counts && header.records_count <= 0) {
+        if header.last_offset_delta < 0 {
             return Err(LogError::InvalidRecord(format!(
-                "invalid offset range: last offset delta {}, record count {}",
-                header.last_offset_delta, header.records_count
+                "negative last offset delta {}",
+                header.last_offset_delta
             )));
         }
-        if check_counts
-            && i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
-        {
-            return Err(LogError::InvalidRecord(format!(
-                "record count {} does not match last offset delta {}",
-                header.records_count, header.last_offset_delta
+        if header.compression_codec() > MAX_COMPRESSION_CODEC {
+            return Err(LogError::Corrupt(format!(
+                "unknown compression codec {}",
+                header.compression_codec()
             )));
+        }
+        if from_client {
+            check_client_rules(&header)?;
         }
         batches.push(BatchRef {
             header,
@@ -269,6 +278,25 @@ fn validate_inner(
         pos += size;
     }
     Ok(batches)
+}
+
+/// What Kafka's `LogValidator` demands of batches that come from producers (rather than from
+/// a leader): a record count matching the offset range, and no broker-only batch kinds.
+fn check_client_rules(header: &BatchHeader) -> Result<(), LogError> {
+    if header.records_count <= 0
+        || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
+    {
+        return Err(LogError::InvalidRecord(format!(
+            "record count {} does not match last offset delta {}",
+            header.records_count, header.last_offset_delta
+        )));
+    }
+    if header.is_transactional() && !header.has_producer_id() {
+        return Err(LogError::InvalidRecord(
+            "transactional batch without a producer id".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Sets a batch's base offset in place; outside the CRC, so the CRC stays valid.
@@ -402,6 +430,26 @@ mod tests {
             validate(&b, None),
             Err(LogError::InvalidRecord(_))
         ));
+    }
+
+    #[test]
+    fn rejects_unknown_codec_and_producerless_transactions() {
+        let set_attributes = |attributes: i16| {
+            let mut b = simple(1, 0);
+            b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+            let crc = compute_crc(&b);
+            b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+            b
+        };
+        assert!(matches!(
+            validate(&set_attributes(5), None),
+            Err(LogError::Corrupt(_))
+        ));
+        assert!(matches!(
+            validate(&set_attributes(0x10), None),
+            Err(LogError::InvalidRecord(_))
+        ));
+        assert!(validate_replicated(&set_attributes(0x10)).is_ok());
     }
 
     #[test]
