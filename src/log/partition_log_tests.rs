@@ -5,10 +5,10 @@ use std::fs;
 use bytes::BytesMut;
 
 use super::*;
-use crate::log::record_batch::test_batches::{batch, simple};
 use crate::log::record_batch::Batches;
 use crate::log::segment::file_name;
 use crate::log::test_util::*;
+use crate::log::test_util::{batch, simple};
 
 #[test]
 fn append_and_read_across_rolls() {

@@ -311,54 +311,9 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
 }
 
 #[cfg(test)]
-pub(crate) mod test_batches {
-    //! Builds real batches with kafka-protocol's encoder, an implementation we did not write.
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    /// Producer identity of a test batch: (producer id, epoch, base sequence).
-    pub type Producer = (i64, i16, i32);
-
-    pub fn batch(count: usize, timestamp: i64, producer: Producer, value_len: usize) -> BytesMut {
-        let (pid, epoch, seq) = producer;
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: pid,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // The encoder groups records whose offset - sequence is constant; base sequence -1 means none.
-                sequence: seq + i as i32,
-                timestamp: timestamp + i as i64,
-                key: None,
-                value: Some(Bytes::from(vec![b'v'; value_len])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode test batch");
-        buf
-    }
-
-    /// A non-idempotent batch of `count` small records.
-    pub fn simple(count: usize, timestamp: i64) -> BytesMut {
-        batch(count, timestamp, (-1, -1, -1), 10)
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::test_batches::*;
     use super::*;
+    use crate::log::test_util::{batch, simple};
     use bytes::Bytes;
     use kafka_protocol::records::RecordBatchDecoder;
     use proptest::prelude::*;

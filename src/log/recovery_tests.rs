@@ -2,9 +2,9 @@
 
 use std::fs;
 
-use crate::log::record_batch::test_batches::simple;
 use crate::log::record_batch::Batches;
 use crate::log::segment::file_name;
+use crate::log::test_util::simple;
 use crate::log::test_util::*;
 use crate::log::{Log, LogConfig};
 

@@ -67,8 +67,8 @@ impl Log {
 
 #[cfg(test)]
 mod tests {
-    use crate::log::record_batch::test_batches::simple;
     use crate::log::segment::file_name;
+    use crate::log::test_util::simple;
     use crate::log::test_util::*;
 
     #[test]
