@@ -355,3 +355,20 @@ fn producer_state_rebuild_skips_only_expired_segments() {
         .unwrap();
     assert!(!old.duplicate);
 }
+
+#[test]
+fn finds_batches_larger_than_a_read_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+    for i in 0..4 {
+        let size = if i % 2 == 0 { 20_000 } else { 10 };
+        log.append_as_leader(batch(2, 100 * i, (-1, -1, -1), size), 0, 0)
+            .unwrap();
+    }
+    let reader = log.reader();
+    for offset in 0..8 {
+        let got = offsets(&reader.read(offset, 1, 8, true).unwrap());
+        assert_eq!(got, vec![offset - offset % 2, offset - offset % 2 + 1]);
+    }
+    assert_eq!(reader.offset_for_timestamp(250).unwrap(), Some((6, 301)));
+}

@@ -15,6 +15,10 @@ use crate::log::index::{OffsetIndex, TimeIndex};
 use crate::log::record_batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::{LogConfig, LogError};
 
+/// Bytes read at a time when walking batch headers: a bit more than the default
+/// `index.interval.bytes`, so the batch wanted is usually within the first read.
+const WALK_CHUNK: usize = 8 * 1024;
+
 /// `<base offset as 20 digits>.<suffix>`, Kafka's segment file naming.
 pub fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
@@ -141,29 +145,45 @@ impl SegmentFiles {
         Ok(buf.freeze())
     }
 
-    /// The header of the batch at `pos`, if a whole plausible header lies below `limit`.
-    fn header_at(&self, pos: u64, limit: u64) -> Result<Option<BatchHeader>, LogError> {
-        if pos + HEADER_SIZE as u64 > limit {
-            return Ok(None);
+    /// Walks batch headers from `pos` (a batch boundary) up to `limit`, returning the first
+    /// batch `wanted` accepts. Reads [`WALK_CHUNK`] bytes at a time, so finding a batch a few
+    /// KiB past an index entry costs one or two reads, not one per batch.
+    fn walk(
+        &self,
+        mut pos: u64,
+        limit: u64,
+        wanted: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        while pos + HEADER_SIZE as u64 <= limit {
+            let len = WALK_CHUNK.min((limit - pos) as usize);
+            let chunk = self.read(pos, len)?;
+            let mut off = 0usize;
+            while let Some(h) = chunk.get(off..).and_then(BatchHeader::parse) {
+                if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32
+                    || pos + (off + h.size()) as u64 > limit
+                {
+                    return Ok(None);
+                }
+                if wanted(&h) {
+                    return Ok(Some((pos + off as u64, h)));
+                }
+                off += h.size();
+            }
+            if off == 0 {
+                // The file is shorter than `limit` said (a concurrent truncation).
+                return Ok(None);
+            }
+            pos += off as u64;
         }
-        let bytes = self.read(pos, HEADER_SIZE)?;
-        Ok(BatchHeader::parse(&bytes)
-            .filter(|h| h.batch_length >= (HEADER_SIZE - LOG_OVERHEAD) as i32)
-            .filter(|h| pos + h.size() as u64 <= limit))
+        Ok(None)
     }
 
     /// Position and header of the first batch whose last offset is >= `offset` (Kafka's
     /// `translateOffset`): start at the offset index's hint and walk batch headers.
     pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let limit = self.size();
-        let mut pos = u64::from(self.offset_index.lookup(offset)?);
-        while let Some(h) = self.header_at(pos, limit)? {
-            if h.last_offset() >= offset {
-                return Ok(Some((pos, h)));
-            }
-            pos += h.size() as u64;
-        }
-        Ok(None)
+        let start = u64::from(self.offset_index.lookup(offset)?);
+        self.walk(start, limit, |h| h.last_offset() >= offset)
     }
 
     /// The first batch at or after `min_offset` whose max timestamp is >= `timestamp`, as
@@ -178,14 +198,11 @@ impl SegmentFiles {
             Some((_, offset)) => offset.max(min_offset),
             None => min_offset.max(self.base_offset),
         };
-        let mut pos = u64::from(self.offset_index.lookup(start)?);
-        while let Some(h) = self.header_at(pos, limit)? {
-            if h.max_timestamp >= timestamp && h.last_offset() >= min_offset {
-                return Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)));
-            }
-            pos += h.size() as u64;
-        }
-        Ok(None)
+        let pos = u64::from(self.offset_index.lookup(start)?);
+        let found = self.walk(pos, limit, |h| {
+            h.max_timestamp >= timestamp && h.last_offset() >= min_offset
+        })?;
+        Ok(found.map(|(_, h)| (h.base_offset.max(min_offset), h.max_timestamp)))
     }
 
     /// Reads batches sequentially from `from` (a batch boundary), calling `visit` with each
