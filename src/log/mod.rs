@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod index;
 mod leader_epoch;
+pub mod log_dir;
 mod partition_log;
 mod producer_state;
 mod reader;
