@@ -59,7 +59,10 @@ pub(crate) fn wall_clock_ms() -> i64 {
 
 impl Log {
     /// Opens or creates the partition directory and recovers everything after
-    /// `recovery_point` (see [`recovery`]); rebuilds producer state and the epoch cache.
+    /// `recovery_point`: every batch from the segment holding it is re-read with its CRC, a
+    /// torn or corrupt tail is cut off (logged with the offset and bytes dropped) and later
+    /// segments deleted, and the indexes of re-read segments are rebuilt. Then rebuilds
+    /// producer state and the leader-epoch cache.
     pub fn open(
         dir: &Path,
         config: LogConfig,
