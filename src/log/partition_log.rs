@@ -267,9 +267,7 @@ impl Log {
             max_timestamp,
             now_ms,
         )?;
-        if let Some(active) = self.segments.last_mut() {
-            active.append(bytes, headers)?;
-        }
+        self.active_mut()?.append(bytes, headers)?;
         for h in headers {
             self.producers.update(h, h.base_offset);
         }
@@ -318,6 +316,16 @@ impl Log {
         self.segments.push(segment);
         self.publish();
         Ok(())
+    }
+
+    /// The segment appends go to. Only a failed segment deletion can leave none, and then
+    /// the directory is as broken as after any other storage error.
+    fn active_mut(&mut self) -> Result<&mut LogSegment, LogError> {
+        let dir = self.dir.clone();
+        self.segments.last_mut().ok_or_else(|| LogError::Io {
+            path: dir,
+            source: std::io::Error::other("no active segment after a failed deletion"),
+        })
     }
 
     /// `segment.bytes`, capped where 4-byte index positions stop (Kafka's config is an int).

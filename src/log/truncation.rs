@@ -14,7 +14,8 @@ impl Log {
         if offset >= self.log_end_offset || offset < 0 {
             return Ok(());
         }
-        info!(dir = %self.dir.display(), from = self.log_end_offset, to = offset, "truncating log");
+        info!(dir = %self.dir.display(), from = self.log_end_offset, to = offset,
+            "truncating log");
         if self
             .segments
             .first()
@@ -44,8 +45,10 @@ impl Log {
         Ok(())
     }
 
-    /// Deletes all data and restarts the log, empty, at `offset`.
-    pub(crate) fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+    /// Deletes all data and restarts the log, empty, at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): what a follower does when the leader answers its fetch with
+    /// OFFSET_OUT_OF_RANGE because the follower's log end is below the leader's log start.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
         for segment in self.segments.drain(..) {
             segment.delete()?;
         }
