@@ -69,7 +69,15 @@ impl Log {
         recovery_point: i64,
         log_start_offset: i64,
     ) -> Result<Log, LogError> {
-        fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+            // Make the new directory's entry durable, as Kafka flushes the parent dir.
+            if let Some(parent) = dir.parent() {
+                fs::File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(LogError::io(parent))?;
+            }
+        }
         let now = wall_clock_ms();
         let loaded = recovery::load(dir, &config, recovery_point, log_start_offset, now)?;
         let mut segments = loaded.segments;
