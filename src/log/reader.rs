@@ -14,7 +14,7 @@ use crate::log::LogError;
 
 /// What readers may see: published by the writer after every change.
 #[derive(Debug, Clone)]
-pub struct View {
+pub(crate) struct View {
     pub segments: Arc<[Arc<SegmentFiles>]>,
     pub log_start: i64,
     pub log_end: i64,
