@@ -1,1 +1,35 @@
-//! (being written)
+//! Partition logs in Kafka's exact on-disk format.
+//!
+//! A partition lives in `<log.dir>/<topic>-<partition>/` as segments named by their 20-digit
+//! base offset (`.log`, `.index`, `.timeindex`), plus `leader-epoch-checkpoint` and
+//! `partition.metadata`; the log dir itself holds the offset checkpoints and `meta.properties`.
+//! A Kafka broker could open these directories, and these files are what a Kafka operator
+//! expects to find.
+//!
+//! All I/O here is synchronous std I/O: the single writer of a [`Log`] is driven by the replica
+//! layer (which wraps calls in `spawn_blocking`), and any number of [`LogReader`]s read
+//! concurrently with positional reads.
+
+pub mod checkpoint;
+mod config;
+mod error;
+mod index;
+mod leader_epoch;
+pub mod log_dir;
+mod partition_log;
+mod producer_state;
+mod reader;
+pub mod record_batch;
+mod recovery;
+mod retention;
+mod segment;
+mod segment_files;
+mod truncation;
+
+#[cfg(test)]
+mod test_util;
+
+pub use config::LogConfig;
+pub use error::LogError;
+pub use partition_log::{AppendInfo, Log};
+pub use reader::LogReader;

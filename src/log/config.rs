@@ -1,0 +1,40 @@
+//! Per-topic log settings, named after Kafka's topic configs (`segment.bytes`, `retention.ms`, ...).
+
+/// The topic-level configs the log enforces. Defaults are Kafka's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would exceed this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: i64,
+    /// `retention.ms`; -1 keeps data forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`; -1 means no size limit.
+    pub retention_bytes: i64,
+    /// `index.interval.bytes`: bytes appended between offset/time index entries.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes`: roll when an index file would exceed this.
+    pub max_index_size: u32,
+    /// `flush.messages`: fsync after this many unflushed messages.
+    pub flush_interval_messages: u64,
+    /// `flush.ms`: fsync when the last flush is older than this (None: never by time).
+    pub flush_interval_ms: Option<u64>,
+    /// `max.message.bytes`: largest batch a producer may append.
+    pub max_message_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            max_index_size: 10 * 1024 * 1024,
+            flush_interval_messages: i64::MAX as u64,
+            flush_interval_ms: None,
+            max_message_bytes: 1_048_588,
+        }
+    }
+}

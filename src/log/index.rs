@@ -1,0 +1,350 @@
+//! `.index` and `.timeindex` files: sparse, sorted, fixed-size big-endian entries.
+//!
+//! Offset index entry: relative offset (4) + file position (4). Time index entry: timestamp (8) +
+//! relative offset (4). Kafka memory-maps preallocated files; here the file holds exactly its
+//! entries (what Kafka leaves after trimming on close), appends use positional writes, and lookups
+//! binary-search with positional reads, so readers need no lock: the entry count is an atomic
+//! that the writer bumps only after the entry's bytes are written.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::log::LogError;
+
+const OFFSET_ENTRY: usize = 8;
+const TIME_ENTRY: usize = 12;
+
+/// A file of fixed-size entries shared by the writer and readers.
+#[derive(Debug)]
+struct EntryFile {
+    path: PathBuf,
+    file: File,
+    entry_size: usize,
+    entries: AtomicU64,
+}
+
+impl EntryFile {
+    fn open(path: &Path, entry_size: usize) -> Result<EntryFile, LogError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(LogError::io(path))?;
+        let len = file.metadata().map_err(LogError::io(path))?.len();
+        Ok(EntryFile {
+            path: path.to_path_buf(),
+            file,
+            entry_size,
+            entries: AtomicU64::new(len / entry_size as u64),
+        })
+    }
+
+    /// True when the file length is not a whole number of entries (a torn or foreign file).
+    fn has_partial_entry(&self) -> Result<bool, LogError> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(LogError::io(&self.path))?
+            .len();
+        Ok(len % self.entry_size as u64 != 0)
+    }
+
+    fn len(&self) -> u64 {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    fn read(&self, n: u64) -> Result<[u8; TIME_ENTRY], LogError> {
+        let mut buf = [0u8; TIME_ENTRY];
+        self.file
+            .read_exact_at(&mut buf[..self.entry_size], n * self.entry_size as u64)
+            .map_err(LogError::io(&self.path))?;
+        Ok(buf)
+    }
+
+    fn append(&self, entry: &[u8]) -> Result<(), LogError> {
+        let n = self.len();
+        self.file
+            .write_all_at(entry, n * self.entry_size as u64)
+            .map_err(LogError::io(&self.path))?;
+        self.entries.store(n + 1, Ordering::Release);
+        Ok(())
+    }
+
+    fn truncate_entries(&self, n: u64) -> Result<(), LogError> {
+        self.entries.store(n, Ordering::Release);
+        self.file
+            .set_len(n * self.entry_size as u64)
+            .map_err(LogError::io(&self.path))
+    }
+
+    /// Index of the last entry whose key is <= `target`, by binary search (keys are sorted).
+    fn floor(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Result<Option<u64>, LogError> {
+        let (mut lo, mut hi) = (0u64, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key(&self.read(mid)?) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
+
+    fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(LogError::io(&self.path))
+    }
+}
+
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Maps offsets to byte positions in the segment's `.log` file.
+#[derive(Debug)]
+pub struct OffsetIndex {
+    base_offset: i64,
+    max_entries: u64,
+    inner: EntryFile,
+}
+
+impl OffsetIndex {
+    pub fn open(path: &Path, base_offset: i64, max_index_size: u32) -> Result<Self, LogError> {
+        Ok(OffsetIndex {
+            base_offset,
+            max_entries: u64::from(max_index_size) / OFFSET_ENTRY as u64,
+            inner: EntryFile::open(path, OFFSET_ENTRY)?,
+        })
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.inner.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries() >= self.max_entries
+    }
+
+    fn entry(&self, n: u64) -> Result<(i64, u32), LogError> {
+        let b = self.inner.read(n)?;
+        Ok((
+            self.base_offset + i64::from(i32_at(&b, 0)),
+            i32_at(&b, 4) as u32,
+        ))
+    }
+
+    pub fn last_entry(&self) -> Result<Option<(i64, u32)>, LogError> {
+        match self.entries().checked_sub(1) {
+            Some(n) => self.entry(n).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Kafka's `OffsetIndex.sanityCheck`: whole entries, and none below the base offset.
+    pub fn is_sane(&self) -> Result<bool, LogError> {
+        if self.inner.has_partial_entry()? {
+            return Ok(false);
+        }
+        Ok(match self.last_entry()? {
+            Some((offset, _)) => offset >= self.base_offset,
+            None => true,
+        })
+    }
+
+    /// Appends (offset, position); offsets must increase.
+    pub fn append(&self, offset: i64, position: u32) -> Result<(), LogError> {
+        let rel = (offset - self.base_offset) as i32;
+        let mut e = [0u8; OFFSET_ENTRY];
+        e[..4].copy_from_slice(&rel.to_be_bytes());
+        e[4..].copy_from_slice(&position.to_be_bytes());
+        self.inner.append(&e)
+    }
+
+    /// The position of the last indexed offset <= `offset`, or 0 (the segment start).
+    pub fn lookup(&self, offset: i64) -> Result<u32, LogError> {
+        let base = self.base_offset;
+        match self
+            .inner
+            .floor(offset, |b| base + i64::from(i32_at(b, 0)))?
+        {
+            Some(n) => Ok(self.entry(n)?.1),
+            None => Ok(0),
+        }
+    }
+
+    /// Drops entries for offsets >= `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let base = self.base_offset;
+        let keep = match self
+            .inner
+            .floor(offset - 1, |b| base + i64::from(i32_at(b, 0)))?
+        {
+            Some(n) => n + 1,
+            None => 0,
+        };
+        self.inner.truncate_entries(keep)
+    }
+
+    pub fn reset(&self) -> Result<(), LogError> {
+        self.inner.truncate_entries(0)
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.inner.sync()
+    }
+}
+
+/// Maps timestamps to offsets; timestamps strictly increase from entry to entry.
+#[derive(Debug)]
+pub struct TimeIndex {
+    base_offset: i64,
+    max_entries: u64,
+    inner: EntryFile,
+}
+
+impl TimeIndex {
+    pub fn open(path: &Path, base_offset: i64, max_index_size: u32) -> Result<Self, LogError> {
+        Ok(TimeIndex {
+            base_offset,
+            max_entries: u64::from(max_index_size) / TIME_ENTRY as u64,
+            inner: EntryFile::open(path, TIME_ENTRY)?,
+        })
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.inner.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries() >= self.max_entries
+    }
+
+    fn entry(&self, n: u64) -> Result<(i64, i64), LogError> {
+        let b = self.inner.read(n)?;
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[..8]);
+        Ok((
+            i64::from_be_bytes(ts),
+            self.base_offset + i64::from(i32_at(&b, 8)),
+        ))
+    }
+
+    pub fn last_entry(&self) -> Result<Option<(i64, i64)>, LogError> {
+        match self.entries().checked_sub(1) {
+            Some(n) => self.entry(n).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn is_sane(&self) -> Result<bool, LogError> {
+        if self.inner.has_partial_entry()? {
+            return Ok(false);
+        }
+        Ok(match self.last_entry()? {
+            Some((_, offset)) => offset >= self.base_offset,
+            None => true,
+        })
+    }
+
+    /// Kafka's `TimeIndex.maybeAppend`: appends only if `timestamp` is larger than the last one.
+    pub fn maybe_append(&self, timestamp: i64, offset: i64) -> Result<(), LogError> {
+        if let Some((last_ts, _)) = self.last_entry()? {
+            if timestamp <= last_ts {
+                return Ok(());
+            }
+        }
+        let rel = (offset - self.base_offset) as i32;
+        let mut e = [0u8; TIME_ENTRY];
+        e[..8].copy_from_slice(&timestamp.to_be_bytes());
+        e[8..].copy_from_slice(&rel.to_be_bytes());
+        self.inner.append(&e)
+    }
+
+    /// The entry with the largest timestamp <= `timestamp`, or `None` if all are larger.
+    pub fn lookup(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let key = |b: &[u8]| {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&b[..8]);
+            i64::from_be_bytes(ts)
+        };
+        match self.inner.floor(timestamp, key)? {
+            Some(n) => self.entry(n).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops entries pointing at offsets >= `offset` (offsets grow with timestamps here).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let mut keep = self.entries();
+        while keep > 0 && self.entry(keep - 1)?.1 >= offset {
+            keep -= 1;
+        }
+        self.inner.truncate_entries(keep)
+    }
+
+    pub fn reset(&self) -> Result<(), LogError> {
+        self.inner.truncate_entries(0)
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.inner.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_index_round_trip_and_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000100.index");
+        let idx = OffsetIndex::open(&path, 100, 1024).unwrap();
+        idx.append(110, 4000).unwrap();
+        idx.append(120, 8000).unwrap();
+        assert_eq!(idx.lookup(105).unwrap(), 0);
+        assert_eq!(idx.lookup(110).unwrap(), 4000);
+        assert_eq!(idx.lookup(119).unwrap(), 4000);
+        assert_eq!(idx.lookup(500).unwrap(), 8000);
+        let raw = std::fs::read(&path).unwrap();
+        assert_eq!(raw, [0, 0, 0, 10, 0, 0, 15, 160, 0, 0, 0, 20, 0, 0, 31, 64]);
+        let reopened = OffsetIndex::open(&path, 100, 1024).unwrap();
+        assert_eq!(reopened.last_entry().unwrap(), Some((120, 8000)));
+        reopened.truncate_to(120).unwrap();
+        assert_eq!(reopened.entries(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn partial_entry_is_not_sane() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        std::fs::write(&path, [0u8; 11]).unwrap();
+        assert!(!OffsetIndex::open(&path, 0, 1024)
+            .unwrap()
+            .is_sane()
+            .unwrap());
+    }
+
+    #[test]
+    fn time_index_monotonic_and_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.timeindex");
+        let idx = TimeIndex::open(&path, 50, 1200).unwrap();
+        idx.maybe_append(1000, 55).unwrap();
+        idx.maybe_append(900, 56).unwrap();
+        idx.maybe_append(2000, 60).unwrap();
+        assert_eq!(idx.entries(), 2);
+        assert_eq!(idx.lookup(999).unwrap(), None);
+        assert_eq!(idx.lookup(1500).unwrap(), Some((1000, 55)));
+        assert_eq!(idx.lookup(2000).unwrap(), Some((2000, 60)));
+        assert_eq!(std::fs::read(&path).unwrap().len(), 24);
+        idx.truncate_to(60).unwrap();
+        assert_eq!(idx.last_entry().unwrap(), Some((1000, 55)));
+        assert!(!idx.is_full());
+    }
+}

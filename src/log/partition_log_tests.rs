@@ -1,0 +1,374 @@
+//! Behaviour tests of [`Log`] and [`LogReader`] against batches built by kafka-protocol.
+
+use std::fs;
+
+use bytes::BytesMut;
+
+use super::*;
+use crate::log::record_batch::Batches;
+use crate::log::segment::file_name;
+use crate::log::test_util::*;
+use crate::log::test_util::{batch, simple};
+
+#[test]
+fn append_and_read_across_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, 40, 3);
+    assert_eq!(log.log_end_offset(), 120);
+    assert!(
+        log.segments.len() > 3,
+        "rolled into {} segments",
+        log.segments.len()
+    );
+    let second = log.segments[1].base_offset();
+    assert!(dir.path().join(file_name(second, "log")).exists());
+    assert!(dir.path().join(format!("{second:020}.index")).exists());
+    let reader = log.reader();
+    for offset in 0..120 {
+        let bytes = reader.read(offset, 1, 120, true).unwrap();
+        let got = offsets(&bytes);
+        assert_eq!(got.len(), 3, "offset {offset}");
+        assert!(got.contains(&offset), "offset {offset} not in {got:?}");
+    }
+    // Whole batches only, bounded by max_bytes and by the upper bound.
+    let bytes = reader.read(0, 500, 120, false).unwrap();
+    assert_eq!(Batches::new(&bytes).position(), 0);
+    assert_eq!(
+        Batches::new(&bytes).map(|b| b.range.len()).sum::<usize>(),
+        bytes.len()
+    );
+    assert!(bytes.len() <= 500 && !bytes.is_empty());
+    assert_eq!(
+        offsets(&reader.read(0, 10_000, 4, false).unwrap()),
+        vec![0, 1, 2]
+    );
+    assert!(reader.read(0, 10, 120, false).unwrap().is_empty());
+    assert!(reader.read(120, 1000, 120, true).unwrap().is_empty());
+    assert!(matches!(
+        reader.read(121, 1000, 121, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn index_entries_point_at_their_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, 12, 2);
+    let seg = log.segments[0].files().clone();
+    assert!(seg.offset_index.entries() > 0);
+    let raw = fs::read(dir.path().join(file_name(0, "index"))).unwrap();
+    let data = fs::read(dir.path().join(file_name(0, "log"))).unwrap();
+    for entry in raw.chunks(8) {
+        let rel = i32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]) as i64;
+        let pos = u32::from_be_bytes([entry[4], entry[5], entry[6], entry[7]]) as usize;
+        let h = Batches::new(&data[pos..]).next().unwrap().header;
+        assert_eq!(h.last_offset(), rel, "entry maps the batch's last offset");
+    }
+    let time = fs::read(dir.path().join(file_name(0, "timeindex"))).unwrap();
+    assert_eq!(time.len() % 12, 0);
+    assert!(!time.is_empty());
+}
+
+#[test]
+fn idempotent_duplicates_gaps_and_fencing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.append_as_leader(simple(2, 0), 0, 0).unwrap();
+    let first = log
+        .append_as_leader(batch(3, 0, (9, 0, 0), 5), 0, 0)
+        .unwrap();
+    assert_eq!(
+        (first.first_offset, first.last_offset, first.duplicate),
+        (2, 4, false)
+    );
+    let again = log
+        .append_as_leader(batch(3, 0, (9, 0, 0), 5), 0, 0)
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!((again.first_offset, again.last_offset), (2, 4));
+    assert_eq!(log.log_end_offset(), 5);
+    let gap = log.append_as_leader(batch(1, 0, (9, 0, 5), 5), 0, 0);
+    assert_eq!(gap.unwrap_err().kafka_error_code(), 45);
+    log.append_as_leader(batch(1, 0, (9, 1, 0), 5), 0, 0)
+        .unwrap();
+    let fenced = log.append_as_leader(batch(1, 0, (9, 0, 3), 5), 0, 0);
+    assert_eq!(fenced.unwrap_err().kafka_error_code(), 47);
+    // Producer state survives a restart (rebuilt from the log).
+    log.close().unwrap();
+    let mut log = open(dir.path());
+    let again = log
+        .append_as_leader(batch(1, 0, (9, 1, 0), 5), 0, 0)
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.first_offset, 5);
+}
+
+#[test]
+fn rejects_client_batches_the_broker_must_not_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(
+        dir.path(),
+        LogConfig {
+            max_message_bytes: 200,
+            ..small_config()
+        },
+        0,
+        0,
+    )
+    .unwrap();
+    let big = log.append_as_leader(batch(10, 0, (-1, -1, -1), 50), 0, 0);
+    assert_eq!(big.unwrap_err().kafka_error_code(), 10);
+    let mut moved = simple(1, 0);
+    record_batch::set_base_offset(&mut moved, 7);
+    assert_eq!(
+        log.append_as_leader(moved, 0, 0)
+            .unwrap_err()
+            .kafka_error_code(),
+        87
+    );
+    assert_eq!(
+        log.append_as_leader(BytesMut::new(), 0, 0)
+            .unwrap_err()
+            .kafka_error_code(),
+        87
+    );
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+#[test]
+fn leader_epochs_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for (epoch, n) in [(1, 4), (3, 4), (5, 4)] {
+        for _ in 0..n {
+            log.append_as_leader(simple(2, 0), epoch, 0).unwrap();
+        }
+    }
+    assert_eq!(log.latest_epoch(), Some(5));
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 16)));
+    assert_eq!(log.end_offset_for_epoch(4), Some((3, 16)));
+    assert_eq!(log.end_offset_for_epoch(5), Some((5, 24)));
+    let stored = log.reader().read(8, 100, 24, true).unwrap();
+    assert_eq!(
+        Batches::new(&stored)
+            .next()
+            .unwrap()
+            .header
+            .partition_leader_epoch,
+        3
+    );
+    log.truncate_to(13).unwrap();
+    assert_eq!(log.log_end_offset(), 13);
+    assert_eq!(log.end_offset_for_epoch(5), None);
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 13)));
+    let text = fs::read_to_string(dir.path().join("leader-epoch-checkpoint")).unwrap();
+    assert_eq!(text, "0\n2\n1 0\n3 8\n");
+    // The batch holding offset 13 went as a whole; the next append starts at 13.
+    assert_eq!(
+        offsets(&log.reader().read(10, 1000, 13, true).unwrap()),
+        vec![10, 11]
+    );
+    assert_eq!(
+        log.append_as_leader(simple(1, 0), 6, 0)
+            .unwrap()
+            .first_offset,
+        13
+    );
+    log.truncate_to(0).unwrap();
+    assert_eq!((log.log_end_offset(), log.latest_epoch()), (0, None));
+    assert_eq!(log.segments.len(), 1);
+}
+
+#[test]
+fn follower_append_keeps_leader_offsets() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let mut leader = open(leader_dir.path());
+    fill(&mut leader, 3, 2);
+    leader.append_as_leader(simple(2, 0), 4, 0).unwrap();
+    let fetched = leader.reader().read(0, 1 << 20, 8, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut follower = open(dir.path());
+    let info = follower
+        .append_as_follower(BytesMut::from(&fetched[..]))
+        .unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 7));
+    assert_eq!(follower.end_offset_for_epoch(0), Some((0, 6)));
+    assert_eq!(follower.latest_epoch(), Some(4));
+    let again = follower.append_as_follower(BytesMut::from(&fetched[..]));
+    assert!(matches!(
+        again,
+        Err(LogError::UnexpectedAppendOffset { .. })
+    ));
+    let mut torn = BytesMut::from(&fetched[..]);
+    let n = torn.len();
+    torn[n - 1] ^= 1;
+    follower.truncate_to(0).unwrap();
+    assert_eq!(
+        follower
+            .append_as_follower(torn)
+            .unwrap_err()
+            .kafka_error_code(),
+        2
+    );
+}
+
+#[test]
+fn timestamps_for_list_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for i in 0..20 {
+        log.append_as_leader(simple(2, 1000 + 100 * i), 0, 0)
+            .unwrap();
+    }
+    let reader = log.reader();
+    assert_eq!(reader.offset_for_timestamp(0).unwrap(), Some((0, 1001)));
+    assert_eq!(reader.offset_for_timestamp(1450).unwrap(), Some((10, 1501)));
+    assert_eq!(reader.offset_for_timestamp(1501).unwrap(), Some((10, 1501)));
+    assert_eq!(reader.offset_for_timestamp(1502).unwrap(), Some((12, 1601)));
+    assert_eq!(reader.offset_for_timestamp(5000).unwrap(), None);
+    assert_eq!(reader.max_timestamp_offset().unwrap(), Some((39, 2901)));
+    log.close().unwrap();
+    let log = open(dir.path());
+    assert_eq!(
+        log.reader().max_timestamp_offset().unwrap(),
+        Some((39, 2901))
+    );
+    assert_eq!(
+        log.reader().offset_for_timestamp(2850).unwrap(),
+        Some((38, 2901))
+    );
+}
+
+#[test]
+fn time_based_roll_and_flush_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_ms: 100,
+        flush_interval_messages: 3,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), cfg, 0, 0).unwrap();
+    log.append_as_leader(simple(2, 1000), 0, 0).unwrap();
+    log.maybe_flush(0).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.append_as_leader(simple(1, 1050), 0, 0).unwrap();
+    assert_eq!(log.segments.len(), 1);
+    log.maybe_flush(0).unwrap();
+    assert_eq!(log.recovery_point(), 3);
+    log.append_as_leader(simple(1, 1200), 0, 0).unwrap();
+    assert_eq!(log.segments.len(), 2);
+    assert_eq!(log.segments[1].base_offset(), 3);
+}
+
+#[test]
+fn reads_run_concurrently_with_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let reader = log.reader();
+    let handle = std::thread::spawn(move || {
+        let mut next = 0;
+        while next < 200 {
+            let end = reader.log_end_offset();
+            if next == end {
+                std::thread::yield_now();
+            } else {
+                let bytes = reader.read(next, 300, end, true).unwrap();
+                let got = offsets(&bytes);
+                assert_eq!(got.first(), Some(&next));
+                next = got.last().unwrap() + 1;
+            }
+        }
+    });
+    fill(&mut log, 100, 2);
+    handle.join().unwrap();
+}
+
+#[test]
+fn partition_metadata_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    let log = Log::open(&path, small_config(), 0, 0).unwrap();
+    log.write_partition_metadata("AAAAAAAAAAAAAAAAAAAAAA")
+        .unwrap();
+    assert!(fs::read_to_string(path.join("partition.metadata"))
+        .unwrap()
+        .contains("topic_id: AAAA"));
+    log.delete().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Log>();
+    check::<LogReader>();
+}
+
+#[test]
+fn oversized_request_is_a_record_list_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 100,
+            ..small_config()
+        },
+        0,
+        0,
+    )
+    .unwrap();
+    let err = log.append_as_leader(simple(20, 0), 0, 0).unwrap_err();
+    assert_eq!(err.kafka_error_code(), 18);
+}
+
+#[test]
+fn producer_state_rebuild_skips_only_expired_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let now = crate::log::partition_log::wall_clock_ms();
+    log.append_as_leader(batch(1, 0, (2, 0, 0), 5), 0, now)
+        .unwrap();
+    fill_from(&mut log, 1, 20);
+    let recent_offset = log.log_end_offset();
+    log.append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+        .unwrap();
+    fill_from(&mut log, recent_offset + 1, 20);
+    let holding = log
+        .segments
+        .iter()
+        .filter(|s| s.base_offset() <= recent_offset)
+        .count();
+    assert!(holding >= 2 && holding < log.segments.len());
+    log.close().unwrap();
+    let mut log = open(dir.path());
+    // The recent producer is remembered from a non-active segment ...
+    let recent = log
+        .append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+        .unwrap();
+    assert!(recent.duplicate);
+    assert_eq!(recent.first_offset, recent_offset);
+    // ... the one whose batches are a day old is expired, as Kafka would have it.
+    let old = log
+        .append_as_leader(batch(1, 0, (2, 0, 7), 5), 0, now)
+        .unwrap();
+    assert!(!old.duplicate);
+}
+
+#[test]
+fn finds_batches_larger_than_a_read_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+    for i in 0..4 {
+        let size = if i % 2 == 0 { 20_000 } else { 10 };
+        log.append_as_leader(batch(2, 100 * i, (-1, -1, -1), size), 0, 0)
+            .unwrap();
+    }
+    let reader = log.reader();
+    for offset in 0..8 {
+        let got = offsets(&reader.read(offset, 1, 8, true).unwrap());
+        assert_eq!(got, vec![offset - offset % 2, offset - offset % 2 + 1]);
+    }
+    assert_eq!(reader.offset_for_timestamp(250).unwrap(), Some((6, 301)));
+}

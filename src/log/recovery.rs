@@ -1,0 +1,154 @@
+//! Loading a partition directory after a clean or unclean shutdown (Kafka's `LogLoader`).
+//!
+//! Everything below the recovery point was fsynced and is trusted (only its index files are
+//! sanity-checked). Every batch from the segment holding the recovery point onwards is re-read
+//! and CRC-checked; the first torn or corrupt batch ends the log: the rest of that segment and
+//! all later segments are dropped, and the indexes of the re-read segments are rebuilt.
+
+use std::fs;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use crate::log::segment::LogSegment;
+use crate::log::{LogConfig, LogError};
+
+/// Suffixes of files a crash can leave behind mid-operation; Kafka deletes them at load too.
+const STRAY_SUFFIXES: [&str; 4] = [".tmp", ".deleted", ".cleaned", ".swap"];
+
+/// The segments of a loaded directory, plus where each leader epoch starts among the batches
+/// recovery re-read (they must reach the epoch cache even if its checkpoint lagged behind).
+pub struct Loaded {
+    pub segments: Vec<LogSegment>,
+    pub recovered_epochs: Vec<(i32, i64)>,
+}
+
+/// A segment file set found on disk.
+struct Found {
+    base: i64,
+    /// Both index files exist (a missing one must be rebuilt, as Kafka does).
+    indexes_present: bool,
+}
+
+/// The `.log` files in `dir`, after removing stray and orphaned files.
+fn list_segments(dir: &Path) -> Result<Vec<Found>, LogError> {
+    let mut bases = Vec::new();
+    let mut index_files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(LogError::io(dir))? {
+        let path = entry.map_err(LogError::io(dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if STRAY_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            info!(path = %path.display(), "removing stray file left by an interrupted operation");
+            fs::remove_file(&path).map_err(LogError::io(&path))?;
+            continue;
+        }
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
+        match ext {
+            "log" => bases.push(base),
+            "index" | "timeindex" => index_files.push((base, path)),
+            _ => {}
+        }
+    }
+    for (base, path) in &index_files {
+        if !bases.contains(base) {
+            info!(path = %path.display(), "removing index without a log file");
+            fs::remove_file(path).map_err(LogError::io(path))?;
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases
+        .into_iter()
+        .map(|base| Found {
+            base,
+            indexes_present: index_files.iter().filter(|(b, _)| *b == base).count() == 2,
+        })
+        .collect())
+}
+
+/// Opens every segment in `dir` and recovers those at or after `recovery_point`. An empty
+/// directory gets one empty segment starting at `log_start_offset`.
+pub fn load(
+    dir: &Path,
+    config: &LogConfig,
+    recovery_point: i64,
+    log_start_offset: i64,
+    now_ms: i64,
+) -> Result<Loaded, LogError> {
+    let found = list_segments(dir)?;
+    let mut segments = Vec::with_capacity(found.len().max(1));
+    let mut missing_indexes = Vec::new();
+    for f in found {
+        if !f.indexes_present {
+            missing_indexes.push(f.base);
+        }
+        segments.push(LogSegment::open(dir, f.base, config, now_ms)?);
+    }
+    if segments.is_empty() {
+        segments.push(LogSegment::open(
+            dir,
+            log_start_offset.max(0),
+            config,
+            now_ms,
+        )?);
+    }
+    // The segment holding the recovery point is the last one whose base offset is <= it.
+    let first_unflushed = segments
+        .iter()
+        .rposition(|s| s.base_offset() <= recovery_point)
+        .unwrap_or(0);
+    let mut recovered_epochs: Vec<(i32, i64)> = Vec::new();
+    for (i, segment) in segments.iter_mut().enumerate().take(first_unflushed) {
+        let sane = !missing_indexes.contains(&segment.base_offset())
+            && segment.files().offset_index.is_sane()?
+            && segment.files().time_index.is_sane()?;
+        if !sane {
+            warn!(dir = %dir.display(), segment = i, base_offset = segment.base_offset(),
+                "missing or corrupt index files, rebuilding");
+            segment.recover(|_| {})?;
+        }
+    }
+    let mut keep = segments.len();
+    for (i, segment) in segments.iter_mut().enumerate().skip(first_unflushed) {
+        let size_before = segment.size();
+        let mut next_offset = segment.base_offset();
+        let outcome = segment.recover(|h| {
+            if recovered_epochs
+                .last()
+                .is_none_or(|e| e.0 != h.partition_leader_epoch)
+            {
+                recovered_epochs.push((h.partition_leader_epoch, h.base_offset));
+            }
+            next_offset = h.last_offset() + 1;
+        })?;
+        if let Some(reason) = outcome.stop_reason {
+            warn!(dir = %dir.display(), offset = next_offset,
+                bytes_dropped = size_before - outcome.valid_bytes, %reason,
+                "truncating corrupt or torn log tail");
+            keep = i + 1;
+            break;
+        }
+    }
+    for segment in segments.drain(keep..) {
+        warn!(dir = %dir.display(), base_offset = segment.base_offset(),
+            "deleting segment after a corrupt tail");
+        segment.delete()?;
+    }
+    Ok(Loaded {
+        segments,
+        recovered_epochs,
+    })
+}
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod tests;

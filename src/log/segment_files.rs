@@ -1,0 +1,288 @@
+//! The part of a segment shared by its writer and any number of concurrent readers: the open
+//! `.log`, `.index` and `.timeindex` files and the counters readers need. Everything here works
+//! through `&self` with positional I/O and atomics, so a fetch never waits for a produce.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::log::index::{OffsetIndex, TimeIndex};
+use crate::log::record_batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::{LogConfig, LogError};
+
+/// Bytes read at a time when walking batch headers: a bit more than the default
+/// `index.interval.bytes`, so the batch wanted is usually within the first read.
+const WALK_CHUNK: usize = 8 * 1024;
+
+/// `<base offset as 20 digits>.<suffix>`, Kafka's segment file naming.
+pub fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+/// Largest timestamp seen in a segment and the offset of the batch that first reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// No batch with a timestamp seen yet (Kafka's `TimestampOffset.UNKNOWN`).
+pub const UNKNOWN: TimestampOffset = TimestampOffset {
+    timestamp: -1,
+    offset: -1,
+};
+
+/// The part of a segment shared between the writer and concurrent readers.
+#[derive(Debug)]
+pub struct SegmentFiles {
+    pub base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    size: AtomicU64,
+    pub offset_index: OffsetIndex,
+    pub time_index: TimeIndex,
+    max_timestamp: Mutex<TimestampOffset>,
+}
+
+impl SegmentFiles {
+    /// Opens (or creates) the three files of the segment at `base_offset` in `dir`.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+    ) -> Result<SegmentFiles, LogError> {
+        let log_path = dir.join(file_name(base_offset, "log"));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)
+            .map_err(LogError::io(&log_path))?;
+        let size = log.metadata().map_err(LogError::io(&log_path))?.len();
+        let offset_index = OffsetIndex::open(
+            &dir.join(file_name(base_offset, "index")),
+            base_offset,
+            config.max_index_size,
+        )?;
+        let time_index = TimeIndex::open(
+            &dir.join(file_name(base_offset, "timeindex")),
+            base_offset,
+            config.max_index_size,
+        )?;
+        let max_timestamp = match time_index.last_entry()? {
+            Some((timestamp, offset)) => TimestampOffset { timestamp, offset },
+            None => UNKNOWN,
+        };
+        Ok(SegmentFiles {
+            base_offset,
+            log_path,
+            log,
+            size: AtomicU64::new(size),
+            offset_index,
+            time_index,
+            max_timestamp: Mutex::new(max_timestamp),
+        })
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Appends bytes at the current end without publishing them (writer only).
+    pub(crate) fn write_tail(&self, bytes: &[u8]) -> Result<u64, LogError> {
+        let start = self.size();
+        self.log
+            .write_all_at(bytes, start)
+            .map_err(LogError::io(&self.log_path))?;
+        Ok(start)
+    }
+
+    /// Makes bytes below `size` visible to readers (writer only).
+    pub(crate) fn publish_size(&self, size: u64) {
+        self.size.store(size, Ordering::Release);
+    }
+
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.log.sync_data().map_err(LogError::io(&self.log_path))?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Bytes of complete batches published to readers.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub fn max_timestamp(&self) -> TimestampOffset {
+        *self.max_timestamp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_max_timestamp(&self, value: TimestampOffset) {
+        *self.max_timestamp.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+
+    /// Reads up to `len` bytes at `pos`; fewer if the file ends first.
+    pub fn read(&self, pos: u64, len: usize) -> Result<Bytes, LogError> {
+        let mut buf = BytesMut::zeroed(len);
+        let mut filled = 0;
+        while filled < len {
+            let n = self
+                .log
+                .read_at(&mut buf[filled..], pos + filled as u64)
+                .map_err(LogError::io(&self.log_path))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        Ok(buf.freeze())
+    }
+
+    /// Walks batch headers from `pos` (a batch boundary) up to `limit`, returning the first
+    /// batch `wanted` accepts. Reads [`WALK_CHUNK`] bytes at a time, so finding a batch a few
+    /// KiB past an index entry costs one or two reads, not one per batch.
+    fn walk(
+        &self,
+        mut pos: u64,
+        limit: u64,
+        wanted: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        while pos + HEADER_SIZE as u64 <= limit {
+            let len = WALK_CHUNK.min((limit - pos) as usize);
+            let chunk = self.read(pos, len)?;
+            let mut off = 0usize;
+            while let Some(h) = chunk.get(off..).and_then(BatchHeader::parse) {
+                if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32
+                    || pos + (off + h.size()) as u64 > limit
+                {
+                    return Ok(None);
+                }
+                if wanted(&h) {
+                    return Ok(Some((pos + off as u64, h)));
+                }
+                off += h.size();
+            }
+            if off == 0 {
+                // The file is shorter than `limit` said (a concurrent truncation).
+                return Ok(None);
+            }
+            pos += off as u64;
+        }
+        Ok(None)
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset` (Kafka's
+    /// `translateOffset`): start at the offset index's hint and walk batch headers.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let limit = self.size();
+        let start = u64::from(self.offset_index.lookup(offset)?);
+        self.walk(start, limit, |h| h.last_offset() >= offset)
+    }
+
+    /// The first batch at or after `min_offset` whose max timestamp is >= `timestamp`, as
+    /// (offset, that batch's max timestamp). The time index gives a starting point.
+    pub fn find_by_timestamp(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        let limit = self.size();
+        let start = match self.time_index.lookup(timestamp)? {
+            Some((_, offset)) => offset.max(min_offset),
+            None => min_offset.max(self.base_offset),
+        };
+        let pos = u64::from(self.offset_index.lookup(start)?);
+        let found = self.walk(pos, limit, |h| {
+            h.max_timestamp >= timestamp && h.last_offset() >= min_offset
+        })?;
+        Ok(found.map(|(_, h)| (h.base_offset.max(min_offset), h.max_timestamp)))
+    }
+
+    /// Reads batches sequentially from `from` (a batch boundary), calling `visit` with each
+    /// batch's position and header; stops at the first torn, oversized or (if
+    /// `verify_crc`) corrupt batch. Reads the whole file through a large buffer, so a full scan
+    /// costs sequential I/O rather than one syscall per batch.
+    pub fn scan(
+        &self,
+        from: u64,
+        verify_crc: bool,
+        mut visit: impl FnMut(u64, &BatchHeader) -> Result<(), LogError>,
+    ) -> Result<ScanOutcome, LogError> {
+        let path = &self.log_path;
+        let file_len = self.log.metadata().map_err(LogError::io(path))?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, &self.log);
+        reader
+            .seek(SeekFrom::Start(from))
+            .map_err(LogError::io(path))?;
+        let mut pos = from;
+        let mut batch = Vec::new();
+        let stop = |pos: u64, reason: String| ScanOutcome {
+            valid_bytes: pos,
+            stop_reason: Some(reason),
+        };
+        while pos < file_len {
+            if file_len - pos < HEADER_SIZE as u64 {
+                return Ok(stop(
+                    pos,
+                    format!("{} bytes of a partial header", file_len - pos),
+                ));
+            }
+            batch.resize(HEADER_SIZE, 0);
+            reader.read_exact(&mut batch).map_err(LogError::io(path))?;
+            let Some(h) = BatchHeader::parse(&batch) else {
+                return Ok(stop(pos, "unreadable header".into()));
+            };
+            if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
+                return Ok(stop(
+                    pos,
+                    format!("invalid batch length {}", h.batch_length),
+                ));
+            }
+            if pos + h.size() as u64 > file_len {
+                return Ok(stop(pos, format!("batch of {} bytes is torn", h.size())));
+            }
+            if verify_crc {
+                batch.resize(h.size(), 0);
+                reader
+                    .read_exact(&mut batch[HEADER_SIZE..])
+                    .map_err(LogError::io(path))?;
+                if let Err(e) = record_batch::ensure_valid(&batch, &h) {
+                    return Ok(stop(pos, e.to_string()));
+                }
+            } else {
+                // Only headers are wanted: skip the records (within the buffer when possible).
+                reader
+                    .seek_relative((h.size() - HEADER_SIZE) as i64)
+                    .map_err(LogError::io(path))?;
+            }
+            visit(pos, &h)?;
+            pos += h.size() as u64;
+        }
+        Ok(ScanOutcome {
+            valid_bytes: pos,
+            stop_reason: None,
+        })
+    }
+
+    /// Cuts the `.log` file to `size` bytes (writer only).
+    pub(crate) fn set_size(&self, size: u64) -> Result<(), LogError> {
+        self.size.store(size, Ordering::Release);
+        self.log.set_len(size).map_err(LogError::io(&self.log_path))
+    }
+}
+
+/// Why a scan of a segment stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// Bytes of complete (and, when checked, CRC-valid) batches from the start.
+    pub valid_bytes: u64,
+    /// Set when bytes after `valid_bytes` could not be read as a batch.
+    pub stop_reason: Option<String>,
+}

@@ -1,0 +1,88 @@
+//! Helpers shared by the log's behaviour tests. Batches are built with kafka-protocol's
+//! encoder, an implementation we did not write, so the format is checked against it.
+
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::log::{Log, LogConfig};
+
+pub fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1000,
+        index_interval_bytes: 100,
+        retention_ms: -1,
+        ..LogConfig::default()
+    }
+}
+
+pub fn open(dir: &Path) -> Log {
+    Log::open(dir, small_config(), 0, 0).unwrap()
+}
+
+/// Offsets of every record in `bytes`, decoded by kafka-protocol.
+pub fn offsets(bytes: &Bytes) -> Vec<i64> {
+    let mut buf = bytes.clone();
+    RecordBatchDecoder::decode_all(&mut buf)
+        .unwrap()
+        .iter()
+        .flat_map(|set| set.records.iter().map(|r| r.offset))
+        .collect()
+}
+
+pub fn fill(log: &mut Log, batches: usize, per_batch: usize) {
+    for i in 0..batches {
+        let info = log
+            .append_as_leader(simple(per_batch, 1000 + i as i64), 0, 0)
+            .unwrap();
+        assert_eq!(info.first_offset, (i * per_batch) as i64);
+    }
+}
+
+pub fn fill_from(log: &mut Log, first: i64, batches: usize) {
+    for i in 0..batches {
+        let info = log.append_as_leader(simple(1, 1000), 0, 0).unwrap();
+        assert_eq!(info.first_offset, first + i as i64);
+    }
+}
+
+/// Producer identity of a test batch: (producer id, epoch, base sequence).
+pub type Producer = (i64, i16, i32);
+
+/// A magic-2 batch of `count` records with timestamps from `timestamp`.
+pub fn batch(count: usize, timestamp: i64, producer: Producer, value_len: usize) -> BytesMut {
+    let (pid, epoch, seq) = producer;
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder groups records whose offset - sequence is constant; a base
+            // sequence of -1 means "no sequence".
+            sequence: seq + i as i32,
+            timestamp: timestamp + i as i64,
+            key: None,
+            value: Some(Bytes::from(vec![b'v'; value_len])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode test batch");
+    buf
+}
+
+/// A non-idempotent batch of `count` small records.
+pub fn simple(count: usize, timestamp: i64) -> BytesMut {
+    batch(count, timestamp, (-1, -1, -1), 10)
+}
