@@ -15,7 +15,7 @@ mod versions;
 #[cfg(test)]
 mod connection_tests;
 
-pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo};
+pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
 pub use frame::{decode_response, encode_request};
