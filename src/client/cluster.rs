@@ -248,6 +248,15 @@ impl ClusterClient {
         Ok(conn)
     }
 
+    /// Waits until every request queued on every broker connection has been written.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let conns: Vec<Arc<Connection>> = self.connections.lock().await.values().cloned().collect();
+        for conn in conns {
+            conn.flush().await?;
+        }
+        Ok(())
+    }
+
     /// The leader of `topic`-`partition` and a connection to it, reading metadata if unknown.
     pub async fn leader_connection(
         &self,

@@ -30,6 +30,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames queued for the writer before `send` waits: bounds memory when the broker is slow.
 const WRITE_QUEUE: usize = 1024;
 
+/// What the writer task is asked to do.
+enum Outgoing {
+    /// Write one encoded request frame.
+    Frame(Bytes),
+    /// Tell the caller once everything queued before this is on the socket.
+    Flush(oneshot::Sender<()>),
+}
+
 /// State shared by the caller side and the two I/O tasks.
 #[derive(Default)]
 struct State {
@@ -73,11 +81,11 @@ pub struct Connection {
     addr: String,
     client_id: String,
     next_correlation_id: AtomicI32,
-    queue: mpsc::Sender<Bytes>,
+    queue: mpsc::Sender<Outgoing>,
     shared: Shared,
     request_timeout: Duration,
     versions: RwLock<Option<ApiVersionTable>>,
-    tasks: [JoinHandle<()>; 2],
+    reader: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -114,7 +122,9 @@ impl Connection {
         let (read, write) = stream.into_split();
         let shared: Shared = Arc::default();
         let (queue, rx) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::spawn(write_loop(write, rx, shared.clone(), addr.to_owned()));
+        // The writer is not aborted on drop: it ends once the queue's sender is gone, after
+        // writing what was queued (acks=0 requests must still reach the broker).
+        tokio::spawn(write_loop(write, rx, shared.clone(), addr.to_owned()));
         let reader = tokio::spawn(read_loop(read, shared.clone(), addr.to_owned()));
         tracing::debug!(addr, client_id, "connected");
         Ok(Self {
@@ -125,7 +135,7 @@ impl Connection {
             shared,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             versions: RwLock::new(None),
-            tasks: [writer, reader],
+            reader,
         })
     }
 
@@ -179,7 +189,7 @@ impl Connection {
             shared: &self.shared,
             id,
         };
-        if self.queue.send(frame).await.is_err() {
+        if self.queue.send(Outgoing::Frame(frame)).await.is_err() {
             return Err(self.closed_error());
         }
         let frame = match tokio::time::timeout(self.request_timeout, rx).await {
@@ -210,9 +220,20 @@ impl Connection {
         }
         let frame = encode_request(&req, version, self.next_id(), &self.client_id)?;
         self.queue
-            .send(frame)
+            .send(Outgoing::Frame(frame))
             .await
             .map_err(|_| self.closed_error())
+    }
+
+    /// Waits until every request queued so far has been written to the socket (what Kafka's
+    /// `producer.flush()` guarantees for acks=0).
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send(Outgoing::Flush(tx))
+            .await
+            .map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())
     }
 
     /// Asks the broker which API versions it serves and remembers them for [`Self::version_for`].
@@ -267,27 +288,33 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.reader.abort();
     }
 }
 
 async fn write_loop(
     write: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Outgoing>,
     shared: Shared,
     addr: String,
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, write);
     let result: std::io::Result<()> = async {
-        while let Some(frame) = rx.recv().await {
-            out.write_all(&frame).await?;
+        while let Some(first) = rx.recv().await {
+            let mut waiters = Vec::new();
+            let mut next = Some(first);
             // Coalesce everything already queued before paying for a flush.
-            while let Ok(frame) = rx.try_recv() {
-                out.write_all(&frame).await?;
+            while let Some(msg) = next {
+                match msg {
+                    Outgoing::Frame(frame) => out.write_all(&frame).await?,
+                    Outgoing::Flush(tx) => waiters.push(tx),
+                }
+                next = rx.try_recv().ok();
             }
             out.flush().await?;
+            for tx in waiters {
+                let _ = tx.send(());
+            }
         }
         out.shutdown().await
     }

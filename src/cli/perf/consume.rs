@@ -169,10 +169,22 @@ async fn fetch_loop(
 }
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    consume(Arc::new(args)).await
+    let json = args.json;
+    let hide_header = args.hide_header;
+    let summary = consume(Arc::new(args)).await?;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        if !hide_header {
+            println!("{}", ConsumeSummary::HEADER);
+        }
+        println!("{}", summary.kafka_line());
+    }
+    Ok(())
 }
 
-async fn consume(args: Arc<ConsumeArgs>) -> anyhow::Result<()> {
+/// Runs the benchmark and returns its figures (printing only the timeout warning).
+pub async fn consume(args: Arc<ConsumeArgs>) -> anyhow::Result<ConsumeSummary> {
     let client = Arc::new(
         ClusterClient::bootstrap(
             &args.bootstrap_server,
@@ -242,21 +254,12 @@ async fn consume(args: Arc<ConsumeArgs>) -> anyhow::Result<()> {
             args.timeout
         );
     }
-    let summary = ConsumeSummary::new(
+    Ok(ConsumeSummary::new(
         start_ms,
         end_ms,
         progress.records.load(Ordering::Relaxed),
         progress.bytes.load(Ordering::Relaxed),
-    );
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        if !args.hide_header {
-            println!("{}", ConsumeSummary::HEADER);
-        }
-        println!("{}", summary.kafka_line());
-    }
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

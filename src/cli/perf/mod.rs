@@ -27,3 +27,8 @@ pub async fn run(args: PerfArgs) -> anyhow::Result<()> {
         PerfCommand::Consume(a) => consume::run(a).await,
     }
 }
+
+#[cfg(test)]
+mod e2e_tests;
+#[cfg(test)]
+mod fake_broker;

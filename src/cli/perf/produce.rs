@@ -220,7 +220,8 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
+/// Runs the benchmark and returns its figures (printing progress lines unless `--json`).
+pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1) as u64);
     let client = ClusterClient::bootstrap(&args.bootstrap_server, "zkafka-producer-perf", timeout)
         .await
@@ -316,6 +317,8 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
     }
     // Every permit back means every response is in.
     let _all = producer.inflight.acquire_many(args.inflight).await?;
+    // acks=0 requests have no response: make sure they at least left this process.
+    producer.client.flush().await?;
     let summary = shared
         .stats
         .lock()

@@ -1,0 +1,190 @@
+//! A one-broker stand-in for tests of the perf tools: serves ApiVersions, Metadata, Produce
+//! (storing batches with offsets patched in) and Fetch (returning them), with real
+//! kafka-protocol encodings, so the client and tools run end to end without the real broker.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, FetchResponse, MetadataResponse, ProduceResponse, RequestHeader,
+    RequestKind, ResponseHeader, ResponseKind,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Default)]
+pub struct Log {
+    /// partition → stored batches (base offset patched)
+    pub batches: BTreeMap<i32, Vec<Bytes>>,
+    pub next_offset: BTreeMap<i32, i64>,
+    /// Answer this many produce requests with NOT_LEADER_OR_FOLLOWER first.
+    pub fail_produces: usize,
+    pub metadata_requests: usize,
+}
+
+pub struct FakeBroker {
+    pub addr: String,
+    pub log: Arc<Mutex<Log>>,
+}
+
+pub const TOPIC: &str = "perf";
+pub const PARTITIONS: i32 = 2;
+
+impl FakeBroker {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let (l, a) = (log.clone(), addr.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve(sock, l.clone(), a.clone()));
+            }
+        });
+        Self { addr, log }
+    }
+}
+
+async fn serve(mut sock: TcpStream, log: Arc<Mutex<Log>>, addr: String) {
+    loop {
+        let Ok(len) = sock.read_u32().await else {
+            return;
+        };
+        let mut buf = BytesMut::zeroed(len as usize);
+        if sock.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let mut buf = buf.freeze();
+        let key = ApiKey::try_from(i16::from_be_bytes([buf[0], buf[1]])).unwrap();
+        let version = i16::from_be_bytes([buf[2], buf[3]]);
+        let header = RequestHeader::decode(&mut buf, key.request_header_version(version)).unwrap();
+        let req = RequestKind::decode(key, &mut buf, version).unwrap();
+        let Some(resp) = answer(req, &log, &addr) else {
+            continue;
+        };
+        let mut frame = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(header.correlation_id)
+            .encode(&mut frame, key.response_header_version(version))
+            .unwrap();
+        resp.encode(&mut frame, version).unwrap();
+        let mut out = BytesMut::new();
+        out.put_u32(frame.len() as u32);
+        out.extend_from_slice(&frame);
+        if sock.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn api(key: ApiKey, min: i16, max: i16) -> ApiVersion {
+    ApiVersion::default()
+        .with_api_key(key as i16)
+        .with_min_version(min)
+        .with_max_version(max)
+}
+
+fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind> {
+    let mut log = log.lock().unwrap();
+    Some(match req {
+        RequestKind::ApiVersions(_) => {
+            ResponseKind::ApiVersions(ApiVersionsResponse::default().with_api_keys(vec![
+                api(ApiKey::ApiVersions, 0, 3),
+                api(ApiKey::Metadata, 1, 12),
+                api(ApiKey::Produce, 3, 9),
+                api(ApiKey::Fetch, 4, 12),
+            ]))
+        }
+        RequestKind::Metadata(_) => {
+            log.metadata_requests += 1;
+            let (host, port) = addr.rsplit_once(':').unwrap();
+            let partitions = (0..PARTITIONS)
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_leader_id(1.into())
+                        .with_replica_nodes(vec![1.into()])
+                        .with_isr_nodes(vec![1.into()])
+                })
+                .collect();
+            ResponseKind::Metadata(
+                MetadataResponse::default()
+                    .with_controller_id(1.into())
+                    .with_brokers(vec![MetadataResponseBroker::default()
+                        .with_node_id(1.into())
+                        .with_host(StrBytes::from_string(host.to_owned()))
+                        .with_port(port.parse().unwrap())])
+                    .with_topics(vec![MetadataResponseTopic::default()
+                        .with_name(Some(StrBytes::from_static_str(TOPIC).into()))
+                        .with_partitions(partitions)]),
+            )
+        }
+        RequestKind::Produce(req) => {
+            let mut topics = Vec::new();
+            for t in req.topic_data {
+                let mut parts = Vec::new();
+                for p in t.partition_data {
+                    let mut resp = PartitionProduceResponse::default().with_index(p.index);
+                    if log.fail_produces > 0 {
+                        log.fail_produces -= 1;
+                        resp.error_code = 6; // NOT_LEADER_OR_FOLLOWER
+                    } else {
+                        let mut batch = BytesMut::from(&p.records.unwrap()[..]);
+                        let base = *log.next_offset.get(&p.index).unwrap_or(&0);
+                        batch[..8].copy_from_slice(&base.to_be_bytes());
+                        let count = i32::from_be_bytes(batch[57..61].try_into().unwrap());
+                        log.next_offset.insert(p.index, base + i64::from(count));
+                        log.batches.entry(p.index).or_default().push(batch.freeze());
+                        resp.base_offset = base;
+                    }
+                    parts.push(resp);
+                }
+                topics.push(
+                    TopicProduceResponse::default()
+                        .with_name(t.name)
+                        .with_partition_responses(parts),
+                );
+            }
+            if req.acks == 0 {
+                return None;
+            }
+            ResponseKind::Produce(ProduceResponse::default().with_responses(topics))
+        }
+        RequestKind::Fetch(req) => {
+            let mut topics = Vec::new();
+            for t in req.topics {
+                let mut parts = Vec::new();
+                for p in t.partitions {
+                    let mut data = BytesMut::new();
+                    for b in log.batches.get(&p.partition).into_iter().flatten() {
+                        let base = i64::from_be_bytes(b[..8].try_into().unwrap());
+                        if base >= p.fetch_offset {
+                            data.extend_from_slice(b);
+                        }
+                    }
+                    parts.push(
+                        PartitionData::default()
+                            .with_partition_index(p.partition)
+                            .with_high_watermark(*log.next_offset.get(&p.partition).unwrap_or(&0))
+                            .with_records(Some(data.freeze())),
+                    );
+                }
+                topics.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(t.topic)
+                        .with_partitions(parts),
+                );
+            }
+            ResponseKind::Fetch(FetchResponse::default().with_responses(topics))
+        }
+        other => panic!("fake broker got unexpected request {other:?}"),
+    })
+}
