@@ -1,6 +1,8 @@
 //! The `zkafka` command line: `zkafka <subcommand>`, one module per subcommand, flags named
 //! after Kafka's own `bin/*.sh` tools so their users need not relearn them.
 
+#[cfg(test)]
+mod fake_broker;
 mod perf;
 mod server;
 mod timefmt;

@@ -64,23 +64,28 @@ fn need_topic(args: &TopicsArgs, action: &str) -> anyhow::Result<String> {
 }
 
 pub async fn run(args: TopicsArgs) -> anyhow::Result<()> {
+    print!("{}", execute(&args).await?);
+    Ok(())
+}
+
+/// Runs the action and returns what kafka-topics.sh would print.
+pub async fn execute(args: &TopicsArgs) -> anyhow::Result<String> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1) as u64);
     let client = ClusterClient::bootstrap(&args.bootstrap_server, "zkafka-topics", timeout)
         .await
         .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
     if args.create {
-        create(&client, &args).await
+        create(&client, args).await
     } else if args.delete {
-        delete(&client, &args).await
+        delete(&client, args).await.map(|()| String::new())
     } else if args.list {
         let md = client
             .refresh_metadata(None)
             .await
             .context("reading metadata")?;
-        print!("{}", format_list(&md));
-        Ok(())
+        Ok(format_list(&md))
     } else {
-        describe(&client, &args).await
+        describe(&client, args).await
     }
 }
 
@@ -127,7 +132,7 @@ pub fn create_request(args: &TopicsArgs, version: i16) -> anyhow::Result<CreateT
         .with_timeout_ms(args.timeout_ms))
 }
 
-async fn create(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()> {
+async fn create(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<String> {
     let conn = controller(client).await?;
     let version = conn.version_for::<CreateTopicsRequest>(7)?;
     let req = create_request(args, version)?;
@@ -136,6 +141,7 @@ async fn create(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()>
         .send(req, version)
         .await
         .with_context(|| format!("creating topic {topic}"))?;
+    let mut out = String::new();
     for t in &resp.topics {
         match check_code(t.error_code, || format!("creating topic {}", t.name.0)) {
             Err(ClientError::Kafka {
@@ -146,10 +152,10 @@ async fn create(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()>
                 let msg = t.error_message.as_deref().unwrap_or_default();
                 return Err(e).with_context(|| msg.to_owned());
             }
-            Ok(()) => println!("Created topic {}.", t.name.0),
+            Ok(()) => out.push_str(&format!("Created topic {}.\n", t.name.0)),
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 async fn delete(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()> {
@@ -179,13 +185,14 @@ async fn delete(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn describe(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()> {
+async fn describe(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<String> {
     let wanted = args.topic.clone().map(|t| vec![t]);
     let md = client
         .refresh_metadata(wanted.as_deref())
         .await
         .context("reading metadata")?;
     let conn = client.any_connection().await?;
+    let mut out = String::new();
     for topic in md.topics.values() {
         check_code(topic.error_code, || {
             format!("describing topic {}", topic.name)
@@ -194,9 +201,9 @@ async fn describe(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<(
             tracing::debug!(topic = topic.name, error = %e, "DescribeConfigs failed");
             Vec::new()
         });
-        print!("{}", format_describe(&md, &topic.name, &configs));
+        out.push_str(&format_describe(&md, &topic.name, &configs));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The topic's non-default configs (what kafka-topics.sh prints after `Configs:`).

@@ -129,3 +129,76 @@ fn describe_matches_kafka_topics_layout() {
 fn list_is_sorted_names() {
     assert_eq!(format_list(&sample()), "a-first\norders\n");
 }
+
+fn args(addr: &str, extra: &[&str]) -> TopicsArgs {
+    let mut full = vec!["--bootstrap-server", addr];
+    full.extend_from_slice(extra);
+    parse(&full).unwrap()
+}
+
+#[tokio::test]
+async fn create_describe_list_delete_against_fake_broker() {
+    let broker = crate::cli::fake_broker::FakeBroker::start().await;
+    let addr = broker.addr.as_str();
+    let create = [
+        "--create",
+        "--topic",
+        "t1",
+        "--partitions",
+        "2",
+        "--replication-factor",
+        "3",
+        "--config",
+        "retention.ms=1000",
+    ];
+    assert_eq!(
+        execute(&args(addr, &create)).await.unwrap(),
+        "Created topic t1.\n"
+    );
+    let err = execute(&args(addr, &create)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("TopicAlreadyExists"), "{err:#}");
+    let mut again = create.to_vec();
+    again.push("--if-not-exists");
+    assert_eq!(execute(&args(addr, &again)).await.unwrap(), "");
+
+    assert_eq!(
+        execute(&args(addr, &["--list"])).await.unwrap(),
+        "perf\nt1\n"
+    );
+    assert_eq!(
+        execute(&args(addr, &["--describe", "--topic", "t1"])).await.unwrap(),
+        "Topic: t1\tTopicId: AAAAAAAAAAAAAAAAAAAABw\tPartitionCount: 2\tReplicationFactor: 3\tConfigs: retention.ms=1000\n\
+         \tTopic: t1\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\n\
+         \tTopic: t1\tPartition: 1\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\n"
+    );
+    let all = execute(&args(addr, &["--describe"])).await.unwrap();
+    assert!(
+        all.starts_with("Topic: perf\t") && all.contains("Topic: t1\t"),
+        "{all}"
+    );
+
+    assert_eq!(
+        execute(&args(addr, &["--delete", "--topic", "t1"]))
+            .await
+            .unwrap(),
+        ""
+    );
+    assert_eq!(execute(&args(addr, &["--list"])).await.unwrap(), "perf\n");
+    let err = execute(&args(addr, &["--delete", "--topic", "t1"]))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("UnknownTopicOrPartition"),
+        "{err:#}"
+    );
+    execute(&args(addr, &["--delete", "--topic", "t1", "--if-exists"]))
+        .await
+        .unwrap();
+    let err = execute(&args(addr, &["--describe", "--topic", "nope"]))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("describing topic nope"),
+        "{err:#}"
+    );
+}

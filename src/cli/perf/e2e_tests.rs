@@ -6,9 +6,9 @@ use clap::Parser;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::consume::{consume, ConsumeArgs};
-use super::fake_broker::{FakeBroker, PARTITIONS, TOPIC};
 use super::produce::{produce, ProduceArgs};
 use super::PerfCommand;
+use crate::cli::fake_broker::{FakeBroker, PARTITIONS, TOPIC};
 use crate::cli::{Cli, Command};
 
 fn perf(args: &[&str]) -> PerfCommand {

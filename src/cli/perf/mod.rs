@@ -30,5 +30,3 @@ pub async fn run(args: PerfArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod e2e_tests;
-#[cfg(test)]
-mod fake_broker;

@@ -1,19 +1,26 @@
-//! A one-broker stand-in for tests of the perf tools: serves ApiVersions, Metadata, Produce
-//! (storing batches with offsets patched in) and Fetch (returning them), with real
-//! kafka-protocol encodings, so the client and tools run end to end without the real broker.
+//! A one-broker stand-in for tests of the tools: serves ApiVersions, Metadata, Produce (storing
+//! batches with offsets patched in), Fetch (returning them), CreateTopics, DeleteTopics and
+//! DescribeConfigs, with real kafka-protocol encodings, so the client and tools run end to end
+//! without the real broker.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, FetchResponse, MetadataResponse, ProduceResponse, RequestHeader,
+    ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+    DescribeConfigsResponse, FetchResponse, MetadataResponse, ProduceResponse, RequestHeader,
     RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -28,6 +35,8 @@ pub struct Log {
     /// Answer this many produce requests with NOT_LEADER_OR_FOLLOWER first.
     pub fail_produces: usize,
     pub metadata_requests: usize,
+    /// topic → (partitions, replication factor, configs); starts with [`TOPIC`].
+    pub topics: BTreeMap<String, (i32, i16, Vec<(String, String)>)>,
 }
 
 pub struct FakeBroker {
@@ -42,7 +51,10 @@ impl FakeBroker {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let log = Arc::new(Mutex::new(Log::default()));
+        let mut log = Log::default();
+        log.topics
+            .insert(TOPIC.to_owned(), (PARTITIONS, 1, Vec::new()));
+        let log = Arc::new(Mutex::new(log));
         let (l, a) = (log.clone(), addr.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
@@ -101,18 +113,44 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                 api(ApiKey::Metadata, 1, 12),
                 api(ApiKey::Produce, 3, 9),
                 api(ApiKey::Fetch, 4, 12),
+                api(ApiKey::CreateTopics, 2, 7),
+                api(ApiKey::DeleteTopics, 1, 6),
+                api(ApiKey::DescribeConfigs, 1, 4),
             ]))
         }
-        RequestKind::Metadata(_) => {
+        RequestKind::Metadata(req) => {
             log.metadata_requests += 1;
             let (host, port) = addr.rsplit_once(':').unwrap();
-            let partitions = (0..PARTITIONS)
-                .map(|p| {
-                    MetadataResponsePartition::default()
-                        .with_partition_index(p)
-                        .with_leader_id(1.into())
-                        .with_replica_nodes(vec![1.into()])
-                        .with_isr_nodes(vec![1.into()])
+            let names: Vec<String> = match req.topics {
+                None => log.topics.keys().cloned().collect(),
+                Some(ts) => ts
+                    .into_iter()
+                    .filter_map(|t| t.name)
+                    .map(|n| n.0.to_string())
+                    .collect(),
+            };
+            let topics = names
+                .into_iter()
+                .map(|name| {
+                    let topic = MetadataResponseTopic::default()
+                        .with_name(Some(StrBytes::from_string(name.clone()).into()));
+                    let Some((count, rf, _)) = log.topics.get(&name) else {
+                        return topic.with_error_code(3); // UNKNOWN_TOPIC_OR_PARTITION
+                    };
+                    let replicas: Vec<_> = (1..=i32::from(*rf)).map(Into::into).collect();
+                    topic
+                        .with_topic_id(uuid::Uuid::from_u128(7))
+                        .with_partitions(
+                            (0..*count)
+                                .map(|p| {
+                                    MetadataResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_leader_id(1.into())
+                                        .with_replica_nodes(replicas.clone())
+                                        .with_isr_nodes(replicas.clone())
+                                })
+                                .collect(),
+                        )
                 })
                 .collect();
             ResponseKind::Metadata(
@@ -122,10 +160,100 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         .with_node_id(1.into())
                         .with_host(StrBytes::from_string(host.to_owned()))
                         .with_port(port.parse().unwrap())])
-                    .with_topics(vec![MetadataResponseTopic::default()
-                        .with_name(Some(StrBytes::from_static_str(TOPIC).into()))
-                        .with_partitions(partitions)]),
+                    .with_topics(topics),
             )
+        }
+        RequestKind::CreateTopics(req) => {
+            let results = req
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.0.to_string();
+                    let result = CreatableTopicResult::default().with_name(t.name);
+                    if log.topics.contains_key(&name) {
+                        return result.with_error_code(36); // TOPIC_ALREADY_EXISTS
+                    }
+                    let configs = t
+                        .configs
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.name.to_string(),
+                                c.value.as_deref().unwrap_or("").to_owned(),
+                            )
+                        })
+                        .collect();
+                    let count = if t.num_partitions < 0 {
+                        1
+                    } else {
+                        t.num_partitions
+                    };
+                    let rf = if t.replication_factor < 0 {
+                        1
+                    } else {
+                        t.replication_factor
+                    };
+                    log.topics.insert(name, (count, rf, configs));
+                    result
+                })
+                .collect();
+            ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(results))
+        }
+        RequestKind::DeleteTopics(req) => {
+            let mut names: Vec<String> = req.topic_names.iter().map(|n| n.0.to_string()).collect();
+            names.extend(
+                req.topics
+                    .iter()
+                    .filter_map(|t| t.name.as_ref())
+                    .map(|n| n.0.to_string()),
+            );
+            let results = names
+                .into_iter()
+                .map(|name| {
+                    let code = if log.topics.remove(&name).is_some() {
+                        0
+                    } else {
+                        3
+                    };
+                    DeletableTopicResult::default()
+                        .with_name(Some(StrBytes::from_string(name).into()))
+                        .with_error_code(code)
+                })
+                .collect();
+            ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(results))
+        }
+        RequestKind::DescribeConfigs(req) => {
+            let results = req
+                .resources
+                .into_iter()
+                .map(|r| {
+                    let configs = log
+                        .topics
+                        .get(r.resource_name.as_str())
+                        .map(|t| t.2.clone())
+                        .unwrap_or_default();
+                    let mut entries: Vec<_> = configs
+                        .into_iter()
+                        .map(|(k, v)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(StrBytes::from_string(k))
+                                .with_value(Some(StrBytes::from_string(v)))
+                                .with_config_source(1) // DYNAMIC_TOPIC_CONFIG
+                        })
+                        .collect();
+                    entries.push(
+                        DescribeConfigsResourceResult::default()
+                            .with_name(StrBytes::from_static_str("segment.bytes"))
+                            .with_value(Some(StrBytes::from_static_str("1073741824")))
+                            .with_config_source(5), // DEFAULT_CONFIG: not printed
+                    );
+                    DescribeConfigsResult::default()
+                        .with_resource_type(r.resource_type)
+                        .with_resource_name(r.resource_name)
+                        .with_configs(entries)
+                })
+                .collect();
+            ResponseKind::DescribeConfigs(DescribeConfigsResponse::default().with_results(results))
         }
         RequestKind::Produce(req) => {
             let mut topics = Vec::new();
