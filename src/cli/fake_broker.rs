@@ -36,8 +36,11 @@ pub struct Log {
     pub fail_produces: usize,
     pub metadata_requests: usize,
     /// topic → (partitions, replication factor, configs); starts with [`TOPIC`].
-    pub topics: BTreeMap<String, (i32, i16, Vec<(String, String)>)>,
+    pub topics: BTreeMap<String, FakeTopic>,
 }
+
+/// (partitions, replication factor, config overrides)
+pub type FakeTopic = (i32, i16, Vec<(String, String)>);
 
 pub struct FakeBroker {
     pub addr: String,
