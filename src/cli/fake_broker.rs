@@ -14,14 +14,17 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-    DescribeConfigsResponse, FetchResponse, MetadataResponse, ProduceResponse, RequestHeader,
-    RequestKind, ResponseHeader, ResponseKind,
+    DescribeConfigsResponse, FetchResponse, ListOffsetsResponse, MetadataResponse, ProduceResponse,
+    RequestHeader, RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +40,8 @@ pub struct Log {
     pub metadata_requests: usize,
     /// topic → (partitions, replication factor, configs); starts with [`TOPIC`].
     pub topics: BTreeMap<String, FakeTopic>,
+    /// partition → log start offset (fetches below it get OFFSET_OUT_OF_RANGE)
+    pub log_start: BTreeMap<i32, i64>,
 }
 
 /// (partitions, replication factor, config overrides)
@@ -119,6 +124,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                 api(ApiKey::CreateTopics, 2, 7),
                 api(ApiKey::DeleteTopics, 1, 6),
                 api(ApiKey::DescribeConfigs, 1, 4),
+                api(ApiKey::ListOffsets, 1, 7),
             ]))
         }
         RequestKind::Metadata(req) => {
@@ -294,6 +300,15 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
             for t in req.topics {
                 let mut parts = Vec::new();
                 for p in t.partitions {
+                    let start = *log.log_start.get(&p.partition).unwrap_or(&0);
+                    if p.fetch_offset < start {
+                        parts.push(
+                            PartitionData::default()
+                                .with_partition_index(p.partition)
+                                .with_error_code(1), // OFFSET_OUT_OF_RANGE
+                        );
+                        continue;
+                    }
                     let mut data = BytesMut::new();
                     for b in log.batches.get(&p.partition).into_iter().flatten() {
                         let base = i64::from_be_bytes(b[..8].try_into().unwrap());
@@ -315,6 +330,31 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                 );
             }
             ResponseKind::Fetch(FetchResponse::default().with_responses(topics))
+        }
+        RequestKind::ListOffsets(req) => {
+            let topics = req
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let offset = match p.timestamp {
+                                -2 => *log.log_start.get(&p.partition_index).unwrap_or(&0),
+                                _ => *log.next_offset.get(&p.partition_index).unwrap_or(&0),
+                            };
+                            ListOffsetsPartitionResponse::default()
+                                .with_partition_index(p.partition_index)
+                                .with_offset(offset)
+                        })
+                        .collect();
+                    ListOffsetsTopicResponse::default()
+                        .with_name(t.name)
+                        .with_partitions(parts)
+                })
+                .collect();
+            ResponseKind::ListOffsets(ListOffsetsResponse::default().with_topics(topics))
         }
         other => panic!("fake broker got unexpected request {other:?}"),
     })

@@ -10,6 +10,7 @@ mod cluster;
 mod connection;
 mod error;
 mod frame;
+mod offsets;
 mod versions;
 
 #[cfg(test)]
@@ -19,4 +20,5 @@ pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
 pub use frame::{decode_response, encode_request};
+pub use offsets::{list_offset, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 pub use versions::{negotiate, ApiVersionTable};

@@ -16,10 +16,12 @@ use serde::Serialize;
 
 use crate::cli::timefmt::{format_ms, now_ms};
 use crate::client::batch::summarize;
-use crate::client::{check_code, ClusterClient};
+use crate::client::{check_code, list_offset, ClusterClient, EARLIEST_TIMESTAMP};
 
 /// Fetch v12 is the last version that names topics (v13+ use topic ids).
 const FETCH_MAX_VERSION: i16 = 12;
+
+const OFFSET_OUT_OF_RANGE: i16 = 1;
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
@@ -147,6 +149,20 @@ async fn fetch_loop(
         check_code(resp.error_code, || format!("fetch from broker {leader}"))?;
         for t in &resp.responses {
             for p in &t.partitions {
+                if p.error_code == OFFSET_OUT_OF_RANGE {
+                    // The log no longer starts at our offset (retention): restart from its
+                    // start, like a consumer with auto.offset.reset=earliest.
+                    let start =
+                        list_offset(&conn, &args.topic, p.partition_index, EARLIEST_TIMESTAMP)
+                            .await?;
+                    tracing::info!(
+                        partition = p.partition_index,
+                        start,
+                        "offset out of range, resetting to earliest"
+                    );
+                    offsets.insert(p.partition_index, start);
+                    continue;
+                }
                 check_code(p.error_code, || {
                     format!("fetching {}-{}", args.topic, p.partition_index)
                 })?;

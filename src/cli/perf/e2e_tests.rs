@@ -161,3 +161,27 @@ async fn throttled_produce_respects_throughput() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_resets_to_log_start_after_retention() {
+    let broker = FakeBroker::start().await;
+    produce(&produce_args(&broker.addr, "1000", &["--partition", "0"]))
+        .await
+        .unwrap();
+    let removed = {
+        // Retention deletes the first batch: the log now starts at the second one.
+        let mut log = broker.log.lock().unwrap();
+        let batches = log.batches.get_mut(&0).unwrap();
+        let first = batches.remove(0);
+        let count = i32::from_be_bytes(first[57..61].try_into().unwrap());
+        log.log_start.insert(0, i64::from(count));
+        count as u64
+    };
+    let consumed = consume(Arc::new(consume_args(
+        &broker.addr,
+        &(1000 - removed).to_string(),
+    )))
+    .await
+    .unwrap();
+    assert_eq!(consumed.records, 1000 - removed);
+}
