@@ -38,6 +38,9 @@ pub struct Log {
     /// Answer this many produce requests with NOT_LEADER_OR_FOLLOWER first.
     pub fail_produces: usize,
     pub metadata_requests: usize,
+    /// Answer this many Metadata requests with LEADER_NOT_AVAILABLE for every topic first
+    /// (a topic being auto-created).
+    pub leaderless_metadata: usize,
     /// topic → (partitions, replication factor, configs); starts with [`TOPIC`].
     pub topics: BTreeMap<String, FakeTopic>,
     /// partition → log start offset (fetches below it get OFFSET_OUT_OF_RANGE)
@@ -129,6 +132,8 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
         }
         RequestKind::Metadata(req) => {
             log.metadata_requests += 1;
+            let leaderless = log.leaderless_metadata > 0;
+            log.leaderless_metadata = log.leaderless_metadata.saturating_sub(1);
             let (host, port) = addr.rsplit_once(':').unwrap();
             let names: Vec<String> = match req.topics {
                 None => log.topics.keys().cloned().collect(),
@@ -146,6 +151,9 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                     let Some((count, rf, _)) = log.topics.get(&name) else {
                         return topic.with_error_code(3); // UNKNOWN_TOPIC_OR_PARTITION
                     };
+                    if leaderless {
+                        return topic.with_error_code(5); // LEADER_NOT_AVAILABLE
+                    }
                     let replicas: Vec<_> = (1..=i32::from(*rf)).map(Into::into).collect();
                     topic
                         .with_topic_id(uuid::Uuid::from_u128(7))

@@ -185,3 +185,14 @@ async fn consume_resets_to_log_start_after_retention() {
     .unwrap();
     assert_eq!(consumed.records, 1000 - removed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_waits_for_leaders_of_a_new_topic() {
+    let broker = FakeBroker::start().await;
+    broker.log.lock().unwrap().leaderless_metadata = 4;
+    let summary = produce(&produce_args(&broker.addr, "10", &[]))
+        .await
+        .unwrap();
+    assert_eq!(summary.records, 10);
+    assert!(broker.log.lock().unwrap().metadata_requests >= 5);
+}

@@ -220,6 +220,34 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads the topic's metadata until every partition has a leader: a topic just auto-created by
+/// our Metadata request answers LEADER_NOT_AVAILABLE until the controller has elected leaders.
+async fn wait_for_leaders(
+    client: &ClusterClient,
+    topic: &str,
+) -> anyhow::Result<crate::client::TopicMetadata> {
+    const ATTEMPTS: usize = 40;
+    for attempt in 1..=ATTEMPTS {
+        let md = client
+            .refresh_metadata(Some(&[topic.to_owned()]))
+            .await
+            .context("reading metadata")?;
+        let t = md
+            .topics
+            .get(topic)
+            .with_context(|| format!("topic {topic} not in metadata"))?;
+        let result = check_code(t.error_code, || format!("topic {topic}"));
+        let ready = !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0);
+        match result {
+            Ok(()) if ready => return Ok(t.clone()),
+            Err(e) if !e.is_retriable_metadata() || attempt == ATTEMPTS => return Err(e.into()),
+            _ if attempt == ATTEMPTS => bail!("topic {topic}: some partitions have no leader"),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    bail!("topic {topic}: no leaders")
+}
+
 /// Runs the benchmark and returns its figures (printing progress lines unless `--json`).
 pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1) as u64);
@@ -227,14 +255,7 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         .await
         .with_context(|| format!("connecting to {}", args.bootstrap_server))?
         .with_auto_topic_creation(true);
-    let md = client
-        .refresh_metadata(Some(std::slice::from_ref(&args.topic)))
-        .await?;
-    let topic = md
-        .topics
-        .get(&args.topic)
-        .with_context(|| format!("topic {} not in metadata", args.topic))?;
-    check_code(topic.error_code, || format!("topic {}", args.topic))?;
+    let topic = wait_for_leaders(&client, &args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) => vec![p],
         None => topic.partitions.iter().map(|p| p.partition).collect(),
