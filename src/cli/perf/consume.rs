@@ -28,6 +28,7 @@ pub struct ConsumeArgs {
     /// Broker(s) to connect to, host:port[,host:port...].
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap_server: String,
+    /// Topic to read, every partition from its start.
     #[arg(long)]
     pub topic: String,
     /// Number of records to consume.

@@ -26,6 +26,7 @@ pub struct ProduceArgs {
     /// Broker(s) to connect to, host:port[,host:port...].
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap_server: String,
+    /// Topic to produce to (auto-created if the brokers allow it).
     #[arg(long)]
     pub topic: String,
     /// Number of records to produce.
@@ -49,7 +50,8 @@ pub struct ProduceArgs {
     /// How long a partly filled batch may wait for more records (Kafka's linger.ms).
     #[arg(long, default_value_t = 0)]
     pub linger_ms: u64,
-    /// Produce requests in flight at once (Kafka's max.in.flight.requests.per.connection).
+    /// Produce requests in flight at once, over all brokers (like Kafka's
+    /// max.in.flight.requests.per.connection with one broker).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub inflight: u32,
     /// Milliseconds a produce request may take (Kafka's request.timeout.ms).
