@@ -196,3 +196,12 @@ async fn produce_waits_for_leaders_of_a_new_topic() {
     assert_eq!(summary.records, 10);
     assert!(broker.log.lock().unwrap().metadata_requests >= 5);
 }
+
+#[tokio::test]
+async fn produce_to_missing_partition_is_an_error() {
+    let broker = FakeBroker::start().await;
+    let err = produce(&produce_args(&broker.addr, "10", &["--partition", "9"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "topic perf has no partition 9");
+}

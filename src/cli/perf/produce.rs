@@ -259,6 +259,9 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         .with_auto_topic_creation(true);
     let topic = wait_for_leaders(&client, &args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
+        Some(p) if !topic.partitions.iter().any(|info| info.partition == p) => {
+            bail!("topic {} has no partition {p}", args.topic)
+        }
         Some(p) => vec![p],
         None => topic.partitions.iter().map(|p| p.partition).collect(),
     };
