@@ -279,19 +279,21 @@ impl ClusterClient {
 
     /// Runs `op` against the leader of `topic`-`partition`; when it fails because the metadata
     /// was stale (NOT_LEADER_OR_FOLLOWER, dead connection, ...), refreshes metadata and tries the
-    /// (possibly new) leader again, up to `attempts` times in all.
+    /// (possibly new) leader again, until `give_up_after` has passed since the first attempt
+    /// (Kafka's producer does the same within `delivery.timeout.ms`). Runs `op` at least once.
     pub async fn with_leader<T, F, Fut>(
         &self,
         topic: &str,
         partition: i32,
-        attempts: usize,
+        give_up_after: Duration,
         mut op: F,
     ) -> Result<T, ClientError>
     where
         F: FnMut(Arc<Connection>) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let mut attempt = 0;
+        let deadline = tokio::time::Instant::now() + give_up_after;
+        let mut attempt = 0u32;
         loop {
             attempt += 1;
             let result = match self.leader_connection(topic, partition).await {
@@ -299,7 +301,10 @@ impl ClusterClient {
                 Err(e) => Err(e),
             };
             match result {
-                Err(e) if attempt < attempts && e.is_retriable_metadata() => {
+                Err(e)
+                    if e.is_retriable_metadata()
+                        && tokio::time::Instant::now() + RETRY_BACKOFF < deadline =>
+                {
                     tracing::debug!(topic, partition, attempt, error = %e, "refreshing metadata");
                     tokio::time::sleep(RETRY_BACKOFF).await;
                     if let Err(e) = self.refresh_metadata(Some(&[topic.to_owned()])).await {

@@ -65,8 +65,8 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether the error means "the metadata we used is stale", so refreshing it and retrying
-    /// on a (possibly new) leader may succeed.
+    /// Whether the error means "the metadata we used is stale or the broker is gone", so
+    /// refreshing metadata and retrying on a (possibly new) leader may succeed.
     pub fn is_retriable_metadata(&self) -> bool {
         match self {
             ClientError::Kafka { error, .. } => matches!(
@@ -77,9 +77,13 @@ impl ClientError {
                     | ResponseError::FencedLeaderEpoch
                     | ResponseError::NotController
             ),
-            ClientError::NoLeader { .. } | ClientError::Closed { .. } | ClientError::Io { .. } => {
-                true
-            }
+            // A broker that died: its connection breaks, or connecting to it hangs or is refused.
+            ClientError::NoLeader { .. }
+            | ClientError::Closed { .. }
+            | ClientError::Io { .. }
+            | ClientError::ConnectTimeout { .. }
+            | ClientError::RequestTimeout { .. }
+            | ClientError::Bootstrap { .. } => true,
             _ => false,
         }
     }

@@ -205,3 +205,26 @@ async fn produce_to_missing_partition_is_an_error() {
         .unwrap_err();
     assert_eq!(err.to_string(), "topic perf has no partition 9");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_gives_up_after_delivery_timeout() {
+    let broker = FakeBroker::start().await;
+    broker.log.lock().unwrap().fail_produces = usize::MAX;
+    let start = std::time::Instant::now();
+    let err = produce(&produce_args(
+        &broker.addr,
+        "20",
+        &["--partition", "0", "--delivery-timeout-ms", "400"],
+    ))
+    .await
+    .unwrap_err();
+    let elapsed = start.elapsed();
+    let msg = format!("{err:#}");
+    assert!(msg.starts_with("20 of 20 records failed"), "{msg}");
+    assert!(msg.contains("NotLeaderOrFollower"), "{msg}");
+    assert!(
+        elapsed >= std::time::Duration::from_millis(300),
+        "{elapsed:?}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+}

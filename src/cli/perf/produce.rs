@@ -57,6 +57,10 @@ pub struct ProduceArgs {
     /// Milliseconds a produce request may take (Kafka's request.timeout.ms).
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: i32,
+    /// Milliseconds a batch may keep being retried on a new leader after a broker failed or
+    /// leadership moved (Kafka's delivery.timeout.ms).
+    #[arg(long, default_value_t = 120_000)]
+    pub delivery_timeout_ms: u64,
     /// Milliseconds between progress lines.
     #[arg(long, default_value_t = 5000)]
     pub reporting_interval_ms: u64,
@@ -176,6 +180,7 @@ struct Producer {
     value: Bytes,
     acks: i16,
     timeout_ms: i32,
+    delivery_timeout: Duration,
 }
 
 impl Producer {
@@ -201,9 +206,12 @@ impl Producer {
         let req = produce_request(&self.topic, partition, self.acks, self.timeout_ms, records);
         let (client, shared, topic) =
             (self.client.clone(), self.shared.clone(), self.topic.clone());
+        let delivery_timeout = self.delivery_timeout;
         tokio::spawn(async move {
             let result = client
-                .with_leader(&topic, partition, 5, |conn| produce_once(conn, req.clone()))
+                .with_leader(&topic, partition, delivery_timeout, |conn| {
+                    produce_once(conn, req.clone())
+                })
                 .await;
             shared.done(&batch.enqueued, result);
             drop(permit);
@@ -289,6 +297,7 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         value: payload(args.record_size),
         acks: args.acks,
         timeout_ms: args.request_timeout_ms,
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
     };
     let per_batch = records_per_batch(args.batch_size, args.record_size);
     let linger = Duration::from_millis(args.linger_ms);
