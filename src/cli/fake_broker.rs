@@ -41,6 +41,8 @@ pub struct Log {
     /// Answer this many Metadata requests with LEADER_NOT_AVAILABLE for every topic first
     /// (a topic being auto-created).
     pub leaderless_metadata: usize,
+    /// Answer this many fetched partitions with NOT_LEADER_OR_FOLLOWER first.
+    pub fail_fetches: usize,
     /// topic → (partitions, replication factor, configs); starts with [`TOPIC`].
     pub topics: BTreeMap<String, FakeTopic>,
     /// partition → log start offset (fetches below it get OFFSET_OUT_OF_RANGE)
@@ -308,6 +310,15 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
             for t in req.topics {
                 let mut parts = Vec::new();
                 for p in t.partitions {
+                    if log.fail_fetches > 0 {
+                        log.fail_fetches -= 1;
+                        parts.push(
+                            PartitionData::default()
+                                .with_partition_index(p.partition)
+                                .with_error_code(6), // NOT_LEADER_OR_FOLLOWER
+                        );
+                        continue;
+                    }
                     let start = *log.log_start.get(&p.partition).unwrap_or(&0);
                     if p.fetch_offset < start {
                         parts.push(

@@ -7,21 +7,25 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
+use tokio::task::JoinSet;
 
 use crate::cli::timefmt::{format_ms, now_ms};
 use crate::client::batch::summarize;
-use crate::client::{check_code, list_offset, ClusterClient, EARLIEST_TIMESTAMP};
+use crate::client::{check_code, list_offset, ClientError, ClusterClient, EARLIEST_TIMESTAMP};
 
 /// Fetch v12 is the last version that names topics (v13+ use topic ids).
 const FETCH_MAX_VERSION: i16 = 12;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+/// Pause before re-reading metadata after a leader moved (Kafka's retry.backoff.ms).
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
@@ -131,22 +135,43 @@ struct Progress {
     stop: AtomicBool,
 }
 
-/// Fetches the partitions led by `leader` until told to stop.
+/// How a fetcher ended.
+enum FetcherEnd {
+    /// The target count was reached.
+    Stopped,
+    /// Its leader moved or died: these partitions, at these offsets, need their new leaders.
+    Moved(BTreeMap<i32, i64>, ClientError),
+}
+
+type Fetchers = JoinSet<anyhow::Result<FetcherEnd>>;
+
+/// Fetches the partitions led by `leader` until told to stop or until the leader is stale.
 async fn fetch_loop(
     client: Arc<ClusterClient>,
     leader: i32,
     mut offsets: BTreeMap<i32, i64>,
     args: Arc<ConsumeArgs>,
     progress: Arc<Progress>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<FetcherEnd> {
+    match fetch_from(&client, leader, &mut offsets, &args, &progress).await {
+        Ok(()) => Ok(FetcherEnd::Stopped),
+        Err(e) if e.is_retriable_metadata() => Ok(FetcherEnd::Moved(offsets, e)),
+        Err(e) => Err(e).with_context(|| format!("fetching from broker {leader}")),
+    }
+}
+
+async fn fetch_from(
+    client: &ClusterClient,
+    leader: i32,
+    offsets: &mut BTreeMap<i32, i64>,
+    args: &ConsumeArgs,
+    progress: &Progress,
+) -> Result<(), ClientError> {
     let conn = client.broker_connection(leader).await?;
     let version = conn.version_for::<FetchRequest>(FETCH_MAX_VERSION)?;
     while !progress.stop.load(Ordering::Relaxed) {
-        let req = fetch_request(&args.topic, &offsets, &args);
-        let resp = conn
-            .send(req, version)
-            .await
-            .with_context(|| format!("fetching from broker {leader}"))?;
+        let req = fetch_request(&args.topic, offsets, args);
+        let resp = conn.send(req, version).await?;
         check_code(resp.error_code, || format!("fetch from broker {leader}"))?;
         for t in &resp.responses {
             for p in &t.partitions {
@@ -185,6 +210,47 @@ async fn fetch_loop(
     Ok(())
 }
 
+/// Starts one fetcher per leader for `offsets`; partitions without a leader get a fetcher that
+/// reports them moved after a pause, so they are assigned again with fresher metadata.
+fn assign(
+    tasks: &mut Fetchers,
+    client: &Arc<ClusterClient>,
+    offsets: BTreeMap<i32, i64>,
+    args: &Arc<ConsumeArgs>,
+    progress: &Arc<Progress>,
+) {
+    let md = client.metadata();
+    let mut by_leader: BTreeMap<i32, BTreeMap<i32, i64>> = BTreeMap::new();
+    for (partition, offset) in offsets {
+        let leader = md.leader(&args.topic, partition).unwrap_or(-1);
+        by_leader
+            .entry(leader)
+            .or_default()
+            .insert(partition, offset);
+    }
+    for (leader, offsets) in by_leader {
+        if leader < 0 {
+            let topic = args.topic.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                let partition = offsets.keys().next().copied().unwrap_or(-1);
+                Ok(FetcherEnd::Moved(
+                    offsets,
+                    ClientError::NoLeader { topic, partition },
+                ))
+            });
+        } else {
+            tasks.spawn(fetch_loop(
+                client.clone(),
+                leader,
+                offsets,
+                args.clone(),
+                progress.clone(),
+            ));
+        }
+    }
+}
+
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let json = args.json;
     let hide_header = args.hide_header;
@@ -219,28 +285,11 @@ pub async fn consume(args: Arc<ConsumeArgs>) -> anyhow::Result<ConsumeSummary> {
         .get(&args.topic)
         .with_context(|| format!("topic {} not in metadata", args.topic))?;
     check_code(topic.error_code, || format!("topic {}", args.topic))?;
-    let mut by_leader: BTreeMap<i32, BTreeMap<i32, i64>> = BTreeMap::new();
-    for p in &topic.partitions {
-        if p.leader < 0 {
-            bail!("partition {}-{} has no leader", args.topic, p.partition);
-        }
-        by_leader
-            .entry(p.leader)
-            .or_default()
-            .insert(p.partition, 0);
-    }
+    let offsets = topic.partitions.iter().map(|p| (p.partition, 0)).collect();
     let progress = Arc::new(Progress::default());
     let start_ms = now_ms();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (leader, offsets) in by_leader {
-        tasks.spawn(fetch_loop(
-            client.clone(),
-            leader,
-            offsets,
-            args.clone(),
-            progress.clone(),
-        ));
-    }
+    let mut tasks = Fetchers::new();
+    assign(&mut tasks, &client, offsets, &args, &progress);
     // Watch for the target count, a failed fetcher, or `--timeout` without progress.
     let mut last = (0, Instant::now());
     let mut timed_out = false;
@@ -249,7 +298,15 @@ pub async fn consume(args: Arc<ConsumeArgs>) -> anyhow::Result<ConsumeSummary> {
             done = tasks.join_next() => match done {
                 Some(Ok(Err(e))) => return Err(e),
                 Some(Err(e)) => return Err(e).context("fetch task"),
-                Some(Ok(Ok(()))) => {}
+                Some(Ok(Ok(FetcherEnd::Stopped))) => {}
+                Some(Ok(Ok(FetcherEnd::Moved(offsets, e)))) => {
+                    tracing::warn!(error = %e, "leader moved, refreshing metadata");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    if let Err(e) = client.refresh_metadata(Some(std::slice::from_ref(&args.topic))).await {
+                        tracing::warn!(error = %e, "metadata refresh failed");
+                    }
+                    assign(&mut tasks, &client, offsets, &args, &progress);
+                }
                 None => break,
             },
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}

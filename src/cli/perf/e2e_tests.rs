@@ -228,3 +228,29 @@ async fn produce_gives_up_after_delivery_timeout() {
     );
     assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_follows_a_moved_leader() {
+    let broker = FakeBroker::start().await;
+    produce(&produce_args(&broker.addr, "400", &[]))
+        .await
+        .unwrap();
+    let before = {
+        let mut log = broker.log.lock().unwrap();
+        log.fail_fetches = 3;
+        log.metadata_requests
+    };
+    let consumed = consume(Arc::new(consume_args(&broker.addr, "400")))
+        .await
+        .unwrap();
+    assert_eq!(consumed.records, 400);
+    let log = broker.log.lock().unwrap();
+    assert_eq!(log.fail_fetches, 0);
+    // bootstrap + initial read + at least one refresh per NOT_LEADER_OR_FOLLOWER answer
+    assert!(
+        log.metadata_requests >= before + 3,
+        "{} {}",
+        log.metadata_requests,
+        before
+    );
+}
