@@ -1,1 +1,24 @@
-//! (being written)
+//! A small Kafka client on kafka-protocol, for the CLI tools, the perf commands and
+//! inter-broker requests (Kafka's `NetworkClient` counterpart).
+//!
+//! - [`Connection`]: one pipelined TCP connection; typed `send` matched by correlation id.
+//! - [`ClusterClient`]: bootstrap, Metadata, leader lookup and a connection per broker.
+//! - [`batch`]: magic-2 record batches built for producing and counted without decoding.
+
+pub mod batch;
+mod cluster;
+mod connection;
+mod error;
+mod frame;
+mod offsets;
+mod versions;
+
+#[cfg(test)]
+mod connection_tests;
+
+pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata};
+pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
+pub use error::{check_code, ClientError};
+pub use frame::{decode_response, encode_request};
+pub use offsets::{list_offset, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+pub use versions::{negotiate, ApiVersionTable};
