@@ -134,7 +134,8 @@ pub struct ClusterClient {
 
 impl ClusterClient {
     /// Connects to the first reachable server of `servers` ("host:port,host:port"), negotiates
-    /// versions and reads the broker list.
+    /// versions and reads the broker list. `timeout` bounds each connect and each request
+    /// (Kafka's `request.timeout.ms`; its producer also sends it as the produce timeout).
     pub async fn bootstrap(
         servers: &str,
         client_id: &str,
@@ -173,7 +174,9 @@ impl ClusterClient {
     }
 
     async fn open(&self, addr: &str) -> Result<Arc<Connection>, ClientError> {
-        let conn = Connection::connect(addr, &self.client_id, self.timeout).await?;
+        let conn = Connection::connect(addr, &self.client_id, self.timeout)
+            .await?
+            .with_request_timeout(self.timeout);
         conn.api_versions().await?;
         Ok(Arc::new(conn))
     }
