@@ -1,7 +1,240 @@
-//! (being written) Broker start-up and shutdown.
+//! Broker start-up and shutdown (Kafka's `KafkaServer`): ZooKeeper session, cluster id, broker id,
+//! log recovery, listeners, registration, controller; then SIGTERM → stop accepting, finish in-flight
+//! requests, flush, deregister, exit 0. A ZooKeeper session expiry builds a new session, registers
+//! again and tells the controller to re-run its election.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::api::{KafkaApis, ProducerIdManager};
+use crate::config::{KafkaConfig, TopicConfig};
+use crate::controller::{self, ControllerConfig, ControllerEvent};
+use crate::log::manager::{log_config, LogManager};
+use crate::metadata::MetadataCache;
+use crate::network;
+use crate::replica::{run_housekeeping, HousekeepingIntervals, ReplicaManager};
+use crate::zk::{self, BrokerRegistration, KafkaZkClient, ListenerEndpoint, ZkSettings};
+
+/// How long to wait between attempts to rebuild an expired ZooKeeper session.
+const SESSION_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs a broker from a `server.properties` file plus `--override key=value` pairs, until SIGTERM.
-pub fn main(properties: &std::path::Path, overrides: &[(String, String)]) -> anyhow::Result<()> {
-    let _ = (properties, overrides);
+pub fn main(properties: &Path, overrides: &[(String, String)]) -> anyhow::Result<()> {
+    let (config, warnings) = KafkaConfig::load(properties, overrides)?;
+    for w in warnings {
+        warn!("{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(Arc::new(config)))
+}
+
+fn zk_settings(config: &KafkaConfig) -> ZkSettings {
+    ZkSettings {
+        connect: zk_connect_string(config),
+        session_timeout: Duration::from_millis(config.zookeeper_session_timeout_ms.max(0) as u64),
+        connection_timeout: Duration::from_millis(
+            config.zookeeper_connection_timeout_ms.max(0) as u64
+        ),
+        set_acl: config.zookeeper_set_acl,
+    }
+}
+
+/// `zookeeper.connect` as ZooKeeper clients write it: `h1:2181,h2:2181/chroot`.
+fn zk_connect_string(config: &KafkaConfig) -> String {
+    let zk = &config.zookeeper_connect;
+    format!("{}{}", zk.hosts(), zk.chroot.as_deref().unwrap_or(""))
+}
+
+async fn connect_zk(config: &KafkaConfig) -> anyhow::Result<KafkaZkClient> {
+    KafkaZkClient::connect(&zk_settings(config))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to ZooKeeper (zookeeper.connect={})",
+                zk_connect_string(config)
+            )
+        })
+}
+
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// The registration to write: advertised listeners, with port 0 replaced by the bound port and an
+/// empty host by this machine's name.
+fn registration(config: &KafkaConfig, bound: &[network::BoundListener]) -> BrokerRegistration {
+    let endpoints: Vec<ListenerEndpoint> = config
+        .advertised_with_bound_ports(bound)
+        .into_iter()
+        .map(|l| ListenerEndpoint {
+            security_protocol: l.security_protocol.name().to_string(),
+            host: if l.host.is_empty() {
+                machine_hostname()
+            } else {
+                l.host
+            },
+            listener: l.name,
+            port: l.port,
+        })
+        .collect();
+    BrokerRegistration::new(&endpoints, config.broker_rack.clone())
+}
+
+async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
+    let zk = connect_zk(&config).await?;
+    zk.ensure_persistent_paths()
+        .await
+        .context("cannot create Kafka's persistent znodes")?;
+    let cluster_id = zk
+        .get_or_create_cluster_id(&zk::new_cluster_id())
+        .await
+        .context("cannot read /cluster/id")?;
+    let broker_id = if config.broker_id >= 0 {
+        config.broker_id
+    } else if let Some(id) = LogManager::stored_broker_id(&config.log_dirs)? {
+        id
+    } else {
+        zk.generate_broker_id(config.reserved_broker_max_id)
+            .await
+            .context("cannot generate a broker id from /brokers/seqid")?
+    };
+    let logs = LogManager::open(&config.log_dirs, broker_id, &cluster_id)?;
+    let defaults =
+        TopicConfig::new(&config, &Default::default()).context("invalid topic defaults")?;
+    let loaded = logs.load_logs(&log_config(&defaults))?;
+    let replicas = Arc::new(ReplicaManager::new(broker_id, logs, loaded));
+    let metadata = Arc::new(MetadataCache::new(cluster_id.clone()));
+
+    let listeners = network::bind(&config.bind_addresses())
+        .await
+        .context("cannot bind listeners")?;
+    let reg = registration(&config, &listeners);
+    let bound: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("{}://{}", l.name, l.local_addr))
+        .collect();
+
+    let (zk_tx, zk_rx) = watch::channel(zk.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let apis = Arc::new(KafkaApis {
+        broker_id,
+        config: config.clone(),
+        replicas: replicas.clone(),
+        metadata,
+        zk: zk_rx.clone(),
+        producer_ids: ProducerIdManager::default(),
+    });
+    let net_config = config.network_config();
+    let network = tokio::spawn(network::serve(
+        listeners,
+        apis,
+        net_config,
+        shutdown_rx.clone(),
+    ));
+
+    let epoch = zk
+        .register_broker(broker_id, &reg)
+        .await
+        .context("cannot register the broker")?;
+    replicas.set_broker_epoch(epoch);
+    info!(broker_id, broker_epoch = epoch, cluster_id = %cluster_id, endpoints = ?bound, "broker registered");
+
+    let (controller, controller_task) = controller::start(
+        ControllerConfig {
+            broker_id,
+            delete_topic_enable: config.delete_topic_enable,
+            unclean_leader_election_enable: config.unclean_leader_election_enable,
+        },
+        zk_rx,
+        shutdown_rx.clone(),
+    );
+    let housekeeping = tokio::spawn(run_housekeeping(
+        replicas.clone(),
+        HousekeepingIntervals {
+            retention_check: Duration::from_millis(
+                config.log_retention_check_interval_ms.max(1) as u64
+            ),
+            checkpoint: Duration::from_millis(
+                config.log_flush_offset_checkpoint_interval_ms.max(1) as u64,
+            ),
+        },
+        shutdown_rx,
+    ));
+
+    let mut sigterm =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut current = zk;
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = current.session_lost() => {
+                warn!(broker_id, "ZooKeeper session expired; building a new session");
+                current = renew_session(&config, broker_id, &reg, &replicas).await;
+                let _ = zk_tx.send(current.clone());
+                controller.send(ControllerEvent::SessionRenewed);
+            }
+        }
+    }
+
+    info!(broker_id, "shutting down");
+    let _ = shutdown_tx.send(true);
+    if let Ok(Err(e)) = network.await {
+        warn!(error = %e, "listener error at shutdown");
+    }
+    let _ = controller_task.await;
+    let _ = housekeeping.await;
+    if let Err(e) = replicas.shutdown() {
+        error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
+    }
+    if let Err(e) = current.deregister_broker(broker_id).await {
+        warn!(error = %e, "cannot remove the broker registration");
+    }
+    if let Err(e) = current.resign_controller(broker_id).await {
+        warn!(error = %e, "cannot release /controller");
+    }
+    current.close().await;
+    info!(broker_id, "shut down cleanly");
     Ok(())
+}
+
+/// Connects again and re-registers, retrying until it works: a broker without a session serves
+/// nothing new, but it keeps serving what it has until the controller moves its partitions.
+async fn renew_session(
+    config: &KafkaConfig,
+    broker_id: i32,
+    reg: &BrokerRegistration,
+    replicas: &ReplicaManager,
+) -> KafkaZkClient {
+    loop {
+        match connect_zk(config).await {
+            Ok(zk) => match zk.register_broker(broker_id, reg).await {
+                Ok(epoch) => {
+                    replicas.set_broker_epoch(epoch);
+                    info!(
+                        broker_id,
+                        broker_epoch = epoch,
+                        "re-registered after session expiry"
+                    );
+                    return zk;
+                }
+                Err(e) => warn!(error = %e, "re-registration failed; retrying"),
+            },
+            Err(e) => warn!(error = %format!("{e:#}"), "cannot reach ZooKeeper; retrying"),
+        }
+        tokio::time::sleep(SESSION_RETRY).await;
+    }
 }

@@ -1,1 +1,141 @@
-//! (being written)
+//! Kafka's request handlers (Kafka's `KafkaApis`): each file turns one family of typed requests into
+//! typed responses. This file decodes the body for the request's API and version, checks the version
+//! against what we advertise, and encodes the response.
+
+mod admin;
+mod fetch;
+mod inter_broker;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod producer_id;
+pub mod versions;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, LeaderAndIsrRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, StopReplicaRequest, UpdateMetadataRequest,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::config::KafkaConfig;
+use crate::metadata::MetadataCache;
+use crate::network::{Reply, RequestContext, RequestHandler};
+use crate::replica::ReplicaManager;
+use crate::zk::KafkaZkClient;
+
+pub use producer_id::ProducerIdManager;
+
+/// Everything a request handler may need.
+pub struct KafkaApis {
+    pub broker_id: i32,
+    pub config: Arc<KafkaConfig>,
+    pub replicas: Arc<ReplicaManager>,
+    pub metadata: Arc<MetadataCache>,
+    pub zk: watch::Receiver<KafkaZkClient>,
+    pub producer_ids: ProducerIdManager,
+}
+
+/// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
+/// is our bug, logged, and the connection is closed rather than sending garbage.
+pub(crate) fn encode<R: Encodable>(resp: &R, version: i16) -> Reply {
+    match encode_bytes(resp, version) {
+        Ok(bytes) => Reply::Now(Some(bytes)),
+        Err(e) => Reply::Close(format!("cannot encode response v{version}: {e}")),
+    }
+}
+
+pub(crate) fn encode_bytes<R: Encodable>(resp: &R, version: i16) -> anyhow::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(resp.compute_size(version)?);
+    resp.encode(&mut buf, version)?;
+    Ok(buf.freeze())
+}
+
+fn decode<R: Decodable>(ctx: &RequestContext) -> Result<R, Reply> {
+    let mut body = ctx.body.clone();
+    R::decode(&mut body, ctx.api_version).map_err(|e| {
+        Reply::Close(format!(
+            "cannot decode {:?} v{} from {}: {e}",
+            ctx.api_key, ctx.api_version, ctx.peer
+        ))
+    })
+}
+
+impl KafkaApis {
+    pub(crate) fn zk(&self) -> KafkaZkClient {
+        self.zk.borrow().clone()
+    }
+
+    async fn dispatch(&self, ctx: RequestContext) -> Reply {
+        let v = ctx.api_version;
+        if ctx.api_key == ApiKey::ApiVersions {
+            return self.api_versions(v);
+        }
+        match versions::range(ctx.api_key) {
+            Some((min, max)) if (min..=max).contains(&v) => {}
+            // Kafka cannot parse such a request, so it closes the connection.
+            _ => {
+                return Reply::Close(format!(
+                    "unsupported request {:?} v{} from {}",
+                    ctx.api_key, v, ctx.peer
+                ))
+            }
+        }
+        macro_rules! call {
+            ($ty:ty, $method:ident) => {
+                match decode::<$ty>(&ctx) {
+                    Ok(req) => self.$method(req, v).await,
+                    Err(reply) => reply,
+                }
+            };
+        }
+        match ctx.api_key {
+            ApiKey::Produce => call!(ProduceRequest, produce),
+            ApiKey::Fetch => call!(FetchRequest, fetch),
+            ApiKey::ListOffsets => call!(ListOffsetsRequest, list_offsets),
+            ApiKey::Metadata => call!(MetadataRequest, metadata),
+            ApiKey::LeaderAndIsr => call!(LeaderAndIsrRequest, leader_and_isr),
+            ApiKey::UpdateMetadata => call!(UpdateMetadataRequest, update_metadata),
+            ApiKey::StopReplica => call!(StopReplicaRequest, stop_replica),
+            ApiKey::CreateTopics => call!(CreateTopicsRequest, create_topics),
+            ApiKey::DeleteTopics => call!(DeleteTopicsRequest, delete_topics),
+            ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
+            ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
+            ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
+            other => Reply::Close(format!("unsupported request {other:?}")),
+        }
+    }
+
+    fn api_versions(&self, version: i16) -> Reply {
+        let max = versions::range(ApiKey::ApiVersions)
+            .map(|(_, max)| max)
+            .unwrap_or(0);
+        if version > max || version < 0 {
+            debug!(
+                version,
+                "ApiVersions version too new; answering v0 with UNSUPPORTED_VERSION"
+            );
+            return encode(&versions::api_versions_response(35), 0);
+        }
+        encode(&versions::api_versions_response(0), version)
+    }
+}
+
+impl RequestHandler for KafkaApis {
+    async fn handle(&self, ctx: RequestContext) -> Reply {
+        let span = tracing::debug_span!(
+            "request", api = ?ctx.api_key, v = ctx.api_version,
+            correlation = ctx.header.correlation_id, peer = %ctx.peer
+        );
+        let reply = tracing::Instrument::instrument(self.dispatch(ctx), span).await;
+        if let Reply::Close(reason) = &reply {
+            warn!(%reason, "closing connection");
+        }
+        reply
+    }
+}

@@ -16,6 +16,7 @@ mod error;
 mod index;
 mod leader_epoch;
 pub mod log_dir;
+pub mod manager;
 mod partition_log;
 mod producer_state;
 mod reader;

@@ -1,1 +1,367 @@
-//! (being written)
+//! The partitions hosted on this broker and their roles (Kafka's `ReplicaManager`).
+//!
+//! The controller decides; this module applies: LeaderAndIsr creates or re-roles partitions, StopReplica
+//! removes them, and both are refused when they come from a stale controller or name an old broker
+//! epoch. Produce and fetch look partitions up here.
+
+mod housekeeping;
+mod partition;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
+use kafka_protocol::messages::leader_and_isr_response::{
+    LeaderAndIsrPartitionError, LeaderAndIsrTopicError,
+};
+use kafka_protocol::messages::stop_replica_response::StopReplicaPartitionError;
+use kafka_protocol::messages::{
+    LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, StopReplicaResponse,
+};
+use tracing::{info, warn};
+
+pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
+pub use partition::{log_error_code, Partition, ReplicaRole};
+
+use crate::config::TopicConfig;
+use crate::log::manager::log_config;
+use crate::log::manager::{CheckpointEntry, LoadedLog, LogManager};
+
+/// (topic, partition)
+pub type TopicPartition = (String, i32);
+
+/// All partitions on this broker.
+pub struct ReplicaManager {
+    broker_id: i32,
+    logs: LogManager,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Logs found on disk at start-up that no LeaderAndIsr has claimed yet.
+    unclaimed: Mutex<HashMap<TopicPartition, LoadedLog>>,
+    /// The newest controller epoch seen; older control requests are stale.
+    controller_epoch: AtomicI32,
+    /// This broker's registration czxid; control requests naming another are for a previous life.
+    broker_epoch: AtomicI64,
+}
+
+impl ReplicaManager {
+    pub fn new(
+        broker_id: i32,
+        logs: LogManager,
+        loaded: HashMap<TopicPartition, LoadedLog>,
+    ) -> Self {
+        ReplicaManager {
+            broker_id,
+            logs,
+            partitions: RwLock::new(HashMap::new()),
+            unclaimed: Mutex::new(loaded),
+            controller_epoch: AtomicI32::new(0),
+            broker_epoch: AtomicI64::new(-1),
+        }
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.broker_id
+    }
+
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        self.broker_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
+    /// Checks the controller and broker epochs of a control request (Kafka's rules: a request from an
+    /// older controller is STALE_CONTROLLER_EPOCH; one addressed to an older registration of this
+    /// broker is STALE_BROKER_EPOCH; -1 means the sender predates broker epochs).
+    pub fn check_control_request(
+        &self,
+        controller_epoch: i32,
+        broker_epoch: i64,
+    ) -> Result<(), ResponseError> {
+        let current = self.broker_epoch();
+        if broker_epoch != -1 && broker_epoch < current {
+            return Err(ResponseError::StaleBrokerEpoch);
+        }
+        let seen = self
+            .controller_epoch
+            .fetch_max(controller_epoch, Ordering::SeqCst);
+        if controller_epoch < seen {
+            return Err(ResponseError::StaleControllerEpoch);
+        }
+        Ok(())
+    }
+
+    /// Applies LeaderAndIsr. `configs` holds the log config of every topic named in the request.
+    pub fn become_leader_or_follower(
+        &self,
+        req: &LeaderAndIsrRequest,
+        configs: &HashMap<String, TopicConfig>,
+    ) -> LeaderAndIsrResponse {
+        if let Err(code) = self.check_control_request(req.controller_epoch, req.broker_epoch) {
+            warn!(controller = req.controller_id.0, epoch = req.controller_epoch, error = ?code,
+                "refusing LeaderAndIsr");
+            return LeaderAndIsrResponse::default().with_error_code(code.code());
+        }
+        let mut errors: Vec<(LeaderAndIsrPartitionError, uuid::Uuid)> = Vec::new();
+        // v0-v4 list partition states flat (each names its topic); v5+ group them under topic states.
+        let ungrouped = req
+            .ungrouped_partition_states
+            .iter()
+            .map(|s| (s.topic_name.0.to_string(), s, uuid::Uuid::nil()));
+        let grouped = req.topic_states.iter().flat_map(|t| {
+            t.partition_states
+                .iter()
+                .map(move |s| (t.topic_name.0.to_string(), s, t.topic_id))
+        });
+        for (topic, state, topic_id) in ungrouped.chain(grouped) {
+            let code = match self.apply_state(&topic, state, topic_id, configs) {
+                Ok(()) => 0,
+                Err(code) => code.code(),
+            };
+            errors.push((
+                LeaderAndIsrPartitionError::default()
+                    .with_topic_name(kafka_protocol::messages::TopicName(
+                        crate::metadata::str_bytes(topic),
+                    ))
+                    .with_partition_index(state.partition_index)
+                    .with_error_code(code),
+                topic_id,
+            ));
+        }
+        let mut resp = LeaderAndIsrResponse::default();
+        if req.topic_states.is_empty() {
+            resp.partition_errors = errors.into_iter().map(|(e, _)| e).collect();
+        } else {
+            let mut by_topic: HashMap<uuid::Uuid, Vec<LeaderAndIsrPartitionError>> = HashMap::new();
+            for (e, id) in errors {
+                by_topic.entry(id).or_default().push(e);
+            }
+            resp.topics = by_topic
+                .into_iter()
+                .map(|(id, errs)| {
+                    LeaderAndIsrTopicError::default()
+                        .with_topic_id(id)
+                        .with_partition_errors(errs)
+                })
+                .collect();
+        }
+        resp
+    }
+
+    fn apply_state(
+        &self,
+        topic: &str,
+        state: &LeaderAndIsrPartitionState,
+        topic_id: uuid::Uuid,
+        configs: &HashMap<String, TopicConfig>,
+    ) -> Result<(), ResponseError> {
+        if !state.replicas.iter().any(|r| r.0 == self.broker_id) {
+            return Ok(());
+        }
+        let partition = match self.partition(topic, state.partition_index) {
+            Some(p) => p,
+            None => self.create_partition(topic, state.partition_index, topic_id, configs)?,
+        };
+        let was_leader = partition.is_leader();
+        partition.apply_leader_and_isr(state)?;
+        let role = partition.role();
+        if partition.is_leader() != was_leader || state.is_new {
+            info!(topic, partition = state.partition_index, leader = role.leader,
+                leader_epoch = role.leader_epoch, isr = ?role.isr, "partition role changed");
+        }
+        Ok(())
+    }
+
+    fn create_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        topic_id: uuid::Uuid,
+        configs: &HashMap<String, TopicConfig>,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let key = (topic.to_string(), index);
+        let config = configs.get(topic);
+        let loaded = self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        let (mut log, hw) = match loaded {
+            Some(l) => (l.log, l.high_watermark),
+            None => {
+                let config = config.ok_or(ResponseError::UnknownTopicOrPartition)?;
+                let log = self.logs.create_log(topic, index, log_config(config)).map_err(|e| {
+                    warn!(topic, partition = index, error = %format!("{e:#}"), "cannot create log");
+                    ResponseError::KafkaStorageError
+                })?;
+                (log, 0)
+            }
+        };
+        if let Some(config) = config {
+            log.update_config(log_config(config));
+        }
+        if !topic_id.is_nil() {
+            let id = crate::zk::topic_id_to_string(&topic_id);
+            if let Err(e) = log.write_partition_metadata(&id) {
+                warn!(topic, partition = index, error = %e, "cannot write partition.metadata");
+            }
+        }
+        let partition = Arc::new(Partition::new(
+            topic.to_string(),
+            index,
+            self.broker_id,
+            log,
+            hw,
+        ));
+        if let Some(config) = config {
+            partition.set_min_insync_replicas(config.min_insync_replicas);
+        }
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        Ok(map.entry(key).or_insert(partition).clone())
+    }
+
+    /// Applies StopReplica: the partitions stop being served here, and their logs are deleted when asked.
+    pub fn stop_replicas(&self, req: &StopReplicaRequest) -> StopReplicaResponse {
+        if let Err(code) = self.check_control_request(req.controller_epoch, req.broker_epoch) {
+            return StopReplicaResponse::default().with_error_code(code.code());
+        }
+        let mut targets: Vec<(String, i32, bool)> = Vec::new();
+        for p in &req.ungrouped_partitions {
+            targets.push((
+                p.topic_name.0.to_string(),
+                p.partition_index,
+                req.delete_partitions,
+            ));
+        }
+        for t in &req.topics {
+            for p in &t.partition_indexes {
+                targets.push((t.name.0.to_string(), *p, req.delete_partitions));
+            }
+        }
+        for t in &req.topic_states {
+            for p in &t.partition_states {
+                targets.push((
+                    t.topic_name.0.to_string(),
+                    p.partition_index,
+                    p.delete_partition,
+                ));
+            }
+        }
+        let mut errors = Vec::new();
+        for (topic, index, delete) in targets {
+            let code = match self.stop_partition(&topic, index, delete) {
+                Ok(()) => 0,
+                Err(code) => code.code(),
+            };
+            errors.push(
+                StopReplicaPartitionError::default()
+                    .with_topic_name(kafka_protocol::messages::TopicName(
+                        crate::metadata::str_bytes(topic),
+                    ))
+                    .with_partition_index(index)
+                    .with_error_code(code),
+            );
+        }
+        StopReplicaResponse::default().with_partition_errors(errors)
+    }
+
+    fn stop_partition(&self, topic: &str, index: i32, delete: bool) -> Result<(), ResponseError> {
+        let key = (topic.to_string(), index);
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        let unclaimed = self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        if !delete {
+            if let Some(p) = removed {
+                // Kept on disk; it becomes "unclaimed" again so a later LeaderAndIsr picks it up.
+                if let Ok(p) = Arc::try_unwrap(p) {
+                    let hw = p.high_watermark();
+                    let log = p.into_log();
+                    self.unclaimed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            key,
+                            LoadedLog {
+                                log,
+                                high_watermark: hw,
+                            },
+                        );
+                }
+            } else if let Some(l) = unclaimed {
+                self.unclaimed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, l);
+            }
+            return Ok(());
+        }
+        let dir = match (removed, unclaimed) {
+            (Some(p), _) => p.with_log(|log| log.dir().to_path_buf()),
+            (None, Some(l)) => l.log.dir().to_path_buf(),
+            (None, None) => return Ok(()),
+        };
+        // Requests still holding the partition keep their open files; the directory goes now.
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            warn!(topic, partition = index, dir = %dir.display(), error = %e, "cannot delete log");
+            return Err(ResponseError::KafkaStorageError);
+        }
+        info!(topic, partition = index, "replica stopped and deleted");
+        Ok(())
+    }
+
+    /// Writes recovery points, high watermarks and log start offsets of every partition.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        let entries: Vec<CheckpointEntry> = self
+            .all_partitions()
+            .iter()
+            .map(|p| {
+                let (dir, recovery_point, log_start_offset) = p.with_log(|log| {
+                    (
+                        log.dir().to_path_buf(),
+                        log.recovery_point(),
+                        log.log_start_offset(),
+                    )
+                });
+                CheckpointEntry {
+                    topic: p.topic.clone(),
+                    partition: p.index,
+                    dir,
+                    recovery_point,
+                    high_watermark: p.high_watermark(),
+                    log_start_offset,
+                }
+            })
+            .collect();
+        self.logs.write_checkpoints(&entries)
+    }
+
+    /// Flushes every log and writes the checkpoints: the clean-shutdown path.
+    pub fn shutdown(&self) -> anyhow::Result<()> {
+        for p in self.all_partitions() {
+            if let Err(e) = p.with_log(|log| log.flush()) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed at shutdown");
+            }
+        }
+        self.checkpoint()
+    }
+}

@@ -14,6 +14,17 @@ pub fn new_cluster_id() -> String {
     random_uuid()
 }
 
+/// Kafka's text form of a topic id (the protocol carries the 16 raw bytes).
+pub fn topic_id_to_string(id: &uuid::Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// Parses a `topic_id` read from ZooKeeper; `None` if it is not 22 base64url characters.
+pub fn topic_id_from_str(text: &str) -> Option<uuid::Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
 /// Like Kafka's `Uuid.randomUuid()`, never returns an id starting with `-` (it would read as a
 /// command-line flag) nor the all-zero id.
 fn random_uuid() -> String {
@@ -36,5 +47,8 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(id, super::new_cluster_id());
+        let parsed = super::topic_id_from_str(&id).unwrap();
+        assert_eq!(super::topic_id_to_string(&parsed), id);
+        assert_eq!(super::topic_id_from_str("not-an-id"), None);
     }
 }

@@ -26,6 +26,7 @@ mod ids;
 mod offsets;
 mod partition_states;
 pub mod paths;
+mod producer_ids;
 mod session;
 mod topics;
 pub mod znodes;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::ZkError;
-pub use ids::{new_cluster_id, new_topic_id};
+pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
 pub use znodes::{
     BrokerRegistration, ClusterIdZnode, ConfigChangeZnode, ConsumerRegistration, ControllerZnode,
     FeatureRange, ListenerEndpoint, PartitionState, PreferredElectionZnode, ReassignmentEntry,

@@ -14,6 +14,7 @@ pub const CONFIG_TOPICS: &str = "/config/topics";
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
 pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
+pub const LATEST_PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
 
 /// The persistent, empty znodes every broker creates at start-up (Kafka's `PersistentZkPaths`).

@@ -43,6 +43,37 @@ impl KafkaZkClient {
         Ok(found)
     }
 
+    /// Pipelined like [`Self::get_topics`], arming a data watch on each topic znode so that the
+    /// controller hears of added partitions and assigned topic ids.
+    #[allow(clippy::type_complexity)]
+    pub async fn get_topics_and_watch_each(
+        &self,
+        topics: &[String],
+    ) -> Result<BTreeMap<String, (TopicZnode, i32, OneshotWatcher)>, ZkError> {
+        let pending: Vec<_> = topics
+            .iter()
+            .map(|t| {
+                let path = paths::topic(t);
+                let read = self.client.get_and_watch_data(&path);
+                (t, path, read)
+            })
+            .collect();
+        let mut found = BTreeMap::new();
+        for (topic, path, read) in pending {
+            match reread(read, || self.client.get_and_watch_data(&path)).await {
+                Ok((data, stat, watcher)) => {
+                    found.insert(
+                        topic.clone(),
+                        (parse_json(&path, &data)?, stat.version, watcher),
+                    );
+                }
+                Err(E::NoNode) => {}
+                Err(e) => return Err(ZkError::at(&path, e)),
+            }
+        }
+        Ok(found)
+    }
+
     /// One multi: `/config/topics/<t>` (created, or overwritten if a leftover exists) then
     /// `/brokers/topics/<t>` (version 3 with `topic_id`). Exists → [`ZkError::TopicExists`].
     pub async fn create_topic(

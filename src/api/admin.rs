@@ -1,0 +1,465 @@
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions and DescribeConfigs.
+//!
+//! As in Kafka's ZooKeeper mode, the broker that receives the request writes the topic znodes itself
+//! (Kafka's `AdminZkClient`); the controller notices them through its watches, elects leaders and
+//! tells every broker. The request then waits until this broker's metadata shows the result.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    TopicName,
+};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::{encode, KafkaApis};
+use crate::config::TopicConfig;
+use crate::controller::assignment::{assign_replicas, AssignmentError};
+use crate::metadata::str_bytes;
+use crate::network::Reply;
+use crate::zk::{self, ZkError};
+
+/// DescribeConfigs resource type of a topic.
+const RESOURCE_TOPIC: i8 = 2;
+
+/// Kafka's topic name rules (`Topic.validate`).
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+fn timeout_of(ms: i32) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+impl KafkaApis {
+    /// Writes a new topic's znodes (config, then assignment with a fresh topic id).
+    pub(super) async fn create_topic_znodes(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<BTreeMap<i32, Vec<i32>>>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Uuid, ResponseError> {
+        validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
+        TopicConfig::new(&self.config, configs).map_err(|_| ResponseError::InvalidConfig)?;
+        let assignment = match assignment {
+            Some(a) => a,
+            None => {
+                let brokers: Vec<i32> = self.metadata.snapshot().brokers.keys().copied().collect();
+                assign_replicas(&brokers, partitions, replication_factor, 0).map_err(
+                    |e| match e {
+                        AssignmentError::InvalidPartitions => ResponseError::InvalidPartitions,
+                        _ => ResponseError::InvalidReplicationFactor,
+                    },
+                )?
+            }
+        };
+        let id = Uuid::new_v4();
+        match self
+            .zk()
+            .create_topic(name, &assignment, &zk::topic_id_to_string(&id), configs)
+            .await
+        {
+            Ok(()) => {
+                info!(
+                    topic = name,
+                    partitions = assignment.len(),
+                    replication_factor,
+                    "topic created"
+                );
+                Ok(id)
+            }
+            Err(ZkError::TopicExists(_)) => Err(ResponseError::TopicAlreadyExists),
+            Err(e) => {
+                warn!(topic = name, error = %e, "cannot create topic");
+                Err(ResponseError::UnknownServerError)
+            }
+        }
+    }
+
+    /// Waits until every partition of each topic has a leader in this broker's metadata.
+    async fn wait_for_leaders(&self, topics: &[(String, i32)], timeout: Duration) -> bool {
+        self.metadata
+            .wait_until(timeout, |view| {
+                topics.iter().all(|(t, n)| {
+                    view.topics.get(t).is_some_and(|m| {
+                        m.partitions.len() as i32 >= *n
+                            && m.partitions.values().all(|p| p.leader >= 0)
+                    })
+                })
+            })
+            .await
+    }
+
+    pub(super) async fn create_topics(&self, req: CreateTopicsRequest, version: i16) -> Reply {
+        let mut results = Vec::new();
+        let mut waiting = Vec::new();
+        for t in &req.topics {
+            let name = t.name.0.to_string();
+            let partitions = if t.num_partitions == -1 {
+                self.config.num_partitions
+            } else {
+                t.num_partitions
+            };
+            let rf = if t.replication_factor == -1 {
+                self.config.default_replication_factor as i16
+            } else {
+                t.replication_factor
+            };
+            let assignment = (!t.assignments.is_empty()).then(|| {
+                t.assignments
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.partition_index,
+                            a.broker_ids.iter().map(|b| b.0).collect(),
+                        )
+                    })
+                    .collect::<BTreeMap<i32, Vec<i32>>>()
+            });
+            let partitions = assignment
+                .as_ref()
+                .map(|a| a.len() as i32)
+                .unwrap_or(partitions);
+            let configs: BTreeMap<String, String> = t
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+            let outcome = if req.validate_only {
+                validate_topic_name(&name)
+                    .map_err(|_| ResponseError::InvalidTopicException)
+                    .and_then(|_| {
+                        TopicConfig::new(&self.config, &configs)
+                            .map_err(|_| ResponseError::InvalidConfig)
+                    })
+                    .map(|_| Uuid::nil())
+            } else {
+                self.create_topic_znodes(&name, partitions, rf, assignment, &configs)
+                    .await
+            };
+            let mut result = CreatableTopicResult::default().with_name(t.name.clone());
+            match outcome {
+                Ok(id) => {
+                    if !req.validate_only {
+                        waiting.push((name, partitions));
+                    }
+                    if version >= 7 {
+                        result.topic_id = id;
+                    }
+                    if version >= 5 {
+                        result.num_partitions = partitions;
+                        result.replication_factor = rf;
+                    }
+                }
+                Err(e) => {
+                    result.error_code = e.code();
+                    if version >= 1 {
+                        result.error_message = Some(str_bytes(e.to_string()));
+                    }
+                }
+            }
+            results.push(result);
+        }
+        if !waiting.is_empty()
+            && !self
+                .wait_for_leaders(&waiting, timeout_of(req.timeout_ms))
+                .await
+        {
+            for r in results.iter_mut().filter(|r| r.error_code == 0) {
+                r.error_code = ResponseError::RequestTimedOut.code();
+            }
+        }
+        encode(
+            &CreateTopicsResponse::default().with_topics(results),
+            version,
+        )
+    }
+
+    pub(super) async fn delete_topics(&self, req: DeleteTopicsRequest, version: i16) -> Reply {
+        let view = self.metadata.snapshot();
+        let named: Vec<(Option<String>, Uuid)> = if version >= 6 {
+            req.topics
+                .iter()
+                .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+                .collect()
+        } else {
+            req.topic_names
+                .iter()
+                .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+                .collect()
+        };
+        let mut results = Vec::new();
+        let mut deleting = Vec::new();
+        for (name, id) in named {
+            let resolved = name.clone().or_else(|| view.topic_names.get(&id).cloned());
+            let mut result = DeletableTopicResult::default()
+                .with_name(resolved.clone().map(|n| TopicName(str_bytes(n))));
+            if version >= 6 {
+                result.topic_id = id;
+            }
+            let error = match resolved {
+                None => Some(ResponseError::UnknownTopicId),
+                Some(n) if !view.topics.contains_key(&n) => {
+                    Some(ResponseError::UnknownTopicOrPartition)
+                }
+                Some(_) if !self.config.delete_topic_enable => {
+                    Some(ResponseError::TopicDeletionDisabled)
+                }
+                Some(n) => match self.zk().request_topic_deletion(&n).await {
+                    Ok(()) => {
+                        deleting.push(n);
+                        None
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot request topic deletion");
+                        Some(ResponseError::UnknownServerError)
+                    }
+                },
+            };
+            if let Some(e) = error {
+                result.error_code = e.code();
+                if version >= 5 {
+                    result.error_message = Some(str_bytes(e.to_string()));
+                }
+            }
+            results.push(result);
+        }
+        let gone = self
+            .metadata
+            .wait_until(timeout_of(req.timeout_ms), |v| {
+                deleting.iter().all(|t| !v.topics.contains_key(t))
+            })
+            .await;
+        if !gone {
+            for r in results.iter_mut().filter(|r| r.error_code == 0) {
+                r.error_code = ResponseError::RequestTimedOut.code();
+            }
+        }
+        encode(
+            &DeleteTopicsResponse::default().with_responses(results),
+            version,
+        )
+    }
+
+    pub(super) async fn create_partitions(
+        &self,
+        req: CreatePartitionsRequest,
+        version: i16,
+    ) -> Reply {
+        let mut results = Vec::new();
+        let mut waiting = Vec::new();
+        for t in &req.topics {
+            let name = t.name.0.to_string();
+            let outcome = self
+                .add_partitions(&name, t.count, t.assignments.as_deref(), req.validate_only)
+                .await;
+            let mut result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            match outcome {
+                Ok(()) if !req.validate_only => waiting.push((name, t.count)),
+                Ok(()) => {}
+                Err((e, msg)) => {
+                    result.error_code = e.code();
+                    result.error_message = Some(str_bytes(msg));
+                }
+            }
+            results.push(result);
+        }
+        if !waiting.is_empty()
+            && !self
+                .wait_for_leaders(&waiting, timeout_of(req.timeout_ms))
+                .await
+        {
+            for r in results.iter_mut().filter(|r| r.error_code == 0) {
+                r.error_code = ResponseError::RequestTimedOut.code();
+            }
+        }
+        encode(
+            &CreatePartitionsResponse::default().with_results(results),
+            version,
+        )
+    }
+
+    async fn add_partitions(
+        &self,
+        topic: &str,
+        count: i32,
+        assignments: Option<
+            &[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment],
+        >,
+        validate_only: bool,
+    ) -> Result<(), (ResponseError, String)> {
+        let zk = self.zk();
+        let unknown = || {
+            (
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{topic}' does not exist."),
+            )
+        };
+        let topics = zk
+            .get_topics(&[topic.to_string()])
+            .await
+            .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+        let (mut znode, version) = topics.get(topic).cloned().ok_or_else(unknown)?;
+        let mut assignment = znode.partitions.clone();
+        let current = assignment.len() as i32;
+        if count <= current {
+            return Err((
+                ResponseError::InvalidPartitions,
+                format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
+            ));
+        }
+        let rf = assignment.values().next().map(|r| r.len()).unwrap_or(1) as i16;
+        let added: BTreeMap<i32, Vec<i32>> = match assignments {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return Err((
+                        ResponseError::InvalidReplicaAssignment,
+                        "Assignment count does not match the new partitions.".into(),
+                    ));
+                }
+                a.iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        (
+                            current + i as i32,
+                            a.broker_ids.iter().map(|b| b.0).collect(),
+                        )
+                    })
+                    .collect()
+            }
+            None => {
+                let brokers: Vec<i32> = self.metadata.snapshot().brokers.keys().copied().collect();
+                assign_replicas(&brokers, count - current, rf, current)
+                    .map_err(|e| (ResponseError::InvalidReplicationFactor, e.to_string()))?
+            }
+        };
+        if validate_only {
+            return Ok(());
+        }
+        assignment.extend(added);
+        znode.partitions = assignment;
+        zk.set_topic_assignment(topic, &znode, version)
+            .await
+            .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+        info!(topic, from = current, to = count, "partitions added");
+        Ok(())
+    }
+
+    pub(super) async fn describe_configs(
+        &self,
+        req: DescribeConfigsRequest,
+        version: i16,
+    ) -> Reply {
+        let view = self.metadata.snapshot();
+        let mut results = Vec::new();
+        for r in &req.resources {
+            let name = r.resource_name.to_string();
+            let mut result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            if r.resource_type != RESOURCE_TOPIC {
+                result.error_code = ResponseError::InvalidRequest.code();
+                result.error_message =
+                    Some(str_bytes("zkafka describes topic configs only".to_string()));
+                results.push(result);
+                continue;
+            }
+            if !view.topics.contains_key(&name) {
+                result.error_code = ResponseError::UnknownTopicOrPartition.code();
+                results.push(result);
+                continue;
+            }
+            let overrides = match self.zk().get_topic_configs(std::slice::from_ref(&name)).await {
+                Ok(mut o) => o.remove(&name).unwrap_or_default(),
+                Err(e) => {
+                    result.error_code = ResponseError::UnknownServerError.code();
+                    result.error_message = Some(str_bytes(e.to_string()));
+                    results.push(result);
+                    continue;
+                }
+            };
+            let config = match TopicConfig::new(&self.config, &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    result.error_code = ResponseError::InvalidConfig.code();
+                    result.error_message = Some(str_bytes(e.to_string()));
+                    results.push(result);
+                    continue;
+                }
+            };
+            let keys: Option<Vec<String>> = r
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
+            result.configs = config
+                .describe()
+                .iter()
+                .filter(|e| keys.as_ref().is_none_or(|k| k.contains(&e.name)))
+                .map(|e| {
+                    let mut entry = DescribeConfigsResourceResult::default()
+                        .with_name(str_bytes(e.name.clone()))
+                        .with_value(e.value.clone().map(str_bytes))
+                        .with_read_only(e.read_only)
+                        .with_is_sensitive(e.is_sensitive);
+                    if version == 0 {
+                        entry.is_default = e.is_default;
+                    } else {
+                        entry.config_source = e.source as i8;
+                    }
+                    entry
+                })
+                .collect();
+            results.push(result);
+        }
+        encode(
+            &DescribeConfigsResponse::default().with_results(results),
+            version,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+}

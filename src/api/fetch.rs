@@ -1,0 +1,249 @@
+//! Fetch: serve stored batches as they are on disk (no decoding), up to the high watermark for consumers
+//! and the log end for followers, long-polling on the partitions' change signals until `min_bytes` is
+//! there or `max_wait_ms` passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{encode_bytes, KafkaApis};
+use crate::log::LogError;
+use crate::metadata::str_bytes;
+use crate::network::Reply;
+use crate::replica::{log_error_code, Partition};
+
+/// One requested partition, resolved once.
+struct Wanted {
+    topic: usize,
+    index: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    leader_epoch: i32,
+    partition: Result<Arc<Partition>, ResponseError>,
+}
+
+/// Kafka's leader-epoch fencing of fetches and offset requests (KIP-320).
+pub(super) fn check_leader_epoch(
+    partition: &Partition,
+    requested: i32,
+) -> Result<(), ResponseError> {
+    let current = partition.role().leader_epoch;
+    if requested == -1 || requested == current {
+        Ok(())
+    } else if requested > current {
+        Err(ResponseError::UnknownLeaderEpoch)
+    } else {
+        Err(ResponseError::FencedLeaderEpoch)
+    }
+}
+
+impl KafkaApis {
+    pub(super) async fn fetch(&self, req: FetchRequest, version: i16) -> Reply {
+        let replica_id = if version >= 15 {
+            req.replica_state.replica_id.0
+        } else {
+            req.replica_id.0
+        };
+        let follower = replica_id >= 0;
+        let view = self.metadata.snapshot();
+        let mut topics: Vec<(TopicName, Uuid)> = Vec::new();
+        let mut wanted = Vec::new();
+        for t in &req.topics {
+            // v13+ names topics by id only.
+            let name = if version >= 13 {
+                view.topic_names.get(&t.topic_id).cloned()
+            } else {
+                Some(t.topic.0.to_string())
+            };
+            topics.push((
+                TopicName(str_bytes(name.clone().unwrap_or_default())),
+                t.topic_id,
+            ));
+            for p in &t.partitions {
+                let partition = match &name {
+                    None => Err(ResponseError::UnknownTopicId),
+                    Some(n) => match self.replicas.partition(n, p.partition) {
+                        Some(part) if follower || part.is_leader() => Ok(part),
+                        Some(_) => Err(ResponseError::NotLeaderOrFollower),
+                        None if view.partition(n, p.partition).is_some() => {
+                            Err(ResponseError::NotLeaderOrFollower)
+                        }
+                        None => Err(ResponseError::UnknownTopicOrPartition),
+                    },
+                };
+                wanted.push(Wanted {
+                    topic: topics.len() - 1,
+                    index: p.partition,
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    leader_epoch: if version >= 9 {
+                        p.current_leader_epoch
+                    } else {
+                        -1
+                    },
+                    partition,
+                });
+            }
+        }
+        let min_bytes = req.min_bytes.max(0) as usize;
+        let max_bytes = if version >= 3 {
+            req.max_bytes.max(0) as usize
+        } else {
+            usize::MAX
+        };
+        let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+
+        let first = read_all(&wanted, max_bytes, replica_id);
+        if max_wait.is_zero() || first.1 >= min_bytes.max(1) || first.2 {
+            return fetch_reply(topics, &wanted, first.0, version);
+        }
+        // Long poll: wait for any of these partitions to get new data, then read again. The connection
+        // keeps reading requests meanwhile; responses still leave in order.
+        let mut signals: Vec<watch::Receiver<i64>> = wanted
+            .iter()
+            .filter_map(|w| w.partition.as_ref().ok())
+            .map(|p| {
+                if follower {
+                    p.subscribe_log_end()
+                } else {
+                    p.subscribe()
+                }
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + max_wait;
+        Reply::Later(Box::pin(async move {
+            while !signals.is_empty() {
+                let outcome = {
+                    let changed = select_all(signals.iter_mut().map(|rx| Box::pin(rx.changed())));
+                    tokio::time::timeout_at(deadline, changed)
+                        .await
+                        .map(|(result, i, _)| (result.is_ok(), i))
+                };
+                match outcome {
+                    Err(_) => break,
+                    Ok((false, i)) => {
+                        // That partition went away; keep waiting on the others.
+                        signals.swap_remove(i);
+                    }
+                    Ok((true, _)) => {
+                        let (data, bytes, errors) = read_all(&wanted, max_bytes, replica_id);
+                        if bytes >= min_bytes || errors {
+                            return reply_bytes(fetch_reply(topics, &wanted, data, version));
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep_until(deadline).await;
+            let (data, _, _) = read_all(&wanted, max_bytes, replica_id);
+            reply_bytes(fetch_reply(topics, &wanted, data, version))
+        }))
+    }
+}
+
+fn reply_bytes(reply: Reply) -> Option<Bytes> {
+    match reply {
+        Reply::Now(b) => b,
+        _ => None,
+    }
+}
+
+/// Reads every wanted partition once. Returns the partition responses, the bytes read, and whether
+/// any partition has an error (which ends a long poll at once, as in Kafka).
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    replica_id: i32,
+) -> (Vec<PartitionData>, usize, bool) {
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let mut data = PartitionData::default()
+            .with_partition_index(w.index)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_records(Some(Bytes::new()));
+        let partition = match &w.partition {
+            Ok(p) => p,
+            Err(e) => {
+                data.error_code = e.code();
+                errors = true;
+                out.push(data);
+                continue;
+            }
+        };
+        let hw = partition.high_watermark();
+        let reader = partition.reader();
+        data.high_watermark = hw;
+        data.last_stable_offset = hw;
+        data.log_start_offset = reader.log_start_offset();
+        if let Err(e) = check_leader_epoch(partition, w.leader_epoch) {
+            data.error_code = e.code();
+            errors = true;
+            out.push(data);
+            continue;
+        }
+        let upper = if replica_id >= 0 {
+            reader.log_end_offset()
+        } else {
+            hw
+        };
+        let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
+        match reader.read(w.fetch_offset, budget, upper, total == 0) {
+            Ok(bytes) => {
+                total += bytes.len();
+                data.records = Some(bytes);
+            }
+            Err(e @ LogError::OffsetOutOfRange { .. }) => {
+                data.error_code = log_error_code(&e).code();
+                errors = true;
+            }
+            Err(e) => {
+                tracing::warn!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
+                data.error_code = log_error_code(&e).code();
+                errors = true;
+            }
+        }
+        if replica_id >= 0 {
+            partition.record_follower_fetch(replica_id, w.fetch_offset);
+        }
+        out.push(data);
+    }
+    (out, total, errors)
+}
+
+fn fetch_reply(
+    topics: Vec<(TopicName, Uuid)>,
+    wanted: &[Wanted],
+    data: Vec<PartitionData>,
+    version: i16,
+) -> Reply {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id)| {
+            let mut t = FetchableTopicResponse::default();
+            if version >= 13 {
+                t.topic_id = id;
+            } else {
+                t.topic = name;
+            }
+            t
+        })
+        .collect();
+    for (w, d) in wanted.iter().zip(data) {
+        responses[w.topic].partitions.push(d);
+    }
+    let resp = FetchResponse::default().with_responses(responses);
+    match encode_bytes(&resp, version) {
+        Ok(b) => Reply::Now(Some(b)),
+        Err(e) => Reply::Close(format!("cannot encode fetch response v{version}: {e}")),
+    }
+}

@@ -1,0 +1,107 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), and by timestamp;
+//! v0 answers with the old list-of-offsets form.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::fetch::check_leader_epoch;
+use super::{encode, KafkaApis};
+use crate::network::Reply;
+use crate::replica::{log_error_code, Partition};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// (offset, timestamp, leader epoch) for one query; offset -1 when no record matches.
+fn lookup(p: &Partition, timestamp: i64, consumer: bool) -> Result<(i64, i64, i32), ResponseError> {
+    let reader = p.reader();
+    let visible = if consumer {
+        p.high_watermark()
+    } else {
+        reader.log_end_offset()
+    };
+    let epoch = p.role().leader_epoch;
+    match timestamp {
+        LATEST => Ok((visible, -1, epoch)),
+        EARLIEST | EARLIEST_LOCAL | LATEST_TIERED => Ok((reader.log_start_offset(), -1, -1)),
+        MAX_TIMESTAMP => match reader.max_timestamp_offset() {
+            Ok(Some((offset, ts))) if offset < visible => Ok((offset, ts, -1)),
+            Ok(_) => Ok((-1, -1, -1)),
+            Err(e) => Err(log_error_code(&e)),
+        },
+        ts if ts >= 0 => match reader.offset_for_timestamp(ts) {
+            Ok(Some((offset, ts))) if offset < visible => Ok((offset, ts, -1)),
+            Ok(_) => Ok((-1, -1, -1)),
+            Err(e) => Err(log_error_code(&e)),
+        },
+        _ => Err(ResponseError::InvalidRequest),
+    }
+}
+
+impl KafkaApis {
+    pub(super) async fn list_offsets(&self, req: ListOffsetsRequest, version: i16) -> Reply {
+        let view = self.metadata.snapshot();
+        let consumer = req.replica_id.0 != -2;
+        let topics = req
+            .topics
+            .into_iter()
+            .map(|t| {
+                let name = t.name.0.to_string();
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|q| {
+                        let mut r = ListOffsetsPartitionResponse::default()
+                            .with_partition_index(q.partition_index);
+                        let outcome = match self.replicas.partition(&name, q.partition_index) {
+                            Some(p) if p.is_leader() || !consumer => {
+                                let epoch = if version >= 4 {
+                                    q.current_leader_epoch
+                                } else {
+                                    -1
+                                };
+                                check_leader_epoch(&p, epoch)
+                                    .and_then(|_| lookup(&p, q.timestamp, consumer))
+                            }
+                            Some(_) => Err(ResponseError::NotLeaderOrFollower),
+                            None if view.partition(&name, q.partition_index).is_some() => {
+                                Err(ResponseError::NotLeaderOrFollower)
+                            }
+                            None => Err(ResponseError::UnknownTopicOrPartition),
+                        };
+                        match outcome {
+                            Ok((offset, ts, epoch)) => {
+                                if version == 0 {
+                                    let wanted = q.max_num_offsets.max(0) as usize;
+                                    r.old_style_offsets = if offset >= 0 && wanted > 0 {
+                                        vec![offset]
+                                    } else {
+                                        vec![]
+                                    };
+                                } else {
+                                    r.offset = offset;
+                                    r.timestamp = ts;
+                                    if version >= 4 {
+                                        r.leader_epoch = epoch;
+                                    }
+                                }
+                            }
+                            Err(e) => r.error_code = e.code(),
+                        }
+                        r
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        encode(&ListOffsetsResponse::default().with_topics(topics), version)
+    }
+}

@@ -1,0 +1,73 @@
+//! InitProducerId for idempotent producers. Producer ids come in blocks of 1000 reserved in
+//! ZooKeeper's `/latest_producer_id_block`, as Kafka's ZooKeeper-mode `ProducerIdManager` does, so
+//! ids stay unique across brokers and restarts.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use super::{encode, KafkaApis};
+use crate::network::Reply;
+
+/// Ids reserved per ZooKeeper round trip.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// Hands out producer ids from the current block, reserving a new block when it runs out.
+#[derive(Debug, Default)]
+pub struct ProducerIdManager {
+    /// (next id, last id of the block); empty until the first request.
+    block: Mutex<Option<(i64, i64)>>,
+}
+
+impl KafkaApis {
+    async fn next_producer_id(&self) -> Result<i64, ResponseError> {
+        let mut block = self.producer_ids.block.lock().await;
+        if let Some((next, end)) = *block {
+            if next <= end {
+                *block = Some((next + 1, end));
+                return Ok(next);
+            }
+        }
+        let (start, end) = self
+            .zk()
+            .allocate_producer_id_block(self.broker_id, PRODUCER_ID_BLOCK_SIZE)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "cannot reserve a producer id block");
+                ResponseError::CoordinatorNotAvailable
+            })?;
+        info!(start, end, "reserved producer id block");
+        *block = Some((start + 1, end));
+        Ok(start)
+    }
+
+    pub(super) async fn init_producer_id(&self, req: InitProducerIdRequest, version: i16) -> Reply {
+        let mut resp = InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        if req.transactional_id.is_some() {
+            // Transactions need a transaction coordinator, which zkafka does not have.
+            resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            return encode(&resp, version);
+        }
+        // KIP-360: a producer that already has an id asks for an epoch bump instead of a new id.
+        if version >= 3
+            && req.producer_id.0 >= 0
+            && req.producer_epoch >= 0
+            && req.producer_epoch < i16::MAX - 1
+        {
+            resp.producer_id = req.producer_id;
+            resp.producer_epoch = req.producer_epoch + 1;
+            return encode(&resp, version);
+        }
+        match self.next_producer_id().await {
+            Ok(id) => {
+                resp.producer_id = ProducerId(id);
+                resp.producer_epoch = 0;
+            }
+            Err(e) => resp.error_code = e.code(),
+        }
+        encode(&resp, version)
+    }
+}

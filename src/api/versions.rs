@@ -1,0 +1,68 @@
+//! The API versions this broker serves: advertised in ApiVersions and enforced on every request, so
+//! clients never pick a version we cannot answer.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+/// (api, min, max). Produce v0–2 and Fetch v0–3 need the pre-v2 message formats and are not served.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 0, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::LeaderAndIsr, 0, 7),
+    (ApiKey::StopReplica, 0, 4),
+    (ApiKey::UpdateMetadata, 0, 8),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+];
+
+/// The served version range of `key`, if the API is served at all.
+pub fn range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// The ApiVersions answer; `error_code` is 35 (UNSUPPORTED_VERSION) when the client asked for a version
+/// above ours, and that answer is then encoded as v0 so that any client can read it (as Kafka does).
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(
+            SUPPORTED
+                .iter()
+                .map(|(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(*k as i16)
+                        .with_min_version(*min)
+                        .with_max_version(*max)
+                })
+                .collect(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn advertised_ranges_are_within_what_the_protocol_crate_can_decode() {
+        for (key, min, max) in SUPPORTED {
+            let valid = key.valid_versions();
+            assert!(
+                *min >= valid.min && *max <= valid.max,
+                "{key:?} {min}..{max} vs {valid}"
+            );
+        }
+        assert!(range(ApiKey::Produce) == Some((3, 11)));
+        assert!(range(ApiKey::JoinGroup).is_none());
+        let _ = ApiVersionsResponse::VERSIONS;
+    }
+}

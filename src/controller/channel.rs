@@ -1,0 +1,148 @@
+//! Requests from the controller to brokers (Kafka's `ControllerChannelManager`): one queue and one
+//! connection per live broker, the controller's own broker included, so that every broker learns its
+//! role through the same LeaderAndIsr / UpdateMetadata / StopReplica path. A request is retried on a
+//! fresh connection until it is answered or the broker leaves the cluster.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kafka_protocol::messages::{LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::client::Connection;
+
+/// Versions a ZooKeeper-mode controller of Kafka 3.x sends (topic ids, grouped partition states).
+const LEADER_AND_ISR_VERSION: i16 = 6;
+const UPDATE_METADATA_VERSION: i16 = 7;
+const STOP_REPLICA_VERSION: i16 = 3;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One control request; `done` receives the response's top-level error code (0 = accepted).
+pub enum ControlRequest {
+    LeaderAndIsr(LeaderAndIsrRequest, Option<oneshot::Sender<i16>>),
+    UpdateMetadata(UpdateMetadataRequest, Option<oneshot::Sender<i16>>),
+    StopReplica(StopReplicaRequest, Option<oneshot::Sender<i16>>),
+}
+
+struct BrokerQueue {
+    tx: mpsc::UnboundedSender<ControlRequest>,
+    task: JoinHandle<()>,
+}
+
+/// The controller's connections to every live broker.
+#[derive(Default)]
+pub struct ChannelManager {
+    queues: HashMap<i32, BrokerQueue>,
+    controller_id: i32,
+}
+
+impl ChannelManager {
+    pub fn new(controller_id: i32) -> Self {
+        ChannelManager {
+            queues: HashMap::new(),
+            controller_id,
+        }
+    }
+
+    /// Starts a queue to `broker` at `addr` ("host:port"), replacing any older one (a bounced broker).
+    pub fn add_broker(&mut self, broker: i32, addr: String) {
+        self.remove_broker(broker);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client_id = format!("controller-{}-to-broker-{}", self.controller_id, broker);
+        let task = tokio::spawn(run_queue(broker, addr, client_id, rx));
+        self.queues.insert(broker, BrokerQueue { tx, task });
+    }
+
+    /// Drops the queue of a broker that left; its pending requests are abandoned.
+    pub fn remove_broker(&mut self, broker: i32) {
+        if let Some(q) = self.queues.remove(&broker) {
+            q.task.abort();
+        }
+    }
+
+    /// Queues a request; false if the broker has no queue (not live).
+    pub fn send(&self, broker: i32, request: ControlRequest) -> bool {
+        match self.queues.get(&broker) {
+            Some(q) => q.tx.send(request).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn shutdown(&mut self) {
+        for (_, q) in self.queues.drain() {
+            q.task.abort();
+        }
+    }
+}
+
+impl Drop for ChannelManager {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn run_queue(
+    broker: i32,
+    addr: String,
+    client_id: String,
+    mut rx: mpsc::UnboundedReceiver<ControlRequest>,
+) {
+    let mut conn: Option<Connection> = None;
+    while let Some(request) = rx.recv().await {
+        loop {
+            let c = match &conn {
+                Some(c) => c,
+                None => match Connection::connect(&addr, &client_id, CONNECT_TIMEOUT).await {
+                    Ok(c) => conn.insert(c),
+                    Err(e) => {
+                        debug!(broker, %addr, error = %e, "controller cannot reach broker yet");
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                        continue;
+                    }
+                },
+            };
+            let outcome = match &request {
+                ControlRequest::LeaderAndIsr(r, _) => c
+                    .send(r.clone(), LEADER_AND_ISR_VERSION)
+                    .await
+                    .map(|resp| resp.error_code),
+                ControlRequest::UpdateMetadata(r, _) => c
+                    .send(r.clone(), UPDATE_METADATA_VERSION)
+                    .await
+                    .map(|resp| resp.error_code),
+                ControlRequest::StopReplica(r, _) => c
+                    .send(r.clone(), STOP_REPLICA_VERSION)
+                    .await
+                    .map(|resp| resp.error_code),
+            };
+            match outcome {
+                Ok(code) => {
+                    if code != 0 {
+                        warn!(
+                            broker,
+                            error_code = code,
+                            "broker refused a control request"
+                        );
+                    }
+                    let done = match request {
+                        ControlRequest::LeaderAndIsr(_, d)
+                        | ControlRequest::UpdateMetadata(_, d)
+                        | ControlRequest::StopReplica(_, d) => d,
+                    };
+                    if let Some(done) = done {
+                        let _ = done.send(code);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    debug!(broker, %addr, error = %e, "control request failed; reconnecting");
+                    conn = None;
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The controller's model of the cluster (Kafka's `ControllerContext`) and the leader election rules.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::zk::PartitionState;
+
+/// A registered broker as the controller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveBroker {
+    pub host: String,
+    pub port: i32,
+    pub listener: String,
+    pub rack: Option<String>,
+    /// The czxid of its registration: a new value means the broker restarted or re-registered.
+    pub epoch: i64,
+}
+
+/// A topic's id and replica assignment (preference order).
+#[derive(Debug, Clone, Default)]
+pub struct TopicModel {
+    pub id: Uuid,
+    pub assignment: BTreeMap<i32, Vec<i32>>,
+}
+
+/// Leader, epoch and ISR of one partition, with the state znode's version (the partition epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderIsr {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub controller_epoch: i32,
+    pub zk_version: i32,
+    pub leader_recovery_state: Option<i8>,
+}
+
+impl LeaderIsr {
+    pub fn to_znode(&self) -> PartitionState {
+        PartitionState {
+            controller_epoch: self.controller_epoch,
+            leader: self.leader,
+            version: 1,
+            leader_epoch: self.leader_epoch,
+            isr: self.isr.clone(),
+            leader_recovery_state: self.leader_recovery_state,
+        }
+    }
+
+    pub fn from_znode(state: &PartitionState, zk_version: i32) -> Self {
+        LeaderIsr {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            isr: state.isr.clone(),
+            controller_epoch: state.controller_epoch,
+            zk_version,
+            leader_recovery_state: state.leader_recovery_state,
+        }
+    }
+}
+
+pub type Tp = (String, i32);
+
+/// Everything the active controller knows.
+#[derive(Debug, Default)]
+pub struct ClusterModel {
+    pub live: BTreeMap<i32, LiveBroker>,
+    pub topics: BTreeMap<String, TopicModel>,
+    pub states: BTreeMap<Tp, LeaderIsr>,
+}
+
+impl ClusterModel {
+    pub fn replicas(&self, tp: &Tp) -> &[i32] {
+        self.topics
+            .get(&tp.0)
+            .and_then(|t| t.assignment.get(&tp.1))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn all_partitions(&self) -> Vec<Tp> {
+        self.topics
+            .iter()
+            .flat_map(|(name, t)| t.assignment.keys().map(move |p| (name.clone(), *p)))
+            .collect()
+    }
+}
+
+/// The state of a brand-new partition: the first live replica leads, the live replicas are the ISR.
+pub fn new_partition_state(
+    replicas: &[i32],
+    live: &BTreeMap<i32, LiveBroker>,
+    controller_epoch: i32,
+) -> Option<LeaderIsr> {
+    let isr: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|r| live.contains_key(r))
+        .collect();
+    let leader = *isr.first()?;
+    Some(LeaderIsr {
+        leader,
+        leader_epoch: 0,
+        isr,
+        controller_epoch,
+        zk_version: 0,
+        leader_recovery_state: None,
+    })
+}
+
+/// Kafka's offline-partition election: the first replica in assignment order that is live and in the
+/// ISR; with unclean election allowed, any live replica (marking the leader as recovering). Without a
+/// candidate the partition has no leader (-1) and keeps its last ISR member, as Kafka does.
+pub fn elect_leader(
+    current: &LeaderIsr,
+    replicas: &[i32],
+    live: &BTreeMap<i32, LiveBroker>,
+    unclean_allowed: bool,
+    controller_epoch: i32,
+) -> LeaderIsr {
+    let live_isr: Vec<i32> = current
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| live.contains_key(r))
+        .collect();
+    let clean = replicas.iter().copied().find(|r| live_isr.contains(r));
+    let (leader, isr, recovery) = match clean {
+        Some(l) => (l, live_isr, current.leader_recovery_state),
+        None => match replicas
+            .iter()
+            .copied()
+            .find(|r| live.contains_key(r))
+            .filter(|_| unclean_allowed)
+        {
+            Some(l) => (l, vec![l], Some(1)),
+            None => {
+                let last = current.isr.last().copied().into_iter().collect();
+                (-1, last, current.leader_recovery_state)
+            }
+        },
+    };
+    LeaderIsr {
+        leader,
+        leader_epoch: current.leader_epoch + 1,
+        isr,
+        controller_epoch,
+        zk_version: current.zk_version,
+        leader_recovery_state: recovery,
+    }
+}
+
+/// Removes dead brokers from an ISR whose leader stays live (Kafka bumps the leader epoch here too).
+pub fn shrink_isr(
+    current: &LeaderIsr,
+    live: &BTreeMap<i32, LiveBroker>,
+    controller_epoch: i32,
+) -> Option<LeaderIsr> {
+    let isr: Vec<i32> = current
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| live.contains_key(r))
+        .collect();
+    if isr.len() == current.isr.len() || !live.contains_key(&current.leader) || isr.is_empty() {
+        return None;
+    }
+    Some(LeaderIsr {
+        isr,
+        leader_epoch: current.leader_epoch + 1,
+        controller_epoch,
+        ..current.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(ids: &[i32]) -> BTreeMap<i32, LiveBroker> {
+        ids.iter()
+            .map(|id| {
+                (
+                    *id,
+                    LiveBroker {
+                        host: "h".into(),
+                        port: 1,
+                        listener: "PLAINTEXT".into(),
+                        rack: None,
+                        epoch: 1,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn state(leader: i32, isr: &[i32]) -> LeaderIsr {
+        LeaderIsr {
+            leader,
+            leader_epoch: 4,
+            isr: isr.to_vec(),
+            controller_epoch: 1,
+            zk_version: 7,
+            leader_recovery_state: None,
+        }
+    }
+
+    #[test]
+    fn new_partitions_lead_with_the_first_live_replica() {
+        let s = new_partition_state(&[3, 1, 2], &live(&[1, 2]), 5).unwrap();
+        assert_eq!(
+            (s.leader, s.isr.clone(), s.leader_epoch),
+            (1, vec![1, 2], 0)
+        );
+        assert!(new_partition_state(&[3], &live(&[1]), 5).is_none());
+    }
+
+    #[test]
+    fn offline_election_prefers_assignment_order_within_the_isr() {
+        let s = elect_leader(&state(1, &[1, 3, 2]), &[1, 2, 3], &live(&[2, 3]), false, 2);
+        assert_eq!(
+            (s.leader, s.isr.clone(), s.leader_epoch, s.zk_version),
+            (2, vec![3, 2], 5, 7)
+        );
+    }
+
+    #[test]
+    fn no_live_isr_means_no_leader_unless_unclean() {
+        let s = elect_leader(&state(1, &[1]), &[1, 2], &live(&[2]), false, 2);
+        assert_eq!((s.leader, s.isr.clone()), (-1, vec![1]));
+        let u = elect_leader(&state(1, &[1]), &[1, 2], &live(&[2]), true, 2);
+        assert_eq!(
+            (u.leader, u.isr.clone(), u.leader_recovery_state),
+            (2, vec![2], Some(1))
+        );
+    }
+
+    #[test]
+    fn isr_shrinks_only_under_a_live_leader() {
+        let s = shrink_isr(&state(1, &[1, 2]), &live(&[1]), 2).unwrap();
+        assert_eq!((s.isr.clone(), s.leader_epoch), (vec![1], 5));
+        assert!(shrink_isr(&state(1, &[1, 2]), &live(&[1, 2]), 2).is_none());
+        assert!(shrink_isr(&state(1, &[1, 2]), &live(&[2]), 2).is_none());
+    }
+}

@@ -1,0 +1,584 @@
+//! The active controller's term: load the cluster from ZooKeeper, then react to events until the term
+//! ends (another controller, an expired session, shutdown).
+//!
+//! Every reaction follows the same three steps, each timed: decide (pure, in memory), write the
+//! partition states to ZooKeeper in fenced batches, then tell brokers with one request each.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+use super::channel::{ChannelManager, ControlRequest};
+use super::context::{
+    elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, TopicModel,
+    Tp,
+};
+use super::election::forward;
+use super::{requests, ControllerConfig, ControllerEvent};
+use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
+
+/// Attempts at a partition-state write whose version check keeps failing.
+const WRITE_ATTEMPTS: usize = 3;
+
+pub(super) struct Controller {
+    config: Arc<ControllerConfig>,
+    zk: KafkaZkClient,
+    epoch: ControllerEpoch,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+    model: ClusterModel,
+    channels: ChannelManager,
+}
+
+impl Controller {
+    pub fn new(
+        config: Arc<ControllerConfig>,
+        zk: KafkaZkClient,
+        epoch: ControllerEpoch,
+        events: mpsc::UnboundedSender<ControllerEvent>,
+    ) -> Self {
+        let channels = ChannelManager::new(config.broker_id);
+        Controller {
+            config,
+            zk,
+            epoch,
+            events,
+            model: ClusterModel::default(),
+            channels,
+        }
+    }
+
+    /// Runs the term; returns when it ends. An error means the term ended because of ZooKeeper.
+    pub async fn run(
+        mut self,
+        events: &mut mpsc::UnboundedReceiver<ControllerEvent>,
+        shutdown: &mut watch::Receiver<bool>,
+        started: Instant,
+    ) -> Result<(), ZkError> {
+        self.load(started).await?;
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                event = events.recv() => match event { Some(e) => e, None => return Ok(()) },
+            };
+            match event {
+                ControllerEvent::ControllerChanged => {
+                    let (current, watcher) = self.zk.get_controller_and_watch().await?;
+                    forward(watcher, &self.events, ControllerEvent::ControllerChanged);
+                    if current != Some(self.config.broker_id) {
+                        return Err(ZkError::ControllerMoved);
+                    }
+                }
+                ControllerEvent::SessionRenewed => return Err(ZkError::ControllerMoved),
+                ControllerEvent::BrokersChanged => self.on_brokers_changed().await?,
+                ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
+                ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
+                ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
+            }
+        }
+    }
+
+    /// Controller failover: read brokers, topics and partition states (pipelined), elect leaders where
+    /// needed, and send every broker its full picture.
+    async fn load(&mut self, started: Instant) -> Result<(), ZkError> {
+        let live = self.read_live_brokers().await?;
+        for (id, b) in &live {
+            self.channels
+                .add_broker(*id, format!("{}:{}", b.host, b.port));
+        }
+        self.model.live = live;
+        let (names, watcher) = self.zk.get_topics_and_watch().await?;
+        forward(watcher, &self.events, ControllerEvent::TopicsChanged);
+        self.load_topics(&names).await?;
+        let all = self.model.all_partitions();
+        let states = self.zk.get_partition_states(&all).await?;
+        let mut missing = Vec::new();
+        for (tp, state) in all.iter().zip(states) {
+            match state {
+                Some((s, version)) => {
+                    self.model
+                        .states
+                        .insert(tp.clone(), LeaderIsr::from_znode(&s, version));
+                }
+                None => missing.push(tp.clone()),
+            }
+        }
+        let loaded = started.elapsed();
+        let offline: Vec<Tp> = self
+            .model
+            .states
+            .iter()
+            .filter(|(_, s)| !self.model.live.contains_key(&s.leader))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        let mut changed = self.elect_and_write(&offline).await?;
+        changed.extend(self.create_states(&missing).await?);
+        let all = self.model.all_partitions();
+        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        self.send_leader_and_isr(&all, false);
+        self.send_update_metadata(&brokers, &all, &[]);
+        info!(
+            brokers = self.model.live.len(),
+            topics = self.model.topics.len(),
+            partitions = all.len(),
+            elected = changed.len(),
+            load_ms = loaded.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "controller loaded the cluster"
+        );
+        let (deletions, watcher) = self.zk.get_delete_topics_and_watch().await?;
+        forward(
+            watcher,
+            &self.events,
+            ControllerEvent::TopicDeletionRequested,
+        );
+        if !deletions.is_empty() {
+            self.delete_topics(deletions).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_live_brokers(&mut self) -> Result<BTreeMap<i32, LiveBroker>, ZkError> {
+        let (ids, watcher) = self.zk.get_broker_ids_and_watch().await?;
+        forward(watcher, &self.events, ControllerEvent::BrokersChanged);
+        let regs = self.zk.get_brokers(&ids).await?;
+        Ok(regs
+            .into_iter()
+            .filter_map(|(id, (reg, epoch))| {
+                let ep = reg.listener_endpoints().into_iter().next()?;
+                let live = LiveBroker {
+                    host: ep.host,
+                    port: i32::from(ep.port),
+                    listener: ep.listener,
+                    rack: reg.rack.clone(),
+                    epoch,
+                };
+                Some((id, live))
+            })
+            .collect())
+    }
+
+    /// Reads topic znodes (pipelined) into the model, arming a data watch on each, and gives a topic id
+    /// to topics created without one (older tools).
+    async fn load_topics(&mut self, names: &[String]) -> Result<Vec<String>, ZkError> {
+        let topics = self.zk.get_topics_and_watch_each(names).await?;
+        let mut loaded = Vec::new();
+        for (name, (mut znode, version, watcher)) in topics {
+            forward(
+                watcher,
+                &self.events,
+                ControllerEvent::TopicModified(name.clone()),
+            );
+            let id = match znode.topic_id.as_deref().and_then(zk::topic_id_from_str) {
+                Some(id) => id,
+                None => {
+                    let id = uuid::Uuid::new_v4();
+                    znode.topic_id = Some(zk::topic_id_to_string(&id));
+                    znode.version = 3;
+                    self.zk.set_topic_assignment(&name, &znode, version).await?;
+                    info!(topic = %name, topic_id = %zk::topic_id_to_string(&id), "assigned a topic id");
+                    id
+                }
+            };
+            let assignment = znode.partitions.clone();
+            self.model
+                .topics
+                .insert(name.clone(), TopicModel { id, assignment });
+            loaded.push(name);
+        }
+        Ok(loaded)
+    }
+
+    async fn on_brokers_changed(&mut self) -> Result<(), ZkError> {
+        let seen = Instant::now();
+        let live = self.read_live_brokers().await?;
+        let old = std::mem::replace(&mut self.model.live, live);
+        let dead: Vec<i32> = old
+            .keys()
+            .filter(|id| !self.model.live.contains_key(id))
+            .copied()
+            .collect();
+        let bounced: Vec<i32> = old
+            .iter()
+            .filter(|(id, b)| self.model.live.get(id).is_some_and(|n| n.epoch != b.epoch))
+            .map(|(id, _)| *id)
+            .collect();
+        let added: Vec<i32> = self
+            .model
+            .live
+            .keys()
+            .filter(|id| !old.contains_key(id))
+            .copied()
+            .collect();
+        if dead.is_empty() && bounced.is_empty() && added.is_empty() {
+            return Ok(());
+        }
+        for id in &dead {
+            self.channels.remove_broker(*id);
+        }
+        for id in added.iter().chain(&bounced) {
+            if let Some(b) = self.model.live.get(id) {
+                self.channels
+                    .add_broker(*id, format!("{}:{}", b.host, b.port));
+            }
+        }
+        let gone: BTreeSet<i32> = dead.iter().chain(&bounced).copied().collect();
+        // Partitions whose leader is gone or bounced, or that had no leader and may get one now.
+        let offline: Vec<Tp> = self
+            .model
+            .states
+            .iter()
+            .filter(|(_, s)| gone.contains(&s.leader) || s.leader == -1)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        info!(dead = ?dead, bounced = ?bounced, added = ?added, partitions = offline.len(),
+            "phase: broker change seen");
+        let mut changed = self.elect_and_write(&offline).await?;
+        let offline_set: BTreeSet<Tp> = offline.into_iter().collect();
+        let shrinkable: Vec<Tp> = self
+            .model
+            .states
+            .iter()
+            .filter(|(tp, s)| !offline_set.contains(*tp) && s.isr.iter().any(|r| dead.contains(r)))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        changed.extend(self.shrink_and_write(&shrinkable).await?);
+        let written = seen.elapsed();
+        info!(
+            partitions = changed.len(),
+            ms = written.as_millis() as u64,
+            "phase: leaders chosen and ZooKeeper written"
+        );
+        // Brokers that (re)joined get every partition they host; the rest get what changed.
+        let mut to_tell: BTreeSet<Tp> = changed.iter().cloned().collect();
+        let joined: BTreeSet<i32> = added.iter().chain(&bounced).copied().collect();
+        if !joined.is_empty() {
+            to_tell.extend(
+                self.model
+                    .all_partitions()
+                    .into_iter()
+                    .filter(|tp| self.model.replicas(tp).iter().any(|r| joined.contains(r))),
+            );
+        }
+        let to_tell: Vec<Tp> = to_tell.into_iter().collect();
+        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        let lai = self.send_leader_and_isr(&to_tell, false);
+        let all = self.model.all_partitions();
+        let um = self.send_update_metadata(
+            &brokers,
+            if joined.is_empty() { &changed } else { &all },
+            &[],
+        );
+        report_acks(seen, changed.len(), lai, um);
+        Ok(())
+    }
+
+    async fn on_topics_changed(&mut self) -> Result<(), ZkError> {
+        let (names, watcher) = self.zk.get_topics_and_watch().await?;
+        forward(watcher, &self.events, ControllerEvent::TopicsChanged);
+        let present: BTreeSet<&String> = names.iter().collect();
+        let removed: Vec<String> = self
+            .model
+            .topics
+            .keys()
+            .filter(|t| !present.contains(t))
+            .cloned()
+            .collect();
+        for t in &removed {
+            self.forget_topic(t);
+        }
+        let new: Vec<String> = names
+            .iter()
+            .filter(|t| !self.model.topics.contains_key(*t))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let loaded = self.load_topics(&new).await?;
+        let tps: Vec<Tp> = self
+            .model
+            .all_partitions()
+            .into_iter()
+            .filter(|tp| loaded.contains(&tp.0))
+            .collect();
+        self.on_new_partitions(tps).await
+    }
+
+    async fn on_topic_modified(&mut self, topic: &str) -> Result<(), ZkError> {
+        if !self.model.topics.contains_key(topic) {
+            return Ok(());
+        }
+        let before: BTreeSet<i32> = self.model.topics[topic]
+            .assignment
+            .keys()
+            .copied()
+            .collect();
+        self.load_topics(&[topic.to_string()]).await?;
+        let new: Vec<Tp> = self
+            .model
+            .topics
+            .get(topic)
+            .map(|t| {
+                t.assignment
+                    .keys()
+                    .filter(|p| !before.contains(p))
+                    .map(|p| (topic.to_string(), *p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !new.is_empty() {
+            self.on_new_partitions(new).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_new_partitions(&mut self, tps: Vec<Tp>) -> Result<(), ZkError> {
+        let created = self.create_states(&tps).await?;
+        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        self.send_leader_and_isr(&created, true);
+        self.send_update_metadata(&brokers, &created, &[]);
+        info!(partitions = created.len(), "new partitions online");
+        Ok(())
+    }
+
+    async fn on_deletion_requested(&mut self) -> Result<(), ZkError> {
+        let (names, watcher) = self.zk.get_delete_topics_and_watch().await?;
+        forward(
+            watcher,
+            &self.events,
+            ControllerEvent::TopicDeletionRequested,
+        );
+        self.delete_topics(names).await
+    }
+
+    async fn delete_topics(&mut self, names: Vec<String>) -> Result<(), ZkError> {
+        for topic in names {
+            if !self.config.delete_topic_enable || !self.model.topics.contains_key(&topic) {
+                info!(topic = %topic, enabled = self.config.delete_topic_enable, "removing topic deletion marker");
+                self.zk.remove_deletion_marker(&topic).await?;
+                continue;
+            }
+            let tps: Vec<Tp> = self
+                .model
+                .all_partitions()
+                .into_iter()
+                .filter(|tp| tp.0 == topic)
+                .collect();
+            let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+            self.send_update_metadata(&brokers, &[], &tps);
+            for (broker, req) in
+                requests::stop_replica_delete(&self.model, &self.epoch, self.config.broker_id, &tps)
+            {
+                self.channels
+                    .send(broker, ControlRequest::StopReplica(req, None));
+            }
+            self.zk.delete_topic(&self.epoch, &topic).await?;
+            self.forget_topic(&topic);
+            info!(topic = %topic, partitions = tps.len(), "topic deleted");
+        }
+        Ok(())
+    }
+
+    fn forget_topic(&mut self, topic: &str) {
+        self.model.topics.remove(topic);
+        self.model.states.retain(|tp, _| tp.0 != topic);
+    }
+
+    /// Writes initial states for new partitions; a state that already exists (a previous controller
+    /// wrote it) is read back instead.
+    async fn create_states(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        let mut states = Vec::new();
+        for tp in tps {
+            match new_partition_state(self.model.replicas(tp), &self.model.live, self.epoch.epoch) {
+                Some(s) => states.push((tp.clone(), s)),
+                None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
+            }
+        }
+        let writes: Vec<(Tp, crate::zk::PartitionState)> = states
+            .iter()
+            .map(|(tp, s)| (tp.clone(), s.to_znode()))
+            .collect();
+        let results = self
+            .zk
+            .create_partition_states(&self.epoch, &writes)
+            .await?;
+        let mut created = Vec::new();
+        let mut reread = Vec::new();
+        for ((tp, mut s), result) in states.into_iter().zip(results) {
+            match result {
+                Ok(version) => {
+                    s.zk_version = version;
+                    self.model.states.insert(tp.clone(), s);
+                    created.push(tp);
+                }
+                Err(e) => {
+                    warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state exists; reading it");
+                    reread.push(tp);
+                }
+            }
+        }
+        self.reread_states(&reread).await?;
+        created.extend(reread);
+        Ok(created)
+    }
+
+    async fn reread_states(&mut self, tps: &[Tp]) -> Result<(), ZkError> {
+        if tps.is_empty() {
+            return Ok(());
+        }
+        let states = self.zk.get_partition_states(tps).await?;
+        for (tp, state) in tps.iter().zip(states) {
+            if let Some((s, v)) = state {
+                self.model
+                    .states
+                    .insert(tp.clone(), LeaderIsr::from_znode(&s, v));
+            }
+        }
+        Ok(())
+    }
+
+    async fn elect_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        let unclean = self.config.unclean_leader_election_enable;
+        self.decide_and_write(tps, |model, tp, epoch| {
+            let current = model.states.get(tp)?;
+            let next = elect_leader(current, model.replicas(tp), &model.live, unclean, epoch);
+            // Still leaderless: nothing to write.
+            (next.leader != -1 || current.leader != -1).then_some(next)
+        })
+        .await
+    }
+
+    async fn shrink_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        self.decide_and_write(tps, |model, tp, epoch| {
+            shrink_isr(model.states.get(tp)?, &model.live, epoch)
+        })
+        .await
+    }
+
+    /// Decides a new state per partition and writes them all in fenced batches; partitions whose
+    /// version check failed are re-read and decided again.
+    async fn decide_and_write(
+        &mut self,
+        tps: &[Tp],
+        decide: impl Fn(&ClusterModel, &Tp, i32) -> Option<LeaderIsr>,
+    ) -> Result<Vec<Tp>, ZkError> {
+        let mut pending: Vec<Tp> = tps.to_vec();
+        let mut changed = Vec::new();
+        for _ in 0..WRITE_ATTEMPTS {
+            let updates: Vec<(Tp, LeaderIsr)> = pending
+                .iter()
+                .filter_map(|tp| decide(&self.model, tp, self.epoch.epoch).map(|s| (tp.clone(), s)))
+                .collect();
+            if updates.is_empty() {
+                break;
+            }
+            let writes: Vec<(Tp, crate::zk::PartitionState, i32)> = updates
+                .iter()
+                .map(|(tp, s)| (tp.clone(), s.to_znode(), s.zk_version))
+                .collect();
+            let results = self
+                .zk
+                .update_partition_states(&self.epoch, &writes)
+                .await?;
+            let mut retry = Vec::new();
+            for ((tp, mut s), result) in updates.into_iter().zip(results) {
+                match result {
+                    Ok(version) => {
+                        s.zk_version = version;
+                        self.model.states.insert(tp.clone(), s);
+                        changed.push(tp);
+                    }
+                    Err(ZkError::BadVersion(_)) => retry.push(tp),
+                    Err(e) => {
+                        warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state write failed")
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            self.reread_states(&retry).await?;
+            pending = retry;
+        }
+        Ok(changed)
+    }
+
+    fn send_leader_and_isr(&self, tps: &[Tp], is_new: bool) -> Vec<oneshot::Receiver<i16>> {
+        let mut acks = Vec::new();
+        for (broker, req) in
+            requests::leader_and_isr(&self.model, &self.epoch, self.config.broker_id, tps, is_new)
+        {
+            let (tx, rx) = oneshot::channel();
+            if self
+                .channels
+                .send(broker, ControlRequest::LeaderAndIsr(req, Some(tx)))
+            {
+                acks.push(rx);
+            }
+        }
+        acks
+    }
+
+    fn send_update_metadata(
+        &self,
+        brokers: &[i32],
+        tps: &[Tp],
+        deleted: &[Tp],
+    ) -> Vec<oneshot::Receiver<i16>> {
+        let template = requests::update_metadata(
+            &self.model,
+            &self.epoch,
+            self.config.broker_id,
+            tps,
+            deleted,
+        );
+        let mut acks = Vec::new();
+        for broker in brokers {
+            let epoch = self.model.live.get(broker).map(|b| b.epoch).unwrap_or(-1);
+            let (tx, rx) = oneshot::channel();
+            let req = template.clone().with_broker_epoch(epoch);
+            if self
+                .channels
+                .send(*broker, ControlRequest::UpdateMetadata(req, Some(tx)))
+            {
+                acks.push(rx);
+            }
+        }
+        acks
+    }
+}
+
+/// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
+/// change, measured from the moment the change was seen.
+fn report_acks(
+    seen: Instant,
+    partitions: usize,
+    lai: Vec<oneshot::Receiver<i16>>,
+    um: Vec<oneshot::Receiver<i16>>,
+) {
+    tokio::spawn(async move {
+        let n = lai.len();
+        for rx in lai {
+            let _ = rx.await;
+        }
+        info!(
+            partitions,
+            brokers = n,
+            ms = seen.elapsed().as_millis() as u64,
+            "phase: LeaderAndIsr acknowledged"
+        );
+        let n = um.len();
+        for rx in um {
+            let _ = rx.await;
+        }
+        info!(
+            partitions,
+            brokers = n,
+            ms = seen.elapsed().as_millis() as u64,
+            "phase: UpdateMetadata acknowledged"
+        );
+    });
+}

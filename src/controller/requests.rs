@@ -1,0 +1,234 @@
+//! Builds the control requests the controller sends: every partition for one broker in one request.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::leader_and_isr_request::{
+    LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrTopicState,
+};
+use kafka_protocol::messages::stop_replica_request::{
+    StopReplicaPartitionState, StopReplicaTopicState,
+};
+use kafka_protocol::messages::update_metadata_request::{
+    UpdateMetadataBroker, UpdateMetadataEndpoint, UpdateMetadataPartitionState,
+    UpdateMetadataTopicState,
+};
+use kafka_protocol::messages::{
+    BrokerId, LeaderAndIsrRequest, StopReplicaRequest, TopicName, UpdateMetadataRequest,
+};
+
+use super::context::{ClusterModel, Tp};
+use crate::metadata::{str_bytes, LEADER_DURING_DELETE};
+use crate::zk::ControllerEpoch;
+
+fn ids(v: &[i32]) -> Vec<BrokerId> {
+    v.iter().map(|i| BrokerId(*i)).collect()
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// LeaderAndIsr requests for `partitions`, one per broker that hosts a replica of any of them.
+pub fn leader_and_isr(
+    model: &ClusterModel,
+    epoch: &ControllerEpoch,
+    controller_id: i32,
+    partitions: &[Tp],
+    is_new: bool,
+) -> BTreeMap<i32, LeaderAndIsrRequest> {
+    let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<LeaderAndIsrPartitionState>>> =
+        BTreeMap::new();
+    for tp in partitions {
+        let Some(state) = model.states.get(tp) else {
+            continue;
+        };
+        let replicas = model.replicas(tp);
+        let ps = LeaderAndIsrPartitionState::default()
+            .with_partition_index(tp.1)
+            .with_controller_epoch(state.controller_epoch)
+            .with_leader(BrokerId(state.leader))
+            .with_leader_epoch(state.leader_epoch)
+            .with_isr(ids(&state.isr))
+            .with_partition_epoch(state.zk_version)
+            .with_replicas(ids(replicas))
+            .with_is_new(is_new)
+            .with_leader_recovery_state(state.leader_recovery_state.unwrap_or(0));
+        for r in replicas.iter().filter(|r| model.live.contains_key(r)) {
+            per_broker
+                .entry(*r)
+                .or_default()
+                .entry(tp.0.clone())
+                .or_default()
+                .push(ps.clone());
+        }
+    }
+    per_broker
+        .into_iter()
+        .map(|(broker, topics)| {
+            let leaders: Vec<i32> = {
+                let mut l: Vec<i32> = topics
+                    .values()
+                    .flatten()
+                    .map(|p| p.leader.0)
+                    .filter(|l| model.live.contains_key(l))
+                    .collect();
+                l.sort_unstable();
+                l.dedup();
+                l
+            };
+            let req = LeaderAndIsrRequest::default()
+                .with_controller_id(BrokerId(controller_id))
+                .with_controller_epoch(epoch.epoch)
+                .with_broker_epoch(model.live.get(&broker).map(|b| b.epoch).unwrap_or(-1))
+                .with_topic_states(
+                    topics
+                        .into_iter()
+                        .map(|(name, states)| {
+                            LeaderAndIsrTopicState::default()
+                                .with_topic_id(
+                                    model.topics.get(&name).map(|t| t.id).unwrap_or_default(),
+                                )
+                                .with_topic_name(topic_name(&name))
+                                .with_partition_states(states)
+                        })
+                        .collect(),
+                )
+                .with_live_leaders(
+                    leaders
+                        .iter()
+                        .filter_map(|l| model.live.get(l).map(|b| (l, b)))
+                        .map(|(l, b)| {
+                            LeaderAndIsrLiveLeader::default()
+                                .with_broker_id(BrokerId(*l))
+                                .with_host_name(str_bytes(b.host.clone()))
+                                .with_port(b.port)
+                        })
+                        .collect(),
+                );
+            (broker, req)
+        })
+        .collect()
+}
+
+/// One UpdateMetadata request (the same for every live broker but for the broker epoch) carrying the
+/// live brokers and the states of `partitions`; `deleted` partitions are sent with leader -2.
+pub fn update_metadata(
+    model: &ClusterModel,
+    epoch: &ControllerEpoch,
+    controller_id: i32,
+    partitions: &[Tp],
+    deleted: &[Tp],
+) -> UpdateMetadataRequest {
+    let mut topics: BTreeMap<String, Vec<UpdateMetadataPartitionState>> = BTreeMap::new();
+    for tp in partitions {
+        let Some(state) = model.states.get(tp) else {
+            continue;
+        };
+        let replicas = model.replicas(tp);
+        let offline: Vec<i32> = replicas
+            .iter()
+            .copied()
+            .filter(|r| !model.live.contains_key(r))
+            .collect();
+        topics.entry(tp.0.clone()).or_default().push(
+            UpdateMetadataPartitionState::default()
+                .with_partition_index(tp.1)
+                .with_controller_epoch(state.controller_epoch)
+                .with_leader(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch)
+                .with_isr(ids(&state.isr))
+                .with_zk_version(state.zk_version)
+                .with_replicas(ids(replicas))
+                .with_offline_replicas(ids(&offline)),
+        );
+    }
+    for tp in deleted {
+        topics.entry(tp.0.clone()).or_default().push(
+            UpdateMetadataPartitionState::default()
+                .with_partition_index(tp.1)
+                .with_controller_epoch(epoch.epoch)
+                .with_leader(BrokerId(LEADER_DURING_DELETE)),
+        );
+    }
+    UpdateMetadataRequest::default()
+        .with_controller_id(BrokerId(controller_id))
+        .with_controller_epoch(epoch.epoch)
+        .with_topic_states(
+            topics
+                .into_iter()
+                .map(|(name, states)| {
+                    UpdateMetadataTopicState::default()
+                        .with_topic_id(model.topics.get(&name).map(|t| t.id).unwrap_or_default())
+                        .with_topic_name(topic_name(&name))
+                        .with_partition_states(states)
+                })
+                .collect(),
+        )
+        .with_live_brokers(
+            model
+                .live
+                .iter()
+                .map(|(id, b)| {
+                    UpdateMetadataBroker::default()
+                        .with_id(BrokerId(*id))
+                        .with_rack(b.rack.clone().map(str_bytes))
+                        .with_endpoints(vec![UpdateMetadataEndpoint::default()
+                            .with_host(str_bytes(b.host.clone()))
+                            .with_port(b.port)
+                            .with_listener(str_bytes(b.listener.clone()))
+                            .with_security_protocol(0)])
+                })
+                .collect(),
+        )
+}
+
+/// StopReplica (with delete) for the partitions of deleted topics, one request per hosting broker.
+pub fn stop_replica_delete(
+    model: &ClusterModel,
+    epoch: &ControllerEpoch,
+    controller_id: i32,
+    partitions: &[Tp],
+) -> BTreeMap<i32, StopReplicaRequest> {
+    let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<StopReplicaPartitionState>>> =
+        BTreeMap::new();
+    for tp in partitions {
+        let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
+        for r in model
+            .replicas(tp)
+            .iter()
+            .filter(|r| model.live.contains_key(r))
+        {
+            per_broker
+                .entry(*r)
+                .or_default()
+                .entry(tp.0.clone())
+                .or_default()
+                .push(
+                    StopReplicaPartitionState::default()
+                        .with_partition_index(tp.1)
+                        .with_leader_epoch(leader_epoch)
+                        .with_delete_partition(true),
+                );
+        }
+    }
+    per_broker
+        .into_iter()
+        .map(|(broker, topics)| {
+            let req = StopReplicaRequest::default()
+                .with_controller_id(BrokerId(controller_id))
+                .with_controller_epoch(epoch.epoch)
+                .with_broker_epoch(model.live.get(&broker).map(|b| b.epoch).unwrap_or(-1))
+                .with_topic_states(
+                    topics
+                        .into_iter()
+                        .map(|(name, states)| {
+                            StopReplicaTopicState::default()
+                                .with_topic_name(topic_name(&name))
+                                .with_partition_states(states)
+                        })
+                        .collect(),
+                );
+            (broker, req)
+        })
+        .collect()
+}

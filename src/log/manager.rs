@@ -1,0 +1,215 @@
+//! The log directories of one broker (Kafka's `LogManager`): `meta.properties`, loading every partition
+//! log at start-up (with recovery from the checkpointed recovery point), placing new logs, and the
+//! three per-directory checkpoint files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use tracing::info;
+
+use crate::config::TopicConfig;
+
+use super::checkpoint::{
+    read_meta_properties, read_offsets, write_meta_properties, write_offsets, MetaProperties,
+    PartitionOffset, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_CHECKPOINT,
+};
+use super::log_dir::{parse_partition_dir_name, partition_dir_name};
+use super::{Log, LogConfig};
+
+/// A log loaded at start-up, waiting for the controller to say what this broker's role is.
+pub struct LoadedLog {
+    pub log: Log,
+    pub high_watermark: i64,
+}
+
+/// Offsets of one partition written to the checkpoint files.
+#[derive(Debug, Clone)]
+pub struct CheckpointEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub dir: PathBuf,
+    pub recovery_point: i64,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// The broker's log directories.
+#[derive(Debug)]
+pub struct LogManager {
+    dirs: Vec<PathBuf>,
+}
+
+impl LogManager {
+    /// Creates missing log dirs and checks each one's `meta.properties` against this cluster and broker:
+    /// a directory that belongs to another cluster or broker is refused, as Kafka does.
+    pub fn open(dirs: &[PathBuf], broker_id: i32, cluster_id: &str) -> anyhow::Result<Self> {
+        for dir in dirs {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create log dir {}", dir.display()))?;
+            let meta_path = dir.join("meta.properties");
+            match read_meta_properties(dir)? {
+                Some(meta) => {
+                    if meta.cluster_id != cluster_id {
+                        bail!(
+                            "{} has cluster.id {} but ZooKeeper's /cluster/id is {}",
+                            meta_path.display(),
+                            meta.cluster_id,
+                            cluster_id
+                        );
+                    }
+                    if meta.broker_id != broker_id {
+                        bail!(
+                            "{} has broker.id {} but this broker is {}",
+                            meta_path.display(),
+                            meta.broker_id,
+                            broker_id
+                        );
+                    }
+                }
+                None => write_meta_properties(
+                    dir,
+                    &MetaProperties {
+                        broker_id,
+                        cluster_id: cluster_id.to_string(),
+                    },
+                )?,
+            }
+        }
+        Ok(LogManager {
+            dirs: dirs.to_vec(),
+        })
+    }
+
+    /// The broker id recorded in the first log dir that has one (for generated ids).
+    pub fn stored_broker_id(dirs: &[PathBuf]) -> anyhow::Result<Option<i32>> {
+        for dir in dirs {
+            if let Some(meta) = read_meta_properties(dir)? {
+                return Ok(Some(meta.broker_id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Opens every partition log found in the log dirs, recovering each from its recovery point.
+    pub fn load_logs(
+        &self,
+        config: &LogConfig,
+    ) -> anyhow::Result<HashMap<(String, i32), LoadedLog>> {
+        let mut loaded = HashMap::new();
+        for dir in &self.dirs {
+            let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
+            let hws = read_checkpoint(&dir.join(REPLICATION_CHECKPOINT))?;
+            let starts = read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
+            let entries = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot list log dir {}", dir.display()))?;
+            for entry in entries {
+                let entry =
+                    entry.with_context(|| format!("cannot list log dir {}", dir.display()))?;
+                if !entry.path().is_dir() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(tp) = parse_partition_dir_name(&name) else {
+                    continue;
+                };
+                let recovery_point = recovery.get(&tp).copied().unwrap_or(0);
+                let start = starts.get(&tp).copied().unwrap_or(0);
+                let log = Log::open(&entry.path(), config.clone(), recovery_point, start)
+                    .with_context(|| format!("cannot load log {}", entry.path().display()))?;
+                let high_watermark = hws.get(&tp).copied().unwrap_or(0);
+                info!(
+                    topic = %tp.0, partition = tp.1, log_end_offset = log.log_end_offset(),
+                    recovery_point, "loaded log"
+                );
+                loaded.insert(
+                    tp,
+                    LoadedLog {
+                        log,
+                        high_watermark,
+                    },
+                );
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Creates a new, empty log in the directory holding the fewest partitions.
+    pub fn create_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> anyhow::Result<Log> {
+        let mut best: Option<(usize, &PathBuf)> = None;
+        for dir in &self.dirs {
+            let count = std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+                        .count()
+                })
+                .unwrap_or(usize::MAX);
+            if best.is_none_or(|(c, _)| count < c) {
+                best = Some((count, dir));
+            }
+        }
+        let Some((_, dir)) = best else {
+            bail!("no log.dirs configured");
+        };
+        let path = dir.join(partition_dir_name(topic, partition));
+        Log::open(&path, config, 0, 0)
+            .with_context(|| format!("cannot create log {}", path.display()))
+    }
+
+    /// Writes the three checkpoint files of every log dir (atomically, each).
+    pub fn write_checkpoints(&self, entries: &[CheckpointEntry]) -> anyhow::Result<()> {
+        for dir in &self.dirs {
+            let here: Vec<&CheckpointEntry> =
+                entries.iter().filter(|e| e.dir.starts_with(dir)).collect();
+            let write = |file: &str, pick: fn(&CheckpointEntry) -> i64| -> anyhow::Result<()> {
+                let offsets: Vec<PartitionOffset> = here
+                    .iter()
+                    .map(|e| PartitionOffset {
+                        topic: e.topic.clone(),
+                        partition: e.partition,
+                        offset: pick(e),
+                    })
+                    .collect();
+                write_offsets(&dir.join(file), &offsets)
+                    .with_context(|| format!("cannot write {}", dir.join(file).display()))
+            };
+            write(RECOVERY_POINT_CHECKPOINT, |e| e.recovery_point)?;
+            write(REPLICATION_CHECKPOINT, |e| e.high_watermark)?;
+            write(LOG_START_OFFSET_CHECKPOINT, |e| e.log_start_offset)?;
+        }
+        Ok(())
+    }
+}
+
+/// The storage settings of a topic, from its effective config (broker defaults plus overrides).
+pub fn log_config(t: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: t.segment_bytes.max(14) as u64,
+        segment_ms: t.segment_ms,
+        retention_ms: t.retention_ms,
+        retention_bytes: t.retention_bytes,
+        index_interval_bytes: t.index_interval_bytes.max(0) as u32,
+        max_index_size: t.segment_index_bytes.max(0) as u32,
+        flush_interval_messages: t.flush_messages.max(1) as u64,
+        flush_interval_ms: (t.flush_ms != i64::MAX).then_some(t.flush_ms.max(0) as u64),
+        max_message_bytes: t.max_message_bytes.max(0) as usize,
+    }
+}
+
+fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let entries =
+        read_offsets(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    Ok(entries
+        .into_iter()
+        .map(|e| ((e.topic, e.partition), e.offset))
+        .collect())
+}

@@ -1,0 +1,77 @@
+//! Background work on every hosted log (Kafka's log-retention, log-flusher and checkpoint tasks):
+//! retention by time and size every `log.retention.check.interval.ms`, time/count based flushes, and
+//! the checkpoint files every `log.flush.offset.checkpoint.interval.ms`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::ReplicaManager;
+
+/// How often logs are asked whether `flush.ms` / `flush.messages` says they are due.
+const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Intervals of the housekeeping tasks.
+#[derive(Debug, Clone, Copy)]
+pub struct HousekeepingIntervals {
+    pub retention_check: Duration,
+    pub checkpoint: Duration,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run_housekeeping(
+    replicas: Arc<ReplicaManager>,
+    intervals: HousekeepingIntervals,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut retention = tokio::time::interval(intervals.retention_check);
+    let mut checkpoint = tokio::time::interval(intervals.checkpoint);
+    let mut flush = tokio::time::interval(FLUSH_CHECK_INTERVAL);
+    for timer in [&mut retention, &mut checkpoint, &mut flush] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = retention.tick() => enforce_retention(&replicas),
+            _ = flush.tick() => flush_due(&replicas),
+            _ = checkpoint.tick() => {
+                if let Err(e) = replicas.checkpoint() {
+                    warn!(error = %format!("{e:#}"), "checkpoint failed");
+                }
+            }
+        }
+    }
+}
+
+fn enforce_retention(replicas: &ReplicaManager) {
+    let now = now_ms();
+    for p in replicas.all_partitions() {
+        let hw = p.high_watermark();
+        match p.with_log(|log| log.delete_old_segments(now, hw)) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+            }
+            Err(e) => warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+        }
+    }
+}
+
+fn flush_due(replicas: &ReplicaManager) {
+    let now = now_ms();
+    for p in replicas.all_partitions() {
+        if let Err(e) = p.with_log(|log| log.maybe_flush(now)) {
+            warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+        }
+    }
+}
