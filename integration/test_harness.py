@@ -1,0 +1,117 @@
+"""Checks of the harness itself: these need ZooKeeper, kcat and the Python clients, not a broker."""
+import shutil
+import subprocess
+
+import pytest
+from kazoo.exceptions import NoNodeError
+
+from conftest import Broker, BrokerFactory, ZooKeeper, broker_binary, kazoo_client
+from helpers import free_port, port_accepts, request_frame
+
+pytestmark = pytest.mark.harness
+
+
+def test_zookeeper_starts_answers_restarts_and_stops(tmp_path):
+    zk = ZooKeeper(tmp_path / "zk")
+    zk.start()
+    try:
+        assert zk.ruok()
+        assert "Mode: standalone" in zk.four_letter("srvr")
+        client = kazoo_client(zk.hosts)
+        client.create("/kept", b"data", makepath=True)
+        client.stop()
+        client.close()
+
+        pid = zk.pid
+        zk.restart()
+        assert zk.pid != pid
+        assert zk.ruok()
+        client = kazoo_client(zk.hosts)
+        assert client.get("/kept")[0] == b"data", "data must survive a restart"
+        client.stop()
+        client.close()
+    finally:
+        zk.stop()
+    assert not zk.running()
+    assert zk.proc.returncode is not None
+    assert not port_accepts("127.0.0.1", zk.port)
+
+
+def test_shared_zookeeper_and_chroot_clients(zookeeper, zk, zk_root, chroot):
+    assert zookeeper.ruok()
+    assert chroot.startswith("/it/")
+    assert zk_root.exists(chroot) is None, "a test's chroot must not exist before its brokers create it"
+    with pytest.raises(NoNodeError):
+        zk.get("/brokers/ids")
+    zk_root.create(chroot + "/x", b"1", makepath=True)
+    assert zk.get("/x")[0] == b"1"
+    zk_root.delete(chroot, recursive=True)
+
+
+def test_broker_factory_writes_properties(zookeeper, chroot, tmp_path):
+    factory = BrokerFactory(zookeeper, chroot, tmp_path)
+    try:
+        b = factory(
+            2,
+            overrides={"num.partitions": 3, "auto.create.topics.enable": None},
+            cli_overrides={"log.retention.ms": "1000"},
+            start=False,
+        )
+        assert isinstance(b, Broker)
+        b.write_props()
+        text = b.props_path.read_text()
+        assert "broker.id=2\n" in text
+        assert "num.partitions=3\n" in text
+        assert "auto.create.topics.enable" not in text
+        assert f"zookeeper.connect=127.0.0.1:{zookeeper.port}{chroot}\n" in text
+        assert f"listeners=PLAINTEXT://127.0.0.1:{b.port}\n" in text
+        assert b.bootstrap == f"127.0.0.1:{b.port}"
+        assert b.registration_path == f"{chroot}/brokers/ids/2"
+        assert b.cli_overrides == [("log.retention.ms", "1000")]
+        b2 = factory(3, start=False)
+        assert b2.port != b.port and b2.log_dir != b.log_dir
+    finally:
+        factory.close()
+
+
+def test_broker_factory_reports_a_broker_that_exits(zookeeper, chroot, tmp_path, monkeypatch):
+    """A binary that exits at once must fail start-up fast with its output, not hang."""
+    fake = tmp_path / "fake-zkafka"
+    fake.write_text("#!/bin/sh\necho 'zkafka: error: fake broker' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("ZKAFKA_BIN", str(fake))
+    factory = BrokerFactory(zookeeper, chroot, tmp_path / "f")
+    (tmp_path / "f").mkdir()
+    try:
+        with pytest.raises(AssertionError, match="exited with 3"):
+            factory(1, timeout=10)
+        b = factory.brokers[0]
+        assert b.returncode == 3
+        assert b.last_stderr_line() == "zkafka: error: fake broker"
+    finally:
+        factory.close()
+
+
+def test_clients_are_installed():
+    assert shutil.which("kcat"), "kcat missing: scripts/install-deps.sh installs it"
+    v = subprocess.run(["kcat", "-V"], capture_output=True, text=True, timeout=10)
+    assert "librdkafka" in v.stdout + v.stderr
+    import confluent_kafka
+    import jsonschema  # noqa: F401
+    import kafka  # noqa: F401
+
+    assert confluent_kafka.libversion()[1] >= 0x02000000
+
+
+def test_request_frame_layout():
+    f = request_frame(18, 0, 7, "it")
+    assert f == b"\x00\x00\x00\x0c" + b"\x00\x12\x00\x00\x00\x00\x00\x07\x00\x02it"
+
+
+def test_free_port_is_free():
+    p = free_port()
+    assert not port_accepts("127.0.0.1", p)
+
+
+def test_broker_binary_path():
+    assert broker_binary().name == "zkafka"
