@@ -213,8 +213,10 @@ class BrokerStartError(AssertionError):
 class Broker:
     """One zkafka process: properties file, log file, data dir; start/stop/kill/restart."""
 
-    def __init__(self, factory: "BrokerFactory", broker_id: int, props: dict, cli_overrides: list, workdir: Path):
+    def __init__(self, factory: "BrokerFactory", broker_id: int, props: dict, cli_overrides: list,
+                 workdir: Path, chroot: str):
         self.factory = factory
+        self.chroot = chroot
         self.broker_id = broker_id
         self.props = props
         self.cli_overrides = cli_overrides
@@ -249,7 +251,7 @@ class Broker:
     @property
     def registration_path(self) -> str:
         """The znode path of this broker's registration, as seen from ZooKeeper's root."""
-        return self.factory.chroot + f"/brokers/ids/{self.broker_id}"
+        return self.chroot + f"/brokers/ids/{self.broker_id}"
 
     def write_props(self) -> None:
         lines = [f"{k}={v}" for k, v in self.props.items() if v is not None]
@@ -405,13 +407,13 @@ class BrokerFactory:
             self._zk = kazoo_client(self.zookeeper.hosts)
         return self._zk
 
-    def default_props(self, broker_id: int, port: int, log_dir: Path) -> dict:
+    def default_props(self, broker_id: int, port: int, log_dir: Path, chroot: str) -> dict:
         return {
             "broker.id": str(broker_id),
             "listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "log.dirs": str(log_dir),
-            "zookeeper.connect": f"{self.zookeeper.hosts}{self.chroot}",
+            "zookeeper.connect": f"{self.zookeeper.hosts}{chroot}",
             "zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS),
             "zookeeper.connection.timeout.ms": "10000",
             "num.partitions": "1",
@@ -428,17 +430,19 @@ class BrokerFactory:
         start: bool = True,
         wait: bool = True,
         timeout: float = BROKER_START_TIMEOUT,
+        chroot: str | None = None,
     ) -> Broker:
         """A new broker. `overrides` change/add properties (value None removes the key);
-        `cli_overrides` are passed as `--override k=v`."""
+        `cli_overrides` are passed as `--override k=v`; `chroot` replaces the test's chroot."""
         workdir = self.workdir / f"broker-{broker_id}-{len(self.brokers)}"
         workdir.mkdir(parents=True)
-        props = self.default_props(broker_id, free_port(), workdir / "logs")
+        chroot = self.chroot if chroot is None else chroot
+        props = self.default_props(broker_id, free_port(), workdir / "logs", chroot)
         for k, v in (overrides or {}).items():
             props[k] = None if v is None else str(v)
         if isinstance(cli_overrides, dict):
             cli_overrides = list(cli_overrides.items())
-        broker = Broker(self, broker_id, props, list(cli_overrides or []), workdir)
+        broker = Broker(self, broker_id, props, list(cli_overrides or []), workdir, chroot)
         self.brokers.append(broker)
         if start:
             broker.start(wait=wait, timeout=timeout)

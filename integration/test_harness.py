@@ -68,7 +68,8 @@ def test_broker_factory_writes_properties(zookeeper, chroot, tmp_path):
         assert b.bootstrap == f"127.0.0.1:{b.port}"
         assert b.registration_path == f"{chroot}/brokers/ids/2"
         assert b.cli_overrides == [("log.retention.ms", "1000")]
-        b2 = factory(3, start=False)
+        b2 = factory(3, start=False, chroot="/other")
+        assert b2.registration_path == "/other/brokers/ids/3" and b2.zk_connect.endswith(":" + str(zookeeper.port) + "/other")
         assert b2.port != b.port and b2.log_dir != b.log_dir
     finally:
         factory.close()

@@ -93,7 +93,7 @@ start_broker() {
   if ! python3 "$ROOT/scripts/wait-broker.py" "$(prop "$conf" zookeeper.connect)" "$id" \
       "$host" "$port" "$(cat "$pidf")" "$START_TIMEOUT"; then
     tail -n 30 "$logf" >&2 || true
-    die "broker $id did not start (log: $logf)"
+    die "broker $id did not start (log: $logf); clean up with: scripts/cluster.sh stop"
   fi
   say "broker $id up on $host:$port (pid $(cat "$pidf"), log $logf)"
 }

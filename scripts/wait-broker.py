@@ -8,6 +8,7 @@ ZK_CONNECT is the broker's zookeeper.connect (a chroot suffix is honoured). Exit
 exits first or TIMEOUT_S passes.
 """
 import logging
+import warnings
 import os
 import socket
 import sys
@@ -39,6 +40,8 @@ def main() -> int:
     zk_connect, broker_id, host, port, pid, timeout = sys.argv[1:7]
     port, pid, deadline = int(port), int(pid), time.monotonic() + float(timeout)
     logging.basicConfig(level=logging.CRITICAL)
+    # the chroot does not exist until the broker creates it; kazoo warns about that
+    warnings.filterwarnings("ignore", message="No chroot path exists")
     zk = KazooClient(hosts=zk_connect, timeout=5)
     zk.start(timeout=min(15, float(timeout)))
     try:
