@@ -226,6 +226,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.killed = False
+        self.extra_args: list[str] = []  # raw command-line arguments after the overrides
 
     # --- what the properties say
     @property
@@ -271,10 +272,11 @@ class Broker:
         if not binary.exists():
             raise BrokerStartError(f"no broker binary at {binary}: run `cargo build` (or set ZKAFKA_BIN)")
         self.write_props()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # log.dirs is left for the broker to create, as Kafka does
         args = [str(binary), "server", str(self.props_path)]
         for k, v in self.cli_overrides:
             args += ["--override", f"{k}={v}"]
+        args += self.extra_args
         self.starts += 1
         self.killed = False
         with open(self.log_path, "ab") as log:
