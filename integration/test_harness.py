@@ -1,12 +1,14 @@
 """Checks of the harness itself: these need ZooKeeper, kcat and the Python clients, not a broker."""
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from kazoo.exceptions import NoNodeError
 
 from conftest import Broker, BrokerFactory, ZooKeeper, broker_binary, kazoo_client
-from helpers import free_port, port_accepts, request_frame
+from helpers import free_port, port_accepts, request_frame, wait_until
 
 pytestmark = pytest.mark.harness
 
@@ -116,3 +118,73 @@ def test_free_port_is_free():
 
 def test_broker_binary_path():
     assert broker_binary().name == "zkafka"
+
+
+# --- the broker fixture, driven with a stand-in broker (integration/fake_broker.py) -----------
+
+FAKE = Path(__file__).resolve().parent / "fake_broker.py"
+
+
+@pytest.fixture
+def fake_factory(broker_factory, monkeypatch):
+    monkeypatch.setenv("ZKAFKA_BIN", str(FAKE))
+    return broker_factory
+
+
+def test_fixture_starts_waits_and_sigterms(fake_factory, zk):
+    b = fake_factory(1, overrides={"num.partitions": 3})
+    assert b.running()
+    assert zk.exists("/brokers/ids/1").ephemeralOwner != 0
+    assert port_accepts(b.host, b.port)
+    assert "fake broker 1 up" in b.log_text()
+    assert b.sigterm(timeout=10) == 0
+    assert b.returncode == 0
+    assert zk.exists("/brokers/ids/1") is None
+
+
+def test_fixture_kill9_then_restart_waits_for_session_expiry(fake_factory, zk):
+    b = fake_factory(1)
+    czxid = zk.exists("/brokers/ids/1").czxid
+    b.kill9()
+    assert b.returncode == -9
+    assert zk.exists("/brokers/ids/1") is not None, "a killed broker's registration outlives it"
+    b.restart()
+    assert zk.exists("/brokers/ids/1").czxid > czxid
+    assert b.starts == 2
+    assert b.log_text().count("===== start #") == 2
+
+
+def test_fixture_sigstop_sigcont_and_restart_of_a_running_broker(fake_factory):
+    b = fake_factory(1)
+    b.sigstop()
+    time.sleep(0.3)
+    assert b.running()
+    b.sigcont()
+    b.restart()
+    assert b.running() and b.starts == 2
+
+
+def test_fixture_start_up_error_and_last_line(fake_factory):
+    b = fake_factory(1, overrides={"num.partitions": "abc"}, wait=False)
+    assert b.wait_exit(10) == 1
+    assert b.last_stderr_line() == "zkafka: error: invalid value 'abc' for num.partitions: not an integer"
+    b2 = fake_factory(2, overrides={"zookeeper.connect": None}, wait=False)
+    assert b2.wait_exit(10) == 1
+    assert "zookeeper.connect" in b2.last_stderr_line()
+
+
+def test_fixture_duplicate_id_and_stopped_broker_teardown(fake_factory):
+    first = fake_factory(1)
+    second = fake_factory(1, wait=False)
+    assert second.wait_exit(15) == 1
+    assert "/brokers/ids/1" in second.last_stderr_line()
+    first.sigstop()  # teardown must still stop a frozen broker
+
+
+def test_zookeeper_restart_under_a_running_broker(fake_factory, zookeeper, zk):
+    """ZooKeeper.restart() on the shared server: sessions survive a short outage."""
+    b = fake_factory(1)
+    zookeeper.restart()
+    assert zookeeper.serving()
+    wait_until(lambda: zk.exists("/brokers/ids/1") is not None, timeout=15, what="registration after restart")
+    assert b.running()
