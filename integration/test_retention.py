@@ -47,7 +47,6 @@ def test_retention_by_bytes_deletes_old_segments(broker_factory):
         "log.retention.bytes": 3 * SEGMENT_BYTES,
         "log.retention.ms": 3_600_000,
         "log.retention.check.interval.ms": 500,
-        "file.delete.delay.ms": 500,
     })
     topic = unique_topic("retb")
     values = fill(b, topic)  # ~20 KB: about ten segments
@@ -77,7 +76,6 @@ def test_retention_by_time_deletes_old_segments(broker_factory):
         "log.retention.ms": 4000,
         "log.retention.bytes": -1,
         "log.retention.check.interval.ms": 500,
-        "file.delete.delay.ms": 500,
     })
     topic = unique_topic("rett")
     t_start = time.monotonic()
