@@ -96,6 +96,11 @@ start_broker() {
     die "broker $id did not start (log: $logf); clean up with: scripts/cluster.sh stop"
   fi
   say "broker $id up on $host:$port (pid $(cat "$pidf"), log $logf)"
+  local adv
+  adv="$(prop "$conf" advertised.listeners)"
+  adv="${adv:-$listener}"
+  adv="${adv%%,*}"
+  BOOTSTRAP+=("${adv#*://}")
 }
 
 stop_pidfile() {
@@ -127,13 +132,13 @@ cmd_start() {
   [ -x "$BIN" ] || die "no broker binary at $BIN"
   mkdir -p "$RUN"
   start_zookeeper
-  local id bootstrap=()
+  local id
+  BOOTSTRAP=()
   for id in $ids; do
     start_broker "$id"
-    bootstrap+=("localhost:$((9091 + id))")
   done
   echo
-  echo "bootstrap servers: $(IFS=,; echo "${bootstrap[*]}")"
+  echo "bootstrap servers: $(IFS=,; echo "${BOOTSTRAP[*]}")"
   echo "stop with: scripts/cluster.sh stop"
 }
 

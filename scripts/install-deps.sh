@@ -17,7 +17,7 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH; install Rust w
 # --- Debian packages -------------------------------------------------------------------------
 missing_debs=()
 command -v java >/dev/null 2>&1 || missing_debs+=(default-jre-headless)
-[ -f /usr/share/java/zookeeper.jar ] || missing_debs+=(zookeeper)
+{ [ -f /usr/share/java/zookeeper.jar ] && [ -d /etc/zookeeper/conf_example ]; } || missing_debs+=(zookeeper)
 command -v kcat >/dev/null 2>&1 || missing_debs+=(kcat)
 if [ "${#missing_debs[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing_debs[*]} and no apt-get to install them"
