@@ -96,11 +96,15 @@ start_broker() {
     die "broker $id did not start (log: $logf); clean up with: scripts/cluster.sh stop"
   fi
   say "broker $id up on $host:$port (pid $(cat "$pidf"), log $logf)"
-  local adv
+}
+
+# advertised_address ID: host:port of the broker's first advertised listener
+advertised_address() {
+  local conf="config/server-$1.properties" adv
   adv="$(prop "$conf" advertised.listeners)"
-  adv="${adv:-$listener}"
+  [ -n "$adv" ] || adv="$(prop "$conf" listeners)"
   adv="${adv%%,*}"
-  BOOTSTRAP+=("${adv#*://}")
+  echo "${adv#*://}"
 }
 
 stop_pidfile() {
@@ -132,13 +136,13 @@ cmd_start() {
   [ -x "$BIN" ] || die "no broker binary at $BIN"
   mkdir -p "$RUN"
   start_zookeeper
-  local id
-  BOOTSTRAP=()
+  local id bootstrap=()
   for id in $ids; do
     start_broker "$id"
+    bootstrap+=("$(advertised_address "$id")")
   done
   echo
-  echo "bootstrap servers: $(IFS=,; echo "${BOOTSTRAP[*]}")"
+  echo "bootstrap servers: $(IFS=,; echo "${bootstrap[*]}")"
   echo "stop with: scripts/cluster.sh stop"
 }
 
