@@ -188,3 +188,94 @@ def test_zookeeper_restart_under_a_running_broker(fake_factory, zookeeper, zk):
     assert zookeeper.serving()
     wait_until(lambda: zk.exists("/brokers/ids/1") is not None, timeout=15, what="registration after restart")
     assert b.running()
+
+
+# --- the zk-schema checker -------------------------------------------------------------------
+
+SYNTHETIC_README = """# zk-schema
+| path pattern | kind | encoding | schema |
+| --- | --- | --- | --- |
+| `/brokers` | persistent | text | `empty.json` |
+| `/brokers/ids` | persistent | text | `empty.json` |
+| `/brokers/ids/<id>` | ephemeral | json | `reg.json` |
+| `/config/changes/config_change_<seq>` | persistent-sequential | json | `reg.json` |
+| `/controller_epoch` | persistent | text | `epoch.json` |
+
+- `/brokers/ids/1`: `{"version":5,"port":9092}`
+"""
+
+
+def _synthetic_schemas(tmp_path):
+    import json as _json
+
+    d = tmp_path / "zk-schema"
+    d.mkdir()
+    (d / "README.md").write_text(SYNTHETIC_README)
+    s = "https://json-schema.org/draft/2020-12/schema"
+    (d / "empty.json").write_text(_json.dumps({"$schema": s, "type": "string", "maxLength": 0}))
+    (d / "epoch.json").write_text(_json.dumps({"$schema": s, "type": "string", "pattern": "^[0-9]+$"}))
+    (d / "reg.json").write_text(_json.dumps({
+        "$schema": s, "type": "object", "required": ["version", "port"],
+        "properties": {"version": {"const": 5}, "port": {"type": "integer"}}}))
+    return d
+
+
+def test_zk_schema_checker_on_a_synthetic_schema_dir(tmp_path, zk_root, chroot):
+    from zkschema import ZkSchemas
+
+    schemas = ZkSchemas(_synthetic_schemas(tmp_path))
+    assert [r.pattern for r in schemas.rows][:3] == ["/brokers", "/brokers/ids", "/brokers/ids/<id>"]
+    assert schemas.row_for("/brokers/ids/12").schema_file == "reg.json"
+    assert schemas.row_for("/config/changes/config_change_0000000012").schema_file == "reg.json"
+    assert schemas.row_for("/config/changes/other_0000000012") is None
+    assert schemas.row_for("/brokers/ids/1/x") is None
+    ok = schemas.check("/brokers/ids/1", b'{"version":5,"port":9092}', ephemeral=True)
+    assert ok == []
+    assert schemas.check("/brokers/ids", b"", ephemeral=False) == []
+    assert schemas.check("/controller_epoch", b"3", ephemeral=False) == []
+    assert schemas.check("/zkafka/anything", b"??", ephemeral=False) == []
+    problems = (
+        schemas.check("/brokers/ids/1", b'{"version": 5, "port": 9092}', ephemeral=True)
+        + schemas.check("/brokers/ids/2", b'{"version":4,"port":9092}', ephemeral=False)
+        + schemas.check("/brokers/ids", b"{}", ephemeral=False)
+        + schemas.check("/controller_epoch", b"-1", ephemeral=False)
+        + schemas.check("/nobody/knows", b"x", ephemeral=False)
+        + schemas.check("/brokers/ids/3", b"not json", ephemeral=True)
+    )
+    text = "\n".join(problems)
+    for expect in ("not compact", "is persistent, /brokers/ids/<id> is ephemeral", "5 was expected",
+                   "/brokers/ids vs empty.json", "/controller_epoch vs epoch.json", "matches no row",
+                   "/brokers/ids/3: not JSON"):
+        assert expect in text, f"{expect!r} not reported in:\n{text}"
+    assert schemas.examples() == [("/brokers/ids/1", b'{"version":5,"port":9092}')]
+
+    # the walk over a live tree, as test_zk_layout does it
+    from test_zk_layout import walk
+
+    zk_root.create(chroot + "/brokers/ids/1", b'{"version":5,"port":1}', makepath=True, ephemeral=True)
+    zk_root.create(chroot + "/controller_epoch", b"1")
+    paths = [p[len(chroot):] for p in walk(zk_root, chroot)]
+    assert paths == ["/brokers", "/brokers/ids", "/brokers/ids/1", "/controller_epoch"]
+    problems = []
+    for p in paths:
+        data, stat = zk_root.get(chroot + p)
+        problems += schemas.check(p, data, stat.ephemeralOwner != 0)
+    assert problems == []
+    zk_root.delete(chroot, recursive=True)
+
+
+def test_zk_schema_examples_validate_against_the_real_schemas():
+    """zk-schema/README.md's examples ("exactly what zkafka writes") match their own schemas."""
+    from zkschema import SCHEMA_DIR, ZkSchemas
+
+    if not (SCHEMA_DIR / "README.md").is_file():
+        pytest.skip(f"{SCHEMA_DIR} is not in this tree yet (another engineer's part)")
+    schemas = ZkSchemas()
+    examples = schemas.examples()
+    assert examples, "zk-schema/README.md has no examples to check"
+    problems = []
+    for path, data in examples:
+        row = schemas.row_for(path)
+        assert row is not None, f"example {path} matches no row"
+        problems += schemas.check(path, data, ephemeral=row.kind == "ephemeral")
+    assert not problems, "\n".join(problems)

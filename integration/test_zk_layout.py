@@ -8,11 +8,10 @@ import pytest
 from kazoo.exceptions import NoNodeError
 
 from conftest import read_json
-from helpers import ROOT, ck_admin, kcat_consume, kcat_metadata, kcat_produce, unique_topic, wait_until
+from zkschema import ZkSchemas
+from helpers import ck_admin, kcat_consume, kcat_metadata, kcat_produce, unique_topic, wait_until
 
 pytestmark = pytest.mark.zk
-
-SCHEMA_DIR = ROOT / "zk-schema"
 
 PERSISTENT_PATHS = [
     "/consumers", "/brokers/ids", "/brokers/topics", "/brokers/seqid", "/config/changes",
@@ -35,81 +34,6 @@ def read_meta_properties(log_dir):
             k, v = line.split("=", 1)
             props[k.strip()] = v.strip()
     return props
-
-
-# --- zk-schema loading -----------------------------------------------------------------------
-
-
-def _path_regex(path: str) -> re.Pattern:
-    out = ""
-    for part in re.split(r"(<[^>]*>|\{[^}]*\}|\*|N{10})", path.rstrip("/") or "/"):
-        if not part:
-            continue
-        if part == "N" * 10:
-            out += r"\d{10}"
-        elif part[0] in "<{*":
-            out += r"[^/]+"
-        else:
-            out += re.escape(part)
-    return re.compile("^" + out + "$")
-
-
-def load_zk_schemas():
-    """[(path pattern, regex, schema file, schema)] from zk-schema/README.md's mapping.
-    Every *.json in zk-schema/ must be mapped, and every mapped file must exist."""
-    readme = SCHEMA_DIR / "README.md"
-    assert readme.is_file(), f"{readme} is missing: zk-schema/ (another engineer's part) has not landed"
-    files = {p.name: p for p in SCHEMA_DIR.rglob("*.json")}
-    assert files, f"no *.json schemas under {SCHEMA_DIR}"
-    entries = []
-    for line in readme.read_text().splitlines():
-        paths = re.findall(r"`(/[^`\s]*)`", line)
-        refs = re.findall(r"([\w./-]+\.json)\b", line)
-        if not paths or not refs:
-            continue
-        name = refs[0].split("/")[-1]
-        assert name in files, f"zk-schema/README.md maps {paths} to {refs[0]}, which does not exist"
-        schema = json.loads(files[name].read_text())
-        for p in paths:
-            entries.append((p, _path_regex(p), name, schema))
-    mapped = {e[2] for e in entries}
-    unmapped = sorted(set(files) - mapped)
-    # a schema only $ref'd by others is fine, but say which ones are not mapped to a path
-    referenced = set()
-    for f in files.values():
-        referenced |= set(re.findall(r'"\$ref"\s*:\s*"([^"#]+\.json)', f.read_text()))
-    orphan = [n for n in unmapped if n not in {r.split("/")[-1] for r in referenced}]
-    assert not orphan, f"schemas mapped to no path in zk-schema/README.md: {orphan}"
-    return entries, files
-
-
-def make_validator(schema, files):
-    import jsonschema
-
-    cls = jsonschema.validators.validator_for(schema)
-    try:
-        from referencing import Registry, Resource
-        from referencing.jsonschema import specification_with
-
-        spec = specification_with(cls.META_SCHEMA.get("$schema", ""), default=None)
-        resources = []
-        for name, path in files.items():
-            contents = json.loads(path.read_text())
-            res = Resource.from_contents(contents, default_specification=spec) if spec else Resource.from_contents(contents)
-            resources.append((name, res))
-            if isinstance(contents, dict) and contents.get("$id"):
-                resources.append((contents["$id"], res))
-        return cls(schema, registry=Registry().with_resources(resources))
-    except ImportError:  # older jsonschema
-        return cls(schema)
-
-
-def schema_for(path, entries):
-    """The most specific mapping whose pattern matches (most literal characters wins)."""
-    hits = [e for e in entries if e[1].match(path)]
-    if not hits:
-        return None
-    return max(hits, key=lambda e: len(re.sub(r"<[^>]*>|\{[^}]*\}|\*", "", e[0])))
 
 
 def walk(client, path="/"):
@@ -187,7 +111,7 @@ def test_topic_znodes_after_auto_create(broker, zk):
 
 
 def test_every_znode_matches_zk_schema(broker, zk):
-    entries, files = load_zk_schemas()
+    schemas = ZkSchemas()
     topic = unique_topic("schema")
     kcat_produce(broker.bootstrap, topic, ["x", "y"])
     wait_until(lambda: zk.exists(f"/brokers/topics/{topic}/partitions/2/state"), timeout=15,
@@ -195,32 +119,15 @@ def test_every_znode_matches_zk_schema(broker, zk):
     checked, problems = [], []
     for path in walk(zk):
         try:
-            data, _ = zk.get(path)
+            data, stat = zk.get(path)
         except NoNodeError:
             continue  # vanished while walking (an ephemeral node)
-        hit = schema_for(path, entries)
-        if not data:
-            if hit is not None:
-                v = make_validator(hit[3], files)
-                if not (v.is_valid(None) or v.is_valid("")):
-                    problems.append(f"{path}: empty, but {hit[2]} does not accept an empty znode")
-            checked.append(path)
-            continue
-        if hit is None:
-            problems.append(f"{path}: has data {data[:80]!r} but no schema in zk-schema/README.md matches it")
-            continue
-        try:
-            value = json.loads(data)
-        except ValueError:
-            value = data.decode(errors="replace")
-        errors = sorted(make_validator(hit[3], files).iter_errors(value), key=lambda e: list(e.path))
-        if errors:
-            problems.append(f"{path} vs {hit[2]}: " + "; ".join(e.message for e in errors[:3]))
+        problems += schemas.check(path, data, stat.ephemeralOwner != 0)
         checked.append(path)
     assert not problems, "\n".join(problems)
-    for must in ("/brokers/ids/1", "/controller", "/controller_epoch", "/cluster/id",
+    for must in ["/brokers/ids/1", "/controller", "/controller_epoch", "/cluster/id",
                  f"/brokers/topics/{topic}", f"/brokers/topics/{topic}/partitions/0/state",
-                 f"/config/topics/{topic}"):
+                 f"/config/topics/{topic}", *PERSISTENT_PATHS]:
         assert must in checked, f"{must} was not checked"
 
 
