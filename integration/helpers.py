@@ -1,0 +1,363 @@
+"""Client helpers for the integration tests: kcat (librdkafka 2.0.2 from Debian), confluent-kafka
+(a recent bundled librdkafka), kafka-python, and raw Kafka frames over a socket.
+
+Every helper has a timeout; nothing here waits forever on a broker that hangs.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Polls predicate() until it returns a truthy value (returned) or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - report the last error if we time out
+            last_exc = e
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def unique_topic(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Rec:
+    partition: int
+    offset: int
+    key: str | None
+    value: str | None
+
+
+# --------------------------------------------------------------------------------------------
+# kcat
+# --------------------------------------------------------------------------------------------
+
+KCAT_COMMON = [
+    "-X", "broker.address.family=v4",
+    "-X", "topic.metadata.refresh.interval.ms=1000",
+]
+
+
+def kcat(*args: str, input: str | bytes | None = None, timeout: float = 30, check: bool = True):
+    """Runs kcat with a hard timeout. Returns CompletedProcess (text)."""
+    if isinstance(input, bytes):
+        input = input.decode()
+    try:
+        cp = subprocess.run(
+            ["kcat", *args], input=input, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"kcat {' '.join(args)} timed out after {timeout}s; stderr: {e.stderr!r}") from None
+    if check and cp.returncode != 0:
+        raise AssertionError(f"kcat {' '.join(args)} exited {cp.returncode}; stderr:\n{cp.stderr}")
+    return cp
+
+
+def kcat_produce(
+    bootstrap: str,
+    topic: str,
+    records: list,
+    acks: str = "all",
+    partition: int | None = None,
+    one_per_request: bool = False,
+    extra: tuple = (),
+    timeout: float = 30,
+):
+    """Produces records (str values, or (key, value) tuples) with kcat -P; fails on any error.
+
+    Keyless records use librdkafka's partitioner per message (sticky partitioning off), so they
+    spread over partitions."""
+    keyed = any(isinstance(r, tuple) for r in records)
+    lines = []
+    for r in records:
+        if isinstance(r, tuple):
+            k, v = r
+            assert "\t" not in k and "\n" not in k and "\n" not in v
+            lines.append(f"{k}\t{v}")
+        else:
+            assert "\n" not in r
+            lines.append(r)
+    args = ["-P", "-b", bootstrap, "-t", topic, *KCAT_COMMON,
+            "-X", f"acks={acks}", "-X", "sticky.partitioning.linger.ms=0", "-X", "linger.ms=5",
+            "-X", "message.timeout.ms=20000"]
+    if one_per_request:
+        args += ["-X", "batch.num.messages=1", "-X", "linger.ms=0", "-X", "max.in.flight=1"]
+    if keyed:
+        args += ["-K", "\t"]
+    if partition is not None:
+        args += ["-p", str(partition)]
+    args += list(extra)
+    cp = kcat(*args, input="\n".join(lines) + "\n", timeout=timeout)
+    # kcat -P may exit 0 even when deliveries failed, but says so on stderr
+    err = cp.stderr.lower()
+    assert "delivery failed" not in err and "failed to produce" not in err, cp.stderr
+    return cp
+
+
+def kcat_consume(
+    bootstrap: str,
+    topic: str,
+    partition: int | None = None,
+    offset: str | int = "beginning",
+    count: int | None = None,
+    timeout: float = 30,
+) -> list[Rec]:
+    """Reads with kcat -C until the end of every partition (-e). Keys/values must be tab-free."""
+    args = ["-C", "-b", bootstrap, "-t", topic, *KCAT_COMMON, "-e", "-q",
+            "-o", str(offset), "-f", "%p\t%o\t%k\t%s\n", "-X", "fetch.wait.max.ms=100"]
+    if partition is not None:
+        args += ["-p", str(partition)]
+    if count is not None:
+        args += ["-c", str(count)]
+    cp = kcat(*args, timeout=timeout)
+    out = []
+    for line in cp.stdout.splitlines():
+        p, o, k, v = line.split("\t", 3)
+        out.append(Rec(int(p), int(o), k or None, v))
+    return out
+
+
+def kcat_metadata(bootstrap: str, topic: str | None = None, timeout: float = 20) -> str:
+    args = ["-L", "-b", bootstrap, *KCAT_COMMON, "-m", "10"]
+    if topic:
+        args += ["-t", topic]
+    return kcat(*args, timeout=timeout).stdout
+
+
+# --------------------------------------------------------------------------------------------
+# confluent-kafka
+# --------------------------------------------------------------------------------------------
+
+
+def ck_producer(bootstrap: str, **conf):
+    from confluent_kafka import Producer
+
+    base = {
+        "bootstrap.servers": bootstrap,
+        "broker.address.family": "v4",
+        "linger.ms": 5,
+        "sticky.partitioning.linger.ms": 0,
+        "message.timeout.ms": 20000,
+    }
+    base.update({k.replace("_", "."): v for k, v in conf.items()})
+    return Producer(base)
+
+
+def ck_produce(bootstrap: str, topic: str, records: list, timeout: float = 30, **conf) -> list:
+    """Produces (key, value) or value records; waits for every delivery report; fails on any error.
+    Returns [(partition, offset, key, value)] in delivery order."""
+    p = ck_producer(bootstrap, **conf)
+    delivered, errors = [], []
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            k = msg.key().decode() if msg.key() is not None else None
+            delivered.append((msg.partition(), msg.offset(), k, msg.value().decode()))
+
+    for r in records:
+        k, v = r if isinstance(r, tuple) else (None, r)
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, on_delivery=cb)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(timeout)
+    assert remaining == 0, f"{remaining} records not delivered within {timeout}s"
+    assert not errors, f"delivery errors: {errors[:5]}"
+    return delivered
+
+
+def ck_consumer(bootstrap: str, **conf):
+    from confluent_kafka import Consumer
+
+    base = {
+        "bootstrap.servers": bootstrap,
+        "broker.address.family": "v4",
+        # confluent-kafka insists on a group id; these tests only assign(), never commit
+        "group.id": f"it-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 100,
+    }
+    base.update(conf)
+    return Consumer(base)
+
+
+def ck_read(bootstrap: str, topic: str, partitions, start_offset=None, timeout: float = 30) -> list[Rec]:
+    """Reads the given partitions from start_offset (default: beginning) to their current end."""
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+    c = ck_consumer(bootstrap)
+    try:
+        start = OFFSET_BEGINNING if start_offset is None else start_offset
+        c.assign([TopicPartition(topic, p, start) for p in partitions])
+        pending = set(partitions)
+        out = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            assert time.monotonic() < deadline, f"partitions {sorted(pending)} not read to the end in {timeout}s"
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(m.partition())
+                    continue
+                raise AssertionError(f"consume error: {m.error()}")
+            k = m.key().decode() if m.key() is not None else None
+            v = m.value().decode() if m.value() is not None else None
+            out.append(Rec(m.partition(), m.offset(), k, v))
+        return out
+    finally:
+        c.close()
+
+
+def ck_admin(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+
+
+# --------------------------------------------------------------------------------------------
+# kafka-python
+# --------------------------------------------------------------------------------------------
+
+
+def kp_producer(bootstrap: str, **conf):
+    from kafka import KafkaProducer
+
+    base = dict(bootstrap_servers=bootstrap, request_timeout_ms=15000, max_block_ms=20000, linger_ms=5)
+    base.update(conf)
+    return KafkaProducer(**base)
+
+
+def kp_consumer(bootstrap: str, **conf):
+    from kafka import KafkaConsumer
+
+    base = dict(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                consumer_timeout_ms=3000, request_timeout_ms=15000, fetch_max_wait_ms=100)
+    base.update(conf)
+    return KafkaConsumer(**base)
+
+
+def kp_read(bootstrap: str, topic: str, partitions, start_offset=None, timeout: float = 30) -> list[Rec]:
+    """Reads with kafka-python by assign/seek from start_offset (default beginning) up to the end offsets."""
+    from kafka import TopicPartition
+
+    c = kp_consumer(bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        c.assign(tps)
+        if start_offset is None:
+            c.seek_to_beginning(*tps)
+        else:
+            for tp in tps:
+                c.seek(tp, start_offset)
+        end = c.end_offsets(tps)
+        out = []
+        deadline = time.monotonic() + timeout
+        while any(c.position(tp) < end[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"kafka-python did not reach {end} in {timeout}s"
+            for tp, msgs in c.poll(timeout_ms=500).items():
+                for m in msgs:
+                    out.append(Rec(m.partition, m.offset,
+                                   m.key.decode() if m.key is not None else None,
+                                   m.value.decode() if m.value is not None else None))
+        return out
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------------------------
+# raw Kafka protocol
+# --------------------------------------------------------------------------------------------
+
+API_VERSIONS = 18
+
+
+def request_frame(api_key: int, api_version: int, correlation_id: int, client_id: str = "it", body: bytes = b"") -> bytes:
+    """A request frame with a v1 header (api key, version, correlation id, client id)."""
+    cid = client_id.encode()
+    payload = struct.pack(">hhih", api_key, api_version, correlation_id, len(cid)) + cid + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def recv_frame(sock: socket.socket) -> bytes:
+    (size,) = struct.unpack(">i", recv_exact(sock, 4))
+    assert 0 <= size < 64 * 1024 * 1024, f"absurd response size {size}"
+    return recv_exact(sock, size)
+
+
+def api_versions_v0(host: str, port: int, api_version: int = 0, correlation_id: int = 7, timeout: float = 5):
+    """Sends ApiVersions (v0 body: empty) and parses a v0 response.
+    Returns (correlation_id, error_code, {api_key: (min, max)})."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(request_frame(API_VERSIONS, api_version, correlation_id))
+        resp = recv_frame(s)
+    corr, err, n = struct.unpack(">ihi", resp[:10])
+    apis, pos = {}, 10
+    for _ in range(max(n, 0)):
+        k, lo, hi = struct.unpack(">hhh", resp[pos:pos + 6])
+        apis[k] = (lo, hi)
+        pos += 6
+    return corr, err, apis
+
+
+def closed_or_answered(sock: socket.socket, timeout: float) -> str:
+    """'closed' if the peer closes (or resets) within timeout, 'answered' if bytes arrive,
+    'open' if neither happened."""
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(4096)
+    except socket.timeout:
+        return "open"
+    except (ConnectionResetError, BrokenPipeError):
+        return "closed"
+    return "answered" if data else "closed"

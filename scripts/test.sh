@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# zkafka's whole test suite, as CI runs it (.ci/run calls this):
+#   install deps, cargo fmt --check, cargo clippy -D warnings, cargo build, cargo test,
+#   then the integration tests (python3 -m pytest integration) against target/debug/zkafka.
+# Prints the time each phase took. Extra arguments go to pytest, e.g.
+#   scripts/test.sh -k produce        scripts/test.sh integration/test_harness.py
+# Environment: ZKAFKA_SKIP_INTEGRATION=1 stops after cargo test (says so loudly);
+#              PYTEST_ADDOPTS is honoured by pytest (e.g. -m "not retention").
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# no terminal in CI: keep cargo's and pytest's output plain
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_TERM_PROGRESS_WHEN=never
+export PYTHONDONTWRITEBYTECODE=1
+
+timings=()
+phase() {
+  local name="$1" start end rc
+  shift
+  printf '\n==> %s: %s\n' "$name" "$*"
+  start=$(date +%s)
+  set +e
+  "$@"
+  rc=$?
+  set -e
+  end=$(date +%s)
+  timings+=("$(printf '%-12s %4ss  %s' "$name" "$((end - start))" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+  return "$rc"
+}
+
+summary() {
+  local rc=$?
+  printf '\n==> timings\n'
+  local t
+  for t in "${timings[@]}"; do printf '  %s\n' "$t"; done
+  exit "$rc"
+}
+trap summary EXIT
+
+pytest_phase() {
+  local rc=0
+  python3 -m pytest integration -q "$@" || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "test.sh: pytest collected no integration tests (exit 5); treating as success" >&2
+    rc=0
+  fi
+  return "$rc"
+}
+
+phase deps scripts/install-deps.sh
+if command -v shellcheck >/dev/null 2>&1; then
+  phase shellcheck shellcheck scripts/*.sh .ci/run
+fi
+phase fmt cargo fmt --all -- --check
+phase clippy cargo clippy --all-targets --quiet -- -D warnings
+phase build cargo build --quiet
+phase cargo-test cargo test --quiet
+if [ "${ZKAFKA_SKIP_INTEGRATION:-0}" = 1 ]; then
+  printf '\n==> integration: SKIPPED because ZKAFKA_SKIP_INTEGRATION=1\n'
+  exit 0
+fi
+phase integration pytest_phase "$@"
