@@ -310,6 +310,52 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
         .copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Reads a zigzag varint (Kafka's record framing) from `buf` at `*pos`.
+fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// In an uncompressed batch, the (offset, timestamp) of the first record at or after `min_offset`
+/// whose timestamp is >= `timestamp`. Only each record's length, attributes, timestamp delta and
+/// offset delta are read; keys and values are skipped. `None` if the bytes end early.
+pub fn first_record_at_or_after(
+    batch: &[u8],
+    header: &BatchHeader,
+    timestamp: i64,
+    min_offset: i64,
+) -> Option<(i64, i64)> {
+    let mut pos = HEADER_SIZE;
+    let end = header.size().min(batch.len());
+    for _ in 0..header.records_count.max(0) {
+        let len = usize::try_from(read_varlong(batch, &mut pos)?).ok()?;
+        let body_start = pos;
+        pos += 1; // attributes
+        let ts = header
+            .base_timestamp
+            .checked_add(read_varlong(batch, &mut pos)?)?;
+        let offset = header
+            .base_offset
+            .checked_add(read_varlong(batch, &mut pos)?)?;
+        if ts >= timestamp && offset >= min_offset {
+            return Some((offset, ts));
+        }
+        pos = body_start.checked_add(len)?;
+        if pos > end {
+            return None;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +481,26 @@ mod tests {
             let _ = validate(&b, Some(1 << 20));
             let _ = Batches::new(&b).count();
         }
+    }
+
+    #[test]
+    fn finds_the_exact_record_by_timestamp_inside_a_batch() {
+        // Records at timestamps 1000..1010, offsets 0..9 (base offset 0).
+        let batch = crate::log::test_util::batch(10, 1000, (-1, -1, -1), 100);
+        let header = BatchHeader::parse(&batch).unwrap();
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 1005, 0),
+            Some((5, 1005))
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 0, 7),
+            Some((7, 1007))
+        );
+        assert_eq!(first_record_at_or_after(&batch, &header, 2000, 0), None);
+        // A cut-off batch never reads past its end.
+        assert_eq!(
+            first_record_at_or_after(&batch[..HEADER_SIZE + 20], &header, 1009, 0),
+            None
+        );
     }
 }

@@ -202,7 +202,20 @@ impl SegmentFiles {
         let found = self.walk(pos, limit, |h| {
             h.max_timestamp >= timestamp && h.last_offset() >= min_offset
         })?;
-        Ok(found.map(|(_, h)| (h.base_offset.max(min_offset), h.max_timestamp)))
+        let Some((pos, h)) = found else {
+            return Ok(None);
+        };
+        // Kafka names the exact record: look inside an uncompressed batch (compressed ones would
+        // need decompression, so they answer with the batch's first offset).
+        if h.compression_codec() == 0 {
+            let batch = self.read(pos, h.size())?;
+            if let Some(hit) =
+                record_batch::first_record_at_or_after(&batch, &h, timestamp, min_offset)
+            {
+                return Ok(Some(hit));
+            }
+        }
+        Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)))
     }
 
     /// Reads batches sequentially from `from` (a batch boundary), calling `visit` with each

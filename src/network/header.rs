@@ -79,15 +79,29 @@ pub fn decode_request_header(frame: Bytes) -> Result<(RequestHeader, ApiKey, Byt
         correlation_id,
     })?;
     let header_version = request_header_version(api_key, api_version);
-    let mut rest = frame;
-    let header =
-        RequestHeader::decode(&mut rest, header_version).map_err(|e| HeaderError::Malformed {
+    let mut rest = frame.clone();
+    match RequestHeader::decode(&mut rest, header_version) {
+        Ok(header) => Ok((header, api_key, rest)),
+        // A client asking for an ApiVersions version newer than ours may lay its header out the
+        // old way; Kafka still reads the correlation id and answers UNSUPPORTED_VERSION.
+        Err(_) if api_key == ApiKey::ApiVersions && header_version > 1 => {
+            let mut rest = frame;
+            let header =
+                RequestHeader::decode(&mut rest, 1).map_err(|e| HeaderError::Malformed {
+                    api_key,
+                    api_version,
+                    header_version: 1,
+                    reason: e.to_string(),
+                })?;
+            Ok((header, api_key, rest))
+        }
+        Err(e) => Err(HeaderError::Malformed {
             api_key,
             api_version,
             header_version,
             reason: e.to_string(),
-        })?;
-    Ok((header, api_key, rest))
+        }),
+    }
 }
 
 /// Appends the 4-byte length prefix and the response header for a body of `body_len` bytes:
