@@ -1,1 +1,39 @@
-//! (being written)
+//! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
+//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md`).
+//!
+//! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the
+//! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module
+//! answers with the response structs and never touches the network itself.
+
+mod admin;
+mod config;
+mod consumer_protocol;
+mod coordinator;
+mod group;
+mod hash;
+mod join;
+mod leave;
+mod memory_store;
+mod mirror;
+mod offset_fetch;
+mod offsets;
+mod response;
+mod store;
+mod sync;
+mod timers;
+mod zk_nodes;
+mod zk_store;
+mod zk_store_admin;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{GroupConfig, OFFSET_METADATA_MAX_BYTES};
+pub use coordinator::GroupCoordinator;
+pub use group::GroupState;
+pub use hash::{java_string_hash, partition_for};
+pub use memory_store::MemoryOffsetStore;
+pub use store::{
+    CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite, StoreError, StoreFuture, TopicPartition,
+};
+pub use zk_store::ZkOffsetStore;
