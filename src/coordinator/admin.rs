@@ -11,12 +11,12 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, GroupId,
-    ListGroupsRequest, ListGroupsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse,
 };
 
-use super::coordinator::GroupCoordinator;
 use super::group::GroupState;
+use super::group_coordinator::GroupCoordinator;
 use super::response::{opt_s, s};
 use super::store::StoreError;
 
@@ -34,25 +34,44 @@ impl GroupCoordinator {
             .lock()
             .values()
             .filter(|g| g.state != GroupState::Dead)
-            .map(|g| (g.id.clone(), (g.protocol_type.clone().unwrap_or_default(), g.state)))
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    (g.protocol_type.clone().unwrap_or_default(), g.state),
+                )
+            })
             .collect();
         let mut error = 0;
         match self.store.list_groups_with_offsets().await {
             Ok(stored) => {
                 for g in stored {
-                    groups.entry(g).or_insert((String::new(), GroupState::Empty));
+                    groups
+                        .entry(g)
+                        .or_insert((String::new(), GroupState::Empty));
                 }
             }
             Err(e) => error = store_error_code(&e).code(),
         }
-        let states: Vec<String> =
-            if version >= 4 { req.states_filter.iter().map(|s| s.to_ascii_lowercase()).collect() } else { Vec::new() };
+        let states: Vec<String> = if version >= 4 {
+            req.states_filter
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect()
+        } else {
+            Vec::new()
+        };
         // Every group here is a classic group, so a types filter without "classic" matches none.
-        let classic_wanted =
-            version < 5 || req.types_filter.is_empty() || req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+        let classic_wanted = version < 5
+            || req.types_filter.is_empty()
+            || req
+                .types_filter
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("classic"));
         let listed = groups
             .into_iter()
-            .filter(|(_, (_, st))| states.is_empty() || states.contains(&st.as_str().to_ascii_lowercase()))
+            .filter(|(_, (_, st))| {
+                states.is_empty() || states.contains(&st.as_str().to_ascii_lowercase())
+            })
             .filter(|_| classic_wanted)
             .map(|(id, (ptype, st))| {
                 ListedGroup::default()
@@ -62,41 +81,56 @@ impl GroupCoordinator {
                     .with_group_type(s("classic"))
             })
             .collect();
-        ListGroupsResponse::default().with_error_code(error).with_groups(listed)
+        ListGroupsResponse::default()
+            .with_error_code(error)
+            .with_groups(listed)
     }
 
-    pub async fn describe_groups(&self, req: DescribeGroupsRequest, _version: i16) -> DescribeGroupsResponse {
+    pub async fn describe_groups(
+        &self,
+        req: DescribeGroupsRequest,
+        _version: i16,
+    ) -> DescribeGroupsResponse {
         let mut described = Vec::with_capacity(req.groups.len());
         for id in &req.groups {
             let from_memory = {
                 let groups = self.lock();
-                groups.get(id.0.as_str()).filter(|g| g.state != GroupState::Dead).map(|g| {
-                    let stable = g.state == GroupState::Stable;
-                    let protocol = if stable { g.protocol_name.clone().unwrap_or_default() } else { String::new() };
-                    let members = g
-                        .members
-                        .values()
-                        .map(|m| {
-                            let member = DescribedGroupMember::default()
-                                .with_member_id(s(&m.member_id))
-                                .with_group_instance_id(opt_s(m.group_instance_id.as_deref()))
-                                .with_client_id(s(&m.client_id))
-                                .with_client_host(s(&m.client_host));
-                            // Kafka shows metadata and assignment only once they are settled.
-                            if stable {
-                                member.with_member_metadata(m.metadata_for(&protocol)).with_member_assignment(m.assignment.clone())
-                            } else {
-                                member
-                            }
-                        })
-                        .collect();
-                    DescribedGroup::default()
-                        .with_group_id(id.clone())
-                        .with_group_state(s(g.state.as_str()))
-                        .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or_default()))
-                        .with_protocol_data(s(&protocol))
-                        .with_members(members)
-                })
+                groups
+                    .get(id.0.as_str())
+                    .filter(|g| g.state != GroupState::Dead)
+                    .map(|g| {
+                        let stable = g.state == GroupState::Stable;
+                        let protocol = if stable {
+                            g.protocol_name.clone().unwrap_or_default()
+                        } else {
+                            String::new()
+                        };
+                        let members = g
+                            .members
+                            .values()
+                            .map(|m| {
+                                let member = DescribedGroupMember::default()
+                                    .with_member_id(s(&m.member_id))
+                                    .with_group_instance_id(opt_s(m.group_instance_id.as_deref()))
+                                    .with_client_id(s(&m.client_id))
+                                    .with_client_host(s(&m.client_host));
+                                // Kafka shows metadata and assignment only once they are settled.
+                                if stable {
+                                    member
+                                        .with_member_metadata(m.metadata_for(&protocol))
+                                        .with_member_assignment(m.assignment.clone())
+                                } else {
+                                    member
+                                }
+                            })
+                            .collect();
+                        DescribedGroup::default()
+                            .with_group_id(id.clone())
+                            .with_group_state(s(g.state.as_str()))
+                            .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or_default()))
+                            .with_protocol_data(s(&protocol))
+                            .with_members(members)
+                    })
             };
             let group = match from_memory {
                 Some(g) => g,
@@ -106,7 +140,10 @@ impl GroupCoordinator {
                         Ok(_) => (GroupState::Dead, 0),
                         Err(e) => (GroupState::Dead, store_error_code(&e).code()),
                     };
-                    DescribedGroup::default().with_group_id(id.clone()).with_group_state(s(state.as_str())).with_error_code(code)
+                    DescribedGroup::default()
+                        .with_group_id(id.clone())
+                        .with_group_state(s(state.as_str()))
+                        .with_error_code(code)
                 }
             };
             described.push(group);
@@ -114,11 +151,23 @@ impl GroupCoordinator {
         DescribeGroupsResponse::default().with_groups(described)
     }
 
-    pub async fn delete_groups(&self, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
+    pub async fn delete_groups(
+        &self,
+        req: DeleteGroupsRequest,
+        _version: i16,
+    ) -> DeleteGroupsResponse {
         let mut results = Vec::with_capacity(req.groups_names.len());
         for id in &req.groups_names {
-            let code = self.delete_one_group(id.0.as_str()).await.map(|e| e.code()).unwrap_or(0);
-            results.push(DeletableGroupResult::default().with_group_id(id.clone()).with_error_code(code));
+            let code = self
+                .delete_one_group(id.0.as_str())
+                .await
+                .map(|e| e.code())
+                .unwrap_or(0);
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(code),
+            );
         }
         DeleteGroupsResponse::default().with_results(results)
     }
@@ -130,8 +179,12 @@ impl GroupCoordinator {
         let known = {
             let mut groups = self.lock();
             match groups.get_mut(id) {
-                Some(g) if g.state == GroupState::Dead => return Some(ResponseError::GroupIdNotFound),
-                Some(g) if g.state != GroupState::Empty => return Some(ResponseError::NonEmptyGroup),
+                Some(g) if g.state == GroupState::Dead => {
+                    return Some(ResponseError::GroupIdNotFound)
+                }
+                Some(g) if g.state != GroupState::Empty => {
+                    return Some(ResponseError::NonEmptyGroup)
+                }
                 Some(g) => {
                     Self::transition(g, GroupState::Dead, "", "group deleted");
                     groups.remove(id);

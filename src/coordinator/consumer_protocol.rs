@@ -43,7 +43,11 @@ pub fn assigned_partitions(assignment: &Bytes) -> Option<Vec<TopicPartition>> {
     Some(
         a.assigned_partitions
             .iter()
-            .flat_map(|tp| tp.partitions.iter().map(move |p| TopicPartition::new(tp.topic.0.as_str(), *p)))
+            .flat_map(|tp| {
+                tp.partitions
+                    .iter()
+                    .map(move |p| TopicPartition::new(tp.topic.0.as_str(), *p))
+            })
             .collect(),
     )
 }
@@ -53,12 +57,18 @@ pub(crate) mod test_bytes {
     //! Builders of consumer-protocol bytes for tests.
     use bytes::{BufMut, Bytes, BytesMut};
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTp;
-    use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
+    use kafka_protocol::messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
+    };
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     pub fn subscription(topics: &[&str]) -> Bytes {
-        let sub = ConsumerProtocolSubscription::default()
-            .with_topics(topics.iter().map(|t| StrBytes::from_string(t.to_string())).collect());
+        let sub = ConsumerProtocolSubscription::default().with_topics(
+            topics
+                .iter()
+                .map(|t| StrBytes::from_string(t.to_string()))
+                .collect(),
+        );
         let mut buf = BytesMut::new();
         buf.put_i16(1);
         sub.encode(&mut buf, 1).unwrap();
@@ -90,9 +100,15 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        assert_eq!(subscribed_topics(&subscription(&["a", "b"])), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            subscribed_topics(&subscription(&["a", "b"])),
+            Some(vec!["a".into(), "b".into()])
+        );
         let got = assigned_partitions(&assignment(&[("t", &[0, 2])])).unwrap();
-        assert_eq!(got, vec![TopicPartition::new("t", 0), TopicPartition::new("t", 2)]);
+        assert_eq!(
+            got,
+            vec![TopicPartition::new("t", 0), TopicPartition::new("t", 2)]
+        );
         assert_eq!(assigned_partitions(&Bytes::new()), Some(vec![]));
         assert_eq!(subscribed_topics(&Bytes::from_static(b"\x00")), None);
     }

@@ -79,7 +79,11 @@ impl Member {
     }
 
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     /// Same protocols, same metadata, same order: a rejoin that changes nothing.
@@ -154,7 +158,11 @@ impl Group {
         }
         let n = self.members.len();
         protocols.iter().any(|(name, _)| {
-            self.members.values().filter(|m| m.protocols.iter().any(|(p, _)| p == name)).count() == n
+            self.members
+                .values()
+                .filter(|m| m.protocols.iter().any(|(p, _)| p == name))
+                .count()
+                == n
         })
     }
 
@@ -166,7 +174,11 @@ impl Group {
             .protocols
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| &p == n)))
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| &p == n))
+            })
             .collect();
         let mut votes: Vec<(&String, usize)> = candidates.iter().map(|c| (*c, 0)).collect();
         for m in self.members.values() {
@@ -177,7 +189,10 @@ impl Group {
             }
         }
         let best = votes.iter().map(|(_, n)| *n).max()?;
-        votes.into_iter().find(|(_, n)| *n == best).map(|(c, _)| c.clone())
+        votes
+            .into_iter()
+            .find(|(_, n)| *n == best)
+            .map(|(c, _)| c.clone())
     }
 
     /// Every member is parked in JoinGroup and no handed-out member id is still outstanding.
@@ -187,7 +202,11 @@ impl Group {
 
     /// The largest rebalance timeout of the members bounds how long a rebalance waits.
     pub fn rebalance_timeout_ms(&self) -> i32 {
-        self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0)
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Topics the members subscribed to, when the group uses the consumer protocol.
@@ -198,14 +217,20 @@ impl Group {
         let protocol = self.protocol_name.as_deref()?;
         let mut topics = HashSet::new();
         for m in self.members.values() {
-            topics.extend(super::consumer_protocol::subscribed_topics(&m.metadata_for(protocol))?);
+            topics.extend(super::consumer_protocol::subscribed_topics(
+                &m.metadata_for(protocol),
+            )?);
         }
         Some(topics)
     }
 
     /// Picks a new leader when the old one is gone: prefer a member already parked in JoinGroup.
     pub fn elect_leader_if_needed(&mut self) {
-        if self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+        if self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
             return;
         }
         self.leader = self

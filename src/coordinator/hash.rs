@@ -6,8 +6,9 @@
 /// Java's `String.hashCode()`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units, wrapping
 /// on overflow. UTF-16 (not bytes, not chars) matters for non-ASCII group ids.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// Kafka's `Utils.abs(groupId.hashCode) % partitions` (`GroupMetadataManager.partitionFor`).
@@ -35,7 +36,10 @@ mod tests {
         // "é" is U+00E9 (one UTF-16 unit, two UTF-8 bytes)
         assert_eq!(java_string_hash("é"), 0xe9);
         // "héllo".hashCode() == 99_162_322 + (0xe9 - 'e') * 31^3
-        assert_eq!(java_string_hash("héllo"), 99_162_322 + (0xe9 - 0x65) * 29_791);
+        assert_eq!(
+            java_string_hash("héllo"),
+            99_162_322 + (0xe9 - 0x65) * 29_791
+        );
         // U+1F600 is a surrogate pair (0xD83D, 0xDE00): 0xD83D * 31 + 0xDE00
         assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
         // "polygenelubricants".hashCode() == Integer.MIN_VALUE in Java

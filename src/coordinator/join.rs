@@ -8,8 +8,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::coordinator::{now_ms, session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT};
 use super::group::{Group, GroupState, Member};
+use super::group_coordinator::{
+    now_ms, session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT,
+};
 use super::response::{join_error, join_success, join_success_with_leader};
 
 /// What the locked part of JoinGroup decided.
@@ -47,15 +49,23 @@ impl GroupCoordinator {
             client_host,
             session_timeout_ms: req.session_timeout_ms,
             // v0 has no rebalance timeout: Kafka uses the session timeout.
-            rebalance_timeout_ms: if version == 0 { req.session_timeout_ms } else { req.rebalance_timeout_ms },
+            rebalance_timeout_ms: if version == 0 {
+                req.session_timeout_ms
+            } else {
+                req.rebalance_timeout_ms
+            },
             protocol_type: req.protocol_type.as_str(),
-            protocols: req.protocols.iter().map(|p| (p.name.as_str().to_string(), p.metadata.clone())).collect(),
+            protocols: req
+                .protocols
+                .iter()
+                .map(|p| (p.name.as_str().to_string(), p.metadata.clone()))
+                .collect(),
         };
         match self.join_locked(req.group_id.0.as_str(), &join) {
             Outcome::Now(resp) => resp,
-            Outcome::Wait(member_id, rx) => rx
-                .await
-                .unwrap_or_else(|_| join_error(version, ResponseError::UnknownMemberId, &member_id)),
+            Outcome::Wait(member_id, rx) => rx.await.unwrap_or_else(|_| {
+                join_error(version, ResponseError::UnknownMemberId, &member_id)
+            }),
         }
     }
 
@@ -84,7 +94,11 @@ impl GroupCoordinator {
             return err(ResponseError::CoordinatorNotAvailable);
         };
         if !self.accept_joining_member(group, join.member_id) {
-            return Outcome::Now(join_error(join.version, ResponseError::GroupMaxSizeReached, ""));
+            return Outcome::Now(join_error(
+                join.version,
+                ResponseError::GroupMaxSizeReached,
+                "",
+            ));
         }
         if group.state == GroupState::Dead {
             return err(ResponseError::CoordinatorNotAvailable);
@@ -92,7 +106,11 @@ impl GroupCoordinator {
         if !group.supports_protocols(join.protocol_type, &join.protocols) {
             return err(ResponseError::InconsistentGroupProtocol);
         }
-        let outcome = if unknown_member { self.join_new_member(group, join) } else { self.join_known_member(group, join) };
+        let outcome = if unknown_member {
+            self.join_new_member(group, join)
+        } else {
+            self.join_known_member(group, join)
+        };
         if group.state == GroupState::PreparingRebalance {
             group.join_progress.notify_one();
         }
@@ -106,8 +124,16 @@ impl GroupCoordinator {
         match group.state {
             GroupState::Empty | GroupState::Dead => true,
             GroupState::PreparingRebalance => {
-                let joined = group.members.values().filter(|m| m.awaiting_join.is_some()).count();
-                group.members.get(member_id).is_some_and(|m| m.awaiting_join.is_some()) || joined < max
+                let joined = group
+                    .members
+                    .values()
+                    .filter(|m| m.awaiting_join.is_some())
+                    .count();
+                group
+                    .members
+                    .get(member_id)
+                    .is_some_and(|m| m.awaiting_join.is_some())
+                    || joined < max
             }
             _ => group.members.contains_key(member_id) || group.members.len() < max,
         }
@@ -125,8 +151,16 @@ impl GroupCoordinator {
         if join.version >= 4 {
             // KIP-394: hand out the id first, so a client that times out rejoins as the same member.
             group.pending_members.insert(new_id.clone());
-            self.spawn_pending_member_timer(&group.id, &new_id, session_timeout(join.session_timeout_ms));
-            return Outcome::Now(join_error(join.version, ResponseError::MemberIdRequired, &new_id));
+            self.spawn_pending_member_timer(
+                &group.id,
+                &new_id,
+                session_timeout(join.session_timeout_ms),
+            );
+            return Outcome::Now(join_error(
+                join.version,
+                ResponseError::MemberIdRequired,
+                &new_id,
+            ));
         }
         self.add_member_and_rebalance(group, join, &new_id)
     }
@@ -139,7 +173,9 @@ impl GroupCoordinator {
         if group.is_static_member_fenced(join.member_id, join.instance_id) {
             return err(ResponseError::FencedInstanceId);
         }
-        let instance_unknown = join.instance_id.is_some_and(|i| !group.static_members.contains_key(i));
+        let instance_unknown = join
+            .instance_id
+            .is_some_and(|i| !group.static_members.contains_key(i));
         let Some(member) = group.members.get(join.member_id) else {
             return err(ResponseError::UnknownMemberId);
         };
@@ -156,12 +192,19 @@ impl GroupCoordinator {
             GroupState::Stable if unchanged && !is_leader => {
                 Outcome::Now(join_success(join.version, group, join.member_id, false))
             }
-            GroupState::CompletingRebalance | GroupState::Stable => self.update_member_and_rebalance(group, join),
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.update_member_and_rebalance(group, join)
+            }
             GroupState::Empty | GroupState::Dead => err(ResponseError::UnknownMemberId),
         }
     }
 
-    fn add_member_and_rebalance(&self, group: &mut Group, join: &Join<'_>, member_id: &str) -> Outcome {
+    fn add_member_and_rebalance(
+        &self,
+        group: &mut Group,
+        join: &Join<'_>,
+        member_id: &str,
+    ) -> Outcome {
         let (tx, rx) = oneshot::channel();
         let incarnation = self.next_incarnation();
         let member = Member {
@@ -190,7 +233,9 @@ impl GroupCoordinator {
             group.leader = Some(member_id.to_string());
         }
         if let Some(instance) = join.instance_id {
-            group.static_members.insert(instance.to_string(), member_id.to_string());
+            group
+                .static_members
+                .insert(instance.to_string(), member_id.to_string());
         }
         group.pending_members.remove(member_id);
         group.members.insert(member_id.to_string(), member);
@@ -214,9 +259,19 @@ impl GroupCoordinator {
 
     /// A static member came back under a new member id (KIP-345): the old id is fenced, the
     /// assignment is kept, and a Stable group does not rebalance unless the protocol would change.
-    fn replace_static_member(&self, group: &mut Group, join: &Join<'_>, old_id: &str, new_id: &str) -> Outcome {
+    fn replace_static_member(
+        &self,
+        group: &mut Group,
+        join: &Join<'_>,
+        old_id: &str,
+        new_id: &str,
+    ) -> Outcome {
         let Some(mut member) = group.members.remove(old_id) else {
-            return Outcome::Now(join_error(join.version, ResponseError::UnknownMemberId, join.member_id));
+            return Outcome::Now(join_error(
+                join.version,
+                ResponseError::UnknownMemberId,
+                join.member_id,
+            ));
         };
         if let Some((v, tx)) = member.awaiting_join.take() {
             let _ = tx.send(join_error(v, ResponseError::FencedInstanceId, old_id));
@@ -243,7 +298,9 @@ impl GroupCoordinator {
         member.awaiting_join = Some((join.version, tx));
         let incarnation = member.incarnation;
         if let Some(instance) = join.instance_id {
-            group.static_members.insert(instance.to_string(), new_id.to_string());
+            group
+                .static_members
+                .insert(instance.to_string(), new_id.to_string());
         }
         group.members.insert(new_id.to_string(), member);
         info!(group = %group.id, generation = group.generation, member = new_id, old_member = old_id,
@@ -254,7 +311,13 @@ impl GroupCoordinator {
                 if group.select_protocol() == group.protocol_name {
                     // The old leader id is returned so that a rejoining leader does not compute an
                     // assignment a Stable group would never distribute.
-                    let resp = join_success_with_leader(join.version, group, new_id, false, previous_leader.as_deref());
+                    let resp = join_success_with_leader(
+                        join.version,
+                        group,
+                        new_id,
+                        false,
+                        previous_leader.as_deref(),
+                    );
                     if let Some(m) = group.members.get_mut(new_id) {
                         m.awaiting_join = None;
                     }
@@ -263,7 +326,9 @@ impl GroupCoordinator {
                 }
                 self.maybe_prepare_rebalance(group, new_id, "static member changed protocols");
             }
-            GroupState::CompletingRebalance => self.prepare_rebalance(group, new_id, "static member rejoined"),
+            GroupState::CompletingRebalance => {
+                self.prepare_rebalance(group, new_id, "static member rejoined")
+            }
             _ => {}
         }
         Outcome::Wait(new_id.to_string(), rx)
@@ -286,7 +351,11 @@ impl GroupCoordinator {
         }
         group.pending_members.clear();
         group.elect_leader_if_needed();
-        let leader_joined = group.leader.as_ref().and_then(|l| group.members.get(l)).is_some_and(|m| m.awaiting_join.is_some());
+        let leader_joined = group
+            .leader
+            .as_ref()
+            .and_then(|l| group.members.get(l))
+            .is_some_and(|m| m.awaiting_join.is_some());
         if !group.members.is_empty() && !leader_joined {
             tracing::warn!(group = %group.id, "rebalance could not complete: no member rejoined");
             return false;
@@ -295,26 +364,49 @@ impl GroupCoordinator {
         let leader = group.leader.clone().unwrap_or_default();
         if group.members.is_empty() {
             group.protocol_name = None;
-            Self::transition(group, GroupState::Empty, "", "rebalance completed with no members");
+            Self::transition(
+                group,
+                GroupState::Empty,
+                "",
+                "rebalance completed with no members",
+            );
         } else {
             group.protocol_name = group.select_protocol();
-            Self::transition(group, GroupState::CompletingRebalance, &leader, "rebalance completed");
+            Self::transition(
+                group,
+                GroupState::CompletingRebalance,
+                &leader,
+                "rebalance completed",
+            );
         }
         let ids: Vec<String> = group.members.keys().cloned().collect();
         for id in &ids {
             let is_leader = group.is_leader(id);
-            let parked = group.members.get_mut(id).and_then(|m| m.awaiting_join.take());
+            let parked = group
+                .members
+                .get_mut(id)
+                .and_then(|m| m.awaiting_join.take());
             if let Some((version, tx)) = parked {
                 let _ = tx.send(join_success(version, group, id, is_leader));
             }
             Self::touch(group, id);
-            if let Some(m) = group.members.get_mut(id) {
-                m.is_new = false;
+            // A new member's timer sleeps until the long new-member deadline; its session is now
+            // the (shorter) session timeout, so it gets a fresh timer (the old one exits).
+            let renewed = group.members.get_mut(id).and_then(|m| {
+                let was_new = std::mem::replace(&mut m.is_new, false);
+                was_new.then(|| {
+                    m.incarnation = self.next_incarnation();
+                    m.incarnation
+                })
+            });
+            if let Some(incarnation) = renewed {
+                self.spawn_heartbeat_timer(&group.id, id, incarnation);
             }
             group.pending_sync.insert(id.clone());
         }
         if !group.members.is_empty() {
-            let timeout = std::time::Duration::from_millis(group.rebalance_timeout_ms().max(0) as u64);
+            let timeout =
+                std::time::Duration::from_millis(group.rebalance_timeout_ms().max(0) as u64);
             self.spawn_sync_timer(group, timeout);
         }
         self.publish_mirror(group);

@@ -4,8 +4,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::coordinator::GroupCoordinator;
 use super::group::{Group, GroupState};
+use super::group_coordinator::GroupCoordinator;
 use super::response::{opt_s, s};
 
 impl GroupCoordinator {
@@ -15,18 +15,30 @@ impl GroupCoordinator {
         } else {
             req.members
                 .iter()
-                .map(|m| (m.member_id.as_str().to_string(), m.group_instance_id.as_deref().map(str::to_string)))
+                .map(|m| {
+                    (
+                        m.member_id.as_str().to_string(),
+                        m.group_instance_id.as_deref().map(str::to_string),
+                    )
+                })
                 .collect()
         };
         let results: Vec<(String, Option<String>, Option<ResponseError>)> = if self.is_shut_down() {
-            leaving.into_iter().map(|(m, i)| (m, i, Some(ResponseError::NotCoordinator))).collect()
+            leaving
+                .into_iter()
+                .map(|(m, i)| (m, i, Some(ResponseError::NotCoordinator)))
+                .collect()
         } else {
             let mut groups = self.lock();
             match groups.get_mut(req.group_id.0.as_str()) {
-                None => leaving.into_iter().map(|(m, i)| (m, i, Some(ResponseError::UnknownMemberId))).collect(),
-                Some(group) if group.state == GroupState::Dead => {
-                    leaving.into_iter().map(|(m, i)| (m, i, Some(ResponseError::CoordinatorNotAvailable))).collect()
-                }
+                None => leaving
+                    .into_iter()
+                    .map(|(m, i)| (m, i, Some(ResponseError::UnknownMemberId)))
+                    .collect(),
+                Some(group) if group.state == GroupState::Dead => leaving
+                    .into_iter()
+                    .map(|(m, i)| (m, i, Some(ResponseError::CoordinatorNotAvailable)))
+                    .collect(),
                 Some(group) => leaving
                     .into_iter()
                     .map(|(m, i)| {
@@ -55,7 +67,12 @@ impl GroupCoordinator {
         )
     }
 
-    fn leave_one(&self, group: &mut Group, member_id: &str, instance_id: Option<&str>) -> Option<ResponseError> {
+    fn leave_one(
+        &self,
+        group: &mut Group,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Option<ResponseError> {
         let target = match instance_id {
             Some(instance) => match group.static_members.get(instance) {
                 // An unknown member id ("") means "whoever holds this instance id".

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use super::store::{
-    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture, TopicPartition,
+    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture,
+    TopicPartition,
 };
 
 /// Keeps offsets and mirrors in maps; every call also counts as one "round trip".
@@ -27,18 +28,23 @@ impl MemoryOffsetStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Result<T, StoreError> {
-        let mut inner = self.inner.lock().map_err(|_| StoreError::Failed("poisoned".into()))?;
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
         Ok(f(&mut inner))
     }
 
     /// The last mirrored members of a group (for tests).
     pub fn mirrored_members(&self, group: &str) -> Vec<MemberMirror> {
-        self.with(|i| i.members.get(group).cloned().unwrap_or_default()).unwrap_or_default()
+        self.with(|i| i.members.get(group).cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// The last mirrored owners of a group (for tests).
     pub fn mirrored_owners(&self, group: &str) -> Vec<(TopicPartition, String)> {
-        self.with(|i| i.owners.get(group).cloned().unwrap_or_default()).unwrap_or_default()
+        self.with(|i| i.owners.get(group).cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// How many commit calls were made (for tests).
@@ -54,7 +60,13 @@ impl OffsetStore for MemoryOffsetStore {
                 i.commits += 1;
                 let offsets = i.offsets.entry(group.to_string()).or_default();
                 for w in writes {
-                    offsets.insert(w.tp, CommittedOffset { offset: w.offset, extra: w.extra });
+                    offsets.insert(
+                        w.tp,
+                        CommittedOffset {
+                            offset: w.offset,
+                            extra: w.extra,
+                        },
+                    );
                 }
             })
         })
@@ -77,7 +89,11 @@ impl OffsetStore for MemoryOffsetStore {
                         })
                         .collect(),
                     None => offsets
-                        .map(|o| o.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect())
+                        .map(|o| {
+                            o.iter()
+                                .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 }
             })
@@ -94,7 +110,11 @@ impl OffsetStore for MemoryOffsetStore {
         })
     }
 
-    fn delete_offsets<'a>(&'a self, group: &'a str, partitions: Vec<TopicPartition>) -> StoreFuture<'a, ()> {
+    fn delete_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        partitions: Vec<TopicPartition>,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.with(|i| {
                 if let Some(o) = i.offsets.get_mut(group) {
@@ -109,15 +129,23 @@ impl OffsetStore for MemoryOffsetStore {
     fn list_groups_with_offsets(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move {
             self.with(|i| {
-                let mut groups: Vec<String> =
-                    i.offsets.iter().filter(|(_, o)| !o.is_empty()).map(|(g, _)| g.clone()).collect();
+                let mut groups: Vec<String> = i
+                    .offsets
+                    .iter()
+                    .filter(|(_, o)| !o.is_empty())
+                    .map(|(g, _)| g.clone())
+                    .collect();
                 groups.sort();
                 groups
             })
         })
     }
 
-    fn mirror_members<'a>(&'a self, group: &'a str, members: Vec<MemberMirror>) -> StoreFuture<'a, ()> {
+    fn mirror_members<'a>(
+        &'a self,
+        group: &'a str,
+        members: Vec<MemberMirror>,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.with(|i| {
                 i.members.insert(group.to_string(), members);

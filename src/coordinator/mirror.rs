@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::consumer_protocol::{assigned_partitions, subscribed_topics};
-use super::coordinator::GroupCoordinator;
 use super::group::{Group, GroupState};
+use super::group_coordinator::GroupCoordinator;
 use super::store::{MemberMirror, OffsetStore, TopicPartition};
 
 /// What the mirror of one group should show.
@@ -29,12 +29,18 @@ fn desired(group: &Group) -> MirrorState {
         .members
         .values()
         .map(|m| {
-            let metadata = protocol.map(|p| m.metadata_for(p)).or_else(|| m.protocols.first().map(|(_, b)| b.clone()));
+            let metadata = protocol
+                .map(|p| m.metadata_for(p))
+                .or_else(|| m.protocols.first().map(|(_, b)| b.clone()));
             let topics = match metadata {
                 Some(md) if consumer => subscribed_topics(&md).unwrap_or_default(),
                 _ => Vec::new(),
             };
-            MemberMirror { member_id: m.member_id.clone(), topics, timestamp_ms: m.joined_at_ms }
+            MemberMirror {
+                member_id: m.member_id.clone(),
+                topics,
+                timestamp_ms: m.joined_at_ms,
+            }
         })
         .collect();
     let mut owners = Vec::new();
@@ -56,7 +62,9 @@ impl GroupCoordinator {
             return;
         }
         let state = desired(group);
-        let Ok(mut mirrors) = self.mirrors.lock() else { return };
+        let Ok(mut mirrors) = self.mirrors.lock() else {
+            return;
+        };
         if let Some(tx) = mirrors.get(&group.id) {
             tx.send_if_modified(|cur| {
                 let changed = *cur != state;

@@ -8,8 +8,8 @@
 mod admin;
 mod config;
 mod consumer_protocol;
-mod coordinator;
 mod group;
+mod group_coordinator;
 mod hash;
 mod join;
 mod leave;
@@ -29,11 +29,12 @@ mod zk_store_admin;
 mod tests;
 
 pub use config::{GroupConfig, OFFSET_METADATA_MAX_BYTES};
-pub use coordinator::GroupCoordinator;
 pub use group::GroupState;
+pub use group_coordinator::GroupCoordinator;
 pub use hash::{java_string_hash, partition_for};
 pub use memory_store::MemoryOffsetStore;
 pub use store::{
-    CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite, StoreError, StoreFuture, TopicPartition,
+    CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite, StoreError, StoreFuture,
+    TopicPartition,
 };
 pub use zk_store::ZkOffsetStore;

@@ -3,13 +3,13 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::admin::store_error_code;
-use super::coordinator::GroupCoordinator;
+use super::group_coordinator::GroupCoordinator;
 use super::response::s;
 use super::store::{CommittedOffset, TopicPartition};
 
@@ -29,26 +29,34 @@ impl GroupCoordinator {
             for g in &req.groups {
                 let wanted = g.topics.as_ref().map(|ts| {
                     ts.iter()
-                        .flat_map(|t| t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.as_str(), *p)))
+                        .flat_map(|t| {
+                            t.partition_indexes
+                                .iter()
+                                .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
+                        })
                         .collect()
                 });
-                let (fetched, error) = self.fetch_group(g.group_id.0.as_str(), wanted, version).await;
+                let (fetched, error) = self
+                    .fetch_group(g.group_id.0.as_str(), wanted, version)
+                    .await;
                 let topics = by_topic(fetched)
                     .into_iter()
                     .map(|(topic, parts)| {
-                        OffsetFetchResponseTopics::default().with_name(TopicName(s(&topic))).with_partitions(
-                            parts
-                                .into_iter()
-                                .map(|f| {
-                                    OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(f.tp.partition)
-                                        .with_committed_offset(f.offset)
-                                        .with_committed_leader_epoch(f.leader_epoch)
-                                        .with_metadata(Some(s(&f.metadata)))
-                                        .with_error_code(f.error)
-                                })
-                                .collect(),
-                        )
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(s(&topic)))
+                            .with_partitions(
+                                parts
+                                    .into_iter()
+                                    .map(|f| {
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(f.tp.partition)
+                                            .with_committed_offset(f.offset)
+                                            .with_committed_leader_epoch(f.leader_epoch)
+                                            .with_metadata(Some(s(&f.metadata)))
+                                            .with_error_code(f.error)
+                                    })
+                                    .collect(),
+                            )
                     })
                     .collect();
                 groups.push(
@@ -62,29 +70,39 @@ impl GroupCoordinator {
         }
         let wanted = req.topics.as_ref().map(|ts| {
             ts.iter()
-                .flat_map(|t| t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.as_str(), *p)))
+                .flat_map(|t| {
+                    t.partition_indexes
+                        .iter()
+                        .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
+                })
                 .collect()
         });
-        let (fetched, error) = self.fetch_group(req.group_id.0.as_str(), wanted, version).await;
+        let (fetched, error) = self
+            .fetch_group(req.group_id.0.as_str(), wanted, version)
+            .await;
         let topics = by_topic(fetched)
             .into_iter()
             .map(|(topic, parts)| {
-                OffsetFetchResponseTopic::default().with_name(TopicName(s(&topic))).with_partitions(
-                    parts
-                        .into_iter()
-                        .map(|f| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(f.tp.partition)
-                                .with_committed_offset(f.offset)
-                                .with_committed_leader_epoch(f.leader_epoch)
-                                .with_metadata(Some(s(&f.metadata)))
-                                .with_error_code(f.error)
-                        })
-                        .collect(),
-                )
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(s(&topic)))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|f| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(f.tp.partition)
+                                    .with_committed_offset(f.offset)
+                                    .with_committed_leader_epoch(f.leader_epoch)
+                                    .with_metadata(Some(s(&f.metadata)))
+                                    .with_error_code(f.error)
+                            })
+                            .collect(),
+                    )
             })
             .collect();
-        OffsetFetchResponse::default().with_topics(topics).with_error_code(error.map(|e| e.code()).unwrap_or(0))
+        OffsetFetchResponse::default()
+            .with_topics(topics)
+            .with_error_code(error.map(|e| e.code()).unwrap_or(0))
     }
 
     /// Reads one group's offsets. A store failure is a group-level error (v2+) and, for v0/v1
@@ -99,13 +117,25 @@ impl GroupCoordinator {
             return (Vec::new(), Some(ResponseError::NotCoordinator));
         }
         match self.store.fetch(group, wanted.clone()).await {
-            Ok(found) => (found.into_iter().map(|(tp, c)| fetched(tp, c, version)).collect(), None),
+            Ok(found) => (
+                found
+                    .into_iter()
+                    .map(|(tp, c)| fetched(tp, c, version))
+                    .collect(),
+                None,
+            ),
             Err(e) => {
                 let code = store_error_code(&e);
                 let parts = wanted
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|tp| Fetched { tp, offset: -1, leader_epoch: -1, metadata: String::new(), error: code.code() })
+                    .map(|tp| Fetched {
+                        tp,
+                        offset: -1,
+                        leader_epoch: -1,
+                        metadata: String::new(),
+                        error: code.code(),
+                    })
                     .collect();
                 (parts, Some(code))
             }
@@ -120,7 +150,13 @@ fn fetched(tp: TopicPartition, committed: Option<CommittedOffset>, version: i16)
                 Some(x) => (x.metadata.unwrap_or_default(), x.leader_epoch),
                 None => (String::new(), -1),
             };
-            Fetched { tp, offset: c.offset, leader_epoch, metadata, error: 0 }
+            Fetched {
+                tp,
+                offset: c.offset,
+                leader_epoch,
+                metadata,
+                error: 0,
+            }
         }
         None => Fetched {
             tp,
@@ -128,7 +164,11 @@ fn fetched(tp: TopicPartition, committed: Option<CommittedOffset>, version: i16)
             leader_epoch: -1,
             metadata: String::new(),
             // Kafka's ZooKeeper rule for v0: a missing offset znode is an unknown partition.
-            error: if version == 0 { ResponseError::UnknownTopicOrPartition.code() } else { 0 },
+            error: if version == 0 {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                0
+            },
         },
     }
 }

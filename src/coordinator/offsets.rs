@@ -4,22 +4,30 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, TopicName,
 };
 
 use super::admin::store_error_code;
 use super::config::OFFSET_METADATA_MAX_BYTES;
-use super::coordinator::{now_ms, GroupCoordinator};
 use super::group::GroupState;
+use super::group_coordinator::{now_ms, GroupCoordinator};
 use super::response::s;
 use super::store::{OffsetExtra, OffsetWrite, TopicPartition};
 use super::sync::validate_member;
 
 impl GroupCoordinator {
-    pub async fn offset_commit(&self, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    pub async fn offset_commit(
+        &self,
+        req: OffsetCommitRequest,
+        version: i16,
+    ) -> OffsetCommitResponse {
         let group_id = req.group_id.0.as_str();
         // v0 is Kafka's ZooKeeper commit: no group checks at all.
         let group_error = if version == 0 {
@@ -54,7 +62,11 @@ impl GroupCoordinator {
                     metadata: metadata.map(str::to_string),
                     leader_epoch: p.committed_leader_epoch,
                     // Only v1 carries a commit timestamp; -1 (and later versions) mean "now".
-                    commit_timestamp_ms: if version == 1 && p.commit_timestamp >= 0 { p.commit_timestamp } else { now },
+                    commit_timestamp_ms: if version == 1 && p.commit_timestamp >= 0 {
+                        p.commit_timestamp
+                    } else {
+                        now
+                    },
                 });
                 writes.push(OffsetWrite {
                     tp: TopicPartition::new(topic.name.0.as_str(), p.partition_index),
@@ -83,11 +95,20 @@ impl GroupCoordinator {
                     .iter()
                     .enumerate()
                     .map(|(pi, p)| {
-                        let code = results.get(&(ti, pi)).copied().flatten().map(|e| e.code()).unwrap_or(0);
-                        OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                        let code = results
+                            .get(&(ti, pi))
+                            .copied()
+                            .flatten()
+                            .map(|e| e.code())
+                            .unwrap_or(0);
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
                     })
                     .collect();
-                OffsetCommitResponseTopic::default().with_name(topic.name.clone()).with_partitions(partitions)
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(partitions)
             })
             .collect();
         OffsetCommitResponse::default().with_topics(topics)
@@ -131,7 +152,11 @@ impl GroupCoordinator {
         None
     }
 
-    pub async fn offset_delete(&self, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+    pub async fn offset_delete(
+        &self,
+        req: OffsetDeleteRequest,
+        _version: i16,
+    ) -> OffsetDeleteResponse {
         let group_id = req.group_id.0.as_str();
         let top = |e: ResponseError| OffsetDeleteResponse::default().with_error_code(e.code());
         if self.is_shut_down() {
@@ -143,7 +168,10 @@ impl GroupCoordinator {
             groups.get(group_id).map(|g| match g.state {
                 GroupState::Dead => Err(ResponseError::GroupIdNotFound),
                 GroupState::Empty => Ok(None),
-                _ => g.subscribed_topics().map(Some).ok_or(ResponseError::NonEmptyGroup),
+                _ => g
+                    .subscribed_topics()
+                    .map(Some)
+                    .ok_or(ResponseError::NonEmptyGroup),
             })
         };
         let subscribed = match in_memory {
@@ -160,12 +188,20 @@ impl GroupCoordinator {
             .topics
             .iter()
             .filter(|t| !is_subscribed(t.name.0.as_str()))
-            .flat_map(|t| t.partitions.iter().map(|p| TopicPartition::new(t.name.0.as_str(), p.partition_index)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.name.0.as_str(), p.partition_index))
+            })
             .collect();
         let store_error = if deletable.is_empty() {
             None
         } else {
-            self.store.delete_offsets(group_id, deletable).await.err().map(|e| store_error_code(&e))
+            self.store
+                .delete_offsets(group_id, deletable)
+                .await
+                .err()
+                .map(|e| store_error_code(&e))
         };
         if let Some(e) = store_error {
             return top(e);
@@ -174,13 +210,23 @@ impl GroupCoordinator {
             .topics
             .iter()
             .map(|t| {
-                let code = if is_subscribed(t.name.0.as_str()) { ResponseError::GroupSubscribedToTopic.code() } else { 0 };
-                OffsetDeleteResponseTopic::default().with_name(TopicName(s(t.name.0.as_str()))).with_partitions(
-                    t.partitions
-                        .iter()
-                        .map(|p| OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code))
-                        .collect(),
-                )
+                let code = if is_subscribed(t.name.0.as_str()) {
+                    ResponseError::GroupSubscribedToTopic.code()
+                } else {
+                    0
+                };
+                OffsetDeleteResponseTopic::default()
+                    .with_name(TopicName(s(t.name.0.as_str())))
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetDeleteResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
             })
             .collect();
         OffsetDeleteResponse::default().with_topics(topics)

@@ -37,8 +37,19 @@ pub(crate) fn join_error(version: i16, error: ResponseError, member_id: &str) ->
 
 /// A successful JoinGroup answer for `member_id` from the group's current generation.
 /// `with_members` is true for the leader (it computes the assignment).
-pub(crate) fn join_success(version: i16, group: &Group, member_id: &str, with_members: bool) -> JoinGroupResponse {
-    join_success_with_leader(version, group, member_id, with_members, group.leader.as_deref())
+pub(crate) fn join_success(
+    version: i16,
+    group: &Group,
+    member_id: &str,
+    with_members: bool,
+) -> JoinGroupResponse {
+    join_success_with_leader(
+        version,
+        group,
+        member_id,
+        with_members,
+        group.leader.as_deref(),
+    )
 }
 
 pub(crate) fn join_success_with_leader(
@@ -73,7 +84,9 @@ pub(crate) fn join_success_with_leader(
 }
 
 pub(crate) fn sync_error(error: ResponseError) -> SyncGroupResponse {
-    SyncGroupResponse::default().with_error_code(error.code()).with_assignment(Bytes::new())
+    SyncGroupResponse::default()
+        .with_error_code(error.code())
+        .with_assignment(Bytes::new())
 }
 
 pub(crate) fn sync_success(group: &Group, assignment: Bytes) -> SyncGroupResponse {

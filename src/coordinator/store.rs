@@ -32,7 +32,10 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 
@@ -93,13 +96,21 @@ pub trait OffsetStore: Send + Sync {
     fn delete_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, bool>;
 
     /// Removes the committed offsets of the given partitions (missing ones are ignored).
-    fn delete_offsets<'a>(&'a self, group: &'a str, partitions: Vec<TopicPartition>) -> StoreFuture<'a, ()>;
+    fn delete_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        partitions: Vec<TopicPartition>,
+    ) -> StoreFuture<'a, ()>;
 
     /// Every group that has committed offsets.
     fn list_groups_with_offsets(&self) -> StoreFuture<'_, Vec<String>>;
 
     /// Makes the mirrored member list equal to `members` (creating and deleting as needed).
-    fn mirror_members<'a>(&'a self, group: &'a str, members: Vec<MemberMirror>) -> StoreFuture<'a, ()>;
+    fn mirror_members<'a>(
+        &'a self,
+        group: &'a str,
+        members: Vec<MemberMirror>,
+    ) -> StoreFuture<'a, ()>;
 
     /// Makes the mirrored partition owners equal to `owners` (partition → member id).
     fn mirror_owners<'a>(

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse, SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::messages::{
+    HeartbeatRequest, HeartbeatResponse, SyncGroupRequest, SyncGroupResponse,
+};
 use tokio::sync::oneshot;
 
-use super::coordinator::GroupCoordinator;
 use super::group::{Group, GroupState};
+use super::group_coordinator::GroupCoordinator;
 use super::response::{heartbeat, sync_error, sync_success};
 
 enum Outcome {
@@ -20,7 +22,9 @@ impl GroupCoordinator {
     pub async fn sync_group(&self, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
         match self.sync_locked(&req, version) {
             Outcome::Now(resp) => resp,
-            Outcome::Wait(rx) => rx.await.unwrap_or_else(|_| sync_error(ResponseError::UnknownMemberId)),
+            Outcome::Wait(rx) => rx
+                .await
+                .unwrap_or_else(|_| sync_error(ResponseError::UnknownMemberId)),
         }
     }
 
@@ -37,12 +41,23 @@ impl GroupCoordinator {
         if group.state == GroupState::Dead {
             return err(ResponseError::CoordinatorNotAvailable);
         }
-        if let Some(e) = validate_member(group, member_id, req.group_instance_id.as_deref(), req.generation_id) {
+        if let Some(e) = validate_member(
+            group,
+            member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        ) {
             return err(e);
         }
         // v5+: the client states the protocol it was told in JoinGroup; it must match.
-        let type_mismatch = req.protocol_type.as_deref().is_some_and(|t| group.protocol_type.as_deref() != Some(t));
-        let name_mismatch = req.protocol_name.as_deref().is_some_and(|n| group.protocol_name.as_deref() != Some(n));
+        let type_mismatch = req
+            .protocol_type
+            .as_deref()
+            .is_some_and(|t| group.protocol_type.as_deref() != Some(t));
+        let name_mismatch = req
+            .protocol_name
+            .as_deref()
+            .is_some_and(|n| group.protocol_name.as_deref() != Some(n));
         if type_mismatch || name_mismatch {
             return err(ResponseError::InconsistentGroupProtocol);
         }
@@ -52,7 +67,11 @@ impl GroupCoordinator {
             GroupState::PreparingRebalance => err(ResponseError::RebalanceInProgress),
             GroupState::Stable => {
                 Self::touch(group, member_id);
-                let assignment = group.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default();
+                let assignment = group
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
                 Outcome::Now(sync_success(group, assignment))
             }
             GroupState::CompletingRebalance => {
@@ -62,8 +81,11 @@ impl GroupCoordinator {
                 }
                 Self::touch(group, member_id);
                 if group.is_leader(member_id) {
-                    let assignments: HashMap<&str, Bytes> =
-                        req.assignments.iter().map(|a| (a.member_id.as_str(), a.assignment.clone())).collect();
+                    let assignments: HashMap<&str, Bytes> = req
+                        .assignments
+                        .iter()
+                        .map(|a| (a.member_id.as_str(), a.assignment.clone()))
+                        .collect();
                     self.set_and_propagate_assignment(group, &assignments, member_id);
                 }
                 Outcome::Wait(rx)
@@ -73,18 +95,34 @@ impl GroupCoordinator {
 
     /// The leader's assignment arrived: store every member's share (members the leader left out
     /// get an empty one and stay in the group), answer parked SyncGroups, become Stable.
-    fn set_and_propagate_assignment(&self, group: &mut Group, assignments: &HashMap<&str, Bytes>, leader: &str) {
+    fn set_and_propagate_assignment(
+        &self,
+        group: &mut Group,
+        assignments: &HashMap<&str, Bytes>,
+        leader: &str,
+    ) {
         for m in group.members.values_mut() {
-            m.assignment = assignments.get(m.member_id.as_str()).cloned().unwrap_or_default();
+            m.assignment = assignments
+                .get(m.member_id.as_str())
+                .cloned()
+                .unwrap_or_default();
         }
         let ids: Vec<String> = group.members.keys().cloned().collect();
         for id in ids {
-            let parked = group.members.get_mut(&id).and_then(|m| m.awaiting_sync.take().map(|p| (p, m.assignment.clone())));
+            let parked = group
+                .members
+                .get_mut(&id)
+                .and_then(|m| m.awaiting_sync.take().map(|p| (p, m.assignment.clone())));
             if let Some(((_, tx), assignment)) = parked {
                 let _ = tx.send(sync_success(group, assignment));
             }
         }
-        Self::transition(group, GroupState::Stable, leader, "leader sent the assignment");
+        Self::transition(
+            group,
+            GroupState::Stable,
+            leader,
+            "leader sent the assignment",
+        );
         self.publish_mirror(group);
     }
 
@@ -100,7 +138,12 @@ impl GroupCoordinator {
             return heartbeat(Some(ResponseError::CoordinatorNotAvailable));
         }
         let member_id = req.member_id.as_str();
-        if let Some(e) = validate_member(group, member_id, req.group_instance_id.as_deref(), req.generation_id) {
+        if let Some(e) = validate_member(
+            group,
+            member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        ) {
             return heartbeat(Some(e));
         }
         match group.state {

@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 
-use super::coordinator::{session_timeout, GroupCoordinator};
 use super::group::{Group, GroupState};
+use super::group_coordinator::{session_timeout, GroupCoordinator};
 
 /// Which kind of join barrier a rebalance uses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum JoinTimer {
     /// First rebalance of an empty group: wait `delay`, extended (by at most `delay` each time,
     /// `remaining` in total) while new members keep arriving. Never completes early.
-    Initial { delay: Duration, remaining: Duration },
+    Initial {
+        delay: Duration,
+        remaining: Duration,
+    },
     /// Complete as soon as every member rejoined, or at `timeout` without the missing ones.
     Regular { timeout: Duration },
 }
@@ -49,7 +52,9 @@ impl GroupCoordinator {
                 };
                 let Some(this) = weak.upgrade() else { return };
                 let mut groups = this.lock();
-                let Some(group) = groups.get_mut(&id) else { return };
+                let Some(group) = groups.get_mut(&id) else {
+                    return;
+                };
                 if group.rebalance_epoch != epoch || group.state != GroupState::PreparingRebalance {
                     return;
                 }
@@ -94,7 +99,10 @@ impl GroupCoordinator {
                 let deadline = {
                     let Some(this) = weak.upgrade() else { return };
                     let groups = this.lock();
-                    match groups.get(&group_id).and_then(|g| g.members.get(&member_id)) {
+                    match groups
+                        .get(&group_id)
+                        .and_then(|g| g.members.get(&member_id))
+                    {
                         Some(m) if m.incarnation == incarnation => m.heartbeat_deadline,
                         _ => return,
                     }
@@ -105,8 +113,12 @@ impl GroupCoordinator {
                 }
                 let Some(this) = weak.upgrade() else { return };
                 let mut groups = this.lock();
-                let Some(group) = groups.get_mut(&group_id) else { return };
-                let Some(m) = group.members.get_mut(&member_id) else { return };
+                let Some(group) = groups.get_mut(&group_id) else {
+                    return;
+                };
+                let Some(m) = group.members.get_mut(&member_id) else {
+                    return;
+                };
                 if m.incarnation != incarnation {
                     return;
                 }
@@ -125,7 +137,12 @@ impl GroupCoordinator {
     }
 
     /// Forgets a member id handed out with MEMBER_ID_REQUIRED that never came back.
-    pub(crate) fn spawn_pending_member_timer(&self, group_id: &str, member_id: &str, timeout: Duration) {
+    pub(crate) fn spawn_pending_member_timer(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        timeout: Duration,
+    ) {
         let weak = self.me.clone();
         let group_id = group_id.to_string();
         let member_id = member_id.to_string();
@@ -137,7 +154,9 @@ impl GroupCoordinator {
             }
             let Some(this) = weak.upgrade() else { return };
             let mut groups = this.lock();
-            let Some(group) = groups.get_mut(&group_id) else { return };
+            let Some(group) = groups.get_mut(&group_id) else {
+                return;
+            };
             if group.pending_members.remove(&member_id) {
                 tracing::debug!(group = %group_id, member = %member_id, "pending member expired");
                 if group.state == GroupState::PreparingRebalance {
@@ -161,15 +180,24 @@ impl GroupCoordinator {
             }
             let Some(this) = weak.upgrade() else { return };
             let mut groups = this.lock();
-            let Some(group) = groups.get_mut(&group_id) else { return };
+            let Some(group) = groups.get_mut(&group_id) else {
+                return;
+            };
             if group.generation != generation
-                || !matches!(group.state, GroupState::CompletingRebalance | GroupState::Stable)
+                || !matches!(
+                    group.state,
+                    GroupState::CompletingRebalance | GroupState::Stable
+                )
             {
                 return;
             }
             let missing: Vec<String> = group.pending_sync.drain().collect();
             for member in missing {
-                this.remove_member_and_update_group(group, &member, "no SyncGroup within the rebalance timeout");
+                this.remove_member_and_update_group(
+                    group,
+                    &member,
+                    "no SyncGroup within the rebalance timeout",
+                );
             }
         });
     }

@@ -15,7 +15,9 @@ pub(crate) const ZKAFKA_CONSUMERS: &str = "/zkafka/consumers";
 /// Rejects names that would escape their place in the tree (ZooKeeper has no escaping).
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(StoreError::Failed(format!("{kind} name {name:?} cannot be a znode name")));
+        return Err(StoreError::Failed(format!(
+            "{kind} name {name:?} cannot be a znode name"
+        )));
     }
     Ok(())
 }
@@ -115,13 +117,23 @@ mod tests {
 
     #[test]
     fn codecs() {
-        assert_eq!(ancestors("/a/b/c"), vec!["/a".to_string(), "/a/b".to_string()]);
+        assert_eq!(
+            ancestors("/a/b/c"),
+            vec!["/a".to_string(), "/a/b".to_string()]
+        );
         assert_eq!(encode_offset(42), b"42");
         assert_eq!(decode_offset(b"42"), Some(42));
         assert_eq!(decode_offset(b"x"), None);
-        let x = OffsetExtra { metadata: Some("m\"1".into()), leader_epoch: 3, commit_timestamp_ms: 17 };
+        let x = OffsetExtra {
+            metadata: Some("m\"1".into()),
+            leader_epoch: 3,
+            commit_timestamp_ms: 17,
+        };
         let bytes = encode_extra(&x).unwrap();
-        assert_eq!(bytes, br#"{"version":1,"metadata":"m\"1","leader_epoch":3,"commit_timestamp":"17"}"#);
+        assert_eq!(
+            bytes,
+            br#"{"version":1,"metadata":"m\"1","leader_epoch":3,"commit_timestamp":"17"}"#
+        );
         assert_eq!(decode_extra(&bytes), Some(x));
         assert_eq!(
             encode_member(&["t".into()], 5).unwrap(),

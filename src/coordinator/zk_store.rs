@@ -14,19 +14,22 @@ use tokio::sync::watch;
 use zookeeper_client::{Acls, Client, CreateMode, CreateOptions, MultiWriteError};
 
 use super::store::{
-    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture, TopicPartition,
+    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture,
+    TopicPartition,
 };
 use super::zk_nodes::{
-    ancestors, check_name, decode_extra, decode_offset, encode_extra, encode_offset, extra_path, offset_path,
-    offsets_path,
+    ancestors, check_name, decode_extra, decode_offset, encode_extra, encode_offset, extra_path,
+    offset_path, offsets_path,
 };
 
 /// How often a commit is retried when a concurrent writer created or deleted a znode between
 /// the existence reads and the multi.
 const COMMIT_ATTEMPTS: usize = 3;
 
-pub(crate) const PERSISTENT: CreateOptions<'static> = CreateMode::Persistent.with_acls(Acls::anyone_all());
-pub(crate) const EPHEMERAL: CreateOptions<'static> = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+pub(crate) const PERSISTENT: CreateOptions<'static> =
+    CreateMode::Persistent.with_acls(Acls::anyone_all());
+pub(crate) const EPHEMERAL: CreateOptions<'static> =
+    CreateMode::Ephemeral.with_acls(Acls::anyone_all());
 
 /// Offsets in ZooKeeper through the broker's current session.
 pub struct ZkOffsetStore {
@@ -40,9 +43,12 @@ pub struct ZkOffsetStore {
 pub(crate) fn zk_err(e: zookeeper_client::Error) -> StoreError {
     use zookeeper_client::Error as E;
     match e {
-        E::ConnectionLoss | E::SessionExpired | E::Timeout | E::ClientClosed | E::NoHosts | E::Throttled => {
-            StoreError::Unavailable(e.to_string())
-        }
+        E::ConnectionLoss
+        | E::SessionExpired
+        | E::Timeout
+        | E::ClientClosed
+        | E::NoHosts
+        | E::Throttled => StoreError::Unavailable(e.to_string()),
         other => StoreError::Failed(other.to_string()),
     }
 }
@@ -50,13 +56,21 @@ pub(crate) fn zk_err(e: zookeeper_client::Error) -> StoreError {
 impl ZkOffsetStore {
     /// Follows the broker's session: each operation uses the client currently in `client`.
     pub fn new(client: watch::Receiver<Client>) -> Self {
-        Self { client, _owner: None, multis: AtomicU64::new(0) }
+        Self {
+            client,
+            _owner: None,
+            multis: AtomicU64::new(0),
+        }
     }
 
     /// A store on one fixed client (tests, tools).
     pub fn with_client(client: Client) -> Self {
         let (tx, rx) = watch::channel(client);
-        Self { client: rx, _owner: Some(tx), multis: AtomicU64::new(0) }
+        Self {
+            client: rx,
+            _owner: Some(tx),
+            multis: AtomicU64::new(0),
+        }
     }
 
     /// How many `multi` transactions this store has sent (commits are one each).
@@ -92,7 +106,11 @@ impl ZkOffsetStore {
             attempt += 1;
             let client = self.client();
             // Pipelined: every request is sent before the first reply is awaited.
-            let checks: Vec<_> = parents.iter().chain(leaves.iter().map(|(p, _)| p)).map(|p| client.check_stat(p)).collect();
+            let checks: Vec<_> = parents
+                .iter()
+                .chain(leaves.iter().map(|(p, _)| p))
+                .map(|p| client.check_stat(p))
+                .collect();
             let mut exists = Vec::with_capacity(checks.len());
             for c in checks {
                 exists.push(c.await.map_err(zk_err)?.is_some());
@@ -172,14 +190,20 @@ impl ZkOffsetStore {
     }
 
     /// Every `<topic>/<partition>` under the group's offsets (two pipelined rounds of listing).
-    async fn all_partitions(&self, client: &Client, group: &str) -> Result<Vec<TopicPartition>, StoreError> {
+    async fn all_partitions(
+        &self,
+        client: &Client,
+        group: &str,
+    ) -> Result<Vec<TopicPartition>, StoreError> {
         let topics = match client.list_children(&offsets_path(group)).await {
             Ok(t) => t,
             Err(zookeeper_client::Error::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(zk_err(e)),
         };
-        let listings: Vec<_> =
-            topics.iter().map(|t| client.list_children(&format!("{}/{t}", offsets_path(group)))).collect();
+        let listings: Vec<_> = topics
+            .iter()
+            .map(|t| client.list_children(&format!("{}/{t}", offsets_path(group))))
+            .collect();
         let mut by_topic: HashMap<&str, Vec<i32>> = HashMap::new();
         for (topic, listing) in topics.iter().zip(listings) {
             let parts = match listing.await {
@@ -187,7 +211,10 @@ impl ZkOffsetStore {
                 Err(zookeeper_client::Error::NoNode) => continue,
                 Err(e) => return Err(zk_err(e)),
             };
-            by_topic.entry(topic).or_default().extend(parts.iter().filter_map(|p| p.parse::<i32>().ok()));
+            by_topic
+                .entry(topic)
+                .or_default()
+                .extend(parts.iter().filter_map(|p| p.parse::<i32>().ok()));
         }
         let mut out: Vec<TopicPartition> = by_topic
             .into_iter()
@@ -215,7 +242,11 @@ impl OffsetStore for ZkOffsetStore {
         Box::pin(self.delete_group_impl(group))
     }
 
-    fn delete_offsets<'a>(&'a self, group: &'a str, partitions: Vec<TopicPartition>) -> StoreFuture<'a, ()> {
+    fn delete_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        partitions: Vec<TopicPartition>,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.delete_offsets_impl(group, partitions))
     }
 
@@ -223,7 +254,11 @@ impl OffsetStore for ZkOffsetStore {
         Box::pin(self.list_groups_impl())
     }
 
-    fn mirror_members<'a>(&'a self, group: &'a str, members: Vec<MemberMirror>) -> StoreFuture<'a, ()> {
+    fn mirror_members<'a>(
+        &'a self,
+        group: &'a str,
+        members: Vec<MemberMirror>,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.mirror_members_impl(group, members))
     }
 

@@ -7,8 +7,8 @@ use zookeeper_client::{Client, Error as ZkError, MultiWriteError};
 
 use super::store::{MemberMirror, StoreError, TopicPartition};
 use super::zk_nodes::{
-    check_name, encode_member, extra_group_path, extra_path, group_path, ids_path, offset_path, owners_path,
-    CONSUMERS,
+    check_name, encode_member, extra_group_path, extra_path, group_path, ids_path, offset_path,
+    owners_path, CONSUMERS,
 };
 use super::zk_store::{zk_err, ZkOffsetStore, EPHEMERAL, PERSISTENT};
 
@@ -61,9 +61,10 @@ impl ZkOffsetStore {
                 return Ok(false);
             }
             // An offset znode is /consumers/<g>/offsets/<topic>/<partition>.
-            let had_offsets = nodes
-                .iter()
-                .any(|p| p.strip_prefix(&offsets_prefix).is_some_and(|rest| rest.contains('/')));
+            let had_offsets = nodes.iter().any(|p| {
+                p.strip_prefix(&offsets_prefix)
+                    .is_some_and(|rest| rest.contains('/'))
+            });
             let mut multi = client.new_multi_writer();
             for path in nodes.iter().rev() {
                 multi.add_delete(path, None).map_err(zk_err)?;
@@ -71,12 +72,16 @@ impl ZkOffsetStore {
             self.count_multi();
             match multi.commit().await {
                 Ok(_) => return Ok(had_offsets),
-                Err(MultiWriteError::OperationFailed { source: ZkError::NotEmpty | ZkError::NoNode, .. })
-                    if attempt < DELETE_ATTEMPTS => {}
+                Err(MultiWriteError::OperationFailed {
+                    source: ZkError::NotEmpty | ZkError::NoNode,
+                    ..
+                }) if attempt < DELETE_ATTEMPTS => {}
                 Err(e) => return Err(zk_err(e.into())),
             }
         }
-        Err(StoreError::Failed(format!("group {group} kept changing while being deleted")))
+        Err(StoreError::Failed(format!(
+            "group {group} kept changing while being deleted"
+        )))
     }
 
     pub(crate) async fn delete_offsets_impl(
@@ -89,7 +94,12 @@ impl ZkOffsetStore {
         let paths: Vec<String> = partitions
             .iter()
             .filter(|tp| check_name("topic", &tp.topic).is_ok())
-            .flat_map(|tp| [offset_path(group, &tp.topic, tp.partition), extra_path(group, &tp.topic, tp.partition)])
+            .flat_map(|tp| {
+                [
+                    offset_path(group, &tp.topic, tp.partition),
+                    extra_path(group, &tp.topic, tp.partition),
+                ]
+            })
             .collect();
         let checks: Vec<_> = paths.iter().map(|p| client.check_stat(p)).collect();
         let mut multi = client.new_multi_writer();
@@ -106,7 +116,11 @@ impl ZkOffsetStore {
         self.count_multi();
         match multi.commit().await {
             // Someone else deleted one first: the outcome is the same.
-            Ok(_) | Err(MultiWriteError::OperationFailed { source: ZkError::NoNode, .. }) => Ok(()),
+            Ok(_)
+            | Err(MultiWriteError::OperationFailed {
+                source: ZkError::NoNode,
+                ..
+            }) => Ok(()),
             Err(e) => Err(zk_err(e.into())),
         }
     }
@@ -114,7 +128,10 @@ impl ZkOffsetStore {
     pub(crate) async fn list_groups_impl(&self) -> Result<Vec<String>, StoreError> {
         let client = self.client();
         let groups = children(&client, CONSUMERS).await?;
-        let listings: Vec<_> = groups.iter().map(|g| client.list_children(&format!("{CONSUMERS}/{g}/offsets"))).collect();
+        let listings: Vec<_> = groups
+            .iter()
+            .map(|g| client.list_children(&format!("{CONSUMERS}/{g}/offsets")))
+            .collect();
         let mut out = Vec::new();
         for (g, listing) in groups.into_iter().zip(listings) {
             match listing.await {
@@ -127,7 +144,11 @@ impl ZkOffsetStore {
         Ok(out)
     }
 
-    pub(crate) async fn mirror_members_impl(&self, group: &str, members: Vec<MemberMirror>) -> Result<(), StoreError> {
+    pub(crate) async fn mirror_members_impl(
+        &self,
+        group: &str,
+        members: Vec<MemberMirror>,
+    ) -> Result<(), StoreError> {
         check_name("group", group)?;
         let client = self.client();
         let dir = ids_path(group);
@@ -141,10 +162,16 @@ impl ZkOffsetStore {
         let mut to_create = Vec::new();
         for m in members.iter().filter(|m| !existing.contains(&m.member_id)) {
             if check_name("member", &m.member_id).is_ok() {
-                to_create.push((format!("{dir}/{}", m.member_id), encode_member(&m.topics, m.timestamp_ms)?));
+                to_create.push((
+                    format!("{dir}/{}", m.member_id),
+                    encode_member(&m.topics, m.timestamp_ms)?,
+                ));
             }
         }
-        let creates: Vec<_> = to_create.iter().map(|(p, d)| client.create(p, d, &EPHEMERAL)).collect();
+        let creates: Vec<_> = to_create
+            .iter()
+            .map(|(p, d)| client.create(p, d, &EPHEMERAL))
+            .collect();
         for op in ops {
             match op.await {
                 Ok(()) | Err(ZkError::NoNode) => {}
@@ -170,7 +197,10 @@ impl ZkOffsetStore {
         let dir = owners_path(group);
         client.mkdir(&dir, &PERSISTENT).await.map_err(zk_err)?;
         let topics = children(&client, &dir).await?;
-        let listings: Vec<_> = topics.iter().map(|t| client.list_children(&format!("{dir}/{t}"))).collect();
+        let listings: Vec<_> = topics
+            .iter()
+            .map(|t| client.list_children(&format!("{dir}/{t}")))
+            .collect();
         let mut existing = BTreeSet::new();
         for (t, listing) in topics.iter().zip(listings) {
             match listing.await {
@@ -182,22 +212,37 @@ impl ZkOffsetStore {
         let mut wanted: BTreeMap<String, &str> = BTreeMap::new();
         for (tp, member) in &owners {
             if check_name("topic", &tp.topic).is_ok() {
-                wanted.insert(format!("{dir}/{}/{}", tp.topic, tp.partition), member.as_str());
+                wanted.insert(
+                    format!("{dir}/{}/{}", tp.topic, tp.partition),
+                    member.as_str(),
+                );
             }
         }
         let new_topics: BTreeSet<&str> = owners.iter().map(|(tp, _)| tp.topic.as_str()).collect();
-        for t in new_topics.iter().filter(|t| !topics.iter().any(|e| e == *t)) {
+        for t in new_topics
+            .iter()
+            .filter(|t| !topics.iter().any(|e| e == *t))
+        {
             if check_name("topic", t).is_ok() {
-                client.mkdir(&format!("{dir}/{t}"), &PERSISTENT).await.map_err(zk_err)?;
+                client
+                    .mkdir(&format!("{dir}/{t}"), &PERSISTENT)
+                    .await
+                    .map_err(zk_err)?;
             }
         }
-        let deletes: Vec<_> =
-            existing.iter().filter(|p| !wanted.contains_key(*p)).map(|p| client.delete(p, None)).collect();
+        let deletes: Vec<_> = existing
+            .iter()
+            .filter(|p| !wanted.contains_key(*p))
+            .map(|p| client.delete(p, None))
+            .collect();
         let writes: Vec<_> = wanted
             .iter()
             .map(|(p, m)| {
-                let set = existing.contains(p).then(|| client.set_data(p, m.as_bytes(), None));
-                let create = (!existing.contains(p)).then(|| client.create(p, m.as_bytes(), &EPHEMERAL));
+                let set = existing
+                    .contains(p)
+                    .then(|| client.set_data(p, m.as_bytes(), None));
+                let create =
+                    (!existing.contains(p)).then(|| client.create(p, m.as_bytes(), &EPHEMERAL));
                 (set, create)
             })
             .collect();

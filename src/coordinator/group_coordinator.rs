@@ -101,7 +101,10 @@ impl GroupCoordinator {
 
     /// Kafka's `maybePrepareRebalance`: only from a state that allows one.
     pub(crate) fn maybe_prepare_rebalance(&self, group: &mut Group, member: &str, why: &str) {
-        if matches!(group.state, GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty) {
+        if matches!(
+            group.state,
+            GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty
+        ) {
             self.prepare_rebalance(group, member, why);
         }
     }
@@ -119,9 +122,14 @@ impl GroupCoordinator {
         let rebalance_timeout = Duration::from_millis(group.rebalance_timeout_ms().max(0) as u64);
         let timer = if initial {
             let delay = Duration::from_millis(self.config.initial_rebalance_delay_ms.max(0) as u64);
-            super::timers::JoinTimer::Initial { delay, remaining: rebalance_timeout.saturating_sub(delay) }
+            super::timers::JoinTimer::Initial {
+                delay,
+                remaining: rebalance_timeout.saturating_sub(delay),
+            }
         } else {
-            super::timers::JoinTimer::Regular { timeout: rebalance_timeout }
+            super::timers::JoinTimer::Regular {
+                timeout: rebalance_timeout,
+            }
         };
         self.spawn_join_timer(group, timer);
     }
@@ -137,7 +145,12 @@ impl GroupCoordinator {
     }
 
     /// Kafka's `removeMemberAndUpdateGroup`: used by LeaveGroup, session expiry and sync expiry.
-    pub(crate) fn remove_member_and_update_group(&self, group: &mut Group, member_id: &str, why: &str) {
+    pub(crate) fn remove_member_and_update_group(
+        &self,
+        group: &mut Group,
+        member_id: &str,
+        why: &str,
+    ) {
         let Some(mut member) = group.members.remove(member_id) else {
             return;
         };
@@ -178,5 +191,8 @@ pub(crate) fn session_timeout(ms: i32) -> Duration {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
