@@ -1,9 +1,5 @@
-//! The coordinator's ZooKeeper store against a real ZooKeeper (Debian's 3.8 package), started on
-//! a free port per test and killed when the test ends.
+//! The coordinator on a ZkOffsetStore: offset API rules, DeleteGroups, member/owner mirror.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,223 +8,10 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestTopic};
 use kafka_protocol::messages::{DeleteGroupsRequest, GroupId, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use zkafka::coordinator::{
-    java_string_hash, partition_for, GroupConfig, GroupCoordinator, OffsetExtra, OffsetStore,
-    OffsetWrite, TopicPartition, ZkOffsetStore,
-};
-use zookeeper_client::{Acls, Client, CreateMode};
+use zkafka::coordinator::{GroupConfig, GroupCoordinator, OffsetStore, ZkOffsetStore};
+use zookeeper_client::{Acls, CreateMode};
 
-/// A throw-away ZooKeeper server.
-struct ZooKeeper {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl ZooKeeper {
-    fn start() -> ZooKeeper {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cfg = dir.path().join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n4lw.commands.whitelist=*\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("zk.log")).unwrap();
-        let child = Command::new("java")
-            .args([
-                "-cp",
-                "/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar",
-            ])
-            .arg(format!("-Dzookeeper.log.dir={}", dir.path().display()))
-            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(&cfg)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("java (Debian's zookeeper package) must be installed");
-        let zk = ZooKeeper {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while zk.four_letter("ruok") != "imok" {
-            assert!(
-                Instant::now() < deadline,
-                "ZooKeeper did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        zk
-    }
-
-    fn four_letter(&self, cmd: &str) -> String {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(&format!("127.0.0.1:{}", self.port))
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for ZooKeeper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
-fn extra(md: &str, epoch: i32) -> Option<OffsetExtra> {
-    Some(OffsetExtra {
-        metadata: Some(md.to_string()),
-        leader_epoch: epoch,
-        commit_timestamp_ms: 1_700_000_000_000,
-    })
-}
-
-async fn data(client: &Client, path: &str) -> (String, zookeeper_client::Stat) {
-    let (d, stat) = client
-        .get_data(path)
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    (String::from_utf8(d).unwrap(), stat)
-}
-
-#[tokio::test]
-async fn commit_100_partitions_in_one_multi_and_fetch_back() {
-    let zk = ZooKeeper::start();
-    let client = zk.client().await;
-    let store = ZkOffsetStore::with_client(client.clone());
-    let writes: Vec<OffsetWrite> = (0..100)
-        .map(|p| OffsetWrite {
-            tp: TopicPartition::new(if p % 2 == 0 { "even" } else { "odd" }, p),
-            offset: 1000 + i64::from(p),
-            extra: extra(&format!("md-{p}"), p),
-        })
-        .collect();
-    let before = store.multi_count();
-    store.commit("g1", writes.clone()).await.unwrap();
-    assert_eq!(
-        store.multi_count() - before,
-        1,
-        "one multi for 100 partitions"
-    );
-
-    // One transaction: every znode the commit wrote carries the same zxid.
-    let (text, first) = data(&client, "/consumers/g1/offsets/even/0").await;
-    assert_eq!(text, "1000", "bare decimal text");
-    for p in 0..100 {
-        let t = if p % 2 == 0 { "even" } else { "odd" };
-        let (text, stat) = data(&client, &format!("/consumers/g1/offsets/{t}/{p}")).await;
-        assert_eq!(text, (1000 + p).to_string());
-        assert_eq!(stat.mzxid, first.mzxid);
-        let (json, xstat) = data(&client, &format!("/zkafka/consumers/g1/offsets/{t}/{p}")).await;
-        assert_eq!(xstat.mzxid, first.mzxid);
-        assert_eq!(
-            json,
-            format!(
-                r#"{{"version":1,"metadata":"md-{p}","leader_epoch":{p},"commit_timestamp":"1700000000000"}}"#
-            )
-        );
-    }
-    for parent in [
-        "/consumers/g1",
-        "/consumers/g1/offsets",
-        "/consumers/g1/offsets/even",
-    ] {
-        assert_eq!(
-            data(&client, parent).await.0,
-            "",
-            "{parent} is an empty container"
-        );
-    }
-
-    // Fetch everything, then a few partitions (one never committed).
-    let all = store.fetch("g1", None).await.unwrap();
-    assert_eq!(all.len(), 100);
-    for (tp, c) in &all {
-        let c = c.as_ref().unwrap();
-        assert_eq!(c.offset, 1000 + i64::from(tp.partition));
-        assert_eq!(
-            c.extra,
-            extra(&format!("md-{}", tp.partition), tp.partition)
-        );
-    }
-    let some = store
-        .fetch(
-            "g1",
-            Some(vec![
-                TopicPartition::new("odd", 99),
-                TopicPartition::new("odd", 100),
-            ]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(some[0].1.as_ref().map(|c| c.offset), Some(1099));
-    assert_eq!(some[1].1, None);
-
-    // A second commit (updates, plus a new partition) is again one multi.
-    let before = store.multi_count();
-    store
-        .commit(
-            "g1",
-            vec![
-                OffsetWrite {
-                    tp: TopicPartition::new("even", 0),
-                    offset: 5,
-                    extra: None,
-                },
-                OffsetWrite {
-                    tp: TopicPartition::new("new", 0),
-                    offset: 6,
-                    extra: None,
-                },
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(store.multi_count() - before, 1);
-    assert_eq!(data(&client, "/consumers/g1/offsets/even/0").await.0, "5");
-    // The extras of even/0 are now stale (the offset was rewritten without them): not returned.
-    let got = store
-        .fetch("g1", Some(vec![TopicPartition::new("even", 0)]))
-        .await
-        .unwrap();
-    assert_eq!(
-        got[0].1.as_ref().map(|c| (c.offset, c.extra.clone())),
-        Some((5, None))
-    );
-    assert_eq!(
-        store.list_groups_with_offsets().await.unwrap(),
-        vec!["g1".to_string()]
-    );
-}
+use super::harness::{await_children, data, sb, ZooKeeper};
 
 fn commit_req(group: &str, parts: &[(&str, i32, i64, Option<&str>)]) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
@@ -395,33 +178,6 @@ fn assignment(topic: &str, partitions: &[i32]) -> bytes::Bytes {
     buf.freeze()
 }
 
-/// Waits (bounded) until `path`'s children, with their data, equal `want`.
-async fn await_children(client: &Client, path: &str, want: &[(&str, &str)]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut got = Vec::new();
-        for child in client.list_children(path).await.unwrap_or_default() {
-            if let Ok((d, _)) = client.get_data(&format!("{path}/{child}")).await {
-                got.push((child, String::from_utf8(d).unwrap()));
-            }
-        }
-        got.sort();
-        let mut want: Vec<(String, String)> = want
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        want.sort();
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path}: got {got:?}, want {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn live_members_and_owners_are_mirrored() {
     use kafka_protocol::messages::join_group_request::{
@@ -549,14 +305,4 @@ async fn live_members_and_owners_are_mirrored() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     c.shutdown();
-}
-
-#[test]
-fn java_string_hash_matches_java() {
-    assert_eq!(java_string_hash(""), 0);
-    assert_eq!(java_string_hash("a"), 97);
-    assert_eq!(java_string_hash("hello"), 99_162_322);
-    assert_eq!(java_string_hash("héllo"), 103_094_734);
-    assert_eq!(java_string_hash("😀"), 1_772_899);
-    assert_eq!(partition_for("polygenelubricants", 50), 0);
 }
