@@ -224,20 +224,25 @@ impl Group {
         Some(topics)
     }
 
-    /// Picks a new leader when the old one is gone: prefer a member already parked in JoinGroup.
+    /// Kafka's `maybeElectNewJoinedLeader`: at the end of a join barrier the leader must be a
+    /// member that rejoined (a static leader may be absent); prefer the current leader.
     pub fn elect_leader_if_needed(&mut self) {
-        if self
+        let current_joined = self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .is_some_and(|m| m.awaiting_join.is_some());
+        if current_joined {
+            return;
+        }
+        if let Some(m) = self.members.values().find(|m| m.awaiting_join.is_some()) {
+            self.leader = Some(m.member_id.clone());
+        } else if !self
             .leader
             .as_ref()
             .is_some_and(|l| self.members.contains_key(l))
         {
-            return;
+            self.leader = self.members.keys().next().cloned();
         }
-        self.leader = self
-            .members
-            .values()
-            .find(|m| m.awaiting_join.is_some())
-            .or_else(|| self.members.values().next())
-            .map(|m| m.member_id.clone());
     }
 }

@@ -57,8 +57,23 @@ impl GroupCoordinator {
     /// (as Kafka does when it unloads a group), so that clients look the coordinator up again.
     pub fn shutdown(&self) {
         self.shutdown_tx.send_replace(true);
+        self.unload(|_| true);
+    }
+
+    /// This broker stopped leading `__consumer_offsets` partition `partition` (of
+    /// `partition_count`): forget its groups (Kafka's `onResignation`). Their members get
+    /// NOT_COORDINATOR and find the new coordinator; offsets stay in ZooKeeper.
+    pub fn unload_partition(&self, partition: i32, partition_count: i32) {
+        self.unload(|g| super::hash::partition_for(g, partition_count) == partition);
+    }
+
+    fn unload(&self, which: impl Fn(&str) -> bool) {
         let mut groups = self.lock();
-        for group in groups.values_mut() {
+        let ids: Vec<String> = groups.keys().filter(|g| which(g)).cloned().collect();
+        for id in ids {
+            let Some(mut group) = groups.remove(&id) else {
+                continue;
+            };
             for m in group.members.values_mut() {
                 if let Some((v, tx)) = m.awaiting_join.take() {
                     let _ = tx.send(join_error(v, ResponseError::NotCoordinator, &m.member_id));
@@ -67,10 +82,8 @@ impl GroupCoordinator {
                     let _ = tx.send(sync_error(ResponseError::NotCoordinator));
                 }
             }
-        }
-        groups.clear();
-        if let Ok(mut mirrors) = self.mirrors.lock() {
-            mirrors.clear();
+            info!(group = %id, generation = group.generation, member = "", "group unloaded");
+            self.forget_mirror(&id);
         }
     }
 
@@ -118,7 +131,8 @@ impl GroupCoordinator {
         group.pending_sync.clear();
         let initial = group.state == GroupState::Empty;
         Self::transition(group, GroupState::PreparingRebalance, member, why);
-        group.rebalance_epoch += 1;
+        // Unique across groups, so a timer of an unloaded group never acts on its successor.
+        group.rebalance_epoch = self.next_incarnation();
         let rebalance_timeout = Duration::from_millis(group.rebalance_timeout_ms().max(0) as u64);
         let timer = if initial {
             let delay = Duration::from_millis(self.config.initial_rebalance_delay_ms.max(0) as u64);

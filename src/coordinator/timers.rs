@@ -172,6 +172,7 @@ impl GroupCoordinator {
         let weak = self.me.clone();
         let group_id = group.id.clone();
         let generation = group.generation;
+        let epoch = group.rebalance_epoch;
         let mut shutdown = self.shutdown_tx.subscribe();
         tokio::spawn(async move {
             tokio::select! {
@@ -184,6 +185,7 @@ impl GroupCoordinator {
                 return;
             };
             if group.generation != generation
+                || group.rebalance_epoch != epoch
                 || !matches!(
                     group.state,
                     GroupState::CompletingRebalance | GroupState::Stable

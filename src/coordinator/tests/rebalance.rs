@@ -141,3 +141,41 @@ async fn shutdown_answers_parked_joins() {
     c.shutdown();
     assert_eq!(t.await.unwrap().error_code, 16, "NOT_COORDINATOR");
 }
+
+#[tokio::test(start_paused = true)]
+async fn unloading_a_partition_forgets_its_groups() {
+    let (c, _) = coordinator();
+    let m = join(&c, "g", "", None).await;
+    sync_all(&c, "g", std::slice::from_ref(&m), 1).await;
+    let other = super::super::partition_for("g", 50) + 1;
+    c.unload_partition(other, 50);
+    assert_eq!(
+        heartbeat(&c, "g", &m).await,
+        0,
+        "another partition's groups stay"
+    );
+    c.unload_partition(super::super::partition_for("g", 50), 50);
+    assert_eq!(
+        heartbeat(&c, "g", &m).await,
+        25,
+        "the group is gone from this coordinator"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn absent_static_leader_is_replaced_by_a_member_that_rejoined() {
+    let (c, _) = coordinator();
+    let a = join(&c, "g", "", Some("ia")).await;
+    let c1 = c.clone();
+    let tb = tokio::spawn(async move { join(&c1, "g", "", Some("ib")).await });
+    // a (the leader) never rejoins; b completes the rebalance at the timeout as the new leader.
+    let b = tb.await.unwrap();
+    assert!(a.leader);
+    assert!(b.leader, "{b:?}");
+    assert_eq!(b.generation, 2);
+    assert_eq!(
+        b.join.members.len(),
+        2,
+        "the absent static member keeps its place"
+    );
+}
