@@ -309,15 +309,23 @@ impl GroupCoordinator {
         match group.state {
             GroupState::Stable => {
                 if group.select_protocol() == group.protocol_name {
-                    // The old leader id is returned so that a rejoining leader does not compute an
-                    // assignment a Stable group would never distribute.
-                    let resp = join_success_with_leader(
-                        join.version,
-                        group,
-                        new_id,
-                        false,
-                        previous_leader.as_deref(),
-                    );
+                    let resp = if join.version >= 9 {
+                        // v9+: a rejoining leader is told it leads but must skip the assignor
+                        // (a Stable group would never distribute a new assignment).
+                        let leader = group.is_leader(new_id);
+                        join_success(join.version, group, new_id, leader)
+                            .with_skip_assignment(leader)
+                    } else {
+                        // Before v9 the old leader id is returned, so a rejoining leader does not
+                        // believe it leads and computes nothing.
+                        join_success_with_leader(
+                            join.version,
+                            group,
+                            new_id,
+                            false,
+                            previous_leader.as_deref(),
+                        )
+                    };
                     if let Some(m) = group.members.get_mut(new_id) {
                         m.awaiting_join = None;
                     }
@@ -349,7 +357,6 @@ impl GroupCoordinator {
             group.pending_sync.remove(&id);
             info!(group = %group.id, generation = group.generation, member = %id, "member removed: did not rejoin");
         }
-        group.pending_members.clear();
         group.elect_leader_if_needed();
         let leader_joined = group
             .leader

@@ -137,6 +137,10 @@ impl GroupCoordinator {
         if group.state == GroupState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }
+        if generation < 0 && group.state == GroupState::Empty {
+            // The admin client, or a consumer not using group management.
+            return None;
+        }
         if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
             if let Some(e) = validate_member(group, member_id, instance_id, generation) {
                 return Some(e);

@@ -205,6 +205,16 @@ async fn static_member_rejoins_without_rebalance() {
         0,
         "the others are not disturbed"
     );
+    // v9: a rejoining static leader learns it leads, but skips the assignor.
+    let leader = if a.leader { "instance-a" } else { "instance-b" };
+    let l2 = c
+        .join_group(join_req("g", "", Some(leader), &["t"]), 9, "client", "/h")
+        .await;
+    assert_eq!((l2.error_code, l2.generation_id), (0, 2));
+    assert!(
+        l2.skip_assignment && l2.leader == l2.member_id && l2.members.len() == 2,
+        "{l2:?}"
+    );
     // The old incarnation is fenced.
     assert_eq!(heartbeat(&c, "g", &b).await, 82, "FENCED_INSTANCE_ID");
     // The new one gets the old assignment.
