@@ -13,6 +13,7 @@ use super::group_coordinator::{
     now_ms, session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT,
 };
 use super::response::{join_error, join_success, join_success_with_leader};
+use super::store::is_znode_safe;
 
 /// What the locked part of JoinGroup decided.
 enum Outcome {
@@ -74,7 +75,7 @@ impl GroupCoordinator {
         if self.is_shut_down() {
             return err(ResponseError::NotCoordinator);
         }
-        if group_id.is_empty() {
+        if !is_znode_safe(group_id) {
             return err(ResponseError::InvalidGroupId);
         }
         if join.session_timeout_ms < self.config.min_session_timeout_ms

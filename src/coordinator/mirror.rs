@@ -6,6 +6,7 @@
 //! never reorder (an old picture cannot overwrite a newer one), and a failure is only a warning.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::warn;
@@ -80,6 +81,16 @@ impl GroupCoordinator {
         tokio::spawn(mirror_worker(store, group.id.clone(), rx, shutdown));
     }
 
+    /// Rewrites every group's mirror. The glue calls this after the broker's ZooKeeper session
+    /// was replaced: the ephemeral `ids`/`owners` znodes died with the old session.
+    pub fn refresh_mirrors(&self) {
+        if let Ok(mirrors) = self.mirrors.lock() {
+            for tx in mirrors.values() {
+                tx.send_modify(|_| {});
+            }
+        }
+    }
+
     /// Stops mirroring a group (it was deleted).
     pub(crate) fn forget_mirror(&self, group: &str) {
         if let Ok(mut mirrors) = self.mirrors.lock() {
@@ -88,22 +99,43 @@ impl GroupCoordinator {
     }
 }
 
+/// Retries of a failed mirror write back off from 1 s to 30 s (unless a newer picture arrives).
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
 async fn mirror_worker(
     store: Arc<dyn OffsetStore>,
     group: String,
     mut rx: watch::Receiver<MirrorState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut backoff = RETRY_MIN;
     loop {
         let state = rx.borrow_and_update().clone();
+        let mut failed = false;
         if let Err(e) = store.mirror_members(&group, state.members).await {
             warn!(group = %group, error = %e, "could not mirror group members");
+            failed = true;
         }
         if let Err(e) = store.mirror_owners(&group, state.owners).await {
             warn!(group = %group, error = %e, "could not mirror partition owners");
+            failed = true;
         }
+        let retry = async {
+            if failed {
+                tokio::time::sleep(backoff).await
+            } else {
+                std::future::pending().await
+            }
+        };
         tokio::select! {
-            r = rx.changed() => if r.is_err() { return },
+            r = rx.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                backoff = RETRY_MIN;
+            }
+            _ = retry => backoff = (backoff * 2).min(RETRY_MAX),
             _ = shutdown.changed() => return,
         }
     }

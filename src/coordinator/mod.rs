@@ -34,7 +34,7 @@ pub use group_coordinator::GroupCoordinator;
 pub use hash::{java_string_hash, partition_for};
 pub use memory_store::MemoryOffsetStore;
 pub use store::{
-    CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite, StoreError, StoreFuture,
-    TopicPartition,
+    is_znode_safe, CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite,
+    StoreError, StoreFuture, TopicPartition,
 };
 pub use zk_store::ZkOffsetStore;

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::admin::store_error_code;
 use super::group_coordinator::GroupCoordinator;
 use super::response::s;
-use super::store::{CommittedOffset, TopicPartition};
+use super::store::{is_znode_safe, CommittedOffset, TopicPartition};
 
 /// One partition's answer, independent of the response shape.
 struct Fetched {
@@ -116,14 +116,25 @@ impl GroupCoordinator {
         if self.is_shut_down() {
             return (Vec::new(), Some(ResponseError::NotCoordinator));
         }
+        if !is_znode_safe(group) {
+            return (Vec::new(), Some(ResponseError::InvalidGroupId));
+        }
+        // Topics that cannot exist are answered as never committed, without asking the store.
+        let (wanted, impossible): (Option<Vec<TopicPartition>>, Vec<TopicPartition>) = match wanted
+        {
+            Some(tps) => {
+                let (ok, bad) = tps.into_iter().partition(|tp| is_znode_safe(&tp.topic));
+                (Some(ok), bad)
+            }
+            None => (None, Vec::new()),
+        };
         match self.store.fetch(group, wanted.clone()).await {
-            Ok(found) => (
-                found
+            Ok(found) => {
+                let found = found
                     .into_iter()
-                    .map(|(tp, c)| fetched(tp, c, version))
-                    .collect(),
-                None,
-            ),
+                    .chain(impossible.into_iter().map(|tp| (tp, None)));
+                (found.map(|(tp, c)| fetched(tp, c, version)).collect(), None)
+            }
             Err(e) => {
                 let code = store_error_code(&e);
                 let parts = wanted

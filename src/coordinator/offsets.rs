@@ -19,7 +19,7 @@ use super::config::OFFSET_METADATA_MAX_BYTES;
 use super::group::GroupState;
 use super::group_coordinator::{now_ms, GroupCoordinator};
 use super::response::s;
-use super::store::{OffsetExtra, OffsetWrite, TopicPartition};
+use super::store::{is_znode_safe, OffsetExtra, OffsetWrite, TopicPartition};
 use super::sync::validate_member;
 
 impl GroupCoordinator {
@@ -30,7 +30,9 @@ impl GroupCoordinator {
     ) -> OffsetCommitResponse {
         let group_id = req.group_id.0.as_str();
         // v0 is Kafka's ZooKeeper commit: no group checks at all.
-        let group_error = if version == 0 {
+        let group_error = if !is_znode_safe(group_id) {
+            Some(ResponseError::InvalidGroupId)
+        } else if version == 0 {
             None
         } else {
             self.validate_commit(
@@ -49,6 +51,8 @@ impl GroupCoordinator {
                 let metadata = p.committed_metadata.as_deref();
                 let error = if group_error.is_some() {
                     group_error
+                } else if !is_znode_safe(topic.name.0.as_str()) {
+                    Some(ResponseError::UnknownTopicOrPartition)
                 } else if metadata.is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES) {
                     Some(ResponseError::OffsetMetadataTooLarge)
                 } else {

@@ -23,6 +23,12 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// Whether a group or topic name can be one znode name. Kafka's topic names never contain `/`;
+/// group ids may in Kafka, but not here, because offsets live at `/consumers/<group>/...`.
+pub fn is_znode_safe(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0'))
+}
+
 /// A topic partition, by name (ZooKeeper's layout is by name, not topic id).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {

@@ -14,7 +14,7 @@ pub(crate) const ZKAFKA_CONSUMERS: &str = "/zkafka/consumers";
 
 /// Rejects names that would escape their place in the tree (ZooKeeper has no escaping).
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+    if !super::store::is_znode_safe(name) {
         return Err(StoreError::Failed(format!(
             "{kind} name {name:?} cannot be a znode name"
         )));

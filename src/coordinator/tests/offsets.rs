@@ -287,3 +287,26 @@ async fn delete_groups_and_offsets() {
     let f = c.offset_fetch(fetch_req("old", None), 7).await;
     assert!(f.topics.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn names_that_cannot_be_znodes_are_refused() {
+    let (c, store) = coordinator();
+    let resp = c
+        .offset_commit(
+            commit_req("g", -1, "", &[("a/b", 0, 1, None), ("ok", 0, 2, None)]),
+            8,
+        )
+        .await;
+    assert_eq!(codes(&resp), vec![3, 0], "no such topic can exist");
+    let resp = c
+        .offset_commit(commit_req("x/y", -1, "", &[("t", 0, 1, None)]), 0)
+        .await;
+    assert_eq!(codes(&resp), vec![24], "INVALID_GROUP_ID");
+    assert_eq!(store.commit_calls(), 1);
+    let f = c.offset_fetch(fetch_req("x/y", None), 7).await;
+    assert_eq!(f.error_code, 24);
+    let join = c
+        .join_group(join_req("..", "", None, &["t"]), 5, "c", "/h")
+        .await;
+    assert_eq!(join.error_code, 24);
+}
