@@ -2,8 +2,9 @@
 //! <topic>/<partition>` = bare decimal text, plus zkafka's extras beside them.
 //!
 //! A commit first reads which znodes exist (all reads pipelined: one round trip), then writes
-//! every parent, offset and extra in ONE `multi`, so a commit is atomic and costs two round trips
-//! whatever its size. The extras znode is written in the same transaction as its offset znode,
+//! every parent, offset and extra in ONE `multi`, so a commit is atomic and costs two round trips.
+//! Only a commit too large for one ZooKeeper request (over 512 KiB, thousands of partitions) is
+//! split into several multis, each partition's offset and extras always in the same one. The extras znode is written in the same transaction as its offset znode,
 //! so both carry the same `mzxid`; a reader trusts the extras only when the zxids agree, which
 //! detects offsets rewritten by OffsetCommit v0 or by a legacy tool that knows nothing of them.
 
@@ -25,6 +26,11 @@ use super::zk_nodes::{
 /// How often a commit is retried when a concurrent writer created or deleted a znode between
 /// the existence reads and the multi.
 const COMMIT_ATTEMPTS: usize = 3;
+
+/// Byte budget of one `multi`, well under ZooKeeper's default 1 MiB `jute.maxbuffer`.
+const MULTI_BYTES: usize = 512 * 1024;
+/// Per-operation framing in a multi (header, lengths, ACL, flags), rounded up.
+const OP_OVERHEAD: usize = 64;
 
 pub(crate) const PERSISTENT: CreateOptions<'static> =
     CreateMode::Persistent.with_acls(Acls::anyone_all());
@@ -89,16 +95,16 @@ impl ZkOffsetStore {
     async fn commit_impl(&self, group: &str, writes: &[OffsetWrite]) -> Result<(), StoreError> {
         check_name("group", group)?;
         let mut parents = BTreeSet::new();
-        let mut leaves: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut leaves: Vec<(String, Vec<u8>, bool)> = Vec::new();
         for w in writes {
             check_name("topic", &w.tp.topic)?;
             let path = offset_path(group, &w.tp.topic, w.tp.partition);
             parents.extend(ancestors(&path));
-            leaves.push((path, encode_offset(w.offset)));
+            leaves.push((path, encode_offset(w.offset), true));
             if let Some(extra) = &w.extra {
                 let path = extra_path(group, &w.tp.topic, w.tp.partition);
                 parents.extend(ancestors(&path));
-                leaves.push((path, encode_extra(extra)?));
+                leaves.push((path, encode_extra(extra)?, false));
             }
         }
         let mut attempt = 0;
@@ -108,7 +114,7 @@ impl ZkOffsetStore {
             // Pipelined: every request is sent before the first reply is awaited.
             let checks: Vec<_> = parents
                 .iter()
-                .chain(leaves.iter().map(|(p, _)| p))
+                .chain(leaves.iter().map(|(p, _, _)| p))
                 .map(|p| client.check_stat(p))
                 .collect();
             let mut exists = Vec::with_capacity(checks.len());
@@ -116,20 +122,23 @@ impl ZkOffsetStore {
                 exists.push(c.await.map_err(zk_err)?.is_some());
             }
             let (parent_exists, leaf_exists) = exists.split_at(parents.len());
-            let mut multi = client.new_multi_writer();
-            for (p, _) in parents.iter().zip(parent_exists).filter(|(_, e)| !**e) {
-                multi.add_create(p, &[], &PERSISTENT).map_err(zk_err)?;
-            }
-            for ((p, data), e) in leaves.iter().zip(leaf_exists) {
-                if *e {
-                    multi.add_set_data(p, data, None).map_err(zk_err)?;
-                } else {
-                    multi.add_create(p, data, &PERSISTENT).map_err(zk_err)?;
+            // Units that must share a transaction: each missing parent alone, and each offset
+            // with its extras (so both get the same mzxid).
+            let mut units: Vec<Vec<(&str, &[u8], bool)>> = parents
+                .iter()
+                .zip(parent_exists)
+                .filter(|(_, e)| !**e)
+                .map(|(p, _)| vec![(p.as_str(), &[][..], false)])
+                .collect();
+            for ((p, data, starts_unit), e) in leaves.iter().zip(leaf_exists) {
+                let op = (p.as_str(), data.as_slice(), *e);
+                match units.last_mut() {
+                    Some(unit) if !*starts_unit => unit.push(op),
+                    _ => units.push(vec![op]),
                 }
             }
-            self.count_multi();
-            match multi.commit().await {
-                Ok(_) => return Ok(()),
+            match self.write_units(&client, &units).await {
+                Ok(()) => return Ok(()),
                 Err(MultiWriteError::OperationFailed {
                     source: zookeeper_client::Error::NodeExists | zookeeper_client::Error::NoNode,
                     ..
@@ -137,6 +146,45 @@ impl ZkOffsetStore {
                 Err(e) => return Err(zk_err(e.into())),
             }
         }
+    }
+
+    /// Sends the units as few `multi`s as possible: normally one; more only when one would exceed
+    /// [`MULTI_BYTES`] (ZooKeeper drops the connection on requests over `jute.maxbuffer`).
+    /// Creates are marked `false`, set-datas `true`.
+    async fn write_units(
+        &self,
+        client: &Client,
+        units: &[Vec<(&str, &[u8], bool)>],
+    ) -> Result<(), MultiWriteError> {
+        let mut multi = client.new_multi_writer();
+        let mut bytes = 0;
+        let mut pending = false;
+        for unit in units {
+            let size: usize = unit
+                .iter()
+                .map(|(p, d, _)| p.len() + d.len() + OP_OVERHEAD)
+                .sum();
+            if pending && bytes + size > MULTI_BYTES {
+                self.count_multi();
+                multi.commit().await?;
+                multi = client.new_multi_writer();
+                bytes = 0;
+            }
+            for (path, data, exists) in unit {
+                if *exists {
+                    multi.add_set_data(path, data, None)?;
+                } else {
+                    multi.add_create(path, data, &PERSISTENT)?;
+                }
+            }
+            bytes += size;
+            pending = true;
+        }
+        if pending {
+            self.count_multi();
+            multi.commit().await?;
+        }
+        Ok(())
     }
 
     async fn fetch_impl(

@@ -113,3 +113,30 @@ async fn commit_100_partitions_in_one_multi_and_fetch_back() {
         vec!["g1".to_string()]
     );
 }
+
+#[tokio::test]
+async fn a_commit_too_big_for_one_request_is_split_but_complete() {
+    let zk = ZooKeeper::start();
+    let client = zk.client().await;
+    let store = ZkOffsetStore::with_client(client.clone());
+    let metadata = "m".repeat(300);
+    let writes: Vec<OffsetWrite> = (0..3000)
+        .map(|p| OffsetWrite {
+            tp: TopicPartition::new("big", p),
+            offset: i64::from(p),
+            extra: extra(&metadata, 1),
+        })
+        .collect();
+    let before = store.multi_count();
+    store.commit("g", writes).await.unwrap();
+    let multis = store.multi_count() - before;
+    assert!((2..=6).contains(&multis), "{multis} multis for ~1.5 MB");
+    let all = store.fetch("g", None).await.unwrap();
+    assert_eq!(all.len(), 3000);
+    for (tp, c) in &all {
+        let c = c.as_ref().unwrap();
+        assert_eq!(c.offset, i64::from(tp.partition));
+        // Same transaction for an offset and its extras, whatever the split.
+        assert_eq!(c.extra, extra(&metadata, 1), "partition {}", tp.partition);
+    }
+}
