@@ -28,9 +28,9 @@ use super::zk_nodes::{
 const COMMIT_ATTEMPTS: usize = 3;
 
 /// Byte budget of one `multi`, well under ZooKeeper's default 1 MiB `jute.maxbuffer`.
-const MULTI_BYTES: usize = 512 * 1024;
+pub(crate) const MULTI_BYTES: usize = 512 * 1024;
 /// Per-operation framing in a multi (header, lengths, ACL, flags), rounded up.
-const OP_OVERHEAD: usize = 64;
+pub(crate) const OP_OVERHEAD: usize = 64;
 
 pub(crate) const PERSISTENT: CreateOptions<'static> =
     CreateMode::Persistent.with_acls(Acls::anyone_all());

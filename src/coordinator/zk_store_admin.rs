@@ -10,9 +10,27 @@ use super::zk_nodes::{
     check_name, encode_member, extra_group_path, extra_path, group_path, ids_path, offset_path,
     owners_path, CONSUMERS,
 };
-use super::zk_store::{zk_err, ZkOffsetStore, EPHEMERAL, PERSISTENT};
+use super::zk_store::{zk_err, ZkOffsetStore, EPHEMERAL, MULTI_BYTES, OP_OVERHEAD, PERSISTENT};
 
 const DELETE_ATTEMPTS: usize = 3;
+
+/// Consecutive runs of `paths` whose delete requests fit one multi.
+fn chunk_by_bytes<'a>(paths: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, p) in paths.iter().enumerate() {
+        let size = p.len() + OP_OVERHEAD;
+        if i > start && bytes + size > MULTI_BYTES {
+            chunks.push(&paths[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < paths.len() {
+        chunks.push(&paths[start..]);
+    }
+    chunks
+}
 
 /// Lists children, treating a missing znode as having none.
 async fn children(client: &Client, path: &str) -> Result<Vec<String>, StoreError> {
@@ -51,6 +69,23 @@ async fn subtree(client: &Client, roots: &[String]) -> Result<Vec<String>, Store
 }
 
 impl ZkOffsetStore {
+    /// Deletes `paths` in order, in as few `multi`s as the request size limit allows.
+    async fn delete_in_multis(
+        &self,
+        client: &Client,
+        paths: &[&str],
+    ) -> Result<(), MultiWriteError> {
+        for chunk in chunk_by_bytes(paths) {
+            let mut multi = client.new_multi_writer();
+            for path in chunk {
+                multi.add_delete(path, None)?;
+            }
+            self.count_multi();
+            multi.commit().await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn delete_group_impl(&self, group: &str) -> Result<bool, StoreError> {
         check_name("group", group)?;
         let offsets_prefix = format!("{}/offsets/", group_path(group));
@@ -65,13 +100,9 @@ impl ZkOffsetStore {
                 p.strip_prefix(&offsets_prefix)
                     .is_some_and(|rest| rest.contains('/'))
             });
-            let mut multi = client.new_multi_writer();
-            for path in nodes.iter().rev() {
-                multi.add_delete(path, None).map_err(zk_err)?;
-            }
-            self.count_multi();
-            match multi.commit().await {
-                Ok(_) => return Ok(had_offsets),
+            let deepest_first: Vec<&str> = nodes.iter().rev().map(String::as_str).collect();
+            match self.delete_in_multis(&client, &deepest_first).await {
+                Ok(()) => return Ok(had_offsets),
                 Err(MultiWriteError::OperationFailed {
                     source: ZkError::NotEmpty | ZkError::NoNode,
                     ..
@@ -102,19 +133,13 @@ impl ZkOffsetStore {
             })
             .collect();
         let checks: Vec<_> = paths.iter().map(|p| client.check_stat(p)).collect();
-        let mut multi = client.new_multi_writer();
-        let mut any = false;
+        let mut existing = Vec::new();
         for (path, check) in paths.iter().zip(checks) {
             if check.await.map_err(zk_err)?.is_some() {
-                multi.add_delete(path, None).map_err(zk_err)?;
-                any = true;
+                existing.push(path.as_str());
             }
         }
-        if !any {
-            return Ok(());
-        }
-        self.count_multi();
-        match multi.commit().await {
+        match self.delete_in_multis(&client, &existing).await {
             // Someone else deleted one first: the outcome is the same.
             Ok(_)
             | Err(MultiWriteError::OperationFailed {
@@ -264,5 +289,21 @@ impl ZkOffsetStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_by_bytes;
+
+    #[test]
+    fn chunks_keep_order_and_cover_everything() {
+        let long = "x".repeat(100_000);
+        let paths: Vec<&str> = (0..12).map(|_| long.as_str()).collect();
+        let chunks = chunk_by_bytes(&paths);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 12);
+        assert!(chunk_by_bytes(&[]).is_empty());
+        assert_eq!(chunk_by_bytes(&["/a", "/b"]).len(), 1);
     }
 }

@@ -139,4 +139,9 @@ async fn a_commit_too_big_for_one_request_is_split_but_complete() {
         // Same transaction for an offset and its extras, whatever the split.
         assert_eq!(c.extra, extra(&metadata, 1), "partition {}", tp.partition);
     }
+    // Deleting ~6000 znodes also takes more than one multi, and removes everything.
+    assert!(store.delete_group("g").await.unwrap());
+    assert!(client.check_stat("/consumers/g").await.unwrap().is_none());
+    assert!(client.check_stat("/zkafka/consumers/g").await.unwrap().is_none());
+    assert!(!store.delete_group("g").await.unwrap());
 }
