@@ -95,6 +95,9 @@ impl GroupCoordinator {
             return err(ResponseError::CoordinatorNotAvailable);
         };
         if !self.accept_joining_member(group, join.member_id) {
+            // Kafka drops the refused member, so a group whose max size was lowered shrinks.
+            group.pending_members.remove(join.member_id);
+            self.remove_member_and_update_group(group, join.member_id, "group.max.size reached");
             return Outcome::Now(join_error(
                 join.version,
                 ResponseError::GroupMaxSizeReached,
