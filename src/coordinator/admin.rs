@@ -33,7 +33,7 @@ impl GroupCoordinator {
         let mut groups: BTreeMap<String, (String, GroupState)> = self
             .lock()
             .values()
-            .filter(|g| g.state != GroupState::Dead)
+            .filter(|g| g.state != GroupState::Dead && self.listed(&g.id))
             .map(|g| {
                 (
                     g.id.clone(),
@@ -44,7 +44,7 @@ impl GroupCoordinator {
         let mut error = 0;
         match self.store.list_groups_with_offsets().await {
             Ok(stored) => {
-                for g in stored {
+                for g in stored.into_iter().filter(|g| self.listed(g)) {
                     groups
                         .entry(g)
                         .or_insert((String::new(), GroupState::Empty));

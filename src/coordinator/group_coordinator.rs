@@ -37,7 +37,12 @@ pub struct GroupCoordinator {
     pub(crate) incarnations: AtomicU64,
     /// Per group, the latest membership to mirror into the store (see `mirror.rs`).
     pub(crate) mirrors: Mutex<HashMap<String, watch::Sender<MirrorState>>>,
+    /// Which groups ListGroups reports (see [`GroupCoordinator::set_list_filter`]).
+    pub(crate) list_filter: std::sync::RwLock<Option<ListFilter>>,
 }
+
+/// Decides whether this broker coordinates a group (for ListGroups).
+pub type ListFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Arc<Self> {
@@ -50,6 +55,7 @@ impl GroupCoordinator {
             me: me.clone(),
             incarnations: AtomicU64::new(1),
             mirrors: Mutex::new(HashMap::new()),
+            list_filter: std::sync::RwLock::new(None),
         })
     }
 
@@ -84,6 +90,24 @@ impl GroupCoordinator {
             }
             info!(group = %id, generation = group.generation, member = "", "group unloaded");
             self.forget_mirror(&id);
+        }
+    }
+
+    /// ListGroups reports only groups for which `filter` is true. Kafka answers ListGroups with
+    /// the groups this broker coordinates, and admin clients merge the answers of all brokers;
+    /// since committed offsets of every group are visible in ZooKeeper, the glue should pass
+    /// "this broker leads `__consumer_offsets` partition `partition_for(group, 50)`". Without a
+    /// filter every known group is listed (single-broker setups, tests).
+    pub fn set_list_filter(&self, filter: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        if let Ok(mut f) = self.list_filter.write() {
+            *f = Some(Box::new(filter));
+        }
+    }
+
+    pub(crate) fn listed(&self, group: &str) -> bool {
+        match self.list_filter.read() {
+            Ok(f) => f.as_ref().is_none_or(|f| f(group)),
+            Err(_) => true,
         }
     }
 

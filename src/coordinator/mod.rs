@@ -30,7 +30,7 @@ mod tests;
 
 pub use config::{GroupConfig, OFFSET_METADATA_MAX_BYTES};
 pub use group::GroupState;
-pub use group_coordinator::GroupCoordinator;
+pub use group_coordinator::{GroupCoordinator, ListFilter};
 pub use hash::{java_string_hash, partition_for};
 pub use memory_store::MemoryOffsetStore;
 pub use store::{

@@ -242,6 +242,11 @@ async fn delete_groups_and_offsets() {
         .map(|g| (g.group_id.0.as_str(), g.group_state.as_str()))
         .collect();
     assert_eq!(names, vec![("live", "Stable"), ("old", "Empty")]);
+    c.set_list_filter(|g| g == "old");
+    let filtered = c.list_groups(ListGroupsRequest::default(), 4).await;
+    assert_eq!(filtered.groups.len(), 1);
+    assert_eq!(filtered.groups[0].group_id.0.as_str(), "old");
+    c.set_list_filter(|_| true);
     let stable_only = c
         .list_groups(
             ListGroupsRequest::default().with_states_filter(vec![sb("stable")]),
