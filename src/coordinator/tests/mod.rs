@@ -1,5 +1,6 @@
 //! State-machine tests against the in-memory store, on paused (virtual) time.
 
+mod encode;
 mod membership;
 mod offsets;
 mod rebalance;
