@@ -177,7 +177,11 @@ impl ZkOffsetStore {
         check_name("group", group)?;
         let client = self.client();
         let dir = ids_path(group);
-        client.mkdir(&dir, &PERSISTENT).await.map_err(zk_err)?;
+        // Nothing to show: only clear what exists, so that mirroring an emptied (and perhaps
+        // just deleted) group never re-creates its znodes.
+        if !members.is_empty() {
+            client.mkdir(&dir, &PERSISTENT).await.map_err(zk_err)?;
+        }
         let existing: BTreeSet<String> = children(&client, &dir).await?.into_iter().collect();
         let wanted: BTreeSet<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
         let mut ops = Vec::new();
@@ -220,7 +224,9 @@ impl ZkOffsetStore {
         check_name("group", group)?;
         let client = self.client();
         let dir = owners_path(group);
-        client.mkdir(&dir, &PERSISTENT).await.map_err(zk_err)?;
+        if !owners.is_empty() {
+            client.mkdir(&dir, &PERSISTENT).await.map_err(zk_err)?;
+        }
         let topics = children(&client, &dir).await?;
         let listings: Vec<_> = topics
             .iter()

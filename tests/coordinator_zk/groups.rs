@@ -304,5 +304,25 @@ async fn live_members_and_owners_are_mirrored() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The leader leaves too; the emptied group is deleted and its znodes stay gone.
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(sb("mirror")))
+        .with_member_id(sb(&l));
+    assert_eq!(c.leave_group(leave, 1).await.error_code, 0);
+    await_children(&client, "/consumers/mirror/ids", &[]).await;
+    let del = c
+        .delete_groups(
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb("mirror"))]),
+            2,
+        )
+        .await;
+    assert_eq!(del.results[0].error_code, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(client
+        .check_stat("/consumers/mirror")
+        .await
+        .unwrap()
+        .is_none());
     c.shutdown();
 }

@@ -142,6 +142,10 @@ async fn a_commit_too_big_for_one_request_is_split_but_complete() {
     // Deleting ~6000 znodes also takes more than one multi, and removes everything.
     assert!(store.delete_group("g").await.unwrap());
     assert!(client.check_stat("/consumers/g").await.unwrap().is_none());
-    assert!(client.check_stat("/zkafka/consumers/g").await.unwrap().is_none());
+    assert!(client
+        .check_stat("/zkafka/consumers/g")
+        .await
+        .unwrap()
+        .is_none());
     assert!(!store.delete_group("g").await.unwrap());
 }
