@@ -179,3 +179,22 @@ async fn absent_static_leader_is_replaced_by_a_member_that_rejoined() {
         "the absent static member keeps its place"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn member_that_never_syncs_is_removed_at_the_rebalance_timeout() {
+    let (c, _) = coordinator();
+    let ms = join_many(&c, "g", &["".into(), "".into()]).await;
+    let leader = ms.iter().find(|m| m.leader).unwrap().clone();
+    let follower = ms.iter().find(|m| !m.leader).unwrap().clone();
+    let plan = vec![(leader.id.clone(), Bytes::from_static(b"x"))];
+    let resp = c.sync_group(sync_req("g", &leader, plan), 5).await;
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(heartbeat(&c, "g", &leader).await, 0);
+    tokio::time::sleep(Duration::from_millis(REBALANCE_MS as u64 + 100)).await;
+    assert_eq!(
+        heartbeat(&c, "g", &leader).await,
+        27,
+        "the silent follower was removed"
+    );
+    assert_eq!(heartbeat(&c, "g", &follower).await, 25);
+}
