@@ -1,9 +1,18 @@
 //! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
-//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md`).
+//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md` and
+//! `zk-schema-groups/`).
 //!
 //! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the
 //! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module
-//! answers with the response structs and never touches the network itself.
+//! answers with the response structs and never touches the network itself. Wiring:
+//!
+//! - build once: `GroupCoordinator::new(config, Arc::new(ZkOffsetStore::new(client_rx)))`;
+//! - [`GroupCoordinator::set_list_filter`] with "I lead this group's offsets partition";
+//! - [`GroupCoordinator::unload_partition`] when this broker stops leading an offsets partition;
+//! - [`GroupCoordinator::refresh_mirrors`] after the ZooKeeper session was replaced;
+//! - [`GroupCoordinator::shutdown`] on broker shutdown;
+//! - OffsetCommit of topics that do not exist should be answered UNKNOWN_TOPIC_OR_PARTITION by the
+//!   glue before calling in (as Kafka's `KafkaApis` does); the coordinator stores any name.
 
 mod admin;
 mod config;
