@@ -119,3 +119,22 @@ async fn every_response_encodes_at_every_version() {
         enc("LeaveGroup", &c.leave_group(req, v).await, v);
     }
 }
+
+/// The glue spawns request handlers on tokio: every future must be `Send`, the coordinator
+/// `Send + Sync`.
+#[allow(dead_code)]
+fn futures_are_send(c: std::sync::Arc<GroupCoordinator>) {
+    fn send<T: Send>(_: T) {}
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    send_sync(&c);
+    send(c.join_group(Default::default(), 0, "", ""));
+    send(c.sync_group(Default::default(), 0));
+    send(c.heartbeat(Default::default(), 0));
+    send(c.leave_group(Default::default(), 0));
+    send(c.list_groups(Default::default(), 0));
+    send(c.describe_groups(Default::default(), 0));
+    send(c.delete_groups(Default::default(), 0));
+    send(c.offset_commit(Default::default(), 0));
+    send(c.offset_fetch(Default::default(), 0));
+    send(c.offset_delete(Default::default(), 0));
+}
