@@ -1,1 +1,49 @@
-//! (being written)
+//! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
+//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md` and
+//! `zk-schema-groups/`).
+//!
+//! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the
+//! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module
+//! answers with the response structs and never touches the network itself. Wiring:
+//!
+//! - build once: `GroupCoordinator::new(config, Arc::new(ZkOffsetStore::new(client_rx)))`;
+//! - [`GroupCoordinator::set_list_filter`] with "I lead this group's offsets partition";
+//! - [`GroupCoordinator::unload_partition`] when this broker stops leading an offsets partition;
+//! - [`GroupCoordinator::refresh_mirrors`] after the ZooKeeper session was replaced;
+//! - [`GroupCoordinator::shutdown`] on broker shutdown;
+//! - OffsetCommit of topics that do not exist should be answered UNKNOWN_TOPIC_OR_PARTITION by the
+//!   glue before calling in (as Kafka's `KafkaApis` does); the coordinator stores any name.
+
+mod admin;
+mod config;
+mod consumer_protocol;
+mod group;
+mod group_coordinator;
+mod hash;
+mod join;
+mod leave;
+mod memory_store;
+mod mirror;
+mod offset_fetch;
+mod offsets;
+mod response;
+mod store;
+mod sync;
+mod timers;
+mod zk_nodes;
+mod zk_store;
+mod zk_store_admin;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{GroupConfig, OFFSET_METADATA_MAX_BYTES};
+pub use group::GroupState;
+pub use group_coordinator::{GroupCoordinator, ListFilter};
+pub use hash::{java_string_hash, partition_for};
+pub use memory_store::MemoryOffsetStore;
+pub use store::{
+    is_znode_safe, CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite,
+    StoreError, StoreFuture, TopicPartition,
+};
+pub use zk_store::ZkOffsetStore;

@@ -1,0 +1,167 @@
+//! An in-memory [`OffsetStore`], for unit tests and for running without ZooKeeper.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use super::store::{
+    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture,
+    TopicPartition,
+};
+
+/// Keeps offsets and mirrors in maps; every call also counts as one "round trip".
+#[derive(Default)]
+pub struct MemoryOffsetStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    offsets: HashMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
+    members: HashMap<String, Vec<MemberMirror>>,
+    owners: HashMap<String, Vec<(TopicPartition, String)>>,
+    commits: u64,
+}
+
+impl MemoryOffsetStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Result<T, StoreError> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Failed("poisoned".into()))?;
+        Ok(f(&mut inner))
+    }
+
+    /// The last mirrored members of a group (for tests).
+    pub fn mirrored_members(&self, group: &str) -> Vec<MemberMirror> {
+        self.with(|i| i.members.get(group).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The last mirrored owners of a group (for tests).
+    pub fn mirrored_owners(&self, group: &str) -> Vec<(TopicPartition, String)> {
+        self.with(|i| i.owners.get(group).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// How many commit calls were made (for tests).
+    pub fn commit_calls(&self) -> u64 {
+        self.with(|i| i.commits).unwrap_or_default()
+    }
+}
+
+impl OffsetStore for MemoryOffsetStore {
+    fn commit<'a>(&'a self, group: &'a str, writes: Vec<OffsetWrite>) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.with(|i| {
+                i.commits += 1;
+                let offsets = i.offsets.entry(group.to_string()).or_default();
+                for w in writes {
+                    offsets.insert(
+                        w.tp,
+                        CommittedOffset {
+                            offset: w.offset,
+                            extra: w.extra,
+                        },
+                    );
+                }
+            })
+        })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        group: &'a str,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> StoreFuture<'a, Vec<(TopicPartition, Option<CommittedOffset>)>> {
+        Box::pin(async move {
+            self.with(|i| {
+                let offsets = i.offsets.get(group);
+                match partitions {
+                    Some(tps) => tps
+                        .into_iter()
+                        .map(|tp| {
+                            let c = offsets.and_then(|o| o.get(&tp)).cloned();
+                            (tp, c)
+                        })
+                        .collect(),
+                    None => offsets
+                        .map(|o| {
+                            o.iter()
+                                .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+        })
+    }
+
+    fn delete_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.with(|i| {
+                i.members.remove(group);
+                i.owners.remove(group);
+                i.offsets.remove(group).is_some_and(|o| !o.is_empty())
+            })
+        })
+    }
+
+    fn delete_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        partitions: Vec<TopicPartition>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.with(|i| {
+                if let Some(o) = i.offsets.get_mut(group) {
+                    for tp in &partitions {
+                        o.remove(tp);
+                    }
+                }
+            })
+        })
+    }
+
+    fn list_groups_with_offsets(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            self.with(|i| {
+                let mut groups: Vec<String> = i
+                    .offsets
+                    .iter()
+                    .filter(|(_, o)| !o.is_empty())
+                    .map(|(g, _)| g.clone())
+                    .collect();
+                groups.sort();
+                groups
+            })
+        })
+    }
+
+    fn mirror_members<'a>(
+        &'a self,
+        group: &'a str,
+        members: Vec<MemberMirror>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.with(|i| {
+                i.members.insert(group.to_string(), members);
+            })
+        })
+    }
+
+    fn mirror_owners<'a>(
+        &'a self,
+        group: &'a str,
+        owners: Vec<(TopicPartition, String)>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.with(|i| {
+                i.owners.insert(group.to_string(), owners);
+            })
+        })
+    }
+}
