@@ -12,9 +12,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
 use crate::config::{KafkaConfig, TopicConfig};
 use crate::controller::{self, ControllerConfig, ControllerEvent};
+use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
@@ -126,6 +128,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         .collect();
 
     let (zk_tx, zk_rx) = watch::channel(zk.clone());
+    let (raw_zk_tx, raw_zk_rx) = watch::channel(zk.raw().clone());
+    let groups = group_coordinator(&config, raw_zk_rx, replicas.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let apis = Arc::new(KafkaApis {
         broker_id,
@@ -134,6 +138,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         metadata,
         zk: zk_rx.clone(),
         producer_ids: ProducerIdManager::default(),
+        groups: groups.clone(),
     });
     let net_config = config.network_config();
     let network = tokio::spawn(network::serve(
@@ -185,6 +190,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
                 warn!(broker_id, "ZooKeeper session expired; building a new session");
                 current = renew_session(&config, broker_id, &reg, &replicas).await;
                 let _ = zk_tx.send(current.clone());
+                let _ = raw_zk_tx.send(current.raw().clone());
+                groups.refresh_mirrors();
                 controller.send(ControllerEvent::SessionRenewed);
             }
         }
@@ -192,6 +199,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
 
     info!(broker_id, "shutting down");
     let _ = shutdown_tx.send(true);
+    groups.shutdown();
     if let Ok(Err(e)) = network.await {
         warn!(error = %e, "listener error at shutdown");
     }
@@ -209,6 +217,31 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     current.close().await;
     info!(broker_id, "shut down cleanly");
     Ok(())
+}
+
+/// The group coordinator, storing offsets in ZooKeeper; ListGroups lists only the groups whose
+/// `__consumer_offsets` partition this broker leads.
+fn group_coordinator(
+    config: &KafkaConfig,
+    zk: watch::Receiver<zookeeper_client::Client>,
+    replicas: Arc<ReplicaManager>,
+) -> Arc<GroupCoordinator> {
+    let groups = GroupCoordinator::new(
+        GroupConfig {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            max_size: config.group_max_size,
+        },
+        Arc::new(ZkOffsetStore::new(zk)),
+    );
+    let partitions = config.offsets_topic_num_partitions;
+    groups.set_list_filter(move |group| {
+        replicas
+            .partition(CONSUMER_OFFSETS, partition_for(group, partitions))
+            .is_some_and(|p| p.is_leader())
+    });
+    groups
 }
 
 /// Connects again and re-registers, retrying until it works: a broker without a session serves

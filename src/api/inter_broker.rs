@@ -22,6 +22,19 @@ impl KafkaApis {
         topics.extend(req.topic_states.iter().map(|t| t.topic_name.0.to_string()));
         let configs = self.valid_topic_configs(topics.into_iter().collect()).await;
         let resp = self.replicas.become_leader_or_follower(&req, &configs);
+        let offsets_partitions: Vec<i32> = req
+            .topic_states
+            .iter()
+            .filter(|t| t.topic_name.0.as_str() == super::metadata::CONSUMER_OFFSETS)
+            .flat_map(|t| t.partition_states.iter().map(|s| s.partition_index))
+            .chain(
+                req.ungrouped_partition_states
+                    .iter()
+                    .filter(|s| s.topic_name.0.as_str() == super::metadata::CONSUMER_OFFSETS)
+                    .map(|s| s.partition_index),
+            )
+            .collect();
+        self.unload_resigned_groups(&offsets_partitions);
         encode(&resp, version)
     }
 

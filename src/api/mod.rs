@@ -4,6 +4,7 @@
 
 mod admin;
 mod fetch;
+mod groups;
 mod inter_broker;
 mod list_offsets;
 mod metadata;
@@ -15,20 +16,25 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, LeaderAndIsrRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, StopReplicaRequest, UpdateMetadataRequest,
+    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
+    UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
+use crate::coordinator::GroupCoordinator;
 use crate::metadata::MetadataCache;
 use crate::network::{Reply, RequestContext, RequestHandler};
 use crate::replica::ReplicaManager;
 use crate::zk::KafkaZkClient;
 
+pub use metadata::CONSUMER_OFFSETS;
 pub use producer_id::ProducerIdManager;
 
 /// Everything a request handler may need.
@@ -39,6 +45,7 @@ pub struct KafkaApis {
     pub metadata: Arc<MetadataCache>,
     pub zk: watch::Receiver<KafkaZkClient>,
     pub producer_ids: ProducerIdManager,
+    pub groups: Arc<GroupCoordinator>,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -107,6 +114,24 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
+            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator),
+            ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {
+                Ok(req) => {
+                    let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();
+                    let host = format!("/{}", ctx.peer.ip());
+                    self.join_group(req, v, &client_id, &host).await
+                }
+                Err(reply) => reply,
+            },
+            ApiKey::SyncGroup => call!(SyncGroupRequest, sync_group),
+            ApiKey::Heartbeat => call!(HeartbeatRequest, heartbeat),
+            ApiKey::LeaveGroup => call!(LeaveGroupRequest, leave_group),
+            ApiKey::ListGroups => call!(ListGroupsRequest, list_groups),
+            ApiKey::DescribeGroups => call!(DescribeGroupsRequest, describe_groups),
+            ApiKey::DeleteGroups => call!(DeleteGroupsRequest, delete_groups),
+            ApiKey::OffsetCommit => call!(OffsetCommitRequest, offset_commit),
+            ApiKey::OffsetFetch => call!(OffsetFetchRequest, offset_fetch),
+            ApiKey::OffsetDelete => call!(OffsetDeleteRequest, offset_delete),
             other => Reply::Close(format!("unsupported request {other:?}")),
         }
     }

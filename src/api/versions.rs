@@ -19,6 +19,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The served version range of `key`, if the API is served at all.
@@ -62,7 +73,7 @@ mod tests {
             );
         }
         assert!(range(ApiKey::Produce) == Some((3, 11)));
-        assert!(range(ApiKey::JoinGroup).is_none());
+        assert!(range(ApiKey::SaslHandshake).is_none());
         let _ = ApiVersionsResponse::VERSIONS;
     }
 }
