@@ -223,10 +223,11 @@ fn timestamps_for_list_offsets() {
             .unwrap();
     }
     let reader = log.reader();
-    assert_eq!(reader.offset_for_timestamp(0).unwrap(), Some((0, 1001)));
-    assert_eq!(reader.offset_for_timestamp(1450).unwrap(), Some((10, 1501)));
-    assert_eq!(reader.offset_for_timestamp(1501).unwrap(), Some((10, 1501)));
-    assert_eq!(reader.offset_for_timestamp(1502).unwrap(), Some((12, 1601)));
+    // Kafka names the exact record: batch i holds offsets 2i, 2i+1 at 1000+100i, 1001+100i.
+    assert_eq!(reader.offset_for_timestamp(0).unwrap(), Some((0, 1000)));
+    assert_eq!(reader.offset_for_timestamp(1450).unwrap(), Some((10, 1500)));
+    assert_eq!(reader.offset_for_timestamp(1501).unwrap(), Some((11, 1501)));
+    assert_eq!(reader.offset_for_timestamp(1502).unwrap(), Some((12, 1600)));
     assert_eq!(reader.offset_for_timestamp(5000).unwrap(), None);
     assert_eq!(reader.max_timestamp_offset().unwrap(), Some((39, 2901)));
     log.close().unwrap();
@@ -237,7 +238,7 @@ fn timestamps_for_list_offsets() {
     );
     assert_eq!(
         log.reader().offset_for_timestamp(2850).unwrap(),
-        Some((38, 2901))
+        Some((38, 2900))
     );
 }
 
@@ -370,5 +371,5 @@ fn finds_batches_larger_than_a_read_chunk() {
         let got = offsets(&reader.read(offset, 1, 8, true).unwrap());
         assert_eq!(got, vec![offset - offset % 2, offset - offset % 2 + 1]);
     }
-    assert_eq!(reader.offset_for_timestamp(250).unwrap(), Some((6, 301)));
+    assert_eq!(reader.offset_for_timestamp(250).unwrap(), Some((6, 300)));
 }

@@ -91,9 +91,10 @@ impl LogReader {
         Ok(Bytes::new())
     }
 
-    /// ListOffsets by timestamp: the first batch at or after the log start whose max timestamp
-    /// is >= `timestamp`, as (its first offset, its max timestamp). Kafka decodes the batch to
-    /// name the exact record; this stays at batch granularity (never decode records).
+    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp is
+    /// >= `timestamp`, as (offset, timestamp). Batch headers find the batch; inside an
+    /// uncompressed batch only record lengths and deltas are read (compressed batches answer
+    /// with their first offset and max timestamp).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         let view = self.snapshot();
         for segment in view.segments.iter() {

@@ -81,7 +81,7 @@ fn corruption_below_the_recovery_point_is_trusted_but_bad_indexes_rebuilt() {
     assert_eq!(fs::read(&time_index).unwrap(), good);
     assert_eq!(
         log.reader().offset_for_timestamp(1005).unwrap(),
-        Some((8, 1005))
+        Some((9, 1005))
     );
 }
 
