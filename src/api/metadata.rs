@@ -55,6 +55,10 @@ impl KafkaApis {
                     }
                     let error = if validate_topic_name(&name).is_err() {
                         ResponseError::InvalidTopicException
+                    } else if allow_auto && view.brokers.is_empty() {
+                        // The controller has not sent this broker any metadata yet: creating now would
+                        // see no live brokers. Clients retry LEADER_NOT_AVAILABLE.
+                        ResponseError::LeaderNotAvailable
                     } else if allow_auto {
                         match self.auto_create_topic(&name).await {
                             Ok(()) | Err(ResponseError::TopicAlreadyExists) => {
