@@ -153,7 +153,8 @@ def test_delete_topics_removes_znodes_and_data(broker_factory, zk):
     topic = unique_topic("del")
     kcat_produce(b.bootstrap, topic, ["a", "b", "c", "d"])
     assert b.partition_dir(topic, 0).is_dir() and b.partition_dir(topic, 1).is_dir()
-    futures = ck_admin(b.bootstrap).delete_topics([topic], operation_timeout=15)
+    admin = ck_admin(b.bootstrap)  # keep the handle alive until the result is in
+    futures = admin.delete_topics([topic], operation_timeout=15)
     futures[topic].result(timeout=20)
     for p in (f"/brokers/topics/{topic}", f"/config/topics/{topic}", f"/admin/delete_topics/{topic}"):
         wait_until(lambda p=p: zk.exists(p) is None, timeout=20, what=f"{p} to be deleted")
