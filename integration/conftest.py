@@ -35,6 +35,8 @@ BROKER_START_TIMEOUT = float(os.environ.get("ZKAFKA_START_TIMEOUT", "30"))
 # below (500 ms) allows sessions from 1 s to 10 s
 SESSION_TIMEOUT_MS = 6000
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 logging.getLogger("kazoo").setLevel(logging.WARNING)
 
 
@@ -288,7 +290,7 @@ class Broker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
-                env={**os.environ, "RUST_BACKTRACE": "1"},
+                env={**os.environ, "RUST_BACKTRACE": "1", "NO_COLOR": "1"},
             )
         if wait:
             self.wait_ready(timeout)
@@ -372,8 +374,9 @@ class Broker:
 
     # --- output
     def log_text(self) -> str:
+        """Everything the broker printed over all its runs, without terminal colour codes."""
         try:
-            return self.log_path.read_text(errors="replace")
+            return ANSI.sub("", self.log_path.read_text(errors="replace"))
         except OSError:
             return ""
 

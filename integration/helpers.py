@@ -311,11 +311,20 @@ def kp_read(bootstrap: str, topic: str, partitions, start_offset=None, timeout: 
 API_VERSIONS = 18
 
 
-def request_frame(api_key: int, api_version: int, correlation_id: int, client_id: str = "it", body: bytes = b"") -> bytes:
-    """A request frame with a v1 header (api key, version, correlation id, client id)."""
+def request_frame(api_key: int, api_version: int, correlation_id: int, client_id: str = "it",
+                  body: bytes = b"", flexible: bool = False) -> bytes:
+    """A request frame with a v1 header (api key, version, correlation id, client id), or with
+    flexible=True a v2 header (the same plus an empty tagged-field section)."""
     cid = client_id.encode()
-    payload = struct.pack(">hhih", api_key, api_version, correlation_id, len(cid)) + cid + body
+    payload = struct.pack(">hhih", api_key, api_version, correlation_id, len(cid)) + cid
+    if flexible:
+        payload += b"\x00"
+    payload += body
     return struct.pack(">i", len(payload)) + payload
+
+
+# ApiVersions v3+ body: client_software_name, client_software_version (compact strings), no tags
+API_VERSIONS_V3_BODY = b"\x03it" + b"\x041.0" + b"\x00"
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -335,11 +344,18 @@ def recv_frame(sock: socket.socket) -> bytes:
 
 
 def api_versions_v0(host: str, port: int, api_version: int = 0, correlation_id: int = 7, timeout: float = 5):
-    """Sends ApiVersions (v0 body: empty) and parses a v0 response.
+    """Sends ApiVersions at api_version and parses the answer as a v0 response (right for v0-v2 and
+    for the error response to an unsupported version).
     Returns (correlation_id, error_code, {api_key: (min, max)})."""
+    # from v3 on, ApiVersions requests are flexible: a v2 header and a v3-style body, as a client
+    # newer than the broker sends them (the response stays v0 when the version is unsupported)
+    if api_version >= 3:
+        frame = request_frame(API_VERSIONS, api_version, correlation_id, body=API_VERSIONS_V3_BODY, flexible=True)
+    else:
+        frame = request_frame(API_VERSIONS, api_version, correlation_id)
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.settimeout(timeout)
-        s.sendall(request_frame(API_VERSIONS, api_version, correlation_id))
+        s.sendall(frame)
         resp = recv_frame(s)
     corr, err, n = struct.unpack(">ihi", resp[:10])
     apis, pos = {}, 10

@@ -149,11 +149,11 @@ def test_topic_created_directly_in_zookeeper_is_picked_up(broker, zk):
 
 
 def test_delete_topics_removes_znodes_and_data(broker_factory, zk):
-    b = broker_factory(1, overrides={"num.partitions": 2, "log.segment.delete.delay.ms": 500})
+    b = broker_factory(1, overrides={"num.partitions": 2, "file.delete.delay.ms": 500})
     topic = unique_topic("del")
     kcat_produce(b.bootstrap, topic, ["a", "b", "c", "d"])
     assert b.partition_dir(topic, 0).is_dir() and b.partition_dir(topic, 1).is_dir()
-    admin = ck_admin(b.bootstrap)  # keep the client alive until its future completes
+    admin = ck_admin(b.bootstrap)  # keep the handle alive until the result is in
     futures = admin.delete_topics([topic], operation_timeout=15)
     futures[topic].result(timeout=20)
     for p in (f"/brokers/topics/{topic}", f"/config/topics/{topic}", f"/admin/delete_topics/{topic}"):
