@@ -91,8 +91,8 @@ impl LogReader {
         Ok(Bytes::new())
     }
 
-    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp is
-    /// >= `timestamp`, as (offset, timestamp). Batch headers find the batch; inside an
+    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp is at
+    /// least `timestamp`, as (offset, timestamp). Batch headers find the batch; inside an
     /// uncompressed batch only record lengths and deltas are read (compressed batches answer
     /// with their first offset and max timestamp).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
