@@ -400,7 +400,11 @@ impl KafkaApis {
                 results.push(result);
                 continue;
             }
-            let overrides = match self.zk().get_topic_configs(std::slice::from_ref(&name)).await {
+            let overrides = match self
+                .zk()
+                .get_topic_configs(std::slice::from_ref(&name))
+                .await
+            {
                 Ok(mut o) => o.remove(&name).unwrap_or_default(),
                 Err(e) => {
                     result.error_code = ResponseError::UnknownServerError.code();

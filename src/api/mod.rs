@@ -3,6 +3,8 @@
 //! against what we advertise, and encodes the response.
 
 mod admin;
+mod alter_partition;
+mod controlled_shutdown;
 mod fetch;
 mod inter_broker;
 mod list_offsets;
@@ -15,15 +17,17 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, LeaderAndIsrRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, StopReplicaRequest, UpdateMetadataRequest,
+    AlterPartitionRequest, ApiKey, ControlledShutdownRequest, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest,
+    InitProducerIdRequest, LeaderAndIsrRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, StopReplicaRequest, UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
+use crate::controller::ControllerHandle;
 use crate::metadata::MetadataCache;
 use crate::network::{Reply, RequestContext, RequestHandler};
 use crate::replica::ReplicaManager;
@@ -39,6 +43,8 @@ pub struct KafkaApis {
     pub metadata: Arc<MetadataCache>,
     pub zk: watch::Receiver<KafkaZkClient>,
     pub producer_ids: ProducerIdManager,
+    /// This broker's controller: AlterPartition and ControlledShutdown are handed to it.
+    pub controller: ControllerHandle,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -107,6 +113,8 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
+            ApiKey::AlterPartition => call!(AlterPartitionRequest, alter_partition),
+            ApiKey::ControlledShutdown => call!(ControlledShutdownRequest, controlled_shutdown),
             other => Reply::Close(format!("unsupported request {other:?}")),
         }
     }

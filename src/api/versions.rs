@@ -19,6 +19,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::ControlledShutdown, 0, 3),
+    (ApiKey::AlterPartition, 0, 3),
 ];
 
 /// The served version range of `key`, if the API is served at all.

@@ -53,7 +53,11 @@ pub fn leader_and_isr(
             .with_replicas(ids(replicas))
             .with_is_new(is_new)
             .with_leader_recovery_state(state.leader_recovery_state.unwrap_or(0));
-        for r in replicas.iter().filter(|r| model.live.contains_key(r)) {
+        // Brokers in controlled shutdown are not told (Kafka's isReplicaOnline excludes them).
+        for r in replicas
+            .iter()
+            .filter(|r| model.live.contains_key(r) && !model.shutting_down.contains(r))
+        {
             per_broker
                 .entry(*r)
                 .or_default()
@@ -189,35 +193,46 @@ pub fn stop_replica_delete(
     controller_id: i32,
     partitions: &[Tp],
 ) -> BTreeMap<i32, StopReplicaRequest> {
-    let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<StopReplicaPartitionState>>> =
-        BTreeMap::new();
+    let mut targets: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
     for tp in partitions {
-        let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
         for r in model
             .replicas(tp)
             .iter()
             .filter(|r| model.live.contains_key(r))
         {
-            per_broker
-                .entry(*r)
-                .or_default()
-                .entry(tp.0.clone())
-                .or_default()
-                .push(
+            targets.entry(*r).or_default().push(tp.clone());
+        }
+    }
+    stop_replica(model, epoch, controller_id, &targets, true)
+}
+
+/// StopReplica for the given partitions of each broker (`delete`: remove the logs too), one request
+/// per broker; used for deleted topics, controlled shutdown and replicas a reassignment removes.
+pub fn stop_replica(
+    model: &ClusterModel,
+    epoch: &ControllerEpoch,
+    controller_id: i32,
+    targets: &BTreeMap<i32, Vec<Tp>>,
+    delete: bool,
+) -> BTreeMap<i32, StopReplicaRequest> {
+    targets
+        .iter()
+        .filter(|(_, tps)| !tps.is_empty())
+        .map(|(broker, tps)| {
+            let mut topics: BTreeMap<String, Vec<StopReplicaPartitionState>> = BTreeMap::new();
+            for tp in tps {
+                let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
+                topics.entry(tp.0.clone()).or_default().push(
                     StopReplicaPartitionState::default()
                         .with_partition_index(tp.1)
                         .with_leader_epoch(leader_epoch)
-                        .with_delete_partition(true),
+                        .with_delete_partition(delete),
                 );
-        }
-    }
-    per_broker
-        .into_iter()
-        .map(|(broker, topics)| {
+            }
             let req = StopReplicaRequest::default()
                 .with_controller_id(BrokerId(controller_id))
                 .with_controller_epoch(epoch.epoch)
-                .with_broker_epoch(model.live.get(&broker).map(|b| b.epoch).unwrap_or(-1))
+                .with_broker_epoch(model.live.get(broker).map(|b| b.epoch).unwrap_or(-1))
                 .with_topic_states(
                     topics
                         .into_iter()
@@ -228,7 +243,7 @@ pub fn stop_replica_delete(
                         })
                         .collect(),
                 );
-            (broker, req)
+            (*broker, req)
         })
         .collect()
 }
