@@ -15,7 +15,10 @@ use kafka_protocol::protocol::StrBytes;
 use support::zookeeper::ZooKeeper;
 use tokio::process::{Child, Command};
 use zkafka::client::Connection;
-use zkafka::zk::{new_topic_id, KafkaZkClient, PartitionState};
+use zkafka::zk::{
+    new_topic_id, KafkaZkClient, PartitionState, PreferredElectionZnode, ReassignmentEntry,
+    ReassignmentZnode, TopicPartitionEntry,
+};
 
 const CHROOT: &str = "/kafka";
 const WAIT: Duration = Duration::from_secs(40);
@@ -353,4 +356,103 @@ async fn preferred_leaders_return_after_a_restart() {
     assert!(s.isr.contains(&2));
     let log = c.log(1);
     assert!(log.contains("leader imbalance found"), "{log}");
+}
+
+async fn topic_znode(c: &Cluster, topic: &str) -> zkafka::zk::TopicZnode {
+    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
+        .await
+        .expect("zk");
+    let topics = zk.get_topics(&[topic.to_string()]).await.expect("topic");
+    zk.close().await;
+    topics.get(topic).expect("topic exists").0.clone()
+}
+
+fn entry(topic: &str, partition: i32, replicas: &[i32]) -> ReassignmentEntry {
+    ReassignmentEntry {
+        topic: topic.into(),
+        partition,
+        replicas: replicas.to_vec(),
+        log_dirs: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassignments_and_preferred_elections_from_admin_znodes() {
+    let c = Cluster::start(3, &[]).await;
+    c.create_topic("ra", &[&[1, 2, 3], &[1, 2, 3], &[1, 2]])
+        .await;
+    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
+        .await
+        .expect("zk");
+    let reassign = format!("{CHROOT}/admin/reassign_partitions");
+
+    // p0 drops its leader's replica, p1 only changes order: both complete at once (the targets are
+    // in the ISR already).
+    zk.create_reassignment(&ReassignmentZnode {
+        version: 1,
+        partitions: vec![entry("ra", 0, &[2, 3]), entry("ra", 1, &[2, 1, 3])],
+    })
+    .await
+    .expect("reassignment");
+    c.wait_znode(&reassign, |d| d.is_none()).await;
+    let t = topic_znode(&c, "ra").await;
+    assert_eq!(t.partitions[&0], vec![2, 3]);
+    assert_eq!(t.partitions[&1], vec![2, 1, 3]);
+    assert!(t.adding_replicas.is_empty() && t.removing_replicas.is_empty());
+    let s = c.wait_state("ra", 0, |_| true).await;
+    assert_eq!((s.leader, s.isr), (2, vec![2, 3]));
+
+    // p1's leader (1) is not its preferred replica (2) any more; the admin znode fixes that.
+    assert_eq!(c.wait_state("ra", 1, |_| true).await.leader, 1);
+    zk.create_preferred_election(&PreferredElectionZnode {
+        version: 1,
+        partitions: vec![TopicPartitionEntry {
+            topic: "ra".into(),
+            partition: 1,
+        }],
+    })
+    .await
+    .expect("preferred election");
+    c.wait_state("ra", 1, |s| s.leader == 2).await;
+    c.wait_znode(&format!("{CHROOT}/admin/preferred_replica_election"), |d| {
+        d.is_none()
+    })
+    .await;
+
+    // p2 gains broker 3, which is not in the ISR: the reassignment waits until the leader reports
+    // it caught up through AlterPartition.
+    zk.create_reassignment(&ReassignmentZnode {
+        version: 1,
+        partitions: vec![entry("ra", 2, &[1, 2, 3])],
+    })
+    .await
+    .expect("reassignment");
+    let path = format!("{CHROOT}/brokers/topics/ra");
+    c.wait_znode(&path, |d| {
+        d.and_then(|d| serde_json::from_slice::<zkafka::zk::TopicZnode>(d).ok())
+            .is_some_and(|t| t.adding_replicas.get(&2) == Some(&vec![3]))
+    })
+    .await;
+    assert!(c.wait_znode(&reassign, |_| true).await.is_some());
+    let s = c.wait_state("ra", 2, |_| true).await;
+    assert_eq!((s.leader, s.isr.clone()), (1, vec![1, 2]));
+    let state_path = format!("{CHROOT}/brokers/topics/ra/partitions/2/state");
+    let (_, stat) = c.client.raw().get_data(&state_path).await.expect("state");
+    let req = AlterPartitionRequest::default()
+        .with_broker_id(BrokerId(1))
+        .with_broker_epoch(c.broker_epoch(1).await)
+        .with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("ra")))
+            .with_partitions(vec![PartitionData::default()
+                .with_partition_index(2)
+                .with_leader_epoch(s.leader_epoch)
+                .with_new_isr(vec![BrokerId(1), BrokerId(2), BrokerId(3)])
+                .with_partition_epoch(stat.version)])]);
+    let resp = c.connect(1).await.send(req, 1).await.expect("answer");
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0, "{resp:?}");
+    c.wait_znode(&reassign, |d| d.is_none()).await;
+    let t = topic_znode(&c, "ra").await;
+    assert_eq!(t.partitions[&2], vec![1, 2, 3]);
+    assert!(t.adding_replicas.is_empty());
+    zk.close().await;
 }
