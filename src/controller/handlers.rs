@@ -155,6 +155,9 @@ impl Controller {
         }
         // Admin requests left by tools while no controller was running, then the imbalance timer.
         self.on_reassignment_requested().await?;
+        // Reassignments an earlier controller left in progress may have caught up meanwhile.
+        let reassigning: Vec<Tp> = self.model.reassignments.keys().cloned().collect();
+        self.continue_reassignments(&reassigning).await?;
         self.on_preferred_election_requested().await?;
         self.schedule_leader_imbalance_check(super::preferred::FIRST_CHECK_DELAY);
         Ok(())

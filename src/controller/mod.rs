@@ -245,3 +245,40 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_inactive_controller_answers_not_controller() {
+        let (handle, _queue) = ControllerHandle::new();
+        let resp = handle
+            .alter_partition(AlterPartitionRequest::default(), 2)
+            .await;
+        assert_eq!(resp.error_code, ResponseError::NotController.code());
+        assert_eq!(
+            handle.controlled_shutdown(1, 5).await,
+            Err(ResponseError::NotController)
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_requests_are_refused_when_the_term_ends() {
+        let (reply, rx) = oneshot::channel();
+        refuse(ControllerEvent::ControlledShutdown {
+            broker_id: 1,
+            broker_epoch: 5,
+            reply,
+        });
+        assert_eq!(rx.await.ok(), Some(Err(ResponseError::NotController)));
+        let (reply, rx) = oneshot::channel();
+        refuse(ControllerEvent::AlterPartition {
+            request: AlterPartitionRequest::default(),
+            version: 0,
+            reply,
+        });
+        let resp = rx.await.ok().map(|r| r.error_code);
+        assert_eq!(resp, Some(ResponseError::NotController.code()));
+    }
+}

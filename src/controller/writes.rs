@@ -21,8 +21,10 @@ impl Controller {
     /// wrote it) is read back instead.
     pub(super) async fn create_states(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
         let mut states = Vec::new();
+        // Brokers in controlled shutdown neither lead nor join the ISR of a new partition.
+        let eligible = self.model.eligible();
         for tp in tps {
-            match new_partition_state(self.model.replicas(tp), &self.model.live, self.epoch.epoch) {
+            match new_partition_state(self.model.replicas(tp), &eligible, self.epoch.epoch) {
                 Some(s) => states.push((tp.clone(), s)),
                 None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
             }
