@@ -302,6 +302,7 @@ async fn preferred_leaders_return_after_a_restart() {
     let moved = c
         .wait_state("pl", 4, |s| s.leader != 2 && !s.isr.contains(&2))
         .await;
+    assert!(c.log(2).contains("controlled shutdown succeeded"));
     c.launch(2);
     c.wait_registered(2).await;
     let leader = moved.leader;
