@@ -43,6 +43,12 @@ pub fn leader_and_isr(
             continue;
         };
         let replicas = model.replicas(tp);
+        // During a reassignment replicas are RS = TRS + ORS; brokers learn AR and RR too (KIP-455).
+        let (adding, removing) = model
+            .reassignments
+            .get(tp)
+            .map(|r| (r.adding(), r.removing()))
+            .unwrap_or_default();
         let ps = LeaderAndIsrPartitionState::default()
             .with_partition_index(tp.1)
             .with_controller_epoch(state.controller_epoch)
@@ -51,6 +57,8 @@ pub fn leader_and_isr(
             .with_isr(ids(&state.isr))
             .with_partition_epoch(state.zk_version)
             .with_replicas(ids(replicas))
+            .with_adding_replicas(ids(&adding))
+            .with_removing_replicas(ids(&removing))
             .with_is_new(is_new)
             .with_leader_recovery_state(state.leader_recovery_state.unwrap_or(0));
         // Brokers in controlled shutdown are not told (Kafka's isReplicaOnline excludes them).
@@ -246,4 +254,48 @@ pub fn stop_replica(
             (*broker, req)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::context::fixtures::model;
+    use super::super::context::Reassignment;
+    use super::*;
+
+    const EPOCH: ControllerEpoch = ControllerEpoch {
+        epoch: 3,
+        zk_version: 3,
+    };
+
+    #[test]
+    fn leader_and_isr_skips_shutting_down_brokers_and_carries_reassignments() {
+        let mut m = model(&[1, 2, 3, 4], &[(&[4, 1, 2, 3], 1, &[1, 2, 3])]);
+        m.shutting_down.insert(3);
+        m.reassignments.insert(
+            ("t".into(), 0),
+            Reassignment {
+                original: vec![1, 2, 3],
+                target: vec![4, 1, 2],
+            },
+        );
+        let reqs = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false);
+        assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        let ps = &reqs[&4].topic_states[0].partition_states[0];
+        assert_eq!(ps.adding_replicas, vec![BrokerId(4)]);
+        assert_eq!(ps.removing_replicas, vec![BrokerId(3)]);
+        assert_eq!(ps.partition_epoch, 7);
+    }
+
+    #[test]
+    fn stop_replica_goes_to_the_named_brokers_with_the_delete_flag() {
+        let m = model(&[1, 2], &[(&[1, 2], 1, &[1, 2]), (&[2, 1], 2, &[2, 1])]);
+        let targets = BTreeMap::from([(2, vec![("t".to_string(), 0)]), (1, vec![])]);
+        let reqs = stop_replica(&m, &EPOCH, 1, &targets, false);
+        assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![2]);
+        let ps = &reqs[&2].topic_states[0].partition_states[0];
+        assert_eq!((ps.partition_index, ps.delete_partition), (0, false));
+        let all = stop_replica_delete(&m, &EPOCH, 1, &[("t".into(), 1)]);
+        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(all[&1].topic_states[0].partition_states[0].delete_partition);
+    }
 }
