@@ -71,7 +71,8 @@ pub fn leader_and_isr(
                 .or_default()
                 .entry(tp.0.clone())
                 .or_default()
-                .push(ps.clone());
+                // A replica a reassignment adds starts as a new replica.
+                .push(ps.clone().with_is_new(is_new || adding.contains(r)));
         }
     }
     per_broker
@@ -284,6 +285,8 @@ mod tests {
         assert_eq!(ps.adding_replicas, vec![BrokerId(4)]);
         assert_eq!(ps.removing_replicas, vec![BrokerId(3)]);
         assert_eq!(ps.partition_epoch, 7);
+        assert!(ps.is_new);
+        assert!(!reqs[&1].topic_states[0].partition_states[0].is_new);
     }
 
     #[test]
