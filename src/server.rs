@@ -1,7 +1,8 @@
 //! Broker start-up and shutdown (Kafka's `KafkaServer`): ZooKeeper session, cluster id, broker id,
-//! log recovery, listeners, registration, controller; then SIGTERM → stop accepting, finish in-flight
-//! requests, flush, deregister, exit 0. A ZooKeeper session expiry builds a new session, registers
-//! again and tells the controller to re-run its election.
+//! log recovery, listeners, registration, controller; then SIGTERM → controlled shutdown (leaderships
+//! move away while we still serve) → stop accepting, finish in-flight requests, flush, deregister,
+//! exit 0. A ZooKeeper session expiry builds a new session, registers again and tells the
+//! controller to re-run its election.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use tracing::{error, info, warn};
 use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
 use crate::config::{KafkaConfig, TopicConfig};
-use crate::controller::{self, ControllerConfig, ControllerEvent};
+use crate::controller::{
+    self, request_controlled_shutdown, ControlledShutdownSettings, ControllerConfig,
+    ControllerEvent, ControllerHandle,
+};
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
@@ -131,14 +135,16 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let (raw_zk_tx, raw_zk_rx) = watch::channel(zk.raw().clone());
     let groups = group_coordinator(&config, raw_zk_rx, replicas.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (controller, controller_queue) = ControllerHandle::new();
     let apis = Arc::new(KafkaApis {
         broker_id,
         config: config.clone(),
         replicas: replicas.clone(),
-        metadata,
+        metadata: metadata.clone(),
         zk: zk_rx.clone(),
         producer_ids: ProducerIdManager::default(),
         groups: groups.clone(),
+        controller: controller.clone(),
     });
     let net_config = config.network_config();
     let network = tokio::spawn(network::serve(
@@ -155,14 +161,21 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     replicas.set_broker_epoch(epoch);
     info!(broker_id, broker_epoch = epoch, cluster_id = %cluster_id, endpoints = ?bound, "broker registered");
 
-    let (controller, controller_task) = controller::start(
+    let controller_task = controller::start(
         ControllerConfig {
             broker_id,
             delete_topic_enable: config.delete_topic_enable,
             unclean_leader_election_enable: config.unclean_leader_election_enable,
+            auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+            leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
+            leader_imbalance_check_interval: Duration::from_secs(
+                config.leader_imbalance_check_interval_seconds.max(1) as u64,
+            ),
         },
         zk_rx,
         shutdown_rx.clone(),
+        &controller,
+        controller_queue,
     );
     let housekeeping = tokio::spawn(run_housekeeping(
         replicas.clone(),
@@ -198,6 +211,19 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     }
 
     info!(broker_id, "shutting down");
+    // Leaderships move away while this broker still serves, so clients only see a leader change.
+    if config.controlled_shutdown_enable {
+        let settings = ControlledShutdownSettings {
+            broker_id,
+            broker_epoch: replicas.broker_epoch(),
+            max_retries: config.controlled_shutdown_max_retries,
+            retry_backoff: Duration::from_millis(
+                config.controlled_shutdown_retry_backoff_ms.max(0) as u64,
+            ),
+            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1) as u64),
+        };
+        request_controlled_shutdown(&settings, &metadata).await;
+    }
     let _ = shutdown_tx.send(true);
     groups.shutdown();
     if let Ok(Err(e)) = network.await {

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{encode, KafkaApis};
 use crate::config::TopicConfig;
-use crate::controller::assignment::{assign_replicas, AssignmentError};
+use crate::controller::assignment::{assign_replicas, assign_replicas_with_racks, AssignmentError};
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 use crate::zk::{self, ZkError};
@@ -75,10 +75,15 @@ impl KafkaApis {
         let assignment = match assignment {
             Some(a) => a,
             None => {
-                let brokers: Vec<i32> = self.metadata.snapshot().brokers.keys().copied().collect();
-                assign_replicas(&brokers, partitions, replication_factor, 0).map_err(
+                let brokers: Vec<(i32, Option<String>)> = (self.metadata.snapshot().brokers)
+                    .values()
+                    .map(|b| (b.id, b.rack.clone()))
+                    .collect();
+                assign_replicas_with_racks(&brokers, partitions, replication_factor, 0).map_err(
                     |e| match e {
                         AssignmentError::InvalidPartitions => ResponseError::InvalidPartitions,
+                        // Kafka's AdminOperationException: not an API error.
+                        AssignmentError::IncompleteRackInfo => ResponseError::UnknownServerError,
                         _ => ResponseError::InvalidReplicationFactor,
                     },
                 )?

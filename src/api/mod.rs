@@ -3,6 +3,8 @@
 //! against what we advertise, and encodes the response.
 
 mod admin;
+mod alter_partition;
+mod controlled_shutdown;
 mod fetch;
 mod groups;
 mod inter_broker;
@@ -16,10 +18,11 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    AlterPartitionRequest, ApiKey, ControlledShutdownRequest, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
     UpdateMetadataRequest,
 };
@@ -28,6 +31,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
+use crate::controller::ControllerHandle;
 use crate::coordinator::GroupCoordinator;
 use crate::metadata::MetadataCache;
 use crate::network::{Reply, RequestContext, RequestHandler};
@@ -46,6 +50,8 @@ pub struct KafkaApis {
     pub zk: watch::Receiver<KafkaZkClient>,
     pub producer_ids: ProducerIdManager,
     pub groups: Arc<GroupCoordinator>,
+    /// This broker's controller: AlterPartition and ControlledShutdown are handed to it.
+    pub controller: ControllerHandle,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -132,6 +138,8 @@ impl KafkaApis {
             ApiKey::OffsetCommit => call!(OffsetCommitRequest, offset_commit),
             ApiKey::OffsetFetch => call!(OffsetFetchRequest, offset_fetch),
             ApiKey::OffsetDelete => call!(OffsetDeleteRequest, offset_delete),
+            ApiKey::AlterPartition => call!(AlterPartitionRequest, alter_partition),
+            ApiKey::ControlledShutdown => call!(ControlledShutdownRequest, controlled_shutdown),
             other => Reply::Close(format!("unsupported request {other:?}")),
         }
     }

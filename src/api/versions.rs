@@ -30,6 +30,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ControlledShutdown, 0, 3),
+    (ApiKey::AlterPartition, 0, 3),
 ];
 
 /// The served version range of `key`, if the API is served at all.

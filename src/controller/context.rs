@@ -1,6 +1,6 @@
 //! The controller's model of the cluster (Kafka's `ControllerContext`) and the leader election rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
@@ -61,15 +61,73 @@ impl LeaderIsr {
 
 pub type Tp = (String, i32);
 
+/// A reassignment in progress (KIP-455): the replicas before it and the target replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    pub original: Vec<i32>,
+    pub target: Vec<i32>,
+}
+
+impl Reassignment {
+    /// RS = ORS + TRS, target first (Kafka's `ReplicaAssignment.fromOldAndNewReplicas`).
+    pub fn all_replicas(&self) -> Vec<i32> {
+        let mut all = self.target.clone();
+        all.extend(self.original.iter().filter(|r| !self.target.contains(r)));
+        all
+    }
+
+    /// AR = TRS - ORS.
+    pub fn adding(&self) -> Vec<i32> {
+        let o = &self.original;
+        self.target
+            .iter()
+            .copied()
+            .filter(|r| !o.contains(r))
+            .collect()
+    }
+
+    /// RR = ORS - TRS.
+    pub fn removing(&self) -> Vec<i32> {
+        let t = &self.target;
+        self.original
+            .iter()
+            .copied()
+            .filter(|r| !t.contains(r))
+            .collect()
+    }
+}
+
 /// Everything the active controller knows.
 #[derive(Debug, Default)]
 pub struct ClusterModel {
     pub live: BTreeMap<i32, LiveBroker>,
     pub topics: BTreeMap<String, TopicModel>,
     pub states: BTreeMap<Tp, LeaderIsr>,
+    /// Brokers in controlled shutdown: still registered, but never chosen as leader or ISR member.
+    pub shutting_down: BTreeSet<i32>,
+    /// Reassignments in progress, by partition.
+    pub reassignments: BTreeMap<Tp, Reassignment>,
 }
 
 impl ClusterModel {
+    /// Live brokers that may lead or join an ISR: the live ones not shutting down (Kafka's
+    /// `liveBrokerIds`, which excludes shutting-down brokers).
+    pub fn eligible(&self) -> BTreeMap<i32, LiveBroker> {
+        self.live
+            .iter()
+            .filter(|(id, _)| !self.shutting_down.contains(id))
+            .map(|(id, b)| (*id, b.clone()))
+            .collect()
+    }
+
+    /// The topic name of a topic id.
+    pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
+        self.topics
+            .iter()
+            .find(|(_, t)| t.id == *id)
+            .map(|(name, _)| name.as_str())
+    }
+
     pub fn replicas(&self, tp: &Tp) -> &[i32] {
         self.topics
             .get(&tp.0)
@@ -173,11 +231,12 @@ pub fn shrink_isr(
     })
 }
 
+/// Builders shared by the controller's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn live(ids: &[i32]) -> BTreeMap<i32, LiveBroker> {
+    pub fn live(ids: &[i32]) -> BTreeMap<i32, LiveBroker> {
         ids.iter()
             .map(|id| {
                 (
@@ -194,7 +253,7 @@ mod tests {
             .collect()
     }
 
-    fn state(leader: i32, isr: &[i32]) -> LeaderIsr {
+    pub fn state(leader: i32, isr: &[i32]) -> LeaderIsr {
         LeaderIsr {
             leader,
             leader_epoch: 4,
@@ -204,6 +263,30 @@ mod tests {
             leader_recovery_state: None,
         }
     }
+
+    /// A model of topic "t" with `partitions` = (replicas, leader, isr) per partition.
+    pub fn model(live_ids: &[i32], partitions: &[(&[i32], i32, &[i32])]) -> ClusterModel {
+        let mut m = ClusterModel {
+            live: live(live_ids),
+            ..Default::default()
+        };
+        let mut topic = TopicModel {
+            id: Uuid::from_u128(1),
+            ..Default::default()
+        };
+        for (p, (replicas, leader, isr)) in partitions.iter().enumerate() {
+            topic.assignment.insert(p as i32, replicas.to_vec());
+            m.states.insert(("t".into(), p as i32), state(*leader, isr));
+        }
+        m.topics.insert("t".into(), topic);
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{live, state};
+    use super::*;
 
     #[test]
     fn new_partitions_lead_with_the_first_live_replica() {

@@ -8,28 +8,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::info;
 
 use super::channel::{ChannelManager, ControlRequest};
-use super::context::{
-    elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, TopicModel,
-    Tp,
-};
+use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, Tp};
 use super::election::forward;
+use super::writes::report_acks;
 use super::{requests, ControllerConfig, ControllerEvent};
 use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
 
-/// Attempts at a partition-state write whose version check keeps failing.
-const WRITE_ATTEMPTS: usize = 3;
-
 pub(super) struct Controller {
-    config: Arc<ControllerConfig>,
-    zk: KafkaZkClient,
-    epoch: ControllerEpoch,
-    events: mpsc::UnboundedSender<ControllerEvent>,
-    model: ClusterModel,
-    channels: ChannelManager,
+    pub(super) config: Arc<ControllerConfig>,
+    pub(super) zk: KafkaZkClient,
+    pub(super) epoch: ControllerEpoch,
+    pub(super) events: mpsc::UnboundedSender<ControllerEvent>,
+    pub(super) model: ClusterModel,
+    pub(super) channels: ChannelManager,
+    /// The pending leader-imbalance timer of this term; aborted when the term ends.
+    pub(super) rebalance_timer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Controller {
@@ -47,6 +44,7 @@ impl Controller {
             events,
             model: ClusterModel::default(),
             channels,
+            rebalance_timer: None,
         }
     }
 
@@ -76,6 +74,24 @@ impl Controller {
                 ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
                 ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
                 ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
+                ControllerEvent::ReassignmentRequested => self.on_reassignment_requested().await?,
+                ControllerEvent::PreferredElectionRequested => {
+                    self.on_preferred_election_requested().await?
+                }
+                ControllerEvent::LeaderImbalanceCheck => self.on_leader_imbalance_check().await?,
+                ControllerEvent::AlterPartition {
+                    request,
+                    version,
+                    reply,
+                } => self.on_alter_partition(request, version, reply).await?,
+                ControllerEvent::ControlledShutdown {
+                    broker_id,
+                    broker_epoch,
+                    reply,
+                } => {
+                    self.on_controlled_shutdown(broker_id, broker_epoch, reply)
+                        .await?
+                }
             }
         }
     }
@@ -137,6 +153,13 @@ impl Controller {
         if !deletions.is_empty() {
             self.delete_topics(deletions).await?;
         }
+        // Admin requests left by tools while no controller was running, then the imbalance timer.
+        self.on_reassignment_requested().await?;
+        // Reassignments an earlier controller left in progress may have caught up meanwhile.
+        let reassigning: Vec<Tp> = self.model.reassignments.keys().cloned().collect();
+        self.continue_reassignments(&reassigning).await?;
+        self.on_preferred_election_requested().await?;
+        self.schedule_leader_imbalance_check(super::preferred::FIRST_CHECK_DELAY);
         Ok(())
     }
 
@@ -182,6 +205,25 @@ impl Controller {
                     id
                 }
             };
+            // A reassignment left in progress by an earlier controller (KIP-455 layout).
+            for (p, rs) in &znode.partitions {
+                let tp = (name.clone(), *p);
+                let adding = znode.adding_replicas.get(p);
+                let removing = znode.removing_replicas.get(p);
+                if (adding.is_some() || removing.is_some())
+                    && !self.model.reassignments.contains_key(&tp)
+                {
+                    let without = |gone: Option<&Vec<i32>>| -> Vec<i32> {
+                        let gone = gone.map(Vec::as_slice).unwrap_or(&[]);
+                        rs.iter().copied().filter(|r| !gone.contains(r)).collect()
+                    };
+                    let r = Reassignment {
+                        original: without(adding),
+                        target: without(removing),
+                    };
+                    self.model.reassignments.insert(tp, r);
+                }
+            }
             let assignment = znode.partitions.clone();
             self.model
                 .topics
@@ -214,6 +256,10 @@ impl Controller {
             .collect();
         if dead.is_empty() && bounced.is_empty() && added.is_empty() {
             return Ok(());
+        }
+        for id in dead.iter().chain(&bounced) {
+            // A broker that left or restarted is no longer in controlled shutdown.
+            self.model.shutting_down.remove(id);
         }
         for id in &dead {
             self.channels.remove_broker(*id);
@@ -272,7 +318,8 @@ impl Controller {
             &[],
         );
         report_acks(seen, changed.len(), lai, um);
-        Ok(())
+        // New leaders or shrunk ISRs may let reassignments move on.
+        self.continue_reassignments(&changed).await
     }
 
     async fn on_topics_changed(&mut self) -> Result<(), ZkError> {
@@ -385,200 +432,14 @@ impl Controller {
     fn forget_topic(&mut self, topic: &str) {
         self.model.topics.remove(topic);
         self.model.states.retain(|tp, _| tp.0 != topic);
-    }
-
-    /// Writes initial states for new partitions; a state that already exists (a previous controller
-    /// wrote it) is read back instead.
-    async fn create_states(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
-        let mut states = Vec::new();
-        for tp in tps {
-            match new_partition_state(self.model.replicas(tp), &self.model.live, self.epoch.epoch) {
-                Some(s) => states.push((tp.clone(), s)),
-                None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
-            }
-        }
-        let writes: Vec<(Tp, crate::zk::PartitionState)> = states
-            .iter()
-            .map(|(tp, s)| (tp.clone(), s.to_znode()))
-            .collect();
-        let results = self
-            .zk
-            .create_partition_states(&self.epoch, &writes)
-            .await?;
-        let mut created = Vec::new();
-        let mut reread = Vec::new();
-        for ((tp, mut s), result) in states.into_iter().zip(results) {
-            match result {
-                Ok(version) => {
-                    s.zk_version = version;
-                    self.model.states.insert(tp.clone(), s);
-                    created.push(tp);
-                }
-                Err(e) => {
-                    warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state exists; reading it");
-                    reread.push(tp);
-                }
-            }
-        }
-        self.reread_states(&reread).await?;
-        created.extend(reread);
-        Ok(created)
-    }
-
-    async fn reread_states(&mut self, tps: &[Tp]) -> Result<(), ZkError> {
-        if tps.is_empty() {
-            return Ok(());
-        }
-        let states = self.zk.get_partition_states(tps).await?;
-        for (tp, state) in tps.iter().zip(states) {
-            if let Some((s, v)) = state {
-                self.model
-                    .states
-                    .insert(tp.clone(), LeaderIsr::from_znode(&s, v));
-            }
-        }
-        Ok(())
-    }
-
-    async fn elect_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
-        let unclean = self.config.unclean_leader_election_enable;
-        self.decide_and_write(tps, |model, tp, epoch| {
-            let current = model.states.get(tp)?;
-            let next = elect_leader(current, model.replicas(tp), &model.live, unclean, epoch);
-            // Still leaderless: nothing to write.
-            (next.leader != -1 || current.leader != -1).then_some(next)
-        })
-        .await
-    }
-
-    async fn shrink_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
-        self.decide_and_write(tps, |model, tp, epoch| {
-            shrink_isr(model.states.get(tp)?, &model.live, epoch)
-        })
-        .await
-    }
-
-    /// Decides a new state per partition and writes them all in fenced batches; partitions whose
-    /// version check failed are re-read and decided again.
-    async fn decide_and_write(
-        &mut self,
-        tps: &[Tp],
-        decide: impl Fn(&ClusterModel, &Tp, i32) -> Option<LeaderIsr>,
-    ) -> Result<Vec<Tp>, ZkError> {
-        let mut pending: Vec<Tp> = tps.to_vec();
-        let mut changed = Vec::new();
-        for _ in 0..WRITE_ATTEMPTS {
-            let updates: Vec<(Tp, LeaderIsr)> = pending
-                .iter()
-                .filter_map(|tp| decide(&self.model, tp, self.epoch.epoch).map(|s| (tp.clone(), s)))
-                .collect();
-            if updates.is_empty() {
-                break;
-            }
-            let writes: Vec<(Tp, crate::zk::PartitionState, i32)> = updates
-                .iter()
-                .map(|(tp, s)| (tp.clone(), s.to_znode(), s.zk_version))
-                .collect();
-            let results = self
-                .zk
-                .update_partition_states(&self.epoch, &writes)
-                .await?;
-            let mut retry = Vec::new();
-            for ((tp, mut s), result) in updates.into_iter().zip(results) {
-                match result {
-                    Ok(version) => {
-                        s.zk_version = version;
-                        self.model.states.insert(tp.clone(), s);
-                        changed.push(tp);
-                    }
-                    Err(ZkError::BadVersion(_)) => retry.push(tp),
-                    Err(e) => {
-                        warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state write failed")
-                    }
-                }
-            }
-            if retry.is_empty() {
-                break;
-            }
-            self.reread_states(&retry).await?;
-            pending = retry;
-        }
-        Ok(changed)
-    }
-
-    fn send_leader_and_isr(&self, tps: &[Tp], is_new: bool) -> Vec<oneshot::Receiver<i16>> {
-        let mut acks = Vec::new();
-        for (broker, req) in
-            requests::leader_and_isr(&self.model, &self.epoch, self.config.broker_id, tps, is_new)
-        {
-            let (tx, rx) = oneshot::channel();
-            if self
-                .channels
-                .send(broker, ControlRequest::LeaderAndIsr(req, Some(tx)))
-            {
-                acks.push(rx);
-            }
-        }
-        acks
-    }
-
-    fn send_update_metadata(
-        &self,
-        brokers: &[i32],
-        tps: &[Tp],
-        deleted: &[Tp],
-    ) -> Vec<oneshot::Receiver<i16>> {
-        let template = requests::update_metadata(
-            &self.model,
-            &self.epoch,
-            self.config.broker_id,
-            tps,
-            deleted,
-        );
-        let mut acks = Vec::new();
-        for broker in brokers {
-            let epoch = self.model.live.get(broker).map(|b| b.epoch).unwrap_or(-1);
-            let (tx, rx) = oneshot::channel();
-            let req = template.clone().with_broker_epoch(epoch);
-            if self
-                .channels
-                .send(*broker, ControlRequest::UpdateMetadata(req, Some(tx)))
-            {
-                acks.push(rx);
-            }
-        }
-        acks
+        self.model.reassignments.retain(|tp, _| tp.0 != topic);
     }
 }
 
-/// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
-/// change, measured from the moment the change was seen.
-fn report_acks(
-    seen: Instant,
-    partitions: usize,
-    lai: Vec<oneshot::Receiver<i16>>,
-    um: Vec<oneshot::Receiver<i16>>,
-) {
-    tokio::spawn(async move {
-        let n = lai.len();
-        for rx in lai {
-            let _ = rx.await;
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(timer) = self.rebalance_timer.take() {
+            timer.abort();
         }
-        info!(
-            partitions,
-            brokers = n,
-            ms = seen.elapsed().as_millis() as u64,
-            "phase: LeaderAndIsr acknowledged"
-        );
-        let n = um.len();
-        for rx in um {
-            let _ = rx.await;
-        }
-        info!(
-            partitions,
-            brokers = n,
-            ms = seen.elapsed().as_millis() as u64,
-            "phase: UpdateMetadata acknowledged"
-        );
-    });
+    }
 }

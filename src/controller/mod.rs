@@ -1,25 +1,39 @@
 //! The controller (Kafka's `KafkaController`): every broker runs this; the one that wins the election
 //! through `/controller` owns the cluster model, writes partition states to ZooKeeper and tells brokers.
 //!
-//! One task owns all controller state. ZooKeeper watches, session changes and broker requests arrive as
-//! [`ControllerEvent`]s on one queue, so no state is shared or locked.
+//! One task owns all controller state. ZooKeeper watches, session changes, timers and broker requests
+//! (AlterPartition, ControlledShutdown) arrive as [`ControllerEvent`]s on one queue, so no state is
+//! shared or locked; requests are answered through a oneshot carried by their event.
 
+mod alter_partition;
 pub mod assignment;
 mod channel;
 mod context;
 mod election;
 mod handlers;
+mod preferred;
+mod reassignment;
 mod requests;
+mod shutdown;
+mod shutdown_request;
+mod writes;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::zk::{KafkaZkClient, ZkError};
 
-pub use context::LeaderIsr;
+pub use context::{LeaderIsr, Tp};
+pub use shutdown_request::{request_controlled_shutdown, ControlledShutdownSettings};
+
+/// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
+pub type ShutdownOutcome = Result<Vec<Tp>, ResponseError>;
 
 /// Something the controller must react to.
 #[derive(Debug)]
@@ -34,8 +48,26 @@ pub enum ControllerEvent {
     TopicModified(String),
     /// Children of `/admin/delete_topics` changed.
     TopicDeletionRequested,
+    /// `/admin/reassign_partitions` was created, changed or deleted.
+    ReassignmentRequested,
+    /// `/admin/preferred_replica_election` was created, changed or deleted.
+    PreferredElectionRequested,
+    /// `leader.imbalance.check.interval.seconds` elapsed (Kafka's AutoPreferredReplicaLeaderElection).
+    LeaderImbalanceCheck,
     /// The ZooKeeper session was replaced after an expiry; everything must be re-read and re-armed.
     SessionRenewed,
+    /// An AlterPartition request from a partition leader; answered through `reply`.
+    AlterPartition {
+        request: AlterPartitionRequest,
+        version: i16,
+        reply: oneshot::Sender<AlterPartitionResponse>,
+    },
+    /// A broker asks to shut down in a controlled way; answered through `reply`.
+    ControlledShutdown {
+        broker_id: i32,
+        broker_epoch: i64,
+        reply: oneshot::Sender<ShutdownOutcome>,
+    },
 }
 
 /// What the controller needs from the rest of the broker.
@@ -44,41 +76,123 @@ pub struct ControllerConfig {
     pub broker_id: i32,
     pub delete_topic_enable: bool,
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: i32,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval: Duration,
 }
 
-/// The handle the server uses to feed the controller.
+/// The handle the server and the request handlers use to feed the controller.
 #[derive(Clone)]
 pub struct ControllerHandle {
     tx: mpsc::UnboundedSender<ControllerEvent>,
+    /// True while this broker's controller term is running, so requests meant for the active
+    /// controller can be refused with NOT_CONTROLLER without queueing.
+    active: Arc<AtomicBool>,
+}
+
+/// The receiving end of the controller's queue, handed to [`start`].
+pub struct ControllerQueue {
+    rx: mpsc::UnboundedReceiver<ControllerEvent>,
 }
 
 impl ControllerHandle {
+    /// A new, empty event queue. The handle can be given out before the controller task starts
+    /// (request handlers need it before the listeners open).
+    pub fn new() -> (ControllerHandle, ControllerQueue) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = ControllerHandle {
+            tx,
+            active: Arc::new(AtomicBool::new(false)),
+        };
+        (handle, ControllerQueue { rx })
+    }
+
     pub fn send(&self, event: ControllerEvent) {
         let _ = self.tx.send(event);
     }
+
+    /// Whether this broker is the active controller right now.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Hands an AlterPartition request to the controller and waits for its answer; a broker that is
+    /// not the active controller answers NOT_CONTROLLER, as Kafka does.
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+        version: i16,
+    ) -> AlterPartitionResponse {
+        let not_controller =
+            AlterPartitionResponse::default().with_error_code(ResponseError::NotController.code());
+        if !self.is_active() {
+            return not_controller;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(ControllerEvent::AlterPartition {
+            request,
+            version,
+            reply,
+        });
+        rx.await.unwrap_or(not_controller)
+    }
+
+    /// Hands a ControlledShutdown request to the controller and waits for its answer.
+    pub async fn controlled_shutdown(&self, broker_id: i32, broker_epoch: i64) -> ShutdownOutcome {
+        if !self.is_active() {
+            return Err(ResponseError::NotController);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(ControllerEvent::ControlledShutdown {
+            broker_id,
+            broker_epoch,
+            reply,
+        });
+        rx.await.unwrap_or(Err(ResponseError::NotController))
+    }
 }
 
-/// Starts the controller task. `zk` always holds the current session's client.
+/// Starts the controller task on `queue` (whose handle the caller already holds). `zk` always holds
+/// the current session's client.
 pub fn start(
     config: ControllerConfig,
     zk: watch::Receiver<KafkaZkClient>,
     shutdown: watch::Receiver<bool>,
-) -> (ControllerHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let handle = ControllerHandle { tx: tx.clone() };
+    handle: &ControllerHandle,
+    queue: ControllerQueue,
+) -> tokio::task::JoinHandle<()> {
     let span = info_span!("controller", broker = config.broker_id);
-    let task = tokio::spawn(run(config, zk, rx, tx, shutdown).instrument(span));
-    (handle, task)
+    tokio::spawn(run(config, zk, queue.rx, handle.clone(), shutdown).instrument(span))
+}
+
+/// Answers a request that only the active controller can serve while this broker is not it.
+fn refuse(event: ControllerEvent) {
+    match event {
+        ControllerEvent::AlterPartition { reply, .. } => {
+            let _ = reply.send(
+                AlterPartitionResponse::default()
+                    .with_error_code(ResponseError::NotController.code()),
+            );
+        }
+        ControllerEvent::ControlledShutdown { reply, .. } => {
+            let _ = reply.send(Err(ResponseError::NotController));
+        }
+        _ => {}
+    }
 }
 
 async fn run(
     config: ControllerConfig,
     zk: watch::Receiver<KafkaZkClient>,
     mut events: mpsc::UnboundedReceiver<ControllerEvent>,
-    tx: mpsc::UnboundedSender<ControllerEvent>,
+    handle: ControllerHandle,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(config);
+    let tx = handle.tx.clone();
     loop {
         if *shutdown.borrow() {
             return;
@@ -89,10 +203,12 @@ async fn run(
             Ok(Some(epoch)) => {
                 info!(epoch = epoch.epoch, "elected controller");
                 let started = Instant::now();
+                handle.active.store(true, Ordering::Release);
                 let outcome =
                     handlers::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
                         .run(&mut events, &mut shutdown, started)
                         .await;
+                handle.active.store(false, Ordering::Release);
                 match outcome {
                     Ok(()) => {}
                     Err(ZkError::ControllerMoved) => {
@@ -110,18 +226,59 @@ async fn run(
             }
             Ok(None) => {}
             Err(e) => {
+                // The watch may not be armed: try again after a pause instead of waiting for it.
                 warn!(error = %e, "controller election failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
             }
         }
-        // Wait for a reason to try again.
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return,
-            event = events.recv() => match event {
-                None => return,
-                Some(ControllerEvent::ControllerChanged | ControllerEvent::SessionRenewed) => {}
-                Some(_) => {}
-            },
+        // Wait for a reason to try again; requests for the active controller are refused meanwhile.
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                event = events.recv() => match event {
+                    None => return,
+                    Some(ControllerEvent::ControllerChanged | ControllerEvent::SessionRenewed) => break,
+                    Some(other) => refuse(other),
+                },
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_inactive_controller_answers_not_controller() {
+        let (handle, _queue) = ControllerHandle::new();
+        let resp = handle
+            .alter_partition(AlterPartitionRequest::default(), 2)
+            .await;
+        assert_eq!(resp.error_code, ResponseError::NotController.code());
+        assert_eq!(
+            handle.controlled_shutdown(1, 5).await,
+            Err(ResponseError::NotController)
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_requests_are_refused_when_the_term_ends() {
+        let (reply, rx) = oneshot::channel();
+        refuse(ControllerEvent::ControlledShutdown {
+            broker_id: 1,
+            broker_epoch: 5,
+            reply,
+        });
+        assert_eq!(rx.await.ok(), Some(Err(ResponseError::NotController)));
+        let (reply, rx) = oneshot::channel();
+        refuse(ControllerEvent::AlterPartition {
+            request: AlterPartitionRequest::default(),
+            version: 0,
+            reply,
+        });
+        let resp = rx.await.ok().map(|r| r.error_code);
+        assert_eq!(resp, Some(ResponseError::NotController.code()));
     }
 }

@@ -43,6 +43,12 @@ pub fn leader_and_isr(
             continue;
         };
         let replicas = model.replicas(tp);
+        // During a reassignment replicas are RS = TRS + ORS; brokers learn AR and RR too (KIP-455).
+        let (adding, removing) = model
+            .reassignments
+            .get(tp)
+            .map(|r| (r.adding(), r.removing()))
+            .unwrap_or_default();
         let ps = LeaderAndIsrPartitionState::default()
             .with_partition_index(tp.1)
             .with_controller_epoch(state.controller_epoch)
@@ -51,15 +57,22 @@ pub fn leader_and_isr(
             .with_isr(ids(&state.isr))
             .with_partition_epoch(state.zk_version)
             .with_replicas(ids(replicas))
+            .with_adding_replicas(ids(&adding))
+            .with_removing_replicas(ids(&removing))
             .with_is_new(is_new)
             .with_leader_recovery_state(state.leader_recovery_state.unwrap_or(0));
-        for r in replicas.iter().filter(|r| model.live.contains_key(r)) {
+        // Brokers in controlled shutdown are not told (Kafka's isReplicaOnline excludes them).
+        for r in replicas
+            .iter()
+            .filter(|r| model.live.contains_key(r) && !model.shutting_down.contains(r))
+        {
             per_broker
                 .entry(*r)
                 .or_default()
                 .entry(tp.0.clone())
                 .or_default()
-                .push(ps.clone());
+                // A replica a reassignment adds starts as a new replica.
+                .push(ps.clone().with_is_new(is_new || adding.contains(r)));
         }
     }
     per_broker
@@ -189,35 +202,46 @@ pub fn stop_replica_delete(
     controller_id: i32,
     partitions: &[Tp],
 ) -> BTreeMap<i32, StopReplicaRequest> {
-    let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<StopReplicaPartitionState>>> =
-        BTreeMap::new();
+    let mut targets: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
     for tp in partitions {
-        let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
         for r in model
             .replicas(tp)
             .iter()
             .filter(|r| model.live.contains_key(r))
         {
-            per_broker
-                .entry(*r)
-                .or_default()
-                .entry(tp.0.clone())
-                .or_default()
-                .push(
+            targets.entry(*r).or_default().push(tp.clone());
+        }
+    }
+    stop_replica(model, epoch, controller_id, &targets, true)
+}
+
+/// StopReplica for the given partitions of each broker (`delete`: remove the logs too), one request
+/// per broker; used for deleted topics, controlled shutdown and replicas a reassignment removes.
+pub fn stop_replica(
+    model: &ClusterModel,
+    epoch: &ControllerEpoch,
+    controller_id: i32,
+    targets: &BTreeMap<i32, Vec<Tp>>,
+    delete: bool,
+) -> BTreeMap<i32, StopReplicaRequest> {
+    targets
+        .iter()
+        .filter(|(_, tps)| !tps.is_empty())
+        .map(|(broker, tps)| {
+            let mut topics: BTreeMap<String, Vec<StopReplicaPartitionState>> = BTreeMap::new();
+            for tp in tps {
+                let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
+                topics.entry(tp.0.clone()).or_default().push(
                     StopReplicaPartitionState::default()
                         .with_partition_index(tp.1)
                         .with_leader_epoch(leader_epoch)
-                        .with_delete_partition(true),
+                        .with_delete_partition(delete),
                 );
-        }
-    }
-    per_broker
-        .into_iter()
-        .map(|(broker, topics)| {
+            }
             let req = StopReplicaRequest::default()
                 .with_controller_id(BrokerId(controller_id))
                 .with_controller_epoch(epoch.epoch)
-                .with_broker_epoch(model.live.get(&broker).map(|b| b.epoch).unwrap_or(-1))
+                .with_broker_epoch(model.live.get(broker).map(|b| b.epoch).unwrap_or(-1))
                 .with_topic_states(
                     topics
                         .into_iter()
@@ -228,7 +252,53 @@ pub fn stop_replica_delete(
                         })
                         .collect(),
                 );
-            (broker, req)
+            (*broker, req)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::context::fixtures::model;
+    use super::super::context::Reassignment;
+    use super::*;
+
+    const EPOCH: ControllerEpoch = ControllerEpoch {
+        epoch: 3,
+        zk_version: 3,
+    };
+
+    #[test]
+    fn leader_and_isr_skips_shutting_down_brokers_and_carries_reassignments() {
+        let mut m = model(&[1, 2, 3, 4], &[(&[4, 1, 2, 3], 1, &[1, 2, 3])]);
+        m.shutting_down.insert(3);
+        m.reassignments.insert(
+            ("t".into(), 0),
+            Reassignment {
+                original: vec![1, 2, 3],
+                target: vec![4, 1, 2],
+            },
+        );
+        let reqs = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false);
+        assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        let ps = &reqs[&4].topic_states[0].partition_states[0];
+        assert_eq!(ps.adding_replicas, vec![BrokerId(4)]);
+        assert_eq!(ps.removing_replicas, vec![BrokerId(3)]);
+        assert_eq!(ps.partition_epoch, 7);
+        assert!(ps.is_new);
+        assert!(!reqs[&1].topic_states[0].partition_states[0].is_new);
+    }
+
+    #[test]
+    fn stop_replica_goes_to_the_named_brokers_with_the_delete_flag() {
+        let m = model(&[1, 2], &[(&[1, 2], 1, &[1, 2]), (&[2, 1], 2, &[2, 1])]);
+        let targets = BTreeMap::from([(2, vec![("t".to_string(), 0)]), (1, vec![])]);
+        let reqs = stop_replica(&m, &EPOCH, 1, &targets, false);
+        assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![2]);
+        let ps = &reqs[&2].topic_states[0].partition_states[0];
+        assert_eq!((ps.partition_index, ps.delete_partition), (0, false));
+        let all = stop_replica_delete(&m, &EPOCH, 1, &[("t".into(), 1)]);
+        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(all[&1].topic_states[0].partition_states[0].delete_partition);
+    }
 }

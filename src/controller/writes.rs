@@ -1,0 +1,222 @@
+//! The controller's write and tell steps: decide new partition states, write them to ZooKeeper in
+//! fenced batches (re-deciding partitions whose version check failed), and queue the LeaderAndIsr,
+//! UpdateMetadata and StopReplica requests that tell brokers.
+
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::channel::ControlRequest;
+use super::context::{elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, Tp};
+use super::handlers::Controller;
+use super::requests;
+use crate::zk::ZkError;
+
+/// Attempts at a partition-state write whose version check keeps failing.
+const WRITE_ATTEMPTS: usize = 3;
+
+impl Controller {
+    /// Writes initial states for new partitions; a state that already exists (a previous controller
+    /// wrote it) is read back instead.
+    pub(super) async fn create_states(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        let mut states = Vec::new();
+        // Brokers in controlled shutdown neither lead nor join the ISR of a new partition.
+        let eligible = self.model.eligible();
+        for tp in tps {
+            match new_partition_state(self.model.replicas(tp), &eligible, self.epoch.epoch) {
+                Some(s) => states.push((tp.clone(), s)),
+                None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
+            }
+        }
+        let writes: Vec<(Tp, crate::zk::PartitionState)> = states
+            .iter()
+            .map(|(tp, s)| (tp.clone(), s.to_znode()))
+            .collect();
+        let results = self
+            .zk
+            .create_partition_states(&self.epoch, &writes)
+            .await?;
+        let mut created = Vec::new();
+        let mut reread = Vec::new();
+        for ((tp, mut s), result) in states.into_iter().zip(results) {
+            match result {
+                Ok(version) => {
+                    s.zk_version = version;
+                    self.model.states.insert(tp.clone(), s);
+                    created.push(tp);
+                }
+                Err(e) => {
+                    warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state exists; reading it");
+                    reread.push(tp);
+                }
+            }
+        }
+        self.reread_states(&reread).await?;
+        created.extend(reread);
+        Ok(created)
+    }
+
+    pub(super) async fn reread_states(&mut self, tps: &[Tp]) -> Result<(), ZkError> {
+        if tps.is_empty() {
+            return Ok(());
+        }
+        let states = self.zk.get_partition_states(tps).await?;
+        for (tp, state) in tps.iter().zip(states) {
+            if let Some((s, v)) = state {
+                self.model
+                    .states
+                    .insert(tp.clone(), LeaderIsr::from_znode(&s, v));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn elect_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        let unclean = self.config.unclean_leader_election_enable;
+        // A broker in controlled shutdown is still registered but must not be chosen.
+        let eligible = self.model.eligible();
+        self.decide_and_write(tps, move |model, tp, epoch| {
+            let current = model.states.get(tp)?;
+            let next = elect_leader(current, model.replicas(tp), &eligible, unclean, epoch);
+            // Still leaderless: nothing to write.
+            (next.leader != -1 || current.leader != -1).then_some(next)
+        })
+        .await
+    }
+
+    pub(super) async fn shrink_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+        self.decide_and_write(tps, |model, tp, epoch| {
+            shrink_isr(model.states.get(tp)?, &model.live, epoch)
+        })
+        .await
+    }
+
+    /// Decides a new state per partition and writes them all in fenced batches; partitions whose
+    /// version check failed are re-read and decided again.
+    pub(super) async fn decide_and_write(
+        &mut self,
+        tps: &[Tp],
+        decide: impl Fn(&ClusterModel, &Tp, i32) -> Option<LeaderIsr>,
+    ) -> Result<Vec<Tp>, ZkError> {
+        let mut pending: Vec<Tp> = tps.to_vec();
+        let mut changed = Vec::new();
+        for _ in 0..WRITE_ATTEMPTS {
+            let updates: Vec<(Tp, LeaderIsr)> = pending
+                .iter()
+                .filter_map(|tp| decide(&self.model, tp, self.epoch.epoch).map(|s| (tp.clone(), s)))
+                .collect();
+            if updates.is_empty() {
+                break;
+            }
+            let writes: Vec<(Tp, crate::zk::PartitionState, i32)> = updates
+                .iter()
+                .map(|(tp, s)| (tp.clone(), s.to_znode(), s.zk_version))
+                .collect();
+            let results = self
+                .zk
+                .update_partition_states(&self.epoch, &writes)
+                .await?;
+            let mut retry = Vec::new();
+            for ((tp, mut s), result) in updates.into_iter().zip(results) {
+                match result {
+                    Ok(version) => {
+                        s.zk_version = version;
+                        self.model.states.insert(tp.clone(), s);
+                        changed.push(tp);
+                    }
+                    Err(ZkError::BadVersion(_)) => retry.push(tp),
+                    Err(e) => {
+                        warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state write failed")
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            self.reread_states(&retry).await?;
+            pending = retry;
+        }
+        Ok(changed)
+    }
+
+    pub(super) fn send_leader_and_isr(
+        &self,
+        tps: &[Tp],
+        is_new: bool,
+    ) -> Vec<oneshot::Receiver<i16>> {
+        let mut acks = Vec::new();
+        for (broker, req) in
+            requests::leader_and_isr(&self.model, &self.epoch, self.config.broker_id, tps, is_new)
+        {
+            let (tx, rx) = oneshot::channel();
+            if self
+                .channels
+                .send(broker, ControlRequest::LeaderAndIsr(req, Some(tx)))
+            {
+                acks.push(rx);
+            }
+        }
+        acks
+    }
+
+    pub(super) fn send_update_metadata(
+        &self,
+        brokers: &[i32],
+        tps: &[Tp],
+        deleted: &[Tp],
+    ) -> Vec<oneshot::Receiver<i16>> {
+        let template = requests::update_metadata(
+            &self.model,
+            &self.epoch,
+            self.config.broker_id,
+            tps,
+            deleted,
+        );
+        let mut acks = Vec::new();
+        for broker in brokers {
+            let epoch = self.model.live.get(broker).map(|b| b.epoch).unwrap_or(-1);
+            let (tx, rx) = oneshot::channel();
+            let req = template.clone().with_broker_epoch(epoch);
+            if self
+                .channels
+                .send(*broker, ControlRequest::UpdateMetadata(req, Some(tx)))
+            {
+                acks.push(rx);
+            }
+        }
+        acks
+    }
+}
+
+/// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
+/// change, measured from the moment the change was seen.
+pub(super) fn report_acks(
+    seen: Instant,
+    partitions: usize,
+    lai: Vec<oneshot::Receiver<i16>>,
+    um: Vec<oneshot::Receiver<i16>>,
+) {
+    tokio::spawn(async move {
+        let n = lai.len();
+        for rx in lai {
+            let _ = rx.await;
+        }
+        info!(
+            partitions,
+            brokers = n,
+            ms = seen.elapsed().as_millis() as u64,
+            "phase: LeaderAndIsr acknowledged"
+        );
+        let n = um.len();
+        for rx in um {
+            let _ = rx.await;
+        }
+        info!(
+            partitions,
+            brokers = n,
+            ms = seen.elapsed().as_millis() as u64,
+            "phase: UpdateMetadata acknowledged"
+        );
+    });
+}
