@@ -7,6 +7,7 @@ mod fetch;
 mod inter_broker;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
 pub mod versions;
@@ -107,6 +108,10 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
+            ApiKey::OffsetForLeaderEpoch => call!(
+                kafka_protocol::messages::OffsetForLeaderEpochRequest,
+                offset_for_leader_epoch
+            ),
             other => Reply::Close(format!("unsupported request {other:?}")),
         }
     }

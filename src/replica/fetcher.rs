@@ -1,0 +1,407 @@
+//! One replica fetcher (Kafka's `ReplicaFetcherThread` on `AbstractFetcherThread`): a task with one
+//! connection to a leader that first truncates newly added partitions to where they agree with the
+//! leader (OffsetForLeaderEpoch), then fetches them in one FetchRequest after another.
+//!
+//! The partitions live in a map shared with the [`super::fetcher_manager`]; a response is applied
+//! only to partitions still there with the same leader epoch, so a LeaderAndIsr that arrives while a
+//! fetch is in flight wins.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::fetcher_io::{self, FetchOutcome, PartitionRequest};
+use super::partition::Partition;
+use super::truncation::truncation_offset;
+use super::TopicPartition;
+use crate::client::{ClientError, Connection};
+
+/// The `replica.*` settings a fetcher uses.
+#[derive(Debug, Clone)]
+pub struct FetcherConfig {
+    pub broker_id: i32,
+    /// This broker's registration czxid, sent in Fetch v15+ (it changes after a session expiry).
+    pub broker_epoch: Arc<AtomicI64>,
+    pub max_wait_ms: i32,
+    pub min_bytes: i32,
+    pub response_max_bytes: i32,
+    pub partition_max_bytes: i32,
+    pub backoff: Duration,
+    pub socket_timeout: Duration,
+}
+
+/// Where a partition is in the follower protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Must find the divergence point with the leader before fetching.
+    Truncating,
+    Fetching,
+}
+
+pub(super) struct FetchState {
+    pub partition: Arc<Partition>,
+    pub leader_epoch: i32,
+    pub phase: Phase,
+    /// After an error the partition rests until then (`replica.fetch.backoff.ms`).
+    pub delayed_until: Option<Instant>,
+}
+
+/// The partitions of one fetcher, shared with its manager.
+#[derive(Default)]
+pub(super) struct Shared {
+    partitions: Mutex<HashMap<TopicPartition, FetchState>>,
+    /// Signalled when partitions are added, so an idle fetcher starts at once.
+    added: Notify,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, HashMap<TopicPartition, FetchState>> {
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, partition: Arc<Partition>, leader_epoch: i32) {
+        let tp = (partition.topic.clone(), partition.index);
+        self.lock().insert(
+            tp,
+            FetchState {
+                partition,
+                leader_epoch,
+                phase: Phase::Truncating,
+                delayed_until: None,
+            },
+        );
+        self.added.notify_one();
+    }
+
+    /// Runs `f` on the partition's state if it is still fetched in `leader_epoch`.
+    fn update(&self, tp: &TopicPartition, leader_epoch: i32, f: impl FnOnce(&mut FetchState)) {
+        if let Some(state) = self.lock().get_mut(tp) {
+            if state.leader_epoch == leader_epoch {
+                f(state);
+            }
+        }
+    }
+
+    fn remove_if(&self, tp: &TopicPartition, leader_epoch: i32) {
+        let mut map = self.lock();
+        if map.get(tp).is_some_and(|s| s.leader_epoch == leader_epoch) {
+            map.remove(tp);
+        }
+    }
+
+    /// Partitions ready now, by phase, and the earliest time a delayed one becomes ready.
+    fn ready(
+        &self,
+        now: Instant,
+    ) -> (
+        Vec<PartitionRequest>,
+        Vec<PartitionRequest>,
+        Option<Instant>,
+    ) {
+        let mut truncating = Vec::new();
+        let mut fetching = Vec::new();
+        let mut next: Option<Instant> = None;
+        for state in self.lock().values_mut() {
+            match state.delayed_until {
+                Some(t) if t > now => {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                    continue;
+                }
+                _ => state.delayed_until = None,
+            }
+            let req = PartitionRequest {
+                partition: state.partition.clone(),
+                leader_epoch: state.leader_epoch,
+            };
+            match state.phase {
+                Phase::Truncating => truncating.push(req),
+                Phase::Fetching => fetching.push(req),
+            }
+        }
+        (truncating, fetching, next)
+    }
+}
+
+/// Runs one fetcher until `stop` or `shutdown` turns true.
+pub(super) async fn run(
+    leader: i32,
+    addr: String,
+    config: FetcherConfig,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client_id = format!("replica-fetcher-{}-from-{}", config.broker_id, leader);
+    let mut conn: Option<Connection> = None;
+    loop {
+        if *stop.borrow() || *shutdown.borrow() {
+            break;
+        }
+        let (truncating, fetching, next) = shared.ready(Instant::now());
+        if truncating.is_empty() && fetching.is_empty() {
+            let delayed = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shared.added.notified() => {}
+                _ = delayed => {}
+                _ = stop.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let c = match &conn {
+            Some(c) if !c.is_closed() => c,
+            _ => match connect(&addr, &client_id, &config).await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    warn!(leader, %addr, error = %e, "replica fetcher cannot connect to the leader");
+                    conn = None;
+                    backoff(&config, &mut stop, &mut shutdown).await;
+                    continue;
+                }
+            },
+        };
+        let work = async {
+            if !truncating.is_empty() {
+                truncate(c, &config, &shared, truncating).await?;
+            }
+            if !fetching.is_empty() {
+                fetch(c, &config, &shared, fetching).await?;
+            }
+            Ok::<(), ClientError>(())
+        };
+        let result = tokio::select! {
+            r = work => r,
+            _ = stop.changed() => break,
+            _ = shutdown.changed() => break,
+        };
+        if let Err(e) = result {
+            warn!(leader, %addr, error = %e, "replica fetch failed; reconnecting after backoff");
+            conn = None;
+            backoff(&config, &mut stop, &mut shutdown).await;
+        }
+    }
+    debug!(leader, %addr, "replica fetcher stopped");
+}
+
+async fn connect(
+    addr: &str,
+    client_id: &str,
+    config: &FetcherConfig,
+) -> Result<Connection, ClientError> {
+    let conn = Connection::connect(addr, client_id, config.socket_timeout)
+        .await?
+        .with_request_timeout(config.socket_timeout);
+    conn.api_versions().await?;
+    Ok(conn)
+}
+
+async fn backoff(
+    config: &FetcherConfig,
+    stop: &mut watch::Receiver<bool>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = tokio::time::sleep(config.backoff) => {}
+        _ = stop.changed() => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// Asks the leader where each partition's latest epoch ends and truncates there (KIP-101/279). A
+/// partition with no epoch in its log truncates to its high watermark without asking.
+async fn truncate(
+    conn: &Connection,
+    config: &FetcherConfig,
+    shared: &Shared,
+    parts: Vec<PartitionRequest>,
+) -> Result<(), ClientError> {
+    let mut ask = Vec::new();
+    for req in parts {
+        let tp = (req.partition.topic.clone(), req.partition.index);
+        let position = req.partition.fetch_position();
+        match position.latest_epoch {
+            Some(epoch) => ask.push((req, epoch)),
+            None => {
+                let outcome = req.partition.truncate_to(
+                    position.high_watermark,
+                    "no leader epochs: to the high watermark",
+                );
+                finish_truncation(shared, &tp, req.leader_epoch, outcome.map(|_| true), config);
+            }
+        }
+    }
+    if ask.is_empty() {
+        return Ok(());
+    }
+    let answers = fetcher_io::offsets_for_leader_epoch(conn, config.broker_id, &ask).await?;
+    for ((req, _), answer) in ask.iter().zip(answers) {
+        let p = &req.partition;
+        let tp = (p.topic.clone(), p.index);
+        match answer {
+            Ok((leader_epoch, end_offset)) => {
+                let position = p.fetch_position();
+                let decision = truncation_offset(
+                    leader_epoch,
+                    end_offset,
+                    position.log_end_offset,
+                    position.high_watermark,
+                    |e| p.end_offset_for_epoch(e),
+                );
+                let reason =
+                    format!("leader epoch {leader_epoch} ends at {end_offset} on the leader");
+                let outcome = p
+                    .truncate_to(decision.offset, &reason)
+                    .map(|_| decision.complete);
+                finish_truncation(shared, &tp, req.leader_epoch, outcome, config);
+            }
+            Err(e) if fetcher_io::is_fenced(&e) => {
+                info!(topic = %p.topic, partition = p.index, leader_epoch = req.leader_epoch, error = ?e,
+                    "leader refused OffsetForLeaderEpoch; waiting for the next LeaderAndIsr");
+                shared.remove_if(&tp, req.leader_epoch);
+            }
+            Err(e) => {
+                debug!(topic = %p.topic, partition = p.index, error = ?e, "OffsetForLeaderEpoch failed");
+                delay(shared, &tp, req.leader_epoch, config);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish_truncation(
+    shared: &Shared,
+    tp: &TopicPartition,
+    leader_epoch: i32,
+    outcome: Result<bool, crate::log::LogError>,
+    config: &FetcherConfig,
+) {
+    match outcome {
+        Ok(true) => shared.update(tp, leader_epoch, |s| s.phase = Phase::Fetching),
+        Ok(false) => {}
+        Err(e) => {
+            warn!(topic = %tp.0, partition = tp.1, error = %e, "truncation failed");
+            delay(shared, tp, leader_epoch, config);
+        }
+    }
+}
+
+fn delay(shared: &Shared, tp: &TopicPartition, leader_epoch: i32, config: &FetcherConfig) {
+    let until = Instant::now() + config.backoff;
+    shared.update(tp, leader_epoch, |s| s.delayed_until = Some(until));
+}
+
+/// One FetchRequest for every fetching partition, and what its answer means for each.
+async fn fetch(
+    conn: &Connection,
+    config: &FetcherConfig,
+    shared: &Shared,
+    parts: Vec<PartitionRequest>,
+) -> Result<(), ClientError> {
+    let outcomes = fetcher_io::fetch(conn, config, &parts).await?;
+    for (req, outcome) in parts.iter().zip(outcomes) {
+        let p = &req.partition;
+        let tp = (p.topic.clone(), p.index);
+        let current = shared
+            .lock()
+            .get(&tp)
+            .is_some_and(|s| s.leader_epoch == req.leader_epoch && s.phase == Phase::Fetching);
+        if !current {
+            continue;
+        }
+        match outcome {
+            FetchOutcome::Data {
+                records,
+                high_watermark,
+                log_start_offset,
+            } => {
+                let appended = match records {
+                    Some(bytes) if !bytes.is_empty() => p.append_as_follower(bytes).map(|_| ()),
+                    _ => Ok(()),
+                };
+                if let Err(e) = appended {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "follower append failed");
+                    delay(shared, &tp, req.leader_epoch, config);
+                    continue;
+                }
+                p.set_follower_high_watermark(high_watermark);
+                if let Err(e) = p.follow_log_start_offset(log_start_offset) {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "cannot move the log start");
+                }
+            }
+            FetchOutcome::Diverging { epoch, end_offset } => {
+                let position = p.fetch_position();
+                let decision = truncation_offset(
+                    epoch,
+                    end_offset,
+                    position.log_end_offset,
+                    position.high_watermark,
+                    |e| p.end_offset_for_epoch(e),
+                );
+                let reason = format!("diverging epoch {epoch} ends at {end_offset} on the leader");
+                let outcome = p
+                    .truncate_to(decision.offset, &reason)
+                    .map(|_| decision.complete);
+                if !decision.complete {
+                    shared.update(&tp, req.leader_epoch, |s| s.phase = Phase::Truncating);
+                }
+                finish_truncation(shared, &tp, req.leader_epoch, outcome, config);
+            }
+            FetchOutcome::OutOfRange => {
+                if let Err(e) = handle_out_of_range(conn, p).await {
+                    if matches!(e, OutOfRangeError::Client(_)) {
+                        debug!(topic = %p.topic, partition = p.index, error = %e, "out-of-range recovery failed");
+                    } else {
+                        warn!(topic = %p.topic, partition = p.index, error = %e, "out-of-range recovery failed");
+                    }
+                    delay(shared, &tp, req.leader_epoch, config);
+                }
+            }
+            FetchOutcome::Fenced(e) => {
+                info!(topic = %p.topic, partition = p.index, leader_epoch = req.leader_epoch, error = ?e,
+                    "leader refused the fetch; waiting for the next LeaderAndIsr");
+                shared.remove_if(&tp, req.leader_epoch);
+            }
+            FetchOutcome::Failed(e) => {
+                debug!(topic = %p.topic, partition = p.index, error = ?e, "fetch error");
+                delay(shared, &tp, req.leader_epoch, config);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OutOfRangeError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+}
+
+/// Kafka's `fetchOffsetAndTruncate`: a leader whose log ends before ours means we have records it
+/// lost (truncate to its end); a leader whose log starts after ours ends means retention moved past
+/// us (empty our log and start at its log start).
+async fn handle_out_of_range(conn: &Connection, p: &Partition) -> Result<(), OutOfRangeError> {
+    let leo = p.fetch_position().log_end_offset;
+    let leader_end = fetcher_io::leader_offset(conn, &p.topic, p.index, fetcher_io::LATEST).await?;
+    if leader_end < leo {
+        p.truncate_to(leader_end, "our log end is beyond the leader's")?;
+        return Ok(());
+    }
+    let leader_start =
+        fetcher_io::leader_offset(conn, &p.topic, p.index, fetcher_io::EARLIEST).await?;
+    if leader_start > leo {
+        p.truncate_fully_and_start_at(leader_start)?;
+    }
+    Ok(())
+}
