@@ -138,6 +138,8 @@ pub(super) async fn run(
 ) {
     let client_id = format!("replica-fetcher-{}-from-{}", config.broker_id, leader);
     let mut conn: Option<Connection> = None;
+    // Consecutive connection failures: the first is a warning, the rest of an outage is debug.
+    let mut failures = 0u32;
     loop {
         if *stop.borrow() || *shutdown.borrow() {
             break;
@@ -163,7 +165,12 @@ pub(super) async fn run(
             _ => match connect(&addr, &client_id, &config).await {
                 Ok(c) => conn.insert(c),
                 Err(e) => {
-                    warn!(leader, %addr, error = %e, "replica fetcher cannot connect to the leader");
+                    if failures == 0 {
+                        warn!(leader, %addr, error = %e, "replica fetcher cannot connect to the leader");
+                    } else {
+                        debug!(leader, %addr, error = %e, failures, "replica fetcher still cannot connect");
+                    }
+                    failures += 1;
                     conn = None;
                     backoff(&config, &mut stop, &mut shutdown).await;
                     continue;
@@ -184,8 +191,16 @@ pub(super) async fn run(
             _ = stop.changed() => break,
             _ = shutdown.changed() => break,
         };
+        if result.is_ok() {
+            failures = 0;
+        }
         if let Err(e) = result {
-            warn!(leader, %addr, error = %e, "replica fetch failed; reconnecting after backoff");
+            if failures == 0 {
+                warn!(leader, %addr, error = %e, "replica fetch failed; reconnecting after backoff");
+            } else {
+                debug!(leader, %addr, error = %e, failures, "replica fetch failed again");
+            }
+            failures += 1;
             conn = None;
             backoff(&config, &mut stop, &mut shutdown).await;
         }

@@ -1,0 +1,267 @@
+//! Replication across three real `zkafka server` processes and a real ZooKeeper: a topic with
+//! replication factor 3 takes acks=all produces, every broker's log ends up with the same bytes, and
+//! the controller's state znode keeps all three in the ISR. Then the leader is killed: a new leader
+//! takes acks=all produces and the surviving follower replicates them.
+//!
+//! `REPLICATION_TEST_LOGS=1` prints the brokers' logs at the end.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use support::zookeeper::ZooKeeper;
+use zkafka::client::batch::build_batch;
+use zkafka::client::Connection;
+use zkafka::zk::KafkaZkClient;
+
+const TOPIC: &str = "replicated";
+
+struct Broker {
+    id: i32,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(id: i32, zk: &ZooKeeper) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let props = format!(
+            "broker.id={id}\nlisteners=PLAINTEXT://127.0.0.1:{port}\nlog.dirs={}\n\
+             zookeeper.connect={}/kafka\nzookeeper.session.timeout.ms=6000\n\
+             replica.lag.time.max.ms=10000\nreplica.fetch.backoff.ms=200\n\
+             offsets.topic.replication.factor=1\nauto.leader.rebalance.enable=false\n",
+            dir.path().join("logs").display(),
+            zk.connect_string()
+        );
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, props).expect("write properties");
+        let log = std::fs::File::create(dir.path().join("broker.out")).expect("broker log");
+        let child = Command::new(env!("CARGO_BIN_EXE_zkafka"))
+            .arg("server")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn zkafka server");
+        Broker {
+            id,
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("logs").join(format!("{TOPIC}-0"))
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.out")).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The bytes of every `.log` segment of a partition directory, in offset order.
+fn log_bytes(dir: &Path) -> Vec<u8> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    names.sort();
+    names
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+async fn connect(addr: &str) -> Connection {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(c) = Connection::connect(addr, "replication-test", Duration::from_secs(2)).await {
+            if c.api_versions().await.is_ok() {
+                return c;
+            }
+        }
+        assert!(Instant::now() < deadline, "broker at {addr} never answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the broker's metadata names a leader of partition 0 other than `not`.
+async fn leader(conn: &Connection, not: i32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = MetadataRequest::default().with_topics(None);
+        if let Ok(resp) = conn.send(req, 9).await {
+            let leader = resp
+                .topics
+                .iter()
+                .filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
+                .flat_map(|t| &t.partitions)
+                .find(|p| p.partition_index == 0 && p.error_code == 0)
+                .map(|p| p.leader_id.0);
+            if let Some(l) = leader.filter(|l| *l >= 0 && *l != not) {
+                return l;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader for {TOPIC}-0");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Produces until accepted: right after topic creation or a failover the leader may not have its
+/// LeaderAndIsr yet (UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER for a moment).
+async fn produce_until_ok(conn: &Connection, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match produce_all(conn, count).await {
+            0 => return,
+            code => {
+                assert!(
+                    Instant::now() < deadline,
+                    "produce kept failing: error {code}"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}
+
+async fn produce_all(conn: &Connection, count: usize) -> i16 {
+    let batch = build_batch(
+        &Bytes::from_static(b"replicated value"),
+        count,
+        1_700_000_000_000,
+    )
+    .expect("batch");
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(15_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
+    let resp = conn.send(req, 9).await.expect("produce answered");
+    resp.responses[0].partition_responses[0].error_code
+}
+
+/// Waits until the given brokers hold byte-identical, non-empty logs of the partition.
+async fn wait_for_identical_logs(brokers: &[&Broker], min_len: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs: Vec<Vec<u8>> = brokers.iter().map(|b| log_bytes(&b.log_dir())).collect();
+        if logs[0].len() >= min_len && logs.iter().all(|l| *l == logs[0]) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let sizes: Vec<usize> = logs.iter().map(Vec::len).collect();
+            for b in brokers {
+                eprintln!("--- broker {} ---\n{}", b.id, b.output());
+            }
+            panic!("logs differ or are short: sizes {sizes:?}, want >= {min_len}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn isr(zk: &KafkaZkClient) -> Vec<i32> {
+    let path = format!("/brokers/topics/{TOPIC}/partitions/0/state");
+    let (data, _) = zk.raw().get_data(&path).await.expect("state znode");
+    let state: serde_json::Value = serde_json::from_slice(&data).expect("state json");
+    let mut isr: Vec<i32> = state["isr"]
+        .as_array()
+        .expect("isr array")
+        .iter()
+        .filter_map(|v| v.as_i64().map(|i| i as i32))
+        .collect();
+    isr.sort_unstable();
+    isr
+}
+
+// Needs `replicas.start_replication(..)` in `server.rs` (not owned by the replication work); passes
+// with it. Run with `cargo test --test replication_three_brokers -- --ignored`.
+#[ignore = "needs ReplicaManager::start_replication wired into server.rs"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
+    let zk = ZooKeeper::start();
+    let mut brokers: Vec<Broker> = (1..=3).map(|id| Broker::start(id, &zk)).collect();
+    let admin = connect(&brokers[0].addr()).await;
+    let zk_client = KafkaZkClient::connect(&zk.settings("/kafka"))
+        .await
+        .expect("zk");
+    // Every broker must be registered before the topic is assigned to all three.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while zk_client
+        .raw()
+        .list_children("/brokers/ids")
+        .await
+        .map_or(0, |c| c.len())
+        < 3
+    {
+        assert!(Instant::now() < deadline, "brokers did not register");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_num_partitions(1)
+            .with_replication_factor(3)]);
+    let resp = admin.send(create, 5).await.expect("create topics");
+    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
+
+    let first = leader(&admin, -1).await;
+    let leader_conn = connect(&brokers[(first - 1) as usize].addr()).await;
+    produce_until_ok(&leader_conn, 10).await;
+    assert_eq!(produce_all(&leader_conn, 5).await, 0);
+    wait_for_identical_logs(&brokers.iter().collect::<Vec<_>>(), 100).await;
+    assert_eq!(isr(&zk_client).await, vec![1, 2, 3]);
+    let replicated = log_bytes(&brokers[0].log_dir()).len();
+
+    // Kill the leader: a follower takes over in a new epoch and the other follower follows it.
+    brokers[(first - 1) as usize].kill();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != (first - 1) as usize).collect();
+    let probe = connect(&brokers[survivors[0]].addr()).await;
+    let second = leader(&probe, first).await;
+    let conn = connect(&brokers[(second - 1) as usize].addr()).await;
+    produce_until_ok(&conn, 7).await;
+    let alive: Vec<&Broker> = survivors.iter().map(|i| &brokers[*i]).collect();
+    wait_for_identical_logs(&alive, replicated + 1).await;
+    if std::env::var_os("REPLICATION_TEST_LOGS").is_some() {
+        for b in &brokers {
+            eprintln!("--- broker {} ---\n{}", b.id, b.output());
+        }
+    }
+}
