@@ -248,3 +248,60 @@ pub(super) fn build_request<'a>(
         .with_broker_epoch(broker_epoch)
         .with_topics(topics)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal(topic: &str, id: Uuid, partition: i32) -> IsrProposal {
+        IsrProposal {
+            topic: topic.into(),
+            topic_id: id,
+            partition,
+            leader_epoch: 3,
+            partition_epoch: 9,
+            new_isr: vec![1, 2],
+            broker_epochs: vec![-1, 77],
+        }
+    }
+
+    #[test]
+    fn requests_group_by_topic_and_follow_the_version() {
+        let id = Uuid::new_v4();
+        let proposals = [
+            proposal("a", id, 0),
+            proposal("a", id, 1),
+            proposal("b", Uuid::new_v4(), 0),
+        ];
+        let v1 = build_request(1, 50, 1, proposals.iter());
+        assert_eq!((v1.broker_id, v1.broker_epoch), (BrokerId(1), 50));
+        assert_eq!(v1.topics.len(), 2);
+        assert_eq!(v1.topics[0].topic_name.0.as_str(), "a");
+        assert_eq!(v1.topics[0].partitions.len(), 2);
+        let p = &v1.topics[0].partitions[1];
+        assert_eq!(
+            (p.partition_index, p.leader_epoch, p.partition_epoch),
+            (1, 3, 9)
+        );
+        assert_eq!(p.new_isr, vec![BrokerId(1), BrokerId(2)]);
+        assert!(p.new_isr_with_epochs.is_empty());
+
+        let v3 = build_request(1, 50, 3, proposals.iter());
+        assert_eq!(v3.topics[0].topic_id, id);
+        let p = &v3.topics[0].partitions[0];
+        assert!(p.new_isr.is_empty());
+        // Our own epoch is always known; a follower's comes from its fetches.
+        let epochs: Vec<(i32, i64)> = p
+            .new_isr_with_epochs
+            .iter()
+            .map(|b| (b.broker_id.0, b.broker_epoch))
+            .collect();
+        assert_eq!(epochs, vec![(1, 50), (2, 77)]);
+        // Every version encodes.
+        for v in 0..=3 {
+            let req = build_request(1, 50, v, proposals.iter());
+            let mut buf = bytes::BytesMut::new();
+            kafka_protocol::protocol::Encodable::encode(&req, &mut buf, v).unwrap();
+        }
+    }
+}

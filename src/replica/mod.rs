@@ -396,3 +396,7 @@ impl ReplicaManager {
         self.checkpoint()
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod partition_tests;
