@@ -78,22 +78,6 @@ impl Shared {
         self.added.notify_one();
     }
 
-    /// Runs `f` on the partition's state if it is still fetched in `leader_epoch`.
-    fn update(&self, tp: &TopicPartition, leader_epoch: i32, f: impl FnOnce(&mut FetchState)) {
-        if let Some(state) = self.lock().get_mut(tp) {
-            if state.leader_epoch == leader_epoch {
-                f(state);
-            }
-        }
-    }
-
-    fn remove_if(&self, tp: &TopicPartition, leader_epoch: i32) {
-        let mut map = self.lock();
-        if map.get(tp).is_some_and(|s| s.leader_epoch == leader_epoch) {
-            map.remove(tp);
-        }
-    }
-
     /// Partitions ready now, by phase, and the earliest time a delayed one becomes ready.
     fn ready(
         &self,
@@ -232,6 +216,81 @@ async fn backoff(
     }
 }
 
+/// Runs `f` on a partition's state, with the fetcher's map locked, if it is still fetched in
+/// `leader_epoch`. Holding the lock while the log changes means a LeaderAndIsr that removes the
+/// partition (it became leader, or follows someone else) waits for this step and is never followed
+/// by a stale append or truncation.
+fn with_current(
+    shared: &Shared,
+    tp: &TopicPartition,
+    leader_epoch: i32,
+    phase: Phase,
+    f: impl FnOnce(&mut FetchState) -> Step,
+) {
+    let mut map = shared.lock();
+    let Some(state) = map.get_mut(tp) else {
+        return;
+    };
+    if state.leader_epoch != leader_epoch || state.phase != phase {
+        return;
+    }
+    match f(state) {
+        Step::Keep => {}
+        Step::Remove => {
+            map.remove(tp);
+        }
+    }
+}
+
+/// Whether a partition stays in the fetcher after a step.
+enum Step {
+    Keep,
+    Remove,
+}
+
+/// Truncates per `decision`; afterwards the partition fetches, or asks again when the decision was
+/// an intermediate one. A storage error rests the partition.
+fn apply_truncation(
+    state: &mut FetchState,
+    offset: i64,
+    complete: bool,
+    reason: &str,
+    config: &FetcherConfig,
+) -> Step {
+    match state.partition.truncate_to(offset, reason) {
+        Ok(()) => {
+            state.phase = if complete {
+                Phase::Fetching
+            } else {
+                Phase::Truncating
+            };
+        }
+        Err(e) => {
+            warn!(topic = %state.partition.topic, partition = state.partition.index, error = %e,
+                "truncation failed");
+            state.delayed_until = Some(Instant::now() + config.backoff);
+        }
+    }
+    Step::Keep
+}
+
+fn rest(state: &mut FetchState, config: &FetcherConfig) -> Step {
+    state.delayed_until = Some(Instant::now() + config.backoff);
+    Step::Keep
+}
+
+/// The truncation decision for the leader's `(epoch, end_offset)` against our log.
+fn decide(p: &Partition, epoch: i32, end_offset: i64) -> super::truncation::Truncation {
+    let position = p.fetch_position();
+    truncation_offset(
+        epoch,
+        end_offset,
+        position.log_end_offset,
+        position.high_watermark,
+        |e| p.end_offset_for_epoch(e),
+    )
+}
+
 /// Asks the leader where each partition's latest epoch ends and truncates there (KIP-101/279). A
 /// partition with no epoch in its log truncates to its high watermark without asking.
 async fn truncate(
@@ -243,16 +302,18 @@ async fn truncate(
     let mut ask = Vec::new();
     for req in parts {
         let tp = (req.partition.topic.clone(), req.partition.index);
-        let position = req.partition.fetch_position();
-        match position.latest_epoch {
+        match req.partition.fetch_position().latest_epoch {
             Some(epoch) => ask.push((req, epoch)),
-            None => {
-                let outcome = req.partition.truncate_to(
-                    position.high_watermark,
+            None => with_current(shared, &tp, req.leader_epoch, Phase::Truncating, |state| {
+                let hw = state.partition.high_watermark();
+                apply_truncation(
+                    state,
+                    hw,
+                    true,
                     "no leader epochs: to the high watermark",
-                );
-                finish_truncation(shared, &tp, req.leader_epoch, outcome.map(|_| true), config);
-            }
+                    config,
+                )
+            }),
         }
     }
     if ask.is_empty() {
@@ -260,59 +321,28 @@ async fn truncate(
     }
     let answers = fetcher_io::offsets_for_leader_epoch(conn, config.broker_id, &ask).await?;
     for ((req, _), answer) in ask.iter().zip(answers) {
-        let p = &req.partition;
-        let tp = (p.topic.clone(), p.index);
-        match answer {
-            Ok((leader_epoch, end_offset)) => {
-                let position = p.fetch_position();
-                let decision = truncation_offset(
-                    leader_epoch,
-                    end_offset,
-                    position.log_end_offset,
-                    position.high_watermark,
-                    |e| p.end_offset_for_epoch(e),
-                );
-                let reason =
-                    format!("leader epoch {leader_epoch} ends at {end_offset} on the leader");
-                let outcome = p
-                    .truncate_to(decision.offset, &reason)
-                    .map(|_| decision.complete);
-                finish_truncation(shared, &tp, req.leader_epoch, outcome, config);
+        let tp = (req.partition.topic.clone(), req.partition.index);
+        with_current(shared, &tp, req.leader_epoch, Phase::Truncating, |state| {
+            let p = &state.partition;
+            match answer {
+                Ok((epoch, end_offset)) => {
+                    let decision = decide(p, epoch, end_offset);
+                    let reason = format!("leader epoch {epoch} ends at {end_offset} on the leader");
+                    apply_truncation(state, decision.offset, decision.complete, &reason, config)
+                }
+                Err(e) if fetcher_io::is_fenced(&e) => {
+                    info!(topic = %p.topic, partition = p.index, leader_epoch = req.leader_epoch,
+                        error = ?e, "leader refused OffsetForLeaderEpoch; waiting for the next LeaderAndIsr");
+                    Step::Remove
+                }
+                Err(e) => {
+                    debug!(topic = %p.topic, partition = p.index, error = ?e, "OffsetForLeaderEpoch failed");
+                    rest(state, config)
+                }
             }
-            Err(e) if fetcher_io::is_fenced(&e) => {
-                info!(topic = %p.topic, partition = p.index, leader_epoch = req.leader_epoch, error = ?e,
-                    "leader refused OffsetForLeaderEpoch; waiting for the next LeaderAndIsr");
-                shared.remove_if(&tp, req.leader_epoch);
-            }
-            Err(e) => {
-                debug!(topic = %p.topic, partition = p.index, error = ?e, "OffsetForLeaderEpoch failed");
-                delay(shared, &tp, req.leader_epoch, config);
-            }
-        }
+        });
     }
     Ok(())
-}
-
-fn finish_truncation(
-    shared: &Shared,
-    tp: &TopicPartition,
-    leader_epoch: i32,
-    outcome: Result<bool, crate::log::LogError>,
-    config: &FetcherConfig,
-) {
-    match outcome {
-        Ok(true) => shared.update(tp, leader_epoch, |s| s.phase = Phase::Fetching),
-        Ok(false) => {}
-        Err(e) => {
-            warn!(topic = %tp.0, partition = tp.1, error = %e, "truncation failed");
-            delay(shared, tp, leader_epoch, config);
-        }
-    }
-}
-
-fn delay(shared: &Shared, tp: &TopicPartition, leader_epoch: i32, config: &FetcherConfig) {
-    let until = Instant::now() + config.backoff;
-    shared.update(tp, leader_epoch, |s| s.delayed_until = Some(until));
 }
 
 /// One FetchRequest for every fetching partition, and what its answer means for each.
@@ -326,73 +356,68 @@ async fn fetch(
     for (req, outcome) in parts.iter().zip(outcomes) {
         let p = &req.partition;
         let tp = (p.topic.clone(), p.index);
-        let current = shared
-            .lock()
-            .get(&tp)
-            .is_some_and(|s| s.leader_epoch == req.leader_epoch && s.phase == Phase::Fetching);
-        if !current {
+        if let FetchOutcome::OutOfRange = outcome {
+            // Needs more requests to the leader, so it runs without the lock; the log operations
+            // it ends with are rare and idempotent.
+            let current = shared
+                .lock()
+                .get(&tp)
+                .is_some_and(|s| s.leader_epoch == req.leader_epoch);
+            if current {
+                if let Err(e) = handle_out_of_range(conn, p).await {
+                    debug!(topic = %p.topic, partition = p.index, error = %e, "out-of-range recovery failed");
+                    with_current(shared, &tp, req.leader_epoch, Phase::Fetching, |s| {
+                        rest(s, config)
+                    });
+                }
+            }
             continue;
         }
-        match outcome {
-            FetchOutcome::Data {
-                records,
-                high_watermark,
-                log_start_offset,
-            } => {
-                let appended = match records {
-                    Some(bytes) if !bytes.is_empty() => p.append_as_follower(bytes).map(|_| ()),
-                    _ => Ok(()),
-                };
-                if let Err(e) = appended {
-                    warn!(topic = %p.topic, partition = p.index, error = %e, "follower append failed");
-                    delay(shared, &tp, req.leader_epoch, config);
-                    continue;
-                }
-                p.set_follower_high_watermark(high_watermark);
-                if let Err(e) = p.follow_log_start_offset(log_start_offset) {
-                    warn!(topic = %p.topic, partition = p.index, error = %e, "cannot move the log start");
-                }
-            }
-            FetchOutcome::Diverging { epoch, end_offset } => {
-                let position = p.fetch_position();
-                let decision = truncation_offset(
-                    epoch,
-                    end_offset,
-                    position.log_end_offset,
-                    position.high_watermark,
-                    |e| p.end_offset_for_epoch(e),
-                );
-                let reason = format!("diverging epoch {epoch} ends at {end_offset} on the leader");
-                let outcome = p
-                    .truncate_to(decision.offset, &reason)
-                    .map(|_| decision.complete);
-                if !decision.complete {
-                    shared.update(&tp, req.leader_epoch, |s| s.phase = Phase::Truncating);
-                }
-                finish_truncation(shared, &tp, req.leader_epoch, outcome, config);
-            }
-            FetchOutcome::OutOfRange => {
-                if let Err(e) = handle_out_of_range(conn, p).await {
-                    if matches!(e, OutOfRangeError::Client(_)) {
-                        debug!(topic = %p.topic, partition = p.index, error = %e, "out-of-range recovery failed");
-                    } else {
-                        warn!(topic = %p.topic, partition = p.index, error = %e, "out-of-range recovery failed");
-                    }
-                    delay(shared, &tp, req.leader_epoch, config);
-                }
-            }
-            FetchOutcome::Fenced(e) => {
-                info!(topic = %p.topic, partition = p.index, leader_epoch = req.leader_epoch, error = ?e,
-                    "leader refused the fetch; waiting for the next LeaderAndIsr");
-                shared.remove_if(&tp, req.leader_epoch);
-            }
-            FetchOutcome::Failed(e) => {
-                debug!(topic = %p.topic, partition = p.index, error = ?e, "fetch error");
-                delay(shared, &tp, req.leader_epoch, config);
-            }
-        }
+        with_current(shared, &tp, req.leader_epoch, Phase::Fetching, |state| {
+            process(state, outcome, config)
+        });
     }
     Ok(())
+}
+
+/// Applies one partition's fetch outcome (the fetcher's map is locked).
+fn process(state: &mut FetchState, outcome: FetchOutcome, config: &FetcherConfig) -> Step {
+    let p = state.partition.clone();
+    match outcome {
+        FetchOutcome::Data {
+            records,
+            high_watermark,
+            log_start_offset,
+        } => {
+            if let Some(bytes) = records.filter(|b| !b.is_empty()) {
+                if let Err(e) = p.append_as_follower(bytes) {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "follower append failed");
+                    return rest(state, config);
+                }
+            }
+            p.set_follower_high_watermark(high_watermark);
+            if let Err(e) = p.follow_log_start_offset(log_start_offset) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "cannot move the log start");
+            }
+            Step::Keep
+        }
+        FetchOutcome::Diverging { epoch, end_offset } => {
+            let decision = decide(&p, epoch, end_offset);
+            let reason = format!("diverging epoch {epoch} ends at {end_offset} on the leader");
+            apply_truncation(state, decision.offset, decision.complete, &reason, config)
+        }
+        FetchOutcome::Fenced(e) => {
+            info!(topic = %p.topic, partition = p.index, leader_epoch = state.leader_epoch, error = ?e,
+                "leader refused the fetch; waiting for the next LeaderAndIsr");
+            Step::Remove
+        }
+        FetchOutcome::Failed(e) => {
+            debug!(topic = %p.topic, partition = p.index, error = ?e, "fetch error");
+            rest(state, config)
+        }
+        // Handled by the caller, which may await.
+        FetchOutcome::OutOfRange => Step::Keep,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
