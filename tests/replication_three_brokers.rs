@@ -23,6 +23,15 @@ use zkafka::client::Connection;
 use zkafka::zk::KafkaZkClient;
 
 const TOPIC: &str = "replicated";
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+
+/// The broker binary: `ZKAFKA_BIN` if set (a shared target dir may hold another worktree's build by
+/// the time the test runs), else the one cargo built for this test.
+fn binary() -> PathBuf {
+    std::env::var_os("ZKAFKA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zkafka")))
+}
 
 struct Broker {
     id: i32,
@@ -50,7 +59,7 @@ impl Broker {
         let path = dir.path().join("server.properties");
         std::fs::write(&path, props).expect("write properties");
         let log = std::fs::File::create(dir.path().join("broker.out")).expect("broker log");
-        let child = Command::new(env!("CARGO_BIN_EXE_zkafka"))
+        let child = Command::new(binary())
             .arg("server")
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -155,16 +164,18 @@ async fn leader(conn: &Connection, not: i32) -> i32 {
 
 /// Produces until accepted: right after topic creation or a failover the leader may not have its
 /// LeaderAndIsr yet (UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER for a moment).
-async fn produce_until_ok(conn: &Connection, count: usize) {
+async fn produce_until_ok(conn: &Connection, count: usize, brokers: &[Broker]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match produce_all(conn, count).await {
             0 => return,
             code => {
-                assert!(
-                    Instant::now() < deadline,
-                    "produce kept failing: error {code}"
-                );
+                if Instant::now() > deadline {
+                    for b in brokers {
+                        eprintln!("--- broker {} ---\n{}", b.id, b.output());
+                    }
+                    panic!("produce kept failing: error {code}");
+                }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
@@ -240,15 +251,21 @@ async fn create_topic(zk: &ZooKeeper, brokers: &[Broker]) -> (Connection, KafkaZ
         assert!(Instant::now() < deadline, "brokers did not register");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-            .with_num_partitions(1)
-            .with_replication_factor(3)]);
-    let resp = admin.send(create, 5).await.expect("create topics");
-    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
-    (admin, zk_client)
+    // The broker may not know all three live brokers yet (INVALID_REPLICATION_FACTOR): retry.
+    loop {
+        let create = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_num_partitions(1)
+                .with_replication_factor(3)]);
+        let resp = admin.send(create, 5).await.expect("create topics");
+        match resp.topics[0].error_code {
+            0 | TOPIC_ALREADY_EXISTS => return (admin, zk_client),
+            code => assert!(Instant::now() < deadline, "create topic: error {code}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits until the state znode's ISR is `want` (sorted).
@@ -279,7 +296,7 @@ async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
     let (admin, zk_client) = create_topic(&zk, &brokers).await;
     let first = leader(&admin, -1).await;
     let leader_conn = connect(&brokers[(first - 1) as usize].addr()).await;
-    produce_until_ok(&leader_conn, 10).await;
+    produce_until_ok(&leader_conn, 10, &brokers).await;
     assert_eq!(produce_all(&leader_conn, 5).await, 0);
     wait_for_identical_logs(&brokers.iter().collect::<Vec<_>>(), 100).await;
     assert_eq!(isr(&zk_client).await, vec![1, 2, 3]);
@@ -291,7 +308,7 @@ async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
     let probe = connect(&brokers[survivors[0]].addr()).await;
     let second = leader(&probe, first).await;
     let conn = connect(&brokers[(second - 1) as usize].addr()).await;
-    produce_until_ok(&conn, 7).await;
+    produce_until_ok(&conn, 7, &brokers).await;
     let alive: Vec<&Broker> = survivors.iter().map(|i| &brokers[*i]).collect();
     wait_for_identical_logs(&alive, replicated + 1).await;
     if std::env::var_os("REPLICATION_TEST_LOGS").is_some() {
@@ -313,7 +330,7 @@ async fn lagging_follower_leaves_and_rejoins_the_isr() {
     let (admin, zk_client) = create_topic(&zk, &brokers).await;
     let leader_id = leader(&admin, -1).await;
     let conn = connect(&brokers[(leader_id - 1) as usize].addr()).await;
-    produce_until_ok(&conn, 10).await;
+    produce_until_ok(&conn, 10, &brokers).await;
     wait_for_identical_logs(&brokers.iter().collect::<Vec<_>>(), 100).await;
     wait_for_isr(&zk_client, &[1, 2, 3], &brokers).await;
 
@@ -330,7 +347,7 @@ async fn lagging_follower_leaves_and_rejoins_the_isr() {
         .find(|b| *b != leader_id && *b != controller)
         .expect("a plain follower");
     brokers[(frozen - 1) as usize].signal("STOP");
-    produce_until_ok(&conn, 5).await;
+    produce_until_ok(&conn, 5, &brokers).await;
     let rest: Vec<i32> = (1..=3).filter(|b| *b != frozen).collect();
     wait_for_isr(&zk_client, &rest, &brokers).await;
 
