@@ -14,8 +14,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use support::zookeeper::ZooKeeper;
 use zkafka::client::batch::build_batch;
@@ -234,6 +239,23 @@ async fn isr(zk: &KafkaZkClient) -> Vec<i32> {
     isr
 }
 
+/// OffsetForLeaderEpoch v4 for partition 0: (error code, epoch, end offset).
+async fn epoch_end(conn: &Connection, current_leader_epoch: i32, epoch: i32) -> (i16, i32, i64) {
+    let req =
+        OffsetForLeaderEpochRequest::default().with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_leader_epoch(epoch)])]);
+    let resp = conn
+        .send(req, 4)
+        .await
+        .expect("OffsetForLeaderEpoch answered");
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
 /// Waits for all three brokers to register, then creates the topic with replication factor 3.
 async fn create_topic(zk: &ZooKeeper, brokers: &[Broker]) -> (Connection, KafkaZkClient) {
     let admin = connect(&brokers[0].addr()).await;
@@ -311,6 +333,25 @@ async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
     produce_until_ok(&conn, 7, &brokers).await;
     let alive: Vec<&Broker> = survivors.iter().map(|i| &brokers[*i]).collect();
     wait_for_identical_logs(&alive, replicated + 1).await;
+
+    // The new leader (epoch 1) places epoch 0's end at the first offset it wrote (15 records came
+    // before), fences stale and future epochs, and knows no epoch beyond its latest.
+    assert_eq!(epoch_end(&conn, 1, 0).await, (0, 0, 15));
+    assert_eq!(epoch_end(&conn, 1, 1).await, (0, 1, 22));
+    assert_eq!(epoch_end(&conn, -1, 5).await, (0, -1, -1));
+    assert_eq!(epoch_end(&conn, 0, 0).await.0, 74, "FENCED_LEADER_EPOCH");
+    assert_eq!(epoch_end(&conn, 2, 0).await.0, 75, "UNKNOWN_LEADER_EPOCH");
+    let follower = survivors
+        .iter()
+        .map(|i| &brokers[*i])
+        .find(|b| b.id != second)
+        .expect("a follower");
+    let follower_conn = connect(&follower.addr()).await;
+    assert_eq!(
+        epoch_end(&follower_conn, 1, 0).await.0,
+        6,
+        "NOT_LEADER_OR_FOLLOWER"
+    );
     if std::env::var_os("REPLICATION_TEST_LOGS").is_some() {
         for b in &brokers {
             eprintln!("--- broker {} ---\n{}", b.id, b.output());
