@@ -13,13 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, TopicName,
+    BrokerId, CreateTopicsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use support::zookeeper::ZooKeeper;
@@ -63,22 +64,34 @@ impl Broker {
         );
         let path = dir.path().join("server.properties");
         std::fs::write(&path, props).expect("write properties");
-        let log = std::fs::File::create(dir.path().join("broker.out")).expect("broker log");
+        let mut broker = Broker {
+            id,
+            port,
+            dir,
+            child: None,
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// Starts the process (again) on the same properties, port and log dir; output is appended.
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "broker {} is running", self.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("broker.out"))
+            .expect("broker log");
         let child = Command::new(binary())
             .arg("server")
-            .arg(&path)
+            .arg(self.dir.path().join("server.properties"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)
             .spawn()
             .expect("spawn zkafka server");
-        Broker {
-            id,
-            port,
-            dir,
-            child: Some(child),
-        }
+        self.child = Some(child);
     }
 
     fn addr(&self) -> String {
@@ -256,8 +269,13 @@ async fn epoch_end(conn: &Connection, current_leader_epoch: i32, epoch: i32) -> 
     (p.error_code, p.leader_epoch, p.end_offset)
 }
 
-/// Waits for all three brokers to register, then creates the topic with replication factor 3.
-async fn create_topic(zk: &ZooKeeper, brokers: &[Broker]) -> (Connection, KafkaZkClient) {
+/// Waits for all three brokers to register, then creates the topic with replication factor 3 (with
+/// `replicas` as its assignment when given).
+async fn create_topic(
+    zk: &ZooKeeper,
+    brokers: &[Broker],
+    replicas: Option<Vec<i32>>,
+) -> (Connection, KafkaZkClient) {
     let admin = connect(&brokers[0].addr()).await;
     let zk_client = KafkaZkClient::connect(&zk.settings("/kafka"))
         .await
@@ -275,12 +293,21 @@ async fn create_topic(zk: &ZooKeeper, brokers: &[Broker]) -> (Connection, KafkaZ
     }
     // The broker may not know all three live brokers yet (INVALID_REPLICATION_FACTOR): retry.
     loop {
+        let mut topic = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_num_partitions(1)
+            .with_replication_factor(3);
+        if let Some(r) = &replicas {
+            topic = topic
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(vec![CreatableReplicaAssignment::default()
+                    .with_partition_index(0)
+                    .with_broker_ids(r.iter().map(|b| BrokerId(*b)).collect())]);
+        }
         let create = CreateTopicsRequest::default()
             .with_timeout_ms(30_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                .with_num_partitions(1)
-                .with_replication_factor(3)]);
+            .with_topics(vec![topic]);
         let resp = admin.send(create, 5).await.expect("create topics");
         match resp.topics[0].error_code {
             0 | TOPIC_ALREADY_EXISTS => return (admin, zk_client),
@@ -315,7 +342,7 @@ async fn wait_for_isr(zk: &KafkaZkClient, want: &[i32], brokers: &[Broker]) {
 async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
     let zk = ZooKeeper::start();
     let mut brokers: Vec<Broker> = (1..=3).map(|id| Broker::start(id, &zk, "")).collect();
-    let (admin, zk_client) = create_topic(&zk, &brokers).await;
+    let (admin, zk_client) = create_topic(&zk, &brokers, None).await;
     let first = leader(&admin, -1).await;
     let leader_conn = connect(&brokers[(first - 1) as usize].addr()).await;
     produce_until_ok(&leader_conn, 10, &brokers).await;
@@ -359,6 +386,87 @@ async fn acks_all_replicates_to_every_broker_and_survives_leader_loss() {
     }
 }
 
+/// The controller's id from `/controller`.
+async fn controller(zk: &KafkaZkClient) -> i32 {
+    zk.raw()
+        .get_data("/controller")
+        .await
+        .ok()
+        .and_then(|(d, _)| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .and_then(|v| v["brokerid"].as_i64())
+        .expect("controller znode") as i32
+}
+
+/// KIP-101: records only the old leader had (acks=1 while its followers were frozen) are cut from
+/// its log when it comes back as a follower of the new leader, which wrote other records at those
+/// offsets in a newer epoch; afterwards all three logs are identical.
+#[ignore = "needs ReplicaManager::start_replication wired into server.rs"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returning_leader_truncates_records_the_new_leader_never_had() {
+    let zk = ZooKeeper::start();
+    let mut brokers: Vec<Broker> = (1..=3).map(|id| Broker::start(id, &zk, "")).collect();
+    // Lead from the controller, so the frozen followers are never needed to elect anyone.
+    let probe = KafkaZkClient::connect(&zk.settings("/kafka"))
+        .await
+        .expect("zk");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while probe.raw().get_data("/controller").await.is_err() {
+        assert!(Instant::now() < deadline, "no controller");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let old = controller(&probe).await;
+    let followers: Vec<i32> = (1..=3).filter(|b| *b != old).collect();
+    let (_, zk_client) =
+        create_topic(&zk, &brokers, Some(vec![old, followers[0], followers[1]])).await;
+    let conn = connect(&brokers[(old - 1) as usize].addr()).await;
+    produce_until_ok(&conn, 10, &brokers).await;
+    wait_for_identical_logs(&brokers.iter().collect::<Vec<_>>(), 100).await;
+    let agreed = log_bytes(&brokers[0].log_dir()).len();
+
+    for f in &followers {
+        brokers[(f - 1) as usize].signal("STOP");
+    }
+    // Fetches in flight when they froze are answered (empty) within replica.fetch.wait.max.ms and
+    // wait in their sockets; only later records are the old leader's alone.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let req_acks_1 = |n| async move {
+        let batch = build_batch(&Bytes::from_static(b"lost"), n, 1_700_000_000_000).expect("batch");
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch))])])
+    };
+    let resp = conn
+        .send(req_acks_1(5).await, 9)
+        .await
+        .expect("acks=1 produce");
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    brokers[(old - 1) as usize].kill();
+    for f in &followers {
+        brokers[(f - 1) as usize].signal("CONT");
+    }
+
+    // A follower becomes leader in epoch 1 (after the old leader's session expires) and writes
+    // offsets 10.. again.
+    let probe_conn = connect(&brokers[(followers[0] - 1) as usize].addr()).await;
+    let new = leader(&probe_conn, old).await;
+    let new_conn = connect(&brokers[(new - 1) as usize].addr()).await;
+    produce_until_ok(&new_conn, 3, &brokers).await;
+
+    brokers[(old - 1) as usize].spawn();
+    wait_for_identical_logs(&brokers.iter().collect::<Vec<_>>(), agreed + 1).await;
+    let out = brokers[(old - 1) as usize].output();
+    assert!(
+        out.contains("follower truncated") && out.contains("from=15 to=10"),
+        "no truncation from 15 to 10 in broker {old}'s log:\n{out}"
+    );
+    drop(zk_client);
+}
+
 /// A frozen follower (SIGSTOP: its ZooKeeper session and sockets stay) leaves the ISR through the
 /// leader's AlterPartition after `replica.lag.time.max.ms`, acks=all produces go on without it, and
 /// once thawed it catches up and the leader adds it back.
@@ -368,7 +476,7 @@ async fn lagging_follower_leaves_and_rejoins_the_isr() {
     let zk = ZooKeeper::start();
     let extra = "zookeeper.session.timeout.ms=40000\nreplica.lag.time.max.ms=2000\n";
     let brokers: Vec<Broker> = (1..=3).map(|id| Broker::start(id, &zk, extra)).collect();
-    let (admin, zk_client) = create_topic(&zk, &brokers).await;
+    let (admin, zk_client) = create_topic(&zk, &brokers, None).await;
     let leader_id = leader(&admin, -1).await;
     let conn = connect(&brokers[(leader_id - 1) as usize].addr()).await;
     produce_until_ok(&conn, 10, &brokers).await;
@@ -376,14 +484,7 @@ async fn lagging_follower_leaves_and_rejoins_the_isr() {
     wait_for_isr(&zk_client, &[1, 2, 3], &brokers).await;
 
     // Freeze a follower that is not the controller (the controller must answer AlterPartition).
-    let controller = zk_client
-        .raw()
-        .get_data("/controller")
-        .await
-        .ok()
-        .and_then(|(d, _)| serde_json::from_slice::<serde_json::Value>(&d).ok())
-        .and_then(|v| v["brokerid"].as_i64())
-        .expect("controller znode") as i32;
+    let controller = controller(&zk_client).await;
     let frozen = (1..=3)
         .find(|b| *b != leader_id && *b != controller)
         .expect("a plain follower");

@@ -58,19 +58,18 @@ pub(super) enum FetchOutcome {
         end_offset: i64,
     },
     OutOfRange,
-    /// The leader does not lead in our epoch: wait for LeaderAndIsr.
+    /// The leader is in a newer epoch than ours: wait for LeaderAndIsr.
     Fenced(ResponseError),
     Failed(ResponseError),
 }
 
-/// Errors after which a partition waits for the controller's next LeaderAndIsr.
+/// Errors after which a partition waits for the controller's next LeaderAndIsr: only a leader in a
+/// newer epoch (our epoch is stale). NOT_LEADER_OR_FOLLOWER and UNKNOWN_LEADER_EPOCH mean the leader
+/// has not yet applied the LeaderAndIsr we already have (the controller tells all replicas at
+/// once), so, as in Kafka's `AbstractFetcherThread`, the partition backs off and tries again; dropping
+/// it would leave the follower idle for good.
 pub(super) fn is_fenced(e: &ResponseError) -> bool {
-    matches!(
-        e,
-        ResponseError::NotLeaderOrFollower
-            | ResponseError::FencedLeaderEpoch
-            | ResponseError::UnknownLeaderEpoch
-    )
+    matches!(e, ResponseError::FencedLeaderEpoch)
 }
 
 fn missing(api: i16, version: i16, what: &str) -> ClientError {
@@ -262,4 +261,17 @@ pub(super) async fn leader_offset(
             .ok_or_else(|| missing(2, version, "offset"));
     }
     Ok(p.offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_newer_leader_epoch_parks_a_partition() {
+        assert!(is_fenced(&ResponseError::FencedLeaderEpoch));
+        // The leader has not caught up with the controller yet: retry after a backoff.
+        assert!(!is_fenced(&ResponseError::UnknownLeaderEpoch));
+        assert!(!is_fenced(&ResponseError::NotLeaderOrFollower));
+    }
 }
