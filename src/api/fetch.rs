@@ -318,3 +318,52 @@ fn fetch_reply(
         Err(e) => Reply::Close(format!("cannot encode fetch response v{version}: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    use crate::client::batch::build_batch;
+    use crate::log::{Log, LogConfig};
+    use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
+    use kafka_protocol::messages::BrokerId;
+
+    /// A leader log with epoch 0 at offsets 0..5 and epoch 2 at 5..8.
+    fn leader(dir: &std::path::Path) -> Partition {
+        let log = Log::open(dir, LogConfig::default(), 0, 0).unwrap();
+        let p = Partition::new("t".into(), 0, 1, log, 0);
+        let state = LeaderAndIsrPartitionState::default()
+            .with_leader(BrokerId(1))
+            .with_leader_epoch(2)
+            .with_isr(vec![BrokerId(1)])
+            .with_replicas(vec![BrokerId(1)]);
+        p.apply_leader_and_isr(&state, 0).unwrap();
+        let batch = |n| build_batch(&Bytes::from_static(b"v"), n, 0).unwrap();
+        p.with_log(|log| {
+            log.append_as_leader(BytesMut::from(&batch(5)[..]), 0, 0)
+                .unwrap();
+            log.append_as_leader(BytesMut::from(&batch(3)[..]), 2, 0)
+                .unwrap();
+        });
+        p
+    }
+
+    #[test]
+    fn diverging_epoch_follows_kafka() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader(dir.path());
+        // Consistent: epoch 0 ends at 5 on the leader too, and the follower is within it.
+        assert_eq!(diverging_epoch(&p, 0, 5), Ok(None));
+        assert_eq!(diverging_epoch(&p, 2, 8), Ok(None));
+        // The follower has epoch-0 records beyond where the leader's epoch 0 ended.
+        assert_eq!(diverging_epoch(&p, 0, 7), Ok(Some((0, 5))));
+        // An epoch the leader never had: it answers the epoch below it and where it ends.
+        assert_eq!(diverging_epoch(&p, 1, 6), Ok(Some((0, 5))));
+        // Beyond the leader's latest epoch there is nothing to compare with.
+        assert_eq!(
+            diverging_epoch(&p, 3, 8),
+            Err(ResponseError::OffsetOutOfRange)
+        );
+    }
+}
