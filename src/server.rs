@@ -147,6 +147,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         controller: controller.clone(),
     });
     let net_config = config.network_config();
+    let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
     let network = tokio::spawn(network::serve(
         listeners,
         apis,
@@ -231,6 +232,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     }
     let _ = controller_task.await;
     let _ = housekeeping.await;
+    let _ = replication.await;
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
     }

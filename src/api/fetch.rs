@@ -1,6 +1,10 @@
 //! Fetch: serve stored batches as they are on disk (no decoding), up to the high watermark for consumers
 //! and the log end for followers, long-polling on the partitions' change signals until `min_bytes` is
 //! there or `max_wait_ms` passes.
+//!
+//! Follower fetches (replica id >= 0) must reach the leader; they report the follower's log end (its
+//! fetch offset), which moves the high watermark and the ISR, and from v12 a follower whose last
+//! fetched epoch diverges from our log gets the diverging epoch instead of records (KIP-320).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,7 @@ use super::{encode_bytes, KafkaApis};
 use crate::log::LogError;
 use crate::metadata::str_bytes;
 use crate::network::Reply;
-use crate::replica::{log_error_code, Partition};
+use crate::replica::{log_error_code, Partition, ReplicaManager};
 
 /// One requested partition, resolved once.
 struct Wanted {
@@ -26,7 +30,16 @@ struct Wanted {
     fetch_offset: i64,
     max_bytes: usize,
     leader_epoch: i32,
+    /// The follower's newest epoch (v12+), -1 when not given.
+    last_fetched_epoch: i32,
     partition: Result<Arc<Partition>, ResponseError>,
+}
+
+/// Who is fetching: a consumer (replica id < 0) or a follower with its broker epoch.
+#[derive(Clone, Copy)]
+struct Fetcher {
+    replica_id: i32,
+    broker_epoch: i64,
 }
 
 /// Kafka's leader-epoch fencing of fetches and offset requests (KIP-320).
@@ -46,12 +59,20 @@ pub(super) fn check_leader_epoch(
 
 impl KafkaApis {
     pub(super) async fn fetch(&self, req: FetchRequest, version: i16) -> Reply {
-        let replica_id = if version >= 15 {
-            req.replica_state.replica_id.0
+        let (replica_id, broker_epoch) = if version >= 15 {
+            (
+                req.replica_state.replica_id.0,
+                req.replica_state.replica_epoch,
+            )
         } else {
-            req.replica_id.0
+            (req.replica_id.0, -1)
         };
         let follower = replica_id >= 0;
+        let fetcher = Fetcher {
+            replica_id,
+            broker_epoch,
+        };
+        let replicas = self.replicas.clone();
         let view = self.metadata.snapshot();
         let mut topics: Vec<(TopicName, Uuid)> = Vec::new();
         let mut wanted = Vec::new();
@@ -70,7 +91,7 @@ impl KafkaApis {
                 let partition = match &name {
                     None => Err(ResponseError::UnknownTopicId),
                     Some(n) => match self.replicas.partition(n, p.partition) {
-                        Some(part) if follower || part.is_leader() => Ok(part),
+                        Some(part) if part.is_leader() => Ok(part),
                         Some(_) => Err(ResponseError::NotLeaderOrFollower),
                         None if view.partition(n, p.partition).is_some() => {
                             Err(ResponseError::NotLeaderOrFollower)
@@ -88,6 +109,11 @@ impl KafkaApis {
                     } else {
                         -1
                     },
+                    last_fetched_epoch: if version >= 12 {
+                        p.last_fetched_epoch
+                    } else {
+                        -1
+                    },
                     partition,
                 });
             }
@@ -100,7 +126,7 @@ impl KafkaApis {
         };
         let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
 
-        let first = read_all(&wanted, max_bytes, replica_id);
+        let first = read_all(&wanted, max_bytes, fetcher, &replicas);
         if max_wait.is_zero() || first.1 >= min_bytes.max(1) || first.2 {
             return fetch_reply(topics, &wanted, first.0, version);
         }
@@ -133,7 +159,8 @@ impl KafkaApis {
                         signals.swap_remove(i);
                     }
                     Ok((true, _)) => {
-                        let (data, bytes, errors) = read_all(&wanted, max_bytes, replica_id);
+                        let (data, bytes, errors) =
+                            read_all(&wanted, max_bytes, fetcher, &replicas);
                         if bytes >= min_bytes || errors {
                             return reply_bytes(fetch_reply(topics, &wanted, data, version));
                         }
@@ -141,7 +168,7 @@ impl KafkaApis {
                 }
             }
             tokio::time::sleep_until(deadline).await;
-            let (data, _, _) = read_all(&wanted, max_bytes, replica_id);
+            let (data, _, _) = read_all(&wanted, max_bytes, fetcher, &replicas);
             reply_bytes(fetch_reply(topics, &wanted, data, version))
         }))
     }
@@ -159,8 +186,10 @@ fn reply_bytes(reply: Reply) -> Option<Bytes> {
 fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
-    replica_id: i32,
+    fetcher: Fetcher,
+    replicas: &ReplicaManager,
 ) -> (Vec<PartitionData>, usize, bool) {
+    let replica_id = fetcher.replica_id;
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(wanted.len());
@@ -191,6 +220,23 @@ fn read_all(
             out.push(data);
             continue;
         }
+        if replica_id >= 0 && w.last_fetched_epoch >= 0 {
+            match diverging_epoch(partition, w.last_fetched_epoch, w.fetch_offset) {
+                Ok(None) => {}
+                Ok(Some((epoch, end_offset))) => {
+                    data.diverging_epoch.epoch = epoch;
+                    data.diverging_epoch.end_offset = end_offset;
+                    out.push(data);
+                    continue;
+                }
+                Err(e) => {
+                    data.error_code = e.code();
+                    errors = true;
+                    out.push(data);
+                    continue;
+                }
+            }
+        }
         let upper = if replica_id >= 0 {
             reader.log_end_offset()
         } else {
@@ -201,6 +247,17 @@ fn read_all(
             Ok(bytes) => {
                 total += bytes.len();
                 data.records = Some(bytes);
+                if replica_id >= 0 {
+                    replicas.follower_fetched(
+                        partition,
+                        replica_id,
+                        w.fetch_offset,
+                        fetcher.broker_epoch,
+                    );
+                    // The follower's fetch may have moved the high watermark.
+                    data.high_watermark = partition.high_watermark();
+                    data.last_stable_offset = data.high_watermark;
+                }
             }
             Err(e @ LogError::OffsetOutOfRange { .. }) => {
                 data.error_code = log_error_code(&e).code();
@@ -212,12 +269,26 @@ fn read_all(
                 errors = true;
             }
         }
-        if replica_id >= 0 {
-            partition.record_follower_fetch(replica_id, w.fetch_offset);
-        }
         out.push(data);
     }
     (out, total, errors)
+}
+
+/// Kafka's divergence check for a follower's `last_fetched_epoch`: where that epoch ends on our log;
+/// `Some` when it ends before the fetch offset or we only know a lower epoch (the follower must
+/// truncate). An epoch we cannot place at all is OFFSET_OUT_OF_RANGE, as in Kafka.
+fn diverging_epoch(
+    partition: &Partition,
+    last_fetched_epoch: i32,
+    fetch_offset: i64,
+) -> Result<Option<(i32, i64)>, ResponseError> {
+    match partition.end_offset_for_epoch(last_fetched_epoch) {
+        None => Err(ResponseError::OffsetOutOfRange),
+        Some((epoch, end)) if end < fetch_offset || epoch < last_fetched_epoch => {
+            Ok(Some((epoch, end)))
+        }
+        Some(_) => Ok(None),
+    }
 }
 
 fn fetch_reply(
@@ -245,5 +316,54 @@ fn fetch_reply(
     match encode_bytes(&resp, version) {
         Ok(b) => Reply::Now(Some(b)),
         Err(e) => Reply::Close(format!("cannot encode fetch response v{version}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    use crate::client::batch::build_batch;
+    use crate::log::{Log, LogConfig};
+    use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
+    use kafka_protocol::messages::BrokerId;
+
+    /// A leader log with epoch 0 at offsets 0..5 and epoch 2 at 5..8.
+    fn leader(dir: &std::path::Path) -> Partition {
+        let log = Log::open(dir, LogConfig::default(), 0, 0).unwrap();
+        let p = Partition::new("t".into(), 0, 1, log, 0);
+        let state = LeaderAndIsrPartitionState::default()
+            .with_leader(BrokerId(1))
+            .with_leader_epoch(2)
+            .with_isr(vec![BrokerId(1)])
+            .with_replicas(vec![BrokerId(1)]);
+        p.apply_leader_and_isr(&state, 0).unwrap();
+        let batch = |n| build_batch(&Bytes::from_static(b"v"), n, 0).unwrap();
+        p.with_log(|log| {
+            log.append_as_leader(BytesMut::from(&batch(5)[..]), 0, 0)
+                .unwrap();
+            log.append_as_leader(BytesMut::from(&batch(3)[..]), 2, 0)
+                .unwrap();
+        });
+        p
+    }
+
+    #[test]
+    fn diverging_epoch_follows_kafka() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader(dir.path());
+        // Consistent: epoch 0 ends at 5 on the leader too, and the follower is within it.
+        assert_eq!(diverging_epoch(&p, 0, 5), Ok(None));
+        assert_eq!(diverging_epoch(&p, 2, 8), Ok(None));
+        // The follower has epoch-0 records beyond where the leader's epoch 0 ended.
+        assert_eq!(diverging_epoch(&p, 0, 7), Ok(Some((0, 5))));
+        // An epoch the leader never had: it answers the epoch below it and where it ends.
+        assert_eq!(diverging_epoch(&p, 1, 6), Ok(Some((0, 5))));
+        // Beyond the leader's latest epoch there is nothing to compare with.
+        assert_eq!(
+            diverging_epoch(&p, 3, 8),
+            Err(ResponseError::OffsetOutOfRange)
+        );
     }
 }

@@ -10,6 +10,7 @@ mod groups;
 mod inter_broker;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
 pub mod versions;
@@ -140,6 +141,10 @@ impl KafkaApis {
             ApiKey::OffsetDelete => call!(OffsetDeleteRequest, offset_delete),
             ApiKey::AlterPartition => call!(AlterPartitionRequest, alter_partition),
             ApiKey::ControlledShutdown => call!(ControlledShutdownRequest, controlled_shutdown),
+            ApiKey::OffsetForLeaderEpoch => call!(
+                kafka_protocol::messages::OffsetForLeaderEpochRequest,
+                offset_for_leader_epoch
+            ),
             other => Reply::Close(format!("unsupported request {other:?}")),
         }
     }

@@ -87,9 +87,8 @@ impl KafkaApis {
             let deadline = tokio::time::Instant::now() + timeout;
             for (ti, pi, partition, offset) in pending {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if !partition.wait_for_high_watermark(offset, left).await {
-                    resp.responses[ti].partition_responses[pi].error_code =
-                        ResponseError::RequestTimedOut.code();
+                if let Err(e) = partition.wait_for_acks_all(offset, left).await {
+                    resp.responses[ti].partition_responses[pi].error_code = e.code();
                 }
             }
             match encode_bytes(&resp, version) {

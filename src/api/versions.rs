@@ -32,6 +32,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ControlledShutdown, 0, 3),
     (ApiKey::AlterPartition, 0, 3),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
 ];
 
 /// The served version range of `key`, if the API is served at all.

@@ -2,17 +2,28 @@
 //!
 //! The controller decides; this module applies: LeaderAndIsr creates or re-roles partitions, StopReplica
 //! removes them, and both are refused when they come from a stale controller or name an old broker
-//! epoch. Produce and fetch look partitions up here.
+//! epoch. Produce and fetch look partitions up here. Followers fetch from their leaders through the
+//! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
+mod alter_partition;
+mod fetcher;
+mod fetcher_io;
+mod fetcher_manager;
+mod follower;
 mod housekeeping;
+pub mod isr;
 mod partition;
+mod replication;
+pub mod truncation;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
+use kafka_protocol::messages::leader_and_isr_request::{
+    LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState,
+};
 use kafka_protocol::messages::leader_and_isr_response::{
     LeaderAndIsrPartitionError, LeaderAndIsrTopicError,
 };
@@ -22,8 +33,9 @@ use kafka_protocol::messages::{
 };
 use tracing::{info, warn};
 
+pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
-pub use partition::{log_error_code, Partition, ReplicaRole};
+pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
 
 use crate::config::TopicConfig;
 use crate::log::manager::log_config;
@@ -42,7 +54,10 @@ pub struct ReplicaManager {
     /// The newest controller epoch seen; older control requests are stale.
     controller_epoch: AtomicI32,
     /// This broker's registration czxid; control requests naming another are for a previous life.
-    broker_epoch: AtomicI64,
+    /// Shared with the fetchers, which send it in Fetch v15+.
+    broker_epoch: Arc<AtomicI64>,
+    /// Fetchers and the AlterPartition queue, once [`ReplicaManager::start_replication`] ran.
+    replication: OnceLock<replication::Replication>,
 }
 
 impl ReplicaManager {
@@ -57,7 +72,8 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: Mutex::new(loaded),
             controller_epoch: AtomicI32::new(0),
-            broker_epoch: AtomicI64::new(-1),
+            broker_epoch: Arc::new(AtomicI64::new(-1)),
+            replication: OnceLock::new(),
         }
     }
 
@@ -127,7 +143,7 @@ impl ReplicaManager {
                 .map(move |s| (t.topic_name.0.to_string(), s, t.topic_id))
         });
         for (topic, state, topic_id) in ungrouped.chain(grouped) {
-            let code = match self.apply_state(&topic, state, topic_id, configs) {
+            let code = match self.apply_state(&topic, state, topic_id, configs, &req.live_leaders) {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             };
@@ -167,6 +183,7 @@ impl ReplicaManager {
         state: &LeaderAndIsrPartitionState,
         topic_id: uuid::Uuid,
         configs: &HashMap<String, TopicConfig>,
+        live_leaders: &[LeaderAndIsrLiveLeader],
     ) -> Result<(), ResponseError> {
         if !state.replicas.iter().any(|r| r.0 == self.broker_id) {
             return Ok(());
@@ -175,12 +192,24 @@ impl ReplicaManager {
             Some(p) => p,
             None => self.create_partition(topic, state.partition_index, topic_id, configs)?,
         };
-        let was_leader = partition.is_leader();
-        partition.apply_leader_and_isr(state)?;
+        partition.set_topic_id(topic_id);
+        let changed = partition.apply_leader_and_isr(state, replication::now_ms())?;
         let role = partition.role();
-        if partition.is_leader() != was_leader || state.is_new {
+        if changed {
+            let position = partition.fetch_position();
             info!(topic, partition = state.partition_index, leader = role.leader,
-                leader_epoch = role.leader_epoch, isr = ?role.isr, "partition role changed");
+                leader_epoch = role.leader_epoch, isr = ?role.isr,
+                role = if role.leader == self.broker_id { "leader" } else { "follower" },
+                log_end_offset = position.log_end_offset, high_watermark = position.high_watermark,
+                "partition role changed");
+        }
+        self.update_fetcher(&partition, changed, live_leaders);
+        if role.leader != self.broker_id && self.replication.get().is_none() && changed {
+            warn!(
+                topic,
+                partition = state.partition_index,
+                "replication not started; not fetching"
+            );
         }
         Ok(())
     }
@@ -280,6 +309,7 @@ impl ReplicaManager {
 
     fn stop_partition(&self, topic: &str, index: i32, delete: bool) -> Result<(), ResponseError> {
         let key = (topic.to_string(), index);
+        self.stop_fetching(&key);
         let removed = self
             .partitions
             .write()
@@ -357,6 +387,7 @@ impl ReplicaManager {
 
     /// Flushes every log and writes the checkpoints: the clean-shutdown path.
     pub fn shutdown(&self) -> anyhow::Result<()> {
+        self.stop_all_fetchers();
         for p in self.all_partitions() {
             if let Err(e) = p.with_log(|log| log.flush()) {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed at shutdown");
@@ -365,3 +396,7 @@ impl ReplicaManager {
         self.checkpoint()
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod partition_tests;

@@ -3,6 +3,10 @@
 //! The log has one writer at a time (the `Mutex` is held only for the append itself); readers go through
 //! a `LogReader` and never take that lock. The high watermark lives in a `watch` channel so that
 //! acks=all producers and long-polling fetchers wait on a notification instead of polling.
+//!
+//! As leader it tracks each follower's fetches (`isr`), computes the high watermark from the ISR and
+//! proposes ISR changes, which the controller commits through AlterPartition; the follower side (appends
+//! of fetched data, truncation) is in `follower.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -13,7 +17,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use tokio::sync::watch;
+use tracing::{info, warn};
+use uuid::Uuid;
 
+use super::isr::{can_join_isr, maximal_isr, out_of_sync_replicas, FollowerState, UNKNOWN_OFFSET};
 use crate::log::{AppendInfo, Log, LogError, LogReader};
 
 /// What the controller last said about this partition.
@@ -24,6 +31,23 @@ pub struct ReplicaRole {
     pub partition_epoch: i32,
     pub isr: Vec<i32>,
     pub replicas: Vec<i32>,
+    /// The ISR proposed to the controller and not yet answered (at most one AlterPartition in flight).
+    pub pending_isr: Option<Vec<i32>>,
+    /// The log end when this broker became leader in `leader_epoch`: a follower must reach it to join.
+    pub leader_epoch_start_offset: i64,
+}
+
+/// An ISR change to send to the controller in an AlterPartition request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+    /// Broker epochs of the new ISR's members, -1 where unknown (AlterPartition v3).
+    pub broker_epochs: Vec<i64>,
 }
 
 /// A partition's log plus its replication state.
@@ -31,16 +55,18 @@ pub struct Partition {
     pub topic: String,
     pub index: i32,
     local_broker: i32,
-    log: Mutex<Log>,
+    /// The topic id from LeaderAndIsr v5+ (nil before), needed for Fetch v13+ and AlterPartition v2+.
+    topic_id: RwLock<Uuid>,
+    pub(super) log: Mutex<Log>,
     reader: LogReader,
     role: RwLock<ReplicaRole>,
-    /// Log end offsets followers reported in their fetches (replication adds followers here).
-    follower_leo: Mutex<HashMap<i32, i64>>,
-    high_watermark: watch::Sender<i64>,
+    /// What each follower's fetches told us while we lead (LEO, last caught-up time).
+    followers: Mutex<HashMap<i32, FollowerState>>,
+    pub(super) high_watermark: watch::Sender<i64>,
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicI32,
     /// The log end offset: followers wait on this, consumers on the high watermark.
-    log_end: watch::Sender<i64>,
+    pub(super) log_end: watch::Sender<i64>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -71,13 +97,14 @@ impl Partition {
             topic,
             index,
             local_broker,
+            topic_id: RwLock::new(Uuid::nil()),
             log: Mutex::new(log),
             reader,
             role: RwLock::new(ReplicaRole {
                 leader: -1,
                 ..ReplicaRole::default()
             }),
-            follower_leo: Mutex::new(HashMap::new()),
+            followers: Mutex::new(HashMap::new()),
             high_watermark: tx,
             log_end,
             min_insync_replicas: AtomicI32::new(1),
@@ -89,7 +116,7 @@ impl Partition {
         self.log.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_log(&self) -> MutexGuard<'_, Log> {
+    pub(super) fn lock_log(&self) -> MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -100,6 +127,16 @@ impl Partition {
 
     pub fn set_min_insync_replicas(&self, n: i32) {
         self.min_insync_replicas.store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn set_topic_id(&self, id: Uuid) {
+        if !id.is_nil() {
+            *self.topic_id.write().unwrap_or_else(|p| p.into_inner()) = id;
+        }
+    }
+
+    pub fn topic_id(&self) -> Uuid {
+        *self.topic_id.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn role(&self) -> ReplicaRole {
@@ -131,35 +168,60 @@ impl Partition {
         self.log_end.subscribe()
     }
 
-    /// Applies a LeaderAndIsr partition state. Returns an error code for a stale leader epoch.
+    /// Applies a LeaderAndIsr partition state. Returns whether the leader or the leader epoch changed
+    /// (a follower must then truncate and fetch from the new leader; a new leader starts tracking its
+    /// followers afresh). An older leader epoch is refused.
     pub fn apply_leader_and_isr(
         &self,
         state: &LeaderAndIsrPartitionState,
-    ) -> Result<(), ResponseError> {
+        now_ms: i64,
+    ) -> Result<bool, ResponseError> {
         let mut role = self.role.write().unwrap_or_else(|p| p.into_inner());
         if state.leader_epoch < role.leader_epoch {
             return Err(ResponseError::StaleControllerEpoch);
         }
-        let new_epoch = state.leader_epoch > role.leader_epoch || role.leader == -1;
+        let changed = state.leader_epoch > role.leader_epoch
+            || role.leader == -1
+            || role.leader != state.leader.0;
+        let leo = self.reader.log_end_offset();
+        let start_offset = if changed {
+            leo
+        } else {
+            role.leader_epoch_start_offset
+        };
         *role = ReplicaRole {
             leader: state.leader.0,
             leader_epoch: state.leader_epoch,
             partition_epoch: state.partition_epoch,
             isr: state.isr.iter().map(|b| b.0).collect(),
             replicas: state.replicas.iter().map(|b| b.0).collect(),
+            // The controller's word replaces whatever we proposed.
+            pending_isr: None,
+            leader_epoch_start_offset: start_offset,
         };
         let leader = role.leader == self.local_broker;
+        let isr = role.isr.clone();
         drop(role);
-        if leader {
-            if new_epoch {
-                self.follower_leo
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        if !leader {
+            followers.clear();
+        } else if changed {
+            followers.clear();
+            for r in isr.iter().filter(|r| **r != self.local_broker) {
+                followers.insert(*r, FollowerState::new(true, now_ms));
             }
+        }
+        drop(followers);
+        if leader {
             self.maybe_advance_high_watermark();
         }
-        Ok(())
+        self.wake_waiters();
+        Ok(changed)
+    }
+
+    /// Wakes acks=all waiters and long polls so they re-check leadership and the ISR.
+    fn wake_waiters(&self) {
+        self.high_watermark.send_modify(|_| {});
     }
 
     /// Leader append (the produce path). Checks leadership and `min.insync.replicas` for acks=all,
@@ -192,25 +254,164 @@ impl Partition {
         Ok(info)
     }
 
-    /// Records a follower's fetch position (its log end offset) and moves the high watermark.
-    pub fn record_follower_fetch(&self, replica: i32, log_end_offset: i64) {
-        self.follower_leo
+    /// Records a follower's fetch from `fetch_offset` (its log end offset), moves the high watermark,
+    /// and proposes adding the follower to the ISR when it has caught up (Kafka's `maybeExpandIsr`).
+    pub fn record_follower_fetch(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        broker_epoch: i64,
+        now_ms: i64,
+    ) -> Option<IsrProposal> {
+        let role = self.role();
+        if role.leader != self.local_broker {
+            return None;
+        }
+        let leo = self.reader.log_end_offset();
+        self.followers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(replica, log_end_offset);
+            .entry(replica)
+            .or_insert_with(|| FollowerState::new(false, now_ms))
+            .on_fetch(fetch_offset, leo, now_ms, broker_epoch);
         self.maybe_advance_high_watermark();
+        if role.pending_isr.is_some()
+            || !can_join_isr(
+                replica,
+                &role.replicas,
+                &role.isr,
+                fetch_offset,
+                self.high_watermark(),
+                role.leader_epoch_start_offset,
+            )
+        {
+            return None;
+        }
+        let mut new_isr = role.isr.clone();
+        new_isr.push(replica);
+        info!(topic = %self.topic, partition = self.index, replica, leader_epoch = role.leader_epoch,
+            isr = ?role.isr, new_isr = ?new_isr, "expanding ISR");
+        self.propose_isr(role.leader_epoch, new_isr)
     }
 
-    /// High watermark = the smallest log end offset among ISR members (Kafka never moves it backwards).
+    /// Proposes removing ISR members that have not caught up within `max_lag_ms` (Kafka's
+    /// `maybeShrinkIsr`); nothing while another proposal is in flight.
+    pub fn maybe_shrink_isr(&self, now_ms: i64, max_lag_ms: i64) -> Option<IsrProposal> {
+        let role = self.role();
+        if role.leader != self.local_broker || role.pending_isr.is_some() {
+            return None;
+        }
+        let leo = self.reader.log_end_offset();
+        let out = {
+            let followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+            out_of_sync_replicas(
+                &role.isr,
+                self.local_broker,
+                &followers,
+                leo,
+                now_ms,
+                max_lag_ms,
+            )
+        };
+        if out.is_empty() {
+            return None;
+        }
+        let new_isr: Vec<i32> = role
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !out.contains(r))
+            .collect();
+        info!(topic = %self.topic, partition = self.index, leader_epoch = role.leader_epoch,
+            isr = ?role.isr, new_isr = ?new_isr, out_of_sync = ?out, leader_end_offset = leo,
+            high_watermark = self.high_watermark(), "shrinking ISR");
+        self.propose_isr(role.leader_epoch, new_isr)
+    }
+
+    /// Marks `new_isr` as pending if we still lead in `leader_epoch` and nothing else is pending.
+    fn propose_isr(&self, leader_epoch: i32, new_isr: Vec<i32>) -> Option<IsrProposal> {
+        let mut role = self.role.write().unwrap_or_else(|p| p.into_inner());
+        if role.leader != self.local_broker
+            || role.leader_epoch != leader_epoch
+            || role.pending_isr.is_some()
+        {
+            return None;
+        }
+        role.pending_isr = Some(new_isr.clone());
+        let partition_epoch = role.partition_epoch;
+        drop(role);
+        let followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        let broker_epochs = new_isr
+            .iter()
+            .map(|r| followers.get(r).map_or(-1, |f| f.broker_epoch))
+            .collect();
+        Some(IsrProposal {
+            topic: self.topic.clone(),
+            topic_id: self.topic_id(),
+            partition: self.index,
+            leader_epoch,
+            partition_epoch,
+            new_isr,
+            broker_epochs,
+        })
+    }
+
+    /// Applies the controller's answer to a proposal made in `leader_epoch`: the committed ISR and
+    /// partition epoch, or an error. A stale leader or partition epoch keeps the proposal pending, so
+    /// nothing more is proposed until LeaderAndIsr brings the controller's state; other errors drop it
+    /// so the next check proposes again.
+    pub fn apply_isr_update(
+        &self,
+        leader_epoch: i32,
+        result: Result<(Vec<i32>, i32), ResponseError>,
+    ) {
+        let mut role = self.role.write().unwrap_or_else(|p| p.into_inner());
+        if role.leader != self.local_broker || role.leader_epoch != leader_epoch {
+            return;
+        }
+        match result {
+            Ok((isr, partition_epoch)) => {
+                if partition_epoch < role.partition_epoch {
+                    return;
+                }
+                info!(topic = %self.topic, partition = self.index, leader_epoch, partition_epoch,
+                    isr = ?isr, "ISR updated");
+                role.isr = isr;
+                role.partition_epoch = partition_epoch;
+                role.pending_isr = None;
+            }
+            Err(e @ (ResponseError::InvalidUpdateVersion | ResponseError::FencedLeaderEpoch)) => {
+                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = ?e,
+                    "controller refused the ISR change; waiting for LeaderAndIsr");
+            }
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = ?e,
+                    "ISR change failed; it will be proposed again");
+                role.pending_isr = None;
+            }
+        }
+        drop(role);
+        self.maybe_advance_high_watermark();
+        self.wake_waiters();
+    }
+
+    /// High watermark = the smallest log end offset among the (maximal) ISR; never moves backwards.
     fn maybe_advance_high_watermark(&self) {
         let role = self.role();
         if role.leader != self.local_broker {
             return;
         }
         let mut hw = self.reader.log_end_offset();
-        let followers = self.follower_leo.lock().unwrap_or_else(|p| p.into_inner());
-        for replica in role.isr.iter().filter(|r| **r != self.local_broker) {
-            hw = hw.min(followers.get(replica).copied().unwrap_or(0));
+        let followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        for replica in maximal_isr(&role.isr, role.pending_isr.as_deref())
+            .iter()
+            .filter(|r| **r != self.local_broker)
+        {
+            hw = hw.min(
+                followers
+                    .get(replica)
+                    .map_or(UNKNOWN_OFFSET, |f| f.log_end_offset),
+            );
         }
         drop(followers);
         self.high_watermark.send_if_modified(|current| {
@@ -221,6 +422,41 @@ impl Partition {
                 false
             }
         });
+    }
+
+    /// Waits until every ISR member has the records below `offset` (acks=all, Kafka's
+    /// `DelayedProduce`): Ok once the high watermark passes it with at least `min.insync.replicas` in
+    /// the ISR; NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below that; NOT_LEADER_OR_FOLLOWER if
+    /// leadership moved; REQUEST_TIMED_OUT after `timeout`.
+    pub async fn wait_for_acks_all(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<(), ResponseError> {
+        let mut rx = self.subscribe();
+        let wait = async {
+            loop {
+                let hw = *rx.borrow_and_update();
+                let role = self.role();
+                if role.leader != self.local_broker {
+                    return Err(ResponseError::NotLeaderOrFollower);
+                }
+                if hw >= offset {
+                    let min_isr = self.min_insync_replicas.load(Ordering::Relaxed) as usize;
+                    return if role.isr.len() < min_isr {
+                        Err(ResponseError::NotEnoughReplicasAfterAppend)
+                    } else {
+                        Ok(())
+                    };
+                }
+                if rx.changed().await.is_err() {
+                    return Err(ResponseError::NotLeaderOrFollower);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(ResponseError::RequestTimedOut))
     }
 
     /// Waits until the high watermark reaches `offset` or `timeout` passes; true if reached.

@@ -1,0 +1,94 @@
+//! OffsetForLeaderEpoch (v0-4): where a leader epoch ends on this leader's log, so that a follower
+//! (KIP-101/279) or a consumer (KIP-320) can find where its log diverges from ours.
+//!
+//! Kafka's rules: only the leader answers (NOT_LEADER_OR_FOLLOWER otherwise); a `current_leader_epoch`
+//! (v2+) other than ours is FENCED_LEADER_EPOCH (older) or UNKNOWN_LEADER_EPOCH (newer); an epoch the
+//! log cannot place is answered with epoch -1 and offset -1.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use super::fetch::check_leader_epoch;
+use super::{encode, KafkaApis};
+use crate::network::Reply;
+use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+
+impl KafkaApis {
+    pub(super) async fn offset_for_leader_epoch(
+        &self,
+        req: OffsetForLeaderEpochRequest,
+        version: i16,
+    ) -> Reply {
+        let view = self.metadata.snapshot();
+        let topics = req
+            .topics
+            .into_iter()
+            .map(|t| {
+                let name = t.topic.0.to_string();
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let current = if version >= 2 {
+                            p.current_leader_epoch
+                        } else {
+                            -1
+                        };
+                        let answer = self.end_offset_for(
+                            &name,
+                            p.partition,
+                            current,
+                            p.leader_epoch,
+                            view.partition(&name, p.partition).is_some(),
+                        );
+                        let mut r = EpochEndOffset::default().with_partition(p.partition);
+                        match answer {
+                            Ok((epoch, end)) => {
+                                r.end_offset = end;
+                                // v0 has no epoch in its answer.
+                                if version >= 1 {
+                                    r.leader_epoch = epoch;
+                                }
+                            }
+                            Err(e) => r.error_code = e.code(),
+                        }
+                        r
+                    })
+                    .collect();
+                OffsetForLeaderTopicResult::default()
+                    .with_topic(t.topic)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        encode(
+            &OffsetForLeaderEpochResponse::default().with_topics(topics),
+            version,
+        )
+    }
+
+    fn end_offset_for(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+        known_in_metadata: bool,
+    ) -> Result<(i32, i64), ResponseError> {
+        let Some(p) = self.replicas.partition(topic, partition) else {
+            return Err(if known_in_metadata {
+                ResponseError::NotLeaderOrFollower
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            });
+        };
+        check_leader_epoch(&p, current_leader_epoch)?;
+        if !p.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        Ok(p.end_offset_for_epoch(leader_epoch)
+            .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)))
+    }
+}

@@ -1,0 +1,277 @@
+//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch, ListOffsets) and what their
+//! answers mean per partition, kept apart from the fetcher's state machine in `fetcher.rs`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName,
+};
+use uuid::Uuid;
+
+use super::fetcher::FetcherConfig;
+use super::partition::Partition;
+use crate::client::{check_code, ClientError, Connection};
+use crate::metadata::str_bytes;
+
+/// Highest Fetch version we send (Kafka 3.9); v13+ names topics by id, so without ids we stop at 12.
+const FETCH_MAX_VERSION: i16 = 17;
+const FETCH_MAX_VERSION_WITHOUT_IDS: i16 = 12;
+/// Fetch v15 moved the replica id into `replica_state`, with the broker epoch.
+const FETCH_REPLICA_STATE_VERSION: i16 = 15;
+const FETCH_TOPIC_ID_VERSION: i16 = 13;
+const FETCH_DIVERGING_EPOCH_VERSION: i16 = 12;
+const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
+/// OffsetForLeaderEpoch v3 added the replica id.
+const OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION: i16 = 3;
+const LIST_OFFSETS_MAX_VERSION: i16 = 7;
+/// `replica_id` -2 asks for the leader's log end (not its high watermark) from any broker.
+const DEBUGGING_REPLICA_ID: i32 = -2;
+pub const LATEST: i64 = -1;
+pub const EARLIEST: i64 = -2;
+
+/// A partition as the fetcher asks for it: the replica and the leader epoch it follows.
+pub(super) struct PartitionRequest {
+    pub partition: Arc<Partition>,
+    pub leader_epoch: i32,
+}
+
+/// What a fetch response says about one partition.
+#[derive(Debug)]
+pub(super) enum FetchOutcome {
+    Data {
+        records: Option<Bytes>,
+        high_watermark: i64,
+        log_start_offset: i64,
+    },
+    /// The leader's log diverges from ours at the end of `epoch` (Fetch v12+).
+    Diverging {
+        epoch: i32,
+        end_offset: i64,
+    },
+    OutOfRange,
+    /// The leader is in a newer epoch than ours: wait for LeaderAndIsr.
+    Fenced(ResponseError),
+    Failed(ResponseError),
+}
+
+/// Errors after which a partition waits for the controller's next LeaderAndIsr: only a leader in a
+/// newer epoch (our epoch is stale). NOT_LEADER_OR_FOLLOWER and UNKNOWN_LEADER_EPOCH mean the leader
+/// has not yet applied the LeaderAndIsr we already have (the controller tells all replicas at
+/// once), so, as in Kafka's `AbstractFetcherThread`, the partition backs off and tries again; dropping
+/// it would leave the follower idle for good.
+pub(super) fn is_fenced(e: &ResponseError) -> bool {
+    matches!(e, ResponseError::FencedLeaderEpoch)
+}
+
+fn missing(api: i16, version: i16, what: &str) -> ClientError {
+    ClientError::Decode {
+        api,
+        version,
+        message: format!("{what} missing from the response"),
+    }
+}
+
+/// One FetchRequest for `parts` at the highest version both sides speak; the outcomes are in the
+/// order of `parts`.
+pub(super) async fn fetch(
+    conn: &Connection,
+    config: &FetcherConfig,
+    parts: &[PartitionRequest],
+) -> Result<Vec<FetchOutcome>, ClientError> {
+    let ids_known = parts.iter().all(|p| !p.partition.topic_id().is_nil());
+    let max = if ids_known {
+        FETCH_MAX_VERSION
+    } else {
+        FETCH_MAX_VERSION_WITHOUT_IDS
+    };
+    let version = conn.version_for::<FetchRequest>(max)?;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for req in parts {
+        let p = &req.partition;
+        let position = p.fetch_position();
+        let slot = *index.entry(p.topic.clone()).or_insert_with(|| {
+            topics.push(if version >= FETCH_TOPIC_ID_VERSION {
+                FetchTopic::default().with_topic_id(p.topic_id())
+            } else {
+                FetchTopic::default().with_topic(TopicName(str_bytes(p.topic.clone())))
+            });
+            topics.len() - 1
+        });
+        let mut fp = FetchPartition::default()
+            .with_partition(p.index)
+            .with_current_leader_epoch(req.leader_epoch)
+            .with_fetch_offset(position.log_end_offset)
+            .with_log_start_offset(position.log_start_offset)
+            .with_partition_max_bytes(config.partition_max_bytes);
+        if version >= FETCH_DIVERGING_EPOCH_VERSION {
+            fp.last_fetched_epoch = position.latest_epoch.unwrap_or(-1);
+        }
+        topics[slot].partitions.push(fp);
+    }
+    let mut request = FetchRequest::default()
+        .with_max_wait_ms(config.max_wait_ms)
+        .with_min_bytes(config.min_bytes)
+        .with_max_bytes(config.response_max_bytes)
+        .with_topics(topics);
+    if version >= FETCH_REPLICA_STATE_VERSION {
+        request.replica_state = ReplicaState::default()
+            .with_replica_id(BrokerId(config.broker_id))
+            .with_replica_epoch(config.broker_epoch.load(Ordering::SeqCst));
+    } else {
+        request.replica_id = BrokerId(config.broker_id);
+    }
+    let resp = conn.send(request, version).await?;
+    let top = resp.error_code.err();
+    let mut by_key: HashMap<(String, i32), FetchOutcome> = HashMap::new();
+    let names: HashMap<Uuid, String> = parts
+        .iter()
+        .map(|p| (p.partition.topic_id(), p.partition.topic.clone()))
+        .collect();
+    for t in resp.responses {
+        let name = if version >= FETCH_TOPIC_ID_VERSION {
+            names.get(&t.topic_id).cloned().unwrap_or_default()
+        } else {
+            t.topic.0.to_string()
+        };
+        for d in t.partitions {
+            let outcome = match d.error_code.err() {
+                None if version >= FETCH_DIVERGING_EPOCH_VERSION
+                    && d.diverging_epoch.epoch >= 0 =>
+                {
+                    FetchOutcome::Diverging {
+                        epoch: d.diverging_epoch.epoch,
+                        end_offset: d.diverging_epoch.end_offset,
+                    }
+                }
+                None => FetchOutcome::Data {
+                    records: d.records,
+                    high_watermark: d.high_watermark,
+                    log_start_offset: d.log_start_offset,
+                },
+                Some(ResponseError::OffsetOutOfRange) => FetchOutcome::OutOfRange,
+                Some(e) if is_fenced(&e) => FetchOutcome::Fenced(e),
+                Some(e) => FetchOutcome::Failed(e),
+            };
+            by_key.insert((name.clone(), d.partition_index), outcome);
+        }
+    }
+    Ok(parts
+        .iter()
+        .map(|req| {
+            let key = (req.partition.topic.clone(), req.partition.index);
+            match (top, by_key.remove(&key)) {
+                (Some(e), _) => FetchOutcome::Failed(e),
+                (None, Some(o)) => o,
+                (None, None) => FetchOutcome::Failed(ResponseError::UnknownServerError),
+            }
+        })
+        .collect())
+}
+
+/// Asks the leader where each `(partition, our latest epoch)` ends on its log; answers are
+/// `(epoch, end offset)` per entry of `ask`, in order.
+pub(super) async fn offsets_for_leader_epoch(
+    conn: &Connection,
+    broker_id: i32,
+    ask: &[(PartitionRequest, i32)],
+) -> Result<Vec<Result<(i32, i64), ResponseError>>, ClientError> {
+    let version =
+        conn.version_for::<OffsetForLeaderEpochRequest>(OFFSET_FOR_LEADER_EPOCH_MAX_VERSION)?;
+    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+    for (req, epoch) in ask {
+        let p = &req.partition;
+        let entry = OffsetForLeaderPartition::default()
+            .with_partition(p.index)
+            .with_current_leader_epoch(if version >= 2 { req.leader_epoch } else { -1 })
+            .with_leader_epoch(*epoch);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == p.topic) {
+            Some(t) => t.partitions.push(entry),
+            None => topics.push(
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(str_bytes(p.topic.clone())))
+                    .with_partitions(vec![entry]),
+            ),
+        }
+    }
+    let mut request = OffsetForLeaderEpochRequest::default().with_topics(topics);
+    if version >= OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION {
+        request.replica_id = BrokerId(broker_id);
+    }
+    let resp = conn.send(request, version).await?;
+    let mut answers: HashMap<(String, i32), Result<(i32, i64), ResponseError>> = HashMap::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            let answer = match p.error_code.err() {
+                None => Ok((p.leader_epoch, p.end_offset)),
+                Some(e) => Err(e),
+            };
+            answers.insert((t.topic.0.to_string(), p.partition), answer);
+        }
+    }
+    Ok(ask
+        .iter()
+        .map(|(req, _)| {
+            answers
+                .remove(&(req.partition.topic.clone(), req.partition.index))
+                .unwrap_or(Err(ResponseError::UnknownServerError))
+        })
+        .collect())
+}
+
+/// The leader's log end ([`LATEST`]) or log start ([`EARLIEST`]) of one partition.
+pub(super) async fn leader_offset(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> Result<i64, ClientError> {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(DEBUGGING_REPLICA_ID))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(str_bytes(topic)))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(timestamp)
+                .with_max_num_offsets(1)])]);
+    let (version, resp) = conn.send_negotiated(req, LIST_OFFSETS_MAX_VERSION).await?;
+    let p = resp
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == partition)
+        .ok_or_else(|| missing(2, version, "partition"))?;
+    check_code(p.error_code, || {
+        format!("ListOffsets of {topic}-{partition}")
+    })?;
+    if version == 0 {
+        return p
+            .old_style_offsets
+            .first()
+            .copied()
+            .ok_or_else(|| missing(2, version, "offset"));
+    }
+    Ok(p.offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_newer_leader_epoch_parks_a_partition() {
+        assert!(is_fenced(&ResponseError::FencedLeaderEpoch));
+        // The leader has not caught up with the controller yet: retry after a backoff.
+        assert!(!is_fenced(&ResponseError::UnknownLeaderEpoch));
+        assert!(!is_fenced(&ResponseError::NotLeaderOrFollower));
+    }
+}
