@@ -123,12 +123,16 @@ class Member:
         self.consumer = ck_consumer(bootstrap, **base)
         self.consumer.subscribe([topic])
         self.records: list[Rec] = []
+        self.errors: list = []
         self.closed = False
 
     def poll(self, timeout: float = 0.05) -> None:
         for m in self.consumer.consume(num_messages=1000, timeout=timeout):
             if m.error():
-                raise AssertionError(f"consumer error: {m.error()}")
+                if m.error().fatal():
+                    raise AssertionError(f"fatal consumer error: {m.error()}")
+                self.errors.append(m.error())  # transient (a reconnect): librdkafka retries
+                continue
             self.records.append(Rec(m.partition(), m.offset(), None, m.value().decode()))
 
     def assignment(self) -> list[int]:
@@ -167,7 +171,9 @@ def pump(members: list[Member], until, timeout: float, what: str):
             return value
         if time.monotonic() > deadline:
             state = {i: m.assignment() for i, m in enumerate(members) if not m.closed}
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; assignments: {state}")
+            errors = [str(e) for m in members for e in m.errors][-5:]
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; assignments: {state}; last errors: {errors}")
 
 
 def describe(bootstrap: str, group: str):
@@ -452,7 +458,7 @@ def test_kcat_balanced_consumer_reads_everything_and_commits_to_zookeeper(gbroke
     delivered = produce_per_partition(gbroker.bootstrap, topic, 20)
     cp = kcat("-b", gbroker.bootstrap, *KCAT_COMMON, "-q", "-e", "-o", "beginning",
               "-f", "%p\t%o\t%s\n", "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-              "-X", "auto.commit.interval.ms=200", "-X", "fetch.wait.max.ms=100",
+              "-X", "auto.commit.interval.ms=200", "-X", "fetch.wait.max.ms=100", "-X", "auto.offset.reset=earliest",
               "-G", group, topic, timeout=45)
     got = []
     for line in cp.stdout.splitlines():
@@ -597,6 +603,25 @@ def test_offset_commit_v0_writes_the_znode_and_fetch_v0_of_a_missing_partition_a
     assert tp.offset == 23
 
 
+
+@pytest.mark.timeout(60)
+def test_kafka_python_0_8_1_commits_and_fetches_through_version_0(gbroker, zk):
+    """kafka-python with api_version=(0, 8, 1) is a ZooKeeper-storage client: OffsetCommit and
+    OffsetFetch v0 to any broker, no coordinator lookup."""
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    topic, group = unique_topic("kp081"), unique_group()
+    create_topic(gbroker.bootstrap, topic)
+    kc = kp_consumer(gbroker.bootstrap, group_id=group, api_version=(0, 8, 1))
+    try:
+        kc.commit({TopicPartition(topic, 2): OffsetAndMetadata(31, "", -1)}, timeout_ms=15000)
+        assert zk_offsets(zk, group, topic) == {2: b"31"}
+        assert kc.committed(TopicPartition(topic, 2)) == 31
+    finally:
+        kc.close()
+
+
 # --- 9. DeleteGroups ---------------------------------------------------------------------------
 
 
@@ -642,3 +667,55 @@ def test_delete_groups_refuses_a_group_with_members(gbroker, members, zk):
         fut.result(timeout=15)
     assert e.value.args[0].code() == KafkaError.NON_EMPTY_GROUP
     assert zk_offsets(zk, group, topic) == {p: b"5" for p in range(N_PARTITIONS)}
+
+
+
+# --- live members mirrored under /consumers/<group>/ids and owners ------------------------------
+
+
+def zk_mirror(zk, group: str, topic: str):
+    """({member id: (registration JSON, ephemeralOwner)}, {partition: owner member id})."""
+    ids = {}
+    if zk.exists(f"/consumers/{group}/ids"):
+        for member in zk.get_children(f"/consumers/{group}/ids"):
+            data, stat = zk.get(f"/consumers/{group}/ids/{member}")
+            ids[member] = (json.loads(data.decode()), stat.ephemeralOwner)
+    owners = {}
+    base = f"/consumers/{group}/owners/{topic}"
+    if zk.exists(base):
+        for p in zk.get_children(base):
+            owners[int(p)] = zk.get(f"{base}/{p}")[0].decode()
+    return ids, owners
+
+
+@pytest.mark.timeout(60)
+def test_live_members_and_their_partitions_are_mirrored_in_zookeeper(gbroker, members, zk):
+    topic, group = unique_topic("mirror"), unique_group()
+    create_topic(gbroker.bootstrap, topic)
+    members += [Member(gbroker.bootstrap, group, topic) for _ in range(2)]
+    a, b = members
+    pump(members, lambda: len(a.assignment()) == 3 and len(b.assignment()) == 3, timeout=30,
+         what="two members with three partitions each")
+    expected_owners = {p: m.member_id() for m in members for p in m.assignment()}
+
+    def mirrored():
+        ids, owners = zk_mirror(zk, group, topic)
+        return set(ids) == {a.member_id(), b.member_id()} and owners == expected_owners and (ids, owners)
+
+    ids, owners = wait_until(mirrored, timeout=10, what=f"ids/ and owners/ of {group} to match the group")
+    for registration, ephemeral_owner in ids.values():
+        assert ephemeral_owner != 0, "member registrations are ephemeral"
+        assert registration["version"] == 1
+        assert registration["subscription"] == {topic: 1}
+        assert registration["pattern"] == "static"
+        assert isinstance(registration["timestamp"], str) and registration["timestamp"].isdigit()
+
+    # a member leaves: its registration goes, the other member owns everything
+    gone = a.member_id()
+    a.close()
+    pump([b], lambda: len(b.assignment()) == N_PARTITIONS, timeout=30, what="b to own all six partitions")
+    def moved():
+        ids, owners = zk_mirror(zk, group, topic)
+        return set(ids) == {b.member_id()} and owners == {p: b.member_id() for p in range(N_PARTITIONS)}
+
+    wait_until(moved, timeout=10, what=f"{gone} to leave ids/ and the other member to own every partition")
