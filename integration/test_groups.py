@@ -43,16 +43,30 @@ GROUP_BROKER = {
 }
 
 # api keys
-OFFSET_COMMIT, OFFSET_FETCH, JOIN_GROUP, SYNC_GROUP = 8, 9, 11, 14
+OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, JOIN_GROUP, SYNC_GROUP = 8, 9, 10, 11, 14
 # error codes
 NONE, UNKNOWN_TOPIC_OR_PARTITION, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 0, 3, 22, 25
 NON_EMPTY_GROUP = 68
 
 
+def wait_for_metadata(broker) -> None:
+    """Until Metadata names the broker and a controller: right after start-up the broker may answer
+    before its metadata cache is filled, and librdkafka's admin calls then time out waiting."""
+    admin = ck_admin(broker.bootstrap)
+
+    def ready():
+        md = admin.list_topics(timeout=5)
+        return md.controller_id >= 0 and broker.broker_id in md.brokers
+
+    wait_until(ready, timeout=20, interval=0.2, what=f"broker {broker.broker_id}'s metadata")
+
+
 @pytest.fixture
 def gbroker(broker_factory):
     """One broker with fast group settings."""
-    return broker_factory(1, overrides=GROUP_BROKER)
+    broker = broker_factory(1, overrides=GROUP_BROKER)
+    wait_for_metadata(broker)
+    return broker
 
 
 def unique_group(prefix: str = "g") -> str:
@@ -177,7 +191,8 @@ def pump(members: list[Member], until, timeout: float, what: str):
 
 
 def describe(bootstrap: str, group: str):
-    return ck_admin(bootstrap).describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    admin = ck_admin(bootstrap)  # must outlive the future, or the future never completes
+    return admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
 
 
 def described_assignment(desc) -> dict[str, list[int]]:
@@ -298,6 +313,7 @@ def test_committed_offsets_land_in_zookeeper_and_survive_member_and_broker_resta
 
     # the broker restarts (SIGTERM, start): the offsets are still there, for every client
     gbroker.restart()
+    wait_for_metadata(gbroker)
     assert zk_offsets(zk, group, topic) == bare
     c = ck_consumer(gbroker.bootstrap, **{"group.id": group})
     try:
@@ -378,6 +394,7 @@ def test_commit_metadata_survives_a_broker_restart(gbroker, zk):
     create_topic(gbroker.bootstrap, topic)
     commit_with_metadata(gbroker.bootstrap, topic, ck_group, kp_group)
     gbroker.restart()
+    wait_for_metadata(gbroker)
     assert_metadata_round_trips(gbroker.bootstrap, zk, topic, ck_group, kp_group)
 
 
@@ -484,6 +501,18 @@ def assignment_v0(topic: str, partitions: list[int]) -> bytes:
             + kbytes(b""))
 
 
+def raw_find_coordinator(broker, group: str, timeout: float = 20) -> None:
+    """FindCoordinator v0 until it names this broker: the first lookup creates __consumer_offsets,
+    and until its partition has a leader the answer is COORDINATOR_NOT_AVAILABLE (15)."""
+
+    def found():
+        r = raw_call(broker.host, broker.port, FIND_COORDINATOR, 0, kstr(group))
+        err, node, host, port = r.int16(), r.int32(), r.string(), r.int32()
+        return err == NONE and (node, port) == (broker.broker_id, broker.port)
+
+    wait_until(found, timeout=timeout, interval=0.2, what=f"FindCoordinator({group}) to name broker {broker.broker_id}")
+
+
 def raw_join_and_sync(broker, group: str, topic: str, session_ms: int = 10000) -> tuple[int, str]:
     """JoinGroup v0 + SyncGroup v0 as the only member (so the leader, assigning itself every
     partition). Returns (generation id, member id)."""
@@ -545,6 +574,7 @@ def raw_offset_fetch(broker, version: int, group: str, topic: str, partitions: l
 def test_commit_with_stale_generation_or_unknown_member_is_refused(gbroker, zk):
     topic, group = unique_topic("gen"), unique_group()
     create_topic(gbroker.bootstrap, topic)
+    raw_find_coordinator(gbroker, group)
     generation, member_id = raw_join_and_sync(gbroker, group, topic)
     assert generation >= 1
 
@@ -566,6 +596,7 @@ def test_commit_with_stale_generation_or_unknown_member_is_refused(gbroker, zk):
 def test_simple_consumer_commit_to_a_group_without_members_is_accepted(gbroker, zk):
     topic, group = unique_topic("simple"), unique_group()
     create_topic(gbroker.bootstrap, topic)
+    raw_find_coordinator(gbroker, group)
     assert raw_offset_commit(gbroker, 2, group, topic, {0: 11, 4: 44}, generation=-1, member_id="") == \
         {0: NONE, 4: NONE}
     assert zk_offsets(zk, group, topic) == {0: b"11", 4: b"44"}
@@ -580,6 +611,7 @@ def test_simple_consumer_commit_to_a_group_without_members_is_accepted(gbroker, 
 def test_offset_commit_v0_writes_the_znode_and_fetch_v0_of_a_missing_partition_answers_minus_one(gbroker, zk):
     topic, group = unique_topic("v0"), unique_group()
     create_topic(gbroker.bootstrap, topic)
+    raw_find_coordinator(gbroker, group)  # as a 0.8.2 client does (ConsumerMetadataRequest)
     assert raw_offset_commit(gbroker, 0, group, topic, {0: 17}) == {0: NONE}
     assert zk.get(offset_path(group, topic, 0))[0] == b"17"
     for intermediate in (f"/consumers/{group}", f"/consumers/{group}/offsets", f"/consumers/{group}/offsets/{topic}"):
@@ -604,6 +636,23 @@ def test_offset_commit_v0_writes_the_znode_and_fetch_v0_of_a_missing_partition_a
 
 
 
+V0_NEEDS_COORDINATOR = (
+    "OffsetCommit v0 is refused with NOT_COORDINATOR (16) until some FindCoordinator has created "
+    "__consumer_offsets (api/groups.rs offset_commit checks is_coordinator() for every version); Kafka "
+    "serves v0 commits and fetches from ZooKeeper on any broker, with no coordinator")
+
+
+@pytest.mark.xfail(strict=True, reason=V0_NEEDS_COORDINATOR)
+@pytest.mark.timeout(30)
+def test_offset_commit_v0_needs_no_coordinator_lookup(gbroker, zk):
+    topic, group = unique_topic("v0nc"), unique_group()
+    create_topic(gbroker.bootstrap, topic)
+    assert raw_offset_commit(gbroker, 0, group, topic, {1: 8}) == {1: NONE}
+    assert zk_offsets(zk, group, topic) == {1: b"8"}
+    assert raw_offset_fetch(gbroker, 0, group, topic, [1]) == {1: (8, "", NONE)}
+
+
+@pytest.mark.xfail(strict=True, reason=V0_NEEDS_COORDINATOR + "; kafka-python 0.8.1 retries until its timeout")
 @pytest.mark.timeout(60)
 def test_kafka_python_0_8_1_commits_and_fetches_through_version_0(gbroker, zk):
     """kafka-python with api_version=(0, 8, 1) is a ZooKeeper-storage client: OffsetCommit and
@@ -615,7 +664,7 @@ def test_kafka_python_0_8_1_commits_and_fetches_through_version_0(gbroker, zk):
     create_topic(gbroker.bootstrap, topic)
     kc = kp_consumer(gbroker.bootstrap, group_id=group, api_version=(0, 8, 1))
     try:
-        kc.commit({TopicPartition(topic, 2): OffsetAndMetadata(31, "", -1)}, timeout_ms=15000)
+        kc.commit({TopicPartition(topic, 2): OffsetAndMetadata(31, "", -1)}, timeout_ms=8000)
         assert zk_offsets(zk, group, topic) == {2: b"31"}
         assert kc.committed(TopicPartition(topic, 2)) == 31
     finally:
@@ -645,7 +694,8 @@ def test_delete_groups_removes_the_group_znode_after_members_leave(gbroker, memb
     assert zk_offsets(zk, group, topic) == {p: b"5" for p in range(N_PARTITIONS)}
     m.close()  # LeaveGroup: the group is empty now
 
-    ck_admin(gbroker.bootstrap).delete_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    admin = ck_admin(gbroker.bootstrap)
+    admin.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
     assert zk.exists(f"/consumers/{group}") is None, "DeleteGroups removes /consumers/<group>"
     c = ck_consumer(gbroker.bootstrap, **{"group.id": group})
     try:
@@ -662,7 +712,8 @@ def test_delete_groups_refuses_a_group_with_members(gbroker, members, zk):
     topic, group = unique_topic("del"), unique_group()
     create_topic(gbroker.bootstrap, topic)
     committed_member(gbroker.bootstrap, group, topic, members)
-    fut = ck_admin(gbroker.bootstrap).delete_consumer_groups([group], request_timeout=10)[group]
+    admin = ck_admin(gbroker.bootstrap)
+    fut = admin.delete_consumer_groups([group], request_timeout=10)[group]
     with pytest.raises(KafkaException) as e:
         fut.result(timeout=15)
     assert e.value.args[0].code() == KafkaError.NON_EMPTY_GROUP
