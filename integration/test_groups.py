@@ -429,7 +429,7 @@ def last_report(path) -> dict | None:
 
 
 @pytest.mark.timeout(90)
-def test_member_that_stops_heartbeating_is_removed_after_its_session_timeout(gbroker, members, tmp_path):
+def test_member_that_stops_heartbeating_is_removed_after_its_session_timeout(gbroker, members, zk, tmp_path):
     topic, group = unique_topic("stall"), unique_group()
     create_topic(gbroker.bootstrap, topic)
     session_ms = 2000
@@ -458,6 +458,8 @@ def test_member_that_stops_heartbeating_is_removed_after_its_session_timeout(gbr
         assert took >= session_ms / 1000 / 2, f"partitions moved after {took:.1f}s, before the session timed out"
         described = described_assignment(describe(gbroker.bootstrap, group))
         assert described == {other.member_id(): list(range(N_PARTITIONS))}, "the stalled member is gone"
+        wait_until(lambda: zk.get_children(f"/consumers/{group}/ids") == [other.member_id()], timeout=10,
+                   what=f"/consumers/{group}/ids to list only the remaining member")
     finally:
         proc.kill()  # SIGKILL also ends a stopped process
         proc.wait(timeout=10)
@@ -513,10 +515,12 @@ def raw_find_coordinator(broker, group: str, timeout: float = 20) -> None:
     wait_until(found, timeout=timeout, interval=0.2, what=f"FindCoordinator({group}) to name broker {broker.broker_id}")
 
 
-def raw_join_and_sync(broker, group: str, topic: str, session_ms: int = 10000) -> tuple[int, str]:
+def raw_join_and_sync(broker, group: str, topic: str, member_id: str = "",
+                      session_ms: int = 10000) -> tuple[int, str]:
     """JoinGroup v0 + SyncGroup v0 as the only member (so the leader, assigning itself every
-    partition). Returns (generation id, member id)."""
-    body = (kstr(group) + struct.pack(">i", session_ms) + kstr("") + kstr("consumer")
+    partition); a known member_id rejoins, which starts a new generation. Returns (generation id,
+    member id)."""
+    body = (kstr(group) + struct.pack(">i", session_ms) + kstr(member_id) + kstr("consumer")
             + karray([("range", subscription_v0(topic))], lambda pm: kstr(pm[0]) + kbytes(pm[1])))
     r = raw_call(broker.host, broker.port, JOIN_GROUP, 0, body, timeout=20)
     err, generation, protocol, leader, member_id = r.int16(), r.int32(), r.string(), r.string(), r.string()
@@ -575,8 +579,11 @@ def test_commit_with_stale_generation_or_unknown_member_is_refused(gbroker, zk):
     topic, group = unique_topic("gen"), unique_group()
     create_topic(gbroker.bootstrap, topic)
     raw_find_coordinator(gbroker, group)
-    generation, member_id = raw_join_and_sync(gbroker, group, topic)
-    assert generation >= 1
+    first_generation, member_id = raw_join_and_sync(gbroker, group, topic)
+    # the leader rejoins: a rebalance, a new generation, the same member
+    generation, same_member = raw_join_and_sync(gbroker, group, topic, member_id=member_id)
+    assert same_member == member_id
+    assert generation == first_generation + 1
 
     stale = raw_offset_commit(gbroker, 2, group, topic, {0: 5, 1: 6}, generation=generation - 1,
                               member_id=member_id)
@@ -584,6 +591,9 @@ def test_commit_with_stale_generation_or_unknown_member_is_refused(gbroker, zk):
     stranger = raw_offset_commit(gbroker, 2, group, topic, {0: 5}, generation=generation,
                                  member_id="made-up-member-0000")
     assert stranger == {0: UNKNOWN_MEMBER_ID}
+    # a simple consumer's commit (no member id, generation -1) is only for groups without members
+    outsider = raw_offset_commit(gbroker, 2, group, topic, {0: 5}, generation=-1, member_id="")
+    assert outsider == {0: UNKNOWN_MEMBER_ID}
     assert zk_offsets(zk, group, topic) == {}, "refused commits write nothing"
 
     # the member itself, with its generation, may commit
