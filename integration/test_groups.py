@@ -328,6 +328,43 @@ def test_committed_offsets_land_in_zookeeper_and_survive_member_and_broker_resta
         kc.close()
 
 
+
+@pytest.mark.timeout(90)
+def test_live_member_rejoins_after_a_broker_restart_and_resumes_from_its_commits(gbroker, members, zk):
+    topic, group = unique_topic("rejoin"), unique_group()
+    create_topic(gbroker.bootstrap, topic)
+    before = produce_per_partition(gbroker.bootstrap, topic, 10)
+    m = Member(gbroker.bootstrap, group, topic, **{"reconnect.backoff.max.ms": 500})
+    members.append(m)
+    pump([m], lambda: len(m.records) >= len(before), timeout=30, what="the first 60 records")
+    m.consumer.commit(asynchronous=False)
+    assert zk_offsets(zk, group, topic) == {p: b"10" for p in range(N_PARTITIONS)}
+
+    from confluent_kafka import ConsumerGroupState
+
+    gbroker.restart()  # the coordinator's in-memory group is gone; the member must rejoin
+    wait_for_metadata(gbroker)
+
+    def rejoined():
+        if len(m.assignment()) != N_PARTITIONS:
+            return None
+        try:
+            desc = describe(gbroker.bootstrap, group)
+        except Exception:  # noqa: BLE001 - the coordinator may still be loading
+            return None
+        return desc.state == ConsumerGroupState.STABLE and set(described_assignment(desc)) == {m.member_id()}
+
+    pump([m], rejoined, timeout=45, what="the member to rejoin the restarted broker's coordinator")
+    after = produce_per_partition(gbroker.bootstrap, topic, 10)
+    assert after == {(p, o) for p in range(N_PARTITIONS) for o in range(10, 20)}
+    pump([m], lambda: len(m.records) >= len(before) + len(after), timeout=30, what="the 60 new records")
+    got = [(r.partition, r.offset) for r in m.records]
+    assert len(got) == len(set(got)), "nothing read twice: the rejoined member resumed from its commits"
+    assert set(got) == before | after
+    m.consumer.commit(asynchronous=False)
+    assert zk_offsets(zk, group, topic) == {p: b"20" for p in range(N_PARTITIONS)}
+
+
 # --- 4. commit metadata round-trips; the znode stays bare decimal -----------------------------
 
 
