@@ -377,3 +377,92 @@ def closed_or_answered(sock: socket.socket, timeout: float) -> str:
     except (ConnectionResetError, BrokenPipeError):
         return "closed"
     return "answered" if data else "closed"
+
+
+# --- raw request/response bodies (non-flexible versions only: v1 request header, v0 response header)
+
+
+def kstr(s: str | None) -> bytes:
+    """A Kafka STRING / NULLABLE_STRING (None is -1)."""
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def kbytes(b: bytes | None) -> bytes:
+    """A Kafka BYTES / NULLABLE_BYTES (None is -1)."""
+    if b is None:
+        return struct.pack(">i", -1)
+    return struct.pack(">i", len(b)) + b
+
+
+def karray(items: list, encode) -> bytes:
+    """A Kafka ARRAY: int32 count, then encode(item) for each."""
+    return struct.pack(">i", len(items)) + b"".join(encode(i) for i in items)
+
+
+class WireReader:
+    """Reads big-endian Kafka primitives from a response body."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        assert self.pos + size <= len(self.data), f"response too short: need {size} bytes at {self.pos} of {len(self.data)}"
+        (v,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return v
+
+    def int16(self) -> int:
+        return self._take(">h")
+
+    def int32(self) -> int:
+        return self._take(">i")
+
+    def int64(self) -> int:
+        return self._take(">q")
+
+    def string(self) -> str | None:
+        n = self.int16()
+        if n < 0:
+            return None
+        v = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return v.decode()
+
+    def bytes_(self) -> bytes | None:
+        n = self.int32()
+        if n < 0:
+            return None
+        v = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return v
+
+    def array(self, read_item) -> list:
+        n = self.int32()
+        return [read_item(self) for _ in range(max(n, 0))]
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.data)
+
+
+def raw_call(host: str, port: int, api_key: int, api_version: int, body: bytes,
+             correlation_id: int = 42, timeout: float = 10, sock: socket.socket | None = None) -> WireReader:
+    """Sends one request (v1 header) and returns a reader positioned after the response's correlation id
+    (v0 response header). Pass `sock` to reuse a connection."""
+    own = sock is None
+    s = sock or socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.settimeout(timeout)
+        s.sendall(request_frame(api_key, api_version, correlation_id, body=body))
+        resp = recv_frame(s)
+    finally:
+        if own:
+            s.close()
+    r = WireReader(resp)
+    corr = r.int32()
+    assert corr == correlation_id, f"correlation id {corr}, expected {correlation_id}"
+    return r
