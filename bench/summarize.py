@@ -85,10 +85,17 @@ def offsets(rows):
     print("| baseline | ops/s | p50 ms |\n|---|---|---|")
     print(f"| setData, 1 znode | {fmt(*single)} | {fmt(*med(pick(rows, bench='zk', mode='single'), 'p50_ms'), digits=2)} |")
     print(f"| multi of 100 setData | {fmt(*multi)} | {fmt(*med(pick(rows, bench='zk', mode='multi'), 'p50_ms'), digits=2)} |")
+    extra = {}
+    for mode, label in (("multi2x", "multi of 200 setData (offset + extras znode per partition)"),):
+        rs = pick(rows, bench="zk", mode=mode)
+        if rs:
+            extra[mode] = med(rs, "ops_per_sec")
+            print(f"| {label} | {fmt(*extra[mode])} | {fmt(*med(rs, 'p50_ms'), digits=2)} |")
     print()
     print("OffsetCommit through the broker (confluent-kafka Consumer.commit, synchronous, explicit offsets):\n")
     print("| partitions per commit | commits/s | partition offsets/s | p50 ms | p99 ms | vs kazoo setData | vs kazoo multi(100) |")
     print("|---|---|---|---|---|---|---|")
+    hundred = None
     for p in (1, 10, 100):
         rs = pick(rows, bench="commit", partitions=p)
         if not rs:
@@ -97,6 +104,19 @@ def offsets(rows):
         print(f"| {p} | {fmt(*c)} | {fmt(*med(rs, 'partition_offsets_per_sec'), digits=0)} | "
               f"{fmt(*med(rs, 'p50_ms'), digits=2)} | {fmt(*med(rs, 'p99_ms'), digits=2)} | "
               f"{100 * c[0] / single[0]:.1f}% | {100 * c[0] / multi[0]:.1f}% |")
+        if p == 100:
+            hundred = c
+    for mode, e in extra.items():
+        print(f"\n100-partition commit rate / kazoo {mode} rate: {100 * hundred[0] / e[0]:.1f}%", end="")
+    if extra:
+        print()
+    print()
+    print("ZooKeeper requests per OffsetCommit (zk_packets_received delta from `mntr` over the commit loop / commits):\n")
+    print("| partitions per commit | ZooKeeper packets received per commit |\n|---|---|")
+    for p in (1, 10, 100):
+        rs = [r for r in pick(rows, bench="commit", partitions=p) if r.get("zk_packets_per_commit") is not None]
+        if rs:
+            print(f"| {p} | {fmt(*med(rs, 'zk_packets_per_commit'))} |")
     rb = pick(rows, bench="rebalance")
     if rb:
         print()

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """ZooKeeper write-rate baseline with kazoo, sequential synchronous requests for SECONDS each:
-  single: one setData per round trip;
-  multi:  one multi (transaction) of BATCH setData on BATCH znodes per round trip.
+  single:       one setData per round trip;
+  multi:        one multi (transaction) of BATCH setData on BATCH znodes per round trip;
+  multi2x:      one multi of 2*BATCH setData (a BATCH-partition commit that also writes the
+                /zkafka/consumers extras znode of every partition);
 
 usage: zk_rate.py ZK_HOSTPORT SECONDS [BATCH]
 Prints one JSON line per mode.
@@ -22,7 +24,8 @@ logging.basicConfig(level=logging.ERROR)
 def run(zk, mode, seconds, batch):
     root = "/zk-rate-bench"
     zk.ensure_path(root)
-    paths = [f"{root}/n{i}" for i in range(batch)]
+    n = batch if mode == "multi" else 2 * batch
+    paths = [f"{root}/n{i}" for i in range(1 if mode == "single" else n)]
     for p in paths:
         if not zk.exists(p):
             zk.create(p, b"0")
@@ -49,7 +52,7 @@ def run(zk, mode, seconds, batch):
     lat.sort()
     emit({
         "mode": mode,
-        "batch": 1 if mode == "single" else batch,
+        "batch": len(paths),
         "ops": len(lat),
         "seconds": elapsed,
         "ops_per_sec": len(lat) / elapsed,
@@ -67,6 +70,7 @@ def main():
     try:
         run(zk, "single", seconds, batch)
         run(zk, "multi", seconds, batch)
+        run(zk, "multi2x", seconds, batch)
     finally:
         zk.stop()
         zk.close()

@@ -30,7 +30,7 @@ for run in $(seq 1 "$runs"); do
     timeout $((4 * seconds + 60)) python3 bench/zk_rate.py "127.0.0.1:$ZK_PORT" "$seconds" 100 \
         | python3 bench/tag.py bench=zk run="$run" >>"$OUT"
     for n in 1 10 100; do
-        timeout $((seconds + 90)) python3 bench/offsets.py "$BOOTSTRAP" bench-offsets "commit-$n-$run" "$n" "$seconds" \
+        timeout $((seconds + 90)) python3 bench/offsets.py "$BOOTSTRAP" bench-offsets "commit-$n-$run" "$n" "$seconds" "127.0.0.1:$ZK_PORT" \
             | python3 bench/tag.py bench=commit run="$run" >>"$OUT"
     done
     timeout 240 python3 bench/rebalance.py "$BOOTSTRAP" bench-rebalance "rebalance-$run" 10 100 60 \
