@@ -32,7 +32,17 @@ def pick(rows, **kw):
     return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
+def add_cpu(rows):
+    """broker_cpu_cores: the broker's CPU seconds over the run's wall time (records / rate)."""
+    for r in rows:
+        if r.get("broker_cpu_s") is not None and r.get("records_per_sec"):
+            wall = r["records"] / r["records_per_sec"]
+            r["broker_cpu_cores"] = r["broker_cpu_s"] / wall if wall > 0 else None
+            r["broker_cpu_s_per_gib"] = r["broker_cpu_s"] / (r["records"] * 1024 / 2**30)
+
+
 def produce_consume(rows):
+    add_cpu(rows)
     dd_sync = med(pick(rows, bench="dd", mode="sync"), "mb_per_sec")
     dd_nosync = med(pick(rows, bench="dd", mode="nosync"), "mb_per_sec")
     loop = med(pick(rows, bench="loopback"), "mb_per_sec")
@@ -44,8 +54,8 @@ def produce_consume(rows):
     print(f"| loopback TCP, 1 connection, 1 GiB | {fmt(*loop)} |")
     print()
     print("Produce, 1 KiB records (median (min–max)); goal: >= 70% of dd without fdatasync:\n")
-    print("| client | config | acks | records/s | MB/s | % of dd (no sync) | % of dd (fdatasync) | avg ms | p50 ms | p95 ms | p99 ms | p99.9 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| client | config | acks | records/s | MB/s | % of dd (no sync) | % of dd (fdatasync) | avg ms | p50 ms | p95 ms | p99 ms | p99.9 ms | broker CPU (cores) | broker CPU s/GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     prod = pick(rows, bench="produce")
     keys = []
     for r in prod:
@@ -58,16 +68,18 @@ def produce_consume(rows):
         ratio = f"{100 * mb[0] / dd_nosync[0]:.1f}%" if mb[0] and dd_nosync[0] else "n/a"
         ratio_s = f"{100 * mb[0] / dd_sync[0]:.1f}%" if mb[0] and dd_sync[0] else "n/a"
         lat = [fmt(*med(rs, k)) for k in ("avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms")]
-        print(f"| {client} | {config} | {acks} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio} | {ratio_s} | " + " | ".join(lat) + " |")
+        cpu = [fmt(*med(rs, "broker_cpu_cores"), digits=2), fmt(*med(rs, "broker_cpu_s_per_gib"), digits=2)]
+        print(f"| {client} | {config} | {acks} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio} | {ratio_s} | " + " | ".join(lat + cpu) + " |")
     print()
     print("Consume, 1 KiB records from offset 0 (median (min–max)); goal: >= 40% of loopback:\n")
-    print("| client | records/s | MB/s | % of loopback |\n|---|---|---|---|")
+    print("| client | records/s | MB/s | % of loopback | broker CPU (cores) | broker CPU s/GiB |\n|---|---|---|---|---|---|")
     cons = pick(rows, bench="consume")
     for client in dict.fromkeys(r["client_name"] for r in cons):
         rs = pick(cons, client_name=client)
         mb = med(rs, "mb_per_sec")
         ratio = f"{100 * mb[0] / loop[0]:.1f}%" if mb[0] and loop[0] else "n/a"
-        print(f"| {client} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio} |")
+        print(f"| {client} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio} | "
+              f"{fmt(*med(rs, 'broker_cpu_cores'), digits=2)} | {fmt(*med(rs, 'broker_cpu_s_per_gib'), digits=2)} |")
     rss = pick(rows, bench="rss")
     if rss:
         print()

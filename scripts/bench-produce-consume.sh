@@ -33,12 +33,22 @@ trap bench_stop EXIT
 bench_start
 : >"$OUT"
 
+# Broker CPU (user+system) in seconds, from /proc/<pid>/stat.
+tck=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$tck" '{printf "%.2f", ($14 + $15) / t}' "/proc/$BROKER_PID/stat"; }
+# measured TAG... -- CMD...: runs CMD, tags its JSON line with TAG... and the broker's CPU seconds.
+measured() {
+    local tags=() out c0 c1
+    while [[ $1 != -- ]]; do tags+=("$1"); shift; done; shift
+    c0=$(cpu_s); out=$("$@"); c1=$(cpu_s)
+    printf '%s\n' "$out" | python3 bench/tag.py "${tags[@]}" broker_cpu_s="$(python3 -c "print(round($c1 - $c0, 2))")" >>"$OUT"
+}
 create() { "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --create --topic "$1" --partitions "$parts" --replication-factor 1 >&2; }
 zk_produce() { # topic acks config-name [extra perf args]
     local topic=$1 acks=$2 name=$3; shift 3
-    timeout 600 "$ZKAFKA" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$topic" --num-records "$records" \
-        --record-size "$size" --throughput -1 --acks "$acks" --json "$@" \
-        | python3 bench/tag.py bench=produce client_name="zkafka perf" config="$name" acks="\"$acks\"" run="$run" >>"$OUT"
+    measured bench=produce client_name="zkafka perf" config="$name" acks="\"$acks\"" run="$run" -- \
+        timeout 600 "$ZKAFKA" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$topic" --num-records "$records" \
+        --record-size "$size" --throughput -1 --acks "$acks" --json "$@"
 }
 
 for run in $(seq 1 "$runs"); do
@@ -50,13 +60,13 @@ for run in $(seq 1 "$runs"); do
         create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
         create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
         create "ck-$run-$acks"
-        timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks" \
-            | python3 bench/tag.py bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" >>"$OUT"
+        measured bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" -- \
+            timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
     done
-    timeout 600 "$ZKAFKA" perf consume --bootstrap-server "$BOOTSTRAP" --topic "zk-$run-1" --messages "$records" --json \
-        | python3 bench/tag.py bench=consume client_name="zkafka perf" run="$run" >>"$OUT"
-    timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300 \
-        | python3 bench/tag.py bench=consume client_name=confluent-kafka run="$run" >>"$OUT"
+    measured bench=consume client_name="zkafka perf" run="$run" -- \
+        timeout 600 "$ZKAFKA" perf consume --bootstrap-server "$BOOTSTRAP" --topic "zk-$run-1" --messages "$records" --json
+    measured bench=consume client_name=confluent-kafka run="$run" -- \
+        timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300
 done
 
 # Memory: one large produce in 10 equal steps; RSS after steps 1, 5 and 10.
