@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/bench-*.sh: one ZooKeeper and one zkafka broker in a temporary directory,
 # on free loopback ports, stopped by pid on exit.
 #
@@ -46,8 +47,8 @@ CFG
     java -Dzookeeper.log.dir="$BENCH_DIR" -cp "$ZK_CP" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$BENCH_DIR/zoo.cfg" >"$BENCH_DIR/zookeeper.log" 2>&1 &
     ZK_PID=$!
-    local i reply=""
-    for i in $(seq 1 150); do
+    local reply=""
+    for _ in $(seq 1 150); do
         reply="$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && cat <&3" 2>/dev/null || true)"
         [ "$reply" = imok ] && break
         kill -0 "$ZK_PID" 2>/dev/null || break

@@ -30,7 +30,7 @@ mkdir -p bench/results
 OUT=${OUT:-bench/results/produce-consume-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 source bench/cluster.sh
 trap bench_stop EXIT
-bench_start
+bench_start  # no extra broker properties
 : >"$OUT"
 
 # Broker CPU (user+system) in seconds, from /proc/<pid>/stat.
