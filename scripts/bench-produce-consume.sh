@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Broker-core benchmark (issue "broker core", item 9) on one ZooKeeper + one broker that this script
+# starts on free loopback ports (bench/cluster.sh) and stops by pid.
+#
+#   ZKAFKA=path/to/zkafka scripts/bench-produce-consume.sh [runs] [records-per-run] [mem-records]
+#
+# Defaults: 3 runs, 200000 records of 1 KiB per produce run (~200 MB), 3000000 records (~3 GiB)
+# for the memory run. Env: PARTITIONS (6), BENCH_TMP (parent of the broker's log dir; /tmp).
+# Per run, in the same run as the produce/consume figures:
+#   - baselines: dd 512 MiB into the log dir with conv=fdatasync and without; bench/loopback.py
+#     (one TCP connection on 127.0.0.1 moving 1 GiB);
+#   - produce 1 KiB records, acks=1 and acks=all: `zkafka perf produce` with Kafka's defaults
+#     (batch.size 16384, linger.ms 0, 5 in flight) and with librdkafka's settings below
+#     (batch 1 MiB, linger 5 ms); bench/ck_produce.py (confluent-kafka, linger.ms=5,
+#     batch.size=1 MiB, latency = produce() to delivery callback);
+#   - consume the acks=1 topic from offset 0: `zkafka perf consume`, bench/ck_consume.py.
+# Then once: broker VmRSS/VmHWM after 10%, 50% and 100% of a large produce.
+# Results: JSON lines in $OUT (default bench/results/produce-consume-<utc time>.jsonl), then
+# Markdown tables (medians, min–max, ratios) on stdout.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+runs=${1:-3}
+records=${2:-200000}
+mem_records=${3:-3000000}
+size=1024
+parts=${PARTITIONS:-6}
+(( runs >= 1 && runs <= 20 )) || { echo "runs must be 1..20" >&2; exit 2; }
+mkdir -p bench/results
+OUT=${OUT:-bench/results/produce-consume-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+source bench/cluster.sh
+trap bench_stop EXIT
+bench_start  # no extra broker properties
+: >"$OUT"
+
+# Broker CPU (user+system) in seconds, from /proc/<pid>/stat.
+tck=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$tck" '{printf "%.2f", ($14 + $15) / t}' "/proc/$BROKER_PID/stat"; }
+# measured TAG... -- CMD...: runs CMD, tags its JSON line with TAG... and the broker's CPU seconds.
+measured() {
+    local tags=() out c0 c1
+    while [[ $1 != -- ]]; do tags+=("$1"); shift; done; shift
+    c0=$(cpu_s); out=$("$@"); c1=$(cpu_s)
+    printf '%s\n' "$out" | python3 bench/tag.py "${tags[@]}" broker_cpu_s="$(python3 -c "print(round($c1 - $c0, 2))")" >>"$OUT"
+}
+create() { "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --create --topic "$1" --partitions "$parts" --replication-factor 1 >&2; }
+zk_produce() { # topic acks config-name [extra perf args]
+    local topic=$1 acks=$2 name=$3; shift 3
+    measured bench=produce client_name="zkafka perf" config="$name" acks="\"$acks\"" run="$run" -- \
+        timeout 600 "$ZKAFKA" perf produce --bootstrap-server "$BOOTSTRAP" --topic "$topic" --num-records "$records" \
+        --record-size "$size" --throughput -1 --acks "$acks" --json "$@"
+}
+
+for run in $(seq 1 "$runs"); do
+    echo "bench-produce-consume: run $run of $runs" >&2
+    bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
+    bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
+    timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
+    for acks in 1 all; do
+        create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
+        create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
+        create "ck-$run-$acks"
+        measured bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" -- \
+            timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
+    done
+    measured bench=consume client_name="zkafka perf" run="$run" -- \
+        timeout 600 "$ZKAFKA" perf consume --bootstrap-server "$BOOTSTRAP" --topic "zk-$run-1" --messages "$records" --json
+    measured bench=consume client_name=confluent-kafka run="$run" -- \
+        timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300
+done
+
+# Memory: one large produce in 10 equal steps; RSS after steps 1, 5 and 10.
+echo "bench-produce-consume: memory run, $mem_records records" >&2
+create bench-mem
+step=$((mem_records / 10))
+read -r rss0 hwm0 < <(rss_kb "$BROKER_PID")
+python3 -c "import json; print(json.dumps({'bench':'rss','pct':0,'vmrss_kb':$rss0,'vmhwm_kb':$hwm0,'log_bytes':0}))" >>"$OUT"
+for i in $(seq 1 10); do
+    timeout 900 "$ZKAFKA" perf produce --bootstrap-server "$BOOTSTRAP" --topic bench-mem --num-records "$step" \
+        --record-size "$size" --throughput -1 --acks 1 --json \
+        | python3 bench/tag.py bench=mem_step step="$i" >>"$OUT"
+    if [[ $i == 1 || $i == 5 || $i == 10 ]]; then
+        read -r rss hwm < <(rss_kb "$BROKER_PID")
+        bytes=$(du -sb "$LOG_DIR"/bench-mem-* | awk '{s+=$1} END{print s}')
+        python3 -c "import json; print(json.dumps({'bench':'rss','pct':$((i * 10)),'vmrss_kb':$rss,'vmhwm_kb':$hwm,'log_bytes':$bytes}))" >>"$OUT"
+    fi
+done
+echo "bench-produce-consume: broker $ZKAFKA, results in $OUT" >&2
+python3 bench/summarize.py produce-consume "$OUT"
