@@ -683,13 +683,6 @@ def test_offset_commit_v0_writes_the_znode_and_fetch_v0_of_a_missing_partition_a
 
 
 
-V0_NEEDS_COORDINATOR = (
-    "OffsetCommit v0 is refused with NOT_COORDINATOR (16) until some FindCoordinator has created "
-    "__consumer_offsets (api/groups.rs offset_commit checks is_coordinator() for every version); Kafka "
-    "serves v0 commits and fetches from ZooKeeper on any broker, with no coordinator")
-
-
-@pytest.mark.xfail(strict=True, reason=V0_NEEDS_COORDINATOR)
 @pytest.mark.timeout(30)
 def test_offset_commit_v0_needs_no_coordinator_lookup(gbroker, zk):
     topic, group = unique_topic("v0nc"), unique_group()
@@ -699,7 +692,6 @@ def test_offset_commit_v0_needs_no_coordinator_lookup(gbroker, zk):
     assert raw_offset_fetch(gbroker, 0, group, topic, [1]) == {1: (8, "", NONE)}
 
 
-@pytest.mark.xfail(strict=True, reason=V0_NEEDS_COORDINATOR + "; kafka-python 0.8.1 retries until its timeout")
 @pytest.mark.timeout(60)
 def test_kafka_python_0_8_1_commits_and_fetches_through_version_0(gbroker, zk):
     """kafka-python with api_version=(0, 8, 1) is a ZooKeeper-storage client: OffsetCommit and

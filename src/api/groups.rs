@@ -244,7 +244,8 @@ impl KafkaApis {
                 })
                 .collect::<Vec<_>>()
         };
-        if !self.is_coordinator(&req.group_id) {
+        // Version 0 is Kafka's "ZooKeeper" commit: any broker writes it, no coordinator involved.
+        if version > 0 && !self.is_coordinator(&req.group_id) {
             return encode(
                 &OffsetCommitResponse::default().with_topics(error_for_all(&req, NOT_COORDINATOR)),
                 version,
@@ -287,7 +288,8 @@ impl KafkaApis {
             }
             return encode(&OffsetFetchResponse::default().with_groups(groups), version);
         }
-        if self.is_coordinator(&req.group_id) {
+        // Version 0 reads ZooKeeper on any broker, as Kafka does.
+        if version == 0 || self.is_coordinator(&req.group_id) {
             return encode(&self.groups.offset_fetch(req, version).await, version);
         }
         let mut resp = OffsetFetchResponse::default();

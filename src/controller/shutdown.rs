@@ -173,11 +173,13 @@ impl Controller {
             "phase: controlled shutdown LeaderAndIsr and UpdateMetadata sent"
         );
         report_acks(started, changed.len(), lai, um);
+        // Kafka's `replicatedPartitionsBrokerLeads`: a partition with one replica has nowhere to
+        // go, so it never holds the shutdown up.
         let remaining: Vec<Tp> = self
             .model
             .states
             .iter()
-            .filter(|(_, s)| s.leader == broker)
+            .filter(|(tp, s)| s.leader == broker && self.model.replicas(tp).len() > 1)
             .map(|(tp, _)| tp.clone())
             .collect();
         info!(

@@ -79,7 +79,7 @@ impl ZkOffsetStore {
         }
     }
 
-    /// How many `multi` transactions this store has sent (commits are one each).
+    /// How many `multi` transactions this store has committed (a commit is one each).
     pub fn multi_count(&self) -> u64 {
         self.multis.load(Ordering::Relaxed)
     }
@@ -106,6 +106,26 @@ impl ZkOffsetStore {
                 parents.extend(ancestors(&path));
                 leaves.push((path, encode_extra(extra)?, false));
             }
+        }
+        // Steady state: every znode exists already, so one multi of setData is the whole commit
+        // (one ZooKeeper round trip). Only a first commit of some partition pays for the
+        // existence checks and creates below.
+        let client = self.client();
+        let mut fast: Vec<Vec<(&str, &[u8], bool)>> = Vec::new();
+        for (p, data, starts_unit) in &leaves {
+            let op = (p.as_str(), data.as_slice(), true);
+            match fast.last_mut() {
+                Some(unit) if !*starts_unit => unit.push(op),
+                _ => fast.push(vec![op]),
+            }
+        }
+        match self.write_units(&client, &fast).await {
+            Ok(()) => return Ok(()),
+            Err(MultiWriteError::OperationFailed {
+                source: zookeeper_client::Error::NoNode,
+                ..
+            }) => {}
+            Err(e) => return Err(zk_err(e.into())),
         }
         let mut attempt = 0;
         loop {
@@ -165,8 +185,8 @@ impl ZkOffsetStore {
                 .map(|(p, d, _)| p.len() + d.len() + OP_OVERHEAD)
                 .sum();
             if pending && bytes + size > MULTI_BYTES {
-                self.count_multi();
                 multi.commit().await?;
+                self.count_multi();
                 multi = client.new_multi_writer();
                 bytes = 0;
             }
@@ -181,8 +201,8 @@ impl ZkOffsetStore {
             pending = true;
         }
         if pending {
-            self.count_multi();
             multi.commit().await?;
+            self.count_multi();
         }
         Ok(())
     }

@@ -62,7 +62,7 @@ impl ZooKeeper {
         zk
     }
 
-    fn four_letter(&self, cmd: &str) -> String {
+    pub fn four_letter(&self, cmd: &str) -> String {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return String::new();
         };
@@ -73,6 +73,15 @@ impl ZooKeeper {
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         out
+    }
+
+    /// ZooKeeper's own count of requests received (`mntr` zk_packets_received).
+    pub fn packets_received(&self) -> u64 {
+        self.four_letter("mntr")
+            .lines()
+            .find_map(|l| l.strip_prefix("zk_packets_received"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub async fn client(&self) -> Client {

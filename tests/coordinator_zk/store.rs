@@ -114,6 +114,39 @@ async fn commit_100_partitions_in_one_multi_and_fetch_back() {
     );
 }
 
+/// Once the znodes exist, committing 100 partitions is exactly one request to ZooKeeper: the
+/// setData multi, with no existence checks first (ZooKeeper's own packet counter says so).
+#[tokio::test]
+async fn a_repeat_commit_of_100_partitions_is_one_zookeeper_request() {
+    let zk = ZooKeeper::start();
+    let client = zk.client().await;
+    let store = ZkOffsetStore::with_client(client.clone());
+    let writes = |base: i64| -> Vec<OffsetWrite> {
+        (0..100)
+            .map(|p| OffsetWrite {
+                tp: TopicPartition::new("t", p),
+                offset: base + i64::from(p),
+                extra: extra("m", 1),
+            })
+            .collect()
+    };
+    store.commit("g", writes(0)).await.unwrap();
+    let before = zk.packets_received();
+    store.commit("g", writes(500)).await.unwrap();
+    // mntr's own connection counts too; the commit itself must add exactly one request.
+    let after = zk.packets_received();
+    let baseline = {
+        let a = zk.packets_received();
+        zk.packets_received() - a
+    };
+    assert_eq!(
+        after - before - baseline,
+        1,
+        "requests for a repeat 100-partition commit"
+    );
+    assert_eq!(data(&client, "/consumers/g/offsets/t/99").await.0, "599");
+}
+
 #[tokio::test]
 async fn a_commit_too_big_for_one_request_is_split_but_complete() {
     let zk = ZooKeeper::start();
