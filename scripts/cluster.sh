@@ -5,14 +5,14 @@
 #   scripts/cluster.sh stop     SIGTERM every process started here (brokers first), wait for them
 #   scripts/cluster.sh status   what runs, by pid
 #
-# ZKAFKA_BROKERS=1 (default) starts broker 1 only; ZKAFKA_BROKERS=3 starts brokers 1, 2 and 3.
+# ZKAFKA_BROKERS=3 (default) starts brokers 1, 2 and 3; ZKAFKA_BROKERS=1 starts broker 1 alone.
 # State, pids and logs live in ./.run/ (zookeeper.pid/.log, broker-<n>.pid/.log, kafka-logs-<n>/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 RUN="$ROOT/.run"
-BROKERS="${ZKAFKA_BROKERS:-1}"
+BROKERS="${ZKAFKA_BROKERS:-3}"
 ZK_CONF="config/zookeeper.properties"
 ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
 BIN="${ZKAFKA_BIN:-$ROOT/target/release/zkafka}"
@@ -77,9 +77,10 @@ start_broker() {
     return
   fi
   local args=(server "$conf")
-  if [ "$BROKERS" = 3 ]; then
-    # keep broker 1 consistent with server-2/3 when it runs in the 3-broker cluster
-    args+=(--override default.replication.factor=3 --override min.insync.replicas=2)
+  if [ "$BROKERS" = 1 ]; then
+    # a lone broker cannot hold three replicas: one replica per partition, acks=all needs only it
+    args+=(--override default.replication.factor=1 --override min.insync.replicas=1
+      --override offsets.topic.replication.factor=1)
   fi
   nohup "$BIN" "${args[@]}" >"$logf" 2>&1 &
   echo $! >"$pidf"
@@ -175,5 +176,5 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: scripts/cluster.sh start|stop|status   (ZKAFKA_BROKERS=1|3)" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh start|stop|status   (ZKAFKA_BROKERS=3|1)" >&2; exit 2 ;;
 esac
