@@ -9,7 +9,7 @@ from kazoo.exceptions import NoNodeError
 
 from conftest import read_json
 from zkschema import ZkSchemas
-from helpers import ck_admin, kcat_consume, kcat_metadata, kcat_produce, unique_topic, wait_until
+from helpers import ck_admin, ck_consumer, ck_produce, kcat_consume, kcat_metadata, kcat_produce, unique_topic, wait_until
 
 pytestmark = pytest.mark.zk
 
@@ -116,6 +116,16 @@ def test_every_znode_matches_zk_schema(broker, zk):
     kcat_produce(broker.bootstrap, topic, ["x", "y"])
     wait_until(lambda: zk.exists(f"/brokers/topics/{topic}/partitions/2/state"), timeout=15,
                what="partition state znodes")
+    # An idempotent producer reserves a producer id block; a group commit with metadata writes the
+    # offset znode and its /zkafka/ extras.
+    ck_produce(broker.bootstrap, topic, ["z"], **{"enable.idempotence": True})
+    group = unique_topic("schema-group")
+    from confluent_kafka import TopicPartition
+    c = ck_consumer(broker.bootstrap, **{"group.id": group})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 1, metadata="m")], asynchronous=False)
+    finally:
+        c.close()
     checked, problems = [], []
     for path in walk(zk):
         try:
@@ -127,7 +137,9 @@ def test_every_znode_matches_zk_schema(broker, zk):
     assert not problems, "\n".join(problems)
     for must in ["/brokers/ids/1", "/controller", "/controller_epoch", "/cluster/id",
                  f"/brokers/topics/{topic}", f"/brokers/topics/{topic}/partitions/0/state",
-                 f"/config/topics/{topic}", *PERSISTENT_PATHS]:
+                 f"/config/topics/{topic}", *PERSISTENT_PATHS,
+                 f"/consumers/{group}/offsets/{topic}/0",
+                 f"/zkafka/consumers/{group}/offsets/{topic}/0"]:
         assert must in checked, f"{must} was not checked"
 
 

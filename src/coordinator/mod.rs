@@ -1,6 +1,6 @@
 //! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
 //! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md` and
-//! `zk-schema-groups/`).
+//! `zk-schema/`).
 //!
 //! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the
 //! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module

@@ -1,7 +1,7 @@
 //! The znodes this coordinator reads and writes: paths and data codecs.
 //!
 //! Kafka's paths (`/consumers/...`) keep exactly Kafka's content; what newer OffsetCommit
-//! versions add lives under `/zkafka/consumers/...` (schemas in `zk-schema-groups/`).
+//! versions add lives under `/zkafka/consumers/...` (schemas in `zk-schema/`).
 
 use std::collections::BTreeMap;
 
