@@ -126,6 +126,23 @@ impl KafkaApis {
             .await
     }
 
+    /// Waits (up to the request's `timeout_ms`) for the `waiting` topics to have leaders; if they do
+    /// not, every result that had succeeded so far answers REQUEST_TIMED_OUT, as Kafka's delayed
+    /// CreateTopics/CreatePartitions do.
+    async fn await_leaders<'a>(
+        &self,
+        waiting: &[(String, i32)],
+        timeout_ms: i32,
+        error_codes: impl Iterator<Item = &'a mut i16>,
+    ) {
+        if waiting.is_empty() || self.wait_for_leaders(waiting, timeout_of(timeout_ms)).await {
+            return;
+        }
+        for code in error_codes.filter(|c| **c == 0) {
+            *code = ResponseError::RequestTimedOut.code();
+        }
+    }
+
     pub(super) async fn create_topics(&self, req: CreateTopicsRequest, version: i16) -> Reply {
         let mut results = Vec::new();
         let mut waiting = Vec::new();
@@ -196,15 +213,12 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        if !waiting.is_empty()
-            && !self
-                .wait_for_leaders(&waiting, timeout_of(req.timeout_ms))
-                .await
-        {
-            for r in results.iter_mut().filter(|r| r.error_code == 0) {
-                r.error_code = ResponseError::RequestTimedOut.code();
-            }
-        }
+        self.await_leaders(
+            &waiting,
+            req.timeout_ms,
+            results.iter_mut().map(|r| &mut r.error_code),
+        )
+        .await;
         encode(
             &CreateTopicsResponse::default().with_topics(results),
             version,
@@ -300,15 +314,12 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        if !waiting.is_empty()
-            && !self
-                .wait_for_leaders(&waiting, timeout_of(req.timeout_ms))
-                .await
-        {
-            for r in results.iter_mut().filter(|r| r.error_code == 0) {
-                r.error_code = ResponseError::RequestTimedOut.code();
-            }
-        }
+        self.await_leaders(
+            &waiting,
+            req.timeout_ms,
+            results.iter_mut().map(|r| &mut r.error_code),
+        )
+        .await;
         encode(
             &CreatePartitionsResponse::default().with_results(results),
             version,

@@ -43,6 +43,27 @@ pub fn assign_replicas(
     )
 }
 
+/// Kafka's checks before any placement: positive counts, and no more replicas than brokers.
+fn validate(
+    partitions: i32,
+    replication_factor: i16,
+    brokers: usize,
+) -> Result<(), AssignmentError> {
+    if partitions <= 0 {
+        return Err(AssignmentError::InvalidPartitions);
+    }
+    if replication_factor <= 0 {
+        return Err(AssignmentError::InvalidReplicationFactor);
+    }
+    if replication_factor as usize > brokers {
+        return Err(AssignmentError::ReplicationFactorTooLarge {
+            factor: replication_factor,
+            brokers,
+        });
+    }
+    Ok(())
+}
+
 /// The deterministic core of [`assign_replicas`], for tests.
 pub fn assign_with(
     brokers: &[i32],
@@ -52,21 +73,10 @@ pub fn assign_with(
     start_index: usize,
     initial_shift: usize,
 ) -> Result<BTreeMap<i32, Vec<i32>>, AssignmentError> {
-    if partitions <= 0 {
-        return Err(AssignmentError::InvalidPartitions);
-    }
-    if replication_factor <= 0 {
-        return Err(AssignmentError::InvalidReplicationFactor);
-    }
     let mut sorted = brokers.to_vec();
     sorted.sort_unstable();
     let n = sorted.len();
-    if replication_factor as usize > n {
-        return Err(AssignmentError::ReplicationFactorTooLarge {
-            factor: replication_factor,
-            brokers: n,
-        });
-    }
+    validate(partitions, replication_factor, n)?;
     let mut shift = initial_shift;
     let mut result = BTreeMap::new();
     for i in 0..partitions as usize {
@@ -142,20 +152,9 @@ pub fn assign_rack_aware_with(
     start_index: usize,
     initial_shift: usize,
 ) -> Result<BTreeMap<i32, Vec<i32>>, AssignmentError> {
-    if partitions <= 0 {
-        return Err(AssignmentError::InvalidPartitions);
-    }
-    if replication_factor <= 0 {
-        return Err(AssignmentError::InvalidReplicationFactor);
-    }
     let arranged = rack_alternated_brokers(racks);
     let n = arranged.len();
-    if replication_factor as usize > n {
-        return Err(AssignmentError::ReplicationFactorTooLarge {
-            factor: replication_factor,
-            brokers: n,
-        });
-    }
+    validate(partitions, replication_factor, n)?;
     let num_racks = racks.values().collect::<BTreeSet<_>>().len();
     let rack_of = |b: i32| racks.get(&b).map(String::as_str).unwrap_or("");
     let mut shift = initial_shift;
