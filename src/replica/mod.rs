@@ -31,7 +31,7 @@ use kafka_protocol::messages::stop_replica_response::StopReplicaPartitionError;
 use kafka_protocol::messages::{
     LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, StopReplicaResponse,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
@@ -157,6 +157,15 @@ impl ReplicaManager {
                 topic_id,
             ));
         }
+        // One line per request: a failover touches thousands of partitions, each logged at debug.
+        let failed = errors.iter().filter(|(e, _)| e.error_code != 0).count();
+        info!(
+            controller = req.controller_id.0,
+            controller_epoch = req.controller_epoch,
+            partitions = errors.len(),
+            failed,
+            "applied LeaderAndIsr"
+        );
         let mut resp = LeaderAndIsrResponse::default();
         if req.topic_states.is_empty() {
             resp.partition_errors = errors.into_iter().map(|(e, _)| e).collect();
@@ -197,7 +206,7 @@ impl ReplicaManager {
         let role = partition.role();
         if changed {
             let position = partition.fetch_position();
-            info!(topic, partition = state.partition_index, leader = role.leader,
+            debug!(topic, partition = state.partition_index, leader = role.leader,
                 leader_epoch = role.leader_epoch, isr = ?role.isr,
                 role = if role.leader == self.broker_id { "leader" } else { "follower" },
                 log_end_offset = position.log_end_offset, high_watermark = position.high_watermark,

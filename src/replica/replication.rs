@@ -8,7 +8,7 @@ use std::time::Duration;
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrLiveLeader;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use super::alter_partition::{self, AlterPartitionSender};
 use super::fetcher::FetcherConfig;
@@ -175,7 +175,7 @@ impl ReplicaManager {
     pub(super) fn stop_fetching(&self, tp: &TopicPartition) {
         if let Some(r) = self.replication.get() {
             if r.fetchers.remove_partition(tp) {
-                info!(topic = %tp.0, partition = tp.1, "stopped fetching");
+                debug!(topic = %tp.0, partition = tp.1, "stopped fetching");
             }
         }
     }
