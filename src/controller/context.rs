@@ -22,6 +22,8 @@ pub struct LiveBroker {
 pub struct TopicModel {
     pub id: Uuid,
     pub assignment: BTreeMap<i32, Vec<i32>>,
+    /// The topic's own `unclean.leader.election.enable` from `/config/topics/<t>`, if set.
+    pub unclean_leader_election: Option<bool>,
 }
 
 /// Leader, epoch and ISR of one partition, with the state znode's version (the partition epoch).
@@ -134,6 +136,15 @@ impl ClusterModel {
             .and_then(|t| t.assignment.get(&tp.1))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Whether `topic` may elect an out-of-sync leader: its own `unclean.leader.election.enable`
+    /// wins over the broker's, as in Kafka's LogConfig.
+    pub fn unclean_election_allowed(&self, topic: &str, broker_default: bool) -> bool {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.unclean_leader_election)
+            .unwrap_or(broker_default)
     }
 
     pub fn all_partitions(&self) -> Vec<Tp> {
@@ -324,5 +335,29 @@ mod tests {
         assert_eq!((s.isr.clone(), s.leader_epoch), (vec![1], 5));
         assert!(shrink_isr(&state(1, &[1, 2]), &live(&[1, 2]), 2).is_none());
         assert!(shrink_isr(&state(1, &[1, 2]), &live(&[2]), 2).is_none());
+    }
+
+    #[test]
+    fn a_topic_setting_for_unclean_election_wins_over_the_broker_default() {
+        let mut m = ClusterModel::default();
+        m.topics.insert(
+            "on".into(),
+            TopicModel {
+                unclean_leader_election: Some(true),
+                ..Default::default()
+            },
+        );
+        m.topics.insert(
+            "off".into(),
+            TopicModel {
+                unclean_leader_election: Some(false),
+                ..Default::default()
+            },
+        );
+        m.topics.insert("unset".into(), TopicModel::default());
+        assert!(m.unclean_election_allowed("on", false));
+        assert!(!m.unclean_election_allowed("off", true));
+        assert!(m.unclean_election_allowed("unset", true));
+        assert!(!m.unclean_election_allowed("unset", false));
     }
 }

@@ -187,6 +187,8 @@ impl Controller {
     /// to topics created without one (older tools).
     async fn load_topics(&mut self, names: &[String]) -> Result<Vec<String>, ZkError> {
         let topics = self.zk.get_topics_and_watch_each(names).await?;
+        // Pipelined like the topic reads; only the override the controller acts on is kept.
+        let configs = self.zk.get_topic_configs(names).await?;
         let mut loaded = Vec::new();
         for (name, (mut znode, version, watcher)) in topics {
             forward(
@@ -225,9 +227,17 @@ impl Controller {
                 }
             }
             let assignment = znode.partitions.clone();
-            self.model
-                .topics
-                .insert(name.clone(), TopicModel { id, assignment });
+            self.model.topics.insert(
+                name.clone(),
+                TopicModel {
+                    id,
+                    assignment,
+                    unclean_leader_election: configs
+                        .get(&name)
+                        .and_then(|c| c.get("unclean.leader.election.enable"))
+                        .map(|v| v.eq_ignore_ascii_case("true")),
+                },
+            );
             loaded.push(name);
         }
         Ok(loaded)

@@ -73,11 +73,12 @@ impl Controller {
     }
 
     pub(super) async fn elect_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
-        let unclean = self.config.unclean_leader_election_enable;
+        let broker_default = self.config.unclean_leader_election_enable;
         // A broker in controlled shutdown is still registered but must not be chosen.
         let eligible = self.model.eligible();
         self.decide_and_write(tps, move |model, tp, epoch| {
             let current = model.states.get(tp)?;
+            let unclean = model.unclean_election_allowed(&tp.0, broker_default);
             let next = elect_leader(current, model.replicas(tp), &eligible, unclean, epoch);
             // Still leaderless: nothing to write.
             (next.leader != -1 || current.leader != -1).then_some(next)
