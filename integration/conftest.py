@@ -482,7 +482,7 @@ def pytest_runtest_makereport(item, call):
     if not rep.failed:
         return
     funcargs = getattr(item, "funcargs", {}) or {}
-    factory = funcargs.get("broker_factory")
+    factory = funcargs.get("broker_factory") or funcargs.get("ensemble_broker_factory")
     if factory is not None:
         for b in factory.brokers:
             rep.sections.append(
@@ -491,6 +491,9 @@ def pytest_runtest_makereport(item, call):
     zk = funcargs.get("zookeeper")
     if isinstance(zk, ZooKeeper) and not zk.running():
         rep.sections.append(("ZooKeeper log (not running!)", zk.log_tail(40)))
+    ensemble = funcargs.get("zk_ensemble")
+    if isinstance(ensemble, ZooKeeperEnsemble):
+        rep.sections.append((f"ZooKeeper ensemble {ensemble.modes()}", ensemble.log_tail(20)))
 
 
 def read_json(client, path: str):

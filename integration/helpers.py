@@ -489,21 +489,36 @@ def record_batch_v2(values: list[str], timestamp_ms: int | None = None) -> bytes
     return b.buffer()
 
 
-def raw_produce(host: str, port: int, topic: str, partition: int, values: list[str], acks: int = -1,
-                timeout_ms: int = 5000, timeout: float = 15, sock: socket.socket | None = None) -> tuple[int, int]:
-    """Produce v3 of one batch to exactly this broker (no metadata, no redirect).
-    Returns (error_code, base_offset)."""
+def produce_frame(topic: str, partition: int, values: list[str], acks: int = -1, timeout_ms: int = 5000,
+                  correlation_id: int = 42) -> bytes:
+    """A whole Produce v3 request frame with one batch for one partition."""
     body = (kstr(None) + struct.pack(">hi", acks, timeout_ms)
             + karray([topic], lambda t: kstr(t) + karray(
                 [partition], lambda p: struct.pack(">i", p) + kbytes(record_batch_v2(values)))))
-    r = raw_call(host, port, PRODUCE, 3, body, timeout=timeout, sock=sock)
-    if acks == 0:
-        return 0, -1
+    return request_frame(PRODUCE, 3, correlation_id, body=body)
+
+
+def parse_produce_response(r: "WireReader") -> tuple[int, int]:
+    """(error_code, base_offset) of the first partition of a Produce v3 response body."""
     (name_parts,) = r.array(lambda rr: (rr.string(), rr.array(
         lambda q: (q.int32(), q.int16(), q.int64(), q.int64()))))
     _, parts = name_parts
     _, err, base, _ = parts[0]
     return err, base
+
+
+def raw_produce(host: str, port: int, topic: str, partition: int, values: list[str], acks: int = -1,
+                timeout_ms: int = 5000, timeout: float = 15) -> tuple[int, int]:
+    """Produce v3 of one batch to exactly this broker (no metadata, no redirect).
+    Returns (error_code, base_offset)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(produce_frame(topic, partition, values, acks, timeout_ms))
+        if acks == 0:
+            return 0, -1
+        r = WireReader(recv_frame(s))
+    assert r.int32() == 42, "correlation id"
+    return parse_produce_response(r)
 
 
 def raw_list_offsets(host: str, port: int, topic: str, partition: int, timestamp: int = -1,

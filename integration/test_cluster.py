@@ -24,7 +24,9 @@ from helpers import (
     ck_produce,
     ck_read,
     kcat_consume,
-    raw_call,
+    WireReader,
+    parse_produce_response,
+    produce_frame,
     raw_list_offsets,
     raw_produce,
     recv_frame,
@@ -223,16 +225,29 @@ def test_sigterm_moves_leadership_before_exit(broker_factory, zk):
         counts = leaders_count(zk, topic)
         victim = next(b for b in counts if b != ctl)  # a leader that is not the controller
         before = states(zk, topic)
-        code = brokers[victim].sigterm(timeout=40)
-        assert code == 0, f"broker {victim} exited with {code}"
-        # controlled shutdown: by the time the process is gone its leaderships have moved, and its
-        # registration was removed (not left to expire with the session)
+        moved = [p for p, s in before.items() if s["leader"] == victim]
+        assert moved, f"broker {victim} leads nothing: {before}"
+        brokers[victim].sigterm(wait=False)
+        # poll the process: the last moment it was seen running bounds its exit from below
+        proc, alive_at = brokers[victim].proc, time.time()
+        deadline = time.monotonic() + 40
+        while proc.poll() is None:
+            alive_at = time.time()
+            assert time.monotonic() < deadline, "controlled shutdown took more than 40 s"
+            time.sleep(0.005)
+        assert proc.returncode == 0, f"broker {victim} exited with {proc.returncode}"
+        # by the time the process is gone its leaderships have moved, and its registration was
+        # removed (not left to expire with the session)
         assert zk.exists(f"/brokers/ids/{victim}") is None
         now = states(zk, topic)
         assert all(s["leader"] != victim for s in now.values()), now
-        for p, s in before.items():
-            if s["leader"] == victim:
-                assert now[p]["leader_epoch"] > s["leader_epoch"] and now[p]["leader"] in s["isr"], (s, now[p])
+        for p in moved:
+            s, n = before[p], now[p]
+            assert n["leader_epoch"] > s["leader_epoch"] and n["leader"] in s["isr"], (s, n)
+            mtime = zk.exists(f"/brokers/topics/{topic}/partitions/{p}/state").mtime
+            assert mtime <= alive_at * 1000, (
+                f"partition {p}: new leader written at {mtime}, after broker {victim} was last seen "
+                f"running ({alive_at * 1000:.0f})")
         prod.wait_acked(300, timeout=30, what="after the controlled shutdown ")
     finally:
         remaining = prod.stop()
@@ -269,12 +284,16 @@ def test_paused_leader_loses_leadership_refuses_writes_and_catches_up(broker_fac
                        what=f"a new leader of partition {p_led}")
             prod.wait_acked(200, timeout=30, what="while the old leader is paused ")
             # a produce the stale leader reads first thing when it wakes up, still believing it leads
+            # (the kernel accepts the connection and buffers the request while the process is stopped)
             stale_sock = socket.create_connection((b.host, b.port), timeout=5)
+            stale_sock.sendall(produce_frame(topic, p_led, ["stale-write"], acks=-1, timeout_ms=3000))
         finally:
             b.sigcont()
-        err_stale, _ = raw_produce(b.host, b.port, topic, p_led, ["stale-write"], acks=-1,
-                                   timeout_ms=3000, timeout=30, sock=stale_sock)
-        assert err_stale != 0, "a paused-and-expired leader acknowledged an acks=all write"
+        stale_sock.settimeout(30)
+        r = WireReader(recv_frame(stale_sock))
+        assert r.int32() == 42
+        err_stale, base_stale = parse_produce_response(r)
+        assert err_stale != 0, f"a paused-and-expired leader acknowledged an acks=all write at offset {base_stale}"
 
         new = state(zk, topic, p_led)
         assert new["leader"] != victim and new["leader_epoch"] > before[p_led]["leader_epoch"]
