@@ -371,7 +371,10 @@ def test_kill9_of_controller_elects_another_and_clients_keep_working(broker_fact
 
 
 def test_zookeeper_restart_keeps_sessions_controller_and_data(broker_factory, zk, zookeeper):
-    brokers = start_cluster(broker_factory)
+    # ZooKeeper's longest session (20 ticks): the brokers see the outage *and* ZooKeeper's start-up
+    # (a JVM), which on busy cores alone can take several seconds; an outage beyond the session
+    # timeout is the next test's subject
+    brokers = start_cluster(broker_factory, **{"zookeeper.session.timeout.ms": 10000})
     topic = unique_topic("zkr")
     create_topic(brokers, zk, topic, partitions=3)
     ctl, epoch = controller(zk)
@@ -405,7 +408,9 @@ def test_zookeeper_restart_keeps_sessions_controller_and_data(broker_factory, zk
         prod.wait_acked(200, timeout=30, what="after ZooKeeper came back ")
         wait_until(lambda: all(zk.exists(f"/brokers/ids/{i}") for i in brokers), timeout=20,
                    what="every broker registered")
-        time.sleep(3)  # room for a flap to show
+        # a broker that gave up its session opens a new one at once, but the old one (and its
+        # ephemerals) lives on in ZooKeeper until its timeout: wait that long for a flap to show
+        time.sleep(12)
         assert controller(zk) == (ctl, epoch), "the controller changed although no session expired"
         assert {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers} == czxids, "a session was lost"
         assert states(zk, topic) == st_before, "partition states changed across a ZooKeeper restart"
@@ -513,3 +518,41 @@ def test_returning_leader_truncates_its_divergent_tail(broker_factory, zk):
     assert [r.value for r in got] == expected, "the old leader's divergent records must be gone"
     assert [r.offset for r in got] == list(range(len(expected)))
     assert raw_list_offsets(fb.host, fb.port, topic, 0, replica_id=-2) == (0, len(expected))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "zkafka declares its session expired itself when it cannot reconnect within the session timeout "
+    "(zookeeper_client: 'fail to connect to cluster ... due to timeout' -> 'ZooKeeper session expired'), "
+    "although the restarted ZooKeeper restored the session (its /brokers/ids/<id> is still there: "
+    "'re-registration failed ... broker id already registered'); Kafka's Java client keeps reconnecting "
+    "with the same session and ZooKeeper decides. Result: the controller resigns, another broker is "
+    "elected (controller_epoch +1) and every broker re-registers with a new czxid."))
+def test_zookeeper_outage_longer_than_session_timeout_keeps_sessions(broker_factory, zk, zookeeper):
+    """ZooKeeper is down for longer than the session timeout (6 s). A restarted ZooKeeper reloads
+    its sessions and gives each a fresh timeout, so clients that reconnect keep their sessions (as
+    Kafka's brokers do): no controller change, no broker re-registration, no record lost."""
+    brokers = start_cluster(broker_factory)
+    topic = unique_topic("zkl")
+    create_topic(brokers, zk, topic, partitions=3)
+    ctl, epoch = controller(zk)
+    czxids = {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers}
+    prod = BackgroundProducer(bootstrap(brokers), topic).start()
+    try:
+        prod.wait_acked(200, timeout=30)
+        zookeeper.stop()
+        try:
+            time.sleep(8)
+        finally:
+            zookeeper.start()
+        prod.wait_acked(200, timeout=40, what="after ZooKeeper came back ")
+        wait_until(lambda: all(zk.exists(f"/brokers/ids/{i}") for i in brokers), timeout=30,
+                   what="every broker registered")
+        wait_until(lambda: zk.exists("/controller"), timeout=30, what="a controller")
+        time.sleep(8)  # past the session timeout: an abandoned session's ephemerals are gone by now
+        after = (controller(zk), {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers})
+    finally:
+        remaining = prod.stop()
+    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
+    verify_no_loss(prod, bootstrap(brokers), topic, range(3))
+    assert after[1] == czxids, f"brokers re-registered (czxid before {czxids}, after {after[1]})"
+    assert after[0] == (ctl, epoch), f"controller (brokerid, epoch) {(ctl, epoch)} -> {after[0]}"
