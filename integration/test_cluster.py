@@ -157,7 +157,9 @@ def verify_no_loss(producer: BackgroundProducer, bs: str, topic: str, partitions
     missing = [v for v in producer.acked if v not in where]
     assert not missing, (f"{len(missing)} of {len(producer.acked)} acknowledged records lost, "
                          f"e.g. {[(v, producer.acked[v]) for v in missing[:5]]}")
-    moved = [(v, po, where[v][0]) for v, po in producer.acked.items() if where[v][0] != po]
+    # librdkafka can report an idempotent batch as delivered without an offset (seen under CPU load
+    # around an ISR shrink: the delivery report's offset is None); such records only have to be there
+    moved = [(v, po, where[v][0]) for v, po in producer.acked.items() if po[1] is not None and where[v][0] != po]
     assert not moved, f"{len(moved)} records not at their acknowledged offset, e.g. {moved[:5]}"
     return got
 
