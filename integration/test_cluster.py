@@ -48,8 +48,8 @@ CLUSTER_PROPS = {
     "leader.imbalance.check.interval.seconds": 2,
     "controlled.shutdown.retry.backoff.ms": 500,
 }
-FAILOVER_TIMEOUT = 40
-ZK_DOWN_FOR = 2.5  # seconds; with ZooKeeper's start-up well inside the 6 s session timeout  # session expiry (6 s) + election + LeaderAndIsr, with room for busy cores
+FAILOVER_TIMEOUT = 40  # session expiry (6 s) + election + LeaderAndIsr, with room for busy cores
+ZK_DOWN_FOR = 2.5  # seconds ZooKeeper stays stopped in the restart test (plus its start-up)
 
 
 # --------------------------------------------------------------------------------------------
