@@ -482,7 +482,7 @@ def pytest_runtest_makereport(item, call):
     if not rep.failed:
         return
     funcargs = getattr(item, "funcargs", {}) or {}
-    factory = funcargs.get("broker_factory")
+    factory = funcargs.get("broker_factory") or funcargs.get("ensemble_broker_factory")
     if factory is not None:
         for b in factory.brokers:
             rep.sections.append(
@@ -491,9 +491,127 @@ def pytest_runtest_makereport(item, call):
     zk = funcargs.get("zookeeper")
     if isinstance(zk, ZooKeeper) and not zk.running():
         rep.sections.append(("ZooKeeper log (not running!)", zk.log_tail(40)))
+    ensemble = funcargs.get("zk_ensemble")
+    if isinstance(ensemble, ZooKeeperEnsemble):
+        rep.sections.append((f"ZooKeeper ensemble {ensemble.modes()}", ensemble.log_tail(20)))
 
 
 def read_json(client, path: str):
     """(parsed JSON, stat) of a znode."""
     data, stat = client.get(path)
     return json.loads(data.decode()), stat
+
+
+# --------------------------------------------------------------------------------------------
+# A three-member ZooKeeper ensemble (cluster fault tests)
+# --------------------------------------------------------------------------------------------
+
+
+class EnsembleMember(ZooKeeper):
+    """One member of a ZooKeeperEnsemble: a ZooKeeper with a myid file and server.N lines."""
+
+    def __init__(self, workdir: Path, myid: int, servers: dict, port: int):
+        super().__init__(workdir, port)
+        self.myid = myid
+        self.servers = servers  # myid -> (client port, peer port, election port)
+
+    def _write_cfg(self) -> None:
+        super()._write_cfg()
+        (self.datadir / "myid").write_text(f"{self.myid}\n")
+        lines = [f"server.{n}=127.0.0.1:{peer}:{election}" for n, (_, peer, election) in sorted(self.servers.items())]
+        with open(self.cfg, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def mode(self) -> str | None:
+        """'leader', 'follower' (or 'standalone'), from srvr; None if not serving."""
+        m = re.search(r"^Mode: (\w+)", self.four_letter("srvr"), re.M)
+        return m.group(1) if m else None
+
+    def serving(self) -> bool:
+        return self.ruok() and self.mode() in ("leader", "follower")
+
+    def launch(self) -> None:
+        """Starts the JVM without waiting: a member serves only once a quorum has formed."""
+        assert self.proc is None or self.proc.poll() is not None, "member already running"
+        self._write_cfg()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["java", "-Xmx128m", f"-Dzookeeper.log.dir={self.workdir}", "-cp", ZK_CLASSPATH, ZK_MAIN,
+                 str(self.cfg)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
+            )
+
+
+class ZooKeeperEnsemble:
+    """Three ZooKeeper servers on free ports forming one ensemble. `hosts` lists all three, so it can
+    stand in for a ZooKeeper wherever only `.hosts` is used (BrokerFactory, kazoo_client)."""
+
+    def __init__(self, workdir: Path, size: int = 3):
+        self.workdir = Path(workdir)
+        servers = {n: (free_port(), free_port(), free_port()) for n in range(1, size + 1)}
+        self.members = {
+            n: EnsembleMember(self.workdir / f"zk{n}", n, servers, ports[0]) for n, ports in servers.items()
+        }
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(m.hosts for m in self.members.values())
+
+    def start(self, timeout: float = 60.0) -> None:
+        for m in self.members.values():
+            m.launch()
+        self.wait_serving(list(self.members), timeout)
+
+    def wait_serving(self, ids, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for n in ids:
+                m = self.members[n]
+                if m.proc.poll() is not None:
+                    raise RuntimeError(f"ZooKeeper {n} exited with {m.proc.returncode}:\n{m.log_tail()}")
+            if all(self.members[n].serving() for n in ids):
+                return
+            time.sleep(0.2)
+        tails = "\n".join(f"--- zk{n} (mode {self.members[n].mode()}):\n{self.members[n].log_tail(20)}" for n in ids)
+        raise RuntimeError(f"ensemble not serving within {timeout}s:\n{tails}")
+
+    def leader(self) -> int | None:
+        for n, m in self.members.items():
+            if m.running() and m.mode() == "leader":
+                return n
+        return None
+
+    def modes(self) -> dict:
+        return {n: (m.mode() if m.running() else "down") for n, m in self.members.items()}
+
+    def stop(self) -> None:
+        for m in self.members.values():
+            m.stop()
+
+    def running(self) -> bool:
+        return all(m.running() for m in self.members.values())
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- zk{n}:\n{m.log_tail(lines)}" for n, m in self.members.items())
+
+
+@pytest.fixture
+def zk_ensemble(tmp_path):
+    """A fresh three-member ensemble for one test (members may be killed)."""
+    ensemble = ZooKeeperEnsemble(tmp_path / "ensemble")
+    try:
+        ensemble.start()
+    except BaseException:
+        ensemble.stop()
+        raise
+    yield ensemble
+    ensemble.stop()
+
+
+@pytest.fixture
+def ensemble_broker_factory(zk_ensemble, chroot, tmp_path):
+    """broker_factory against zk_ensemble: zookeeper.connect lists all three members + the chroot."""
+    factory = BrokerFactory(zk_ensemble, chroot, tmp_path / "brokers")
+    (tmp_path / "brokers").mkdir()
+    yield factory
+    factory.close()

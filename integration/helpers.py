@@ -466,3 +466,137 @@ def raw_call(host: str, port: int, api_key: int, api_version: int, body: bytes,
     corr = r.int32()
     assert corr == correlation_id, f"correlation id {corr}, expected {correlation_id}"
     return r
+
+
+# --------------------------------------------------------------------------------------------
+# cluster tests: raw produce to one chosen broker, a background producer
+# --------------------------------------------------------------------------------------------
+
+PRODUCE = 0
+LIST_OFFSETS = 2
+NOT_LEADER_OR_FOLLOWER = 6
+
+
+def record_batch_v2(values: list[str], timestamp_ms: int | None = None) -> bytes:
+    """A magic-2 record batch (CRC-32C) built by kafka-python's record builder."""
+    from kafka.record.memory_records import MemoryRecordsBuilder
+
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    for v in values:
+        b.append(ts, None, v.encode())
+    b.close()
+    return b.buffer()
+
+
+def produce_frame(topic: str, partition: int, values: list[str], acks: int = -1, timeout_ms: int = 5000,
+                  correlation_id: int = 42) -> bytes:
+    """A whole Produce v3 request frame with one batch for one partition."""
+    body = (kstr(None) + struct.pack(">hi", acks, timeout_ms)
+            + karray([topic], lambda t: kstr(t) + karray(
+                [partition], lambda p: struct.pack(">i", p) + kbytes(record_batch_v2(values)))))
+    return request_frame(PRODUCE, 3, correlation_id, body=body)
+
+
+def parse_produce_response(r: "WireReader") -> tuple[int, int]:
+    """(error_code, base_offset) of the first partition of a Produce v3 response body."""
+    (name_parts,) = r.array(lambda rr: (rr.string(), rr.array(
+        lambda q: (q.int32(), q.int16(), q.int64(), q.int64()))))
+    _, parts = name_parts
+    _, err, base, _ = parts[0]
+    return err, base
+
+
+def raw_produce(host: str, port: int, topic: str, partition: int, values: list[str], acks: int = -1,
+                timeout_ms: int = 5000, timeout: float = 15) -> tuple[int, int]:
+    """Produce v3 of one batch to exactly this broker (no metadata, no redirect).
+    Returns (error_code, base_offset)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(produce_frame(topic, partition, values, acks, timeout_ms))
+        if acks == 0:
+            return 0, -1
+        r = WireReader(recv_frame(s))
+    assert r.int32() == 42, "correlation id"
+    return parse_produce_response(r)
+
+
+def raw_list_offsets(host: str, port: int, topic: str, partition: int, timestamp: int = -1,
+                     replica_id: int = -1, timeout: float = 10) -> tuple[int, int]:
+    """ListOffsets v1 (latest = -1, earliest = -2) asked of exactly this broker.
+    Returns (error_code, offset)."""
+    body = struct.pack(">i", replica_id) + karray([topic], lambda t: kstr(t) + karray(
+        [partition], lambda p: struct.pack(">iq", p, timestamp)))
+    r = raw_call(host, port, LIST_OFFSETS, 1, body, timeout=timeout)
+    (name_parts,) = r.array(lambda rr: (rr.string(), rr.array(
+        lambda q: (q.int32(), q.int16(), q.int64(), q.int64()))))
+    _, parts = name_parts
+    _, err, _, offset = parts[0]
+    return err, offset
+
+
+class BackgroundProducer:
+    """A confluent-kafka producer in a thread, producing unique values ("<prefix>-<n>") to a topic
+    until stop(); the delivery callback records every acknowledged value with its partition and
+    offset, and every failed one with its error."""
+
+    def __init__(self, bootstrap: str, topic: str, prefix: str = "v", rate: float = 200.0,
+                 partitions: int | None = None, **conf):
+        import threading
+
+        base = {"enable.idempotence": True, "acks": "all", "message.timeout.ms": 60000,
+                "retry.backoff.ms": 100, "linger.ms": 5, "request.timeout.ms": 5000,
+                "topic.metadata.refresh.interval.ms": 1000}
+        base.update(conf)
+        self.producer = ck_producer(bootstrap, **base)
+        self.topic, self.prefix, self.rate, self.partitions = topic, prefix, rate, partitions
+        self.acked: dict[str, tuple[int, int]] = {}
+        self.failed: dict[str, str] = {}
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"producer-{topic}", daemon=True)
+        self.error: BaseException | None = None
+
+    def _cb(self, err, msg):
+        v = msg.value().decode()
+        if err is not None:
+            self.failed[v] = str(err)
+        else:
+            self.acked[v] = (msg.partition(), msg.offset())
+
+    def _run(self):
+        try:
+            interval = 1.0 / self.rate
+            while not self._stop.is_set():
+                v = f"{self.prefix}-{self.sent:06d}"
+                kw = {} if self.partitions is None else {"partition": self.sent % self.partitions}
+                try:
+                    self.producer.produce(self.topic, value=v, on_delivery=self._cb, **kw)
+                    self.sent += 1
+                except BufferError:
+                    pass
+                self.producer.poll(interval)
+        except BaseException as e:  # noqa: BLE001 - reported by stop()
+            self.error = e
+
+    def start(self) -> "BackgroundProducer":
+        self._thread.start()
+        return self
+
+    def acked_count(self) -> int:
+        return len(self.acked)
+
+    def wait_acked(self, n: int, timeout: float, what: str = "") -> None:
+        """Waits until n more records than now are acknowledged."""
+        target = len(self.acked) + n
+        wait_until(lambda: len(self.acked) >= target, timeout=timeout,
+                   what=f"{n} more acknowledged records {what}(acked {len(self.acked)}, failed {len(self.failed)})")
+
+    def stop(self, flush_timeout: float = 60) -> int:
+        """Stops producing and flushes; returns how many records were still undelivered."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        remaining = self.producer.flush(flush_timeout)
+        if self.error is not None:
+            raise self.error
+        return remaining
