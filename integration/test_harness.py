@@ -116,8 +116,11 @@ def test_free_port_is_free():
     assert not port_accepts("127.0.0.1", p)
 
 
-def test_broker_binary_path():
+def test_broker_binary_path(monkeypatch):
+    monkeypatch.delenv("ZKAFKA_BIN", raising=False)
     assert broker_binary().name == "zkafka"
+    monkeypatch.setenv("ZKAFKA_BIN", "/some/where/zkafka-build")
+    assert str(broker_binary()) == "/some/where/zkafka-build"
 
 
 # --- the broker fixture, driven with a stand-in broker (integration/fake_broker.py) -----------
