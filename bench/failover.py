@@ -68,7 +68,13 @@ def create_topics(cluster, partitions, topics, rf=2, assign=None):
 
 def metadata(cluster, exclude=()):
     a = AdminClient({"bootstrap.servers": cluster.bootstrap(exclude)})
-    return a.list_topics(timeout=60).topics
+    for attempt in range(30):
+        try:
+            return a.list_topics(timeout=60).topics
+        except Exception as e:  # e.g. a partial answer while a broker restarts
+            log(f"metadata: {e}; retrying")
+            time.sleep(1)
+    raise SystemExit("no metadata after 30 attempts")
 
 
 def wait_settled(cluster, names, rf, leaders=None, timeout=600):
