@@ -61,7 +61,12 @@ def create_topics(cluster, partitions, topics, rf=2, assign=None):
             else:
                 new.append(NewTopic(n, per, rf))
         for n, f in a.create_topics(new, request_timeout=120, operation_timeout=120).items():
-            f.result(180)
+            try:
+                f.result(180)
+            except Exception as e:
+                # a loaded broker may answer late; the topic znode is written first, and
+                # wait_settled() below checks every partition anyway
+                log(f"create {n}: {e}; continuing")
     log(f"created {topics} topics x {per} partitions in {time.monotonic() - t0:.1f}s")
     return names
 
@@ -241,6 +246,7 @@ def one(c, names, partitions, run, sig, preferred):
     loop = ProduceLoop(c.bootstrap(), tps, continuous=(sig == "term"))
     loop.warm()
     off = c.log_offset(ctrl)
+    offs = {b: c.log_offset(b) for b in c.ids}
     signum = signal.SIGKILL if sig == "kill" else signal.SIGTERM
     th = threading.Thread(target=loop.run, args=(120,))
     if sig == "term":
@@ -329,6 +335,8 @@ def one(c, names, partitions, run, sig, preferred):
         rec["produce_gap_max_ms"] = gaps[-1] if gaps else None
         rec["produce_gap_end_from_seen_p50_ms"] = pct(ends, 50)
         rec["produce_gap_end_from_seen_max_ms"] = ends[-1] if ends else None
+    # a broker whose ZooKeeper session expired during the run makes the run suspect
+    rec["session_expiries"] = c.count({b: o for b, o in offs.items() if b != victim}, "ZooKeeper session expired")
     emit(rec)
     # restore: restart the victim, wait for full ISRs, re-elect preferred leaders
     c.start_broker(victim)
@@ -337,6 +345,32 @@ def one(c, names, partitions, run, sig, preferred):
     body = '{"version":1,"partitions":[%s]}' % ",".join(
         '{"topic":"%s","partition":%d}' % tp for tp, b in preferred.items() if b == victim)
     c.zk.create(f"{CHROOT}/admin/preferred_replica_election", body.encode(), makepath=True)
+
+
+def wait_quiet(c, brokers, quiet=5.0, timeout=900):
+    """Until brokers have logged no "partition role changed" / "log opened" line for `quiet`
+    seconds (a LeaderAndIsr for thousands of partitions takes minutes on the debug build)."""
+    offs = {b: c.log_offset(b) for b in brokers}
+
+    def busy():
+        new = False
+        for b in brokers:
+            with open(c.log_path(b), "rb") as f:
+                f.seek(offs[b])
+                chunk = f.read()
+            offs[b] += len(chunk)
+            new = new or b"partition role changed" in chunk or b"log opened" in chunk
+        return new
+    t0 = time.monotonic()
+    since = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        time.sleep(1)
+        if busy():
+            since = time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            log(f"brokers {brokers} quiet after {time.monotonic() - t0:.0f}s")
+            return
+    log(f"brokers {brokers} still busy after {timeout}s")
 
 
 def phantom_topics(c, count, per, broker=9, prefix="ph"):
@@ -364,6 +398,7 @@ def controller(partitions, topics, runs, phantoms):
         per = partitions // topics
         names = phantom_topics(c, topics, per, broker=None, prefix="fo")
         wait_settled(c, names, 1, timeout=1800)
+        wait_quiet(c, [3, 4])
         added = 0
         for phantom in phantoms:
             if phantom > added:
@@ -395,7 +430,7 @@ def controller_runs(c, idle, partitions, runs, phantom):
                     time.sleep(0.5)
             else:
                 raise SystemExit("could not move the controller to an idle broker")
-            time.sleep(3)
+            wait_quiet(c, [3, 4])
             offs = {b: c.log_offset(b) for b in c.ids}
             t_kill = c.signal(ctrl, signal.SIGKILL)
             c.wait_exit(ctrl)
@@ -422,7 +457,9 @@ def controller_runs(c, idle, partitions, runs, phantom):
                 rec.update({"load_ms": int(f["load_ms"]), "total_ms": int(f["total_ms"]),
                             "loaded_partitions": int(f["partitions"]), "elected": int(f["elected"]),
                             "loaded_line_after_kill_ms": (ln[0] - t_kill) * 1000,
-                            "loaded_line_after_znode_ms": (ln[0] - t_new) * 1000})
+                            "loaded_line_after_znode_ms": (ln[0] - t_new) * 1000,
+                            "live_brokers_seen": int(f["brokers"])})
+            rec["session_expiries"] = c.count({b: o for b, o in offs.items() if b != ctrl}, "ZooKeeper session expired")
             emit(rec)
             c.start_broker(ctrl)
             c.wait_registered(ctrl)

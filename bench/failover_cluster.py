@@ -191,3 +191,7 @@ class Cluster:
                 if m:
                     out.append((parse_ts(m.group(1)), m.group(2), m.group(3), m.group(4), fields(m.group(4))))
         return out
+
+    def count(self, offsets, text):
+        """How many lines containing text the brokers logged after offsets {broker: byte offset}."""
+        return sum(sum(1 for ln in self.log_lines(b, o) if text in ln[3]) for b, o in offsets.items())

@@ -31,13 +31,13 @@ for n in "$small" "$large"; do
     [ "$n" -gt 0 ] || continue
     echo "bench-failover: re-election, $n partitions, $runs runs" >&2
     timeout 2400 python3 bench/failover.py reelect "$n" $((n / 100)) "$runs" kill,term \
-        2> >(grep -v 'rdkafka#' >&2) | python3 bench/tag.py build=debug-optdeps >>"$OUT" \
+        2> >(grep --line-buffered -v 'rdkafka#' >&2) | python3 bench/tag.py build=debug-optdeps >>"$OUT" \
         || echo "bench-failover: re-election with $n partitions failed (see above)" >&2
 done
 if [ "$ctrl" -gt 0 ]; then
     echo "bench-failover: controller failover, $ctrl partitions (+ $phantoms), $runs runs" >&2
     timeout 2400 python3 bench/failover.py controller "$ctrl" $((ctrl / 100)) "$runs" "$phantoms" \
-        2> >(grep -v 'rdkafka#' >&2) | python3 bench/tag.py build=debug-optdeps >>"$OUT" \
+        2> >(grep --line-buffered -v 'rdkafka#' >&2) | python3 bench/tag.py build=debug-optdeps >>"$OUT" \
         || echo "bench-failover: controller failover failed (see above)" >&2
 fi
 echo "bench-failover: broker $ZKAFKA, results in $OUT" >&2
