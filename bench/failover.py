@@ -224,8 +224,8 @@ def reelect(partitions, topics, runs, signals):
         c.start()
         log(f"cluster in {c.dir}, brokers {c.procs and {b: p.pid for b, p in c.procs.items()}}, zk pid {c.zk_proc.pid}")
         names = create_topics(c, partitions, topics, rf=2)
-        preferred = preferred_of(c, names)
         wait_settled(c, names, 2)
+        preferred = preferred_of(c, names)
         for run in range(1, runs + 1):
             for z in zk_rate(c, rounds=1):
                 emit({"bench": "zk_multi", "partitions": partitions, "run": run, **z})
