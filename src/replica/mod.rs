@@ -46,6 +46,8 @@ pub type TopicPartition = (String, i32);
 
 /// All partitions on this broker.
 pub struct ReplicaManager {
+    /// Held while a partition's log is opened or created, so no directory is opened twice.
+    creating: Mutex<()>,
     broker_id: i32,
     logs: LogManager,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
@@ -67,6 +69,7 @@ impl ReplicaManager {
         loaded: HashMap<TopicPartition, LoadedLog>,
     ) -> Self {
         ReplicaManager {
+            creating: Mutex::new(()),
             broker_id,
             logs,
             partitions: RwLock::new(HashMap::new()),
@@ -231,6 +234,12 @@ impl ReplicaManager {
         configs: &HashMap<String, TopicConfig>,
     ) -> Result<Arc<Partition>, ResponseError> {
         let key = (topic.to_string(), index);
+        // Two LeaderAndIsr requests (an old and a new controller, on different connections) may both
+        // miss this partition; only one may open its directory, since opening runs recovery.
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = self.partition(topic, index) {
+            return Ok(existing);
+        }
         let config = configs.get(topic);
         let loaded = self
             .unclaimed
@@ -251,7 +260,13 @@ impl ReplicaManager {
         if let Some(config) = config {
             log.update_config(log_config(config));
         }
-        if !topic_id.is_nil() {
+        let stored_id = crate::log::checkpoint::read_partition_metadata(log.dir())
+            .ok()
+            .flatten();
+        if !topic_id.is_nil()
+            && stored_id.as_deref() != Some(crate::zk::topic_id_to_string(&topic_id).as_str())
+        {
+            // Written (with fsyncs) only when the file is missing or names another id.
             let id = crate::zk::topic_id_to_string(&topic_id);
             if let Err(e) = log.write_partition_metadata(&id) {
                 warn!(topic, partition = index, error = %e, "cannot write partition.metadata");
