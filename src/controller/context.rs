@@ -38,6 +38,19 @@ pub struct LeaderIsr {
 }
 
 impl LeaderIsr {
+    /// Kafka's `newLeaderAndIsr`: every leader or ISR change the controller writes bumps the leader
+    /// epoch, so replicas can tell the new state from the old; the znode version and recovery state
+    /// carry over.
+    pub fn next(&self, leader: i32, isr: Vec<i32>, controller_epoch: i32) -> LeaderIsr {
+        LeaderIsr {
+            leader,
+            leader_epoch: self.leader_epoch + 1,
+            isr,
+            controller_epoch,
+            ..self.clone()
+        }
+    }
+
     pub fn to_znode(&self) -> PartitionState {
         PartitionState {
             controller_epoch: self.controller_epoch,
@@ -210,12 +223,8 @@ pub fn elect_leader(
         },
     };
     LeaderIsr {
-        leader,
-        leader_epoch: current.leader_epoch + 1,
-        isr,
-        controller_epoch,
-        zk_version: current.zk_version,
         leader_recovery_state: recovery,
+        ..current.next(leader, isr, controller_epoch)
     }
 }
 
@@ -234,12 +243,7 @@ pub fn shrink_isr(
     if isr.len() == current.isr.len() || !live.contains_key(&current.leader) || isr.is_empty() {
         return None;
     }
-    Some(LeaderIsr {
-        isr,
-        leader_epoch: current.leader_epoch + 1,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(current.leader, isr, controller_epoch))
 }
 
 /// Builders shared by the controller's unit tests.

@@ -30,12 +30,7 @@ pub fn preferred_leader(model: &ClusterModel, tp: &Tp, controller_epoch: i32) ->
     if !can_lead || current.leader == preferred {
         return None;
     }
-    Some(LeaderIsr {
-        leader: preferred,
-        leader_epoch: current.leader_epoch + 1,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(preferred, current.isr.clone(), controller_epoch))
 }
 
 /// The partitions to move back to their preferred leader: for each broker, the partitions that

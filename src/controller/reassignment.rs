@@ -71,23 +71,13 @@ pub fn finishing_state(
         .copied()
         .filter(|b| !removing.contains(b))
         .collect();
-    Some(LeaderIsr {
-        leader,
-        leader_epoch: current.leader_epoch + 1,
-        isr,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(leader, isr, controller_epoch))
 }
 
 /// The same leader and ISR with a new leader epoch, so replicas accept the new replica set.
 fn bumped(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<LeaderIsr> {
     let current = model.states.get(tp)?;
-    Some(LeaderIsr {
-        leader_epoch: current.leader_epoch + 1,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(current.leader, current.isr.clone(), controller_epoch))
 }
 
 impl Controller {

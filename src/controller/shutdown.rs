@@ -60,13 +60,7 @@ pub fn controlled_shutdown_leader(
         .copied()
         .filter(|r| !model.shutting_down.contains(r))
         .collect();
-    Some(LeaderIsr {
-        leader,
-        leader_epoch: current.leader_epoch + 1,
-        isr,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(leader, isr, controller_epoch))
 }
 
 /// Kafka's OfflineReplica transition for a follower: it leaves the ISR (which never becomes empty),
@@ -94,13 +88,7 @@ pub fn remove_from_isr(
     } else {
         current.leader
     };
-    Some(LeaderIsr {
-        leader,
-        leader_epoch: current.leader_epoch + 1,
-        isr,
-        controller_epoch,
-        ..current.clone()
-    })
+    Some(current.next(leader, isr, controller_epoch))
 }
 
 impl Controller {
