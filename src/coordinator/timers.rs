@@ -143,22 +143,10 @@ impl GroupCoordinator {
         member_id: &str,
         timeout: Duration,
     ) {
-        let weak = self.me.clone();
-        let group_id = group_id.to_string();
         let member_id = member_id.to_string();
-        let mut shutdown = self.shutdown_tx.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(timeout) => {}
-                _ = shutdown.changed() => return,
-            }
-            let Some(this) = weak.upgrade() else { return };
-            let mut groups = this.lock();
-            let Some(group) = groups.get_mut(&group_id) else {
-                return;
-            };
+        self.after(group_id.to_string(), timeout, move |_, group| {
             if group.pending_members.remove(&member_id) {
-                tracing::debug!(group = %group_id, member = %member_id, "pending member expired");
+                tracing::debug!(group = %group.id, member = %member_id, "pending member expired");
                 if group.state == GroupState::PreparingRebalance {
                     group.join_progress.notify_one();
                 }
@@ -169,21 +157,9 @@ impl GroupCoordinator {
     /// After a generation starts, members that do not send SyncGroup within the rebalance timeout
     /// are removed and the group rebalances (Kafka's DelayedSync).
     pub(crate) fn spawn_sync_timer(&self, group: &Group, timeout: Duration) {
-        let weak = self.me.clone();
-        let group_id = group.id.clone();
         let generation = group.generation;
         let epoch = group.rebalance_epoch;
-        let mut shutdown = self.shutdown_tx.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(timeout) => {}
-                _ = shutdown.changed() => return,
-            }
-            let Some(this) = weak.upgrade() else { return };
-            let mut groups = this.lock();
-            let Some(group) = groups.get_mut(&group_id) else {
-                return;
-            };
+        self.after(group.id.clone(), timeout, move |this, group| {
             if group.generation != generation
                 || group.rebalance_epoch != epoch
                 || !matches!(
@@ -200,6 +176,29 @@ impl GroupCoordinator {
                     &member,
                     "no SyncGroup within the rebalance timeout",
                 );
+            }
+        });
+    }
+
+    /// Runs `act` on the group after `timeout`, unless the coordinator shuts down first, is gone,
+    /// or no longer has the group.
+    fn after(
+        &self,
+        group_id: String,
+        timeout: Duration,
+        act: impl FnOnce(&GroupCoordinator, &mut Group) + Send + 'static,
+    ) {
+        let weak = self.me.clone();
+        let mut shutdown = self.shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {}
+                _ = shutdown.changed() => return,
+            }
+            let Some(this) = weak.upgrade() else { return };
+            let mut groups = this.lock();
+            if let Some(group) = groups.get_mut(&group_id) {
+                act(&this, group);
             }
         });
     }
