@@ -1,5 +1,6 @@
 """Retention: small segments plus retention by size or by time; old segment files disappear and
 the earliest offset (ListOffsets earliest) moves forward."""
+import json
 import time
 
 import pytest
@@ -94,3 +95,31 @@ def test_retention_by_time_deletes_old_segments(broker_factory):
     # still writable after everything old went away
     kcat_produce(b.bootstrap, topic, ["fresh"], partition=0)
     assert kcat_consume(b.bootstrap, topic, partition=0, offset=-1)[0].value == "fresh"
+
+
+def test_a_topic_config_change_applies_while_the_broker_runs(broker_factory, zk):
+    """kafka-configs --alter on a ZooKeeper cluster writes /config/topics/<t> and then a sequential
+    /config/changes/config_change_ notification; the running broker applies the new retention.ms."""
+    b = broker_factory(1, overrides={
+        "log.segment.bytes": SEGMENT_BYTES,
+        "log.retention.check.interval.ms": 500,
+    })
+    topic = unique_topic("retc")
+    values = fill(b, topic)
+    before = base_offsets(b, topic)
+    assert len(before) >= 5, f"expected several segments of {SEGMENT_BYTES} bytes, got {before}"
+    time.sleep(1.5)
+    assert base_offsets(b, topic) == before, "nothing expires under the default 7-day retention"
+
+    zk.set(f"/config/topics/{topic}", json.dumps(
+        {"version": 1, "config": {"retention.ms": "1000"}}).encode())
+    zk.create("/config/changes/config_change_", json.dumps(
+        {"version": 2, "entity_path": f"topics/{topic}"}).encode(), sequence=True)
+
+    def expired():
+        bases = base_offsets(b, topic)
+        return bases and bases[0] >= before[-1] and bases
+
+    wait_until(expired, timeout=30, what="segments older than the new retention.ms to go")
+    low, high = earliest_latest(b.bootstrap, topic)
+    assert low >= before[-1] and high == len(values)

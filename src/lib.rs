@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod coordinator;
+pub mod dynamic_config;
 pub mod log;
 pub mod metadata;
 pub mod network;

@@ -21,6 +21,7 @@ use crate::controller::{
     ControllerEvent, ControllerHandle,
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
+use crate::dynamic_config::{run_config_changes, ConfigTargets};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
@@ -173,11 +174,20 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
                 config.leader_imbalance_check_interval_seconds.max(1) as u64,
             ),
         },
-        zk_rx,
+        zk_rx.clone(),
         shutdown_rx.clone(),
         &controller,
         controller_queue,
     );
+    let config_changes = tokio::spawn(run_config_changes(
+        ConfigTargets {
+            config: config.clone(),
+            replicas: replicas.clone(),
+            controller: controller.clone(),
+        },
+        zk_rx,
+        shutdown_rx.clone(),
+    ));
     let housekeeping = tokio::spawn(run_housekeeping(
         replicas.clone(),
         HousekeepingIntervals {
@@ -232,6 +242,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     }
     let _ = controller_task.await;
     let _ = housekeeping.await;
+    let _ = config_changes.await;
     let _ = replication.await;
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");

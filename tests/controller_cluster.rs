@@ -438,3 +438,35 @@ async fn reassignments_and_preferred_elections_from_admin_znodes() {
     assert!(t.adding_replicas.is_empty());
     zk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_config_change_allows_an_unclean_election() {
+    let mut c = Cluster::start(3, &[]).await;
+    c.create_topic("uc", &[&[2, 3]]).await;
+    c.wait_state("uc", 0, |s| s.isr == vec![2, 3]).await;
+    // Broker 3 leaves the ISR, then the only ISR member dies: the partition has no leader.
+    c.terminate(3).await;
+    c.wait_state("uc", 0, |s| s.isr == vec![2]).await;
+    c.kill(2).await;
+    c.wait_state("uc", 0, |s| s.leader == -1).await;
+    // Broker 3 is back but was not in sync, and unclean election is off (Kafka's default).
+    c.launch(3);
+    c.wait_registered(3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = c.wait_state("uc", 0, |_| true).await;
+    assert_eq!((s.leader, s.isr), (-1, vec![2]));
+
+    // kafka-configs --alter --add-config unclean.leader.election.enable=true, as ZooKeeper sees it.
+    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
+        .await
+        .expect("zk");
+    let config = BTreeMap::from([(
+        "unclean.leader.election.enable".to_string(),
+        "true".to_string(),
+    )]);
+    zk.set_topic_config("uc", &config).await.expect("config");
+    zk.close().await;
+    let s = c.wait_state("uc", 0, |s| s.leader == 3).await;
+    assert_eq!(s.isr, vec![3]);
+    assert!(c.log(1).contains("unclean leader election enabled for topic"));
+}

@@ -14,7 +14,7 @@ use tracing::info;
 use super::channel::{ChannelManager, ControlRequest};
 use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, Tp};
 use super::election::forward;
-use super::writes::report_acks;
+use super::writes::{report_acks, unclean_setting};
 use super::{requests, ControllerConfig, ControllerEvent};
 use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
 
@@ -79,6 +79,9 @@ impl Controller {
                     self.on_preferred_election_requested().await?
                 }
                 ControllerEvent::LeaderImbalanceCheck => self.on_leader_imbalance_check().await?,
+                ControllerEvent::UncleanLeaderElectionEnabled(topic) => {
+                    self.on_unclean_election_enabled(&topic).await?
+                }
                 ControllerEvent::AlterPartition {
                     request,
                     version,
@@ -232,10 +235,7 @@ impl Controller {
                 TopicModel {
                     id,
                     assignment,
-                    unclean_leader_election: configs
-                        .get(&name)
-                        .and_then(|c| c.get("unclean.leader.election.enable"))
-                        .map(|v| v.eq_ignore_ascii_case("true")),
+                    unclean_leader_election: configs.get(&name).and_then(unclean_setting),
                 },
             );
             loaded.push(name);

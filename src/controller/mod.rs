@@ -16,6 +16,7 @@ mod reassignment;
 mod requests;
 mod shutdown;
 mod shutdown_request;
+mod topic_config;
 mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,8 @@ pub enum ControllerEvent {
     ReassignmentRequested,
     /// `/admin/preferred_replica_election` was created, changed or deleted.
     PreferredElectionRequested,
+    /// A topic config change enabled `unclean.leader.election.enable` for this topic.
+    UncleanLeaderElectionEnabled(String),
     /// `leader.imbalance.check.interval.seconds` elapsed (Kafka's AutoPreferredReplicaLeaderElection).
     LeaderImbalanceCheck,
     /// The ZooKeeper session was replaced after an expiry; everything must be re-read and re-armed.

@@ -2,13 +2,16 @@
 //! fenced batches (re-deciding partitions whose version check failed), and queue the LeaderAndIsr,
 //! UpdateMetadata and StopReplica requests that tell brokers.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::channel::ControlRequest;
-use super::context::{elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, Tp};
+use super::context::{
+    elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, Tp,
+};
 use super::handlers::Controller;
 use super::requests;
 use crate::zk::ZkError;
@@ -76,6 +79,7 @@ impl Controller {
         let broker_default = self.config.unclean_leader_election_enable;
         // A broker in controlled shutdown is still registered but must not be chosen.
         let eligible = self.model.eligible();
+        self.refresh_unclean_settings(tps, &eligible).await?;
         self.decide_and_write(tps, move |model, tp, epoch| {
             let current = model.states.get(tp)?;
             let unclean = model.unclean_election_allowed(&tp.0, broker_default);
@@ -84,6 +88,39 @@ impl Controller {
             (next.leader != -1 || current.leader != -1).then_some(next)
         })
         .await
+    }
+
+    /// Re-reads `/config/topics/<t>` for the topics of partitions that have no eligible ISR
+    /// member left, so an `unclean.leader.election.enable` set since the topic was loaded is
+    /// honoured: Kafka's controller reads the topic configs at exactly this point
+    /// (`collectUncleanLeaderElectionState`), and only for those partitions, so a clean failover
+    /// costs no extra ZooKeeper reads.
+    async fn refresh_unclean_settings(
+        &mut self,
+        tps: &[Tp],
+        eligible: &BTreeMap<i32, LiveBroker>,
+    ) -> Result<(), ZkError> {
+        let topics: BTreeSet<String> = tps
+            .iter()
+            .filter(|tp| {
+                self.model
+                    .states
+                    .get(tp)
+                    .is_some_and(|s| !s.isr.iter().any(|r| eligible.contains_key(r)))
+            })
+            .map(|tp| tp.0.clone())
+            .collect();
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<String> = topics.into_iter().collect();
+        let configs = self.zk.get_topic_configs(&topics).await?;
+        for (name, config) in configs {
+            if let Some(t) = self.model.topics.get_mut(&name) {
+                t.unclean_leader_election = unclean_setting(&config);
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn shrink_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
@@ -220,4 +257,11 @@ pub(super) fn report_acks(
             "phase: UpdateMetadata acknowledged"
         );
     });
+}
+
+/// A topic's own `unclean.leader.election.enable`, if it sets one.
+pub(super) fn unclean_setting(config: &BTreeMap<String, String>) -> Option<bool> {
+    config
+        .get("unclean.leader.election.enable")
+        .map(|v| v.eq_ignore_ascii_case("true"))
 }

@@ -1,0 +1,43 @@
+//! A topic config change that allows unclean leader election (Kafka's
+//! `TopicUncleanLeaderElectionEnable` event): the topic's leaderless partitions are elected again
+//! at once, now allowed to pick a live replica outside the ISR.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use super::context::Tp;
+use super::handlers::Controller;
+use crate::zk::ZkError;
+
+impl Controller {
+    pub(super) async fn on_unclean_election_enabled(&mut self, topic: &str) -> Result<(), ZkError> {
+        let seen = Instant::now();
+        let offline: Vec<Tp> = self
+            .model
+            .states
+            .iter()
+            .filter(|(tp, s)| tp.0 == topic && !self.model.live.contains_key(&s.leader))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if offline.is_empty() {
+            return Ok(());
+        }
+        // The election re-reads the topic's config for partitions without a live ISR member.
+        let changed = self.elect_and_write(&offline).await?;
+        info!(
+            topic,
+            offline = offline.len(),
+            elected = changed.len(),
+            "unclean leader election enabled for topic"
+        );
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        let lai = self.send_leader_and_isr(&changed, false);
+        let um = self.send_update_metadata(&brokers, &changed, &[]);
+        super::writes::report_acks(seen, changed.len(), lai, um);
+        Ok(())
+    }
+}
