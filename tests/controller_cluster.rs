@@ -468,5 +468,7 @@ async fn a_topic_config_change_allows_an_unclean_election() {
     zk.close().await;
     let s = c.wait_state("uc", 0, |s| s.leader == 3).await;
     assert_eq!(s.isr, vec![3]);
-    assert!(c.log(1).contains("unclean leader election enabled for topic"));
+    assert!(c
+        .log(1)
+        .contains("unclean leader election enabled for topic"));
 }

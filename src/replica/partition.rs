@@ -76,6 +76,17 @@ impl std::fmt::Debug for Partition {
 }
 
 /// Maps a storage error to the Kafka error code a client understands.
+/// A Kafka error's name for logs, including the codes newer than kafka-protocol 0.15's enum that
+/// a controller answers AlterPartition with (KIP-841, KIP-903).
+pub fn error_name(e: ResponseError) -> String {
+    match e {
+        ResponseError::Unknown(107) => "INELIGIBLE_REPLICA".to_string(),
+        ResponseError::Unknown(108) => "NEW_LEADER_ELECTED".to_string(),
+        ResponseError::Unknown(code) => format!("error code {code}"),
+        known => format!("{known:?}"),
+    }
+}
+
 pub fn log_error_code(e: &LogError) -> ResponseError {
     ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)
 }
@@ -381,11 +392,11 @@ impl Partition {
                 role.pending_isr = None;
             }
             Err(e @ (ResponseError::InvalidUpdateVersion | ResponseError::FencedLeaderEpoch)) => {
-                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = ?e,
+                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = %error_name(e),
                     "controller refused the ISR change; waiting for LeaderAndIsr");
             }
             Err(e) => {
-                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = ?e,
+                warn!(topic = %self.topic, partition = self.index, leader_epoch, error = %error_name(e),
                     "ISR change failed; it will be proposed again");
                 role.pending_isr = None;
             }

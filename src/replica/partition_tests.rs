@@ -173,3 +173,21 @@ fn follower_appends_truncates_and_follows_the_leader_high_watermark() {
         (50, 50, 50)
     );
 }
+
+#[test]
+fn controller_refusals_are_logged_by_their_kafka_names() {
+    use super::partition::error_name;
+    assert_eq!(
+        error_name(ResponseError::Unknown(107)),
+        "INELIGIBLE_REPLICA"
+    );
+    assert_eq!(
+        error_name(ResponseError::Unknown(108)),
+        "NEW_LEADER_ELECTED"
+    );
+    assert_eq!(error_name(ResponseError::Unknown(999)), "error code 999");
+    assert_eq!(
+        error_name(ResponseError::FencedLeaderEpoch),
+        "FencedLeaderEpoch"
+    );
+}
