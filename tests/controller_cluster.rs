@@ -472,3 +472,39 @@ async fn a_topic_config_change_allows_an_unclean_election() {
         .log(1)
         .contains("unclean leader election enabled for topic"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_topic_waits_for_its_stopped_replica() {
+    let mut c = Cluster::start(3, &[]).await;
+    c.create_topic("dl", &[&[1, 2, 3], &[2, 3, 1]]).await;
+    let dir = |c: &Cluster, id: i32, p: i32| c.brokers[&id].dir.join(format!("logs/dl-{p}"));
+    c.wait_state("dl", 1, |s| s.isr.len() == 3).await;
+    assert!(dir(&c, 3, 0).exists() && dir(&c, 3, 1).exists());
+    c.terminate(3).await;
+
+    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
+        .await
+        .expect("zk");
+    zk.request_topic_deletion("dl")
+        .await
+        .expect("mark for deletion");
+    let deadline = Instant::now() + WAIT;
+    while dir(&c, 1, 0).exists() || dir(&c, 2, 1).exists() {
+        assert!(Instant::now() < deadline, "live replicas were not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Broker 3 still holds its replicas, so the topic stays marked for deletion.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let topic = format!("{CHROOT}/brokers/topics/dl");
+    assert!(c.wait_znode(&topic, |_| true).await.is_some());
+    let marker = format!("{CHROOT}/admin/delete_topics/dl");
+    assert!(c.wait_znode(&marker, |_| true).await.is_some());
+    assert!(dir(&c, 3, 0).exists());
+
+    // Back again, broker 3 is told to delete; only then do the znodes go.
+    c.launch(3);
+    c.wait_znode(&topic, |d| d.is_none()).await;
+    c.wait_znode(&marker, |d| d.is_none()).await;
+    assert!(!dir(&c, 3, 0).exists() && !dir(&c, 3, 1).exists());
+    zk.close().await;
+}

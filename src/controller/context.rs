@@ -122,6 +122,8 @@ pub struct ClusterModel {
     pub shutting_down: BTreeSet<i32>,
     /// Reassignments in progress, by partition.
     pub reassignments: BTreeMap<Tp, Reassignment>,
+    /// Topics being deleted, waiting for their replicas to confirm.
+    pub deleting: BTreeMap<String, super::topic_deletion::Deletion>,
 }
 
 impl ClusterModel {

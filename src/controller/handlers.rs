@@ -11,11 +11,11 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use super::channel::{ChannelManager, ControlRequest};
+use super::channel::ChannelManager;
 use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, Tp};
 use super::election::forward;
 use super::writes::{report_acks, unclean_setting};
-use super::{requests, ControllerConfig, ControllerEvent};
+use super::{ControllerConfig, ControllerEvent};
 use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
 
 pub(super) struct Controller {
@@ -74,6 +74,9 @@ impl Controller {
                 ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
                 ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
                 ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
+                ControllerEvent::TopicDeletionStopReplicaResponseReceived { topic, broker } => {
+                    self.on_replica_deleted(&topic, broker).await?
+                }
                 ControllerEvent::ReassignmentRequested => self.on_reassignment_requested().await?,
                 ControllerEvent::PreferredElectionRequested => {
                     self.on_preferred_election_requested().await?
@@ -328,6 +331,7 @@ impl Controller {
             &[],
         );
         report_acks(seen, changed.len(), lai, um);
+        self.resume_deletions(&joined);
         // New leaders or shrunk ISRs may let reassignments move on.
         self.continue_reassignments(&changed).await
     }
@@ -346,9 +350,13 @@ impl Controller {
         for t in &removed {
             self.forget_topic(t);
         }
+        // A deleted topic's znode removed by hand: nothing is left to wait for.
+        self.model.deleting.retain(|t, _| present.contains(t));
         let new: Vec<String> = names
             .iter()
-            .filter(|t| !self.model.topics.contains_key(*t))
+            .filter(|t| {
+                !self.model.topics.contains_key(*t) && !self.model.deleting.contains_key(*t)
+            })
             .cloned()
             .collect();
         if new.is_empty() {
@@ -399,50 +407,6 @@ impl Controller {
         self.send_update_metadata(&brokers, &created, &[]);
         info!(partitions = created.len(), "new partitions online");
         Ok(())
-    }
-
-    async fn on_deletion_requested(&mut self) -> Result<(), ZkError> {
-        let (names, watcher) = self.zk.get_delete_topics_and_watch().await?;
-        forward(
-            watcher,
-            &self.events,
-            ControllerEvent::TopicDeletionRequested,
-        );
-        self.delete_topics(names).await
-    }
-
-    async fn delete_topics(&mut self, names: Vec<String>) -> Result<(), ZkError> {
-        for topic in names {
-            if !self.config.delete_topic_enable || !self.model.topics.contains_key(&topic) {
-                info!(topic = %topic, enabled = self.config.delete_topic_enable, "removing topic deletion marker");
-                self.zk.remove_deletion_marker(&topic).await?;
-                continue;
-            }
-            let tps: Vec<Tp> = self
-                .model
-                .all_partitions()
-                .into_iter()
-                .filter(|tp| tp.0 == topic)
-                .collect();
-            let brokers: Vec<i32> = self.model.live.keys().copied().collect();
-            self.send_update_metadata(&brokers, &[], &tps);
-            for (broker, req) in
-                requests::stop_replica_delete(&self.model, &self.epoch, self.config.broker_id, &tps)
-            {
-                self.channels
-                    .send(broker, ControlRequest::StopReplica(req, None));
-            }
-            self.zk.delete_topic(&self.epoch, &topic).await?;
-            self.forget_topic(&topic);
-            info!(topic = %topic, partitions = tps.len(), "topic deleted");
-        }
-        Ok(())
-    }
-
-    fn forget_topic(&mut self, topic: &str) {
-        self.model.topics.remove(topic);
-        self.model.states.retain(|tp, _| tp.0 != topic);
-        self.model.reassignments.retain(|tp, _| tp.0 != topic);
     }
 }
 

@@ -17,6 +17,7 @@ mod requests;
 mod shutdown;
 mod shutdown_request;
 mod topic_config;
+mod topic_deletion;
 mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,8 @@ pub enum ControllerEvent {
     TopicModified(String),
     /// Children of `/admin/delete_topics` changed.
     TopicDeletionRequested,
+    /// A broker deleted its replicas of a topic being deleted.
+    TopicDeletionStopReplicaResponseReceived { topic: String, broker: i32 },
     /// `/admin/reassign_partitions` was created, changed or deleted.
     ReassignmentRequested,
     /// `/admin/preferred_replica_election` was created, changed or deleted.

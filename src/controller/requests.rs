@@ -195,26 +195,6 @@ pub fn update_metadata(
         )
 }
 
-/// StopReplica (with delete) for the partitions of deleted topics, one request per hosting broker.
-pub fn stop_replica_delete(
-    model: &ClusterModel,
-    epoch: &ControllerEpoch,
-    controller_id: i32,
-    partitions: &[Tp],
-) -> BTreeMap<i32, StopReplicaRequest> {
-    let mut targets: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
-    for tp in partitions {
-        for r in model
-            .replicas(tp)
-            .iter()
-            .filter(|r| model.live.contains_key(r))
-        {
-            targets.entry(*r).or_default().push(tp.clone());
-        }
-    }
-    stop_replica(model, epoch, controller_id, &targets, true)
-}
-
 /// StopReplica for the given partitions of each broker (`delete`: remove the logs too), one request
 /// per broker; used for deleted topics, controlled shutdown and replicas a reassignment removes.
 pub fn stop_replica(
@@ -297,8 +277,8 @@ mod tests {
         assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![2]);
         let ps = &reqs[&2].topic_states[0].partition_states[0];
         assert_eq!((ps.partition_index, ps.delete_partition), (0, false));
-        let all = stop_replica_delete(&m, &EPOCH, 1, &[("t".into(), 1)]);
-        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
-        assert!(all[&1].topic_states[0].partition_states[0].delete_partition);
+        let targets = BTreeMap::from([(1, vec![("t".to_string(), 1)])]);
+        let delete = stop_replica(&m, &EPOCH, 1, &targets, true);
+        assert!(delete[&1].topic_states[0].partition_states[0].delete_partition);
     }
 }
