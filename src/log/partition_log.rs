@@ -385,6 +385,7 @@ impl Log {
     }
 
     fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.epochs.flush()?;
         if self.recovery_point < self.log_end_offset {
             let from = self
                 .segments
