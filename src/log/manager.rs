@@ -142,24 +142,33 @@ impl LogManager {
         partition: i32,
         config: LogConfig,
     ) -> anyhow::Result<Log> {
-        let mut best: Option<(usize, &PathBuf)> = None;
-        for dir in &self.dirs {
-            let count = std::fs::read_dir(dir)
-                .map(|rd| {
-                    rd.filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
-                        .count()
-                })
-                .unwrap_or(usize::MAX);
-            if best.is_none_or(|(c, _)| count < c) {
-                best = Some((count, dir));
-            }
-        }
-        let Some((_, dir)) = best else {
+        let Some(dir) = self.next_log_dir() else {
             bail!("no log.dirs configured");
         };
         let path = dir.join(partition_dir_name(topic, partition));
         Log::open(&path, config, 0, 0)
             .with_context(|| format!("cannot create log {}", path.display()))
+    }
+
+    /// The log dir holding the fewest partitions (Kafka's `nextLogDirs`). With one dir there is
+    /// nothing to count: counting means listing the dir, and doing that for each of thousands of
+    /// partitions a LeaderAndIsr creates made creation quadratic (7 ms a log at 3,000 logs).
+    /// Entries are told apart by their type from the listing itself, without a stat each.
+    fn next_log_dir(&self) -> Option<&PathBuf> {
+        if let [only] = self.dirs.as_slice() {
+            return Some(only);
+        }
+        self.dirs.iter().min_by_key(|dir| {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter(|e| {
+                        e.as_ref()
+                            .is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    })
+                    .count()
+                })
+                .unwrap_or(usize::MAX)
+        })
     }
 
     /// Writes the three checkpoint files of every log dir (atomically, each).
