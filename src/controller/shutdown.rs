@@ -118,16 +118,7 @@ impl Controller {
             ms = started.elapsed().as_millis() as u64,
             "phase: controlled shutdown started"
         );
-        let moved = self
-            .decide_and_write(&led, controlled_shutdown_leader)
-            .await?;
-        info!(
-            broker,
-            partitions = moved.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "phase: controlled shutdown leaders moved and ZooKeeper written"
-        );
-        // The broker stops following (logs kept), then leaves those ISRs.
+        // The broker stops following (logs kept) before it leaves those ISRs.
         let stops = requests::stop_replica(
             &self.model,
             &self.epoch,
@@ -139,21 +130,39 @@ impl Controller {
             self.channels
                 .send(b, ControlRequest::StopReplica(req, None));
         }
-        let shrunk = self
-            .decide_and_write(&followed, |model, tp, epoch| {
-                remove_from_isr(model.states.get(tp)?, broker, epoch)
+        // New leaders for what it leads and smaller ISRs for what it follows go out in the same
+        // pipelined batches: one pass of ZooKeeper round trips instead of two.
+        let all: Vec<Tp> = led.iter().chain(&followed).cloned().collect();
+        let changed = self
+            .decide_and_write(&all, |model, tp, epoch| {
+                let current = model.states.get(tp)?;
+                if current.leader == broker {
+                    controlled_shutdown_leader(model, tp, epoch)
+                } else {
+                    remove_from_isr(current, broker, epoch)
+                }
             })
             .await?;
         info!(
             broker,
-            partitions = shrunk.len(),
+            partitions = changed.len(),
             ms = started.elapsed().as_millis() as u64,
-            "phase: controlled shutdown ISRs shrunk and ZooKeeper written"
+            "phase: controlled shutdown leaders moved, ISRs shrunk and ZooKeeper written"
         );
-        let changed: Vec<Tp> = moved.into_iter().chain(shrunk).collect();
-        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
-        let lai = self.send_leader_and_isr(&changed, false);
-        let um = self.send_update_metadata(&brokers, &changed, &[]);
+        // Every registered broker gets the requests, the leaving one too (Kafka's
+        // `liveOrShuttingDownBrokerIds`), but only the staying ones count as "brokers updated":
+        // the leaving broker answers last, busy shutting down, and then it is gone.
+        let staying: Vec<i32> = self
+            .model
+            .live
+            .keys()
+            .copied()
+            .filter(|b| *b != broker)
+            .collect();
+        let mut lai = self.send_leader_and_isr(&changed, false);
+        lai.retain(|(b, _)| *b != broker);
+        let um = self.send_update_metadata(&staying, &changed, &[]);
+        self.send_update_metadata(&[broker], &changed, &[]);
         info!(
             broker,
             partitions = changed.len(),

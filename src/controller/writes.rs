@@ -16,6 +16,9 @@ use super::handlers::Controller;
 use super::requests;
 use crate::zk::ZkError;
 
+/// One acknowledgement per broker a control request went to: (broker id, its error code).
+pub(super) type Acks = Vec<(i32, oneshot::Receiver<i16>)>;
+
 /// Attempts at a partition-state write whose version check keeps failing.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -178,11 +181,7 @@ impl Controller {
         Ok(changed)
     }
 
-    pub(super) fn send_leader_and_isr(
-        &self,
-        tps: &[Tp],
-        is_new: bool,
-    ) -> Vec<oneshot::Receiver<i16>> {
+    pub(super) fn send_leader_and_isr(&self, tps: &[Tp], is_new: bool) -> Acks {
         let mut acks = Vec::new();
         for (broker, req) in
             requests::leader_and_isr(&self.model, &self.epoch, self.config.broker_id, tps, is_new)
@@ -192,18 +191,13 @@ impl Controller {
                 .channels
                 .send(broker, ControlRequest::LeaderAndIsr(req, Some(tx)))
             {
-                acks.push(rx);
+                acks.push((broker, rx));
             }
         }
         acks
     }
 
-    pub(super) fn send_update_metadata(
-        &self,
-        brokers: &[i32],
-        tps: &[Tp],
-        deleted: &[Tp],
-    ) -> Vec<oneshot::Receiver<i16>> {
+    pub(super) fn send_update_metadata(&self, brokers: &[i32], tps: &[Tp], deleted: &[Tp]) -> Acks {
         let template = requests::update_metadata(
             &self.model,
             &self.epoch,
@@ -220,7 +214,7 @@ impl Controller {
                 .channels
                 .send(*broker, ControlRequest::UpdateMetadata(req, Some(tx)))
             {
-                acks.push(rx);
+                acks.push((*broker, rx));
             }
         }
         acks
@@ -229,15 +223,10 @@ impl Controller {
 
 /// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
 /// change, measured from the moment the change was seen.
-pub(super) fn report_acks(
-    seen: Instant,
-    partitions: usize,
-    lai: Vec<oneshot::Receiver<i16>>,
-    um: Vec<oneshot::Receiver<i16>>,
-) {
+pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks) {
     tokio::spawn(async move {
         let n = lai.len();
-        for rx in lai {
+        for (_, rx) in lai {
             let _ = rx.await;
         }
         info!(
@@ -247,7 +236,7 @@ pub(super) fn report_acks(
             "phase: LeaderAndIsr acknowledged"
         );
         let n = um.len();
-        for rx in um {
+        for (_, rx) in um {
             let _ = rx.await;
         }
         info!(
