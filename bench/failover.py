@@ -225,6 +225,8 @@ def reelect(partitions, topics, runs, signals):
         log(f"cluster in {c.dir}, brokers {c.procs and {b: p.pid for b, p in c.procs.items()}}, zk pid {c.zk_proc.pid}")
         names = create_topics(c, partitions, topics, rf=2)
         wait_settled(c, names, 2)
+        for b in c.ids:
+            emit({"bench": "fds", "partitions": partitions, "broker": b, **c.descriptors(b)})
         preferred = preferred_of(c, names)
         for run in range(1, runs + 1):
             for z in zk_rate(c, rounds=1):

@@ -108,6 +108,20 @@ class Cluster:
         self.procs[b] = subprocess.Popen([self.bin, "server", props], stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
+    def descriptors(self, b):
+        """Broker b's open file descriptors, its replicas (partition directories) and its limit."""
+        pid = self.procs[b].pid
+        logdir = os.path.join(self.dir, f"kafka-logs-{b}")
+        replicas = sum(1 for e in os.scandir(logdir) if e.is_dir())
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        limit = None
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    limit = int(line.split()[3])
+        return {"fds": fds, "replicas": replicas, "fd_limit": limit,
+                "fds_per_replica": round(fds / replicas, 3) if replicas else None}
+
     def log_path(self, b):
         return os.path.join(self.dir, f"broker-{b}.log")
 

@@ -1,104 +1,16 @@
 //! `.index` and `.timeindex` files: sparse, sorted, fixed-size big-endian entries.
 //!
 //! Offset index entry: relative offset (4) + file position (4). Time index entry: timestamp (8) +
-//! relative offset (4). Kafka memory-maps preallocated files; here the file holds exactly its
-//! entries (what Kafka leaves after trimming on close), appends use positional writes, and lookups
-//! binary-search with positional reads, so readers need no lock: the entry count is an atomic
-//! that the writer bumps only after the entry's bytes are written.
+//! relative offset (4). Both are memory-mapped and hold no file descriptor, preallocated while
+//! active and trimmed at roll and close, as in Kafka ([`EntryFile`] says why and how).
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
+use crate::log::entry_file::{EntryFile, MAX_ENTRY};
 use crate::log::LogError;
 
 const OFFSET_ENTRY: usize = 8;
-const TIME_ENTRY: usize = 12;
-
-/// A file of fixed-size entries shared by the writer and readers.
-#[derive(Debug)]
-struct EntryFile {
-    path: PathBuf,
-    file: File,
-    entry_size: usize,
-    entries: AtomicU64,
-}
-
-impl EntryFile {
-    fn open(path: &Path, entry_size: usize) -> Result<EntryFile, LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(LogError::io(path))?;
-        let len = file.metadata().map_err(LogError::io(path))?.len();
-        Ok(EntryFile {
-            path: path.to_path_buf(),
-            file,
-            entry_size,
-            entries: AtomicU64::new(len / entry_size as u64),
-        })
-    }
-
-    /// True when the file length is not a whole number of entries (a torn or foreign file).
-    fn has_partial_entry(&self) -> Result<bool, LogError> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(LogError::io(&self.path))?
-            .len();
-        Ok(len % self.entry_size as u64 != 0)
-    }
-
-    fn len(&self) -> u64 {
-        self.entries.load(Ordering::Acquire)
-    }
-
-    fn read(&self, n: u64) -> Result<[u8; TIME_ENTRY], LogError> {
-        let mut buf = [0u8; TIME_ENTRY];
-        self.file
-            .read_exact_at(&mut buf[..self.entry_size], n * self.entry_size as u64)
-            .map_err(LogError::io(&self.path))?;
-        Ok(buf)
-    }
-
-    fn append(&self, entry: &[u8]) -> Result<(), LogError> {
-        let n = self.len();
-        self.file
-            .write_all_at(entry, n * self.entry_size as u64)
-            .map_err(LogError::io(&self.path))?;
-        self.entries.store(n + 1, Ordering::Release);
-        Ok(())
-    }
-
-    fn truncate_entries(&self, n: u64) -> Result<(), LogError> {
-        self.entries.store(n, Ordering::Release);
-        self.file
-            .set_len(n * self.entry_size as u64)
-            .map_err(LogError::io(&self.path))
-    }
-
-    /// Index of the last entry whose key is <= `target`, by binary search (keys are sorted).
-    fn floor(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Result<Option<u64>, LogError> {
-        let (mut lo, mut hi) = (0u64, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if key(&self.read(mid)?) <= target {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo.checked_sub(1))
-    }
-
-    fn sync(&self) -> Result<(), LogError> {
-        self.file.sync_data().map_err(LogError::io(&self.path))
-    }
-}
+const TIME_ENTRY: usize = MAX_ENTRY;
 
 fn i32_at(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -117,7 +29,7 @@ impl OffsetIndex {
         Ok(OffsetIndex {
             base_offset,
             max_entries: u64::from(max_index_size) / OFFSET_ENTRY as u64,
-            inner: EntryFile::open(path, OFFSET_ENTRY)?,
+            inner: EntryFile::open(path, OFFSET_ENTRY, max_index_size)?,
         })
     }
 
@@ -146,7 +58,7 @@ impl OffsetIndex {
 
     /// Kafka's `OffsetIndex.sanityCheck`: whole entries, and none below the base offset.
     pub fn is_sane(&self) -> Result<bool, LogError> {
-        if self.inner.has_partial_entry()? {
+        if self.inner.has_partial_entry() {
             return Ok(false);
         }
         Ok(match self.last_entry()? {
@@ -196,6 +108,11 @@ impl OffsetIndex {
     pub fn sync(&self) -> Result<(), LogError> {
         self.inner.sync()
     }
+
+    /// Cuts the file to its entries (the segment became inactive or is closing).
+    pub fn trim(&self) -> Result<(), LogError> {
+        self.inner.trim()
+    }
 }
 
 /// Maps timestamps to offsets; timestamps strictly increase from entry to entry.
@@ -211,7 +128,7 @@ impl TimeIndex {
         Ok(TimeIndex {
             base_offset,
             max_entries: u64::from(max_index_size) / TIME_ENTRY as u64,
-            inner: EntryFile::open(path, TIME_ENTRY)?,
+            inner: EntryFile::open(path, TIME_ENTRY, max_index_size)?,
         })
     }
 
@@ -241,7 +158,7 @@ impl TimeIndex {
     }
 
     pub fn is_sane(&self) -> Result<bool, LogError> {
-        if self.inner.has_partial_entry()? {
+        if self.inner.has_partial_entry() {
             return Ok(false);
         }
         Ok(match self.last_entry()? {
@@ -293,6 +210,11 @@ impl TimeIndex {
     pub fn sync(&self) -> Result<(), LogError> {
         self.inner.sync()
     }
+
+    /// Cuts the file to its entries (the segment became inactive or is closing).
+    pub fn trim(&self) -> Result<(), LogError> {
+        self.inner.trim()
+    }
 }
 
 #[cfg(test)]
@@ -310,13 +232,20 @@ mod tests {
         assert_eq!(idx.lookup(110).unwrap(), 4000);
         assert_eq!(idx.lookup(119).unwrap(), 4000);
         assert_eq!(idx.lookup(500).unwrap(), 8000);
+        // Preallocated while active, exactly Kafka's bytes once trimmed.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1024);
+        idx.trim().unwrap();
         let raw = std::fs::read(&path).unwrap();
         assert_eq!(raw, [0, 0, 0, 10, 0, 0, 15, 160, 0, 0, 0, 20, 0, 0, 31, 64]);
         let reopened = OffsetIndex::open(&path, 100, 1024).unwrap();
         assert_eq!(reopened.last_entry().unwrap(), Some((120, 8000)));
         reopened.truncate_to(120).unwrap();
         assert_eq!(reopened.entries(), 1);
+        reopened.trim().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
+        // A trimmed index that becomes active again (truncation) grows back for appends.
+        reopened.append(130, 9000).unwrap();
+        assert_eq!(reopened.lookup(131).unwrap(), 9000);
     }
 
     #[test]
@@ -342,6 +271,7 @@ mod tests {
         assert_eq!(idx.lookup(999).unwrap(), None);
         assert_eq!(idx.lookup(1500).unwrap(), Some((1000, 55)));
         assert_eq!(idx.lookup(2000).unwrap(), Some((2000, 60)));
+        idx.trim().unwrap();
         assert_eq!(std::fs::read(&path).unwrap().len(), 24);
         idx.truncate_to(60).unwrap();
         assert_eq!(idx.last_entry().unwrap(), Some((1000, 55)));

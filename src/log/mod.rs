@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 mod config;
+mod entry_file;
 mod error;
 mod index;
 mod leader_epoch;

@@ -439,6 +439,13 @@ impl Log {
     /// Flushes and records the active segment's max timestamp in its time index (as Kafka's
     /// `LogSegment.close` does), so the next open need not scan for it.
     pub fn close(mut self) -> Result<(), LogError> {
+        self.flush_for_shutdown()
+    }
+
+    /// [`Log::close`] for a log still shared with request handlers (the broker's clean
+    /// shutdown): also trims the active segment's preallocated index files, so a stopped
+    /// broker leaves exactly Kafka's files. An append after this grows them again.
+    pub fn flush_for_shutdown(&mut self) -> Result<(), LogError> {
         if let Some(active) = self.segments.last() {
             active.on_become_inactive()?;
             active.flush()?;

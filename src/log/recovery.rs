@@ -1,7 +1,8 @@
 //! Loading a partition directory after a clean or unclean shutdown (Kafka's `LogLoader`).
 //!
 //! Everything below the recovery point was fsynced and is trusted (only its index files are
-//! sanity-checked). Every batch from the segment holding the recovery point onwards is re-read
+//! sanity-checked: whole entries, none below the base offset, none pointing past the `.log`;
+//! a preallocated zero tail left by a crash is not counted, see `entry_file.rs`). Every batch from the segment holding the recovery point onwards is re-read
 //! and CRC-checked; the first torn or corrupt batch ends the log: the rest of that segment and
 //! all later segments are dropped, and the indexes of the re-read segments are rebuilt.
 
@@ -108,10 +109,20 @@ pub fn load(
         .unwrap_or(0);
     let mut recovered_epochs: Vec<(i32, i64)> = Vec::new();
     for (i, segment) in segments.iter_mut().enumerate().take(first_unflushed) {
+        let files = segment.files();
         let sane = !missing_indexes.contains(&segment.base_offset())
-            && segment.files().offset_index.is_sane()?
-            && segment.files().time_index.is_sane()?;
-        if !sane {
+            && files.offset_index.is_sane()?
+            && files.time_index.is_sane()?
+            && files
+                .offset_index
+                .last_entry()?
+                .is_none_or(|(_, pos)| u64::from(pos) < segment.size());
+        if sane {
+            // A crash can leave a rolled segment's index preallocated (the trim's new length
+            // was not fsynced); its entries were counted up to the zero tail, trim the rest.
+            files.offset_index.trim()?;
+            files.time_index.trim()?;
+        } else {
             warn!(dir = %dir.display(), segment = i, base_offset = segment.base_offset(),
                 "missing or corrupt index files, rebuilding");
             segment.recover(|_| {})?;

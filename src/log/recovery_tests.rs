@@ -119,3 +119,53 @@ proptest::proptest! {
         proptest::prop_assert_eq!(log.append_as_leader(simple(1, 0), 0, 0).unwrap().first_offset, 6);
     }
 }
+
+/// kill -9 leaves index files preallocated (`segment.index.bytes`, sparse zeros): the active
+/// segment's always, and a rolled one's when its trim never reached the disk. Reopening must
+/// count only real entries, keep lookups right and trim the files back to Kafka's layout.
+#[test]
+fn preallocated_zero_tails_after_a_crash_are_not_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, 30, 3);
+    let bases: Vec<i64> = log.segments.iter().map(|s| s.base_offset()).collect();
+    assert!(bases.len() >= 3, "needs rolled segments: {bases:?}");
+    let active = *bases.last().unwrap();
+    let active_index = dir.path().join(file_name(active, "index"));
+    log.flush().unwrap();
+    drop(log);
+    let max = u64::from(small_config().max_index_size);
+    assert_eq!(fs::metadata(&active_index).unwrap().len(), max / 8 * 8);
+    // Undo the first segment's trim, as if its new length was lost in the crash.
+    let first_index = dir.path().join(file_name(0, "index"));
+    let first_time_index = dir.path().join(file_name(0, "timeindex"));
+    let (good, good_time) = (
+        fs::read(&first_index).unwrap(),
+        fs::read(&first_time_index).unwrap(),
+    );
+    assert!(!good.is_empty() && !good_time.is_empty());
+    for path in [&first_index, &first_time_index] {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(max)
+            .unwrap();
+    }
+    let log = Log::open(dir.path(), small_config(), 90, 0).unwrap();
+    assert_eq!(log.log_end_offset(), 90);
+    assert_eq!(fs::read(&first_index).unwrap(), good);
+    assert_eq!(fs::read(&first_time_index).unwrap(), good_time);
+    let reader = log.reader();
+    for offset in [0, 4, 17, active - 1, active, 89] {
+        let got = offsets(&reader.read(offset, 1, 90, true).unwrap());
+        let batch_start = offset / 3 * 3;
+        assert_eq!(got, (batch_start..batch_start + 3).collect::<Vec<_>>());
+    }
+    // Batch i holds timestamps 1000+i..=1002+i: the first record at 1004 is offset 8.
+    assert_eq!(reader.offset_for_timestamp(1004).unwrap(), Some((8, 1004)));
+    assert_eq!(reader.offset_for_timestamp(1029).unwrap(), Some((83, 1029)));
+    log.close().unwrap();
+    assert_eq!(fs::metadata(&active_index).unwrap().len() % 8, 0);
+    assert!(fs::metadata(&active_index).unwrap().len() < max);
+}

@@ -185,7 +185,9 @@ impl LogSegment {
     }
 
     /// Kafka's `onBecomeInactiveSegment`: record the final max timestamp in the time index, so
-    /// a reopened segment knows it without a scan.
+    /// a reopened segment knows it without a scan, and trim both preallocated index files to
+    /// their entries. An append after this (truncation made the segment active again) grows
+    /// them back.
     pub fn on_become_inactive(&self) -> Result<(), LogError> {
         let max = self.files.max_timestamp();
         if max.timestamp >= 0 {
@@ -193,7 +195,8 @@ impl LogSegment {
                 .time_index
                 .maybe_append(max.timestamp, max.offset)?;
         }
-        Ok(())
+        self.files.offset_index.trim()?;
+        self.files.time_index.trim()
     }
 
     /// The timestamp retention compares against: the largest batch timestamp, or the file's

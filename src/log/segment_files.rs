@@ -1,6 +1,7 @@
 //! The part of a segment shared by its writer and any number of concurrent readers: the open
-//! `.log`, `.index` and `.timeindex` files and the counters readers need. Everything here works
-//! through `&self` with positional I/O and atomics, so a fetch never waits for a produce.
+//! `.log` file (the segment's only descriptor), the memory-mapped `.index` and `.timeindex`, and
+//! the counters readers need. Everything here works through `&self` with positional I/O and
+//! atomics, so a fetch never waits for a produce.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom};

@@ -413,7 +413,7 @@ impl ReplicaManager {
     pub fn shutdown(&self) -> anyhow::Result<()> {
         self.stop_all_fetchers();
         for p in self.all_partitions() {
-            if let Err(e) = p.with_log(|log| log.flush()) {
+            if let Err(e) = p.with_log(|log| log.flush_for_shutdown()) {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed at shutdown");
             }
         }
