@@ -291,11 +291,11 @@ def one(c, names, partitions, run, sig, preferred):
             rec["zk_written_ms"] = int(w[4]["ms"]) if w else None
             rec["zk_written_partitions"] = int(w[4]["partitions"]) if w else None
         else:
-            w1 = first(lines, "phase: controlled shutdown leaders moved and ZooKeeper written", after=t_seen)
-            w2 = first(lines, "phase: controlled shutdown ISRs shrunk and ZooKeeper written", after=t_seen)
-            rec["leaders_written_ms"] = int(w1[4]["ms"]) if w1 else None
-            rec["zk_written_ms"] = int(w2[4]["ms"]) if w2 else None
-            rec["zk_written_partitions"] = (int(w1[4]["partitions"]) + int(w2[4]["partitions"])) if w1 and w2 else None
+            # New leaders and ISR shrinks are written in one pass (one phase line).
+            w = first(lines, "phase: controlled shutdown leaders moved, ISRs shrunk and ZooKeeper written",
+                      after=t_seen)
+            rec["zk_written_ms"] = int(w[4]["ms"]) if w else None
+            rec["zk_written_partitions"] = int(w[4]["partitions"]) if w else None
             a = first(lines, "phase: controlled shutdown answered", after=t_seen)
             rec["answered_ms"] = int(a[4]["ms"]) if a else None
         # report_acks lines of different events interleave: match on the partition count

@@ -35,7 +35,7 @@ def main():
             by[(r["partitions"], r["signal"])].append(r)
     kill = [("partitions", "affected", "n", "loss seen after kill", "ZK written", "LeaderAndIsr acked",
              "UpdateMetadata acked", "produce p50 from seen", "p99", "max", "produce p50 from kill", "max from kill")]
-    term = [("partitions", "affected", "n", "shutdown seen after SIGTERM", "leaders moved + ZK", "ISRs shrunk + ZK",
+    term = [("partitions", "affected", "n", "shutdown seen after SIGTERM", "leaders moved + ISRs shrunk + ZK",
              "answered", "LeaderAndIsr acked", "UpdateMetadata acked", "produce gap p50", "p99", "max")]
     for (n, sig), rs in sorted(by.items()):
         g = lambda k: cell([r.get(k) for r in rs])  # noqa: E731
@@ -45,7 +45,7 @@ def main():
                          g("um_acked_ms"), g("produce_from_seen_p50_ms"), g("produce_from_seen_p99_ms"),
                          g("produce_from_seen_max_ms"), g("produce_from_kill_p50_ms"), g("produce_from_kill_max_ms")))
         else:
-            term.append((n, aff, len(rs), g("seen_after_kill_ms"), g("leaders_written_ms"), g("zk_written_ms"),
+            term.append((n, aff, len(rs), g("seen_after_kill_ms"), g("zk_written_ms"),
                          g("answered_ms"), g("lai_acked_ms"), g("um_acked_ms"), g("produce_gap_p50_ms"),
                          g("produce_gap_p99_ms"), g("produce_gap_max_ms")))
     if len(kill) > 1:
