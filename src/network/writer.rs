@@ -4,16 +4,21 @@
 //! same order (awaiting a spawned [`super::Reply::Later`] when it is next) and writes each behind its
 //! length prefix and response header. Responses already complete when the head of the queue is
 //! written are gathered into the same vectored write, so pipelined small responses cost one
-//! syscall, and bodies are never copied.
+//! syscall, and bodies are never copied. File ranges in a body (stored record batches) go to the
+//! socket with `sendfile(2)` (see [`ResponseSink`]), between the vectored writes of the memory
+//! parts around them.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::future::Future;
+use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::body::{BodyPart, FileRange, ResponseBody};
 use super::header::encode_response_header;
 
 /// One queued request's outcome, in request order.
@@ -32,8 +37,8 @@ pub(crate) enum Pending {
 /// A response body, ready or still being computed.
 #[derive(Debug)]
 pub(crate) enum Body {
-    Ready(Option<Bytes>),
-    Later(JoinHandle<Option<Bytes>>),
+    Ready(Option<ResponseBody>),
+    Later(JoinHandle<Option<ResponseBody>>),
 }
 
 /// Why the writer stopped early.
@@ -48,18 +53,79 @@ pub(crate) enum WriteError {
     },
 }
 
-/// Stop gathering more responses into one write beyond this many buffers or bytes.
+/// Where responses go: any [`AsyncWrite`], plus a way to send a file range. A TCP socket uses
+/// `sendfile(2)`; other writers (in-memory ones in tests) get the default, which reads the range
+/// with `pread` and writes it.
+pub(crate) trait ResponseSink: AsyncWrite + Unpin + Send {
+    /// Writes all of `range`; a file that ends before the range does (a segment truncated since
+    /// the fetch read it) is an error, so the connection closes instead of sending a short frame.
+    fn send_file(&mut self, range: &FileRange) -> impl Future<Output = io::Result<()>> + Send {
+        async move {
+            let bytes = range.read_to_bytes()?;
+            self.write_all(&bytes).await
+        }
+    }
+}
+
+impl ResponseSink for &mut Vec<u8> {}
+
+impl ResponseSink for OwnedWriteHalf {
+    async fn send_file(&mut self, range: &FileRange) -> io::Result<()> {
+        sendfile_all(self.as_ref(), range).await
+    }
+}
+
+/// Linux sends at most this much per `sendfile` call.
+const MAX_SENDFILE: usize = 0x7fff_f000;
+
+/// `sendfile(2)` from the page cache to the socket until the range is sent, waiting for
+/// writability whenever the socket buffer is full (EAGAIN) and going on after partial sends.
+async fn sendfile_all(stream: &tokio::net::TcpStream, range: &FileRange) -> io::Result<()> {
+    let mut offset = range.position;
+    let mut left = range.len;
+    while left > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(
+                stream,
+                &*range.file,
+                Some(&mut offset),
+                left.min(MAX_SENDFILE),
+            )
+            .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "file ended at {offset} with {left} bytes of the response still to send \
+                         (segment truncated)"
+                    ),
+                ))
+            }
+            Ok(n) => left -= n.min(left),
+            // `try_io` cleared the readiness; wait for it again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Stop gathering more responses into one write beyond this many parts or bytes.
 const MAX_CHUNKS: usize = 128;
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Writes responses until the queue closes or a [`Pending::Close`] arrives, then shuts the write
 /// side down (the peer sees EOF after the last response).
-pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_responses<W: ResponseSink>(
     mut out: W,
     mut rx: mpsc::Receiver<Pending>,
 ) -> Result<(), WriteError> {
     let mut headers = BytesMut::with_capacity(MAX_CHUNKS * 9);
-    let mut chunks = Chunks::default();
+    let mut outgoing = Outgoing::default();
     let mut peeked: Option<Pending> = None;
     'outer: loop {
         let first = match peeked.take() {
@@ -69,9 +135,9 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
                 None => break,
             },
         };
-        let mut closing = !push(first, &mut headers, &mut chunks).await?;
+        let mut closing = !push(first, &mut headers, &mut outgoing).await?;
         // Gather whatever else is already complete behind it.
-        while !closing && chunks.bufs.len() < MAX_CHUNKS && chunks.remaining() < MAX_BATCH_BYTES {
+        while !closing && outgoing.parts.len() < MAX_CHUNKS && outgoing.bytes < MAX_BATCH_BYTES {
             let Ok(next) = rx.try_recv() else { break };
             if let Pending::Response {
                 body: Body::Later(h),
@@ -83,11 +149,9 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
                     break;
                 }
             }
-            closing = !push(next, &mut headers, &mut chunks).await?;
+            closing = !push(next, &mut headers, &mut outgoing).await?;
         }
-        if chunks.has_remaining() {
-            out.write_all_buf(&mut chunks).await?;
-        }
+        outgoing.write_to(&mut out).await?;
         if closing {
             break 'outer;
         }
@@ -98,8 +162,12 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Resolves `p` and appends its header and body to `chunks`; `false` means close after writing.
-async fn push(p: Pending, headers: &mut BytesMut, chunks: &mut Chunks) -> Result<bool, WriteError> {
+/// Resolves `p` and appends its header and body to `outgoing`; `false` means close after writing.
+async fn push(
+    p: Pending,
+    headers: &mut BytesMut,
+    outgoing: &mut Outgoing,
+) -> Result<bool, WriteError> {
     let (correlation_id, header_version, body) = match p {
         Pending::Close => return Ok(false),
         Pending::Response {
@@ -118,12 +186,50 @@ async fn push(p: Pending, headers: &mut BytesMut, chunks: &mut Chunks) -> Result
     if let Some(body) = body {
         headers.reserve(9);
         encode_response_header(headers, correlation_id, header_version, body.len());
-        chunks.bufs.push_back(headers.split().freeze());
-        if !body.is_empty() {
-            chunks.bufs.push_back(body);
+        outgoing.push(BodyPart::Bytes(headers.split().freeze()));
+        for part in body.into_parts() {
+            outgoing.push(part);
         }
     }
     Ok(true)
+}
+
+/// The parts gathered for one round of writing.
+#[derive(Debug, Default)]
+struct Outgoing {
+    parts: VecDeque<BodyPart>,
+    bytes: usize,
+}
+
+impl Outgoing {
+    fn push(&mut self, part: BodyPart) {
+        if !part.is_empty() {
+            self.bytes += part.len();
+            self.parts.push_back(part);
+        }
+    }
+
+    /// Writes every part in order: runs of memory parts as one vectored write, file ranges with
+    /// [`ResponseSink::send_file`] once the memory before them is out.
+    async fn write_to<W: ResponseSink>(&mut self, out: &mut W) -> io::Result<()> {
+        let mut run = Chunks::default();
+        while let Some(part) = self.parts.pop_front() {
+            match part {
+                BodyPart::Bytes(b) => run.bufs.push_back(b),
+                BodyPart::File(range) => {
+                    if run.has_remaining() {
+                        out.write_all_buf(&mut run).await?;
+                    }
+                    out.send_file(&range).await?;
+                }
+            }
+        }
+        if run.has_remaining() {
+            out.write_all_buf(&mut run).await?;
+        }
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
 /// A queue of buffers read as one [`Buf`], so `write_all_buf` can hand them to `writev`.
@@ -187,7 +293,7 @@ mod tests {
         let (slow_tx, slow_rx) = tokio::sync::oneshot::channel::<()>();
         let slow = tokio::spawn(async move {
             let _ = slow_rx.await;
-            Some(Bytes::from_static(b"first"))
+            Some(Bytes::from_static(b"first").into())
         });
         tx.send(Pending::Response {
             correlation_id: 1,
@@ -199,7 +305,7 @@ mod tests {
         tx.send(Pending::Response {
             correlation_id: 2,
             header_version: 1,
-            body: Body::Ready(Some(Bytes::from_static(b"second"))),
+            body: Body::Ready(Some(Bytes::from_static(b"second").into())),
         })
         .await
         .unwrap();
@@ -224,6 +330,107 @@ mod tests {
         want.extend_from_slice(b"first");
         want.extend_from_slice(&[0, 0, 0, 11, 0, 0, 0, 2, 0]);
         want.extend_from_slice(b"second");
+        assert_eq!(out, want);
+    }
+
+    fn file_with(content: &[u8]) -> std::sync::Arc<std::fs::File> {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(content).unwrap();
+        std::sync::Arc::new(f)
+    }
+
+    fn mixed_body(file: &std::sync::Arc<std::fs::File>, position: u64, len: usize) -> ResponseBody {
+        let mut b = super::super::BodyBuilder::default();
+        b.push_bytes(b"head");
+        b.push_file(FileRange {
+            file: file.clone(),
+            position,
+            len,
+        });
+        b.push_bytes(b"tail");
+        b.finish()
+    }
+
+    fn response(body: ResponseBody) -> Pending {
+        Pending::Response {
+            correlation_id: 7,
+            header_version: 0,
+            body: Body::Ready(Some(body)),
+        }
+    }
+
+    /// Writes `pending` through a real socket pair; returns what the peer read and the writer's
+    /// outcome.
+    async fn over_tcp(pending: Vec<Pending>) -> (Vec<u8>, Result<(), WriteError>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (tx, rx) = mpsc::channel(8);
+        for p in pending {
+            tx.send(p).await.unwrap();
+        }
+        drop(tx);
+        let writer = tokio::spawn(write_responses(write, rx));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        (got, writer.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn file_ranges_are_sent_with_sendfile_between_memory_parts() {
+        // Larger than a socket buffer, so sendfile meets a full buffer (EAGAIN) and partial sends.
+        let content: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let file = file_with(&content);
+        let (got, res) = over_tcp(vec![
+            response(mixed_body(&file, 3, content.len() - 5)),
+            response(Bytes::from_static(b"next").into()),
+        ])
+        .await;
+        res.unwrap();
+        let len = 4 + 4 + (content.len() - 5) + 4;
+        let mut want = (len as u32).to_be_bytes().to_vec();
+        want.extend_from_slice(&7i32.to_be_bytes());
+        want.extend_from_slice(b"head");
+        want.extend_from_slice(&content[3..content.len() - 2]);
+        want.extend_from_slice(b"tail");
+        want.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 7]);
+        want.extend_from_slice(b"next");
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "bytes differ");
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_range_closes_the_connection() {
+        let file = file_with(b"0123456789");
+        let (got, res) = over_tcp(vec![
+            response(mixed_body(&file, 4, 100)),
+            response(Bytes::from_static(b"never").into()),
+        ])
+        .await;
+        assert!(
+            matches!(&res, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{res:?}"
+        );
+        // The peer got the frame's start, then EOF well before the promised length.
+        assert_eq!(&got[..4], &(4u32 + 4 + 100 + 4).to_be_bytes());
+        assert_eq!(&got[8..], b"head456789");
+    }
+
+    #[tokio::test]
+    async fn writers_that_are_not_sockets_get_file_ranges_read_into_memory() {
+        let file = file_with(b"0123456789");
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(response(mixed_body(&file, 2, 3))).await.unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        write_responses(&mut out, rx).await.unwrap();
+        let mut want = vec![0, 0, 0, 15, 0, 0, 0, 7];
+        want.extend_from_slice(b"head234tail");
         assert_eq!(out, want);
     }
 }
