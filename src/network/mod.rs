@@ -12,6 +12,7 @@ mod connection;
 mod frame;
 mod header;
 mod server;
+mod sink;
 mod writer;
 
 use std::future::Future;

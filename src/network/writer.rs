@@ -5,21 +5,20 @@
 //! length prefix and response header. Responses already complete when the head of the queue is
 //! written are gathered into the same vectored write, so pipelined small responses cost one
 //! syscall, and bodies are never copied. File ranges in a body (stored record batches) go to the
-//! socket with `sendfile(2)` (see [`ResponseSink`]), between the vectored writes of the memory
+//! socket with `sendfile(2)` (see [`super::sink`]), between the vectored writes of the memory
 //! parts around them.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::body::{BodyPart, FileRange, ResponseBody};
+use super::body::{BodyPart, ResponseBody};
 use super::header::encode_response_header;
+use super::sink::ResponseSink;
 
 /// One queued request's outcome, in request order.
 #[derive(Debug)]
@@ -51,67 +50,6 @@ pub(crate) enum WriteError {
         correlation_id: i32,
         source: tokio::task::JoinError,
     },
-}
-
-/// Where responses go: any [`AsyncWrite`], plus a way to send a file range. A TCP socket uses
-/// `sendfile(2)`; other writers (in-memory ones in tests) get the default, which reads the range
-/// with `pread` and writes it.
-pub(crate) trait ResponseSink: AsyncWrite + Unpin + Send {
-    /// Writes all of `range`; a file that ends before the range does (a segment truncated since
-    /// the fetch read it) is an error, so the connection closes instead of sending a short frame.
-    fn send_file(&mut self, range: &FileRange) -> impl Future<Output = io::Result<()>> + Send {
-        async move {
-            let bytes = range.read_to_bytes()?;
-            self.write_all(&bytes).await
-        }
-    }
-}
-
-impl ResponseSink for &mut Vec<u8> {}
-
-impl ResponseSink for OwnedWriteHalf {
-    async fn send_file(&mut self, range: &FileRange) -> io::Result<()> {
-        sendfile_all(self.as_ref(), range).await
-    }
-}
-
-/// Linux sends at most this much per `sendfile` call.
-const MAX_SENDFILE: usize = 0x7fff_f000;
-
-/// `sendfile(2)` from the page cache to the socket until the range is sent, waiting for
-/// writability whenever the socket buffer is full (EAGAIN) and going on after partial sends.
-async fn sendfile_all(stream: &tokio::net::TcpStream, range: &FileRange) -> io::Result<()> {
-    let mut offset = range.position;
-    let mut left = range.len;
-    while left > 0 {
-        stream.writable().await?;
-        let sent = stream.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(
-                stream,
-                &*range.file,
-                Some(&mut offset),
-                left.min(MAX_SENDFILE),
-            )
-            .map_err(io::Error::from)
-        });
-        match sent {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "file ended at {offset} with {left} bytes of the response still to send \
-                         (segment truncated)"
-                    ),
-                ))
-            }
-            Ok(n) => left -= n.min(left),
-            // `try_io` cleared the readiness; wait for it again.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Stop gathering more responses into one write beyond this many parts or bytes.
@@ -274,6 +212,7 @@ impl Buf for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::FileRange;
 
     #[test]
     fn chunks_advance_across_buffers() {
@@ -416,9 +355,10 @@ mod tests {
             matches!(&res, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
             "{res:?}"
         );
-        // The peer got the frame's start, then EOF well before the promised length.
+        // The peer got the frame's start, then EOF well before the promised length: nothing of a
+        // range the file no longer holds is sent.
         assert_eq!(&got[..4], &(4u32 + 4 + 100 + 4).to_be_bytes());
-        assert_eq!(&got[8..], b"head456789");
+        assert_eq!(&got[8..], b"head");
     }
 
     #[tokio::test]
@@ -432,5 +372,35 @@ mod tests {
         let mut want = vec![0, 0, 0, 15, 0, 0, 0, 7];
         want.extend_from_slice(b"head234tail");
         assert_eq!(out, want);
+    }
+
+    #[tokio::test]
+    async fn a_file_truncated_while_its_range_is_sent_closes_the_connection() {
+        use tokio::io::AsyncReadExt;
+        let content = vec![5u8; 16 << 20];
+        let file = file_with(&content);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(response(mixed_body(&file, 0, content.len())))
+            .await
+            .unwrap();
+        drop(tx);
+        let writer = tokio::spawn(write_responses(write, rx));
+        // Nobody reads yet: the socket buffers fill and the writer waits for writability.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        file.set_len(1 << 20).unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        let res = writer.await.unwrap();
+        assert!(
+            matches!(&res, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{res:?}"
+        );
+        assert!(got.len() < 8 + 4 + content.len(), "a short frame, then EOF");
     }
 }
