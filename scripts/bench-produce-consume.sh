@@ -5,7 +5,10 @@
 #   ZKAFKA=path/to/zkafka scripts/bench-produce-consume.sh [runs] [records-per-run] [mem-records]
 #
 # Defaults: 3 runs, 200000 records of 1 KiB per produce run (~200 MB), 3000000 records (~3 GiB)
-# for the memory run. Env: PARTITIONS (6), BENCH_TMP (parent of the broker's log dir; /tmp).
+# for the memory run. Env: PARTITIONS (6), BENCH_TMP (parent of the broker's log dir; /tmp),
+# CONSUME_ONLY=1 (per run only the loopback baseline, the acks=1 Kafka-defaults produce that the
+# consumers read, and the two consumes; no dd, no other produces, no memory run: for comparing
+# fetch paths quickly).
 # Per run, in the same run as the produce/consume figures:
 #   - baselines: dd 512 MiB into the log dir with conv=fdatasync and without; bench/loopback.py
 #     (one TCP connection on 127.0.0.1 moving 1 GiB);
@@ -51,8 +54,22 @@ zk_produce() { # topic acks config-name [extra perf args]
         --record-size "$size" --throughput -1 --acks "$acks" --json "$@"
 }
 
+# Both consumers read the acks=1, Kafka-defaults topic of this run from offset 0.
+consume() {
+    measured bench=consume client_name="zkafka perf" run="$run" -- \
+        timeout 600 "$ZKAFKA" perf consume --bootstrap-server "$BOOTSTRAP" --topic "zk-$run-1" --messages "$records" --json
+    measured bench=consume client_name=confluent-kafka run="$run" -- \
+        timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300
+}
+
 for run in $(seq 1 "$runs"); do
     echo "bench-produce-consume: run $run of $runs" >&2
+    if [[ -n ${CONSUME_ONLY:-} ]]; then
+        timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
+        create "zk-$run-1"; zk_produce "zk-$run-1" 1 "batch 16 KiB, linger 0"
+        consume
+        continue
+    fi
     bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
@@ -63,11 +80,13 @@ for run in $(seq 1 "$runs"); do
         measured bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" -- \
             timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
     done
-    measured bench=consume client_name="zkafka perf" run="$run" -- \
-        timeout 600 "$ZKAFKA" perf consume --bootstrap-server "$BOOTSTRAP" --topic "zk-$run-1" --messages "$records" --json
-    measured bench=consume client_name=confluent-kafka run="$run" -- \
-        timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300
+    consume
 done
+if [[ -n ${CONSUME_ONLY:-} ]]; then
+    echo "bench-produce-consume: broker $ZKAFKA, results in $OUT" >&2
+    python3 bench/summarize.py produce-consume "$OUT"
+    exit 0
+fi
 
 # Memory: one large produce in 10 equal steps; RSS after steps 1, 5 and 10.
 echo "bench-produce-consume: memory run, $mem_records records" >&2

@@ -25,14 +25,14 @@ impl RequestHandler for Echo {
             let ms: u64 = ms.parse().unwrap();
             return Reply::Later(Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Some(body)
+                Some(body.into())
             }));
         }
         match text.as_str() {
             "none" => Reply::Now(None),
             "close" => Reply::Close("asked to".into()),
-            "listener" => Reply::Now(Some(Bytes::copy_from_slice(ctx.listener.as_bytes()))),
-            _ => Reply::Now(Some(body)),
+            "listener" => Reply::Now(Some(Bytes::copy_from_slice(ctx.listener.as_bytes()).into())),
+            _ => Reply::Now(Some(body.into())),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Fetch: serve stored batches as they are on disk (no decoding), up to the high watermark for consumers
 //! and the log end for followers, long-polling on the partitions' change signals until `min_bytes` is
-//! there or `max_wait_ms` passes.
+//! there or `max_wait_ms` passes. The batches are never read: each partition's records are a range of
+//! a segment file in the response body, sent from the page cache with `sendfile(2)`
+//! ([`super::fetch_encode`]). Consumers and followers take the same path.
 //!
 //! Follower fetches (replica id >= 0) must reach the leader; they report the follower's log end (its
 //! fetch offset), which moves the high watermark and the ISR, and from v12 a follower whose last
@@ -17,10 +19,11 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{encode_bytes, KafkaApis};
+use super::fetch_encode::encode_fetch_response;
+use super::KafkaApis;
 use crate::log::LogError;
 use crate::metadata::str_bytes;
-use crate::network::Reply;
+use crate::network::{FileRange, Reply, ResponseBody};
 use crate::replica::{log_error_code, Partition, ReplicaManager};
 
 /// One requested partition, resolved once.
@@ -127,8 +130,8 @@ impl KafkaApis {
         let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
 
         let first = read_all(&wanted, max_bytes, fetcher, &replicas);
-        if max_wait.is_zero() || first.1 >= min_bytes.max(1) || first.2 {
-            return fetch_reply(topics, &wanted, first.0, version);
+        if max_wait.is_zero() || first.bytes >= min_bytes.max(1) || first.errors {
+            return fetch_reply(topics, &wanted, first, version);
         }
         // Long poll: wait for any of these partitions to get new data, then read again. The connection
         // keeps reading requests meanwhile; responses still leave in order.
@@ -159,41 +162,53 @@ impl KafkaApis {
                         signals.swap_remove(i);
                     }
                     Ok((true, _)) => {
-                        let (data, bytes, errors) =
-                            read_all(&wanted, max_bytes, fetcher, &replicas);
-                        if bytes >= min_bytes || errors {
-                            return reply_bytes(fetch_reply(topics, &wanted, data, version));
+                        let read = read_all(&wanted, max_bytes, fetcher, &replicas);
+                        if read.bytes >= min_bytes || read.errors {
+                            return reply_body(fetch_reply(topics, &wanted, read, version));
                         }
                     }
                 }
             }
             tokio::time::sleep_until(deadline).await;
-            let (data, _, _) = read_all(&wanted, max_bytes, fetcher, &replicas);
-            reply_bytes(fetch_reply(topics, &wanted, data, version))
+            let read = read_all(&wanted, max_bytes, fetcher, &replicas);
+            reply_body(fetch_reply(topics, &wanted, read, version))
         }))
     }
 }
 
-fn reply_bytes(reply: Reply) -> Option<Bytes> {
+fn reply_body(reply: Reply) -> Option<ResponseBody> {
     match reply {
         Reply::Now(b) => b,
         _ => None,
     }
 }
 
-/// Reads every wanted partition once. Returns the partition responses, the bytes read, and whether
-/// any partition has an error (which ends a long poll at once, as in Kafka).
+/// One pass over the wanted partitions.
+struct Read {
+    /// The partition responses, in `wanted` order.
+    data: Vec<PartitionData>,
+    /// Each partition's records as a range of a segment file (`None`: no records).
+    records: Vec<Option<FileRange>>,
+    /// Record bytes found, counted against `max_bytes` and `min_bytes`.
+    bytes: usize,
+    /// Whether any partition has an error (which ends a long poll at once, as in Kafka).
+    errors: bool,
+}
+
+/// Reads every wanted partition once: finds the stored batches to send, without reading them.
 fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
     fetcher: Fetcher,
     replicas: &ReplicaManager,
-) -> (Vec<PartitionData>, usize, bool) {
+) -> Read {
     let replica_id = fetcher.replica_id;
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(wanted.len());
+    let mut records = Vec::with_capacity(wanted.len());
     for w in wanted {
+        records.push(None);
         let mut data = PartitionData::default()
             .with_partition_index(w.index)
             .with_high_watermark(-1)
@@ -243,10 +258,18 @@ fn read_all(
             hw
         };
         let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
-        match reader.read(w.fetch_offset, budget, upper, total == 0) {
-            Ok(bytes) => {
-                total += bytes.len();
-                data.records = Some(bytes);
+        match reader.read_slice(w.fetch_offset, budget, upper, total == 0) {
+            Ok(slice) => {
+                if let Some(slice) = slice {
+                    total += slice.len;
+                    if let Some(last) = records.last_mut() {
+                        *last = Some(FileRange {
+                            file: slice.file().clone(),
+                            position: slice.position,
+                            len: slice.len,
+                        });
+                    }
+                }
                 if replica_id >= 0 {
                     replicas.follower_fetched(
                         partition,
@@ -271,7 +294,12 @@ fn read_all(
         }
         out.push(data);
     }
-    (out, total, errors)
+    Read {
+        data: out,
+        records,
+        bytes: total,
+        errors,
+    }
 }
 
 /// Kafka's divergence check for a follower's `last_fetched_epoch`: where that epoch ends on our log;
@@ -294,9 +322,10 @@ fn diverging_epoch(
 fn fetch_reply(
     topics: Vec<(TopicName, Uuid)>,
     wanted: &[Wanted],
-    data: Vec<PartitionData>,
+    read: Read,
     version: i16,
 ) -> Reply {
+    let mut files: Vec<Vec<Option<FileRange>>> = vec![Vec::new(); topics.len()];
     let mut responses: Vec<FetchableTopicResponse> = topics
         .into_iter()
         .map(|(name, id)| {
@@ -309,11 +338,12 @@ fn fetch_reply(
             t
         })
         .collect();
-    for (w, d) in wanted.iter().zip(data) {
+    for ((w, d), r) in wanted.iter().zip(read.data).zip(read.records) {
         responses[w.topic].partitions.push(d);
+        files[w.topic].push(r);
     }
     let resp = FetchResponse::default().with_responses(responses);
-    match encode_bytes(&resp, version) {
+    match encode_fetch_response(resp, files, version) {
         Ok(b) => Reply::Now(Some(b)),
         Err(e) => Reply::Close(format!("cannot encode fetch response v{version}: {e}")),
     }

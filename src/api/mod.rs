@@ -6,6 +6,7 @@ mod admin;
 mod alter_partition;
 mod controlled_shutdown;
 mod fetch;
+mod fetch_encode;
 mod groups;
 mod inter_broker;
 mod list_offsets;
@@ -59,7 +60,7 @@ pub struct KafkaApis {
 /// is our bug, logged, and the connection is closed rather than sending garbage.
 pub(crate) fn encode<R: Encodable>(resp: &R, version: i16) -> Reply {
     match encode_bytes(resp, version) {
-        Ok(bytes) => Reply::Now(Some(bytes)),
+        Ok(bytes) => Reply::Now(Some(bytes.into())),
         Err(e) => Reply::Close(format!("cannot encode response v{version}: {e}")),
     }
 }

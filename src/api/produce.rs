@@ -92,7 +92,7 @@ impl KafkaApis {
                 }
             }
             match encode_bytes(&resp, version) {
-                Ok(bytes) => Some(bytes),
+                Ok(bytes) => Some(bytes.into()),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot encode produce response");
                     None

@@ -88,6 +88,28 @@ impl OffsetIndex {
         }
     }
 
+    /// The position of the last entry at or below both `max_position` and `max_offset`. An entry
+    /// is a batch's position and last offset, so every batch before that position ends within
+    /// `max_position` and holds only offsets up to `max_offset`: a reader can skip them unread.
+    pub fn floor_position(
+        &self,
+        max_position: u64,
+        max_offset: i64,
+    ) -> Result<Option<u32>, LogError> {
+        let base = self.base_offset;
+        let max_position = i64::try_from(max_position).unwrap_or(i64::MAX);
+        let by_position = self
+            .inner
+            .floor(max_position, |b| i64::from(i32_at(b, 4) as u32))?;
+        let by_offset = self
+            .inner
+            .floor(max_offset, |b| base + i64::from(i32_at(b, 0)))?;
+        match by_position.zip(by_offset) {
+            Some((a, b)) => Ok(Some(self.entry(a.min(b))?.1)),
+            None => Ok(None),
+        }
+    }
+
     /// Drops entries for offsets >= `offset`.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         let base = self.base_offset;

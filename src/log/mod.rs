@@ -34,4 +34,4 @@ mod test_util;
 pub use config::LogConfig;
 pub use error::LogError;
 pub use partition_log::{AppendInfo, Log};
-pub use reader::LogReader;
+pub use reader::{LogReader, LogSlice};

@@ -8,7 +8,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 
@@ -43,7 +43,8 @@ pub const UNKNOWN: TimestampOffset = TimestampOffset {
 pub struct SegmentFiles {
     pub base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Shared so a fetch response can keep sending from it after the segment is deleted.
+    log: Arc<File>,
     size: AtomicU64,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
@@ -83,7 +84,7 @@ impl SegmentFiles {
         Ok(SegmentFiles {
             base_offset,
             log_path,
-            log,
+            log: Arc::new(log),
             size: AtomicU64::new(size),
             offset_index,
             time_index,
@@ -93,6 +94,11 @@ impl SegmentFiles {
 
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// The open `.log` file, for sending ranges of it straight to a socket.
+    pub fn log_file(&self) -> &Arc<File> {
+        &self.log
     }
 
     /// Appends bytes at the current end without publishing them (writer only).
@@ -179,6 +185,43 @@ impl SegmentFiles {
         Ok(None)
     }
 
+    /// Where the run of whole batches starting with `first` (at `pos`) ends: the last batch ends
+    /// within `limit` bytes of the file and holds no offset at or beyond `bound`. The offset index
+    /// skips most batches unread; the rest are walked by their headers alone (one small `pread`
+    /// each), so the records themselves are never read.
+    pub fn batches_end(
+        &self,
+        pos: u64,
+        first: &BatchHeader,
+        limit: u64,
+        bound: i64,
+    ) -> Result<u64, LogError> {
+        let mut end = pos + first.size() as u64;
+        if let Some(skip) = self.offset_index.floor_position(limit, bound - 1)? {
+            end = end.max(u64::from(skip));
+        }
+        let mut header = [0u8; HEADER_SIZE];
+        while end + HEADER_SIZE as u64 <= limit {
+            match self.log.read_exact_at(&mut header, end) {
+                Ok(()) => {}
+                // Truncated under us: what came before is still whole.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(LogError::io(&self.log_path)(e)),
+            }
+            let Some(h) = BatchHeader::parse(&header) else {
+                break;
+            };
+            if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32
+                || end + h.size() as u64 > limit
+                || h.last_offset() >= bound
+            {
+                break;
+            }
+            end += h.size() as u64;
+        }
+        Ok(end)
+    }
+
     /// Position and header of the first batch whose last offset is >= `offset` (Kafka's
     /// `translateOffset`): start at the offset index's hint and walk batch headers.
     pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
@@ -231,7 +274,7 @@ impl SegmentFiles {
     ) -> Result<ScanOutcome, LogError> {
         let path = &self.log_path;
         let file_len = self.log.metadata().map_err(LogError::io(path))?.len();
-        let mut reader = BufReader::with_capacity(1 << 20, &self.log);
+        let mut reader = BufReader::with_capacity(1 << 20, &*self.log);
         reader
             .seek(SeekFrom::Start(from))
             .map_err(LogError::io(path))?;

@@ -4,12 +4,15 @@
 //! The network layer knows nothing about API bodies: it decodes the request header (needed for the
 //! correlation id and to pick the response header version), hands the rest of the frame to a
 //! [`RequestHandler`] as a zero-copy [`bytes::Bytes`] slice, and writes whatever encoded body comes
-//! back behind a length prefix and a response header.
+//! back behind a length prefix and a response header. A body may include ranges of open files
+//! ([`ResponseBody`]), which go to the socket with `sendfile(2)`.
 
+mod body;
 mod connection;
 mod frame;
 mod header;
 mod server;
+mod sink;
 mod writer;
 
 use std::future::Future;
@@ -19,6 +22,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 
+pub use body::{BodyBuilder, BodyPart, FileRange, ResponseBody};
 pub use frame::FrameError;
 pub use header::{
     decode_request_header, encode_response_header, request_header_version, response_header_version,
@@ -47,14 +51,14 @@ pub struct RequestContext {
 }
 
 /// A boxed future completing with an encoded response body (or none).
-pub type LaterReply = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+pub type LaterReply = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
 
 /// What the handler wants done with a request.
 pub enum Reply {
     /// Encoded response *body* (the network layer writes length + response header (correlation id,
     /// and tagged fields when the response header version is 1) in front), or `None` for acks=0
     /// produce.
-    Now(Option<Bytes>),
+    Now(Option<ResponseBody>),
     /// Completes later (acks=all, long-poll fetch): the connection keeps reading requests; responses
     /// are still written in request order. The future is spawned at once, so its timers run even
     /// while earlier responses are still pending.
@@ -69,7 +73,7 @@ impl std::fmt::Debug for Reply {
         match self {
             Reply::Now(b) => f
                 .debug_tuple("Now")
-                .field(&b.as_ref().map(|b| b.len()))
+                .field(&b.as_ref().map(ResponseBody::len))
                 .finish(),
             Reply::Later(_) => f.write_str("Later(..)"),
             Reply::Close(reason) => f.debug_tuple("Close").field(reason).finish(),

@@ -4,17 +4,21 @@
 //! same order (awaiting a spawned [`super::Reply::Later`] when it is next) and writes each behind its
 //! length prefix and response header. Responses already complete when the head of the queue is
 //! written are gathered into the same vectored write, so pipelined small responses cost one
-//! syscall, and bodies are never copied.
+//! syscall, and bodies are never copied. File ranges in a body (stored record batches) go to the
+//! socket with `sendfile(2)` (see [`super::sink`]), between the vectored writes of the memory
+//! parts around them.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::body::{BodyPart, ResponseBody};
 use super::header::encode_response_header;
+use super::sink::ResponseSink;
 
 /// One queued request's outcome, in request order.
 #[derive(Debug)]
@@ -32,8 +36,8 @@ pub(crate) enum Pending {
 /// A response body, ready or still being computed.
 #[derive(Debug)]
 pub(crate) enum Body {
-    Ready(Option<Bytes>),
-    Later(JoinHandle<Option<Bytes>>),
+    Ready(Option<ResponseBody>),
+    Later(JoinHandle<Option<ResponseBody>>),
 }
 
 /// Why the writer stopped early.
@@ -48,18 +52,18 @@ pub(crate) enum WriteError {
     },
 }
 
-/// Stop gathering more responses into one write beyond this many buffers or bytes.
+/// Stop gathering more responses into one write beyond this many parts or bytes.
 const MAX_CHUNKS: usize = 128;
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Writes responses until the queue closes or a [`Pending::Close`] arrives, then shuts the write
 /// side down (the peer sees EOF after the last response).
-pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_responses<W: ResponseSink>(
     mut out: W,
     mut rx: mpsc::Receiver<Pending>,
 ) -> Result<(), WriteError> {
     let mut headers = BytesMut::with_capacity(MAX_CHUNKS * 9);
-    let mut chunks = Chunks::default();
+    let mut outgoing = Outgoing::default();
     let mut peeked: Option<Pending> = None;
     'outer: loop {
         let first = match peeked.take() {
@@ -69,9 +73,9 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
                 None => break,
             },
         };
-        let mut closing = !push(first, &mut headers, &mut chunks).await?;
+        let mut closing = !push(first, &mut headers, &mut outgoing).await?;
         // Gather whatever else is already complete behind it.
-        while !closing && chunks.bufs.len() < MAX_CHUNKS && chunks.remaining() < MAX_BATCH_BYTES {
+        while !closing && outgoing.parts.len() < MAX_CHUNKS && outgoing.bytes < MAX_BATCH_BYTES {
             let Ok(next) = rx.try_recv() else { break };
             if let Pending::Response {
                 body: Body::Later(h),
@@ -83,11 +87,9 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
                     break;
                 }
             }
-            closing = !push(next, &mut headers, &mut chunks).await?;
+            closing = !push(next, &mut headers, &mut outgoing).await?;
         }
-        if chunks.has_remaining() {
-            out.write_all_buf(&mut chunks).await?;
-        }
+        outgoing.write_to(&mut out).await?;
         if closing {
             break 'outer;
         }
@@ -98,8 +100,12 @@ pub(crate) async fn write_responses<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Resolves `p` and appends its header and body to `chunks`; `false` means close after writing.
-async fn push(p: Pending, headers: &mut BytesMut, chunks: &mut Chunks) -> Result<bool, WriteError> {
+/// Resolves `p` and appends its header and body to `outgoing`; `false` means close after writing.
+async fn push(
+    p: Pending,
+    headers: &mut BytesMut,
+    outgoing: &mut Outgoing,
+) -> Result<bool, WriteError> {
     let (correlation_id, header_version, body) = match p {
         Pending::Close => return Ok(false),
         Pending::Response {
@@ -118,12 +124,50 @@ async fn push(p: Pending, headers: &mut BytesMut, chunks: &mut Chunks) -> Result
     if let Some(body) = body {
         headers.reserve(9);
         encode_response_header(headers, correlation_id, header_version, body.len());
-        chunks.bufs.push_back(headers.split().freeze());
-        if !body.is_empty() {
-            chunks.bufs.push_back(body);
+        outgoing.push(BodyPart::Bytes(headers.split().freeze()));
+        for part in body.into_parts() {
+            outgoing.push(part);
         }
     }
     Ok(true)
+}
+
+/// The parts gathered for one round of writing.
+#[derive(Debug, Default)]
+struct Outgoing {
+    parts: VecDeque<BodyPart>,
+    bytes: usize,
+}
+
+impl Outgoing {
+    fn push(&mut self, part: BodyPart) {
+        if !part.is_empty() {
+            self.bytes += part.len();
+            self.parts.push_back(part);
+        }
+    }
+
+    /// Writes every part in order: runs of memory parts as one vectored write, file ranges with
+    /// [`ResponseSink::send_file`] once the memory before them is out.
+    async fn write_to<W: ResponseSink>(&mut self, out: &mut W) -> io::Result<()> {
+        let mut run = Chunks::default();
+        while let Some(part) = self.parts.pop_front() {
+            match part {
+                BodyPart::Bytes(b) => run.bufs.push_back(b),
+                BodyPart::File(range) => {
+                    if run.has_remaining() {
+                        out.write_all_buf(&mut run).await?;
+                    }
+                    out.send_file(&range).await?;
+                }
+            }
+        }
+        if run.has_remaining() {
+            out.write_all_buf(&mut run).await?;
+        }
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
 /// A queue of buffers read as one [`Buf`], so `write_all_buf` can hand them to `writev`.
@@ -168,6 +212,7 @@ impl Buf for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::FileRange;
 
     #[test]
     fn chunks_advance_across_buffers() {
@@ -187,7 +232,7 @@ mod tests {
         let (slow_tx, slow_rx) = tokio::sync::oneshot::channel::<()>();
         let slow = tokio::spawn(async move {
             let _ = slow_rx.await;
-            Some(Bytes::from_static(b"first"))
+            Some(Bytes::from_static(b"first").into())
         });
         tx.send(Pending::Response {
             correlation_id: 1,
@@ -199,7 +244,7 @@ mod tests {
         tx.send(Pending::Response {
             correlation_id: 2,
             header_version: 1,
-            body: Body::Ready(Some(Bytes::from_static(b"second"))),
+            body: Body::Ready(Some(Bytes::from_static(b"second").into())),
         })
         .await
         .unwrap();
@@ -225,5 +270,137 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 11, 0, 0, 0, 2, 0]);
         want.extend_from_slice(b"second");
         assert_eq!(out, want);
+    }
+
+    fn file_with(content: &[u8]) -> std::sync::Arc<std::fs::File> {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(content).unwrap();
+        std::sync::Arc::new(f)
+    }
+
+    fn mixed_body(file: &std::sync::Arc<std::fs::File>, position: u64, len: usize) -> ResponseBody {
+        let mut b = super::super::BodyBuilder::default();
+        b.push_bytes(b"head");
+        b.push_file(FileRange {
+            file: file.clone(),
+            position,
+            len,
+        });
+        b.push_bytes(b"tail");
+        b.finish()
+    }
+
+    fn response(body: ResponseBody) -> Pending {
+        Pending::Response {
+            correlation_id: 7,
+            header_version: 0,
+            body: Body::Ready(Some(body)),
+        }
+    }
+
+    /// Writes `pending` through a real socket pair; returns what the peer read and the writer's
+    /// outcome.
+    async fn over_tcp(pending: Vec<Pending>) -> (Vec<u8>, Result<(), WriteError>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (tx, rx) = mpsc::channel(8);
+        for p in pending {
+            tx.send(p).await.unwrap();
+        }
+        drop(tx);
+        let writer = tokio::spawn(write_responses(write, rx));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        (got, writer.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn file_ranges_are_sent_with_sendfile_between_memory_parts() {
+        // Larger than a socket buffer, so sendfile meets a full buffer (EAGAIN) and partial sends.
+        let content: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let file = file_with(&content);
+        let (got, res) = over_tcp(vec![
+            response(mixed_body(&file, 3, content.len() - 5)),
+            response(Bytes::from_static(b"next").into()),
+        ])
+        .await;
+        res.unwrap();
+        let len = 4 + 4 + (content.len() - 5) + 4;
+        let mut want = (len as u32).to_be_bytes().to_vec();
+        want.extend_from_slice(&7i32.to_be_bytes());
+        want.extend_from_slice(b"head");
+        want.extend_from_slice(&content[3..content.len() - 2]);
+        want.extend_from_slice(b"tail");
+        want.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 7]);
+        want.extend_from_slice(b"next");
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "bytes differ");
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_range_closes_the_connection() {
+        let file = file_with(b"0123456789");
+        let (got, res) = over_tcp(vec![
+            response(mixed_body(&file, 4, 100)),
+            response(Bytes::from_static(b"never").into()),
+        ])
+        .await;
+        assert!(
+            matches!(&res, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{res:?}"
+        );
+        // The peer got the frame's start, then EOF well before the promised length: nothing of a
+        // range the file no longer holds is sent.
+        assert_eq!(&got[..4], &(4u32 + 4 + 100 + 4).to_be_bytes());
+        assert_eq!(&got[8..], b"head");
+    }
+
+    #[tokio::test]
+    async fn writers_that_are_not_sockets_get_file_ranges_read_into_memory() {
+        let file = file_with(b"0123456789");
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(response(mixed_body(&file, 2, 3))).await.unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        write_responses(&mut out, rx).await.unwrap();
+        let mut want = vec![0, 0, 0, 15, 0, 0, 0, 7];
+        want.extend_from_slice(b"head234tail");
+        assert_eq!(out, want);
+    }
+
+    #[tokio::test]
+    async fn a_file_truncated_while_its_range_is_sent_closes_the_connection() {
+        use tokio::io::AsyncReadExt;
+        let content = vec![5u8; 16 << 20];
+        let file = file_with(&content);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(response(mixed_body(&file, 0, content.len())))
+            .await
+            .unwrap();
+        drop(tx);
+        let writer = tokio::spawn(write_responses(write, rx));
+        // Nobody reads yet: the socket buffers fill and the writer waits for writability.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        file.set_len(1 << 20).unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        let res = writer.await.unwrap();
+        assert!(
+            matches!(&res, Err(WriteError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{res:?}"
+        );
+        assert!(got.len() < 8 + 4 + content.len(), "a short frame, then EOF");
     }
 }
