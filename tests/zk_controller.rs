@@ -264,6 +264,24 @@ async fn many_partitions_span_several_multis_and_delete_topic() {
         }
     }
 
+    // Read back in batched reads (several multiReads), absent partitions in place.
+    let mut wanted: Vec<(String, i32)> = (0..n).map(|p| tp("big", p)).collect();
+    wanted.insert(600, tp("big", n + 1));
+    wanted.push(tp("gone", 0));
+    let read = c[0].get_partition_states(&wanted).await.unwrap();
+    assert_eq!(read.len(), wanted.len());
+    for (i, ((topic, p), r)) in wanted.iter().zip(&read).enumerate() {
+        let expected = match *p {
+            _ if topic == "gone" => None,
+            p if p >= n => None,
+            p if p % 500 == 7 => Some(0),
+            _ => Some(1),
+        };
+        assert_eq!(r.as_ref().map(|(_, v)| *v), expected, "read {i}: p{p}");
+    }
+    assert_eq!(read[601].as_ref().map(|(s, _)| s.leader_epoch), Some(1));
+    assert_eq!(read.last(), Some(&None), "a topic that does not exist");
+
     c[0].request_topic_deletion("big").await.unwrap();
     assert!(matches!(
         c[0].request_topic_deletion("big").await,

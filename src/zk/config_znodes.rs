@@ -12,26 +12,19 @@ use super::znodes::{to_json, ConfigChangeZnode, TopicConfigZnode};
 use super::{KafkaZkClient, OneshotWatcher};
 
 impl KafkaZkClient {
-    /// Pipelined: topic → its config overrides. A topic without a config znode maps to an empty
-    /// config, as in Kafka (`getEntityConfigs`).
+    /// Batched (see `multi_read`): topic → its config overrides. A topic without a config znode
+    /// maps to an empty config, as in Kafka (`getEntityConfigs`).
     pub async fn get_topic_configs(
         &self,
         topics: &[String],
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ZkError> {
-        let pending: Vec<_> = topics
-            .iter()
-            .map(|t| {
-                let path = paths::topic_config(t);
-                let read = self.client.get_data(&path);
-                (t, path, read)
-            })
-            .collect();
+        let paths: Vec<String> = topics.iter().map(|t| paths::topic_config(t)).collect();
+        let read = self.get_data_many(&paths).await?;
         let mut configs = BTreeMap::new();
-        for (topic, path, read) in pending {
-            let config = match reread(read, || self.client.get_data(&path)).await {
-                Ok((data, _)) => parse_json::<TopicConfigZnode>(&path, &data)?.config,
-                Err(E::NoNode) => BTreeMap::new(),
-                Err(e) => return Err(ZkError::at(&path, e)),
+        for ((topic, path), found) in topics.iter().zip(&paths).zip(read) {
+            let config = match found {
+                Some((data, _)) => parse_json::<TopicConfigZnode>(path, &data)?.config,
+                None => BTreeMap::new(),
             };
             configs.insert(topic.clone(), config);
         }

@@ -23,6 +23,7 @@ mod consumers;
 mod controller;
 pub mod error;
 mod ids;
+mod multi_read;
 mod offsets;
 mod partition_states;
 pub mod paths;

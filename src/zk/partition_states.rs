@@ -3,8 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use zookeeper_client::Error as E;
-
 use super::batch::WriteOp;
 use super::error::{parse_json, ZkError};
 use super::paths;
@@ -13,28 +11,25 @@ use super::znodes::{to_json, PartitionState};
 use super::{ControllerEpoch, KafkaZkClient};
 
 impl KafkaZkClient {
-    /// Pipelined read: per partition, `None` if absent, else (state, dataVersion = partition epoch).
+    /// Batched read (see `multi_read`): per partition, `None` if absent, else (state, dataVersion =
+    /// partition epoch).
     pub async fn get_partition_states(
         &self,
         tps: &[(String, i32)],
     ) -> Result<Vec<Option<(PartitionState, i32)>>, ZkError> {
-        let pending: Vec<_> = tps
+        let paths: Vec<String> = tps
             .iter()
-            .map(|(t, p)| {
-                let path = paths::partition_state(t, *p);
-                let read = self.client.get_data(&path);
-                (path, read)
-            })
+            .map(|(t, p)| paths::partition_state(t, *p))
             .collect();
-        let mut states = Vec::with_capacity(pending.len());
-        for (path, read) in pending {
-            match reread(read, || self.client.get_data(&path)).await {
-                Ok((data, stat)) => states.push(Some((parse_json(&path, &data)?, stat.version))),
-                Err(E::NoNode) => states.push(None),
-                Err(e) => return Err(ZkError::at(&path, e)),
-            }
-        }
-        Ok(states)
+        let read = self.get_data_many(&paths).await?;
+        paths
+            .iter()
+            .zip(read)
+            .map(|(path, found)| match found {
+                Some((data, version)) => Ok(Some((parse_json(path, &data)?, version))),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     /// Creates state znodes for new partitions (fenced, batched, pipelined), first creating the
