@@ -12,7 +12,6 @@ use tracing::info;
 use super::context::{ClusterModel, LeaderIsr, Tp};
 use super::election::forward;
 use super::handlers::Controller;
-use super::writes::report_acks;
 use super::ControllerEvent;
 use crate::zk::ZkError;
 
@@ -131,10 +130,7 @@ impl Controller {
         if changed.is_empty() {
             return Ok(());
         }
-        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
-        let lai = self.send_leader_and_isr(&changed, false);
-        let um = self.send_update_metadata(&brokers, &changed, &[]);
-        report_acks(started, changed.len(), lai, um);
+        self.tell_changed(started, &changed);
         Ok(())
     }
 }

@@ -34,10 +34,7 @@ impl Controller {
         if changed.is_empty() {
             return Ok(());
         }
-        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
-        let lai = self.send_leader_and_isr(&changed, false);
-        let um = self.send_update_metadata(&brokers, &changed, &[]);
-        super::writes::report_acks(seen, changed.len(), lai, um);
+        self.tell_changed(seen, &changed);
         Ok(())
     }
 }

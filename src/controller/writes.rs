@@ -197,6 +197,15 @@ impl Controller {
         acks
     }
 
+    /// Tells brokers about partitions whose state changed: LeaderAndIsr to their replicas,
+    /// UpdateMetadata to every live broker, and the acknowledgement phases logged from `started`.
+    pub(super) fn tell_changed(&self, started: Instant, changed: &[Tp]) {
+        let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        let lai = self.send_leader_and_isr(changed, false);
+        let um = self.send_update_metadata(&brokers, changed, &[]);
+        report_acks(started, changed.len(), lai, um);
+    }
+
     pub(super) fn send_update_metadata(&self, brokers: &[i32], tps: &[Tp], deleted: &[Tp]) -> Acks {
         let template = requests::update_metadata(
             &self.model,

@@ -303,12 +303,7 @@ mod tests {
     /// outcome.
     async fn over_tcp(pending: Vec<Pending>) -> (Vec<u8>, Result<(), WriteError>) {
         use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let (_read, write) = server.into_split();
+        let (mut client, write) = socket_pair().await;
         let (tx, rx) = mpsc::channel(8);
         for p in pending {
             tx.send(p).await.unwrap();
@@ -374,17 +369,23 @@ mod tests {
         assert_eq!(out, want);
     }
 
+    /// A connected client socket and the server side's write half (its read half is dropped).
+    async fn socket_pair() -> (tokio::net::TcpStream, tokio::net::tcp::OwnedWriteHalf) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        (client, write)
+    }
+
     #[tokio::test]
     async fn a_file_truncated_while_its_range_is_sent_closes_the_connection() {
         use tokio::io::AsyncReadExt;
         let content = vec![5u8; 16 << 20];
         let file = file_with(&content);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let (_read, write) = server.into_split();
+        let (mut client, write) = socket_pair().await;
         let (tx, rx) = mpsc::channel(8);
         tx.send(response(mixed_body(&file, 0, content.len())))
             .await
