@@ -1,6 +1,6 @@
 //! Builds the control requests the controller sends: every partition for one broker in one request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::leader_and_isr_request::{
     LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrTopicState,
@@ -28,13 +28,18 @@ fn topic_name(s: &str) -> TopicName {
     TopicName(str_bytes(s))
 }
 
-/// LeaderAndIsr requests for `partitions`, one per broker that hosts a replica of any of them.
+/// LeaderAndIsr requests for `partitions`, one per live broker that hosts a replica of any of
+/// them. Brokers in controlled shutdown are told only of the partitions in `tell_shutting_down`:
+/// Kafka sends the leader moves of a controlled shutdown to the leaving broker too (so it becomes
+/// a follower and refuses produce with NOT_LEADER_OR_FOLLOWER at once), but not the ISR shrinks
+/// that drop it.
 pub fn leader_and_isr(
     model: &ClusterModel,
     epoch: &ControllerEpoch,
     controller_id: i32,
     partitions: &[Tp],
     is_new: bool,
+    tell_shutting_down: &BTreeSet<Tp>,
 ) -> BTreeMap<i32, LeaderAndIsrRequest> {
     let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<LeaderAndIsrPartitionState>>> =
         BTreeMap::new();
@@ -61,11 +66,10 @@ pub fn leader_and_isr(
             .with_removing_replicas(ids(&removing))
             .with_is_new(is_new)
             .with_leader_recovery_state(state.leader_recovery_state.unwrap_or(0));
-        // Brokers in controlled shutdown are not told (Kafka's isReplicaOnline excludes them).
-        for r in replicas
-            .iter()
-            .filter(|r| model.live.contains_key(r) && !model.shutting_down.contains(r))
-        {
+        let tell_leaving = tell_shutting_down.contains(tp);
+        for r in replicas.iter().filter(|r| {
+            model.live.contains_key(r) && (tell_leaving || !model.shutting_down.contains(r))
+        }) {
             per_broker
                 .entry(*r)
                 .or_default()
@@ -259,8 +263,12 @@ mod tests {
                 target: vec![4, 1, 2],
             },
         );
-        let reqs = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false);
+        let none = BTreeSet::new();
+        let reqs = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false, &none);
         assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        let moved = BTreeSet::from([("t".to_string(), 0)]);
+        let moved = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false, &moved);
+        assert_eq!(moved.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         let ps = &reqs[&4].topic_states[0].partition_states[0];
         assert_eq!(ps.adding_replicas, vec![BrokerId(4)]);
         assert_eq!(ps.removing_replicas, vec![BrokerId(3)]);

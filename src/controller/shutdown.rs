@@ -4,7 +4,7 @@
 //! follows, so clients see a leader change instead of an outage. The broker retries while it still
 //! leads partitions (e.g. with replication factor 1) and then stops anyway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use kafka_protocol::error::ResponseError;
@@ -159,7 +159,10 @@ impl Controller {
             .copied()
             .filter(|b| *b != broker)
             .collect();
-        let mut lai = self.send_leader_and_isr(&changed, false);
+        // The leaving broker learns its leaderships moved (it becomes a follower and refuses
+        // produce); the ISR shrinks that drop it go to the other replicas only.
+        let led: BTreeSet<Tp> = led.into_iter().collect();
+        let mut lai = self.send_leader_and_isr_to(&changed, false, &led);
         lai.retain(|(b, _)| *b != broker);
         let um = self.send_update_metadata(&staying, &changed, &[]);
         self.send_update_metadata(&[broker], &changed, &[]);

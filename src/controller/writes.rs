@@ -182,10 +182,27 @@ impl Controller {
     }
 
     pub(super) fn send_leader_and_isr(&self, tps: &[Tp], is_new: bool) -> Acks {
+        self.send_leader_and_isr_to(tps, is_new, &BTreeSet::new())
+    }
+
+    /// [`Self::send_leader_and_isr`], telling brokers in controlled shutdown of the partitions in
+    /// `tell_shutting_down` too.
+    pub(super) fn send_leader_and_isr_to(
+        &self,
+        tps: &[Tp],
+        is_new: bool,
+        tell_shutting_down: &BTreeSet<Tp>,
+    ) -> Acks {
         let mut acks = Vec::new();
-        for (broker, req) in
-            requests::leader_and_isr(&self.model, &self.epoch, self.config.broker_id, tps, is_new)
-        {
+        let reqs = requests::leader_and_isr(
+            &self.model,
+            &self.epoch,
+            self.config.broker_id,
+            tps,
+            is_new,
+            tell_shutting_down,
+        );
+        for (broker, req) in reqs {
             let (tx, rx) = oneshot::channel();
             if self
                 .channels
