@@ -2,29 +2,13 @@
 fixture), topics, ZooKeeper offset paths, and the protocol constants the raw-wire tests use."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import struct
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
 
 from helpers import (
-    Rec,
     ck_admin,
-    ck_consumer,
     ck_producer,
-    karray,
-    kbytes,
-    kcat,
-    kp_consumer,
-    kstr,
-    raw_call,
-    unique_topic,
     wait_until,
 )
 

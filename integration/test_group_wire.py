@@ -3,25 +3,14 @@ stale generations and unknown members refused, a simple consumer's commit to an 
 and Kafka's ZooKeeper rules for OffsetCommit/OffsetFetch version 0 (served by any broker)."""
 from __future__ import annotations
 
-import json
-import os
-import signal
 import struct
-import subprocess
-import sys
-import time
-import uuid
 
 import pytest
 
 from helpers import (
-    Rec,
-    ck_admin,
     ck_consumer,
-    ck_producer,
     karray,
     kbytes,
-    kcat,
     kp_consumer,
     kstr,
     raw_call,
@@ -31,7 +20,6 @@ from helpers import (
 
 from groups_common import (  # noqa: F401  (gbroker is a fixture)
     N_PARTITIONS,
-    GROUP_BROKER,
     OFFSET_COMMIT,
     OFFSET_FETCH,
     FIND_COORDINATOR,
@@ -41,14 +29,11 @@ from groups_common import (  # noqa: F401  (gbroker is a fixture)
     UNKNOWN_TOPIC_OR_PARTITION,
     ILLEGAL_GENERATION,
     UNKNOWN_MEMBER_ID,
-    NON_EMPTY_GROUP,
-    wait_for_metadata,
     gbroker,
     unique_group,
     offset_path,
     zk_offsets,
     create_topic,
-    produce_per_partition,
 )
 
 pytestmark = pytest.mark.clients

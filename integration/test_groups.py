@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -22,13 +20,8 @@ from helpers import (
     Rec,
     ck_admin,
     ck_consumer,
-    ck_producer,
-    karray,
-    kbytes,
     kcat,
     kp_consumer,
-    kstr,
-    raw_call,
     unique_topic,
     wait_until,
 )
@@ -37,21 +30,10 @@ pytestmark = pytest.mark.clients
 
 from groups_common import (  # noqa: F401  (gbroker is a fixture)
     N_PARTITIONS,
-    GROUP_BROKER,
-    OFFSET_COMMIT,
-    OFFSET_FETCH,
-    FIND_COORDINATOR,
-    JOIN_GROUP,
-    SYNC_GROUP,
-    NONE,
-    UNKNOWN_TOPIC_OR_PARTITION,
-    ILLEGAL_GENERATION,
-    UNKNOWN_MEMBER_ID,
     NON_EMPTY_GROUP,
     wait_for_metadata,
     gbroker,
     unique_group,
-    offset_path,
     zk_offsets,
     create_topic,
     produce_per_partition,
