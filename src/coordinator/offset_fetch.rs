@@ -22,19 +22,25 @@ struct Fetched {
     error: i16,
 }
 
+/// The partitions a request names, topic by topic (v0–v7 and v8+ requests list them alike).
+fn wanted_partitions<'a>(
+    topics: impl Iterator<Item = (&'a str, &'a [i32])>,
+) -> Vec<TopicPartition> {
+    topics
+        .flat_map(|(name, ps)| ps.iter().map(move |p| TopicPartition::new(name, *p)))
+        .collect()
+}
+
 impl GroupCoordinator {
     pub async fn offset_fetch(&self, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
         if version >= 8 {
             let mut groups = Vec::with_capacity(req.groups.len());
             for g in &req.groups {
                 let wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .flat_map(|t| {
-                            t.partition_indexes
-                                .iter()
-                                .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
-                        })
-                        .collect()
+                    wanted_partitions(
+                        ts.iter()
+                            .map(|t| (t.name.0.as_str(), t.partition_indexes.as_slice())),
+                    )
                 });
                 let (fetched, error) = self
                     .fetch_group(g.group_id.0.as_str(), wanted, version)
@@ -69,13 +75,10 @@ impl GroupCoordinator {
             return OffsetFetchResponse::default().with_groups(groups);
         }
         let wanted = req.topics.as_ref().map(|ts| {
-            ts.iter()
-                .flat_map(|t| {
-                    t.partition_indexes
-                        .iter()
-                        .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
-                })
-                .collect()
+            wanted_partitions(
+                ts.iter()
+                    .map(|t| (t.name.0.as_str(), t.partition_indexes.as_slice())),
+            )
         });
         let (fetched, error) = self
             .fetch_group(req.group_id.0.as_str(), wanted, version)
