@@ -530,13 +530,6 @@ def test_returning_leader_truncates_its_divergent_tail(broker_factory, zk):
     assert raw_list_offsets(fb.host, fb.port, topic, 0, replica_id=-2) == (0, len(expected))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "zkafka declares its session expired itself when it cannot reconnect within the session timeout "
-    "(zookeeper_client: 'fail to connect to cluster ... due to timeout' -> 'ZooKeeper session expired'), "
-    "although the restarted ZooKeeper restored the session (its /brokers/ids/<id> is still there: "
-    "'re-registration failed ... broker id already registered'); Kafka's Java client keeps reconnecting "
-    "with the same session and ZooKeeper decides. Result: the controller resigns, another broker is "
-    "elected (controller_epoch +1) and every broker re-registers with a new czxid."))
 def test_zookeeper_outage_longer_than_session_timeout_keeps_sessions(broker_factory, zk, zookeeper):
     """ZooKeeper is down for longer than the session timeout (6 s). A restarted ZooKeeper reloads
     its sessions and gives each a fresh timeout, so clients that reconnect keep their sessions (as

@@ -26,7 +26,9 @@ use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
 use crate::replica::{run_housekeeping, HousekeepingIntervals, ReplicaManager};
-use crate::zk::{self, BrokerRegistration, KafkaZkClient, ListenerEndpoint, ZkSettings};
+use crate::zk::{
+    self, BrokerRegistration, KafkaZkClient, ListenerEndpoint, SessionInfo, ZkSettings,
+};
 
 /// How long to wait between attempts to rebuild an expired ZooKeeper session.
 const SESSION_RETRY: Duration = Duration::from_secs(1);
@@ -211,8 +213,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = current.session_lost() => {
-                warn!(broker_id, "ZooKeeper session expired; building a new session");
-                current = renew_session(&config, broker_id, &reg, &replicas).await;
+                warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
+                current = renew_session(&config, broker_id, &reg, &replicas, current.session_info()).await;
                 let _ = zk_tx.send(current.clone());
                 let _ = raw_zk_tx.send(current.raw().clone());
                 groups.refresh_mirrors();
@@ -285,27 +287,46 @@ fn group_coordinator(
 
 /// Connects again and re-registers, retrying until it works: a broker without a session serves
 /// nothing new, but it keeps serving what it has until the controller moves its partitions.
+/// The old session comes first: the client gives up on it after the session timeout without a
+/// server, but a restarted ZooKeeper may still hold it (and its ephemerals), and only ZooKeeper's
+/// answer ends it. A resumed session keeps its registration, so the broker epoch does not change.
 async fn renew_session(
     config: &KafkaConfig,
     broker_id: i32,
     reg: &BrokerRegistration,
     replicas: &ReplicaManager,
+    old: SessionInfo,
 ) -> KafkaZkClient {
+    let mut resumable = Some(old);
     loop {
-        match connect_zk(config).await {
+        let attempt = match resumable.clone() {
+            Some(session) => KafkaZkClient::resume(&zk_settings(config), session).await,
+            None => KafkaZkClient::connect(&zk_settings(config)).await,
+        };
+        match attempt {
             Ok(zk) => match zk.register_broker(broker_id, reg).await {
                 Ok(epoch) => {
+                    let renewed = replicas.broker_epoch() != epoch;
                     replicas.set_broker_epoch(epoch);
                     info!(
                         broker_id,
                         broker_epoch = epoch,
-                        "re-registered after session expiry"
+                        renewed,
+                        "registered after the session loss"
                     );
                     return zk;
                 }
                 Err(e) => warn!(error = %e, "re-registration failed; retrying"),
             },
-            Err(e) => warn!(error = %format!("{e:#}"), "cannot reach ZooKeeper; retrying"),
+            Err(zk::ZkError::SessionLost) if resumable.is_some() => {
+                info!(
+                    broker_id,
+                    "ZooKeeper ended the old session; building a new one"
+                );
+                resumable = None;
+                continue;
+            }
+            Err(e) => warn!(error = %e, "cannot reach ZooKeeper; retrying"),
         }
         tokio::time::sleep(SESSION_RETRY).await;
     }

@@ -92,7 +92,7 @@ async fn session_expiry_is_detected() {
         }
     };
     drop(thief);
-    tokio::time::timeout(Duration::from_secs(20), lost)
+    tokio::time::timeout(Duration::from_secs(40), lost)
         .await
         .expect("session_lost resolves")
         .unwrap();

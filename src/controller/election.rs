@@ -21,6 +21,9 @@ pub(crate) fn forward(
 
 /// If `/controller` is absent, runs Kafka's election multi. Always leaves an exists-watch on
 /// `/controller` armed, so that losing (or gaining) the znode becomes a `ControllerChanged` event.
+/// A `/controller` that is this session's own (the session was resumed after a ZooKeeper outage)
+/// is taken back in its current epoch: no other broker could have been elected meanwhile, and
+/// electing again would only move the controller for nothing.
 pub(crate) async fn elect_or_watch(
     zk: &KafkaZkClient,
     broker_id: i32,
@@ -28,6 +31,9 @@ pub(crate) async fn elect_or_watch(
 ) -> Result<Option<ControllerEpoch>, ZkError> {
     let (current, watcher) = zk.get_controller_and_watch().await?;
     forward(watcher, tx, ControllerEvent::ControllerChanged);
+    if current == Some(broker_id) && zk.owns_controller().await? {
+        return zk.get_controller_epoch().await;
+    }
     if current.is_some() {
         return Ok(None);
     }

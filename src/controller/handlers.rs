@@ -69,7 +69,14 @@ impl Controller {
                         return Err(ZkError::ControllerMoved);
                     }
                 }
-                ControllerEvent::SessionRenewed => return Err(ZkError::ControllerMoved),
+                // Sent after every session loss. A controller that already runs on the resumed
+                // session (it took its own `/controller` back) has nothing to redo; one still on
+                // the lost session must stop.
+                ControllerEvent::SessionRenewed => {
+                    if !matches!(self.zk.owns_controller().await, Ok(true)) {
+                        return Err(ZkError::ControllerMoved);
+                    }
+                }
                 ControllerEvent::BrokersChanged => self.on_brokers_changed().await?,
                 ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
                 ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,

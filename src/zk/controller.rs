@@ -28,6 +28,17 @@ impl KafkaZkClient {
         Ok((controller, watcher))
     }
 
+    /// Whether `/controller` is this session's own ephemeral znode: true after a session was
+    /// resumed by a broker that was the controller before ZooKeeper went away.
+    pub async fn owns_controller(&self) -> Result<bool, ZkError> {
+        let stat = reread(self.client.check_stat(CONTROLLER), || {
+            self.client.check_stat(CONTROLLER)
+        })
+        .await
+        .map_err(|e| ZkError::at(CONTROLLER, e))?;
+        Ok(stat.is_some_and(|s| s.ephemeral_owner == self.session_id()))
+    }
+
     /// `/controller_epoch` as (epoch, dataVersion); `None` before the first election.
     pub async fn get_controller_epoch(&self) -> Result<Option<ControllerEpoch>, ZkError> {
         match self.read(CONTROLLER_EPOCH).await? {

@@ -43,7 +43,7 @@ pub use znodes::{
     ReassignmentZnode, TopicConfigZnode, TopicPartitionEntry, TopicZnode,
 };
 /// A one-shot watch: `changed().await` resolves on the first event (or when the session ends).
-pub use zookeeper_client::OneshotWatcher;
+pub use zookeeper_client::{OneshotWatcher, SessionInfo};
 
 /// How to reach ZooKeeper (Kafka's `zookeeper.*` settings).
 #[derive(Debug, Clone)]

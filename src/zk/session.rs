@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zookeeper_client::{
-    Acl, Acls, Client, CreateMode, CreateOptions, Permission, SessionState, Stat,
+    Acl, Acls, Client, CreateMode, CreateOptions, Permission, SessionInfo, SessionState, Stat,
 };
 
 use super::error::ZkError;
@@ -80,6 +80,36 @@ impl KafkaZkClient {
         })
     }
 
+    /// Reconnects to the session this client had, as Kafka's Java client keeps doing while
+    /// ZooKeeper is away: a restarted ZooKeeper reloads its sessions and gives each a fresh
+    /// timeout, so the session, its ephemeral znodes (registration, `/controller`) and the broker
+    /// epoch survive an outage longer than the timeout. Only ZooKeeper decides that a session
+    /// expired ([`ZkError::SessionLost`]); nothing answering within `connection_timeout` is
+    /// [`ZkError::Unreachable`]. Watches are not carried over: the caller re-arms them.
+    pub async fn resume(s: &ZkSettings, session: SessionInfo) -> Result<Self, ZkError> {
+        let unreachable = || ZkError::Unreachable {
+            connect: s.connect.clone(),
+            timeout: s.connection_timeout,
+        };
+        let attempt = connector(s).with_session(session).connect(&s.connect);
+        let client = match tokio::time::timeout(s.connection_timeout, attempt).await {
+            Err(_) => return Err(unreachable()),
+            Ok(Err(zookeeper_client::Error::Timeout | zookeeper_client::Error::NoHosts)) => {
+                return Err(unreachable())
+            }
+            Ok(Err(e)) => return Err(ZkError::session(e)),
+            Ok(Ok(client)) => client,
+        };
+        tracing::info!(
+            session_id = format_args!("{:#x}", client.session_id().0),
+            "ZooKeeper session resumed"
+        );
+        Ok(KafkaZkClient {
+            client: Arc::new(client),
+            set_acl: s.set_acl,
+        })
+    }
+
     /// Resolves when this session has expired (or was closed): the caller then builds a new client,
     /// re-registers and re-arms its watches. A disconnection alone does not resolve it: the client
     /// reconnects and keeps the session (and its watches) while the server still has it.
@@ -108,8 +138,8 @@ impl KafkaZkClient {
         self.client.session_id().0
     }
 
-    /// Session id and password, e.g. to take the session over from a test.
-    pub fn session_info(&self) -> zookeeper_client::SessionInfo {
+    /// Session id and password: what [`KafkaZkClient::resume`] takes (tests take sessions over too).
+    pub fn session_info(&self) -> SessionInfo {
         self.client.session().clone()
     }
 
