@@ -36,6 +36,26 @@ fn connector(s: &ZkSettings) -> zookeeper_client::Connector {
         .with_connection_timeout(s.connection_timeout)
 }
 
+/// Awaits a connection attempt for at most `connection_timeout`; nothing answering (in time) is
+/// [`ZkError::Unreachable`], any other failure the session error it maps to.
+async fn within_connection_timeout(
+    s: &ZkSettings,
+    attempt: impl Future<Output = Result<Client, zookeeper_client::Error>>,
+) -> Result<Client, ZkError> {
+    let unreachable = || ZkError::Unreachable {
+        connect: s.connect.clone(),
+        timeout: s.connection_timeout,
+    };
+    match tokio::time::timeout(s.connection_timeout, attempt).await {
+        Err(_) => Err(unreachable()),
+        Ok(Err(zookeeper_client::Error::Timeout | zookeeper_client::Error::NoHosts)) => {
+            Err(unreachable())
+        }
+        Ok(Err(e)) => Err(ZkError::session(e)),
+        Ok(Ok(client)) => Ok(client),
+    }
+}
+
 impl KafkaZkClient {
     /// Creates a missing chroot (persistent, empty, via a client without chroot) then connects with
     /// it. Nothing answering within `connection_timeout` → [`ZkError::Unreachable`].
@@ -45,10 +65,6 @@ impl KafkaZkClient {
             // rejects them (InvalidACL) from an anonymous session.
             return Err(ZkError::AclsNeedAuthentication);
         }
-        let unreachable = || ZkError::Unreachable {
-            connect: s.connect.clone(),
-            timeout: s.connection_timeout,
-        };
         let attempt = async {
             let (servers, chroot) = split_chroot(&s.connect);
             if let Some(chroot) = chroot {
@@ -60,14 +76,7 @@ impl KafkaZkClient {
             }
             connector(s).connect(&s.connect).await
         };
-        let client = match tokio::time::timeout(s.connection_timeout, attempt).await {
-            Err(_) => return Err(unreachable()),
-            Ok(Err(zookeeper_client::Error::Timeout | zookeeper_client::Error::NoHosts)) => {
-                return Err(unreachable())
-            }
-            Ok(Err(e)) => return Err(ZkError::session(e)),
-            Ok(Ok(client)) => client,
-        };
+        let client = within_connection_timeout(s, attempt).await?;
         tracing::info!(
             session_id = format_args!("{:#x}", client.session_id().0),
             timeout_ms = client.session_timeout().as_millis() as u64,
@@ -87,19 +96,8 @@ impl KafkaZkClient {
     /// expired ([`ZkError::SessionLost`]); nothing answering within `connection_timeout` is
     /// [`ZkError::Unreachable`]. Watches are not carried over: the caller re-arms them.
     pub async fn resume(s: &ZkSettings, session: SessionInfo) -> Result<Self, ZkError> {
-        let unreachable = || ZkError::Unreachable {
-            connect: s.connect.clone(),
-            timeout: s.connection_timeout,
-        };
         let attempt = connector(s).with_session(session).connect(&s.connect);
-        let client = match tokio::time::timeout(s.connection_timeout, attempt).await {
-            Err(_) => return Err(unreachable()),
-            Ok(Err(zookeeper_client::Error::Timeout | zookeeper_client::Error::NoHosts)) => {
-                return Err(unreachable())
-            }
-            Ok(Err(e)) => return Err(ZkError::session(e)),
-            Ok(Ok(client)) => client,
-        };
+        let client = within_connection_timeout(s, attempt).await?;
         tracing::info!(
             session_id = format_args!("{:#x}", client.session_id().0),
             "ZooKeeper session resumed"
