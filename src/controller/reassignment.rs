@@ -81,15 +81,21 @@ fn bumped(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<Leader
 }
 
 impl Controller {
-    /// Reads `/admin/reassign_partitions` (re-arming its watch) and starts what is new in it.
-    pub(super) async fn on_reassignment_requested(&mut self) -> Result<(), ZkError> {
+    /// Reads `/admin/reassign_partitions` and re-arms its watch (it becomes a
+    /// `ReassignmentRequested` event); `None` when the znode is absent.
+    async fn watch_reassignment(&mut self) -> Result<Option<ReassignmentZnode>, ZkError> {
         let (znode, watcher) = self.zk.get_reassignment_and_watch().await?;
         forward(
             watcher,
             &self.events,
             ControllerEvent::ReassignmentRequested,
         );
-        let Some(znode) = znode else {
+        Ok(znode)
+    }
+
+    /// Reads `/admin/reassign_partitions` (re-arming its watch) and starts what is new in it.
+    pub(super) async fn on_reassignment_requested(&mut self) -> Result<(), ZkError> {
+        let Some(znode) = self.watch_reassignment().await? else {
             return Ok(());
         };
         let mut start = Vec::new();
@@ -262,13 +268,7 @@ impl Controller {
         if done.is_empty() {
             return Ok(());
         }
-        let (znode, watcher) = self.zk.get_reassignment_and_watch().await?;
-        forward(
-            watcher,
-            &self.events,
-            ControllerEvent::ReassignmentRequested,
-        );
-        let Some(znode) = znode else {
+        let Some(znode) = self.watch_reassignment().await? else {
             return Ok(());
         };
         let remaining = ReassignmentZnode {
