@@ -371,9 +371,9 @@ mod tests {
         p.apply_leader_and_isr(&state, 0).unwrap();
         let batch = |n| build_batch(&Bytes::from_static(b"v"), n, 0).unwrap();
         p.with_log(|log| {
-            log.append_as_leader(BytesMut::from(&batch(5)[..]), 0, 0)
+            log.append_as_leader(&BytesMut::from(&batch(5)[..]), 0, 0)
                 .unwrap();
-            log.append_as_leader(BytesMut::from(&batch(3)[..]), 2, 0)
+            log.append_as_leader(&BytesMut::from(&batch(3)[..]), 2, 0)
                 .unwrap();
         });
         p

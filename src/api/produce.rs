@@ -49,9 +49,9 @@ impl KafkaApis {
                         }
                         (None, _) => Err(ResponseError::UnknownTopicOrPartition),
                         (Some(_), None) => Err(ResponseError::CorruptMessage),
-                        (Some(p), Some(records)) => {
-                            p.append_as_leader(records, acks, now).map(|info| (p, info))
-                        }
+                        (Some(p), Some(records)) => p
+                            .append_as_leader(&records, acks, now)
+                            .map(|info| (p, info)),
                     }
                 };
                 match outcome {

@@ -7,9 +7,12 @@
 //! expects to find.
 //!
 //! All I/O here is synchronous std I/O: the single writer of a [`Log`] is driven by the replica
-//! layer (which wraps calls in `spawn_blocking`), and any number of [`LogReader`]s read
-//! concurrently with positional reads.
+//! layer on the request's own task (an append without fsync only reaches the page cache, so it
+//! is shorter than a hand-off to another thread would be), and any number of [`LogReader`]s read
+//! concurrently with positional reads. An append writes the request's bytes with one vectored
+//! write (see `append_bytes`), never a copy of them.
 
+mod append_bytes;
 pub mod checkpoint;
 mod config;
 mod entry_file;

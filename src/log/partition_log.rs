@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use tracing::{debug, info};
 
+use crate::log::append_bytes::AppendBytes;
 use crate::log::checkpoint;
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::producer_state::{ProducerStateManager, SequenceCheck};
@@ -163,11 +163,11 @@ impl Log {
     /// epoch by patching headers, then append the bytes as they came.
     pub fn append_as_leader(
         &mut self,
-        mut records: BytesMut,
+        records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let batches = record_batch::validate(&records, Some(self.config.max_message_bytes))?;
+        let batches = record_batch::validate(records, Some(self.config.max_message_bytes))?;
         if records.len() as u64 > self.segment_bytes() {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
@@ -178,6 +178,7 @@ impl Log {
             return Err(LogError::InvalidRecord("no record batch to append".into()));
         }
         let mut headers: Vec<BatchHeader> = Vec::with_capacity(batches.len());
+        let mut bytes = AppendBytes::with_capacity(records, batches.len());
         let mut next = self.log_end_offset;
         for batch in &batches {
             let mut h = batch.header;
@@ -204,23 +205,21 @@ impl Log {
                     bytes: 0,
                 });
             }
-            let bytes = &mut records[batch.range.clone()];
-            record_batch::set_base_offset(bytes, next);
-            record_batch::set_partition_leader_epoch(bytes, leader_epoch);
+            bytes.patch(batch.range.start, next, leader_epoch);
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
             next = h.last_offset() + 1;
             headers.push(h);
         }
-        let info = self.append_batches(&records, &headers, now_ms)?;
+        let info = self.append_batches(&bytes, &headers, now_ms)?;
         self.epochs.assign(leader_epoch, info.first_offset)?;
         Ok(info)
     }
 
     /// Follower append: offsets were assigned by the leader. Checks structure and CRC and that
     /// offsets only grow (a gap is allowed, as after compaction upstream).
-    pub fn append_as_follower(&mut self, records: BytesMut) -> Result<AppendInfo, LogError> {
-        let batches = record_batch::validate_replicated(&records)?;
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        let batches = record_batch::validate_replicated(records)?;
         let headers: Vec<BatchHeader> = batches.iter().map(|b| b.header).collect();
         let Some(first) = headers.first() else {
             return Ok(AppendInfo {
@@ -249,7 +248,8 @@ impl Log {
                 });
             }
         }
-        let info = self.append_batches(&records, &headers, wall_clock_ms())?;
+        let info =
+            self.append_batches(&AppendBytes::unchanged(records), &headers, wall_clock_ms())?;
         for h in &headers {
             self.epochs
                 .assign(h.partition_leader_epoch, h.base_offset)?;
@@ -260,7 +260,7 @@ impl Log {
     /// Rolls if needed, appends to the active segment, records producer state, publishes.
     fn append_batches(
         &mut self,
-        bytes: &[u8],
+        bytes: &AppendBytes<'_>,
         headers: &[BatchHeader],
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {

@@ -75,31 +75,31 @@ fn index_entries_point_at_their_batches() {
 fn idempotent_duplicates_gaps_and_fencing() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
-    log.append_as_leader(simple(2, 0), 0, 0).unwrap();
+    log.append_as_leader(&simple(2, 0), 0, 0).unwrap();
     let first = log
-        .append_as_leader(batch(3, 0, (9, 0, 0), 5), 0, 0)
+        .append_as_leader(&batch(3, 0, (9, 0, 0), 5), 0, 0)
         .unwrap();
     assert_eq!(
         (first.first_offset, first.last_offset, first.duplicate),
         (2, 4, false)
     );
     let again = log
-        .append_as_leader(batch(3, 0, (9, 0, 0), 5), 0, 0)
+        .append_as_leader(&batch(3, 0, (9, 0, 0), 5), 0, 0)
         .unwrap();
     assert!(again.duplicate);
     assert_eq!((again.first_offset, again.last_offset), (2, 4));
     assert_eq!(log.log_end_offset(), 5);
-    let gap = log.append_as_leader(batch(1, 0, (9, 0, 5), 5), 0, 0);
+    let gap = log.append_as_leader(&batch(1, 0, (9, 0, 5), 5), 0, 0);
     assert_eq!(gap.unwrap_err().kafka_error_code(), 45);
-    log.append_as_leader(batch(1, 0, (9, 1, 0), 5), 0, 0)
+    log.append_as_leader(&batch(1, 0, (9, 1, 0), 5), 0, 0)
         .unwrap();
-    let fenced = log.append_as_leader(batch(1, 0, (9, 0, 3), 5), 0, 0);
+    let fenced = log.append_as_leader(&batch(1, 0, (9, 0, 3), 5), 0, 0);
     assert_eq!(fenced.unwrap_err().kafka_error_code(), 47);
     // Producer state survives a restart (rebuilt from the log).
     log.close().unwrap();
     let mut log = open(dir.path());
     let again = log
-        .append_as_leader(batch(1, 0, (9, 1, 0), 5), 0, 0)
+        .append_as_leader(&batch(1, 0, (9, 1, 0), 5), 0, 0)
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.first_offset, 5);
@@ -118,18 +118,18 @@ fn rejects_client_batches_the_broker_must_not_store() {
         0,
     )
     .unwrap();
-    let big = log.append_as_leader(batch(10, 0, (-1, -1, -1), 50), 0, 0);
+    let big = log.append_as_leader(&batch(10, 0, (-1, -1, -1), 50), 0, 0);
     assert_eq!(big.unwrap_err().kafka_error_code(), 10);
     let mut moved = simple(1, 0);
     record_batch::set_base_offset(&mut moved, 7);
     assert_eq!(
-        log.append_as_leader(moved, 0, 0)
+        log.append_as_leader(&moved, 0, 0)
             .unwrap_err()
             .kafka_error_code(),
         87
     );
     assert_eq!(
-        log.append_as_leader(BytesMut::new(), 0, 0)
+        log.append_as_leader(&BytesMut::new(), 0, 0)
             .unwrap_err()
             .kafka_error_code(),
         87
@@ -143,7 +143,7 @@ fn leader_epochs_and_truncation() {
     let mut log = open(dir.path());
     for (epoch, n) in [(1, 4), (3, 4), (5, 4)] {
         for _ in 0..n {
-            log.append_as_leader(simple(2, 0), epoch, 0).unwrap();
+            log.append_as_leader(&simple(2, 0), epoch, 0).unwrap();
         }
     }
     assert_eq!(log.latest_epoch(), Some(5));
@@ -171,7 +171,7 @@ fn leader_epochs_and_truncation() {
         vec![10, 11]
     );
     assert_eq!(
-        log.append_as_leader(simple(1, 0), 6, 0)
+        log.append_as_leader(&simple(1, 0), 6, 0)
             .unwrap()
             .first_offset,
         13
@@ -186,17 +186,17 @@ fn follower_append_keeps_leader_offsets() {
     let leader_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path());
     fill(&mut leader, 3, 2);
-    leader.append_as_leader(simple(2, 0), 4, 0).unwrap();
+    leader.append_as_leader(&simple(2, 0), 4, 0).unwrap();
     let fetched = leader.reader().read(0, 1 << 20, 8, true).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut follower = open(dir.path());
     let info = follower
-        .append_as_follower(BytesMut::from(&fetched[..]))
+        .append_as_follower(&BytesMut::from(&fetched[..]))
         .unwrap();
     assert_eq!((info.first_offset, info.last_offset), (0, 7));
     assert_eq!(follower.end_offset_for_epoch(0), Some((0, 6)));
     assert_eq!(follower.latest_epoch(), Some(4));
-    let again = follower.append_as_follower(BytesMut::from(&fetched[..]));
+    let again = follower.append_as_follower(&BytesMut::from(&fetched[..]));
     assert!(matches!(
         again,
         Err(LogError::UnexpectedAppendOffset { .. })
@@ -207,7 +207,7 @@ fn follower_append_keeps_leader_offsets() {
     follower.truncate_to(0).unwrap();
     assert_eq!(
         follower
-            .append_as_follower(torn)
+            .append_as_follower(&torn)
             .unwrap_err()
             .kafka_error_code(),
         2
@@ -219,7 +219,7 @@ fn timestamps_for_list_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
     for i in 0..20 {
-        log.append_as_leader(simple(2, 1000 + 100 * i), 0, 0)
+        log.append_as_leader(&simple(2, 1000 + 100 * i), 0, 0)
             .unwrap();
     }
     let reader = log.reader();
@@ -251,14 +251,14 @@ fn time_based_roll_and_flush_policy() {
         ..LogConfig::default()
     };
     let mut log = Log::open(dir.path(), cfg, 0, 0).unwrap();
-    log.append_as_leader(simple(2, 1000), 0, 0).unwrap();
+    log.append_as_leader(&simple(2, 1000), 0, 0).unwrap();
     log.maybe_flush(0).unwrap();
     assert_eq!(log.recovery_point(), 0);
-    log.append_as_leader(simple(1, 1050), 0, 0).unwrap();
+    log.append_as_leader(&simple(1, 1050), 0, 0).unwrap();
     assert_eq!(log.segments.len(), 1);
     log.maybe_flush(0).unwrap();
     assert_eq!(log.recovery_point(), 3);
-    log.append_as_leader(simple(1, 1200), 0, 0).unwrap();
+    log.append_as_leader(&simple(1, 1200), 0, 0).unwrap();
     assert_eq!(log.segments.len(), 2);
     assert_eq!(log.segments[1].base_offset(), 3);
 }
@@ -320,7 +320,7 @@ fn oversized_request_is_a_record_list_error() {
         0,
     )
     .unwrap();
-    let err = log.append_as_leader(simple(20, 0), 0, 0).unwrap_err();
+    let err = log.append_as_leader(&simple(20, 0), 0, 0).unwrap_err();
     assert_eq!(err.kafka_error_code(), 18);
 }
 
@@ -329,11 +329,11 @@ fn producer_state_rebuild_skips_only_expired_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
     let now = crate::log::partition_log::wall_clock_ms();
-    log.append_as_leader(batch(1, 0, (2, 0, 0), 5), 0, now)
+    log.append_as_leader(&batch(1, 0, (2, 0, 0), 5), 0, now)
         .unwrap();
     fill_from(&mut log, 1, 20);
     let recent_offset = log.log_end_offset();
-    log.append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+    log.append_as_leader(&batch(1, now, (1, 0, 0), 5), 0, now)
         .unwrap();
     fill_from(&mut log, recent_offset + 1, 20);
     let holding = log
@@ -346,13 +346,13 @@ fn producer_state_rebuild_skips_only_expired_segments() {
     let mut log = open(dir.path());
     // The recent producer is remembered from a non-active segment ...
     let recent = log
-        .append_as_leader(batch(1, now, (1, 0, 0), 5), 0, now)
+        .append_as_leader(&batch(1, now, (1, 0, 0), 5), 0, now)
         .unwrap();
     assert!(recent.duplicate);
     assert_eq!(recent.first_offset, recent_offset);
     // ... the one whose batches are a day old is expired, as Kafka would have it.
     let old = log
-        .append_as_leader(batch(1, 0, (2, 0, 7), 5), 0, now)
+        .append_as_leader(&batch(1, 0, (2, 0, 7), 5), 0, now)
         .unwrap();
     assert!(!old.duplicate);
 }
@@ -363,7 +363,7 @@ fn finds_batches_larger_than_a_read_chunk() {
     let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
     for i in 0..4 {
         let size = if i % 2 == 0 { 20_000 } else { 10 };
-        log.append_as_leader(batch(2, 100 * i, (-1, -1, -1), size), 0, 0)
+        log.append_as_leader(&batch(2, 100 * i, (-1, -1, -1), size), 0, 0)
             .unwrap();
     }
     let reader = log.reader();

@@ -218,7 +218,7 @@ mod tests {
         let mut log = Log::open(dir.path(), config, 0, 0).unwrap();
         for i in 0..150usize {
             let b = batch(1 + i % 4, 1000, (-1, -1, -1), (i * 37) % 120);
-            log.append_as_leader(b, 0, 0).unwrap();
+            log.append_as_leader(&b, 0, 0).unwrap();
         }
         assert_eq!(log.segments.len(), 1);
         assert!(log.segments[0].files().offset_index.entries() > 20);

@@ -24,7 +24,7 @@ fn recovery_drops_a_torn_tail() {
         .unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
     assert_eq!(log.log_end_offset(), 8);
-    let info = log.append_as_leader(simple(2, 9), 0, 0).unwrap();
+    let info = log.append_as_leader(&simple(2, 9), 0, 0).unwrap();
     assert_eq!((info.first_offset, info.last_offset), (8, 9));
     assert_eq!(
         offsets(&log.reader().read(0, 1 << 20, 10, true).unwrap()),
@@ -57,7 +57,7 @@ fn recovery_drops_a_corrupt_last_batch_and_later_segments() {
         fs::metadata(&path).unwrap().len() as usize,
         last.range.start
     );
-    let info = log.append_as_leader(simple(1, 1), 0, 0).unwrap();
+    let info = log.append_as_leader(&simple(1, 1), 0, 0).unwrap();
     assert_eq!(info.first_offset, last.header.base_offset);
 }
 
@@ -94,7 +94,7 @@ fn reopen_continues_where_it_left_off() {
     let mut log = Log::open(dir.path(), small_config(), 40, 0).unwrap();
     assert_eq!(log.log_end_offset(), 40);
     assert_eq!(log.recovery_point(), 40);
-    let info = log.append_as_leader(simple(1, 5), 0, 0).unwrap();
+    let info = log.append_as_leader(&simple(1, 5), 0, 0).unwrap();
     assert_eq!(info.first_offset, 40);
     assert_eq!(
         offsets(&log.reader().read(40, 100, 41, true).unwrap()),
@@ -116,7 +116,7 @@ proptest::proptest! {
         fs::write(&path, &data).unwrap();
         let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
         proptest::prop_assert_eq!(log.log_end_offset(), 6);
-        proptest::prop_assert_eq!(log.append_as_leader(simple(1, 0), 0, 0).unwrap().first_offset, 6);
+        proptest::prop_assert_eq!(log.append_as_leader(&simple(1, 0), 0, 0).unwrap().first_offset, 6);
     }
 }
 

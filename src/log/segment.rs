@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use crate::log::append_bytes::AppendBytes;
 use crate::log::record_batch::BatchHeader;
 use crate::log::segment_files::UNKNOWN;
 pub use crate::log::segment_files::{file_name, ScanOutcome, SegmentFiles, TimestampOffset};
@@ -72,7 +73,11 @@ impl LogSegment {
     /// Appends `bytes` (the given batches, contiguous, offsets already assigned), adds index
     /// entries every `index.interval.bytes` exactly as recovery would rebuild them, and only
     /// then publishes the new size to readers.
-    pub fn append(&mut self, bytes: &[u8], batches: &[BatchHeader]) -> Result<(), LogError> {
+    pub fn append(
+        &mut self,
+        bytes: &AppendBytes<'_>,
+        batches: &[BatchHeader],
+    ) -> Result<(), LogError> {
         let start = self.files.write_tail(bytes)?;
         if start == 0 {
             self.rolling_timestamp = batches.first().map(|h| h.max_timestamp);

@@ -4,7 +4,7 @@
 //! atomics, so a fetch never waits for a produce.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::log::append_bytes::AppendBytes;
 use crate::log::index::{OffsetIndex, TimeIndex};
 use crate::log::record_batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::{LogConfig, LogError};
@@ -101,12 +102,27 @@ impl SegmentFiles {
         &self.log
     }
 
-    /// Appends bytes at the current end without publishing them (writer only).
-    pub(crate) fn write_tail(&self, bytes: &[u8]) -> Result<u64, LogError> {
+    /// Appends `bytes` at the current end without publishing them (writer only): vectored
+    /// positional writes, at most `IOV_MAX` pieces at a time, until everything is written.
+    pub(crate) fn write_tail(&self, bytes: &AppendBytes<'_>) -> Result<u64, LogError> {
+        /// Linux's `IOV_MAX`.
+        const MAX_PIECES: usize = 1024;
         let start = self.size();
-        self.log
-            .write_all_at(bytes, start)
+        let mut slices = bytes.io_slices();
+        let mut remaining: &mut [IoSlice<'_>] = &mut slices;
+        let mut pos = start;
+        while !remaining.is_empty() {
+            let take = remaining.len().min(MAX_PIECES);
+            let n = match rustix::io::pwritev(&*self.log, &remaining[..take], pos) {
+                Ok(0) => Err(io::Error::new(io::ErrorKind::WriteZero, "wrote 0 bytes")),
+                Ok(n) => Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => Err(io::Error::from(e)),
+            }
             .map_err(LogError::io(&self.log_path))?;
+            pos += n as u64;
+            IoSlice::advance_slices(&mut remaining, n);
+        }
         Ok(start)
     }
 

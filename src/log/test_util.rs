@@ -36,7 +36,7 @@ pub fn offsets(bytes: &Bytes) -> Vec<i64> {
 pub fn fill(log: &mut Log, batches: usize, per_batch: usize) {
     for i in 0..batches {
         let info = log
-            .append_as_leader(simple(per_batch, 1000 + i as i64), 0, 0)
+            .append_as_leader(&simple(per_batch, 1000 + i as i64), 0, 0)
             .unwrap();
         assert_eq!(info.first_offset, (i * per_batch) as i64);
     }
@@ -44,7 +44,7 @@ pub fn fill(log: &mut Log, batches: usize, per_batch: usize) {
 
 pub fn fill_from(log: &mut Log, first: i64, batches: usize) {
     for i in 0..batches {
-        let info = log.append_as_leader(simple(1, 1000), 0, 0).unwrap();
+        let info = log.append_as_leader(&simple(1, 1000), 0, 0).unwrap();
         assert_eq!(info.first_offset, first + i as i64);
     }
 }

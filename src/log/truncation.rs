@@ -92,7 +92,7 @@ mod tests {
             vec![27, 28, 29]
         );
         assert!(reader.read(30, 1000, 31, true).unwrap().is_empty());
-        let info = log.append_as_leader(simple(1, 0), 0, 0).unwrap();
+        let info = log.append_as_leader(&simple(1, 0), 0, 0).unwrap();
         assert_eq!(info.first_offset, 31);
         assert_eq!(offsets(&reader.read(31, 1000, 32, true).unwrap()), vec![31]);
         // Truncation never moves forward.
@@ -110,7 +110,7 @@ mod tests {
         );
         assert_eq!(log.segments.len(), 1);
         assert_eq!(
-            log.append_as_leader(simple(1, 0), 0, 0)
+            log.append_as_leader(&simple(1, 0), 0, 0)
                 .unwrap()
                 .first_offset,
             first - 1

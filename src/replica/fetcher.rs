@@ -390,7 +390,7 @@ fn process(state: &mut FetchState, outcome: FetchOutcome, config: &FetcherConfig
             log_start_offset,
         } => {
             if let Some(bytes) = records.filter(|b| !b.is_empty()) {
-                if let Err(e) = p.append_as_follower(bytes) {
+                if let Err(e) = p.append_as_follower(&bytes) {
                     warn!(topic = %p.topic, partition = p.index, error = %e, "follower append failed");
                     return rest(state, config);
                 }

@@ -1,7 +1,6 @@
 //! The follower side of a [`Partition`]: appending what the leader sent, following the leader's high
 //! watermark and log start, and truncating to where this log agrees with the leader's.
 
-use bytes::{Bytes, BytesMut};
 use tracing::info;
 
 use super::partition::Partition;
@@ -41,13 +40,10 @@ impl Partition {
         self.with_log(|log| log.end_offset_for_epoch(epoch))
     }
 
-    /// Appends batches fetched from the leader, offsets and epochs as the leader assigned them. The
-    /// fetch response's buffer is normally ours alone, so the bytes are not copied.
-    pub fn append_as_follower(&self, records: Bytes) -> Result<AppendInfo, LogError> {
-        let buf = records
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        let info = self.lock_log().append_as_follower(buf)?;
+    /// Appends batches fetched from the leader, offsets and epochs as the leader assigned them,
+    /// straight from the fetch response's buffer.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        let info = self.lock_log().append_as_follower(records)?;
         self.log_end.send_replace(self.reader().log_end_offset());
         Ok(info)
     }

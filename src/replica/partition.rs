@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use tokio::sync::watch;
@@ -239,7 +238,7 @@ impl Partition {
     /// then appends and moves the high watermark if the ISR already has everything.
     pub fn append_as_leader(
         &self,
-        records: Bytes,
+        records: &[u8],
         acks: i16,
         now_ms: i64,
     ) -> Result<AppendInfo, ResponseError> {
@@ -251,14 +250,9 @@ impl Partition {
         {
             return Err(ResponseError::NotEnoughReplicas);
         }
-        // The frame buffer is shared with the request, so patching offsets needs our own copy unless
-        // we are the only holder.
-        let buf = records
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let info = self
             .lock_log()
-            .append_as_leader(buf, role.leader_epoch, now_ms)
+            .append_as_leader(records, role.leader_epoch, now_ms)
             .map_err(|e| log_error_code(&e))?;
         self.log_end.send_replace(self.reader.log_end_offset());
         self.maybe_advance_high_watermark();

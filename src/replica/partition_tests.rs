@@ -37,7 +37,7 @@ fn high_watermark_waits_for_every_isr_member() {
     let dir = tempfile::tempdir().unwrap();
     let p = partition(dir.path(), 1);
     assert!(p.apply_leader_and_isr(&state(1, 0, &[1, 2, 3]), 0).unwrap());
-    p.append_as_leader(records(5), -1, 0).unwrap();
+    p.append_as_leader(&records(5), -1, 0).unwrap();
     assert_eq!(p.high_watermark(), 0);
     assert_eq!(p.record_follower_fetch(2, 5, 10, 100), None);
     assert_eq!(p.high_watermark(), 0);
@@ -60,7 +60,7 @@ fn shrink_is_proposed_once_and_committed_by_the_controller() {
     let dir = tempfile::tempdir().unwrap();
     let p = partition(dir.path(), 1);
     p.apply_leader_and_isr(&state(1, 4, &[1, 2, 3]), 0).unwrap();
-    p.append_as_leader(records(5), -1, 0).unwrap();
+    p.append_as_leader(&records(5), -1, 0).unwrap();
     p.record_follower_fetch(2, 5, 22, 1_000);
     p.record_follower_fetch(3, 1, 33, 1_000);
     assert_eq!(p.maybe_shrink_isr(LAG, LAG), None);
@@ -85,7 +85,7 @@ fn expansion_waits_for_the_high_watermark_and_fenced_answers_wait_for_leader_and
     let dir = tempfile::tempdir().unwrap();
     let p = partition(dir.path(), 1);
     p.apply_leader_and_isr(&state(1, 2, &[1, 2]), 0).unwrap();
-    p.append_as_leader(records(4), -1, 0).unwrap();
+    p.append_as_leader(&records(4), -1, 0).unwrap();
     p.record_follower_fetch(2, 4, -1, 10);
     assert_eq!(p.high_watermark(), 4);
     assert_eq!(p.record_follower_fetch(3, 2, -1, 10), None);
@@ -111,7 +111,7 @@ async fn acks_all_fails_when_the_isr_shrinks_below_min_insync() {
     let p = std::sync::Arc::new(partition(dir.path(), 1));
     p.set_min_insync_replicas(2);
     p.apply_leader_and_isr(&state(1, 0, &[1, 2]), 0).unwrap();
-    let info = p.append_as_leader(records(3), -1, 0).unwrap();
+    let info = p.append_as_leader(&records(3), -1, 0).unwrap();
     let waiter = {
         let p = p.clone();
         tokio::spawn(async move {
@@ -128,7 +128,7 @@ async fn acks_all_fails_when_the_isr_shrinks_below_min_insync() {
     );
     // Back to two members: acks=all succeeds once the follower has the records.
     p.apply_leader_and_isr(&state(1, 1, &[1, 2]), 0).unwrap();
-    let info = p.append_as_leader(records(1), -1, 0).unwrap();
+    let info = p.append_as_leader(&records(1), -1, 0).unwrap();
     p.record_follower_fetch(2, info.last_offset + 1, -1, 0);
     let done = p.wait_for_acks_all(info.last_offset + 1, Duration::from_secs(1));
     assert_eq!(done.await, Ok(()));
@@ -143,13 +143,13 @@ fn follower_appends_truncates_and_follows_the_leader_high_watermark() {
     let leader_dir = tempfile::tempdir().unwrap();
     let leader = partition(leader_dir.path(), 1);
     leader.apply_leader_and_isr(&state(1, 3, &[1]), 0).unwrap();
-    leader.append_as_leader(records(4), 1, 0).unwrap();
-    leader.append_as_leader(records(2), 1, 0).unwrap();
+    leader.append_as_leader(&records(4), 1, 0).unwrap();
+    leader.append_as_leader(&records(2), 1, 0).unwrap();
     let fetched = leader.reader().read(0, 1 << 20, 6, true).unwrap();
 
     let p = partition(dir.path(), 2);
     p.apply_leader_and_isr(&state(1, 3, &[1, 2]), 0).unwrap();
-    p.append_as_follower(fetched).unwrap();
+    p.append_as_follower(&fetched).unwrap();
     let position = p.fetch_position();
     assert_eq!(
         (position.log_end_offset, position.latest_epoch),
