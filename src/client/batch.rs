@@ -2,49 +2,87 @@
 //! reading only batch headers (record count, offsets) so a consumer benchmark measures the
 //! broker, not our decoder.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ClientError;
 
 /// Fixed part of a magic-2 batch header (Kafka's `DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
 pub const BATCH_OVERHEAD: usize = 61;
+/// Where the CRC-32C sits and where the bytes it covers start.
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
 
 /// Encodes one uncompressed magic-2 batch of `count` records, each with no key, value `value`
 /// and timestamp `timestamp_ms`; offsets are 0..count (the broker assigns real ones).
 pub fn build_batch(value: &Bytes, count: usize, timestamp_ms: i64) -> Result<Bytes, ClientError> {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch whenever `offset - sequence` changes; keeping it
-            // constant with base sequence -1 (no idempotence) yields one batch.
-            sequence: NO_SEQUENCE.wrapping_add(i as i32),
-            timestamp: timestamp_ms,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::with_capacity(BATCH_OVERHEAD + count * (value.len() + 16));
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| ClientError::Encode {
+    let mut buf = BytesMut::new();
+    build_batch_into(&mut buf, value, count, timestamp_ms)?;
+    Ok(buf.freeze())
+}
+
+/// [`build_batch`] appended to `buf`, written field by field as Kafka's `MemoryRecordsBuilder`
+/// does: the value is copied once, straight into place, so a reused `buf` makes a batch without
+/// allocating.
+pub fn build_batch_into(
+    buf: &mut BytesMut,
+    value: &[u8],
+    count: usize,
+    timestamp_ms: i64,
+) -> Result<(), ClientError> {
+    let too_big = || ClientError::Encode {
         api: 0,
         version: 2,
-        message: format!("record batch: {e:#}"),
-    })?;
-    Ok(buf.freeze())
+        message: format!(
+            "record batch of {count} records of {} bytes is too large",
+            value.len()
+        ),
+    };
+    let count_i32 = i32::try_from(count).map_err(|_| too_big())?;
+    let value_len = i64::try_from(value.len()).map_err(|_| too_big())?;
+    let size: usize = BATCH_OVERHEAD
+        + (0..count)
+            .map(|i| record_size(value.len(), i))
+            .sum::<usize>();
+    let batch_length = i32::try_from(size - 12).map_err(|_| too_big())?;
+    let start = buf.len();
+    buf.reserve(size);
+    buf.put_i64(0); // base offset
+    buf.put_i32(batch_length);
+    buf.put_i32(-1); // partition leader epoch: the broker sets it
+    buf.put_i8(2); // magic
+    buf.put_u32(0); // CRC, filled in below
+    buf.put_i16(0); // attributes: no compression, create time, not transactional
+    buf.put_i32(count_i32.saturating_sub(1)); // last offset delta
+    buf.put_i64(timestamp_ms); // base timestamp
+    buf.put_i64(timestamp_ms); // max timestamp
+    buf.put_i64(-1); // producer id: not idempotent
+    buf.put_i16(-1); // producer epoch
+    buf.put_i32(-1); // base sequence
+    buf.put_i32(count_i32);
+    for i in 0..count {
+        put_varint(buf, record_body_len(value.len(), i) as i64);
+        buf.put_i8(0); // attributes
+        put_varint(buf, 0); // timestamp delta
+        put_varint(buf, i as i64); // offset delta
+        put_varint(buf, -1); // no key
+        put_varint(buf, value_len);
+        buf.put_slice(value);
+        put_varint(buf, 0); // no headers
+    }
+    let crc = crc32c::crc32c(&buf[start + ATTRIBUTES_OFFSET..]);
+    buf[start + CRC_OFFSET..start + ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+    debug_assert_eq!(buf.len() - start, size);
+    Ok(())
+}
+
+/// Writes `v` as a zig-zag varint, as a record's fields are written.
+fn put_varint(buf: &mut BytesMut, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        buf.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.put_u8(z as u8);
 }
 
 /// Size of a zig-zag varint, as a record's length fields are written.
@@ -61,9 +99,14 @@ fn varint_len(v: i64) -> usize {
 /// Encoded size of one record with no key and no headers and a `value_len`-byte value at
 /// offset delta `delta` with timestamp delta 0 (Kafka's `DefaultRecord.sizeInBytes`).
 pub fn record_size(value_len: usize, delta: usize) -> usize {
-    // attributes(1) + timestampDelta(0 → 1) + offsetDelta + keyLen(-1 → 1) + valueLen + value + headers(0 → 1)
-    let body = 1 + 1 + varint_len(delta as i64) + 1 + varint_len(value_len as i64) + value_len + 1;
+    let body = record_body_len(value_len, delta);
     varint_len(body as i64) + body
+}
+
+/// A record's bytes after its length field: attributes(1) + timestampDelta(0 → 1) + offsetDelta
+/// + keyLen(-1 → 1) + valueLen + value + headers(0 → 1).
+fn record_body_len(value_len: usize, delta: usize) -> usize {
+    1 + 1 + varint_len(delta as i64) + 1 + varint_len(value_len as i64) + value_len + 1
 }
 
 /// How many `value_len`-byte records fit in a batch of at most `batch_size` bytes (at least one,
@@ -158,6 +201,58 @@ mod tests {
         assert_eq!(be_i32(&batch, 53), Some(-1));
         assert_eq!(be_i64(&batch, 43), Some(-1));
         assert_eq!(be_i32(&batch, 57), Some(5));
+    }
+
+    /// The same batch as kafka-protocol's encoder makes, byte for byte.
+    fn reference_batch(value: &Bytes, count: usize, ts: i64) -> BytesMut {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+            NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+        };
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+                producer_id: NO_PRODUCER_ID,
+                producer_epoch: NO_PRODUCER_EPOCH,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: NO_SEQUENCE.wrapping_add(i as i32),
+                timestamp: ts,
+                key: None,
+                value: Some(value.clone()),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf
+    }
+
+    #[test]
+    fn builder_matches_kafka_protocol_encoder() {
+        for (len, count) in [(0, 1), (1, 2), (100, 3), (1024, 200), (70_000, 2)] {
+            let value = Bytes::from(vec![b'q'; len]);
+            let ours = build_batch(&value, count, 1_700_000_000_123).unwrap();
+            assert_eq!(
+                ours[..],
+                reference_batch(&value, count, 1_700_000_000_123)[..],
+                "len {len} count {count}"
+            );
+        }
+        // Appending to a reused buffer leaves what was there.
+        let mut buf = BytesMut::from(&b"xyz"[..]);
+        build_batch_into(&mut buf, b"v", 2, 5).unwrap();
+        assert_eq!(&buf[..3], b"xyz");
+        assert_eq!(
+            buf[3..],
+            build_batch(&Bytes::from_static(b"v"), 2, 5).unwrap()[..]
+        );
     }
 
     #[test]

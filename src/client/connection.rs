@@ -32,8 +32,8 @@ const WRITE_QUEUE: usize = 1024;
 
 /// What the writer task is asked to do.
 enum Outgoing {
-    /// Write one encoded request frame.
-    Frame(Bytes),
+    /// Write one encoded request frame, given in pieces (see `produce_frame`).
+    Frame(Vec<Bytes>),
     /// Tell the caller once everything queued before this is on the socket.
     Flush(oneshot::Sender<()>),
 }
@@ -174,8 +174,21 @@ impl Connection {
     /// Sends a typed request at `version` (header version from the request type) and awaits
     /// its response. Callable concurrently: each call gets its own correlation id.
     pub async fn send<R: Request>(&self, req: R, version: i16) -> Result<R::Response, ClientError> {
+        self.send_framed::<R>(version, |id, client_id| {
+            Ok(vec![encode_request(&req, version, id, client_id)?])
+        })
+        .await
+    }
+
+    /// Like [`Self::send`] for a request the caller frames itself: `frame(correlation id, client
+    /// id)` returns the whole length-prefixed frame in pieces, written one after the other.
+    pub async fn send_framed<R: Request>(
+        &self,
+        version: i16,
+        frame: impl FnOnce(i32, &str) -> Result<Vec<Bytes>, ClientError>,
+    ) -> Result<R::Response, ClientError> {
         let id = self.next_id();
-        let frame = encode_request(&req, version, id, &self.client_id)?;
+        let frame = frame(id, &self.client_id)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut state = lock(&self.shared);
@@ -215,10 +228,21 @@ impl Connection {
         req: R,
         version: i16,
     ) -> Result<(), ClientError> {
+        self.send_framed_without_response(|id, client_id| {
+            Ok(vec![encode_request(&req, version, id, client_id)?])
+        })
+        .await
+    }
+
+    /// [`Self::send_without_response`] for a frame the caller makes (see [`Self::send_framed`]).
+    pub async fn send_framed_without_response(
+        &self,
+        frame: impl FnOnce(i32, &str) -> Result<Vec<Bytes>, ClientError>,
+    ) -> Result<(), ClientError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        let frame = encode_request(&req, version, self.next_id(), &self.client_id)?;
+        let frame = frame(self.next_id(), &self.client_id)?;
         self.queue
             .send(Outgoing::Frame(frame))
             .await
@@ -306,7 +330,11 @@ async fn write_loop(
             // Coalesce everything already queued before paying for a flush.
             while let Some(msg) = next {
                 match msg {
-                    Outgoing::Frame(frame) => out.write_all(&frame).await?,
+                    Outgoing::Frame(pieces) => {
+                        for piece in &pieces {
+                            out.write_all(piece).await?;
+                        }
+                    }
                     Outgoing::Flush(tx) => waiters.push(tx),
                 }
                 next = rx.try_recv().ok();

@@ -4,6 +4,7 @@
 //! - [`Connection`]: one pipelined TCP connection; typed `send` matched by correlation id.
 //! - [`ClusterClient`]: bootstrap, Metadata, leader lookup and a connection per broker.
 //! - [`batch`]: magic-2 record batches built for producing and counted without decoding.
+//! - [`produce_frame`]: Produce requests framed around their batches, without copying them.
 
 pub mod batch;
 mod cluster;
@@ -11,6 +12,7 @@ mod connection;
 mod error;
 mod frame;
 mod offsets;
+pub mod produce_frame;
 mod versions;
 
 #[cfg(test)]

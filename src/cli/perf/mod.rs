@@ -3,6 +3,7 @@
 
 mod consume;
 mod produce;
+mod sender;
 mod stats;
 
 use clap::{Args, Subcommand};

@@ -8,18 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Args;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rand::Rng;
 use tokio::sync::Semaphore;
 
+use super::sender::{Accumulator, Ready, Sender, Shared};
 use super::stats::{Stats, Summary};
-use crate::client::batch::{build_batch, records_per_batch};
-use crate::client::{check_code, ClientError, ClusterClient, Connection};
-
-/// Highest Produce version we send; v9 is the first flexible one and all a 3.x broker needs.
-const PRODUCE_MAX_VERSION: i16 = 9;
+use crate::client::batch::{build_batch_into, record_size, records_per_batch, BATCH_OVERHEAD};
+use crate::client::{check_code, ClusterClient};
 
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
@@ -54,6 +49,14 @@ pub struct ProduceArgs {
     /// max.in.flight.requests.per.connection with one broker).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub inflight: u32,
+    /// Largest produce request in bytes (Kafka's max.request.size); a request carries one
+    /// batch per partition up to this size.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub max_request_size: usize,
+    /// Bytes of sealed batches that may wait for a request before records wait instead
+    /// (Kafka's buffer.memory).
+    #[arg(long, default_value_t = 33_554_432)]
+    pub buffer_memory: usize,
     /// Milliseconds a produce request may take (Kafka's request.timeout.ms).
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: i32,
@@ -79,6 +82,11 @@ pub fn parse_acks(s: &str) -> Result<i16, String> {
     }
 }
 
+/// Bytes of a batch of `count` records of `value_len` bytes.
+fn batch_size(value_len: usize, count: usize) -> usize {
+    BATCH_OVERHEAD + (0..count).map(|i| record_size(value_len, i)).sum::<usize>()
+}
+
 /// Kafka fills its payload with random upper-case letters; so do we.
 fn payload(size: usize) -> Bytes {
     let mut rng = rand::thread_rng();
@@ -88,135 +96,90 @@ fn payload(size: usize) -> Bytes {
         .into()
 }
 
-/// Builds the one-partition produce request for `batch`.
-pub fn produce_request(
-    topic: &str,
-    partition: i32,
-    acks: i16,
-    timeout_ms: i32,
-    batch: Bytes,
-) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(timeout_ms)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch))])])
-}
-
-/// Sends one produce request and turns a partition error code into an error.
-async fn produce_once(conn: Arc<Connection>, req: ProduceRequest) -> Result<(), ClientError> {
-    let version = conn.version_for::<ProduceRequest>(PRODUCE_MAX_VERSION)?;
-    if version < 3 {
-        // Magic-2 batches need Produce v3+.
-        return Err(ClientError::UnsupportedApi {
-            addr: conn.addr().to_owned(),
-            api: 0,
-        });
-    }
-    if req.acks == 0 {
-        return conn.send_without_response(req, version).await;
-    }
-    let resp = conn.send(req, version).await?;
-    for t in &resp.responses {
-        for p in &t.partition_responses {
-            check_code(p.error_code, || {
-                format!("producing to {}-{}", t.name.0, p.index)
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// Shared between the generator and the tasks awaiting responses.
-struct Shared {
-    stats: Mutex<Stats>,
-    errors: Mutex<(u64, Option<String>)>,
-    json: bool,
-    record_size: usize,
-}
-
-impl Shared {
-    fn done(&self, enqueued: &[Instant], result: Result<(), ClientError>) {
-        let now = Instant::now();
-        match result {
-            Ok(()) => {
-                let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
-                for t in enqueued {
-                    let ms = u32::try_from(now.duration_since(*t).as_millis()).unwrap_or(u32::MAX);
-                    if let Some(line) = stats.record(ms, self.record_size, now) {
-                        if !self.json {
-                            println!("{line}");
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
-                errors.0 += enqueued.len() as u64;
-                if errors.1.is_none() {
-                    eprintln!("zkafka: produce failed: {e}");
-                    errors.1 = Some(e.to_string());
-                }
-            }
-        }
-    }
-}
-
 /// The batch being filled: enqueue time of each record, for its latency.
-struct Pending {
+struct Filling {
     partition_idx: usize,
     enqueued: Vec<Instant>,
 }
 
+/// The generator's side: fills batches (sticky partitioning, as Kafka's producer does for
+/// records without a key), seals them into the accumulator and starts requests while permits
+/// (`--inflight`) allow.
 struct Producer {
-    client: Arc<ClusterClient>,
-    shared: Arc<Shared>,
+    sender: Sender,
     inflight: Arc<Semaphore>,
-    topic: String,
+    accumulator: Accumulator,
     partitions: Vec<i32>,
     value: Bytes,
-    acks: i16,
-    timeout_ms: i32,
-    delivery_timeout: Duration,
+    /// Capacity of a full batch's buffer.
+    batch_bytes: usize,
+    max_request_size: usize,
+    buffer_memory: usize,
+    linger: Duration,
+    filling: Filling,
 }
 
 impl Producer {
-    /// Takes the filled batch out and starts an empty one for the next partition in turn
-    /// (sticky partitioning, as Kafka's producer does for records without a key).
-    fn take(&self, batch: &mut Pending, capacity: usize) -> Pending {
-        let next = Pending {
-            partition_idx: (batch.partition_idx + 1) % self.partitions.len(),
-            enqueued: Vec::with_capacity(capacity),
+    /// Builds the filling batch (if it has records) into the accumulator and starts the next one
+    /// on the next partition in turn.
+    fn seal(&mut self) -> anyhow::Result<()> {
+        if self.filling.enqueued.is_empty() {
+            return Ok(());
+        }
+        let next = Filling {
+            partition_idx: (self.filling.partition_idx + 1) % self.partitions.len(),
+            enqueued: Vec::with_capacity(self.filling.enqueued.capacity()),
         };
-        std::mem::replace(batch, next)
-    }
-
-    /// Encodes `batch` and hands it to a task that sends it (retrying on a moved leader).
-    async fn dispatch(
-        &self,
-        batch: Pending,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> anyhow::Result<()> {
-        let partition = self.partitions[batch.partition_idx];
-        let ts = crate::cli::timefmt::now_ms();
-        let records = build_batch(&self.value, batch.enqueued.len(), ts)?;
-        let req = produce_request(&self.topic, partition, self.acks, self.timeout_ms, records);
-        let (client, shared, topic) =
-            (self.client.clone(), self.shared.clone(), self.topic.clone());
-        let delivery_timeout = self.delivery_timeout;
-        tokio::spawn(async move {
-            let result = client
-                .with_leader(&topic, partition, delivery_timeout, |conn| {
-                    produce_once(conn, req.clone())
-                })
-                .await;
-            shared.done(&batch.enqueued, result);
-            drop(permit);
+        let full = std::mem::replace(&mut self.filling, next);
+        let mut buf = self.sender.shared.buffer(self.batch_bytes);
+        build_batch_into(
+            &mut buf,
+            &self.value,
+            full.enqueued.len(),
+            crate::cli::timefmt::now_ms(),
+        )?;
+        self.accumulator.push(Ready {
+            partition: self.partitions[full.partition_idx],
+            records: buf.freeze(),
+            enqueued: full.enqueued,
         });
         Ok(())
+    }
+
+    /// When the filling batch's `linger.ms` is up.
+    fn linger_deadline(&self) -> Option<Instant> {
+        self.filling.enqueued.first().map(|t| *t + self.linger)
+    }
+
+    /// Starts requests for sealed batches while a permit is free, sealing a lingered batch when
+    /// nothing else waits. Waits for a permit when `buffer.memory` is used up, or when `flush`
+    /// (the end of the run) asks for everything to be sent.
+    async fn send_ready(&mut self, flush: bool) -> anyhow::Result<()> {
+        loop {
+            let lingered = self
+                .linger_deadline()
+                .is_some_and(|at| at <= Instant::now());
+            if self.accumulator.is_empty() && !lingered {
+                return Ok(());
+            }
+            let permit = if flush || self.accumulator.bytes() >= self.buffer_memory {
+                self.inflight.clone().acquire_owned().await?
+            } else {
+                match self.inflight.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => return Ok(()),
+                }
+            };
+            if self.accumulator.is_empty() {
+                self.seal()?;
+            }
+            let metadata = self.sender.client.metadata();
+            let topic = self.sender.topic.clone();
+            let batches = self
+                .accumulator
+                .drain(|p| metadata.leader(&topic, p), self.max_request_size);
+            self.sender.dispatch(batches, permit);
+        }
     }
 }
 
@@ -277,6 +240,7 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         bail!("topic {} has no partitions", args.topic);
     }
     let start = Instant::now();
+    let per_batch = records_per_batch(args.batch_size, args.record_size);
     let shared = Arc::new(Shared {
         stats: Mutex::new(Stats::new(
             args.num_records,
@@ -286,74 +250,53 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         errors: Mutex::new((0, None)),
         json: args.json,
         record_size: args.record_size,
+        buffers: Mutex::new(Vec::new()),
     });
-    let inflight = args.inflight as usize;
-    let producer = Producer {
-        client: Arc::new(client),
-        shared: shared.clone(),
-        inflight: Arc::new(Semaphore::new(inflight)),
-        topic: args.topic.clone(),
+    let mut producer = Producer {
+        sender: Sender {
+            client: Arc::new(client),
+            shared: shared.clone(),
+            topic: Arc::from(args.topic.as_str()),
+            acks: args.acks,
+            timeout_ms: args.request_timeout_ms,
+            delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+        },
+        inflight: Arc::new(Semaphore::new(args.inflight as usize)),
+        accumulator: Accumulator::default(),
         partitions,
         value: payload(args.record_size),
-        acks: args.acks,
-        timeout_ms: args.request_timeout_ms,
-        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
-    };
-    let per_batch = records_per_batch(args.batch_size, args.record_size);
-    let linger = Duration::from_millis(args.linger_ms);
-    let mut batch = Pending {
-        partition_idx: 0,
-        enqueued: Vec::with_capacity(per_batch),
+        batch_bytes: batch_size(args.record_size, per_batch),
+        max_request_size: args.max_request_size,
+        buffer_memory: args.buffer_memory,
+        linger: Duration::from_millis(args.linger_ms),
+        filling: Filling {
+            partition_idx: 0,
+            enqueued: Vec::with_capacity(per_batch),
+        },
     };
 
     for i in 0..args.num_records {
         if args.throughput > 0.0 {
             let due = start + Duration::from_secs_f64(i as f64 / args.throughput);
             // While throttled, a lingering batch may still leave on time.
-            loop {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                match batch.enqueued.first().map(|t| *t + linger) {
-                    Some(at) if at <= now => match producer.inflight.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let full = producer.take(&mut batch, per_batch);
-                            producer.dispatch(full, permit).await?;
-                        }
-                        Err(_) => tokio::time::sleep_until(due.into()).await,
-                    },
-                    Some(at) => tokio::time::sleep_until(at.min(due).into()).await,
-                    None => tokio::time::sleep_until(due.into()).await,
-                }
+            while Instant::now() < due {
+                producer.send_ready(false).await?;
+                let wake = producer.linger_deadline().map_or(due, |at| at.min(due));
+                tokio::time::sleep_until(wake.into()).await;
             }
         }
-        batch.enqueued.push(Instant::now());
-        let full = batch.enqueued.len() >= per_batch;
-        let lingered = batch
-            .enqueued
-            .first()
-            .is_some_and(|t| t.elapsed() >= linger);
-        let permit = if full {
-            Some(producer.inflight.clone().acquire_owned().await?)
-        } else if lingered {
-            producer.inflight.clone().try_acquire_owned().ok()
-        } else {
-            None
-        };
-        if let Some(permit) = permit {
-            let full = producer.take(&mut batch, per_batch);
-            producer.dispatch(full, permit).await?;
+        producer.filling.enqueued.push(Instant::now());
+        if producer.filling.enqueued.len() >= per_batch {
+            producer.seal()?;
         }
+        producer.send_ready(false).await?;
     }
-    if !batch.enqueued.is_empty() {
-        let permit = producer.inflight.clone().acquire_owned().await?;
-        producer.dispatch(batch, permit).await?;
-    }
+    producer.seal()?;
+    producer.send_ready(true).await?;
     // Every permit back means every response is in.
     let _all = producer.inflight.acquire_many(args.inflight).await?;
     // acks=0 requests have no response: make sure they at least left this process.
-    producer.client.flush().await?;
+    producer.sender.client.flush().await?;
     let summary = shared
         .stats
         .lock()

@@ -71,11 +71,22 @@ fn rejects_bad_acks_and_zero_inflight() {
 }
 
 #[test]
-fn produce_request_carries_one_decodable_batch() {
+fn framed_produce_request_carries_one_decodable_batch() {
+    use crate::client::batch::build_batch;
+    use crate::client::produce_frame::encode_produce;
+    use bytes::{Buf, Bytes};
+    use kafka_protocol::messages::{ProduceRequest, RequestHeader};
+    use kafka_protocol::protocol::Decodable;
+
     let value = payload(100);
     assert!(value.iter().all(|b| b.is_ascii_uppercase()));
     let batch = build_batch(&value, 7, 0).unwrap();
-    let req = produce_request("t", 3, -1, 1500, batch);
+    let parts = encode_produce(9, 5, "perf", -1, 1500, "t", &[(3, batch)]).unwrap();
+    let mut frame = Bytes::from(parts.concat());
+    assert_eq!(frame.get_i32() as usize, frame.len());
+    let header = RequestHeader::decode(&mut frame, 2).unwrap();
+    assert_eq!((header.request_api_key, header.correlation_id), (0, 5));
+    let req = ProduceRequest::decode(&mut frame, 9).unwrap();
     assert_eq!((req.acks, req.timeout_ms), (-1, 1500));
     let p = &req.topic_data[0].partition_data[0];
     assert_eq!(p.index, 3);
