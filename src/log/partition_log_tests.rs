@@ -373,3 +373,38 @@ fn finds_batches_larger_than_a_read_chunk() {
     }
     assert_eq!(reader.offset_for_timestamp(250).unwrap(), Some((6, 300)));
 }
+
+#[test]
+fn reserved_blocks_stay_past_the_end_and_are_given_back() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), config, 0, 0).unwrap();
+    for i in 0..20 {
+        log.append_as_leader(&batch(3, i, (-1, -1, -1), 500), 0, 0)
+            .unwrap();
+    }
+    let path = dir.path().join(file_name(0, "log"));
+    let written = log.segments[0].size();
+    let meta = fs::metadata(&path).unwrap();
+    // Readers see exactly what was written, whatever is reserved beyond it.
+    assert_eq!(meta.len(), written);
+    let reserved = meta.blocks() * 512;
+    assert!(
+        reserved > written.next_multiple_of(4096),
+        "{reserved} bytes allocated for {written} written: nothing reserved ahead"
+    );
+    let reader = log.reader();
+    assert_eq!(offsets(&reader.read(0, 1 << 20, 60, false).unwrap()).len(), 60);
+    log.close().unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), written);
+    assert!(
+        meta.blocks() * 512 <= written.next_multiple_of(4096),
+        "{} bytes still allocated for {written}",
+        meta.blocks() * 512
+    );
+}

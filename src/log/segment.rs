@@ -191,8 +191,8 @@ impl LogSegment {
 
     /// Kafka's `onBecomeInactiveSegment`: record the final max timestamp in the time index, so
     /// a reopened segment knows it without a scan, and trim both preallocated index files to
-    /// their entries. An append after this (truncation made the segment active again) grows
-    /// them back.
+    /// their entries, and the `.log` file's reserved blocks to its data. An append after this
+    /// (truncation made the segment active again) grows them back.
     pub fn on_become_inactive(&self) -> Result<(), LogError> {
         let max = self.files.max_timestamp();
         if max.timestamp >= 0 {
@@ -201,7 +201,8 @@ impl LogSegment {
                 .maybe_append(max.timestamp, max.offset)?;
         }
         self.files.offset_index.trim()?;
-        self.files.time_index.trim()
+        self.files.time_index.trim()?;
+        self.files.trim_reserved()
     }
 
     /// The timestamp retention compares against: the largest batch timestamp, or the file's

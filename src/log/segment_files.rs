@@ -7,10 +7,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+use rustix::fs::FallocateFlags;
+use tracing::debug;
 
 use crate::log::append_bytes::AppendBytes;
 use crate::log::index::{OffsetIndex, TimeIndex};
@@ -47,6 +49,12 @@ pub struct SegmentFiles {
     /// Shared so a fetch response can keep sending from it after the segment is deleted.
     log: Arc<File>,
     size: AtomicU64,
+    /// End of the disk blocks reserved for the `.log` file (writer only; see [`Self::reserve`]).
+    reserved: AtomicU64,
+    /// Cleared when the file system refuses `fallocate`; writes then just allocate as they go.
+    can_reserve: AtomicBool,
+    /// Never reserve past this (the segment size at open).
+    segment_bytes: u64,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
     max_timestamp: Mutex<TimestampOffset>,
@@ -87,6 +95,9 @@ impl SegmentFiles {
             log_path,
             log: Arc::new(log),
             size: AtomicU64::new(size),
+            reserved: AtomicU64::new(size),
+            can_reserve: AtomicBool::new(true),
+            segment_bytes: config.segment_bytes,
             offset_index,
             time_index,
             max_timestamp: Mutex::new(max_timestamp),
@@ -108,6 +119,7 @@ impl SegmentFiles {
         /// Linux's `IOV_MAX`.
         const MAX_PIECES: usize = 1024;
         let start = self.size();
+        self.reserve(start, bytes.len() as u64);
         let mut slices = bytes.io_slices();
         let mut remaining: &mut [IoSlice<'_>] = &mut slices;
         let mut pos = start;
@@ -124,6 +136,44 @@ impl SegmentFiles {
             IoSlice::advance_slices(&mut remaining, n);
         }
         Ok(start)
+    }
+
+    /// Reserves disk blocks ahead of the write at `start` with `fallocate(FALLOC_FL_KEEP_SIZE)`,
+    /// so appends write into allocated blocks: ext4's per-block delayed allocation was an eighth
+    /// of the broker's produce CPU, and reserved blocks take page-cache writes about 1.3x as
+    /// fast (measured with 1 MiB writes). The file's size does not change, so readers and
+    /// recovery see exactly the bytes written; [`Self::trim_reserved`] gives the rest back when
+    /// the segment stops being active. The reservation runs ahead by an eighth of what the
+    /// segment holds (at least four times this write, 16 KiB to 8 MiB), so an idle partition
+    /// reserves little. Best effort: a refusal (no support, no space) only ends reserving.
+    fn reserve(&self, start: u64, len: u64) {
+        const MIN_AHEAD: u64 = 16 << 10;
+        const MAX_AHEAD: u64 = 8 << 20;
+        let end = start + len;
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        if end <= reserved || !self.can_reserve.load(Ordering::Relaxed) {
+            return;
+        }
+        let ahead = (4 * len).max(end / 8).clamp(MIN_AHEAD, MAX_AHEAD);
+        let from = reserved.max(start);
+        let to = (end + ahead).min(self.segment_bytes.max(end));
+        match rustix::fs::fallocate(&*self.log, FallocateFlags::KEEP_SIZE, from, to - from) {
+            Ok(()) => self.reserved.store(to, Ordering::Relaxed),
+            Err(e) => {
+                self.can_reserve.store(false, Ordering::Relaxed);
+                debug!(path = %self.log_path.display(), error = %e, "not reserving log blocks ahead");
+            }
+        }
+    }
+
+    /// Frees the blocks reserved past the end of the `.log` file (truncating a file to its own
+    /// size releases them on ext4 and xfs).
+    pub(crate) fn trim_reserved(&self) -> Result<(), LogError> {
+        let size = self.size();
+        if self.reserved.swap(size, Ordering::Relaxed) > size {
+            self.log.set_len(size).map_err(LogError::io(&self.log_path))?;
+        }
+        Ok(())
     }
 
     /// Makes bytes below `size` visible to readers (writer only).
@@ -347,6 +397,7 @@ impl SegmentFiles {
     /// Cuts the `.log` file to `size` bytes (writer only).
     pub(crate) fn set_size(&self, size: u64) -> Result<(), LogError> {
         self.size.store(size, Ordering::Release);
+        self.reserved.store(size, Ordering::Relaxed);
         self.log.set_len(size).map_err(LogError::io(&self.log_path))
     }
 }
