@@ -41,21 +41,34 @@ def add_cpu(rows):
             r["broker_cpu_s_per_gib"] = r["broker_cpu_s"] / (r["records"] * 1024 / 2**30)
 
 
+def run_ratio(rs, baselines):
+    """Median over runs of (rate / the baseline measured in the same run), as a percentage."""
+    base = {b.get("run"): b["mb_per_sec"] for b in baselines if b.get("mb_per_sec")}
+    ratios = [r["mb_per_sec"] / base[r.get("run")] for r in rs if r.get("mb_per_sec") and r.get("run") in base]
+    if not ratios:
+        return "n/a"
+    m, lo, hi = statistics.median(ratios), min(ratios), max(ratios)
+    return f"{100 * m:.1f}% ({100 * lo:.0f}–{100 * hi:.0f}%)"
+
+
 def produce_consume(rows):
     add_cpu(rows)
     dd_sync = med(pick(rows, bench="dd", mode="sync"), "mb_per_sec")
     dd_nosync = med(pick(rows, bench="dd", mode="nosync"), "mb_per_sec")
     loop = med(pick(rows, bench="loopback"), "mb_per_sec")
+    tcp_file = med(pick(rows, bench="tcp_to_file"), "mb_per_sec")
     n = len(pick(rows, bench="loopback"))
     print(f"Baselines (median (min–max) of {n} runs):\n")
     print("| baseline | MB/s |\n|---|---|")
-    print(f"| dd 512 MiB, no fdatasync (page cache; the ratio's baseline) | {fmt(*dd_nosync)} |")
-    print(f"| dd 512 MiB, conv=fdatasync (device) | {fmt(*dd_sync)} |")
-    print(f"| loopback TCP, 1 connection, 1 GiB | {fmt(*loop)} |")
+    print(f"| dd 512 MiB, conv=fdatasync: the disk's sequential write rate (produce goal's baseline) | {fmt(*dd_sync)} |")
+    print(f"| dd 512 MiB, no fdatasync (page cache only) | {fmt(*dd_nosync)} |")
+    print(f"| loopback TCP, 1 connection, 1 GiB (consume goal's baseline) | {fmt(*loop)} |")
+    print(f"| TCP to file: the same connection, each chunk written to the log dir, 512 MiB | {fmt(*tcp_file)} |")
     print()
-    print("Produce, 1 KiB records (median (min–max)); goal: >= 70% of dd without fdatasync:\n")
-    print("| client | config | acks | records/s | MB/s | % of dd (no sync) | % of dd (fdatasync) | avg ms | p50 ms | p95 ms | p99 ms | p99.9 ms | broker CPU (cores) | broker CPU s/GiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("Produce, 1 KiB records (median (min–max); ratios are medians of per-run ratios against the")
+    print("baseline measured in the same run); goal: >= 70% of dd with fdatasync:\n")
+    print("| client | config | acks | records/s | MB/s | % of dd (fdatasync) | % of dd (page cache) | % of TCP to file | avg ms | p50 ms | p95 ms | p99 ms | p99.9 ms | broker CPU (cores) | broker CPU s/GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     prod = pick(rows, bench="produce")
     keys = []
     for r in prod:
@@ -65,11 +78,12 @@ def produce_consume(rows):
     for client, config, acks in keys:
         rs = [r for r in prod if (r["client_name"], r["config"], str(r["acks"])) == (client, config, acks)]
         mb = med(rs, "mb_per_sec")
-        ratio = f"{100 * mb[0] / dd_nosync[0]:.1f}%" if mb[0] and dd_nosync[0] else "n/a"
-        ratio_s = f"{100 * mb[0] / dd_sync[0]:.1f}%" if mb[0] and dd_sync[0] else "n/a"
+        ratio_s = run_ratio(rs, pick(rows, bench="dd", mode="sync"))
+        ratio = run_ratio(rs, pick(rows, bench="dd", mode="nosync"))
+        ratio_t = run_ratio(rs, pick(rows, bench="tcp_to_file"))
         lat = [fmt(*med(rs, k)) for k in ("avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms")]
         cpu = [fmt(*med(rs, "broker_cpu_cores"), digits=2), fmt(*med(rs, "broker_cpu_s_per_gib"), digits=2)]
-        print(f"| {client} | {config} | {acks} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio} | {ratio_s} | " + " | ".join(lat + cpu) + " |")
+        print(f"| {client} | {config} | {acks} | {fmt(*med(rs, 'records_per_sec'), digits=0)} | {fmt(*mb)} | {ratio_s} | {ratio} | {ratio_t} | " + " | ".join(lat + cpu) + " |")
     print()
     print("Consume, 1 KiB records from offset 0 (median (min–max)); goal: >= 40% of loopback:\n")
     print("| client | records/s | MB/s | % of loopback | broker CPU (cores) | broker CPU s/GiB |\n|---|---|---|---|---|---|")

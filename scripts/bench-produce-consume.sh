@@ -4,14 +4,17 @@
 #
 #   ZKAFKA=path/to/zkafka scripts/bench-produce-consume.sh [runs] [records-per-run] [mem-records]
 #
-# Defaults: 3 runs, 200000 records of 1 KiB per produce run (~200 MB), 3000000 records (~3 GiB)
-# for the memory run. Env: PARTITIONS (6), BENCH_TMP (parent of the broker's log dir; /tmp),
+# Defaults: 5 runs, 500000 records of 1 KiB per produce run (~500 MB, the volume dd writes),
+# 3000000 records (~3 GiB) for the memory run. Env: PARTITIONS (6), BENCH_TMP (parent of the broker's log dir; /tmp),
 # CONSUME_ONLY=1 (per run only the loopback baseline, the acks=1 Kafka-defaults produce that the
 # consumers read, and the two consumes; no dd, no other produces, no memory run: for comparing
 # fetch paths quickly).
 # Per run, in the same run as the produce/consume figures:
-#   - baselines: dd 512 MiB into the log dir with conv=fdatasync and without; bench/loopback.py
-#     (one TCP connection on 127.0.0.1 moving 1 GiB);
+#   - baselines: dd 512 MiB into the log dir with conv=fdatasync (the disk's sequential write
+#     rate: the produce goal's baseline) and without (page cache only); bench/loopback.py (one
+#     TCP connection on 127.0.0.1 moving 1 GiB: the consume goal's baseline);
+#     bench/tcp_to_file.py (the same connection, every chunk written to a file in the log dir:
+#     a "broker" with no Kafka logic, the ceiling for anything fed over TCP);
 #   - produce 1 KiB records, acks=1 and acks=all: `zkafka perf produce` with Kafka's defaults
 #     (batch.size 16384, linger.ms 0, 5 in flight) and with librdkafka's settings below
 #     (batch 1 MiB, linger 5 ms); bench/ck_produce.py (confluent-kafka, linger.ms=5,
@@ -23,8 +26,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-runs=${1:-3}
-records=${2:-200000}
+runs=${1:-5}
+records=${2:-500000}
 mem_records=${3:-3000000}
 size=1024
 parts=${PARTITIONS:-6}
@@ -73,6 +76,7 @@ for run in $(seq 1 "$runs"); do
     bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
+    timeout 120 python3 bench/tcp_to_file.py "$LOG_DIR" $((1 << 29)) | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
     for acks in 1 all; do
         create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
         create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
