@@ -20,6 +20,9 @@
 #     (batch 1 MiB, linger 5 ms); bench/ck_produce.py (confluent-kafka, linger.ms=5,
 #     batch.size=1 MiB, latency = produce() to delivery callback);
 #   - consume the acks=1 topic from offset 0: `zkafka perf consume`, bench/ck_consume.py.
+# Every measurement starts with `sync`, so none pays for writing back the one before it (500 MB
+# stays far below the kernel's dirty limits, so a produce runs at page-cache speed, as Kafka's
+# appends do), and each run's topics are deleted after it.
 # Then once: broker VmRSS/VmHWM after 10%, 50% and 100% of a large produce.
 # Results: JSON lines in $OUT (default bench/results/produce-consume-<utc time>.jsonl), then
 # Markdown tables (medians, min–max, ratios) on stdout.
@@ -46,6 +49,7 @@ cpu_s() { awk -v t="$tck" '{printf "%.2f", ($14 + $15) / t}' "/proc/$BROKER_PID/
 measured() {
     local tags=() out c0 c1
     while [[ $1 != -- ]]; do tags+=("$1"); shift; done; shift
+    sync
     c0=$(cpu_s); out=$("$@"); c1=$(cpu_s)
     printf '%s\n' "$out" | python3 bench/tag.py "${tags[@]}" broker_cpu_s="$(python3 -c "print(round($c1 - $c0, 2))")" >>"$OUT"
 }
@@ -73,10 +77,10 @@ for run in $(seq 1 "$runs"); do
         consume
         continue
     fi
-    bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
-    bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
+    sync; bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
+    sync; bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
-    timeout 120 python3 bench/tcp_to_file.py "$LOG_DIR" $((1 << 29)) | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
+    sync; timeout 120 python3 bench/tcp_to_file.py "$LOG_DIR" $((1 << 29)) | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
     for acks in 1 all; do
         create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
         create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
@@ -85,6 +89,11 @@ for run in $(seq 1 "$runs"); do
             timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
     done
     consume
+    for t in zk zkb ck; do
+        for acks in 1 all; do
+            "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "$t-$run-$acks" >&2
+        done
+    done
 done
 if [[ -n ${CONSUME_ONLY:-} ]]; then
     echo "bench-produce-consume: broker $ZKAFKA, results in $OUT" >&2

@@ -398,7 +398,10 @@ fn reserved_blocks_stay_past_the_end_and_are_given_back() {
         "{reserved} bytes allocated for {written} written: nothing reserved ahead"
     );
     let reader = log.reader();
-    assert_eq!(offsets(&reader.read(0, 1 << 20, 60, false).unwrap()).len(), 60);
+    assert_eq!(
+        offsets(&reader.read(0, 1 << 20, 60, false).unwrap()).len(),
+        60
+    );
     log.close().unwrap();
     let meta = fs::metadata(&path).unwrap();
     assert_eq!(meta.len(), written);

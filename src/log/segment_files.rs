@@ -167,13 +167,12 @@ impl SegmentFiles {
     }
 
     /// Frees the blocks reserved past the end of the `.log` file (truncating a file to its own
-    /// size releases them on ext4 and xfs).
+    /// size releases them on ext4 and xfs). Always truncates, so blocks a killed broker had
+    /// reserved are given back too.
     pub(crate) fn trim_reserved(&self) -> Result<(), LogError> {
         let size = self.size();
-        if self.reserved.swap(size, Ordering::Relaxed) > size {
-            self.log.set_len(size).map_err(LogError::io(&self.log_path))?;
-        }
-        Ok(())
+        self.reserved.store(size, Ordering::Relaxed);
+        self.log.set_len(size).map_err(LogError::io(&self.log_path))
     }
 
     /// Makes bytes below `size` visible to readers (writer only).
