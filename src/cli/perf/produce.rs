@@ -151,14 +151,12 @@ impl Producer {
         self.filling.enqueued.first().map(|t| *t + self.linger)
     }
 
-    /// Starts requests for sealed batches while a permit is free, sealing a lingered batch when
-    /// nothing else waits. Waits for a permit when `buffer.memory` is used up, or when `flush`
-    /// (the end of the run) asks for everything to be sent.
-    async fn send_ready(&mut self, flush: bool) -> anyhow::Result<()> {
+    /// Starts requests for sealed batches while a permit is free, sealing a batch lingered by
+    /// `now` when nothing else waits. Waits for a permit when `buffer.memory` is used up, or when
+    /// `flush` (the end of the run) asks for everything to be sent.
+    async fn send_ready(&mut self, now: Instant, flush: bool) -> anyhow::Result<()> {
         loop {
-            let lingered = self
-                .linger_deadline()
-                .is_some_and(|at| at <= Instant::now());
+            let lingered = self.linger_deadline().is_some_and(|at| at <= now);
             if self.accumulator.is_empty() && !lingered {
                 return Ok(());
             }
@@ -279,20 +277,29 @@ pub async fn produce(args: &ProduceArgs) -> anyhow::Result<Summary> {
         if args.throughput > 0.0 {
             let due = start + Duration::from_secs_f64(i as f64 / args.throughput);
             // While throttled, a lingering batch may still leave on time.
-            while Instant::now() < due {
-                producer.send_ready(false).await?;
-                let wake = producer.linger_deadline().map_or(due, |at| at.min(due));
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                producer.send_ready(now, false).await?;
+                // A lingered batch still here waits for a permit: look again at `due`.
+                let wake = match producer.linger_deadline() {
+                    Some(at) if at > now => at.min(due),
+                    _ => due,
+                };
                 tokio::time::sleep_until(wake.into()).await;
             }
         }
-        producer.filling.enqueued.push(Instant::now());
+        let now = Instant::now();
+        producer.filling.enqueued.push(now);
         if producer.filling.enqueued.len() >= per_batch {
             producer.seal()?;
         }
-        producer.send_ready(false).await?;
+        producer.send_ready(now, false).await?;
     }
     producer.seal()?;
-    producer.send_ready(true).await?;
+    producer.send_ready(Instant::now(), true).await?;
     // Every permit back means every response is in.
     let _all = producer.inflight.acquire_many(args.inflight).await?;
     // acks=0 requests have no response: make sure they at least left this process.
