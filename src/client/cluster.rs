@@ -18,7 +18,8 @@ use super::error::ClientError;
 pub const METADATA_MAX_VERSION: i16 = 12;
 
 /// How long to wait before retrying after a stale-metadata error (Kafka's `retry.backoff.ms`).
-const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Kafka's `retry.backoff.ms` default.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One partition as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ mod versions;
 #[cfg(test)]
 mod connection_tests;
 
-pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata};
+pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata, RETRY_BACKOFF};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
 pub use frame::{decode_response, encode_request};

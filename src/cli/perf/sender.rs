@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::stats::Stats;
 use crate::client::produce_frame::{self, encode_produce};
-use crate::client::{check_code, ClientError, ClusterClient, Connection};
+use crate::client::{check_code, ClientError, ClusterClient, Connection, RETRY_BACKOFF};
 
 /// A batch sealed and waiting to be sent.
 pub struct Ready {
@@ -192,9 +192,18 @@ impl Sender {
         }
     }
 
-    /// A batch the first try could not place: sent on its own to its (refreshed) leader until
-    /// `delivery.timeout.ms`, as the Java producer retries per batch.
+    /// A batch the first try could not place: after `retry.backoff.ms` and a metadata refresh
+    /// (the leader may have moved), sent on its own to its leader until `delivery.timeout.ms`,
+    /// as the Java producer retries per batch.
     async fn retry_alone(&self, batch: Ready) {
+        tokio::time::sleep(RETRY_BACKOFF).await;
+        if let Err(e) = self
+            .client
+            .refresh_metadata(Some(&[self.topic.to_string()]))
+            .await
+        {
+            tracing::debug!(error = %e, "metadata refresh failed");
+        }
         let result = self
             .client
             .with_leader(
