@@ -39,10 +39,7 @@ pub fn build_batch_into(
     };
     let count_i32 = i32::try_from(count).map_err(|_| too_big())?;
     let value_len = i64::try_from(value.len()).map_err(|_| too_big())?;
-    let size: usize = BATCH_OVERHEAD
-        + (0..count)
-            .map(|i| record_size(value.len(), i))
-            .sum::<usize>();
+    let size = batch_size(value.len(), count);
     let batch_length = i32::try_from(size - 12).map_err(|_| too_big())?;
     let start = buf.len();
     buf.reserve(size);
@@ -107,6 +104,11 @@ pub fn record_size(value_len: usize, delta: usize) -> usize {
 /// + keyLen(-1 → 1) + valueLen + value + headers(0 → 1).
 fn record_body_len(value_len: usize, delta: usize) -> usize {
     1 + 1 + varint_len(delta as i64) + 1 + varint_len(value_len as i64) + value_len + 1
+}
+
+/// Bytes of a batch of `count` records with `value_len`-byte values, as [`build_batch`] makes it.
+pub fn batch_size(value_len: usize, count: usize) -> usize {
+    BATCH_OVERHEAD + (0..count).map(|i| record_size(value_len, i)).sum::<usize>()
 }
 
 /// How many `value_len`-byte records fit in a batch of at most `batch_size` bytes (at least one,

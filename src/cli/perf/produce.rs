@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::sender::{Accumulator, Ready, Sender, Shared};
 use super::stats::{Stats, Summary};
-use crate::client::batch::{build_batch_into, record_size, records_per_batch, BATCH_OVERHEAD};
+use crate::client::batch::{batch_size, build_batch_into, records_per_batch};
 use crate::client::{check_code, ClusterClient};
 
 #[derive(Debug, Args)]
@@ -80,11 +80,6 @@ pub fn parse_acks(s: &str) -> Result<i16, String> {
         "1" => Ok(1),
         _ => Err(format!("invalid acks '{s}': expected 0, 1, all or -1")),
     }
-}
-
-/// Bytes of a batch of `count` records of `value_len` bytes.
-fn batch_size(value_len: usize, count: usize) -> usize {
-    BATCH_OVERHEAD + (0..count).map(|i| record_size(value_len, i)).sum::<usize>()
 }
 
 /// Kafka fills its payload with random upper-case letters; so do we.
