@@ -13,8 +13,9 @@
 #   - baselines: dd 512 MiB into the log dir with conv=fdatasync (the disk's sequential write
 #     rate: the produce goal's baseline) and without (page cache only); bench/loopback.py (one
 #     TCP connection on 127.0.0.1 moving 1 GiB: the consume goal's baseline);
-#     bench/tcp_to_file.py (the same connection, every chunk written to a file in the log dir:
-#     a "broker" with no Kafka logic, the ceiling for anything fed over TCP);
+#     bench/loopback.py given the log dir ("TCP to file": 512 MiB over the same kind of
+#     connection, every chunk written to a file there; a "broker" with no Kafka logic, the
+#     ceiling for anything fed over TCP);
 #   - produce 1 KiB records, acks=1 and acks=all: `zkafka perf produce` with Kafka's defaults
 #     (batch.size 16384, linger.ms 0, 5 in flight) and with librdkafka's settings below
 #     (batch 1 MiB, linger 5 ms); bench/ck_produce.py (confluent-kafka, linger.ms=5,
@@ -80,7 +81,7 @@ for run in $(seq 1 "$runs"); do
     sync; bash bench/dd.sh "$LOG_DIR" sync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     sync; bash bench/dd.sh "$LOG_DIR" nosync | python3 bench/tag.py bench=dd run="$run" >>"$OUT"
     timeout 120 python3 bench/loopback.py $((1 << 30)) | python3 bench/tag.py bench=loopback run="$run" >>"$OUT"
-    sync; timeout 120 python3 bench/tcp_to_file.py "$LOG_DIR" $((1 << 29)) | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
+    sync; timeout 120 python3 bench/loopback.py $((1 << 29)) "$LOG_DIR" | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
     for acks in 1 all; do
         create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
         create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
