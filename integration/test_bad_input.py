@@ -6,17 +6,8 @@ import struct
 
 import pytest
 
-from helpers import (
-    API_VERSIONS,
-    api_versions_v0,
-    closed_or_answered,
-    kcat_consume,
-    kcat_metadata,
-    kcat_produce,
-    recv_frame,
-    request_frame,
-    unique_topic,
-)
+from helpers import kcat_consume, kcat_metadata, kcat_produce, unique_topic
+from wire import API_VERSIONS, api_versions_v0, closed_or_answered, recv_frame, request_frame
 
 pytestmark = pytest.mark.protocol
 

@@ -19,20 +19,22 @@ import pytest
 
 from conftest import kazoo_client
 from helpers import (
-    NOT_LEADER_OR_FOLLOWER,
     BackgroundProducer,
     ck_admin,
     ck_produce,
     ck_read,
     kcat_consume,
+    unique_topic,
+    wait_until,
+)
+from wire import (
+    NOT_LEADER_OR_FOLLOWER,
     WireReader,
     parse_produce_response,
     produce_frame,
     raw_list_offsets,
     raw_produce,
     recv_frame,
-    unique_topic,
-    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(240)

@@ -7,16 +7,8 @@ import struct
 
 import pytest
 
-from helpers import (
-    ck_consumer,
-    karray,
-    kbytes,
-    kp_consumer,
-    kstr,
-    raw_call,
-    unique_topic,
-    wait_until,
-)
+from helpers import ck_consumer, kp_consumer, unique_topic, wait_until
+from wire import karray, kbytes, kstr, raw_call
 
 from groups_common import (  # noqa: F401  (gbroker is a fixture)
     N_PARTITIONS,

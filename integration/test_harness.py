@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import NoNodeError
 
-from conftest import Broker, BrokerFactory, ZooKeeper, broker_binary, kazoo_client
-from helpers import free_port, port_accepts, request_frame, wait_until
+from conftest import Broker, BrokerFactory, broker_binary, kazoo_client
+from helpers import free_port, port_accepts, wait_until
+from wire import request_frame
+from zk_process import ZooKeeper
 
 pytestmark = pytest.mark.harness
 
