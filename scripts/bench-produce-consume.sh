@@ -19,7 +19,10 @@
 #   - produce 1 KiB records, acks=1 and acks=all: `zkafka perf produce` with Kafka's defaults
 #     (batch.size 16384, linger.ms 0, 5 in flight) and with librdkafka's settings below
 #     (batch 1 MiB, linger 5 ms); bench/ck_produce.py (confluent-kafka, linger.ms=5,
-#     batch.size=1 MiB, latency = produce() to delivery callback);
+#     batch.size=1 MiB, latency = produce() to delivery callback); kcat (Debian's, librdkafka
+#     2.0.2 with its defaults, batch.size 1000000 and linger.ms 5) producing the same records from
+#     a file, rate = records over kcat's wall time (start-up and the final delivery wait included;
+#     every record is counted back afterwards);
 #   - consume the acks=1 topic from offset 0: `zkafka perf consume`, bench/ck_consume.py.
 # Every measurement starts with `sync`, so none pays for writing back the one before it (500 MB
 # stays far below the kernel's dirty limits, so a produce runs at page-cache speed, as Kafka's
@@ -62,6 +65,21 @@ zk_produce() { # topic acks config-name [extra perf args]
         --record-size "$size" --throughput -1 --acks "$acks" --json "$@"
 }
 
+# kcat_produce TOPIC ACKS: the records of $KCAT_FILE through kcat; one JSON line like perf's.
+kcat_produce() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    kcat -P -b "$BOOTSTRAP" -t "$1" -X acks="$2" -l "$KCAT_FILE"
+    t1=$(date +%s.%N)
+    python3 -c "import json, sys; s = float(sys.argv[2]) - float(sys.argv[1]); n = int(sys.argv[3]); print(json.dumps({'records': n, 'records_per_sec': n / s, 'mb_per_sec': n * $size / s / 2**20}))" "$t0" "$t1" "$records"
+}
+# count_records TOPIC: fails unless TOPIC holds exactly $records records.
+count_records() {
+    local n
+    n=$(kcat -C -b "$BOOTSTRAP" -t "$1" -o beginning -e -q -f '\n' | wc -l)
+    [[ $n == "$records" ]] || { echo "bench: $1 holds $n of $records records" >&2; return 1; }
+}
+
 # Both consumers read the acks=1, Kafka-defaults topic of this run from offset 0.
 consume() {
     measured bench=consume client_name="zkafka perf" run="$run" -- \
@@ -70,6 +88,10 @@ consume() {
         timeout 600 python3 bench/ck_consume.py "$BOOTSTRAP" "zk-$run-1" "$records" 300
 }
 
+if [[ -z ${CONSUME_ONLY:-} ]]; then
+    KCAT_FILE="$BENCH_DIR/kcat-records.txt"
+    python3 -c "import random, string, sys; n, size = int(sys.argv[1]), int(sys.argv[2]); line = ''.join(random.choice(string.ascii_uppercase) for _ in range(size)) + '\n'; sys.stdout.write(line * n)" "$records" "$size" >"$KCAT_FILE"
+fi
 for run in $(seq 1 "$runs"); do
     echo "bench-produce-consume: run $run of $runs" >&2
     if [[ -n ${CONSUME_ONLY:-} ]]; then
@@ -88,9 +110,13 @@ for run in $(seq 1 "$runs"); do
         create "ck-$run-$acks"
         measured bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" -- \
             timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
+        create "kc-$run-$acks"
+        measured bench=produce client_name=kcat config="librdkafka defaults (batch 1000000, linger 5 ms)" acks="\"$acks\"" run="$run" -- \
+            kcat_produce "kc-$run-$acks" "$acks"
+        count_records "kc-$run-$acks"
     done
     consume
-    for t in zk zkb ck; do
+    for t in zk zkb ck kc; do
         for acks in 1 all; do
             "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "$t-$run-$acks" >&2
         done
