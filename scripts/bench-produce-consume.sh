@@ -26,7 +26,8 @@
 #   - consume the acks=1 topic from offset 0: `zkafka perf consume`, bench/ck_consume.py.
 # Every measurement starts with `sync`, so none pays for writing back the one before it (500 MB
 # stays far below the kernel's dirty limits, so a produce runs at page-cache speed, as Kafka's
-# appends do), and each run's topics are deleted after it.
+# appends do), and each topic is deleted once measured (consumed), so that later measurements
+# in a run do not find the page cache fuller than earlier ones.
 # Then once: broker VmRSS/VmHWM after 10%, 50% and 100% of a large produce.
 # Results: JSON lines in $OUT (default bench/results/produce-consume-<utc time>.jsonl), then
 # Markdown tables (medians, min–max, ratios) on stdout.
@@ -58,6 +59,8 @@ measured() {
     printf '%s\n' "$out" | python3 bench/tag.py "${tags[@]}" broker_cpu_s="$(python3 -c "print(round($c1 - $c0, 2))")" >>"$OUT"
 }
 create() { "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --create --topic "$1" --partitions "$parts" --replication-factor 1 >&2; }
+# drop TOPIC: delete it, so its files leave the page cache before the next measurement.
+drop() { "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "$1" >&2; }
 zk_produce() { # topic acks config-name [extra perf args]
     local topic=$1 acks=$2 name=$3; shift 3
     measured bench=produce client_name="zkafka perf" config="$name" acks="\"$acks\"" run="$run" -- \
@@ -106,21 +109,22 @@ for run in $(seq 1 "$runs"); do
     sync; timeout 120 python3 bench/loopback.py $((1 << 29)) "$LOG_DIR" | python3 bench/tag.py bench=tcp_to_file run="$run" >>"$OUT"
     for acks in 1 all; do
         create "zk-$run-$acks"; zk_produce "zk-$run-$acks" "$acks" "batch 16 KiB, linger 0"
+        # zk-<run>-1 stays for the consumers; every other topic goes as soon as it is measured.
+        [[ $acks == 1 ]] || drop "zk-$run-$acks"
         create "zkb-$run-$acks"; zk_produce "zkb-$run-$acks" "$acks" "batch 1 MiB, linger 5 ms" --batch-size 1048576 --linger-ms 5
+        drop "zkb-$run-$acks"
         create "ck-$run-$acks"
         measured bench=produce client_name=confluent-kafka config="batch 1 MiB, linger 5 ms" acks="\"$acks\"" run="$run" -- \
             timeout 600 python3 bench/ck_produce.py "$BOOTSTRAP" "ck-$run-$acks" "$records" "$size" "$acks"
+        drop "ck-$run-$acks"
         create "kc-$run-$acks"
         measured bench=produce client_name=kcat config="librdkafka defaults (batch 1000000, linger 5 ms)" acks="\"$acks\"" run="$run" -- \
             kcat_produce "kc-$run-$acks" "$acks"
         count_records "kc-$run-$acks"
+        drop "kc-$run-$acks"
     done
     consume
-    for t in zk zkb ck kc; do
-        for acks in 1 all; do
-            "$ZKAFKA" topics --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "$t-$run-$acks" >&2
-        done
-    done
+    drop "zk-$run-1"
 done
 if [[ -n ${CONSUME_ONLY:-} ]]; then
     echo "bench-produce-consume: broker $ZKAFKA, results in $OUT" >&2
