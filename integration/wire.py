@@ -131,21 +131,20 @@ class WireReader:
     def int64(self) -> int:
         return self._take(">q")
 
-    def string(self) -> str | None:
-        n = self.int16()
-        if n < 0:
-            return None
-        v = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return v.decode()
-
-    def bytes_(self) -> bytes | None:
-        n = self.int32()
+    def _raw(self, n: int) -> bytes | None:
+        """The next n bytes; None for a negative (null) length."""
         if n < 0:
             return None
         v = self.data[self.pos:self.pos + n]
         self.pos += n
         return v
+
+    def string(self) -> str | None:
+        v = self._raw(self.int16())
+        return None if v is None else v.decode()
+
+    def bytes_(self) -> bytes | None:
+        return self._raw(self.int32())
 
     def array(self, read_item) -> list:
         n = self.int32()
