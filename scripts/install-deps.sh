@@ -4,7 +4,17 @@
 #   Debian: zookeeper, kcat, a headless JRE (apt-get update first, only when something is missing)
 #   PyPI:   confluent-kafka, kafka-python, kazoo, pytest, pytest-timeout, jsonschema
 #   Rust:   cargo must already be on PATH (rustup); this script does not install a toolchain.
+#   --kafka: also Maven and a JDK (Debian's maven, default-jdk-headless), for the reference Apache
+#            Kafka, its tools and the Java client tests (scripts/kafka-java.sh fetches the jars)
 set -euo pipefail
+
+want_kafka=0
+for arg in "$@"; do
+  case "$arg" in
+    --kafka) want_kafka=1 ;;
+    *) printf 'install-deps: unknown option %s (only --kafka)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -19,6 +29,10 @@ missing_debs=()
 command -v java >/dev/null 2>&1 || missing_debs+=(default-jre-headless)
 { [ -f /usr/share/java/zookeeper.jar ] && [ -d /etc/zookeeper/conf_example ]; } || missing_debs+=(zookeeper)
 command -v kcat >/dev/null 2>&1 || missing_debs+=(kcat)
+if [ "$want_kafka" = 1 ]; then
+  command -v mvn >/dev/null 2>&1 || missing_debs+=(maven)
+  command -v javac >/dev/null 2>&1 || missing_debs+=(default-jdk-headless)
+fi
 if [ "${#missing_debs[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing_debs[*]} and no apt-get to install them"
   sudo=()

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The reference: Apache Kafka 3.9 in ZooKeeper mode, three brokers beside a ZooKeeper of its own,
+# started from the same config/server-<n>.properties that start zkafka.
+#
+#   scripts/kafka-reference.sh start    fetch Kafka from Maven Central if missing, start ZooKeeper and brokers
+#   scripts/kafka-reference.sh stop     SIGTERM every process started here (brokers first), wait for them
+#   scripts/kafka-reference.sh status   what runs, by pid
+#
+# Only these keys differ from zkafka's local cluster (scripts/cluster.sh), so both can run at once:
+#   listeners / advertised.listeners   port + 10000 (19092, 19093, 19094)
+#   log.dirs                           .run/reference/kafka-logs-<n>
+#   zookeeper.connect                  127.0.0.1:2182/kafka-reference (ZooKeeper data in .run/reference/)
+# KAFKA_VERSION (default 3.9.2) picks the release; KAFKA_HEAP (default "-Xms512m -Xmx512m") each
+# broker's heap. Logs: .run/reference/broker-<n>.log; pids: .run/reference/*.pid.
+set -euo pipefail
+# shellcheck source=scripts/kafka-java.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kafka-java.sh"
+
+ROOT="$KAFKA_JAVA_ROOT"
+cd "$ROOT"
+RUN="$ROOT/.run/reference"
+ZK_PORT="${KAFKA_REFERENCE_ZK_PORT:-2182}"
+CHROOT=/kafka-reference
+PORT_SHIFT=10000
+HEAP="${KAFKA_HEAP:--Xms512m -Xmx512m}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
+
+say() { printf 'kafka-reference: %s\n' "$*"; }
+die() { printf 'kafka-reference: error: %s\n' "$*" >&2; exit 1; }
+prop() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1 | tr -d '\r'; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+zk_ruok() {
+  local reply
+  reply="$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && cat <&3" 2>/dev/null || true)"
+  [ "$reply" = "imok" ]
+}
+
+start_zookeeper() {
+  if pid_alive "$RUN/zookeeper.pid"; then
+    say "ZooKeeper already running (pid $(cat "$RUN/zookeeper.pid"))"
+    return
+  fi
+  zk_ruok && die "something else answers on 127.0.0.1:$ZK_PORT; stop it or set KAFKA_REFERENCE_ZK_PORT"
+  mkdir -p "$RUN/zookeeper"
+  # config/zookeeper.properties with its own port and data dir
+  sed -e "s|^clientPort=.*|clientPort=$ZK_PORT|" -e "s|^dataDir=.*|dataDir=$RUN/zookeeper|" \
+    config/zookeeper.properties >"$RUN/zookeeper.properties"
+  nohup java -Dzookeeper.log.dir="$RUN" -cp "$ZK_CP" \
+    org.apache.zookeeper.server.quorum.QuorumPeerMain "$RUN/zookeeper.properties" \
+    >"$RUN/zookeeper.log" 2>&1 &
+  echo $! >"$RUN/zookeeper.pid"
+  local i
+  for i in $(seq 1 150); do
+    zk_ruok && { say "ZooKeeper up on 127.0.0.1:$ZK_PORT (pid $(cat "$RUN/zookeeper.pid"))"; return; }
+    pid_alive "$RUN/zookeeper.pid" || break
+    sleep 0.2
+    : "$i"
+  done
+  tail -n 30 "$RUN/zookeeper.log" >&2 || true
+  die "ZooKeeper did not answer ruok (log: $RUN/zookeeper.log)"
+}
+
+# the first listener's host and port, shifted
+shifted_listener() {
+  local listener proto host port
+  listener="$(prop "$1" "$2")"
+  [ -n "$listener" ] || listener="$(prop "$1" listeners)"
+  listener="${listener%%,*}"
+  proto="${listener%%://*}"
+  host="${listener#*://}"
+  port="${host##*:}"
+  host="${host%:*}"
+  echo "$proto://$host:$((port + PORT_SHIFT))"
+}
+
+start_broker() {
+  local id="$1" conf="config/server-$1.properties" pidf="$RUN/broker-$1.pid" logf="$RUN/broker-$1.log"
+  [ -f "$conf" ] || die "missing $conf"
+  if pid_alive "$pidf"; then
+    say "broker $id already running (pid $(cat "$pidf"))"
+    return
+  fi
+  local listener advertised cp
+  listener="$(shifted_listener "$conf" listeners)"
+  advertised="$(shifted_listener "$conf" advertised.listeners)"
+  cp="$(kafka_classpath broker "$KAFKA_VERSION")"
+  mkdir -p "$RUN/kafka-logs-$id"
+  # Kafka's own kafka-server-start.sh settings, with a fixed heap
+  # shellcheck disable=SC2086 # HEAP holds several options
+  nohup java $HEAP -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 \
+    -Djava.awt.headless=true -Dkafka.logs.dir="$RUN" \
+    -Dlog4j.configuration="file:$ROOT/reference/log4j.properties" \
+    -cp "$cp" kafka.Kafka "$conf" \
+    --override "listeners=$listener" --override "advertised.listeners=$advertised" \
+    --override "log.dirs=$RUN/kafka-logs-$id" \
+    --override "zookeeper.connect=127.0.0.1:$ZK_PORT$CHROOT" \
+    >"$logf" 2>&1 &
+  echo $! >"$pidf"
+  local hostport="${advertised#*://}"
+  if ! python3 "$ROOT/scripts/wait-broker.py" "127.0.0.1:$ZK_PORT$CHROOT" "$id" \
+      "${hostport%:*}" "${hostport##*:}" "$(cat "$pidf")" "$START_TIMEOUT"; then
+    tail -n 30 "$logf" >&2 || true
+    die "Kafka broker $id did not start (log: $logf); clean up with: scripts/kafka-reference.sh stop"
+  fi
+  say "Kafka $KAFKA_VERSION broker $id up on $hostport (pid $(cat "$pidf"), log $logf)"
+}
+
+stop_pidfile() {
+  local name="$1" pidf="$2" pid i
+  [ -f "$pidf" ] || return 0
+  pid="$(cat "$pidf")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for i in $(seq 1 300); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+      : "$i"
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name (pid $pid) ignored SIGTERM for 60s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    say "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidf"
+}
+
+cmd_start() {
+  "$ROOT/scripts/install-deps.sh" --kafka
+  kafka_libs broker "$KAFKA_VERSION" >/dev/null
+  mkdir -p "$RUN"
+  start_zookeeper
+  local id bootstrap=()
+  for id in 1 2 3; do
+    start_broker "$id"
+    bootstrap+=("$(shifted_listener "config/server-$id.properties" advertised.listeners | sed 's|.*://||')")
+  done
+  echo
+  echo "bootstrap servers: $(IFS=,; echo "${bootstrap[*]}")"
+  echo "ZooKeeper: 127.0.0.1:$ZK_PORT$CHROOT"
+  echo "stop with: scripts/kafka-reference.sh stop"
+}
+
+cmd_stop() {
+  local id
+  for id in 3 2 1; do
+    stop_pidfile "Kafka broker $id" "$RUN/broker-$id.pid"
+  done
+  stop_pidfile ZooKeeper "$RUN/zookeeper.pid"
+}
+
+cmd_status() {
+  local f name rc=0
+  for f in "$RUN"/zookeeper.pid "$RUN"/broker-*.pid; do
+    [ -f "$f" ] || continue
+    name="$(basename "$f" .pid)"
+    if pid_alive "$f"; then
+      say "$name running (pid $(cat "$f"))"
+    else
+      say "$name NOT running (stale pid $(cat "$f"); log ${f%.pid}.log)"
+      rc=1
+    fi
+  done
+  [ -f "$RUN/zookeeper.pid" ] || { say "not started (scripts/kafka-reference.sh start)"; rc=1; }
+  return "$rc"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: scripts/kafka-reference.sh start|stop|status" >&2; exit 2 ;;
+esac
