@@ -147,17 +147,21 @@ class Broker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, wait: bool = True, timeout: float = BROKER_START_TIMEOUT) -> "Broker":
-        assert not self.running(), f"broker {self.broker_id} already running"
+    def command(self) -> list[str]:
+        """The broker's command line (the properties file is written before it runs)."""
         binary = broker_binary()
         if not binary.exists():
             raise BrokerStartError(f"no broker binary at {binary}: run `cargo build` (or set ZKAFKA_BIN)")
-        self.write_props()
         # log.dirs is left for the broker to create, as Kafka does
         args = [str(binary), "server", str(self.props_path)]
         for k, v in self.cli_overrides:
             args += ["--override", f"{k}={v}"]
-        args += self.extra_args
+        return args + self.extra_args
+
+    def start(self, wait: bool = True, timeout: float = BROKER_START_TIMEOUT) -> "Broker":
+        assert not self.running(), f"broker {self.broker_id} already running"
+        args = self.command()
+        self.write_props()
         self.starts += 1
         self.killed = False
         with open(self.log_path, "ab") as log:
@@ -277,12 +281,14 @@ class Broker:
 
 
 class BrokerFactory:
-    """Creates brokers for one test, all in that test's chroot by default."""
+    """Creates brokers for one test, all in that test's chroot by default. `broker_class` is
+    Broker (zkafka) or reference.KafkaBroker (Apache Kafka): the same properties start either."""
 
-    def __init__(self, zookeeper: ZooKeeper, chroot: str, workdir: Path):
+    def __init__(self, zookeeper: ZooKeeper, chroot: str, workdir: Path, broker_class=None):
         self.zookeeper = zookeeper
         self.chroot = chroot
         self.workdir = workdir
+        self.broker_class = broker_class or Broker
         self.brokers: list[Broker] = []
         self._zk = None
 
@@ -326,7 +332,7 @@ class BrokerFactory:
             props[k] = None if v is None else str(v)
         if isinstance(cli_overrides, dict):
             cli_overrides = list(cli_overrides.items())
-        broker = Broker(self, broker_id, props, list(cli_overrides or []), workdir, chroot)
+        broker = self.broker_class(self, broker_id, props, list(cli_overrides or []), workdir, chroot)
         self.brokers.append(broker)
         if start:
             broker.start(wait=wait, timeout=timeout)
@@ -367,6 +373,12 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(
                 (f"broker {b.broker_id} log ({b.log_path}, exit {b.returncode})", b.log_tail(200) or "(empty)")
             )
+    for name in ("zkafka_cluster", "kafka_cluster", "either_cluster"):
+        cluster = funcargs.get(name)
+        for b in getattr(cluster, "brokers", []):
+            rep.sections.append(
+                (f"{cluster.kind} broker {b.broker_id} log (exit {b.returncode})", b.log_tail(80) or "(empty)")
+            )
     zk = funcargs.get("zookeeper")
     if isinstance(zk, ZooKeeper) and not zk.running():
         rep.sections.append(("ZooKeeper log (not running!)", zk.log_tail(40)))
@@ -401,3 +413,44 @@ def ensemble_broker_factory(zk_ensemble, chroot, tmp_path):
     (tmp_path / "brokers").mkdir()
     yield factory
     factory.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Apache Kafka beside zkafka (the `reference` tests)
+# --------------------------------------------------------------------------------------------
+
+
+def _session_cluster(kind: str, zookeeper, tmp_path_factory):
+    from reference import Cluster, kafka_broker_class
+
+    broker_class = kafka_broker_class() if kind == "kafka" else Broker
+    factory = BrokerFactory(zookeeper, f"/{kind}-cluster", tmp_path_factory.mktemp(kind), broker_class)
+    cluster = Cluster(kind, factory)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(zookeeper, tmp_path_factory):
+    """Three Apache Kafka 3.9 brokers (ZooKeeper mode) from config/server-<n>.properties, once per run."""
+    cluster = _session_cluster("kafka", zookeeper, tmp_path_factory)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def zkafka_cluster(zookeeper, tmp_path_factory):
+    """Three zkafka brokers from the same config/server-<n>.properties, once per run."""
+    cluster = _session_cluster("zkafka", zookeeper, tmp_path_factory)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(params=["zkafka", "kafka"])
+def either_cluster(request):
+    """The test runs twice: against zkafka's cluster and against Kafka's."""
+    return request.getfixturevalue(f"{request.param}_cluster")

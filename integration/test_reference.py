@@ -1,0 +1,147 @@
+"""Differential tests: the same scenario against zkafka's cluster and Apache Kafka 3.9's (ZooKeeper
+mode), both of three brokers started from config/server-<n>.properties in one ZooKeeper, each in its
+own chroot. Each test asserts that a user sees the same thing from both: the same error codes, the
+same `kafka-topics --describe`, the same znodes. Where zkafka differs on purpose,
+docs/differences.md says so and the test names the difference.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from helpers import ck_admin, unique_topic, wait_until
+from reference import kafka_tool
+from wire import raw_produce
+
+pytestmark = pytest.mark.reference
+
+
+def both(zkafka_cluster, kafka_cluster):
+    return [zkafka_cluster, kafka_cluster]
+
+
+# --------------------------------------------------------------------------------------------
+# Error codes for the same bad requests
+# --------------------------------------------------------------------------------------------
+
+
+def create_topic_error(bootstrap: str, name: str, partitions: int = 1, replication: int = 1,
+                       config: dict | None = None, assignment=None) -> tuple[int, str]:
+    """(error code, message) of one CreateTopics request, sent by kafka-python's Admin client."""
+    from kafka.admin import KafkaAdminClient
+
+    spec = {"configs": config or {}}
+    if assignment is not None:
+        spec["assignments"] = dict(enumerate(assignment))
+    else:
+        spec.update(num_partitions=partitions, replication_factor=replication)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
+    try:
+        response = admin.create_topics({name: spec}, timeout_ms=10000, raise_errors=False)
+    finally:
+        admin.close()
+    (topic,) = response["topics"]
+    return topic["error_code"], topic["error_message"] or ""
+
+
+CREATE_TOPICS = [
+    # (what, name, partitions, replication, config, assignment, Kafka 3.9's error code)
+    ("invalid name", "a b", 1, 1, None, None, 17),
+    ("name of dots", "..", 1, 1, None, None, 17),
+    ("name too long", "x" * 250, 1, 1, None, None, 17),
+    ("zero partitions", "zero-partitions", 0, 1, None, None, 37),
+    ("more replicas than brokers", "too-many-replicas", 1, 4, None, None, 38),
+    ("unknown config key", "bad-config-key", 1, 1, {"no.such.config": "1"}, None, 40),
+    ("invalid config value", "bad-config-value", 1, 1, {"retention.ms": "soon"}, None, 40),
+    ("duplicate replica in assignment", "dup-replica", None, None, None, [[1, 1]], 39),
+    # Kafka in ZooKeeper mode accepts replicas on brokers that are not registered (yet)
+    ("unknown broker in assignment", "unknown-broker", None, None, None, [[1, 99]], 0),
+]
+
+
+@pytest.mark.parametrize("what,name,partitions,replication,config,assignment,kafka_code", CREATE_TOPICS,
+                         ids=[t[0] for t in CREATE_TOPICS])
+def test_create_topics_answers_as_kafka(zkafka_cluster, kafka_cluster, what, name, partitions,
+                                        replication, config, assignment, kafka_code):
+    """CreateTopics gets the same error code from zkafka as from Kafka (0 where Kafka accepts)."""
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        seen[cluster.kind] = create_topic_error(
+            cluster.bootstrap, name, 1 if partitions is None else partitions,
+            1 if replication is None else replication, config, assignment)
+    assert seen["kafka"][0] == kafka_code, f"{what}: Kafka answered {seen['kafka']}"
+    assert seen["zkafka"][0] == seen["kafka"][0], f"{what}: zkafka {seen['zkafka']} vs Kafka {seen['kafka']}"
+
+
+def test_produce_errors_match(zkafka_cluster, kafka_cluster):
+    """The same raw Produce requests get the same error codes from zkafka and Kafka: a partition
+    the topic lacks, and a batch larger than message.max.bytes."""
+    from confluent_kafka.admin import NewTopic
+
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        topic = unique_topic("produce-errors")
+        admin = ck_admin(cluster.bootstrap)
+        admin.create_topics([NewTopic(topic, 1, 1)], operation_timeout=10)[topic].result(timeout=30)
+        leader = wait_until(lambda: leader_of(cluster, topic, 0), timeout=20, what="a leader")
+        host, port = leader.split(":")
+        port = int(port)
+        # Kafka's leader answers UNKNOWN_TOPIC_OR_PARTITION until its LeaderAndIsr arrives
+        ok = wait_until(lambda: raw_produce(host, port, topic, 0, ["small"], acks=1)[0] == 0, timeout=20,
+                        what="the first produce to succeed") and 0
+        missing_partition = raw_produce(host, port, topic, 7, ["x"], acks=1)[0]
+        too_large = raw_produce(host, port, topic, 0, ["y" * 1_100_000], acks=1)[0]
+        seen[cluster.kind] = {"ok": ok, "missing partition": missing_partition, "too large": too_large}
+    assert seen["kafka"] == {"ok": 0, "missing partition": 3, "too large": 10}, seen
+    assert seen["zkafka"] == seen["kafka"]
+
+
+def leader_of(cluster, topic: str, partition: int) -> str | None:
+    """host:port of the partition's leader, from Metadata."""
+    md = ck_admin(cluster.bootstrap).list_topics(topic, timeout=10)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or partition not in t.partitions:
+        return None
+    leader = t.partitions[partition].leader
+    if leader < 0:
+        return None
+    b = md.brokers[leader]
+    return f"{b.host}:{b.port}"
+
+
+# --------------------------------------------------------------------------------------------
+# Kafka's own tools see the same cluster
+# --------------------------------------------------------------------------------------------
+
+IDS = re.compile(r"TopicId: \S+")
+CONFIGS = re.compile(r"Configs: (\S*)")
+
+
+def describe(cluster, topic: str) -> str:
+    """`kafka-topics --describe`, topic id masked and the Configs list sorted (DescribeConfigs
+    order is Java's HashMap order in Kafka; docs/differences.md)."""
+    out = kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--describe", "--topic", topic).stdout
+    out = IDS.sub("TopicId: <id>", out)
+    out = CONFIGS.sub(lambda m: "Configs: " + ",".join(sorted(m.group(1).split(","))), out)
+    return out.strip()
+
+
+def test_kafka_topics_create_and_describe(zkafka_cluster, kafka_cluster):
+    """`kafka-topics --create` then `--describe` print the same on both (topic ids aside): the
+    partition count, replication factor, the replicas chosen, leaders, ISR and the configs."""
+    outputs = {}
+    topic = unique_topic("described")
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment",
+                   "1:2:3,2:3:1,3:1:2,1:3:2,2:1:3,3:2:1", "--config", "retention.ms=3600000")
+        deadline = time.monotonic() + 30
+        while True:
+            outputs[cluster.kind] = describe(cluster, topic)
+            if outputs[cluster.kind].count("Leader: ") == 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert "Leader: none" not in outputs["kafka"]
+    assert outputs["zkafka"] == outputs["kafka"]
