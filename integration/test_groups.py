@@ -1,6 +1,6 @@
 """Consumer groups against a real zkafka broker: membership and assignment as confluent-kafka,
 kafka-python and kcat see them, and committed offsets as ZooKeeper shows them at
-/consumers/<group>/offsets/<topic>/<partition> (bare decimal text, see zk-layout.md).
+/consumers/<group>/offsets/<topic>/<partition> (bare decimal text, see docs/zk-layout.md).
 
 Brokers run with group.initial.rebalance.delay.ms=0 and group.min.session.timeout.ms=1000 so that
 joins and expiries take a second or two, not Kafka's defaults.

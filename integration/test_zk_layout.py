@@ -1,4 +1,4 @@
-"""The ZooKeeper layout, read with kazoo as Kafka tools would read it (see shared zk-layout.md).
+"""The ZooKeeper layout, read with kazoo as Kafka tools would read it (see docs/zk-layout.md).
 Every znode the broker writes must match the JSON Schema that zk-schema/README.md maps its path to."""
 import json
 import re
