@@ -20,7 +20,7 @@ from helpers import ROOT
 
 KAFKA_VERSION = os.environ.get("KAFKA_VERSION", "3.9.2")
 # the Java client versions the client tests run: Kafka 3.9's own and the newest 4.x Maven serves
-JAVA_CLIENT_VERSIONS = os.environ.get("ZKAFKA_JAVA_CLIENTS", "3.9.2,4.1.1").split(",")
+JAVA_CLIENT_VERSIONS = os.environ.get("ZKAFKA_JAVA_CLIENTS", "3.9.2,4.4.0").split(",")
 KAFKA_HEAP = os.environ.get("KAFKA_HEAP", "-Xms512m -Xmx512m").split()
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 
