@@ -145,3 +145,113 @@ def test_kafka_topics_create_and_describe(zkafka_cluster, kafka_cluster):
             time.sleep(0.5)
     assert "Leader: none" not in outputs["kafka"]
     assert outputs["zkafka"] == outputs["kafka"]
+
+
+# --------------------------------------------------------------------------------------------
+# The ZooKeeper tree after each admin operation
+# --------------------------------------------------------------------------------------------
+
+VOLATILE = {"topic_id", "controller_epoch", "timestamp"}
+
+
+def normalised(data: bytes):
+    """A znode's JSON with ids and times masked ('<…>'), or its raw text when it is not JSON."""
+    import json
+
+    try:
+        value = json.loads(data.decode())
+    except ValueError:
+        return data.decode(errors="replace")
+
+    def mask(v):
+        if isinstance(v, dict):
+            return {k: ("<masked>" if k in VOLATILE else mask(x)) for k, x in v.items()}
+        if isinstance(v, list):
+            return [mask(x) for x in v]
+        return v
+
+    return mask(value)
+
+
+def topic_tree(zk, chroot: str, topic: str) -> dict:
+    """Every znode about `topic` under the cluster's chroot: path -> normalised JSON."""
+    out = {}
+
+    def walk(path: str):
+        if zk.exists(chroot + path) is None:
+            return
+        data, _ = zk.get(chroot + path)
+        out[path] = normalised(data) if data else None
+        for child in sorted(zk.get_children(chroot + path)):
+            walk(f"{path}/{child}")
+
+    walk(f"/brokers/topics/{topic}")
+    walk(f"/config/topics/{topic}")
+    walk(f"/admin/delete_topics/{topic}")
+    walk("/admin/reassign_partitions")
+    walk("/admin/preferred_replica_election")
+    return out
+
+
+@pytest.fixture
+def zk_root_client(zookeeper):
+    from conftest import kazoo_client
+
+    client = kazoo_client(zookeeper.hosts)
+    yield client
+    client.stop()
+    client.close()
+
+
+def state_of(zk, cluster, topic: str, partition: int) -> dict:
+    import json
+
+    data, _ = zk.get(f"{cluster.chroot}/brokers/topics/{topic}/partitions/{partition}/state")
+    return json.loads(data.decode())
+
+
+def test_zookeeper_tree_after_admin_operations(zkafka_cluster, kafka_cluster, zk_root_client):
+    """Topic create, partition add, reassignment and preferred election through their znodes, and
+    delete: after each step the topic's znodes hold the same JSON on both clusters (ids, controller
+    epochs and times masked)."""
+    import json
+
+    zk = zk_root_client
+    topic = unique_topic("tree")
+    trees = {"zkafka": [], "kafka": []}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        chroot, boot = cluster.chroot, cluster.bootstrap
+        snap = lambda: trees[cluster.kind].append(topic_tree(zk, chroot, topic))  # noqa: E731
+
+        kafka_tool("kafka-topics", "--bootstrap-server", boot, "--create", "--topic", topic,
+                   "--replica-assignment", "1:2:3,2:3:1,3:1:2", "--config", "retention.ms=3600000")
+        wait_until(lambda: all(state_of(zk, cluster, topic, p)["isr"] for p in range(3)), timeout=30,
+                   what="partition states")
+        snap()
+
+        kafka_tool("kafka-topics", "--bootstrap-server", boot, "--alter", "--topic", topic, "--partitions", "5",
+                   "--replica-assignment", "1:2:3,2:3:1,3:1:2,1:3:2,2:1:3")
+        wait_until(lambda: zk.exists(f"{chroot}/brokers/topics/{topic}/partitions/4/state"), timeout=30,
+                   what="the new partitions' states")
+        snap()
+
+        zk.create(f"{chroot}/admin/reassign_partitions", json.dumps(
+            {"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [2, 3, 1]}]}).encode())
+        wait_until(lambda: zk.exists(f"{chroot}/admin/reassign_partitions") is None, timeout=60,
+                   what="the reassignment to complete")
+        snap()
+
+        zk.create(f"{chroot}/admin/preferred_replica_election", json.dumps(
+            {"version": 1, "partitions": [{"topic": topic, "partition": 0}]}).encode())
+        wait_until(lambda: zk.exists(f"{chroot}/admin/preferred_replica_election") is None
+                   and state_of(zk, cluster, topic, 0)["leader"] == 2, timeout=60,
+                   what="the preferred election to complete")
+        snap()
+
+        kafka_tool("kafka-topics", "--bootstrap-server", boot, "--delete", "--topic", topic)
+        wait_until(lambda: not topic_tree(zk, chroot, topic), timeout=60, what="the topic's znodes to go")
+        snap()
+
+    steps = ["create", "add partitions", "reassign", "preferred election", "delete"]
+    for step, z, k in zip(steps, trees["zkafka"], trees["kafka"]):
+        assert z == k, f"after {step}: zkafka {z} vs Kafka {k}"

@@ -2,7 +2,7 @@
 //! KIP-455 layout): with ORS the original and TRS the target replicas,
 //! 1. the topic znode gets RS = TRS + ORS, `adding_replicas` = TRS - ORS and `removing_replicas` =
 //!    ORS - TRS, the leader epoch is bumped and every replica in RS gets LeaderAndIsr (new ones
-//!    start following);
+//!    start following); a target already in the ISR skips the bump and goes on to step 2;
 //! 2. when every TRS member is in the ISR (the leader reports catching-up replicas through
 //!    AlterPartition, so this is re-checked after every ISR change), a leader in TRS is elected if
 //!    needed, ORS - TRS leave the ISR and get StopReplica with delete, the topic znode gets RS = TRS,
@@ -140,7 +140,19 @@ impl Controller {
             tps.push(tp);
         }
         self.write_topic_znodes(&topics).await?;
-        let changed = self.decide_and_write(&tps, bumped).await?;
+        // A target already in sync (a reordering, or replicas removed) goes straight to step 2,
+        // as Kafka's onPartitionReassignment does: one leader epoch bump, not two.
+        let behind: Vec<Tp> = tps
+            .iter()
+            .filter(|tp| {
+                self.model
+                    .reassignments
+                    .get(*tp)
+                    .is_some_and(|r| !caught_up(&self.model, tp, r))
+            })
+            .cloned()
+            .collect();
+        let changed = self.decide_and_write(&behind, bumped).await?;
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         self.send_leader_and_isr(&changed, false);
         self.send_update_metadata(&brokers, &changed, &[]);
