@@ -1,4 +1,4 @@
-//! Serde types of `zkafka::zk::znodes`: exact JSON of zk-layout.md, older versions read, and
+//! Serde types of `zkafka::zk::znodes`: exact JSON of docs/zk-layout.md, older versions read, and
 //! every example validating against `zk-schema/`.
 
 mod support;

@@ -1,5 +1,5 @@
 //! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
-//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `zk-layout.md` and
+//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `docs/zk-layout.md` and
 //! `zk-schema/`).
 //!
 //! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the

@@ -1,5 +1,5 @@
 //! The only code that talks to ZooKeeper: Kafka's `KafkaZkClient` for zkafka. It keeps cluster state
-//! exactly as Kafka 3.x in ZooKeeper mode lays it out (`shared/zk-layout.md`, `zk-schema/`), so that
+//! exactly as Kafka 3.x in ZooKeeper mode lays it out (`docs/zk-layout.md`, `zk-schema/`), so that
 //! Kafka's own tools read a zkafka cluster. Reads of many znodes are pipelined (every request sent
 //! before the first answer is awaited); controller writes are batched into `multi`s fenced by a
 //! check on `/controller_epoch`.
