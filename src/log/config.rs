@@ -21,6 +21,9 @@ pub struct LogConfig {
     pub flush_interval_ms: Option<u64>,
     /// `max.message.bytes`: largest batch a producer may append.
     pub max_message_bytes: usize,
+    /// `cleanup.policy` contains `delete`: retention by time and size applies. Kafka's `compact`
+    /// alone never deletes a segment by age or size, only `compact,delete` does both.
+    pub cleanup_delete: bool,
 }
 
 impl Default for LogConfig {
@@ -35,6 +38,7 @@ impl Default for LogConfig {
             flush_interval_messages: i64::MAX as u64,
             flush_interval_ms: None,
             max_message_bytes: 1_048_588,
+            cleanup_delete: true,
         }
     }
 }
