@@ -24,6 +24,9 @@ pub struct LogConfig {
     /// `cleanup.policy` contains `delete`: retention by time and size applies. Kafka's `compact`
     /// alone never deletes a segment by age or size, only `compact,delete` does both.
     pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: keyless records are refused and the log cleaner
+    /// keeps only each key's latest record.
+    pub cleanup_compact: bool,
 }
 
 impl Default for LogConfig {
@@ -39,6 +42,7 @@ impl Default for LogConfig {
             flush_interval_ms: None,
             max_message_bytes: 1_048_588,
             cleanup_delete: true,
+            cleanup_compact: false,
         }
     }
 }

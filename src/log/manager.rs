@@ -209,6 +209,7 @@ pub fn log_config(t: &TopicConfig) -> LogConfig {
         flush_interval_ms: (t.flush_ms != i64::MAX).then_some(t.flush_ms.max(0) as u64),
         max_message_bytes: t.max_message_bytes.max(0) as usize,
         cleanup_delete: t.cleanup_policy.iter().any(|p| p == "delete"),
+        cleanup_compact: t.cleanup_policy.iter().any(|p| p == "compact"),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod manager;
 mod partition_log;
 mod producer_state;
 mod reader;
+mod record;
 pub mod record_batch;
 mod recovery;
 mod retention;
@@ -35,6 +36,6 @@ mod truncation;
 mod test_util;
 
 pub use config::LogConfig;
-pub use error::LogError;
+pub use error::{LogError, RecordError};
 pub use partition_log::{AppendInfo, Log};
 pub use reader::{LogReader, LogSlice};

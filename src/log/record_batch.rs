@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use crate::log::record::read_varlong;
 use crate::log::LogError;
 
 /// Size of a magic-2 batch header (Kafka's `RECORD_BATCH_OVERHEAD`).
@@ -308,20 +309,6 @@ pub fn set_base_offset(batch: &mut [u8], offset: i64) {
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
         .copy_from_slice(&epoch.to_be_bytes());
-}
-
-/// Reads a zigzag varint (Kafka's record framing) from `buf` at `*pos`.
-fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut value: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
-        }
-    }
-    None
 }
 
 /// In an uncompressed batch, the (offset, timestamp) of the first record at or after `min_offset`
