@@ -14,6 +14,7 @@
 
 mod append_bytes;
 pub mod checkpoint;
+pub mod cleaner;
 mod config;
 mod entry_file;
 mod error;
@@ -27,6 +28,7 @@ mod reader;
 mod record;
 pub mod record_batch;
 mod recovery;
+mod replace_segments;
 mod retention;
 mod segment;
 mod segment_files;

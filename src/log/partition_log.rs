@@ -46,6 +46,9 @@ pub struct Log {
     pub(crate) producers: ProducerStateManager,
     view: Arc<RwLock<View>>,
     last_flush_ms: i64,
+    /// Bumped by every truncation: a cleaning that started before one must not swap its result
+    /// in (Kafka aborts cleaning before truncating).
+    pub(crate) truncations: u64,
 }
 
 /// Kafka's default `producer.id.expiration.ms` (one day).
@@ -111,6 +114,7 @@ impl Log {
             producers: ProducerStateManager::new(),
             view,
             last_flush_ms: now,
+            truncations: 0,
         };
         if log.log_start_offset > log.log_end_offset {
             let start = log.log_start_offset;

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::isr::{can_join_isr, maximal_isr, out_of_sync_replicas, FollowerState, UNKNOWN_OFFSET};
+use crate::log::cleaner::CleanableLog;
 use crate::log::{AppendInfo, Log, LogError, LogReader, RecordError};
 
 /// What the controller last said about this partition.
@@ -121,6 +122,26 @@ impl From<LogError> for AppendError {
 
 pub fn log_error_code(e: &LogError) -> ResponseError {
     ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)
+}
+
+/// The log cleaner reaches a partition's log through its writer lock, and cleans nothing at or
+/// above the high watermark.
+impl CleanableLog for Partition {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> i32 {
+        self.index
+    }
+
+    fn high_watermark(&self) -> i64 {
+        Partition::high_watermark(self)
+    }
+
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        Partition::lock_log(self)
+    }
 }
 
 impl Partition {
