@@ -463,3 +463,18 @@ fn compacted_topic_refuses_keyless_records_by_index() {
     let mut plain = Log::open(&dir.path().join("plain-0"), small_config(), 0, 0).unwrap();
     assert_eq!(plain.append_as_leader(&mixed, 0, 0).unwrap().last_offset, 2);
 }
+
+/// Producers choose timestamps freely: the `segment.ms` check must not overflow on one far from
+/// the segment's first batch (it panicked in debug builds).
+#[test]
+fn extreme_timestamps_do_not_overflow_the_roll_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.append_as_leader(&batch(1, i64::MIN + 5, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    log.append_as_leader(&batch(1, i64::MAX - 5, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    log.append_as_leader(&batch(1, 1000, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+}

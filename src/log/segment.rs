@@ -84,11 +84,12 @@ impl LogSegment {
     }
 
     /// How long this segment has been filling, for `segment.ms`: from its first batch's
-    /// timestamp to the new batch's, or since it was created/opened if it has none.
+    /// timestamp to the new batch's, or since it was created/opened if it has none. Producers
+    /// choose timestamps freely, so the difference saturates instead of overflowing.
     pub fn time_waited_for_roll(&self, now_ms: i64, new_max_timestamp: i64) -> i64 {
         match self.rolling_timestamp {
-            Some(ts) => new_max_timestamp - ts,
-            None => now_ms - self.created_ms,
+            Some(ts) => new_max_timestamp.saturating_sub(ts),
+            None => now_ms.saturating_sub(self.created_ms),
         }
     }
 
