@@ -474,7 +474,13 @@ impl Cleaner {
             }
             let ts = record_timestamp(h, &r);
             let base = *base_timestamp.get_or_insert(ts);
-            write_record(&mut self.write_buf, &r, r.offset_delta, ts - base);
+            // Producers choose timestamps freely; Java's long arithmetic wraps, so does this.
+            write_record(
+                &mut self.write_buf,
+                &r,
+                r.offset_delta,
+                ts.wrapping_sub(base),
+            );
             max_timestamp = max_timestamp.max(ts);
         }
         let attributes = match horizon {

@@ -549,3 +549,40 @@ fn cleaner_threads_clean_in_the_background_and_stop() {
     cleaner.shutdown();
     assert_eq!(records(&handle.lock_log()), expected(&before, active_base));
 }
+
+/// Producers pick any timestamp: re-framing a tombstone's batch under a delete horizon far from
+/// it must neither panic nor change the record's timestamp.
+#[test]
+fn extreme_timestamps_survive_a_rewrite() {
+    use crate::log::record::Records;
+    use crate::log::record_batch::BatchHeader;
+    let dir = tempfile::tempdir().unwrap();
+    let handle = open_log(dir.path());
+    {
+        let mut log = handle.lock_log();
+        let early = i64::MIN + 5;
+        log.append_as_leader(
+            &keyed_batch((-1, -1, -1), early, &[(Some("gone"), None)]),
+            0,
+            0,
+        )
+        .unwrap();
+        write_rounds(&mut log, 30, 2);
+    }
+    let manager = CleanerManager::load(&[dir.path().to_path_buf()]).unwrap();
+    clean_once(&manager, &handle, &mut cleaner(1 << 20), NOW).unwrap();
+    let log = handle.lock_log();
+    let bytes = log.segments[0].files().read(0, 4096).unwrap();
+    let batch = Batches::new(&bytes).next().unwrap();
+    let h: BatchHeader = batch.header;
+    assert_eq!(h.delete_horizon_ms(), Some(NOW + DELETE_RETENTION));
+    let r = Records::new(&bytes[batch.range.clone()], &h)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.key, r.value), (Some(&b"gone"[..]), None));
+    assert_eq!(
+        h.base_timestamp.wrapping_add(r.timestamp_delta),
+        i64::MIN + 5
+    );
+}
