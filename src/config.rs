@@ -44,7 +44,7 @@ pub(crate) fn parse_cleanup_policy(key: &str, raw: &str) -> Result<Vec<String>, 
 }
 
 /// Kafka broker keys that zkafka accepts without acting on them (thread pools, socket buffers,
-/// quotas, TLS/SASL settings, the log cleaner, ...). A standard `server.properties` sets several of
+/// quotas, TLS/SASL settings, the cleaner's read buffer, ...). A standard `server.properties` sets several of
 /// these; warning about each would bury the warnings that matter.
 pub(crate) const IGNORED_KEYS: &[&str] = &[
     "num.network.threads",
@@ -68,13 +68,7 @@ pub(crate) const IGNORED_KEYS: &[&str] = &[
     "inter.broker.protocol.version",
     "log.message.format.version",
     "log.message.timestamp.difference.max.ms",
-    "log.cleaner.enable",
-    "log.cleaner.threads",
-    "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.size",
-    "log.cleaner.io.buffer.load.factor",
-    "log.cleaner.io.max.bytes.per.second",
-    "log.cleaner.backoff.ms",
     "log.initial.task.delay.ms",
     "offsets.load.buffer.size",
     "offsets.topic.compression.codec",

@@ -22,6 +22,7 @@ use crate::controller::{
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::dynamic_config::{run_config_changes, ConfigTargets};
+use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
@@ -202,6 +203,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         },
         shutdown_rx,
     ));
+    let cleaner = start_log_cleaner(&config, &replicas)?;
 
     let mut sigterm =
         signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -246,6 +248,9 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let _ = housekeeping.await;
     let _ = config_changes.await;
     let _ = replication.await;
+    if let Some(cleaner) = cleaner {
+        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+    }
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
     }
@@ -258,6 +263,32 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     current.close().await;
     info!(broker_id, "shut down cleanly");
     Ok(())
+}
+
+/// Starts the log cleaner threads over every hosted partition (none when `log.cleaner.enable`
+/// is false).
+fn start_log_cleaner(
+    config: &KafkaConfig,
+    replicas: &Arc<ReplicaManager>,
+) -> anyhow::Result<Option<LogCleaner>> {
+    let cleaner_config = CleanerConfig {
+        enable: config.log_cleaner_enable,
+        threads: config.log_cleaner_threads,
+        dedupe_buffer_size: config.log_cleaner_dedupe_buffer_size,
+        load_factor: config.log_cleaner_io_buffer_load_factor,
+        io_max_bytes_per_second: config.log_cleaner_io_max_bytes_per_second,
+        backoff_ms: config.log_cleaner_backoff_ms,
+    };
+    let replicas = replicas.clone();
+    let source: LogSource = Arc::new(move || {
+        replicas
+            .all_partitions()
+            .into_iter()
+            .map(|p| p as Arc<dyn CleanableLog>)
+            .collect()
+    });
+    LogCleaner::start(&cleaner_config, &config.log_dirs, source)
+        .context("cannot start the log cleaner")
 }
 
 /// The group coordinator, storing offsets in ZooKeeper; ListGroups lists only the groups whose

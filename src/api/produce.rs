@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, encode_bytes, KafkaApis};
 use crate::network::Reply;
@@ -39,16 +42,16 @@ impl KafkaApis {
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1);
                 let outcome = if req.transactional_id.is_some() {
-                    Err(ResponseError::TransactionalIdAuthorizationFailed)
+                    Err(ResponseError::TransactionalIdAuthorizationFailed.into())
                 } else if !matches!(acks, -1..=1) {
-                    Err(ResponseError::InvalidRequiredAcks)
+                    Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     match (self.replicas.partition(&name, data.index), data.records) {
                         (None, _) if view.partition(&name, data.index).is_some() => {
-                            Err(ResponseError::NotLeaderOrFollower)
+                            Err(ResponseError::NotLeaderOrFollower.into())
                         }
-                        (None, _) => Err(ResponseError::UnknownTopicOrPartition),
-                        (Some(_), None) => Err(ResponseError::CorruptMessage),
+                        (None, _) => Err(ResponseError::UnknownTopicOrPartition.into()),
+                        (Some(_), None) => Err(ResponseError::CorruptMessage.into()),
                         (Some(p), Some(records)) => p
                             .append_as_leader(&records, acks, now)
                             .map(|info| (p, info)),
@@ -64,7 +67,24 @@ impl KafkaApis {
                             pending.push((ti, pi, p, info.last_offset + 1));
                         }
                     }
-                    Err(e) => resp.error_code = e.code(),
+                    Err(e) => {
+                        resp.error_code = e.error.code();
+                        // record_errors and error_message exist from v8 (KIP-467).
+                        if version >= 8 {
+                            resp.error_message = e.message.map(StrBytes::from_string);
+                            resp.record_errors = e
+                                .record_errors
+                                .into_iter()
+                                .map(|r| {
+                                    BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(r.batch_index)
+                                        .with_batch_index_error_message(Some(
+                                            StrBytes::from_string(r.message),
+                                        ))
+                                })
+                                .collect();
+                        }
+                    }
                 }
                 partitions.push(resp);
             }

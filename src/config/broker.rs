@@ -164,6 +164,18 @@ pub struct KafkaConfig {
     pub group_max_size: i32,
     /// `fetch.max.bytes` (55 MiB): cap on a consumer fetch response.
     pub fetch_max_bytes: i32,
+    /// `log.cleaner.enable` (true): run the log cleaner for compacted topics.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.threads` (1).
+    pub log_cleaner_threads: i32,
+    /// `log.cleaner.dedupe.buffer.size` (134217728): memory of all cleaners' offset maps.
+    pub log_cleaner_dedupe_buffer_size: i64,
+    /// `log.cleaner.io.buffer.load.factor` (0.9): how full an offset map may get.
+    pub log_cleaner_io_buffer_load_factor: f64,
+    /// `log.cleaner.io.max.bytes.per.second` (Double.MAX): cleaner read+write throttle.
+    pub log_cleaner_io_max_bytes_per_second: f64,
+    /// `log.cleaner.backoff.ms` (15000): sleep when no log needs cleaning.
+    pub log_cleaner_backoff_ms: i64,
     /// `log.cleaner.delete.retention.ms` (86400000), the default of topic `delete.retention.ms`.
     pub log_cleaner_delete_retention_ms: i64,
     /// `log.cleaner.min.compaction.lag.ms` (0).

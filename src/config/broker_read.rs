@@ -270,6 +270,22 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms", 3000, 0)?,
         group_max_size: p.int("group.max.size", INT_MAX, 1)?,
         fetch_max_bytes: p.int("fetch.max.bytes", 57_671_680, 1024)?,
+        log_cleaner_enable: p.boolean("log.cleaner.enable", true)?,
+        log_cleaner_threads: p.int("log.cleaner.threads", 1, 0)?,
+        log_cleaner_dedupe_buffer_size: p.long("log.cleaner.dedupe.buffer.size", 134_217_728, 0)?,
+        log_cleaner_io_buffer_load_factor: p.double(
+            "log.cleaner.io.buffer.load.factor",
+            0.9,
+            0.0,
+            1.0,
+        )?,
+        log_cleaner_io_max_bytes_per_second: p.double(
+            "log.cleaner.io.max.bytes.per.second",
+            f64::MAX,
+            0.0,
+            f64::MAX,
+        )?,
+        log_cleaner_backoff_ms: p.long("log.cleaner.backoff.ms", 15_000, 0)?,
         log_cleaner_delete_retention_ms: p.long(
             "log.cleaner.delete.retention.ms",
             86_400_000,

@@ -7,7 +7,7 @@ use super::broker::KafkaConfig;
 use super::error::ConfigError;
 use super::parse_cleanup_policy;
 use super::topic_keys::{broker_value, KEYS};
-use super::values::{parse_bool, parse_int, parse_long};
+use super::values::{parse_bool, parse_double, parse_int, parse_long};
 
 pub use super::topic_keys::TOPIC_CONFIG_NAMES;
 
@@ -67,6 +67,14 @@ pub struct TopicConfig {
     pub unclean_leader_election_enable: bool,
     /// `cleanup.policy` (`delete` and/or `compact`).
     pub cleanup_policy: Vec<String>,
+    /// `delete.retention.ms`: how long a cleaned tombstone stays readable.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
     /// `flush.messages`.
     pub flush_messages: i64,
     /// `flush.ms`.
@@ -147,6 +155,15 @@ impl TopicConfig {
             min_insync_replicas: int("min.insync.replicas")?,
             unclean_leader_election_enable: boolean("unclean.leader.election.enable")?,
             cleanup_policy: parse_cleanup_policy("cleanup.policy", get("cleanup.policy"))?,
+            delete_retention_ms: long("delete.retention.ms")?,
+            min_cleanable_dirty_ratio: parse_double(
+                "min.cleanable.dirty.ratio",
+                get("min.cleanable.dirty.ratio"),
+                0.0,
+                1.0,
+            )?,
+            min_compaction_lag_ms: long("min.compaction.lag.ms")?,
+            max_compaction_lag_ms: long("max.compaction.lag.ms")?,
             flush_messages: long("flush.messages")?,
             flush_ms: long("flush.ms")?,
             index_interval_bytes: int("index.interval.bytes")?,
@@ -212,6 +229,10 @@ mod tests {
         assert_eq!(t.retention_bytes, -1);
         assert_eq!(t.max_message_bytes, 1_048_588);
         assert_eq!(t.cleanup_policy, ["delete"]);
+        assert_eq!(t.delete_retention_ms, 86_400_000);
+        assert_eq!(t.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(t.min_compaction_lag_ms, 0);
+        assert_eq!(t.max_compaction_lag_ms, i64::MAX);
         assert_eq!(t.flush_messages, i64::MAX);
         assert_eq!(t.flush_ms, i64::MAX);
         assert_eq!(t.compression_type, "producer");

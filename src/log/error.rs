@@ -48,9 +48,36 @@ pub enum LogError {
     /// UnexpectedAppendOffsetException / OffsetsOutOfOrderException).
     #[error("unexpected append offset {offset}: {reason}")]
     UnexpectedAppendOffset { offset: i64, reason: String },
+    /// Records refused one by one (Kafka's `RecordValidationException` wrapping an
+    /// `InvalidRecordException`): the produce response lists each in `record_errors`.
+    #[error(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        .0.len(),
+        .0.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    RecordErrors(Vec<RecordError>),
     /// A checkpoint, metadata or index file whose content cannot be parsed.
     #[error("malformed file {path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
+}
+
+/// One refused record: its index within its batch and why (Kafka's `RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for RecordError {
+    /// Kafka's `RecordError.toString`, which the produce response's error message embeds.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RecordError(batchIndex={}, message='{}')",
+            self.batch_index, self.message
+        )
+    }
 }
 
 impl LogError {
@@ -65,7 +92,7 @@ impl LogError {
             LogError::OutOfOrderSequence { .. } => 45,
             LogError::InvalidProducerEpoch { .. } => 47,
             LogError::Io { .. } => 56,
-            LogError::InvalidRecord(_) => 87,
+            LogError::InvalidRecord(_) | LogError::RecordErrors(_) => 87,
             LogError::UnexpectedAppendOffset { .. } | LogError::BadFile { .. } => -1,
         }
     }

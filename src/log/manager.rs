@@ -208,6 +208,12 @@ pub fn log_config(t: &TopicConfig) -> LogConfig {
         flush_interval_messages: t.flush_messages.max(1) as u64,
         flush_interval_ms: (t.flush_ms != i64::MAX).then_some(t.flush_ms.max(0) as u64),
         max_message_bytes: t.max_message_bytes.max(0) as usize,
+        cleanup_delete: t.cleanup_policy.iter().any(|p| p == "delete"),
+        cleanup_compact: t.cleanup_policy.iter().any(|p| p == "compact"),
+        delete_retention_ms: t.delete_retention_ms,
+        min_cleanable_dirty_ratio: t.min_cleanable_dirty_ratio,
+        min_compaction_lag_ms: t.min_compaction_lag_ms,
+        max_compaction_lag_ms: t.max_compaction_lag_ms,
     }
 }
 

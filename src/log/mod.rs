@@ -14,6 +14,7 @@
 
 mod append_bytes;
 pub mod checkpoint;
+pub mod cleaner;
 mod config;
 mod entry_file;
 mod error;
@@ -24,8 +25,10 @@ pub mod manager;
 mod partition_log;
 mod producer_state;
 mod reader;
+mod record;
 pub mod record_batch;
 mod recovery;
+mod replace_segments;
 mod retention;
 mod segment;
 mod segment_files;
@@ -35,6 +38,6 @@ mod truncation;
 mod test_util;
 
 pub use config::LogConfig;
-pub use error::LogError;
+pub use error::{LogError, RecordError};
 pub use partition_log::{AppendInfo, Log};
 pub use reader::{LogReader, LogSlice};

@@ -14,10 +14,11 @@ use crate::log::checkpoint;
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::producer_state::{ProducerStateManager, SequenceCheck};
 use crate::log::reader::{LogReader, View};
+use crate::log::record::Records;
 use crate::log::record_batch::{self, BatchHeader};
 use crate::log::recovery;
 use crate::log::segment::LogSegment;
-use crate::log::{LogConfig, LogError};
+use crate::log::{LogConfig, LogError, RecordError};
 
 /// Result of an append, as a produce response reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct Log {
     pub(crate) producers: ProducerStateManager,
     view: Arc<RwLock<View>>,
     last_flush_ms: i64,
+    /// Bumped by every truncation: a cleaning that started before one must not swap its result
+    /// in (Kafka aborts cleaning before truncating).
+    pub(crate) truncations: u64,
 }
 
 /// Kafka's default `producer.id.expiration.ms` (one day).
@@ -110,6 +114,7 @@ impl Log {
             producers: ProducerStateManager::new(),
             view,
             last_flush_ms: now,
+            truncations: 0,
         };
         if log.log_start_offset > log.log_end_offset {
             let start = log.log_start_offset;
@@ -193,6 +198,9 @@ impl Log {
                     "clients may not send control batches".into(),
                 ));
             }
+            if self.config.cleanup_compact {
+                self.validate_keys(&records[batch.range.clone()], &h)?;
+            }
             if let SequenceCheck::Duplicate(first, last) = self.producers.check(&h, &headers)? {
                 debug!(dir = %self.dir.display(), producer_id = h.producer_id,
                     sequence = h.base_sequence, first, last, "duplicate batch");
@@ -214,6 +222,42 @@ impl Log {
         let info = self.append_batches(&bytes, &headers, now_ms)?;
         self.epochs.assign(leader_epoch, info.first_offset)?;
         Ok(info)
+    }
+
+    /// Kafka's `LogValidator.validateKey`: a compacted topic refuses every record without a
+    /// key, since the cleaner could neither keep nor drop it meaningfully. All such records of
+    /// the batch are listed by their index in it. Only uncompressed batches can be read here
+    /// (no decompressor is linked); a compressed batch is accepted unchecked, see
+    /// `docs/compaction.md`.
+    fn validate_keys(&self, batch: &[u8], h: &BatchHeader) -> Result<(), LogError> {
+        if h.compression_codec() != 0 {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        for (index, record) in Records::new(batch, h).enumerate() {
+            if record?.key.is_none() {
+                errors.push(RecordError {
+                    batch_index: index as i32,
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition {}.",
+                        self.topic_partition()
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        debug!(dir = %self.dir.display(), refused = errors.len(), "keyless records refused");
+        Err(LogError::RecordErrors(errors))
+    }
+
+    /// `<topic>-<partition>`, Kafka's `TopicPartition.toString`: the directory's own name.
+    pub(crate) fn topic_partition(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// Follower append: offsets were assigned by the leader. Checks structure and CRC and that

@@ -411,3 +411,70 @@ fn reserved_blocks_stay_past_the_end_and_are_given_back() {
         meta.blocks() * 512
     );
 }
+
+/// Kafka's `LogValidator.validateKey`: on a compacted topic every keyless record of a batch is
+/// refused with INVALID_RECORD and its index; nothing of the request is appended. A topic without
+/// `compact` takes the same batch.
+#[test]
+fn compacted_topic_refuses_keyless_records_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("events-3");
+    let config = LogConfig {
+        cleanup_compact: true,
+        ..small_config()
+    };
+    let mut log = Log::open(&part, config, 0, 0).unwrap();
+    let mixed = keyed_batch(
+        (-1, -1, -1),
+        1000,
+        &[(Some("k"), Some("v")), (None, Some("v")), (None, None)],
+    );
+    let err = log.append_as_leader(&mixed, 0, 0).unwrap_err();
+    assert_eq!(err.kafka_error_code(), 87);
+    let message = "Compacted topic cannot accept message without key in topic partition events-3.";
+    let LogError::RecordErrors(errors) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        errors,
+        &[
+            RecordError {
+                batch_index: 1,
+                message: message.into()
+            },
+            RecordError {
+                batch_index: 2,
+                message: message.into()
+            },
+        ]
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "One or more records have been rejected due to 2 record errors in total, and only \
+             showing the first three errors at most: [RecordError(batchIndex=1, message='{message}'), \
+             RecordError(batchIndex=2, message='{message}')]"
+        )
+    );
+    assert_eq!(log.log_end_offset(), 0);
+    let keyed = keyed_batch((-1, -1, -1), 1000, &[(Some("k"), None)]);
+    assert_eq!(log.append_as_leader(&keyed, 0, 0).unwrap().first_offset, 0);
+
+    let mut plain = Log::open(&dir.path().join("plain-0"), small_config(), 0, 0).unwrap();
+    assert_eq!(plain.append_as_leader(&mixed, 0, 0).unwrap().last_offset, 2);
+}
+
+/// Producers choose timestamps freely: the `segment.ms` check must not overflow on one far from
+/// the segment's first batch (it panicked in debug builds).
+#[test]
+fn extreme_timestamps_do_not_overflow_the_roll_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.append_as_leader(&batch(1, i64::MIN + 5, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    log.append_as_leader(&batch(1, i64::MAX - 5, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    log.append_as_leader(&batch(1, 1000, (-1, -1, -1), 10), 0, 0)
+        .unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+}

@@ -156,6 +156,16 @@ impl ProducerStateManager {
         });
     }
 
+    /// The last offset of each producer's last batch (Kafka's `lastRecordsOfActiveProducers`
+    /// for non-transactional producers): the cleaner keeps those batches, emptied if need be,
+    /// so a producer's sequence survives compaction.
+    pub fn last_batch_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     pub fn clear(&mut self) {
         self.producers.clear();
     }

@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use crate::log::record::read_varlong;
 use crate::log::LogError;
 
 /// Size of a magic-2 batch header (Kafka's `RECORD_BATCH_OVERHEAD`).
@@ -22,9 +23,15 @@ const ATTRIBUTES_OFFSET: usize = 21;
 /// Smallest legal batch length field: a legacy v0 message (Kafka's `RECORD_OVERHEAD_V0`); anything
 /// shorter cannot be a batch of any magic, so the bytes are corrupt rather than merely unsupported.
 const MIN_LEGACY_LENGTH: i32 = 14;
+/// Attribute bit 3: timestamps are the broker's append time (`LogAppendTime`).
+const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
+/// Attribute bit 6 (KIP-534): the base timestamp is the delete horizon the cleaner set.
+pub const DELETE_HORIZON_FLAG: i16 = 0x40;
 const COMPRESSION_MASK: i16 = 0x07;
+/// No timestamp (Kafka's `RecordBatch.NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
 /// zstd, the highest codec id Kafka defines.
 const MAX_COMPRESSION_CODEC: i16 = 4;
 
@@ -121,6 +128,36 @@ impl BatchHeader {
 
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
+    }
+
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
+    }
+
+    /// The delete horizon the cleaner recorded in this batch (KIP-534), if any.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
+    }
+
+    /// Writes every header field into `out[..HEADER_SIZE]`, then the CRC-32C of
+    /// `out[ATTRIBUTES..]`: `out` must be the whole batch, records included (Kafka's
+    /// `DefaultRecordBatch.writeHeader`). The `crc` field of `self` is ignored.
+    pub fn write_sealed(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.base_offset.to_be_bytes());
+        out[8..12].copy_from_slice(&self.batch_length.to_be_bytes());
+        out[PARTITION_LEADER_EPOCH_OFFSET..16]
+            .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        out[MAGIC_OFFSET] = self.magic as u8;
+        out[ATTRIBUTES_OFFSET..23].copy_from_slice(&self.attributes.to_be_bytes());
+        out[23..27].copy_from_slice(&self.last_offset_delta.to_be_bytes());
+        out[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        out[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        out[43..51].copy_from_slice(&self.producer_id.to_be_bytes());
+        out[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
+        out[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
+        out[57..61].copy_from_slice(&self.records_count.to_be_bytes());
+        let crc = compute_crc(out);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
 
@@ -310,20 +347,6 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
         .copy_from_slice(&epoch.to_be_bytes());
 }
 
-/// Reads a zigzag varint (Kafka's record framing) from `buf` at `*pos`.
-fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut value: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
-        }
-    }
-    None
-}
-
 /// In an uncompressed batch, the (offset, timestamp) of the first record at or after `min_offset`
 /// whose timestamp is >= `timestamp`. Only each record's length, attributes, timestamp delta and
 /// offset delta are read; keys and values are skipped. `None` if the bytes end early.
@@ -451,6 +474,22 @@ mod tests {
             Err(LogError::InvalidRecord(_))
         ));
         assert!(validate_replicated(&set_attributes(0x10)).is_ok());
+    }
+
+    #[test]
+    fn a_written_header_parses_back_and_seals_the_crc() {
+        let b = batch(3, 1000, (7, 2, 10), 5);
+        let mut h = BatchHeader::parse(&b).unwrap();
+        h.base_offset = 40;
+        h.attributes |= DELETE_HORIZON_FLAG;
+        h.base_timestamp = 99;
+        let mut copy = b.to_vec();
+        h.write_sealed(&mut copy);
+        let back = validate_replicated(&copy).unwrap()[0].header;
+        assert_eq!(back.crc, compute_crc(&copy));
+        assert_eq!(BatchHeader { crc: h.crc, ..back }, h);
+        assert_eq!(back.delete_horizon_ms(), Some(99));
+        assert_eq!(BatchHeader::parse(&b).unwrap().delete_horizon_ms(), None);
     }
 
     #[test]

@@ -1,21 +1,134 @@
 //! Loading a partition directory after a clean or unclean shutdown (Kafka's `LogLoader`).
 //!
+//! First an interrupted cleaner swap is completed or discarded exactly as Kafka does: `.cleaned`
+//! files (a cleaning still being written) are deleted, and so is any `.swap` file at or above the
+//! lowest `.cleaned` base offset (its renaming had not finished); the remaining `.swap` files are
+//! complete, flushed replacements, so every original segment file whose offset lies in the range
+//! they cover is deleted and the `.swap` suffix is dropped. `.deleted` and `.tmp` files go.
+//!
 //! Everything below the recovery point was fsynced and is trusted (only its index files are
 //! sanity-checked: whole entries, none below the base offset, none pointing past the `.log`;
 //! a preallocated zero tail left by a crash is not counted, see `entry_file.rs`). Every batch from the segment holding the recovery point onwards is re-read
 //! and CRC-checked; the first torn or corrupt batch ends the log: the rest of that segment and
 //! all later segments are dropped, and the indexes of the re-read segments are rebuilt.
 
-use std::fs;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use crate::log::segment::LogSegment;
+use crate::log::record_batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::segment::{LogSegment, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use crate::log::{LogConfig, LogError};
 
-/// Suffixes of files a crash can leave behind mid-operation; Kafka deletes them at load too.
-const STRAY_SUFFIXES: [&str; 4] = [".tmp", ".deleted", ".cleaned", ".swap"];
+/// Suffixes of files a crash can leave behind mid-operation that are simply deleted.
+const STRAY_SUFFIXES: [&str; 2] = [".tmp", DELETED_SUFFIX];
+
+/// The offset a segment file name starts with (Kafka's `offsetFromFileName`); `None` for files
+/// that are not named after an offset (checkpoints, `partition.metadata`).
+fn offset_from_file_name(name: &str) -> Option<i64> {
+    let (stem, _) = name.split_once('.')?;
+    stem.parse().ok()
+}
+
+fn remove(path: &Path, why: &str) -> Result<(), LogError> {
+    info!(path = %path.display(), why, "removing file left by an interrupted operation");
+    fs::remove_file(path).map_err(LogError::io(path))
+}
+
+/// The offset after the last whole batch of a segment file (Kafka's `readNextOffset`), walking
+/// batch headers; `base` for an empty file.
+fn next_offset_of(path: &Path, base: i64) -> Result<i64, LogError> {
+    let file = File::open(path).map_err(LogError::io(path))?;
+    let len = file.metadata().map_err(LogError::io(path))?.len();
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut header = [0u8; HEADER_SIZE];
+    let (mut pos, mut next) = (0u64, base);
+    while pos + HEADER_SIZE as u64 <= len {
+        reader.read_exact(&mut header).map_err(LogError::io(path))?;
+        let Some(h) = BatchHeader::parse(&header) else {
+            break;
+        };
+        if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 || pos + h.size() as u64 > len {
+            break;
+        }
+        next = h.last_offset() + 1;
+        reader
+            .seek_relative((h.size() - HEADER_SIZE) as i64)
+            .map_err(LogError::io(path))?;
+        pos += h.size() as u64;
+    }
+    Ok(next)
+}
+
+/// Kafka's `removeTempFilesAndCollectSwapFiles` and the three swap passes of `LogLoader.load`.
+fn finish_interrupted_swaps(dir: &Path) -> Result<(), LogError> {
+    let mut swaps: Vec<(PathBuf, i64)> = Vec::new();
+    let mut cleaned: Vec<PathBuf> = Vec::new();
+    let mut min_cleaned = i64::MAX;
+    for entry in fs::read_dir(dir).map_err(LogError::io(dir))? {
+        let path = entry.map_err(LogError::io(dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if STRAY_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            remove(&path, "stray temporary file")?;
+        } else if name.ends_with(CLEANED_SUFFIX) {
+            if let Some(offset) = offset_from_file_name(name) {
+                min_cleaned = min_cleaned.min(offset);
+            }
+            cleaned.push(path);
+        } else if name.ends_with(SWAP_SUFFIX) {
+            if let Some(offset) = offset_from_file_name(name) {
+                swaps.push((path, offset));
+            }
+        }
+    }
+    // KAFKA-6264: a .swap file at or above the lowest .cleaned offset belongs to an operation
+    // whose renaming never finished; its originals are all still in place.
+    let (invalid, valid): (Vec<_>, Vec<_>) =
+        swaps.into_iter().partition(|(_, o)| *o >= min_cleaned);
+    for (path, _) in &invalid {
+        remove(path, "incomplete swap")?;
+    }
+    for path in &cleaned {
+        remove(path, "unfinished cleaning")?;
+    }
+    if valid.is_empty() {
+        return Ok(());
+    }
+    let (mut min_swap, mut max_swap) = (i64::MAX, i64::MIN);
+    for (path, base) in &valid {
+        if path
+            .to_string_lossy()
+            .ends_with(&format!(".log{SWAP_SUFFIX}"))
+        {
+            min_swap = min_swap.min(*base);
+            max_swap = max_swap.max(next_offset_of(path, *base)?);
+        }
+    }
+    for entry in fs::read_dir(dir).map_err(LogError::io(dir))? {
+        let path = entry.map_err(LogError::io(dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(SWAP_SUFFIX) || !path.is_file() {
+            continue;
+        }
+        if offset_from_file_name(name).is_some_and(|o| o >= min_swap && o < max_swap) {
+            remove(&path, "segment replaced by a completed cleaning")?;
+        }
+    }
+    for (path, _) in &valid {
+        let target = path.with_extension("");
+        info!(path = %path.display(), "completing an interrupted swap");
+        fs::rename(path, &target).map_err(LogError::io(path))?;
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LogError::io(dir))
+}
 
 /// The segments of a loaded directory, plus where each leader epoch starts among the batches
 /// recovery re-read (they must reach the epoch cache even if its checkpoint lagged behind).
@@ -33,6 +146,7 @@ struct Found {
 
 /// The `.log` files in `dir`, after removing stray and orphaned files.
 fn list_segments(dir: &Path) -> Result<Vec<Found>, LogError> {
+    finish_interrupted_swaps(dir)?;
     let mut bases = Vec::new();
     let mut index_files = Vec::new();
     for entry in fs::read_dir(dir).map_err(LogError::io(dir))? {
@@ -40,11 +154,6 @@ fn list_segments(dir: &Path) -> Result<Vec<Found>, LogError> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if STRAY_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            info!(path = %path.display(), "removing stray file left by an interrupted operation");
-            fs::remove_file(&path).map_err(LogError::io(&path))?;
-            continue;
-        }
         let Some((stem, ext)) = name.split_once('.') else {
             continue;
         };

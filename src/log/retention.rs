@@ -1,6 +1,9 @@
 //! Retention (Kafka's `deleteOldSegments`): whole segments go when they are older than
 //! `retention.ms`, when the log exceeds `retention.bytes`, or when they lie wholly below the log
-//! start offset. Never the active segment, never data at or above the high watermark.
+//! start offset. Never the active segment, never data at or above the high watermark. Age and
+//! size only count when `cleanup.policy` contains `delete`: a `compact`-only topic keeps every
+//! key's latest value however old, as Kafka's `deleteRetentionMsBreachedSegments` and
+//! `deleteRetentionSizeBreachedSegments` skip such logs.
 
 use tracing::info;
 
@@ -15,8 +18,9 @@ impl Log {
         now_ms: i64,
         high_watermark: i64,
     ) -> Result<usize, LogError> {
+        let by_policy = self.config.cleanup_delete;
         let total: u64 = self.segments.iter().map(|s| s.size()).sum();
-        let mut excess = if self.config.retention_bytes >= 0 {
+        let mut excess = if by_policy && self.config.retention_bytes >= 0 {
             total as i64 - self.config.retention_bytes
         } else {
             0
@@ -31,7 +35,8 @@ impl Log {
                 break;
             }
             let below_start = next_base <= self.log_start_offset;
-            let by_time = self.config.retention_ms >= 0
+            let by_time = by_policy
+                && self.config.retention_ms >= 0
                 && now_ms - segment.largest_timestamp()? > self.config.retention_ms;
             let by_size = excess > 0 && excess - segment.size() as i64 >= 0;
             if !(below_start || by_time || by_size) {

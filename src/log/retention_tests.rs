@@ -73,3 +73,36 @@ fn log_start_offset_moves_up_only() {
     let log = Log::open(dir.path(), small_config(), 90, 50).unwrap();
     assert_eq!(log.log_start_offset(), 50);
 }
+
+/// A `compact`-only topic loses nothing to `retention.ms` or `retention.bytes` (the data loss of
+/// issue #10); `compact,delete` applies both, and the log start offset still deletes below it.
+#[test]
+fn compact_only_policy_never_deletes_by_time_or_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, 30, 3);
+    let segments = log.segments.len();
+    let compact_only = LogConfig {
+        retention_ms: 10,
+        retention_bytes: 1500,
+        cleanup_delete: false,
+        ..small_config()
+    };
+    log.update_config(compact_only.clone());
+    assert_eq!(log.delete_old_segments(1_000_000, 90).unwrap(), 0);
+    assert_eq!(log.segments.len(), segments);
+    assert_eq!(log.log_start_offset(), 0);
+
+    let second = log.segments[1].base_offset();
+    assert!(log.maybe_increment_log_start_offset(second).unwrap());
+    assert_eq!(log.delete_old_segments(1_000_000, 90).unwrap(), 1);
+
+    log.update_config(LogConfig {
+        cleanup_delete: true,
+        ..compact_only
+    });
+    assert_eq!(
+        log.delete_old_segments(1_000_000, 90).unwrap(),
+        segments - 2
+    );
+}

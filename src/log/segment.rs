@@ -40,6 +40,28 @@ impl LogSegment {
         })
     }
 
+    /// Opens the cleaner's `<base>.log.cleaned` files (created empty; the caller removed any
+    /// earlier ones).
+    pub fn open_cleaned(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<LogSegment, LogError> {
+        Ok(LogSegment {
+            files: Arc::new(SegmentFiles::open_with_suffix(
+                dir,
+                base_offset,
+                config,
+                CLEANED_SUFFIX,
+            )?),
+            bytes_since_last_index_entry: 0,
+            rolling_timestamp: None,
+            created_ms: now_ms,
+            index_interval_bytes: u64::from(config.index_interval_bytes),
+        })
+    }
+
     pub fn files(&self) -> &Arc<SegmentFiles> {
         &self.files
     }
@@ -62,11 +84,12 @@ impl LogSegment {
     }
 
     /// How long this segment has been filling, for `segment.ms`: from its first batch's
-    /// timestamp to the new batch's, or since it was created/opened if it has none.
+    /// timestamp to the new batch's, or since it was created/opened if it has none. Producers
+    /// choose timestamps freely, so the difference saturates instead of overflowing.
     pub fn time_waited_for_roll(&self, now_ms: i64, new_max_timestamp: i64) -> i64 {
         match self.rolling_timestamp {
-            Some(ts) => new_max_timestamp - ts,
-            None => now_ms - self.created_ms,
+            Some(ts) => new_max_timestamp.saturating_sub(ts),
+            None => now_ms.saturating_sub(self.created_ms),
         }
     }
 
@@ -233,16 +256,54 @@ impl LogSegment {
             .log_path()
             .parent()
             .unwrap_or_else(|| Path::new("."));
-        let base = self.base_offset();
-        for suffix in ["log", "index", "timeindex"] {
-            let path = dir.join(file_name(base, suffix));
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(LogError::io(path)(e))
-                }
-                _ => {}
+        delete_files(dir, self.base_offset(), "")
+    }
+}
+
+/// Suffix of the files the cleaner is still writing (Kafka's `CleanedFileSuffix`).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of cleaned files ready to replace their originals (Kafka's `SwapFileSuffix`).
+pub const SWAP_SUFFIX: &str = ".swap";
+/// Suffix of replaced files about to be removed (Kafka's `DeletedFileSuffix`).
+pub const DELETED_SUFFIX: &str = ".deleted";
+/// The kinds of file a segment has, as `file_name` suffixes.
+pub const SEGMENT_FILE_KINDS: [&str; 3] = ["log", "index", "timeindex"];
+
+/// Removes the segment files of `base` named with `suffix` that exist.
+pub fn delete_files(dir: &Path, base: i64, suffix: &str) -> Result<(), LogError> {
+    for kind in SEGMENT_FILE_KINDS {
+        let path = dir.join(file_name(base, kind) + suffix);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(LogError::io(path)(e))
             }
+            _ => {}
         }
-        Ok(())
+    }
+    Ok(())
+}
+
+/// Renames the segment files of `base` from suffix `from` to suffix `to` (Kafka's
+/// `changeFileSuffixes`), the `.log` file first; a file that does not exist is skipped.
+pub fn rename_files(dir: &Path, base: i64, from: &str, to: &str) -> Result<(), LogError> {
+    for kind in SEGMENT_FILE_KINDS {
+        let source = dir.join(file_name(base, kind) + from);
+        let target = dir.join(file_name(base, kind) + to);
+        match fs::rename(&source, &target) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(LogError::io(source)(e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl LogSegment {
+    /// The max timestamp of the segment's first batch (Kafka's `getFirstBatchTimestamp`), read
+    /// from its header; `None` when the segment is empty.
+    pub fn first_batch_timestamp(&self) -> Result<Option<i64>, LogError> {
+        let header = self.files.read(0, crate::log::record_batch::HEADER_SIZE)?;
+        Ok(BatchHeader::parse(&header).map(|h| h.max_timestamp))
     }
 }

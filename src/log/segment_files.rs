@@ -67,7 +67,18 @@ impl SegmentFiles {
         base_offset: i64,
         config: &LogConfig,
     ) -> Result<SegmentFiles, LogError> {
-        let log_path = dir.join(file_name(base_offset, "log"));
+        Self::open_with_suffix(dir, base_offset, config, "")
+    }
+
+    /// [`Self::open`] for files named with a trailing suffix, as Kafka's `LogSegment.open` with a
+    /// `fileSuffix`: the cleaner writes `<base>.log.cleaned` (and its indexes) this way.
+    pub fn open_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        suffix: &str,
+    ) -> Result<SegmentFiles, LogError> {
+        let log_path = dir.join(file_name(base_offset, "log") + suffix);
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -77,12 +88,12 @@ impl SegmentFiles {
             .map_err(LogError::io(&log_path))?;
         let size = log.metadata().map_err(LogError::io(&log_path))?.len();
         let offset_index = OffsetIndex::open(
-            &dir.join(file_name(base_offset, "index")),
+            &dir.join(file_name(base_offset, "index") + suffix),
             base_offset,
             config.max_index_size,
         )?;
         let time_index = TimeIndex::open(
-            &dir.join(file_name(base_offset, "timeindex")),
+            &dir.join(file_name(base_offset, "timeindex") + suffix),
             base_offset,
             config.max_index_size,
         )?;
@@ -215,6 +226,26 @@ impl SegmentFiles {
         }
         buf.truncate(filled);
         Ok(buf.freeze())
+    }
+
+    /// Reads up to `len` bytes at `pos` into `buf` (replacing its contents, keeping its
+    /// allocation); fewer if the file ends first. The cleaner reads whole segments this way.
+    pub fn read_into(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> Result<(), LogError> {
+        buf.clear();
+        buf.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let n = self
+                .log
+                .read_at(&mut buf[filled..], pos + filled as u64)
+                .map_err(LogError::io(&self.log_path))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        Ok(())
     }
 
     /// Walks batch headers from `pos` (a batch boundary) up to `limit`, returning the first

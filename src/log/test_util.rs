@@ -86,3 +86,38 @@ pub fn batch(count: usize, timestamp: i64, producer: Producer, value_len: usize)
 pub fn simple(count: usize, timestamp: i64) -> BytesMut {
     batch(count, timestamp, (-1, -1, -1), 10)
 }
+
+/// An uncompressed batch of `(key, value)` records (`None`: null), timestamps from `timestamp`.
+pub fn keyed_batch(
+    producer: Producer,
+    timestamp: i64,
+    kvs: &[(Option<&str>, Option<&str>)],
+) -> BytesMut {
+    let (pid, epoch, seq) = producer;
+    let records: Vec<Record> = kvs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // As in `batch`: the encoder groups records by offset - sequence.
+            sequence: seq + i as i32,
+            timestamp: timestamp + i as i64,
+            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode test batch");
+    buf
+}

@@ -16,6 +16,7 @@ impl Log {
         }
         info!(dir = %self.dir.display(), from = self.log_end_offset, to = offset,
             "truncating log");
+        self.truncations += 1;
         if self
             .segments
             .first()
@@ -49,6 +50,7 @@ impl Log {
     /// `truncateFullyAndStartAt`): what a follower does when the leader answers its fetch with
     /// OFFSET_OUT_OF_RANGE because the follower's log end is below the leader's log start.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        self.truncations += 1;
         for segment in self.segments.drain(..) {
             segment.delete()?;
         }

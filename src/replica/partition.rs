@@ -20,7 +20,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::isr::{can_join_isr, maximal_isr, out_of_sync_replicas, FollowerState, UNKNOWN_OFFSET};
-use crate::log::{AppendInfo, Log, LogError, LogReader};
+use crate::log::cleaner::CleanableLog;
+use crate::log::{AppendInfo, Log, LogError, LogReader, RecordError};
 
 /// What the controller last said about this partition.
 #[derive(Debug, Clone, Default)]
@@ -86,8 +87,61 @@ pub fn error_name(e: ResponseError) -> String {
     }
 }
 
+/// A refused leader append: the error code, and for records refused one by one what Kafka's
+/// produce response adds (v8+): each record's index and reason, and the summary message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendError {
+    pub error: ResponseError,
+    pub message: Option<String>,
+    pub record_errors: Vec<RecordError>,
+}
+
+impl From<ResponseError> for AppendError {
+    fn from(error: ResponseError) -> Self {
+        AppendError {
+            error,
+            message: None,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+impl From<LogError> for AppendError {
+    fn from(e: LogError) -> Self {
+        let error = log_error_code(&e);
+        match e {
+            LogError::RecordErrors(record_errors) => AppendError {
+                error,
+                message: Some(LogError::RecordErrors(record_errors.clone()).to_string()),
+                record_errors,
+            },
+            _ => error.into(),
+        }
+    }
+}
+
 pub fn log_error_code(e: &LogError) -> ResponseError {
     ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)
+}
+
+/// The log cleaner reaches a partition's log through its writer lock, and cleans nothing at or
+/// above the high watermark.
+impl CleanableLog for Partition {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> i32 {
+        self.index
+    }
+
+    fn high_watermark(&self) -> i64 {
+        Partition::high_watermark(self)
+    }
+
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        Partition::lock_log(self)
+    }
 }
 
 impl Partition {
@@ -241,19 +295,18 @@ impl Partition {
         records: &[u8],
         acks: i16,
         now_ms: i64,
-    ) -> Result<AppendInfo, ResponseError> {
+    ) -> Result<AppendInfo, AppendError> {
         let role = self.role();
         if role.leader != self.local_broker {
-            return Err(ResponseError::NotLeaderOrFollower);
+            return Err(ResponseError::NotLeaderOrFollower.into());
         }
         if acks == -1 && role.isr.len() < self.min_insync_replicas.load(Ordering::Relaxed) as usize
         {
-            return Err(ResponseError::NotEnoughReplicas);
+            return Err(ResponseError::NotEnoughReplicas.into());
         }
         let info = self
             .lock_log()
-            .append_as_leader(records, role.leader_epoch, now_ms)
-            .map_err(|e| log_error_code(&e))?;
+            .append_as_leader(records, role.leader_epoch, now_ms)?;
         self.log_end.send_replace(self.reader.log_end_offset());
         self.maybe_advance_high_watermark();
         Ok(info)

@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use kafka_protocol::messages::BrokerId;
 
-use super::partition::Partition;
+use super::partition::{AppendError, Partition};
 use crate::client::batch::build_batch;
 use crate::log::{Log, LogConfig};
 
@@ -190,4 +190,24 @@ fn controller_refusals_are_logged_by_their_kafka_names() {
         error_name(ResponseError::FencedLeaderEpoch),
         "FencedLeaderEpoch"
     );
+}
+
+/// The produce path gets Kafka's per-record errors and summary message, not only the code.
+#[test]
+fn record_errors_reach_the_produce_path() {
+    use crate::log::{LogError, RecordError};
+    let errors = vec![RecordError {
+        batch_index: 4,
+        message: "no key".into(),
+    }];
+    let e = AppendError::from(LogError::RecordErrors(errors.clone()));
+    assert_eq!(e.error, ResponseError::InvalidRecord);
+    assert_eq!(e.record_errors, errors);
+    assert!(e
+        .message
+        .unwrap()
+        .ends_with("[RecordError(batchIndex=4, message='no key')]"));
+    let e = AppendError::from(LogError::Corrupt("crc".into()));
+    assert_eq!(e.error, ResponseError::CorruptMessage);
+    assert!(e.record_errors.is_empty() && e.message.is_none());
 }
