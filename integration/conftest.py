@@ -38,7 +38,7 @@ logging.getLogger("kazoo").setLevel(logging.WARNING)
 
 
 def broker_binary() -> Path:
-    return Path(os.environ.get("ZKAFKA_BIN", ROOT / "target" / "debug" / "zkafka"))
+    return Path(os.environ.get("ZKAFKA_BIN", ROOT / "target" / "debug" / "zkafka")).resolve()
 
 
 @pytest.fixture(scope="session")
