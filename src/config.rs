@@ -1,14 +1,17 @@
 //! Broker and topic configuration, Kafka's `KafkaConfig` and `LogConfig`: the same keys, meanings
 //! and defaults as Kafka 3.9 in ZooKeeper mode, so an existing `server.properties` works unchanged.
 //!
-//! Unknown keys are warnings (Kafka logs them too); bad values and missing required keys are a
-//! [`ConfigError`] whose `Display` is one line naming the key and the value.
+//! Every key zkafka knows is in one registry (`registry.rs`) marked implemented, refused or
+//! harmless, so no setting is accepted without effect. Unknown keys are warnings (Kafka logs them
+//! too); bad values, refused values and missing required keys are a [`ConfigError`] whose
+//! `Display` is one line naming the key and the value.
 
 mod broker;
 mod broker_read;
 mod error;
 mod listener;
 mod properties;
+mod registry;
 #[cfg(test)]
 mod tests;
 mod topic;
@@ -42,60 +45,3 @@ pub(crate) fn parse_cleanup_policy(key: &str, raw: &str) -> Result<Vec<String>, 
     }
     Ok(list)
 }
-
-/// Kafka broker keys that zkafka accepts without acting on them (thread pools, socket buffers,
-/// quotas, TLS/SASL settings, the cleaner's read buffer, ...). A standard `server.properties` sets several of
-/// these; warning about each would bury the warnings that matter.
-pub(crate) const IGNORED_KEYS: &[&str] = &[
-    "num.network.threads",
-    "num.io.threads",
-    "background.threads",
-    "queued.max.requests",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "socket.listen.backlog.size",
-    "replica.socket.receive.buffer.bytes",
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
-    "max.connection.creation.rate",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.num.partitions",
-    "transaction.state.log.segment.bytes",
-    "transactional.id.expiration.ms",
-    "transaction.max.timeout.ms",
-    "inter.broker.protocol.version",
-    "log.message.format.version",
-    "log.message.timestamp.difference.max.ms",
-    "log.cleaner.io.buffer.size",
-    "log.initial.task.delay.ms",
-    "offsets.load.buffer.size",
-    "offsets.topic.compression.codec",
-    "group.max.rebalance.timeout.ms",
-    "group.consumer.heartbeat.interval.ms",
-    "delegation.token.master.key",
-    "authorizer.class.name",
-    "super.users",
-    "allow.everyone.if.no.acl.found",
-    "metric.reporters",
-    "metrics.num.samples",
-    "metrics.sample.window.ms",
-    "metrics.recording.level",
-    "quota.window.num",
-    "quota.window.size.seconds",
-    "replica.selector.class",
-    "confluent.support.metrics.enable",
-    "confluent.support.customer.id",
-    "zookeeper.clientCnxnSocket",
-    "zookeeper.ssl.client.enable",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.key.password",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.client.auth",
-    "ssl.endpoint.identification.algorithm",
-    "sasl.enabled.mechanisms",
-    "sasl.mechanism.inter.broker.protocol",
-];

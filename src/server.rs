@@ -54,7 +54,9 @@ fn zk_settings(config: &KafkaConfig) -> ZkSettings {
         connection_timeout: Duration::from_millis(
             config.zookeeper_connection_timeout_ms.max(0) as u64
         ),
-        set_acl: config.zookeeper_set_acl,
+        // zookeeper.set.acl=true is refused at start-up (config/registry.rs): ZooKeeper rejects
+        // creator-only ACLs from the anonymous sessions zkafka opens.
+        set_acl: false,
     }
 }
 

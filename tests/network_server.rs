@@ -12,7 +12,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use zkafka::network::{bind, serve, NetworkConfig, Reply, RequestContext, RequestHandler};
+use zkafka::network::{
+    bind, serve, NetworkConfig, QuotaLimits, Reply, RequestContext, RequestHandler,
+};
 
 /// Echoes the body; `sleep:<ms>` answers after that long, `none` answers nothing, `close` closes.
 struct Echo;
@@ -57,6 +59,7 @@ async fn start(max_request_bytes: usize) -> Server {
     let cfg = NetworkConfig {
         max_request_bytes,
         max_in_flight: 16,
+        ..NetworkConfig::default()
     };
     let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
     Server { addr, stop, task }
@@ -329,6 +332,7 @@ async fn empty_host_binds_every_interface() {
     let cfg = NetworkConfig {
         max_request_bytes: 1 << 20,
         max_in_flight: 4,
+        ..NetworkConfig::default()
     };
     let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -363,6 +367,7 @@ async fn pipelining_is_bounded_by_max_in_flight() {
     let cfg = NetworkConfig {
         max_request_bytes: 1 << 20,
         max_in_flight: 2,
+        ..NetworkConfig::default()
     };
     tokio::spawn(serve(bound, handler.clone(), cfg, rx));
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -375,4 +380,80 @@ async fn pipelining_is_bounded_by_max_in_flight() {
     // One being awaited by the writer, two queued, one waiting for room: the rest stay unread.
     let calls = handler.0.load(std::sync::atomic::Ordering::SeqCst);
     assert!((3..=4).contains(&calls), "handler called {calls} times");
+}
+
+async fn start_with(cfg: NetworkConfig) -> Server {
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
+    Server { addr, stop, task }
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_connections_max_idle() {
+    let srv = start_with(NetworkConfig {
+        connections_max_idle: Some(Duration::from_millis(300)),
+        ..NetworkConfig::default()
+    })
+    .await;
+    let mut idle = TcpStream::connect(srv.addr).await.unwrap();
+    let mut busy = TcpStream::connect(srv.addr).await.unwrap();
+    let t0 = std::time::Instant::now();
+    // A connection that keeps asking stays open past the idle time.
+    for i in 0..6 {
+        busy.write_all(&metadata(i, b"x")).await.unwrap();
+        assert_eq!(response(&mut busy).await.0, i);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed(&mut idle).await, "the idle connection was closed");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    busy.write_all(&metadata(9, b"x")).await.unwrap();
+    assert_eq!(response(&mut busy).await.0, 9);
+    srv.stop.send(true).unwrap();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn connections_over_the_per_ip_limit_are_closed_and_slots_come_back() {
+    let srv = start_with(NetworkConfig {
+        quotas: QuotaLimits {
+            max_connections_per_ip: 2,
+            ..QuotaLimits::default()
+        },
+        ..NetworkConfig::default()
+    })
+    .await;
+    let mut a = TcpStream::connect(srv.addr).await.unwrap();
+    let mut b = TcpStream::connect(srv.addr).await.unwrap();
+    let mut c = TcpStream::connect(srv.addr).await.unwrap();
+    assert!(closed(&mut c).await, "the third connection is refused");
+    for (i, s) in [&mut a, &mut b].into_iter().enumerate() {
+        s.write_all(&metadata(i as i32, b"x")).await.unwrap();
+        assert_eq!(response(s).await.0, i as i32);
+    }
+    drop(a);
+    // The closed connection's slot is given back once its task ends.
+    let mut again = None;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        s.write_all(&metadata(7, b"x")).await.unwrap();
+        let mut len = [0u8; 4];
+        if timeout(Duration::from_millis(500), s.read_exact(&mut len))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        again.is_some(),
+        "a slot freed by a closed connection is reused"
+    );
+    srv.stop.send(true).unwrap();
+    srv.task.await.unwrap().unwrap();
 }

@@ -70,8 +70,50 @@ impl KafkaApis {
         assignment: Option<BTreeMap<i32, Vec<i32>>>,
         configs: &BTreeMap<String, String>,
     ) -> Result<Uuid, ResponseError> {
-        validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
-        TopicConfig::new(&self.config, configs).map_err(|_| ResponseError::InvalidConfig)?;
+        self.create_topic_znodes_explained(
+            name,
+            partitions,
+            replication_factor,
+            assignment,
+            configs,
+        )
+        .await
+        .map_err(|(e, _)| e)
+    }
+
+    /// [`Self::create_topic_znodes`] with the error message Kafka puts in CreateTopics responses
+    /// where zkafka has one (a refused or invalid config names the key and value).
+    async fn create_topic_znodes_explained(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<BTreeMap<i32, Vec<i32>>>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Uuid, (ResponseError, Option<String>)> {
+        validate_topic_name(name).map_err(|_| (ResponseError::InvalidTopicException, None))?;
+        let config = TopicConfig::new(&self.config, configs)
+            .map_err(|e| (ResponseError::InvalidConfig, Some(e.to_string())))?;
+        for ignored in config.ignored_overrides() {
+            warn!(
+                topic = name,
+                "topic config {ignored} has no effect in zkafka"
+            );
+        }
+        self.write_topic_znodes(name, partitions, replication_factor, assignment, configs)
+            .await
+            .map_err(|e| (e, None))
+    }
+
+    /// The znode writes of [`Self::create_topic_znodes`], after validation.
+    async fn write_topic_znodes(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<BTreeMap<i32, Vec<i32>>>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Uuid, ResponseError> {
         let assignment = match assignment {
             Some(a) => a,
             None => {
@@ -180,14 +222,14 @@ impl KafkaApis {
                 .collect();
             let outcome = if req.validate_only {
                 validate_topic_name(&name)
-                    .map_err(|_| ResponseError::InvalidTopicException)
+                    .map_err(|_| (ResponseError::InvalidTopicException, None))
                     .and_then(|_| {
                         TopicConfig::new(&self.config, &configs)
-                            .map_err(|_| ResponseError::InvalidConfig)
+                            .map_err(|e| (ResponseError::InvalidConfig, Some(e.to_string())))
                     })
                     .map(|_| Uuid::nil())
             } else {
-                self.create_topic_znodes(&name, partitions, rf, assignment, &configs)
+                self.create_topic_znodes_explained(&name, partitions, rf, assignment, &configs)
                     .await
             };
             let mut result = CreatableTopicResult::default().with_name(t.name.clone());
@@ -204,10 +246,11 @@ impl KafkaApis {
                         result.replication_factor = rf;
                     }
                 }
-                Err(e) => {
+                Err((e, message)) => {
                     result.error_code = e.code();
                     if version >= 1 {
-                        result.error_message = Some(str_bytes(e.to_string()));
+                        result.error_message =
+                            Some(str_bytes(message.unwrap_or_else(|| e.to_string())));
                     }
                 }
             }

@@ -122,10 +122,16 @@ impl KafkaApis {
             }
         }
         let min_bytes = req.min_bytes.max(0) as usize;
-        let max_bytes = if version >= 3 {
+        let requested = if version >= 3 {
             req.max_bytes.max(0) as usize
         } else {
             usize::MAX
+        };
+        // Kafka caps consumer fetches at the broker's `fetch.max.bytes`; followers are not capped.
+        let max_bytes = if follower {
+            requested
+        } else {
+            requested.min(usize::try_from(self.config.fetch_max_bytes).unwrap_or(0))
         };
         let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
 

@@ -2,12 +2,13 @@
 //! synonym chains, and the cross-key checks of Kafka's `KafkaConfig.validateValues`.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use super::broker::KafkaConfig;
 use super::error::ConfigError;
 use super::listener::{parse_listeners, parse_protocol_map, DEFAULT_PROTOCOL_MAP};
-use super::values::Props;
+use super::values::{parse_int, Props};
 use super::zookeeper::ZkConnect;
 
 /// Java's `Long.MAX_VALUE` / `Integer.MAX_VALUE`, Kafka's "never" for several settings.
@@ -138,15 +139,15 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
     let zookeeper_connect = ZkConnect::parse("zookeeper.connect", zk)?;
     let zookeeper_session_timeout_ms = p.int("zookeeper.session.timeout.ms", 18000, 1)?;
     let flush_scheduler_ms = p.long("log.flush.scheduler.interval.ms", LONG_MAX, i64::MIN)?;
+    let max_connections_per_ip = p.int("max.connections.per.ip", INT_MAX, 0)?;
+    let max_connections_per_ip_overrides = per_ip_overrides(p, max_connections_per_ip)?;
 
     Ok(KafkaConfig {
         broker_id,
-        broker_id_generation_enable,
         reserved_broker_max_id,
         broker_rack,
         listeners,
         advertised_listeners,
-        listener_security_protocol_map: protocols,
         inter_broker_listener_name,
         log_dirs,
         zookeeper_connect,
@@ -154,8 +155,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         zookeeper_connection_timeout_ms: p
             .opt_int("zookeeper.connection.timeout.ms", 1)?
             .unwrap_or(zookeeper_session_timeout_ms),
-        zookeeper_set_acl: p.boolean("zookeeper.set.acl", false)?,
-        zookeeper_max_in_flight_requests: p.int("zookeeper.max.in.flight.requests", 10, 1)?,
         num_partitions: p.int("num.partitions", 1, 1)?,
         default_replication_factor: p.int("default.replication.factor", 1, 1)?,
         min_insync_replicas: p.int("min.insync.replicas", 1, 1)?,
@@ -163,12 +162,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         delete_topic_enable: p.boolean("delete.topic.enable", true)?,
         log_segment_bytes: p.int("log.segment.bytes", 1_073_741_824, 14)?,
         log_roll_ms: synonym_ms(p, "log.roll.ms", None, ("log.roll.hours", 168, 1))?,
-        log_roll_jitter_ms: synonym_ms(
-            p,
-            "log.roll.jitter.ms",
-            None,
-            ("log.roll.jitter.hours", 0, 0),
-        )?,
         log_retention_ms: synonym_ms(
             p,
             "log.retention.ms",
@@ -179,30 +172,14 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         log_retention_check_interval_ms: p.long("log.retention.check.interval.ms", 300_000, 1)?,
         log_index_interval_bytes: p.int("log.index.interval.bytes", 4096, 0)?,
         log_index_size_max_bytes: p.int("log.index.size.max.bytes", 10_485_760, 4)?,
-        log_segment_delete_delay_ms: p.long("log.segment.delete.delay.ms", 60_000, 0)?,
         log_cleanup_policy: cleanup_policy(p)?,
-        log_preallocate: p.boolean("log.preallocate", false)?,
-        log_message_timestamp_type: p.one_of(
-            "log.message.timestamp.type",
-            "CreateTime",
-            &["CreateTime", "LogAppendTime"],
-        )?,
-        log_message_timestamp_before_max_ms: p.long(
-            "log.message.timestamp.before.max.ms",
-            LONG_MAX,
-            0,
-        )?,
-        log_message_timestamp_after_max_ms: p.long(
-            "log.message.timestamp.after.max.ms",
-            LONG_MAX,
-            0,
-        )?,
-        compression_type: p.one_of("compression.type", "producer", super::COMPRESSION_TYPES)?,
         message_max_bytes: p.int("message.max.bytes", 1_048_588, 0)?,
         socket_request_max_bytes: p.int("socket.request.max.bytes", 104_857_600, 1)?,
         connections_max_idle_ms: p.long("connections.max.idle.ms", 600_000, i64::MIN)?,
+        max_connections: p.int("max.connections", INT_MAX, 0)?,
+        max_connections_per_ip,
+        max_connections_per_ip_overrides,
         log_flush_interval_messages: p.long("log.flush.interval.messages", LONG_MAX, 1)?,
-        log_flush_scheduler_interval_ms: flush_scheduler_ms,
         log_flush_interval_ms: p
             .opt_long("log.flush.interval.ms", i64::MIN)?
             .unwrap_or(flush_scheduler_ms),
@@ -211,12 +188,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             60_000,
             0,
         )?,
-        log_flush_start_offset_checkpoint_interval_ms: p.int(
-            "log.flush.start.offset.checkpoint.interval.ms",
-            60_000,
-            0,
-        )?,
-        num_recovery_threads_per_data_dir: p.int("num.recovery.threads.per.data.dir", 1, 1)?,
         num_replica_fetchers: p.int("num.replica.fetchers", 1, 1)?,
         replica_lag_time_max_ms: p.long("replica.lag.time.max.ms", 30_000, 1)?,
         replica_fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 0)?,
@@ -229,13 +200,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         replica_fetch_min_bytes: p.int("replica.fetch.min.bytes", 1, 0)?,
         replica_fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0)?,
         replica_socket_timeout_ms: p.int("replica.socket.timeout.ms", 30_000, i32::MIN)?,
-        replica_high_watermark_checkpoint_interval_ms: p.long(
-            "replica.high.watermark.checkpoint.interval.ms",
-            5000,
-            1,
-        )?,
         unclean_leader_election_enable: p.boolean("unclean.leader.election.enable", false)?,
-        controller_socket_timeout_ms: p.int("controller.socket.timeout.ms", 30_000, 0)?,
         request_timeout_ms: p.int("request.timeout.ms", 30_000, 0)?,
         controlled_shutdown_enable: p.boolean("controlled.shutdown.enable", true)?,
         controlled_shutdown_max_retries: p.int("controlled.shutdown.max.retries", 3, 0)?,
@@ -258,13 +223,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1)?,
         offsets_topic_replication_factor: offsets_rf(p)?,
         offsets_topic_segment_bytes: p.int("offsets.topic.segment.bytes", 104_857_600, 1)?,
-        offsets_retention_minutes: p.int("offsets.retention.minutes", 10_080, 1)?,
-        offsets_retention_check_interval_ms: p.long(
-            "offsets.retention.check.interval.ms",
-            600_000,
-            1,
-        )?,
-        offsets_commit_timeout_ms: p.int("offsets.commit.timeout.ms", 5000, 1)?,
         group_min_session_timeout_ms: p.int("group.min.session.timeout.ms", 6000, 0)?,
         group_max_session_timeout_ms: p.int("group.max.session.timeout.ms", 1_800_000, 0)?,
         group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms", 3000, 0)?,
@@ -303,7 +261,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0.0,
             1.0,
         )?,
-        log_message_downconversion_enable: p.boolean("log.message.downconversion.enable", true)?,
         explicit,
         known: BTreeMap::new(),
     })
@@ -334,6 +291,46 @@ fn synonym_ms(
     } else {
         v
     })
+}
+
+/// `max.connections.per.ip.overrides`: `host:count,...`. Kafka resolves host names when it
+/// counts; zkafka resolves them once here, every address of a name getting its count. A zero
+/// `max.connections.per.ip` is only valid with overrides (Kafka's rule: else nobody could connect).
+fn per_ip_overrides(p: &mut Props<'_>, per_ip: i32) -> Result<BTreeMap<IpAddr, i32>, ConfigError> {
+    const KEY: &str = "max.connections.per.ip.overrides";
+    let raw = p.string(KEY, "");
+    let mut out = BTreeMap::new();
+    for entry in super::values::split_list(&raw) {
+        let bad = |reason: String| ConfigError::invalid(KEY, &raw, reason);
+        let (host, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| bad(format!("{entry:?} is not host:count")))?;
+        let count = parse_int(KEY, count, 0, i32::MAX).map_err(|_| {
+            bad(format!(
+                "{entry:?}: the count must be a non-negative integer"
+            ))
+        })?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => (host, 0)
+                .to_socket_addrs()
+                .map_err(|e| bad(format!("cannot resolve {host:?}: {e}")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        for ip in addrs {
+            out.insert(ip, count);
+        }
+    }
+    if per_ip == 0 && out.is_empty() {
+        return Err(ConfigError::invalid(
+            "max.connections.per.ip",
+            "0",
+            "can be zero only if max.connections.per.ip.overrides is set",
+        ));
+    }
+    Ok(out)
 }
 
 fn cleanup_policy(p: &mut Props<'_>) -> Result<Vec<String>, ConfigError> {

@@ -34,6 +34,17 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A key Kafka knows, set to a value whose effect zkafka does not implement: refused rather
+    /// than accepted and ignored, so nobody believes it took effect.
+    #[error("{key}={value} is not supported by zkafka ({reason})")]
+    Unsupported {
+        /// The key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// What zkafka lacks.
+        reason: String,
+    },
     /// A topic-level config name Kafka does not define (Kafka's "Unknown topic config name").
     #[error("unknown topic config {key} (value {value:?})")]
     UnknownTopicConfig {
@@ -54,6 +65,15 @@ impl ConfigError {
         }
     }
 
+    /// Shorthand for [`ConfigError::Unsupported`].
+    pub fn unsupported(key: &str, value: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Unsupported {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
     /// The config key this error is about, if any (for Kafka's error messages in CreateTopics and
     /// AlterConfigs responses).
     pub fn key(&self) -> Option<&str> {
@@ -61,6 +81,7 @@ impl ConfigError {
             ConfigError::Io { .. } => None,
             ConfigError::Missing { key, .. }
             | ConfigError::Invalid { key, .. }
+            | ConfigError::Unsupported { key, .. }
             | ConfigError::UnknownTopicConfig { key, .. } => Some(key),
         }
     }

@@ -155,9 +155,11 @@ pub fn parse_listeners(
             .get(&name)
             .ok_or_else(|| bad(format!("no security protocol defined for listener {name} in listener.security.protocol.map")))?;
         if security_protocol != SecurityProtocol::Plaintext {
-            return Err(bad(format!(
-                "listener {name} uses {security_protocol}, which zkafka does not serve (PLAINTEXT only)"
-            )));
+            return Err(ConfigError::unsupported(
+                key,
+                value,
+                format!("listener {name} uses {security_protocol} (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL"),
+            ));
         }
         if out.iter().any(|l| l.name == name) {
             return Err(bad(format!("listener name {name} appears twice")));
@@ -213,7 +215,6 @@ mod tests {
             ("PLAINTEXT://host:99999", "invalid port"),
             ("PLAINTEXT://::1:9092", "need brackets"),
             ("FOO://h:1", "no security protocol defined for listener FOO"),
-            ("SSL://h:1", "zkafka does not serve"),
             ("PLAINTEXT://a:1,PLAINTEXT://b:2", "appears twice"),
             ("", "no listener"),
         ] {
@@ -226,6 +227,22 @@ mod tests {
             );
             assert!(err.contains(reason), "{value}: {err}");
             assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn tls_and_sasl_listeners_are_refused_as_unsupported() {
+        for value in ["SSL://h:1", "PLAINTEXT://h:1,SASL_PLAINTEXT://h:2"] {
+            let err = parse_listeners("listeners", value, &map()).unwrap_err();
+            assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
+            let line = err.to_string();
+            assert!(
+                line.starts_with(&format!(
+                    "listeners={value} is not supported by zkafka (listener "
+                )),
+                "{line}"
+            );
+            assert!(line.contains("zkafka serves PLAINTEXT only"), "{line}");
         }
     }
 

@@ -24,13 +24,11 @@ fn kafka_defaults() {
     let (c, warnings) = config(&[]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.broker_id, -1);
-    assert!(c.broker_id_generation_enable);
     assert_eq!(c.reserved_broker_max_id, 1000);
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].connection_string(), "PLAINTEXT://:9092");
     assert_eq!(c.advertised_listeners, c.listeners);
     assert_eq!(c.inter_broker_listener_name, "PLAINTEXT");
-    assert_eq!(c.listener_security_protocol_map.len(), 4);
     assert_eq!(c.log_dirs, [PathBuf::from("/tmp/kafka-logs")]);
     assert_eq!(c.zookeeper_connect.servers, ["zk1:2181", "zk2:2181"]);
     assert_eq!(c.zookeeper_connect.chroot.as_deref(), Some("/kafka"));
@@ -41,7 +39,6 @@ fn kafka_defaults() {
         ),
         (18000, 18000)
     );
-    assert!(!c.zookeeper_set_acl);
     assert_eq!(
         (
             c.num_partitions,
@@ -189,12 +186,180 @@ fn listeners_and_advertised_listeners() {
 }
 
 #[test]
-fn unknown_keys_warn_and_known_unused_keys_do_not() {
-    let (_, warnings) =
-        config(&[("num.network.threads", "3"), ("log.retension.hours", "1")]).unwrap();
+fn unknown_and_harmless_keys_warn_once_and_defaults_do_not() {
+    let (_, warnings) = config(&[
+        ("num.network.threads", "16"),
+        ("num.io.threads", "8"),
+        ("log.retension.hours", "1"),
+        ("zookeeper.set.acl", "false"),
+        ("compression.type", "producer"),
+        ("ssl.endpoint.identification.algorithm", "HTTPS"),
+    ])
+    .unwrap();
     assert_eq!(
         warnings,
-        ["unknown config log.retension.hours (value \"1\") is ignored"]
+        [
+            "The configuration 'log.retension.hours' was supplied but isn't a known config.",
+            "num.network.threads=16 has no effect in zkafka (a tuning knob of Kafka's implementation; zkafka sizes this its own way)",
+        ]
+    );
+}
+
+#[test]
+fn refused_keys_stop_start_up_with_one_line() {
+    for (extra, want) in [
+        (
+            &[("authorizer.class.name", "kafka.security.authorizer.AclAuthorizer")][..],
+            "authorizer.class.name=kafka.security.authorizer.AclAuthorizer is not supported by zkafka (zkafka has no authorizer: every request is allowed)",
+        ),
+        (
+            &[("zookeeper.set.acl", "true")],
+            "zookeeper.set.acl=true is not supported by zkafka (creator-only ACLs need an authenticated ZooKeeper session (SASL or mTLS), which zkafka does not open)",
+        ),
+        (
+            &[("zookeeper.ssl.client.enable", "true")],
+            "zookeeper.ssl.client.enable=true is not supported by zkafka (zkafka talks to ZooKeeper without TLS)",
+        ),
+        (
+            &[("ssl.keystore.location", "/etc/kafka/ks.jks")],
+            "ssl.keystore.location=/etc/kafka/ks.jks is not supported by zkafka (zkafka serves PLAINTEXT only: no TLS or SASL)",
+        ),
+        (
+            &[("sasl.kerberos.service.name", "kafka")],
+            "sasl.kerberos.service.name=kafka is not supported by zkafka (zkafka serves PLAINTEXT only: no TLS or SASL)",
+        ),
+        (
+            &[("listener.name.plaintext.max.connections", "5")],
+            "listener.name.plaintext.max.connections=5 is not supported by zkafka (per-listener overrides are not implemented)",
+        ),
+        (
+            &[("compression.type", "gzip")],
+            "compression.type=gzip is not supported by zkafka (batches are stored as the producer compressed them; broker-side recompression is not implemented)",
+        ),
+        (
+            &[("log.message.timestamp.type", "LogAppendTime")],
+            "log.message.timestamp.type=LogAppendTime is not supported by zkafka (LogAppendTime is not implemented: records keep the producer's timestamps)",
+        ),
+        (
+            &[("offsets.retention.minutes", "60")],
+            "offsets.retention.minutes=60 is not supported by zkafka (committed offsets never expire in zkafka)",
+        ),
+        (
+            &[
+                ("listeners", "SASL_PLAINTEXT://:9092"),
+                ("advertised.listeners", "SASL_PLAINTEXT://h:9092"),
+            ],
+            "listeners=SASL_PLAINTEXT://:9092 is not supported by zkafka (listener SASL_PLAINTEXT uses SASL_PLAINTEXT (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL)",
+        ),
+        (
+            &[("listener.security.protocol.map", "PLAINTEXT:SSL")],
+            "listeners=PLAINTEXT://:9092 is not supported by zkafka (listener PLAINTEXT uses SSL (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL)",
+        ),
+    ] {
+        let e = config(extra).unwrap_err();
+        assert!(matches!(e, ConfigError::Unsupported { .. }), "{e}");
+        assert_eq!(e.to_string(), want);
+    }
+}
+
+/// The registry is the one list of keys: every broker key `read` parses is listed as implemented,
+/// every listed implemented key is parsed, each key is listed once, and every default given for a
+/// refused or harmless key is accepted as such. (That each parsed field is then read by code is
+/// checked by the compiler: `KafkaConfig`'s fields are crate-visible, so an unread one fails
+/// clippy's `-D warnings` as dead code.)
+#[test]
+fn registry_lists_every_key_once_and_exactly_the_parsed_ones_as_implemented() {
+    use super::registry::{Support, BROKER_KEYS, TOPIC_KEYS};
+    for table in [BROKER_KEYS, TOPIC_KEYS] {
+        let names: Vec<&str> = table.iter().map(|d| d.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted, "sorted, each key once");
+        for d in table {
+            match d.support {
+                Support::Implemented => assert_eq!(d.default, None, "{}", d.name),
+                Support::Refused(why) | Support::Harmless(why) => {
+                    assert!(!why.is_empty(), "{}", d.name);
+                    if let Some(default) = d.default {
+                        assert!(d.is_default(default), "{}", d.name);
+                    }
+                }
+            }
+        }
+    }
+    let (c, _) = config(&[]).unwrap();
+    let parsed: Vec<&str> = c.known.keys().copied().collect();
+    let implemented: Vec<&str> = BROKER_KEYS
+        .iter()
+        .filter(|d| d.support == Support::Implemented)
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(parsed, implemented);
+    let topic: Vec<&str> = TOPIC_KEYS.iter().map(|d| d.name).collect();
+    assert_eq!(topic, TOPIC_CONFIG_NAMES);
+    // Each implemented topic key takes its default from implemented broker keys only.
+    for d in TOPIC_KEYS
+        .iter()
+        .filter(|d| d.support == Support::Implemented)
+    {
+        let t = TopicConfig::new(&c, &Default::default()).unwrap();
+        let e = t.describe().iter().find(|e| e.name == d.name).unwrap();
+        if let Some(synonym) = e.broker_synonym {
+            assert!(implemented.contains(&synonym), "{} <- {synonym}", d.name);
+        }
+    }
+}
+
+#[test]
+fn connection_settings_reach_the_socket_server() {
+    let (c, _) = config(&[
+        ("connections.max.idle.ms", "2000"),
+        ("max.connections", "10"),
+        ("max.connections.per.ip", "3"),
+        ("max.connections.per.ip.overrides", "127.0.0.2:5, [::1]:0"),
+    ])
+    .unwrap();
+    let n = c.network_config();
+    assert_eq!(
+        n.connections_max_idle,
+        Some(std::time::Duration::from_millis(2000))
+    );
+    assert_eq!(
+        (n.quotas.max_connections, n.quotas.max_connections_per_ip),
+        (10, 3)
+    );
+    assert_eq!(
+        n.quotas.per_ip_overrides,
+        [
+            ("127.0.0.2".parse().unwrap(), 5),
+            ("::1".parse().unwrap(), 0)
+        ]
+        .into()
+    );
+    assert_eq!(n.quotas.unlimited_listener.as_deref(), Some("PLAINTEXT"));
+    let d = config(&[]).unwrap().0.network_config();
+    assert_eq!(
+        d.connections_max_idle,
+        Some(std::time::Duration::from_secs(600))
+    );
+    assert_eq!(
+        (d.quotas.max_connections, d.quotas.max_connections_per_ip),
+        (i32::MAX as usize, i32::MAX as usize)
+    );
+    let never = config(&[("connections.max.idle.ms", "-1")]).unwrap().0;
+    assert_eq!(never.network_config().connections_max_idle, None);
+    assert_eq!(
+        err(&[("max.connections.per.ip", "0")]),
+        "invalid value \"0\" for max.connections.per.ip: can be zero only if max.connections.per.ip.overrides is set"
+    );
+    assert_eq!(
+        err(&[("max.connections.per.ip.overrides", "127.0.0.1")]),
+        "invalid value \"127.0.0.1\" for max.connections.per.ip.overrides: \"127.0.0.1\" is not host:count"
+    );
+    assert_eq!(
+        err(&[("max.connections.per.ip.overrides", "127.0.0.1:x")]),
+        "invalid value \"127.0.0.1:x\" for max.connections.per.ip.overrides: \"127.0.0.1:x\": the count must be a non-negative integer"
     );
 }
 
@@ -322,8 +487,8 @@ async fn port_zero_is_advertised_as_the_bound_port() {
 fn describe_lists_defaults_and_static_settings() {
     let (c, _) = config(&[
         ("num.partitions", "6"),
-        ("num.io.threads", "8"),
-        ("ssl.key.password", "secret"),
+        ("num.io.threads", "16"),
+        ("max.connections", "100"),
     ])
     .unwrap();
     let d = c.describe();
@@ -352,7 +517,18 @@ fn describe_lists_defaults_and_static_settings() {
         Some("zk1:2181,zk2:2181/kafka")
     );
     assert_eq!(get("log.dir").value.as_deref(), Some("/tmp/kafka-logs"));
-    assert_eq!(get("num.io.threads").value.as_deref(), Some("8"));
+    let e = get("num.io.threads");
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some("8"), ConfigSource::DefaultConfig),
+        "a harmless setting shows Kafka's default: the set value took no effect"
+    );
+    assert_eq!(get("max.connections").value.as_deref(), Some("100"));
+    let e = get("authorizer.class.name");
+    assert_eq!(
+        (e.value.as_deref(), e.source),
+        (Some(""), ConfigSource::DefaultConfig)
+    );
     let e = get("ssl.key.password");
     assert!(e.is_sensitive && e.value.is_none());
     assert!(d.windows(2).all(|w| w[0].name < w[1].name));

@@ -1,11 +1,14 @@
 //! Topic-level config (Kafka's `LogConfig`): broker defaults overlaid with the topic's
-//! `/config/topics/<topic>` overrides, validated, and described for DescribeConfigs.
+//! `/config/topics/<topic>` overrides, validated, and described for DescribeConfigs. Overrides of
+//! keys zkafka refuses (see `registry.rs`) are errors; keys it does not implement are described
+//! with Kafka's default, which is what zkafka does.
 
 use std::collections::BTreeMap;
 
 use super::broker::KafkaConfig;
 use super::error::ConfigError;
 use super::parse_cleanup_policy;
+use super::registry::{check_topic_key, ignored_topic_overrides, topic_key, Support};
 use super::topic_keys::{broker_value, KEYS};
 use super::values::{parse_bool, parse_double, parse_int, parse_long};
 
@@ -51,8 +54,6 @@ pub struct TopicConfig {
     pub segment_bytes: i32,
     /// `segment.ms`.
     pub segment_ms: i64,
-    /// `segment.jitter.ms`.
-    pub segment_jitter_ms: i64,
     /// `segment.index.bytes`.
     pub segment_index_bytes: i32,
     /// `retention.ms` (-1 = forever).
@@ -81,18 +82,6 @@ pub struct TopicConfig {
     pub flush_ms: i64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: i32,
-    /// `message.timestamp.type` (`CreateTime` or `LogAppendTime`).
-    pub message_timestamp_type: String,
-    /// `message.timestamp.before.max.ms`.
-    pub message_timestamp_before_max_ms: i64,
-    /// `message.timestamp.after.max.ms`.
-    pub message_timestamp_after_max_ms: i64,
-    /// `compression.type`.
-    pub compression_type: String,
-    /// `file.delete.delay.ms`.
-    pub file_delete_delay_ms: i64,
-    /// `preallocate`.
-    pub preallocate: bool,
     /// The topic's own overrides, as stored in `/config/topics/<topic>`.
     pub overrides: BTreeMap<String, String>,
     entries: Vec<ConfigEntry>,
@@ -118,11 +107,23 @@ impl TopicConfig {
             });
         }
         for &(name, synonyms, kind) in KEYS {
-            let (value, source) = match overrides.get(name) {
+            let def = match overrides.get(name) {
                 Some(v) => {
                     kind.check(name, v)?;
-                    (v.trim().to_owned(), ConfigSource::TopicConfig)
+                    check_topic_key(name, v)?
                 }
+                None => topic_key(name).ok_or_else(|| ConfigError::UnknownTopicConfig {
+                    key: name.to_owned(),
+                    value: String::new(),
+                })?,
+            };
+            let (value, source) = match overrides.get(name) {
+                // What zkafka does for a key it does not implement is Kafka's default.
+                _ if def.support != Support::Implemented => (
+                    def.default_value().unwrap_or_default(),
+                    ConfigSource::DefaultConfig,
+                ),
+                Some(v) => (v.trim().to_owned(), ConfigSource::TopicConfig),
                 None if synonyms.iter().any(|s| broker.explicit.contains_key(*s)) => {
                     (broker_value(broker, name), ConfigSource::StaticBrokerConfig)
                 }
@@ -147,7 +148,6 @@ impl TopicConfig {
         Ok(TopicConfig {
             segment_bytes: int("segment.bytes")?,
             segment_ms: long("segment.ms")?,
-            segment_jitter_ms: long("segment.jitter.ms")?,
             segment_index_bytes: int("segment.index.bytes")?,
             retention_ms: long("retention.ms")?,
             retention_bytes: long("retention.bytes")?,
@@ -167,12 +167,6 @@ impl TopicConfig {
             flush_messages: long("flush.messages")?,
             flush_ms: long("flush.ms")?,
             index_interval_bytes: int("index.interval.bytes")?,
-            message_timestamp_type: get("message.timestamp.type").to_owned(),
-            message_timestamp_before_max_ms: long("message.timestamp.before.max.ms")?,
-            message_timestamp_after_max_ms: long("message.timestamp.after.max.ms")?,
-            compression_type: get("compression.type").to_owned(),
-            file_delete_delay_ms: long("file.delete.delay.ms")?,
-            preallocate: boolean("preallocate")?,
             overrides: overrides.clone(),
             entries,
         })
@@ -184,9 +178,10 @@ impl TopicConfig {
         &self.entries
     }
 
-    /// Whether `LogAppendTime` replaces producer timestamps.
-    pub fn log_append_time(&self) -> bool {
-        self.message_timestamp_type == "LogAppendTime"
+    /// The overrides zkafka accepts without acting on them (harmless ones set to something other
+    /// than Kafka's default), as `key=value (why)`, for a warning when a topic is created.
+    pub fn ignored_overrides(&self) -> Vec<String> {
+        ignored_topic_overrides(&self.overrides)
     }
 }
 
@@ -235,8 +230,6 @@ mod tests {
         assert_eq!(t.max_compaction_lag_ms, i64::MAX);
         assert_eq!(t.flush_messages, i64::MAX);
         assert_eq!(t.flush_ms, i64::MAX);
-        assert_eq!(t.compression_type, "producer");
-        assert!(!t.log_append_time());
         let e = entry(&t, "retention.ms");
         assert_eq!(e.value.as_deref(), Some("604800000"));
         assert_eq!(
@@ -272,6 +265,45 @@ mod tests {
     }
 
     #[test]
+    fn keys_zkafka_does_not_implement_are_described_with_kafkas_default() {
+        // Broker-level harmless settings do not show through either.
+        let b = broker(&[("log.preallocate", "true")]);
+        let t = TopicConfig::new(
+            &b,
+            &overrides(&[
+                ("compression.type", "producer"),
+                ("message.timestamp.type", "CreateTime"),
+                ("segment.jitter.ms", "1000"),
+                ("message.format.version", "2.8"),
+                ("retention.ms", "1000"),
+            ]),
+        )
+        .unwrap();
+        for (name, default) in [
+            ("compression.type", "producer"),
+            ("message.timestamp.type", "CreateTime"),
+            ("segment.jitter.ms", "0"),
+            ("message.format.version", "3.0-IV1"),
+            ("preallocate", "false"),
+        ] {
+            let e = entry(&t, name);
+            assert_eq!(
+                (e.value.as_deref(), e.source),
+                (Some(default), ConfigSource::DefaultConfig),
+                "{name}"
+            );
+        }
+        assert_eq!(entry(&t, "retention.ms").source, ConfigSource::TopicConfig);
+        assert_eq!(
+            t.ignored_overrides(),
+            [
+                "message.format.version=2.8 (Kafka 3.x ignores it too and always writes format v2)",
+                "segment.jitter.ms=1000 (segments roll at segment.ms exactly; jitter only spreads rolls out)",
+            ]
+        );
+    }
+
+    #[test]
     fn every_error_kind_names_the_topic_key() {
         let b = broker(&[]);
         for (k, v, want) in [
@@ -285,6 +317,10 @@ mod tests {
             ("message.timestamp.type", "Now", "invalid value \"Now\" for message.timestamp.type: must be one of CreateTime, LogAppendTime"),
             ("compression.type", "brotli", "invalid value \"brotli\" for compression.type: must be one of uncompressed, zstd, lz4, snappy, gzip, producer"),
             ("retention.hours", "1", "unknown topic config retention.hours (value \"1\")"),
+            ("compression.type", "gzip", "compression.type=gzip is not supported by zkafka (batches are stored as the producer compressed them; broker-side recompression is not implemented)"),
+            ("message.timestamp.type", "LogAppendTime", "message.timestamp.type=LogAppendTime is not supported by zkafka (LogAppendTime is not implemented: records keep the producer's timestamps)"),
+            ("message.timestamp.before.max.ms", "3600000", "message.timestamp.before.max.ms=3600000 is not supported by zkafka (record timestamps are not validated against the broker clock)"),
+            ("leader.replication.throttled.replicas", "*", "leader.replication.throttled.replicas=* is not supported by zkafka (replication throttles are not implemented)"),
         ] {
             let err = TopicConfig::new(&b, &overrides(&[(k, v)])).unwrap_err();
             assert_eq!(err.to_string(), want);

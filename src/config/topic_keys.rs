@@ -200,41 +200,24 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "unclean.leader.election.enable",
 ];
 
-/// The broker's value for a topic key, formatted as DescribeConfigs shows it.
+/// The broker's value for an implemented topic key, formatted as DescribeConfigs shows it (keys
+/// zkafka does not implement show Kafka's default from the registry instead).
 pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
     match key {
         "cleanup.policy" => b.log_cleanup_policy.join(","),
-        "compression.type" => b.compression_type.clone(),
         "delete.retention.ms" => b.log_cleaner_delete_retention_ms.to_string(),
-        "file.delete.delay.ms" => b.log_segment_delete_delay_ms.to_string(),
         "flush.messages" => b.log_flush_interval_messages.to_string(),
         "flush.ms" => b.log_flush_interval_ms.to_string(),
         "index.interval.bytes" => b.log_index_interval_bytes.to_string(),
         "max.compaction.lag.ms" => b.log_cleaner_max_compaction_lag_ms.to_string(),
         "max.message.bytes" => b.message_max_bytes.to_string(),
-        "message.downconversion.enable" => b.log_message_downconversion_enable.to_string(),
-        "message.format.version" => b
-            .explicit
-            .get("log.message.format.version")
-            .cloned()
-            .unwrap_or_else(|| "3.0-IV1".into()),
-        "message.timestamp.after.max.ms" => b.log_message_timestamp_after_max_ms.to_string(),
-        "message.timestamp.before.max.ms" => b.log_message_timestamp_before_max_ms.to_string(),
-        "message.timestamp.difference.max.ms" => b
-            .explicit
-            .get("log.message.timestamp.difference.max.ms")
-            .cloned()
-            .unwrap_or_else(|| i64::MAX.to_string()),
-        "message.timestamp.type" => b.log_message_timestamp_type.clone(),
         "min.cleanable.dirty.ratio" => b.log_cleaner_min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => b.log_cleaner_min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => b.min_insync_replicas.to_string(),
-        "preallocate" => b.log_preallocate.to_string(),
         "retention.bytes" => b.log_retention_bytes.to_string(),
         "retention.ms" => b.log_retention_ms.to_string(),
         "segment.bytes" => b.log_segment_bytes.to_string(),
         "segment.index.bytes" => b.log_index_size_max_bytes.to_string(),
-        "segment.jitter.ms" => b.log_roll_jitter_ms.to_string(),
         "segment.ms" => b.log_roll_ms.to_string(),
         "unclean.leader.election.enable" => b.unclean_leader_election_enable.to_string(),
         _ => String::new(),

@@ -2,10 +2,13 @@
 //! in arrival order, and an ordered writer (see [`super::writer`]), joined in one task.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use super::frame::{FrameError, FrameReader};
@@ -14,6 +17,70 @@ use super::server::stopped;
 use super::writer::{write_responses, Body, Pending, WriteError};
 use super::{NetworkConfig, Reply, RequestContext, RequestHandler};
 
+/// What each connection needs from [`NetworkConfig`] (copied into every connection task).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionSettings {
+    max_request_bytes: usize,
+    max_in_flight: usize,
+    max_idle: Option<Duration>,
+}
+
+impl From<&NetworkConfig> for ConnectionSettings {
+    fn from(cfg: &NetworkConfig) -> Self {
+        ConnectionSettings {
+            max_request_bytes: cfg.max_request_bytes,
+            max_in_flight: cfg.max_in_flight,
+            max_idle: cfg.connections_max_idle,
+        }
+    }
+}
+
+/// What `connections.max.idle.ms` looks at, shared by the reader and the writer: requests handed
+/// to the writer whose responses are not written yet, and when a response was last written.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    start: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `start` of the last write.
+    last_write_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            start: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_write_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn request_queued(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Called by the writer after `n` queued requests were answered (or needed no answer).
+    pub(crate) fn responses_written(&self, n: usize) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_write_ms.store(ms, Ordering::SeqCst);
+        self.in_flight.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// When the connection becomes idle for `max_idle`: `max_idle` after the later of the last
+    /// request read and the last response written; while a request is in flight, not before
+    /// `max_idle` from now (checked again then).
+    fn idle_deadline(&self, last_read: Instant, max_idle: Duration) -> Instant {
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return now + max_idle;
+        }
+        let last_write =
+            self.start + Duration::from_millis(self.last_write_ms.load(Ordering::SeqCst));
+        last_read.max(last_write) + max_idle
+    }
+}
+
 /// Serves `stream` until the peer closes, an invalid frame or header arrives, the handler says
 /// [`Reply::Close`], or `shutdown` fires; in every case responses already owed are written first.
 pub(crate) async fn serve_connection<H: RequestHandler>(
@@ -21,7 +88,7 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
     peer: SocketAddr,
     listener: Arc<str>,
     handler: Arc<H>,
-    cfg: NetworkConfig,
+    cfg: ConnectionSettings,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
@@ -29,16 +96,21 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
     }
     let (read_half, write_half) = stream.into_split();
     let (tx, rx) = mpsc::channel(cfg.max_in_flight.max(1));
+    let activity = Activity::default();
     let reader = read_requests(
         FrameReader::new(read_half, cfg.max_request_bytes),
-        peer,
-        listener,
+        Peer {
+            addr: peer,
+            listener,
+            max_idle: cfg.max_idle,
+            activity: &activity,
+        },
         handler,
         tx,
         shutdown,
     );
     let writer = async {
-        match write_responses(write_half, rx).await {
+        match write_responses(write_half, rx, &activity).await {
             Ok(()) => {}
             // The peer went away: routine.
             Err(WriteError::Io(e)) => debug!(error = %e, "closing connection: write failed"),
@@ -50,16 +122,33 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
     debug!("connection closed");
 }
 
-/// The reading half: one request at a time through the handler, outcomes queued in order.
+/// Who the reader serves and what its idle timer watches.
+struct Peer<'a> {
+    addr: SocketAddr,
+    listener: Arc<str>,
+    max_idle: Option<Duration>,
+    activity: &'a Activity,
+}
+
+/// The reading half: one request at a time through the handler, outcomes queued in order. With
+/// `connections.max.idle.ms`, a connection idle that long with nothing in flight is closed, as
+/// Kafka's selector closes it (the peer sees EOF; clients reconnect when they need to).
 async fn read_requests<H: RequestHandler>(
     mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    peer: SocketAddr,
-    listener: Arc<str>,
+    peer: Peer<'_>,
     handler: Arc<H>,
     tx: mpsc::Sender<Pending>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Peer {
+        addr: peer,
+        listener,
+        max_idle,
+        activity,
+    } = peer;
+    let mut last_read = Instant::now();
     loop {
+        let idle_at = max_idle.map(|d| activity.idle_deadline(last_read, d));
         let next = tokio::select! {
             biased;
             // A dropped sender also means nobody will keep this server running.
@@ -68,8 +157,17 @@ async fn read_requests<H: RequestHandler>(
                 break;
             }
             _ = tx.closed() => break,
+            // `next_frame` reads into its own buffer, so a partial frame survives this branch.
+            () = sleep_until(idle_at) => {
+                if max_idle.is_some_and(|d| activity.idle_deadline(last_read, d) <= Instant::now()) {
+                    debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                    break;
+                }
+                continue;
+            }
             next = frames.next_frame() => next,
         };
+        last_read = Instant::now();
         let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
@@ -118,6 +216,7 @@ async fn read_requests<H: RequestHandler>(
                 break;
             }
         };
+        activity.request_queued();
         let pending = Pending::Response {
             correlation_id,
             header_version: response_header_version(api_key, api_version),
@@ -126,5 +225,13 @@ async fn read_requests<H: RequestHandler>(
         if tx.send(pending).await.is_err() {
             break;
         }
+    }
+}
+
+/// Sleeps until `at`, or forever without a deadline.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -9,6 +9,7 @@
 
 mod body;
 mod connection;
+mod connection_quotas;
 mod frame;
 mod header;
 mod server;
@@ -18,11 +19,13 @@ mod writer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 
 pub use body::{BodyBuilder, BodyPart, FileRange, ResponseBody};
+pub use connection_quotas::QuotaLimits;
 pub use frame::FrameError;
 pub use header::{
     decode_request_header, encode_response_header, request_header_version, response_header_version,
@@ -88,24 +91,33 @@ pub trait RequestHandler: Send + Sync + 'static {
     fn handle(&self, ctx: RequestContext) -> impl Future<Output = Reply> + Send;
 }
 
-/// Limits of the socket server (Kafka's `socket.request.max.bytes` and a pipelining bound).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits of the socket server (Kafka's `socket.request.max.bytes`, `connections.max.idle.ms`,
+/// the connection quotas, and a pipelining bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkConfig {
     /// `socket.request.max.bytes`: a frame larger than this closes the connection.
     pub max_request_bytes: usize,
     /// How many requests of one connection may wait for their responses to be written before the
     /// connection stops reading (back-pressure instead of unbounded memory).
     pub max_in_flight: usize,
+    /// `connections.max.idle.ms`: a connection with no request in flight that has neither read a
+    /// request nor written a response for this long is closed (`None`: never).
+    pub connections_max_idle: Option<Duration>,
+    /// `max.connections`, `max.connections.per.ip` and its overrides.
+    pub quotas: QuotaLimits,
 }
 
 impl Default for NetworkConfig {
-    /// Kafka's `socket.request.max.bytes` default (100 MiB) and a pipelining depth well above what
-    /// clients use (librdkafka's `max.in.flight` defaults to 1000000 but is capped per broker by
-    /// socket buffers; the Java client uses 5).
+    /// Kafka's defaults (`socket.request.max.bytes` 100 MiB, `connections.max.idle.ms` 10 minutes,
+    /// no connection limits) and a pipelining depth well above what clients use (librdkafka's
+    /// `max.in.flight` defaults to 1000000 but is capped per broker by socket buffers; the Java
+    /// client uses 5).
     fn default() -> Self {
         NetworkConfig {
             max_request_bytes: 104_857_600,
             max_in_flight: 128,
+            connections_max_idle: Some(Duration::from_millis(600_000)),
+            quotas: QuotaLimits::default(),
         }
     }
 }

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn, Instrument};
 
-use super::connection::serve_connection;
+use super::connection::{serve_connection, ConnectionSettings};
+use super::connection_quotas::ConnectionQuotas;
 use super::{NetworkConfig, RequestHandler};
 
 /// A bound listener socket: what `listeners` asked for and the address the OS gave it.
@@ -65,9 +66,18 @@ pub async fn serve<H: RequestHandler>(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let mut acceptors = JoinSet::new();
+    let quotas = ConnectionQuotas::new(cfg.quotas.clone());
+    let settings = ConnectionSettings::from(&cfg);
     for l in listeners {
         let span = tracing::info_span!("listener", name = %l.name, address = %l.local_addr);
-        acceptors.spawn(accept_loop(l, handler.clone(), cfg, shutdown.clone()).instrument(span));
+        let acceptor = accept_loop(
+            l,
+            handler.clone(),
+            settings,
+            quotas.clone(),
+            shutdown.clone(),
+        );
+        acceptors.spawn(acceptor.instrument(span));
     }
     while let Some(res) = acceptors.join_next().await {
         if let Err(e) = res {
@@ -78,11 +88,13 @@ pub async fn serve<H: RequestHandler>(
     Ok(())
 }
 
-/// Accepts on one listener, one task per connection; on shutdown waits for those tasks.
+/// Accepts on one listener, one task per connection (closing at once those over a connection
+/// quota); on shutdown waits for those tasks.
 async fn accept_loop<H: RequestHandler>(
     l: BoundListener,
     handler: Arc<H>,
-    cfg: NetworkConfig,
+    settings: ConnectionSettings,
+    quotas: Arc<ConnectionQuotas>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name: Arc<str> = Arc::from(l.name.as_str());
@@ -99,13 +111,21 @@ async fn accept_loop<H: RequestHandler>(
                 }
             }
             accepted = l.listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let span = tracing::info_span!("connection", listener = %name, %peer);
-                    conns.spawn(
-                        serve_connection(stream, peer, name.clone(), handler.clone(), cfg, conn_shutdown.clone())
+                Ok((stream, peer)) => match quotas.acquire(&name, peer.ip()) {
+                    Ok(slot) => {
+                        let span = tracing::info_span!("connection", listener = %name, %peer);
+                        let conn = serve_connection(stream, peer, name.clone(), handler.clone(), settings, conn_shutdown.clone());
+                        conns.spawn(
+                            async move {
+                                conn.await;
+                                drop(slot);
+                            }
                             .instrument(span),
-                    );
-                }
+                        );
+                    }
+                    // Kafka's "Rejected connection from ..." (dropping the stream closes it).
+                    Err(e) => info!(%peer, reason = %e, "rejected connection"),
+                },
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning on the error.
                     warn!(error = %e, "accept failed");

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::body::{BodyPart, ResponseBody};
+use super::connection::Activity;
 use super::header::encode_response_header;
 use super::sink::ResponseSink;
 
@@ -58,9 +59,12 @@ const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Writes responses until the queue closes or a [`Pending::Close`] arrives, then shuts the write
 /// side down (the peer sees EOF after the last response).
+/// Every response written (or owed none, as acks=0 produce) is reported to `activity`, which the
+/// idle timer reads.
 pub(crate) async fn write_responses<W: ResponseSink>(
     mut out: W,
     mut rx: mpsc::Receiver<Pending>,
+    activity: &Activity,
 ) -> Result<(), WriteError> {
     let mut headers = BytesMut::with_capacity(MAX_CHUNKS * 9);
     let mut outgoing = Outgoing::default();
@@ -73,6 +77,7 @@ pub(crate) async fn write_responses<W: ResponseSink>(
                 None => break,
             },
         };
+        let mut answered = usize::from(matches!(first, Pending::Response { .. }));
         let mut closing = !push(first, &mut headers, &mut outgoing).await?;
         // Gather whatever else is already complete behind it.
         while !closing && outgoing.parts.len() < MAX_CHUNKS && outgoing.bytes < MAX_BATCH_BYTES {
@@ -87,9 +92,11 @@ pub(crate) async fn write_responses<W: ResponseSink>(
                     break;
                 }
             }
+            answered += usize::from(matches!(next, Pending::Response { .. }));
             closing = !push(next, &mut headers, &mut outgoing).await?;
         }
         outgoing.write_to(&mut out).await?;
+        activity.responses_written(answered);
         if closing {
             break 'outer;
         }
@@ -257,7 +264,8 @@ mod tests {
         .unwrap();
         drop(tx);
         let mut out = Vec::new();
-        let writer = write_responses(&mut out, rx);
+        let activity = Activity::default();
+        let writer = write_responses(&mut out, rx, &activity);
         let release = async {
             tokio::task::yield_now().await;
             let _ = slow_tx.send(());
@@ -309,7 +317,8 @@ mod tests {
             tx.send(p).await.unwrap();
         }
         drop(tx);
-        let writer = tokio::spawn(write_responses(write, rx));
+        let writer =
+            tokio::spawn(async move { write_responses(write, rx, &Activity::default()).await });
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         (got, writer.await.unwrap())
@@ -363,7 +372,9 @@ mod tests {
         tx.send(response(mixed_body(&file, 2, 3))).await.unwrap();
         drop(tx);
         let mut out = Vec::new();
-        write_responses(&mut out, rx).await.unwrap();
+        write_responses(&mut out, rx, &Activity::default())
+            .await
+            .unwrap();
         let mut want = vec![0, 0, 0, 15, 0, 0, 0, 7];
         want.extend_from_slice(b"head234tail");
         assert_eq!(out, want);
@@ -391,7 +402,8 @@ mod tests {
             .await
             .unwrap();
         drop(tx);
-        let writer = tokio::spawn(write_responses(write, rx));
+        let writer =
+            tokio::spawn(async move { write_responses(write, rx, &Activity::default()).await });
         // Nobody reads yet: the socket buffers fill and the writer waits for writability.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         file.set_len(1 << 20).unwrap();
