@@ -148,6 +148,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         producer_ids: ProducerIdManager::default(),
         groups: groups.clone(),
         controller: controller.clone(),
+        fence: Default::default(),
+        follower_epochs: Default::default(),
     });
     let net_config = config.network_config();
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());

@@ -5,8 +5,10 @@
 mod admin;
 mod alter_partition;
 mod controlled_shutdown;
+mod controller_fence;
 mod fetch;
 mod fetch_encode;
+mod follower_epochs;
 mod groups;
 mod inter_broker;
 mod list_offsets;
@@ -40,6 +42,8 @@ use crate::network::{Reply, RequestContext, RequestHandler};
 use crate::replica::ReplicaManager;
 use crate::zk::KafkaZkClient;
 
+pub use controller_fence::ControllerFence;
+pub use follower_epochs::FollowerEpochs;
 pub use metadata::CONSUMER_OFFSETS;
 pub use producer_id::ProducerIdManager;
 
@@ -54,6 +58,10 @@ pub struct KafkaApis {
     pub groups: Arc<GroupCoordinator>,
     /// This broker's controller: AlterPartition and ControlledShutdown are handed to it.
     pub controller: ControllerHandle,
+    /// The controller this broker obeys (see [`controller_fence`]).
+    pub fence: ControllerFence,
+    /// The followers' broker epochs (see [`follower_epochs`]).
+    pub follower_epochs: FollowerEpochs,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)

@@ -82,6 +82,18 @@ impl KafkaZkClient {
             .map(|s| s.czxid))
     }
 
+    /// The broker epoch of `id` (its registration's czxid), `None` when it is not registered: what a
+    /// leader checks a follower's Fetch and a broker checks a control request against.
+    pub async fn get_broker_epoch(&self, id: i32) -> Result<Option<i64>, ZkError> {
+        let path = paths::broker(id);
+        let stat = reread(self.client.check_stat(&path), || {
+            self.client.check_stat(&path)
+        })
+        .await
+        .map_err(|e| ZkError::at(&path, e))?;
+        Ok(stat.map(|s| s.czxid))
+    }
+
     /// Removes this broker's registration (controlled shutdown); absent is fine.
     pub async fn deregister_broker(&self, id: i32) -> Result<(), ZkError> {
         let path = paths::broker(id);
