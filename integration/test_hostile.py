@@ -1,0 +1,323 @@
+"""Hostile input over a real socket (issue #11): forged control requests, a client posing as a
+follower, topic names that would escape the log directory, malformed znodes, requests sized to
+make the broker work without bound.
+
+Every forged request is a raw frame sent to a real broker; each test then looks at what a user
+would see: the error code in the answer, the data still readable, the metadata and the partition
+states in ZooKeeper unchanged.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from helpers import ck_read, kcat_produce, unique_topic, wait_until
+from test_cluster import create_topic, start_cluster, state
+from wire import (
+    WireReader,
+    closed_or_answered,
+    karray,
+    kstr,
+    raw_call,
+    raw_produce,
+    recv_frame,
+    request_frame,
+)
+
+pytestmark = [pytest.mark.hostile, pytest.mark.timeout(240)]
+
+FETCH = 1
+LEADER_AND_ISR = 4
+STOP_REPLICA = 5
+UPDATE_METADATA = 6
+CONTROLLED_SHUTDOWN = 7
+
+STALE_CONTROLLER_EPOCH = 11
+STALE_BROKER_EPOCH = 77
+NOT_LEADER_OR_FOLLOWER = 6
+REQUEST_TIMED_OUT = 7
+
+
+# --------------------------------------------------------------------------------------------
+# what ZooKeeper says, and forged control request bodies (non-flexible versions)
+# --------------------------------------------------------------------------------------------
+
+
+def controller(zk) -> tuple[int, int]:
+    """(brokerid in /controller, /controller_epoch)."""
+    return json.loads(zk.get("/controller")[0])["brokerid"], int(zk.get("/controller_epoch")[0])
+
+
+def broker_epoch(zk, broker_id: int) -> int:
+    """Kafka's broker epoch: the czxid of /brokers/ids/<id>."""
+    return zk.exists(f"/brokers/ids/{broker_id}").czxid
+
+
+def i32s(values: list[int]) -> bytes:
+    return karray(values, lambda v: struct.pack(">i", v))
+
+
+def stop_replica_v1(controller_id: int, epoch: int, broker_ep: int, topic: str, partitions: list[int],
+                    delete: bool = True) -> bytes:
+    return (struct.pack(">iiq?", controller_id, epoch, broker_ep, delete)
+            + karray([topic], lambda t: kstr(t) + i32s(partitions)))
+
+
+def leader_and_isr_v2(controller_id: int, epoch: int, broker_ep: int, topic: str, partition: int,
+                      leader: int, leader_epoch: int, replicas: list[int], host: str, port: int) -> bytes:
+    ps = (struct.pack(">iiii", partition, epoch, leader, leader_epoch) + i32s(replicas)
+          + struct.pack(">i", 0) + i32s(replicas) + b"\x00")
+    return (struct.pack(">iiq", controller_id, epoch, broker_ep)
+            + karray([topic], lambda t: kstr(t) + karray([ps], lambda b: b))
+            + karray([leader], lambda b: struct.pack(">i", b) + kstr(host) + struct.pack(">i", port)))
+
+
+def update_metadata_v5(controller_id: int, epoch: int, broker_ep: int, topic: str, partition: int,
+                       leader: int) -> bytes:
+    """Names broker 99 at a port nothing listens on as the only live broker and the topic's
+    leader (leader -2 would delete the topic from the cache)."""
+    ps = (struct.pack(">iiii", partition, epoch, leader, 0) + i32s([99]) + struct.pack(">i", 0)
+          + i32s([99]) + i32s([]))
+    broker = (struct.pack(">i", 99)
+              + karray([0], lambda _: struct.pack(">i", 1) + kstr("10.255.255.1") + kstr("PLAINTEXT")
+                       + struct.pack(">h", 0))
+              + kstr(None))
+    return (struct.pack(">iiq", controller_id, epoch, broker_ep)
+            + karray([topic], lambda t: kstr(t) + karray([ps], lambda b: b))
+            + karray([broker], lambda b: b))
+
+
+def top_error(r: WireReader) -> int:
+    return r.int16()
+
+
+def connection_closed(host: str, port: int, api_key: int, version: int, body: bytes) -> bool:
+    """True when the broker closes the connection instead of answering."""
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(request_frame(api_key, version, 5, body=body))
+        return closed_or_answered(s, 5) == "closed"
+
+
+def consume_values(bootstrap: str, topic: str, partition: int = 0) -> list[str]:
+    return [r.value for r in ck_read(bootstrap, topic, [partition], timeout=20)]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. control requests only from the controller
+# --------------------------------------------------------------------------------------------
+
+
+def forged_claims(zk, broker_id: int) -> list[tuple[str, int, int, int, int]]:
+    """(what, controller id, controller epoch, broker epoch, expected error) of forgeries that
+    differ from the truth in one field each."""
+    cid, epoch = controller(zk)
+    bep = broker_epoch(zk, broker_id)
+    return [
+        ("another controller id", cid + 98, epoch, bep, STALE_CONTROLLER_EPOCH),
+        ("a newer controller epoch", cid, epoch + 1000, bep, STALE_CONTROLLER_EPOCH),
+        ("an older controller epoch", cid, epoch - 1, bep, STALE_CONTROLLER_EPOCH),
+        ("an older broker epoch", cid, epoch, bep - 1, STALE_BROKER_EPOCH),
+        ("a newer broker epoch", cid, epoch, bep + 1000, STALE_BROKER_EPOCH),
+        ("no broker epoch", cid, epoch, -1, STALE_BROKER_EPOCH),
+    ]
+
+
+def test_forged_stop_replica_deletes_nothing(broker, zk):
+    topic = unique_topic("sr")
+    kcat_produce(broker.bootstrap, topic, ["a", "b", "c"], partition=0)
+    part_dir = broker.partition_dir(topic, 0)
+    assert part_dir.is_dir()
+    for what, cid, epoch, bep, expected in forged_claims(zk, broker.broker_id):
+        r = raw_call(broker.host, broker.port, STOP_REPLICA, 1,
+                     stop_replica_v1(cid, epoch, bep, topic, [0], delete=True))
+        assert top_error(r) == expected, what
+        assert part_dir.is_dir(), f"StopReplica with {what} deleted {part_dir}"
+    # StopReplica v0 carries no broker epoch: not served, the connection is closed
+    v0 = struct.pack(">iib", *controller(zk), 1) + karray([0], lambda _: kstr(topic) + struct.pack(">i", 0))
+    assert connection_closed(broker.host, broker.port, STOP_REPLICA, 0, v0)
+    assert part_dir.is_dir()
+    assert consume_values(broker.bootstrap, topic) == ["a", "b", "c"]
+    assert kcat_produce(broker.bootstrap, topic, ["d"], partition=0) is not None
+    assert consume_values(broker.bootstrap, topic) == ["a", "b", "c", "d"]
+    assert "refusing a control request" in broker.log_text()
+
+
+def test_forged_leader_and_isr_changes_no_leadership(broker, zk):
+    topic = unique_topic("lai")
+    kcat_produce(broker.bootstrap, topic, ["a"], partition=0)
+    before = state(zk, topic, 0)
+    for what, cid, epoch, bep, expected in forged_claims(zk, broker.broker_id):
+        # the broker would become a follower of broker 99 and stop taking produce
+        body = leader_and_isr_v2(cid, epoch, bep, topic, 0, leader=99, leader_epoch=before["leader_epoch"] + 50,
+                                 replicas=[99, broker.broker_id], host="10.255.255.1", port=1)
+        r = raw_call(broker.host, broker.port, LEADER_AND_ISR, 2, body)
+        assert top_error(r) == expected, what
+    assert connection_closed(broker.host, broker.port, LEADER_AND_ISR, 1, b"\x00" * 16)
+    # still the leader: produce is acknowledged, the state znode is untouched
+    err, _ = raw_produce(broker.host, broker.port, topic, 0, ["b"], acks=-1)
+    assert err == 0
+    assert state(zk, topic, 0) == before
+    assert consume_values(broker.bootstrap, topic) == ["a", "b"]
+
+
+def test_forged_update_metadata_replaces_no_metadata(broker, zk):
+    from helpers import ck_admin
+
+    topic = unique_topic("um")
+    kcat_produce(broker.bootstrap, topic, ["a"], partition=0)
+    md = ck_admin(broker.bootstrap).list_topics(timeout=10)
+    brokers_before = sorted((b.id, b.host, b.port) for b in md.brokers.values())
+    for what, cid, epoch, bep, expected in forged_claims(zk, broker.broker_id):
+        r = raw_call(broker.host, broker.port, UPDATE_METADATA, 5,
+                     update_metadata_v5(cid, epoch, bep, topic, 0, leader=99))
+        assert top_error(r) == expected, what
+    assert connection_closed(broker.host, broker.port, UPDATE_METADATA, 4, b"\x00" * 16)
+    md = ck_admin(broker.bootstrap).list_topics(timeout=10)
+    assert sorted((b.id, b.host, b.port) for b in md.brokers.values()) == brokers_before
+    assert md.topics[topic].partitions[0].leader == broker.broker_id
+    assert consume_values(broker.bootstrap, topic) == ["a"]
+
+
+def test_forged_controlled_shutdown_fences_no_broker(broker_factory, zk):
+    brokers = start_cluster(broker_factory)
+    topic = unique_topic("cs")
+    create_topic(brokers, zk, topic, partitions=3, rf=3)
+    before = {p: state(zk, topic, p) for p in range(3)}
+    cid, _ = controller(zk)
+    victim = next(i for i in brokers if i != cid)
+    ctl = brokers[cid]
+    for bep in (broker_epoch(zk, victim) - 1, broker_epoch(zk, victim) + 1000, -1):
+        r = raw_call(ctl.host, ctl.port, CONTROLLED_SHUTDOWN, 2, struct.pack(">iq", victim, bep))
+        assert top_error(r) == STALE_BROKER_EPOCH, f"broker epoch {bep}"
+    # v1 has no broker epoch: not served
+    assert connection_closed(ctl.host, ctl.port, CONTROLLED_SHUTDOWN, 1, struct.pack(">i", victim))
+    time.sleep(2)  # a controlled shutdown would have moved leaders and shrunk ISRs by now
+    after = {p: state(zk, topic, p) for p in range(3)}
+    assert after == before
+    assert all(victim in s["isr"] for s in after.values())
+
+
+# --------------------------------------------------------------------------------------------
+# a client posing as a follower
+# --------------------------------------------------------------------------------------------
+
+
+def fetch_v4(replica_id: int, topic: str, partition: int, offset: int) -> bytes:
+    return (struct.pack(">iiiib", replica_id, 0, 1, 1 << 20, 0)
+            + karray([topic], lambda t: kstr(t) + karray(
+                [partition], lambda p: struct.pack(">iqi", p, offset, 1 << 20))))
+
+
+def fetch_v4_errors(r: WireReader) -> list[int]:
+    r.int32()  # throttle
+    out = []
+    for _ in range(r.int32()):
+        r.string()
+        for _ in range(r.int32()):
+            r.int32()
+            out.append(r.int16())
+            r.int64()
+            r.int64()
+            n = r.int32()
+            for _ in range(max(n, 0)):
+                r.int64()
+                r.int64()
+            r.bytes_()
+    return out
+
+
+def uvarint(n: int) -> bytes:
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def fetch_v15_frame(replica_id: int, replica_epoch: int, topic_id: bytes, partition: int, offset: int,
+                    correlation_id: int = 9) -> bytes:
+    """Fetch v15 (flexible): ReplicaState carries the replica id and broker epoch (tag 1)."""
+    part = (struct.pack(">iiqiqi", partition, -1, offset, -1, -1, 1 << 20) + b"\x00")
+    topic = topic_id + uvarint(2) + part + b"\x00"
+    replica_state = struct.pack(">iq", replica_id, replica_epoch) + b"\x00"
+    body = (struct.pack(">iiibii", 0, 1, 1 << 20, 0, 0, -1)
+            + uvarint(2) + topic          # topics
+            + uvarint(1)                   # forgotten topics: none
+            + uvarint(1)                   # rack id: ""
+            + uvarint(1) + uvarint(1) + uvarint(len(replica_state)) + replica_state)
+    return request_frame(FETCH, 15, correlation_id, body=body, flexible=True)
+
+
+def fetch_v15_first_error(resp: bytes) -> int:
+    """The first partition's error code of a Fetch v15 response (after the v1 response header)."""
+    pos = 4 + 1  # correlation id, header tags
+    pos += 4 + 2 + 4  # throttle, error, session id
+    pos += 1 + 16 + 1  # topics (one), topic id, partitions (one)
+    (_, err) = struct.unpack_from(">ih", resp, pos)
+    return err
+
+
+def topic_id_bytes(zk, topic: str) -> bytes:
+    import base64
+    import uuid as uuidlib
+
+    tid = json.loads(zk.get(f"/brokers/topics/{topic}")[0])["topic_id"]
+    return uuidlib.UUID(bytes=base64.urlsafe_b64decode(tid + "==")).bytes
+
+
+def test_client_posing_as_paused_followers_gets_no_acks_all_record_acknowledged(broker_factory, zk):
+    # followers stay in the ISR while paused (lag time far above the test's length)
+    brokers = start_cluster(broker_factory, **{"replica.lag.time.max.ms": 120000})
+    topic = unique_topic("ff")
+    # broker 3 is registered but holds no replica of the topic
+    create_topic(brokers, zk, topic, replicas={0: [1, 2]})
+    s = state(zk, topic, 0)
+    assert s["leader"] == 1 and s["isr"] == [1, 2]
+    leader = brokers[1]
+    followers = [2]
+    err, base = raw_produce(leader.host, leader.port, topic, 0, ["before"], acks=-1)
+    assert err == 0
+    for f in followers:
+        brokers[f].sigstop()
+    try:
+        result = {}
+
+        def produce():
+            result["r"] = raw_produce(leader.host, leader.port, topic, 0, ["only-on-leader"], acks=-1,
+                                      timeout_ms=4000, timeout=20)
+
+        t = threading.Thread(target=produce)
+        t.start()
+        time.sleep(0.5)
+        end = base + 2
+        tid = topic_id_bytes(zk, topic)
+        for f in followers:
+            # Fetch v4 with the follower's id in the header field
+            r = raw_call(leader.host, leader.port, FETCH, 4, fetch_v4(f, topic, 0, end))
+            assert fetch_v4_errors(r) == [STALE_BROKER_EPOCH]
+            # Fetch v15 with the follower's id and an epoch that is not its registration
+            with socket.create_connection((leader.host, leader.port), timeout=10) as sock:
+                sock.sendall(fetch_v15_frame(f, broker_epoch(zk, f) + 1, tid, 0, end))
+                assert fetch_v15_first_error(recv_frame(sock)) == STALE_BROKER_EPOCH
+        # a registered broker outside the replica set, with its real epoch: still not a follower
+        with socket.create_connection((leader.host, leader.port), timeout=10) as sock:
+            sock.sendall(fetch_v15_frame(3, broker_epoch(zk, 3), tid, 0, end))
+            assert fetch_v15_first_error(recv_frame(sock)) == NOT_LEADER_OR_FOLLOWER
+        # an id no broker has registered
+        with socket.create_connection((leader.host, leader.port), timeout=10) as sock:
+            sock.sendall(fetch_v15_frame(7, 1, tid, 0, end))
+            assert fetch_v15_first_error(recv_frame(sock)) == STALE_BROKER_EPOCH
+        t.join(30)
+        assert result["r"][0] == REQUEST_TIMED_OUT, f"acks=all produce answered {result['r']}"
+        assert state(zk, topic, 0)["isr"] == s["isr"]
+    finally:
+        for f in followers:
+            brokers[f].sigcont()
