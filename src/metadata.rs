@@ -127,11 +127,16 @@ impl MetadataCache {
             .topic_states
             .iter()
             .flat_map(|t| t.partition_states.iter().map(move |s| (Some(t), s)));
+        let mut illegal = 0usize;
         for (topic_state, state) in states.chain(grouped) {
             let name = match topic_state {
                 Some(t) => t.topic_name.0.to_string(),
                 None => state.topic_name.0.to_string(),
             };
+            if !crate::topic::is_valid(&name) {
+                illegal += 1;
+                continue;
+            }
             let topic = next.topics.entry(name.clone()).or_default();
             if let Some(t) = topic_state {
                 if !t.topic_id.is_nil() {
@@ -176,6 +181,13 @@ impl MetadataCache {
             .collect();
         *guard = Arc::new(next);
         drop(guard);
+        if illegal > 0 {
+            tracing::warn!(
+                controller = req.controller_id.0,
+                partitions = illegal,
+                "UpdateMetadata named illegal topic names; those partitions were skipped"
+            );
+        }
         self.changed.send_modify(|v| *v += 1);
         removed
     }

@@ -32,29 +32,8 @@ use crate::zk::{self, ZkError};
 /// DescribeConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
 
-/// Kafka's topic name rules (`Topic.validate`).
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return Err("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return Err(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
-    {
-        return Err(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
-}
+/// Kafka's topic name rules; see [`crate::topic`].
+pub use crate::topic::validate as validate_topic_name;
 
 fn timeout_of(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
@@ -466,20 +445,5 @@ impl KafkaApis {
             &DescribeConfigsResponse::default().with_results(results),
             version,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_follow_kafkas_rules() {
-        assert!(validate_topic_name("orders.v1_x-2").is_ok());
-        assert!(validate_topic_name("").is_err());
-        assert!(validate_topic_name("..").is_err());
-        assert!(validate_topic_name("a b").is_err());
-        assert!(validate_topic_name(&"x".repeat(250)).is_err());
-        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
     }
 }

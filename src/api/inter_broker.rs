@@ -34,8 +34,17 @@ impl KafkaApis {
             .map(|s| s.topic_name.0.to_string())
             .collect();
         topics.extend(req.topic_states.iter().map(|t| t.topic_name.0.to_string()));
+        // An illegal name is refused per partition by the replica manager; it never becomes a
+        // ZooKeeper path here either.
+        topics.retain(|t| crate::topic::is_valid(t));
         let configs = self.valid_topic_configs(topics.into_iter().collect()).await;
-        let resp = self.replicas.become_leader_or_follower(&req, &configs);
+        let mut resp = self.replicas.become_leader_or_follower(&req, &configs);
+        if version < 5 {
+            // v2-v4 group partition states by topic but answer per partition, naming the topic.
+            let grouped = std::mem::take(&mut resp.topics);
+            resp.partition_errors
+                .extend(grouped.into_iter().flat_map(|t| t.partition_errors));
+        }
         let offsets_partitions: Vec<i32> = req
             .topic_states
             .iter()

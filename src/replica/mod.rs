@@ -117,8 +117,15 @@ impl ReplicaManager {
                 .iter()
                 .map(move |s| (t.topic_name.0.to_string(), s, t.topic_id))
         });
+        let mut illegal = 0usize;
         for (topic, state, topic_id) in ungrouped.chain(grouped) {
-            let code = match self.apply_state(&topic, state, topic_id, configs, &req.live_leaders) {
+            let applied = if crate::topic::is_valid(&topic) {
+                self.apply_state(&topic, state, topic_id, configs, &req.live_leaders)
+            } else {
+                illegal += 1;
+                Err(ResponseError::InvalidTopicException)
+            };
+            let code = match applied {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             };
@@ -139,6 +146,7 @@ impl ReplicaManager {
             controller_epoch = req.controller_epoch,
             partitions = errors.len(),
             failed,
+            illegal_topic_names = illegal,
             "applied LeaderAndIsr"
         );
         let mut resp = LeaderAndIsrResponse::default();
@@ -284,8 +292,15 @@ impl ReplicaManager {
             }
         }
         let mut errors = Vec::new();
+        let mut illegal = 0usize;
         for (topic, index, delete) in targets {
-            let code = match self.stop_partition(&topic, index, delete) {
+            let stopped = if crate::topic::is_valid(&topic) {
+                self.stop_partition(&topic, index, delete)
+            } else {
+                illegal += 1;
+                Err(ResponseError::InvalidTopicException)
+            };
+            let code = match stopped {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             };
@@ -296,6 +311,13 @@ impl ReplicaManager {
                     ))
                     .with_partition_index(index)
                     .with_error_code(code),
+            );
+        }
+        if illegal > 0 {
+            warn!(
+                controller = req.controller_id.0,
+                partitions = illegal,
+                "StopReplica named illegal topic names; nothing stopped for them"
             );
         }
         StopReplicaResponse::default().with_partition_errors(errors)
