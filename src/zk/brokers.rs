@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use zookeeper_client::{Error as E, MultiWriteError, MultiWriteResult};
 
-use super::error::{parse_json, ZkError};
+use super::error::{parse_or_skip, ZkError};
 use super::paths::{self, BROKER_IDS, BROKER_SEQID};
 use super::session::reread;
 use super::znodes::{to_json, BrokerRegistration};
@@ -144,7 +144,9 @@ impl KafkaZkClient {
         for (id, path, read) in pending {
             match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
-                    brokers.insert(id, (parse_json(&path, &data)?, stat.czxid));
+                    if let Some(reg) = parse_or_skip(&path, &data) {
+                        brokers.insert(id, (reg, stat.czxid));
+                    }
                 }
                 Err(E::NoNode) => {}
                 Err(e) => return Err(ZkError::at(&path, e)),
