@@ -78,13 +78,14 @@ def leader_and_isr_v2(controller_id: int, epoch: int, broker_ep: int, topic: str
 
 
 def update_metadata_v5(controller_id: int, epoch: int, broker_ep: int, topic: str, partition: int,
-                       leader: int) -> bytes:
-    """Names broker 99 at a port nothing listens on as the only live broker and the topic's
-    leader (leader -2 would delete the topic from the cache)."""
-    ps = (struct.pack(">iiii", partition, epoch, leader, 0) + i32s([99]) + struct.pack(">i", 0)
-          + i32s([99]) + i32s([]))
-    broker = (struct.pack(">i", 99)
-              + karray([0], lambda _: struct.pack(">i", 1) + kstr("10.255.255.1") + kstr("PLAINTEXT")
+                       leader: int, live: tuple[int, str, int] = (99, "10.255.255.1", 1)) -> bytes:
+    """UpdateMetadata naming `live` (id, host, port) as the only live broker; by default broker 99
+    at an address nothing answers on (leader -2 would delete the topic from the cache)."""
+    bid, host, port = live
+    ps = (struct.pack(">iiii", partition, epoch, leader, 0) + i32s([leader]) + struct.pack(">i", 0)
+          + i32s([leader]) + i32s([]))
+    broker = (struct.pack(">i", bid)
+              + karray([0], lambda _: struct.pack(">i", port) + kstr(host) + kstr("PLAINTEXT")
                        + struct.pack(">h", 0))
               + kstr(None))
     return (struct.pack(">iiq", controller_id, epoch, broker_ep)
@@ -321,3 +322,101 @@ def test_client_posing_as_paused_followers_gets_no_acks_all_record_acknowledged(
     finally:
         for f in followers:
             brokers[f].sigcont()
+
+
+# --------------------------------------------------------------------------------------------
+# 2. names never escape
+# --------------------------------------------------------------------------------------------
+
+INVALID_TOPIC_EXCEPTION = 17
+
+
+def escaping_names(outside) -> list[str]:
+    """Names that would put a partition directory outside the log dir, or that Kafka forbids."""
+    return [str(outside / "abs"), "../escaped", "../../escaped2", "a b", "x" * 250, "..", "."]
+
+
+def lai_v2_errors(r: WireReader) -> tuple[int, list[tuple[str, int, int]]]:
+    top = r.int16()
+    return top, r.array(lambda q: (q.string(), q.int32(), q.int16()))
+
+
+def test_illegal_topic_names_in_control_requests_touch_no_path(broker, zk, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = broker.log_dir.parent / "escaped-0"
+    victim.mkdir()
+    (victim / "keep").write_text("precious")
+    before_outside = sorted(p.name for p in outside.iterdir())
+    before_parent = sorted(p.name for p in broker.log_dir.parent.iterdir())
+    kcat_produce(broker.bootstrap, unique_topic("warm"), ["x"], partition=0)  # a controller is confirmed
+    cid, epoch = controller(zk)
+    bep = broker_epoch(zk, broker.broker_id)
+    for name in escaping_names(outside):
+        # the real controller's id and epochs: only the name is wrong
+        body = leader_and_isr_v2(cid, epoch, bep, name, 0, leader=broker.broker_id, leader_epoch=1,
+                                 replicas=[broker.broker_id], host=broker.host, port=broker.port)
+        top, parts = lai_v2_errors(raw_call(broker.host, broker.port, LEADER_AND_ISR, 2, body))
+        assert top == 0 and parts == [(name, 0, INVALID_TOPIC_EXCEPTION)], name
+        r = raw_call(broker.host, broker.port, STOP_REPLICA, 1, stop_replica_v1(cid, epoch, bep, name, [0]))
+        assert r.int16() == 0
+        assert r.array(lambda q: (q.string(), q.int32(), q.int16())) == [(name, 0, INVALID_TOPIC_EXCEPTION)]
+        r = raw_call(broker.host, broker.port, UPDATE_METADATA, 5,
+                     update_metadata_v5(cid, epoch, bep, name, 0, leader=broker.broker_id,
+                                        live=(broker.broker_id, broker.host, broker.port)))
+        assert r.int16() == 0
+    assert (victim / "keep").read_text() == "precious"
+    assert sorted(p.name for p in outside.iterdir()) == before_outside
+    assert sorted(p.name for p in broker.log_dir.parent.iterdir()) == before_parent
+    assert not any(" " in p.name or len(p.name) > 249 for p in broker.log_dir.iterdir())
+    from helpers import ck_admin
+
+    md = ck_admin(broker.bootstrap).list_topics(timeout=10)
+    assert not set(md.topics) & set(escaping_names(outside))
+    # a legal topic still works end to end
+    topic = unique_topic("after")
+    kcat_produce(broker.bootstrap, topic, ["ok"], partition=0)
+    assert consume_values(broker.bootstrap, topic) == ["ok"]
+
+
+def test_malformed_and_illegal_topic_znodes_are_skipped_without_controller_churn(broker_factory, zk):
+    brokers = start_cluster(broker_factory)
+    epoch_before = controller(zk)
+    zk.create("/brokers/topics/broken", b"{")
+    zk.create("/brokers/topics/wrong-version", json.dumps({"version": 99, "partitions": {"0": [1]}}).encode())
+    zk.create("/brokers/topics/a b", json.dumps({"version": 2, "partitions": {"0": [1]}}).encode())
+    zk.create("/brokers/topics/" + "y" * 250, json.dumps({"version": 2, "partitions": {"0": [1]}}).encode())
+    topic = unique_topic("fine")
+    create_topic(brokers, zk, topic, partitions=2, rf=3)
+    time.sleep(3)
+    # no resignation, no re-election loop: the same controller in the same epoch
+    assert controller(zk) == epoch_before
+    for b in brokers.values():
+        assert not any(p.name.startswith(("broken", "wrong-version", "a b", "yyy")) for p in b.log_dir.iterdir())
+    ctl = brokers[epoch_before[0]]
+    log = ctl.log_text()
+    assert 1 <= log.count("skipping a malformed znode") <= 3, log.count("skipping a malformed znode")
+    assert "skipping a topic znode of an unknown version" in log
+    assert "not legal topic names" in log
+    kcat_produce(ctl.bootstrap, topic, ["a", "b"], partition=1)
+    assert consume_values(ctl.bootstrap, topic, 1) == ["a", "b"]
+    # a topic overwritten with garbage keeps being served as the controller last read it
+    zk.set(f"/brokers/topics/{topic}", b"{")
+    time.sleep(2)
+    assert controller(zk) == epoch_before
+    kcat_produce(ctl.bootstrap, topic, ["c"], partition=1)
+    assert consume_values(ctl.bootstrap, topic, 1) == ["a", "b", "c"]
+
+
+def test_illegal_names_in_checkpoint_files_are_skipped(broker_factory):
+    b = broker_factory(1)
+    topic = unique_topic("cp")
+    kcat_produce(b.bootstrap, topic, ["a", "b"], partition=0)
+    b.sigterm()
+    cp = b.log_dir / "recovery-point-offset-checkpoint"
+    lines = cp.read_text().splitlines()
+    entries = lines[2:] + ["../../etc 0 5", "/abs 0 3", "z" * 250 + " 0 1"]
+    cp.write_text("\n".join(["0", str(len(entries)), *entries]) + "\n")
+    b.start()
+    assert consume_values(b.bootstrap, topic) == ["a", "b"]
+    assert "skipping checkpoint entries with illegal topic names" in b.log_text()
