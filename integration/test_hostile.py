@@ -475,7 +475,8 @@ def test_ten_thousand_batch_idempotent_produce_is_answered_quickly(broker):
     err, base, elapsed = produce_raw_records(broker, topic, records)
     print(f"10,000-batch idempotent produce answered in {elapsed * 1000:.0f} ms")
     assert (err, base) == (0, 1)
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    # quadratic checking took about 1 s here (debug build); linear takes about 15 ms
+    assert elapsed < 0.4, f"{elapsed:.2f} s"
     # the sequence state is right: the last batch again is a duplicate with its original offset,
     # a gap is refused
     err, dup_base, _ = produce_raw_records(broker, topic, idempotent_batches(pid, epoch, 9_999, 1))
