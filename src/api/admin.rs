@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::replica_assignment::{check_znode_size, validate_assignment, Refusal};
 use super::{encode, KafkaApis};
 use crate::config::TopicConfig;
 use crate::controller::assignment::{assign_replicas, assign_replicas_with_racks, AssignmentError};
@@ -48,12 +49,23 @@ impl KafkaApis {
         replication_factor: i16,
         assignment: Option<BTreeMap<i32, Vec<i32>>>,
         configs: &BTreeMap<String, String>,
-    ) -> Result<Uuid, ResponseError> {
-        validate_topic_name(name).map_err(|_| ResponseError::InvalidTopicException)?;
-        TopicConfig::new(&self.config, configs).map_err(|_| ResponseError::InvalidConfig)?;
+    ) -> Result<Uuid, Refusal> {
+        validate_topic_name(name)
+            .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))?;
+        TopicConfig::new(&self.config, configs)
+            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))?;
         let assignment = match assignment {
-            Some(a) => a,
+            Some(a) => {
+                validate_assignment(&a, 0)?;
+                let rf = a.values().next().map_or(1, Vec::len);
+                check_znode_size(0, a.len() as i64, rf as i64)?;
+                a
+            }
             None => {
+                // Before a placement of `partitions` entries is built.
+                if partitions > 0 && replication_factor > 0 {
+                    check_znode_size(0, i64::from(partitions), i64::from(replication_factor))?;
+                }
                 let brokers: Vec<(i32, Option<String>)> = (self.metadata.snapshot().brokers)
                     .values()
                     .map(|b| (b.id, b.rack.clone()))
@@ -83,10 +95,10 @@ impl KafkaApis {
                 );
                 Ok(id)
             }
-            Err(ZkError::TopicExists(_)) => Err(ResponseError::TopicAlreadyExists),
+            Err(ZkError::TopicExists(_)) => Err(ResponseError::TopicAlreadyExists.into()),
             Err(e) => {
                 warn!(topic = name, error = %e, "cannot create topic");
-                Err(ResponseError::UnknownServerError)
+                Err(ResponseError::UnknownServerError.into())
             }
         }
     }
@@ -148,6 +160,19 @@ impl KafkaApis {
                     })
                     .collect::<BTreeMap<i32, Vec<i32>>>()
             });
+            // Kafka's checks of the request's shape, before any placement.
+            let shape = match &assignment {
+                Some(_) if t.num_partitions != -1 || t.replication_factor != -1 => Err(Refusal::new(
+                    ResponseError::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                     Both cannot be used at the same time.",
+                )),
+                Some(a) if a.len() != t.assignments.len() => Err(Refusal::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    "A partition is assigned more than once",
+                )),
+                _ => Ok(()),
+            };
             let partitions = assignment
                 .as_ref()
                 .map(|a| a.len() as i32)
@@ -157,12 +182,18 @@ impl KafkaApis {
                 .iter()
                 .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                 .collect();
-            let outcome = if req.validate_only {
+            let outcome = if let Err(refusal) = shape {
+                Err(refusal)
+            } else if req.validate_only {
                 validate_topic_name(&name)
-                    .map_err(|_| ResponseError::InvalidTopicException)
+                    .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))
                     .and_then(|_| {
                         TopicConfig::new(&self.config, &configs)
-                            .map_err(|_| ResponseError::InvalidConfig)
+                            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))
+                    })
+                    .and_then(|_| match &assignment {
+                        Some(a) => validate_assignment(a, 0),
+                        None => check_znode_size(0, i64::from(partitions), i64::from(rf)),
                     })
                     .map(|_| Uuid::nil())
             } else {
@@ -183,10 +214,10 @@ impl KafkaApis {
                         result.replication_factor = rf;
                     }
                 }
-                Err(e) => {
-                    result.error_code = e.code();
+                Err(refusal) => {
+                    result.error_code = refusal.code.code();
                     if version >= 1 {
-                        result.error_message = Some(str_bytes(e.to_string()));
+                        result.error_message = Some(str_bytes(refusal.message));
                     }
                 }
             }
@@ -335,6 +366,8 @@ impl KafkaApis {
             ));
         }
         let rf = assignment.values().next().map(|r| r.len()).unwrap_or(1) as i16;
+        let refused = |r: Refusal| (r.code, r.message);
+        check_znode_size(0, i64::from(count), i64::from(rf)).map_err(refused)?;
         let added: BTreeMap<i32, Vec<i32>> = match assignments {
             Some(a) => {
                 if a.len() as i32 != count - current {
@@ -359,6 +392,15 @@ impl KafkaApis {
                     .map_err(|e| (ResponseError::InvalidReplicationFactor, e.to_string()))?
             }
         };
+        validate_assignment(&added, current).map_err(refused)?;
+        if added.values().any(|r| r.len() != rf as usize) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "Inconsistent replication factor: the topic's partitions have {rf} replicas"
+                ),
+            ));
+        }
         if validate_only {
             return Ok(());
         }

@@ -68,8 +68,8 @@ impl KafkaApis {
             .create_topic_znodes(CONSUMER_OFFSETS, partitions, rf, None, &configs)
             .await
         {
-            if e != ResponseError::TopicAlreadyExists {
-                warn!(error = %e, "cannot create __consumer_offsets");
+            if e.code != ResponseError::TopicAlreadyExists {
+                warn!(error = %e.message, "cannot create __consumer_offsets");
             }
         }
     }
@@ -251,12 +251,27 @@ impl KafkaApis {
                 version,
             );
         }
-        // Kafka's request layer answers unknown topics itself; the coordinator stores any name.
+        // Kafka's request layer answers unknown topics and partitions itself; the coordinator
+        // would store any name and any partition number (a znode each).
         let view = self.metadata.snapshot();
-        let (known, unknown): (Vec<_>, Vec<_>) = req
-            .topics
-            .drain(..)
-            .partition(|t| view.topics.contains_key(t.name.as_str()));
+        let mut known = Vec::with_capacity(req.topics.len());
+        let mut unknown = Vec::new();
+        for mut t in req.topics.drain(..) {
+            let Some(topic) = view.topics.get(t.name.as_str()) else {
+                unknown.push(t);
+                continue;
+            };
+            let (present, absent): (Vec<_>, Vec<_>) = t
+                .partitions
+                .drain(..)
+                .partition(|p| topic.partitions.contains_key(&p.partition_index));
+            if !absent.is_empty() {
+                unknown.push(t.clone().with_partitions(absent));
+            }
+            if !present.is_empty() {
+                known.push(t.with_partitions(present));
+            }
+        }
         let unknown_req = req.clone().with_topics(unknown);
         req.topics = known;
         let mut resp = if req.topics.is_empty() {

@@ -106,6 +106,7 @@ impl KafkaApis {
         self.create_topic_znodes(name, partitions, replication, None, &Default::default())
             .await
             .map(|_| ())
+            .map_err(|refusal| refusal.code)
     }
 }
 

@@ -16,6 +16,7 @@ mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
+mod replica_assignment;
 pub mod versions;
 
 use std::sync::Arc;
