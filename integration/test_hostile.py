@@ -486,3 +486,121 @@ def test_ten_thousand_batch_idempotent_produce_is_answered_quickly(broker):
     assert err == OUT_OF_ORDER_SEQUENCE_NUMBER
     values = consume_values(broker.bootstrap, topic)
     assert len(values) == 10_001 and values[1] == "v0" and values[-1] == "v9999"
+
+
+CREATE_TOPICS = 19
+CREATE_PARTITIONS = 37
+OFFSET_COMMIT = 8
+JOIN_GROUP = 11
+INVALID_PARTITIONS = 37
+INVALID_REPLICA_ASSIGNMENT = 39
+INVALID_REQUEST = 42
+INVALID_GROUP_ID = 24
+UNKNOWN_TOPIC_OR_PARTITION = 3
+UNKNOWN_MEMBER_ID = 25
+
+
+def create_topics_v1(broker, topic: str, partitions: int, rf: int, assignment: dict | None = None,
+                     validate_only: bool = False) -> tuple[int, str | None]:
+    """CreateTopics v1 of one topic; (error code, error message)."""
+    assigned = sorted((assignment or {}).items())
+    t = (kstr(topic) + struct.pack(">ih", partitions, rf)
+         + karray(assigned, lambda a: struct.pack(">i", a[0]) + i32s(a[1]))
+         + karray([], lambda c: b""))
+    body = karray([t], lambda b: b) + struct.pack(">i?", 10000, validate_only)
+    r = raw_call(broker.host, broker.port, CREATE_TOPICS, 1, body, timeout=30)
+    (res,) = r.array(lambda q: (q.string(), q.int16(), q.string()))
+    return res[1], res[2]
+
+
+def create_partitions_v0(broker, topic: str, count: int, assignments: list | None = None) -> tuple[int, str | None]:
+    a = struct.pack(">i", -1) if assignments is None else karray(assignments, i32s)
+    body = karray([kstr(topic) + struct.pack(">i", count) + a], lambda b: b) + struct.pack(">i?", 10000, False)
+    r = raw_call(broker.host, broker.port, CREATE_PARTITIONS, 0, body, timeout=30)
+    r.int32()
+    (res,) = r.array(lambda q: (q.string(), q.int16(), q.string()))
+    return res[1], res[2]
+
+
+def test_create_topics_and_partitions_refuse_what_kafka_refuses(broker_factory, zk):
+    brokers = start_cluster(broker_factory)
+    b = brokers[1]
+    topic = unique_topic("ct")
+    # a broker named twice in one partition
+    err, msg = create_topics_v1(b, topic, -1, -1, {0: [1, 1, 2]})
+    assert err == INVALID_REPLICA_ASSIGNMENT and "Duplicate" in msg
+    err, _ = create_topics_v1(b, topic, -1, -1, {0: [1, 2], 1: [3]})
+    assert err == INVALID_REPLICA_ASSIGNMENT
+    err, _ = create_topics_v1(b, topic, -1, -1, {0: [1], 2: [2]})
+    assert err == INVALID_REPLICA_ASSIGNMENT
+    err, _ = create_topics_v1(b, topic, 3, 1, {0: [1]})
+    assert err == INVALID_REQUEST
+    # counts whose topic znode would exceed ZooKeeper's 1 MiB jute.maxbuffer, refused at once
+    for partitions, rf in ((2_000_000_000, 1), (200_000, 1), (100_000, 3)):
+        started = time.monotonic()
+        err, msg = create_topics_v1(b, topic, partitions, rf)
+        assert err == INVALID_PARTITIONS and "jute.maxbuffer" in msg, (partitions, msg)
+        assert time.monotonic() - started < 2
+    err, msg = create_topics_v1(b, topic, 2_000_000_000, 1, validate_only=True)
+    assert err == INVALID_PARTITIONS
+    assert not zk.exists(f"/brokers/topics/{topic}")
+    # the topic made right, then partitions added wrongly
+    create_topic(brokers, zk, topic, partitions=1, rf=2)
+    err, msg = create_partitions_v0(b, topic, 2_000_000_000)
+    assert err == INVALID_PARTITIONS and "jute.maxbuffer" in msg
+    err, msg = create_partitions_v0(b, topic, 2, [[2, 2]])
+    assert err == INVALID_REPLICA_ASSIGNMENT and "Duplicate" in msg
+    err, _ = create_partitions_v0(b, topic, 2, [[1, 2, 3]])
+    assert err == INVALID_REPLICA_ASSIGNMENT
+    assert len(json.loads(zk.get(f"/brokers/topics/{topic}")[0])["partitions"]) == 1
+    err, _ = create_partitions_v0(b, topic, 2, [[3, 1]])
+    assert err == 0
+    wait_until(lambda: len(json.loads(zk.get(f"/brokers/topics/{topic}")[0])["partitions"]) == 2, 10)
+    assert all(x.running for x in brokers.values())
+
+
+def offset_commit_v2(broker, group: str, topic: str, partitions: list[int]) -> list[tuple[int, int]]:
+    """OffsetCommit v2 (generation -1: a simple commit); [(partition, error)]."""
+    body = (kstr(group) + struct.pack(">i", -1) + kstr("") + struct.pack(">q", -1)
+            + karray([topic], lambda t: kstr(t) + karray(
+                partitions, lambda p: struct.pack(">iq", p, 5) + kstr(None))))
+    r = raw_call(broker.host, broker.port, OFFSET_COMMIT, 2, body)
+    topics = r.array(lambda q: (q.string(), q.array(lambda x: (x.int32(), x.int16()))))
+    assert {name for name, _ in topics} == {topic}
+    return [p for _, parts in topics for p in parts]
+
+
+def join_group_v0(broker, group: str, member: str = "", client_id: str = "it") -> int:
+    body = (kstr(group) + struct.pack(">i", 10000) + kstr(member) + kstr("consumer")
+            + karray([("range", b"")], lambda p: kstr(p[0]) + struct.pack(">i", 0)))
+    with socket.create_connection((broker.host, broker.port), timeout=15) as s:
+        s.settimeout(15)
+        s.sendall(request_frame(JOIN_GROUP, 0, 3, client_id=client_id, body=body))
+        r = WireReader(recv_frame(s))
+    r.int32()
+    return r.int16()
+
+
+def test_offset_commit_and_group_ids_are_bounded(broker, zk):
+    topic = unique_topic("oc")
+    kcat_produce(broker.bootstrap, topic, ["a"], partition=0)  # num.partitions=3
+    group = unique_topic("g")
+
+    def coordinator_ready():
+        # FindCoordinator v0 creates __consumer_offsets on first use
+        r = raw_call(broker.host, broker.port, 10, 0, kstr(group))
+        return r.int16() == 0 and offset_commit_v2(broker, group, topic, [0]) == [(0, 0)]
+
+    wait_until(coordinator_ready, 30, interval=0.5, what="the group coordinator")
+    res = dict(offset_commit_v2(broker, group, topic, [1, 3, 1_000_000, -1]))
+    assert res == {1: 0, 3: UNKNOWN_TOPIC_OR_PARTITION, 1_000_000: UNKNOWN_TOPIC_OR_PARTITION,
+                   -1: UNKNOWN_TOPIC_OR_PARTITION}
+    offsets = zk.get_children(f"/consumers/{group}/offsets/{topic}")
+    assert sorted(offsets) == ["0", "1"]
+    # ids past 255 bytes are refused, not stored
+    long_group = "g" * 256
+    assert offset_commit_v2(broker, long_group, topic, [0]) == [(0, INVALID_GROUP_ID)]
+    assert join_group_v0(broker, long_group) == INVALID_GROUP_ID
+    assert not zk.exists(f"/consumers/{long_group}")
+    assert join_group_v0(broker, group, member="m" * 1000) == UNKNOWN_MEMBER_ID
+    assert join_group_v0(broker, group, client_id="c" * 5000) == INVALID_REQUEST
