@@ -17,13 +17,33 @@ use uuid::Uuid;
 /// `LeaderAndIsr.LeaderDuringDelete`): the broker drops the partition from its cache.
 pub const LEADER_DURING_DELETE: i32 = -2;
 
-/// Where clients reach a broker.
+/// Where clients and other brokers reach a broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEndpoint {
     pub id: i32,
+    /// The broker's first endpoint: what a request on a listener it lacks is told.
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Every endpoint of the broker by listener name, so a client is told the endpoint of the
+    /// listener it connected on and brokers find each other on the inter-broker / control one.
+    pub listeners: BTreeMap<String, (String, i32)>,
+}
+
+impl BrokerEndpoint {
+    /// (host, port) of the broker on `listener`, else its first endpoint.
+    pub fn on(&self, listener: &str) -> (&str, i32) {
+        match self.listeners.get(listener) {
+            Some((host, port)) => (host, *port),
+            None => (&self.host, self.port),
+        }
+    }
+
+    /// `host:port` on `listener` (see [`Self::on`]).
+    pub fn address_on(&self, listener: &str) -> String {
+        let (host, port) = self.on(listener);
+        format!("{host}:{port}")
+    }
 }
 
 /// Leadership and replica placement of one partition, as the controller last told this broker.
@@ -117,6 +137,11 @@ impl MetadataCache {
                         host: ep.host.to_string(),
                         port: ep.port,
                         rack: b.rack.as_ref().map(|r| r.to_string()),
+                        listeners: b
+                            .endpoints
+                            .iter()
+                            .map(|e| (e.listener.to_string(), (e.host.to_string(), e.port)))
+                            .collect(),
                     },
                 ))
             })

@@ -11,9 +11,11 @@
 use std::sync::Mutex;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use tracing::{info, warn};
 
 use super::KafkaApis;
+use crate::network::{Reply, RequestContext};
 
 /// The newest controller this broker has confirmed in ZooKeeper.
 #[derive(Debug)]
@@ -78,7 +80,34 @@ impl ControllerFence {
     }
 }
 
+/// The requests only controllers and brokers send each other: LeaderAndIsr, UpdateMetadata and
+/// StopReplica from the controller, ControlledShutdown and AlterPartition to it.
+fn is_control_api(key: ApiKey) -> bool {
+    matches!(
+        key,
+        ApiKey::LeaderAndIsr
+            | ApiKey::UpdateMetadata
+            | ApiKey::StopReplica
+            | ApiKey::ControlledShutdown
+            | ApiKey::AlterPartition
+    )
+}
+
 impl KafkaApis {
+    /// Control requests are served only on the control listener (`control.plane.listener.name`,
+    /// else `inter.broker.listener.name`); on any other listener the connection is closed, so a
+    /// client-facing listener never reaches them.
+    pub(super) fn check_control_listener(&self, ctx: &RequestContext) -> Result<(), Reply> {
+        let control = self.config.control_listener_name();
+        if is_control_api(ctx.api_key) && &*ctx.listener != control {
+            return Err(Reply::Close(format!(
+                "{:?} from {} arrived on listener {}, not on the control listener {control}",
+                ctx.api_key, ctx.peer, ctx.listener
+            )));
+        }
+        Ok(())
+    }
+
     /// Ok when `claim` comes from the controller ZooKeeper names and is addressed to this broker's
     /// current registration; else STALE_BROKER_EPOCH or STALE_CONTROLLER_EPOCH (logged once).
     pub(super) async fn authorize_control(&self, claim: ControlClaim) -> Result<(), ResponseError> {

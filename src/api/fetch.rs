@@ -62,7 +62,7 @@ pub(super) fn check_leader_epoch(
 }
 
 impl KafkaApis {
-    pub(super) async fn fetch(&self, req: FetchRequest, version: i16) -> Reply {
+    pub(super) async fn fetch(&self, req: FetchRequest, version: i16, listener: &str) -> Reply {
         let (replica_id, broker_epoch) = if version >= 15 {
             (
                 req.replica_state.replica_id.0,
@@ -73,7 +73,7 @@ impl KafkaApis {
         };
         let follower = replica_id >= 0;
         let refused = if follower {
-            self.authorize_follower_fetch(replica_id, version, broker_epoch)
+            self.authorize_follower_fetch(replica_id, version, broker_epoch, listener)
                 .await
                 .err()
         } else {

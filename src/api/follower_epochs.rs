@@ -3,7 +3,8 @@
 //! follower could otherwise get an acks=all record acknowledged that only the leader holds. So a
 //! follower fetch counts only when it comes from a broker in the partition's replica set, in a
 //! Fetch version carrying the broker epoch (v15+, `ReplicaState`), naming that broker's current
-//! registration (its `/brokers/ids/<id>` czxid, Kafka's broker epoch).
+//! registration (its `/brokers/ids/<id>` czxid, Kafka's broker epoch), on the inter-broker
+//! listener.
 //!
 //! The leader remembers each follower's epoch as last read from ZooKeeper; an epoch above it (a
 //! follower that registered again) is read once more, one below it is stale without a read.
@@ -51,7 +52,13 @@ impl KafkaApis {
         replica: i32,
         version: i16,
         broker_epoch: i64,
+        listener: &str,
     ) -> Result<(), ResponseError> {
+        if listener != self.config.inter_broker_listener_name {
+            warn!(replica, listener, inter_broker_listener = %self.config.inter_broker_listener_name,
+                "refusing a follower Fetch that did not come on the inter-broker listener");
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
         if version < FETCH_REPLICA_STATE_VERSION {
             warn!(
                 replica,

@@ -74,7 +74,7 @@ impl KafkaApis {
         }
     }
 
-    async fn coordinator_of(&self, key: &str, key_type: i8) -> Coordinator {
+    async fn coordinator_of(&self, key: &str, key_type: i8, listener: &str) -> Coordinator {
         let mut c = Coordinator::default()
             .with_key(str_bytes(key.to_string()))
             .with_node_id(BrokerId(-1));
@@ -97,8 +97,9 @@ impl KafkaApis {
         match view.brokers.get(&leader) {
             Some(b) => {
                 c.node_id = BrokerId(b.id);
-                c.host = str_bytes(b.host.clone());
-                c.port = b.port;
+                let (host, port) = b.on(listener);
+                c.host = str_bytes(host.to_string());
+                c.port = port;
             }
             None => c.error_code = COORDINATOR_NOT_AVAILABLE,
         }
@@ -109,15 +110,16 @@ impl KafkaApis {
         &self,
         req: FindCoordinatorRequest,
         version: i16,
+        listener: &str,
     ) -> Reply {
         let mut resp = FindCoordinatorResponse::default();
         if version >= 4 {
             for key in &req.coordinator_keys {
                 resp.coordinators
-                    .push(self.coordinator_of(key, req.key_type).await);
+                    .push(self.coordinator_of(key, req.key_type, listener).await);
             }
         } else {
-            let c = self.coordinator_of(&req.key, req.key_type).await;
+            let c = self.coordinator_of(&req.key, req.key_type, listener).await;
             resp.error_code = c.error_code;
             resp.node_id = c.node_id;
             resp.host = c.host;

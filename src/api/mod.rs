@@ -110,6 +110,9 @@ impl KafkaApis {
                 ))
             }
         }
+        if let Err(reply) = self.check_control_listener(&ctx) {
+            return reply;
+        }
         macro_rules! call {
             ($ty:ty, $method:ident) => {
                 match decode::<$ty>(&ctx) {
@@ -117,12 +120,19 @@ impl KafkaApis {
                     Err(reply) => reply,
                 }
             };
+            // Handlers whose answer depends on the listener the request came on.
+            ($ty:ty, $method:ident, listener) => {
+                match decode::<$ty>(&ctx) {
+                    Ok(req) => self.$method(req, v, &ctx.listener).await,
+                    Err(reply) => reply,
+                }
+            };
         }
         match ctx.api_key {
             ApiKey::Produce => call!(ProduceRequest, produce),
-            ApiKey::Fetch => call!(FetchRequest, fetch),
+            ApiKey::Fetch => call!(FetchRequest, fetch, listener),
             ApiKey::ListOffsets => call!(ListOffsetsRequest, list_offsets),
-            ApiKey::Metadata => call!(MetadataRequest, metadata),
+            ApiKey::Metadata => call!(MetadataRequest, metadata, listener),
             ApiKey::LeaderAndIsr => call!(LeaderAndIsrRequest, leader_and_isr),
             ApiKey::UpdateMetadata => call!(UpdateMetadataRequest, update_metadata),
             ApiKey::StopReplica => call!(StopReplicaRequest, stop_replica),
@@ -131,7 +141,7 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
-            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator),
+            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
             ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {
                 Ok(req) => {
                     let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();

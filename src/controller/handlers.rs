@@ -114,8 +114,7 @@ impl Controller {
     async fn load(&mut self, started: Instant) -> Result<(), ZkError> {
         let live = self.read_live_brokers().await?;
         for (id, b) in &live {
-            self.channels
-                .add_broker(*id, format!("{}:{}", b.host, b.port));
+            self.channels.add_broker(*id, b.control_addr.clone());
         }
         self.model.live = live;
         let (names, watcher) = self.zk.get_topics_and_watch().await?;
@@ -183,11 +182,24 @@ impl Controller {
         Ok(regs
             .into_iter()
             .filter_map(|(id, (reg, epoch))| {
-                let ep = reg.listener_endpoints().into_iter().next()?;
+                let endpoints = reg.listener_endpoints();
+                // Kafka's listeners by name; a broker without them is reached on its first one
+                // (and refuses what does not belong there, which shows in its log).
+                let named = |name: &str| {
+                    endpoints
+                        .iter()
+                        .find(|e| e.listener == name)
+                        .or_else(|| endpoints.first())
+                        .cloned()
+                };
+                let ep = named(&self.config.inter_broker_listener)?;
+                let control = named(&self.config.control_listener)?;
                 let live = LiveBroker {
                     host: ep.host,
                     port: i32::from(ep.port),
                     listener: ep.listener,
+                    control_addr: address(&control.host, control.port),
+                    endpoints,
                     rack: reg.rack.clone(),
                     epoch,
                 };
@@ -286,8 +298,7 @@ impl Controller {
         }
         for id in added.iter().chain(&bounced) {
             if let Some(b) = self.model.live.get(id) {
-                self.channels
-                    .add_broker(*id, format!("{}:{}", b.host, b.port));
+                self.channels.add_broker(*id, b.control_addr.clone());
             }
         }
         let gone: BTreeSet<i32> = dead.iter().chain(&bounced).copied().collect();
@@ -422,5 +433,14 @@ impl Drop for Controller {
         if let Some(timer) = self.rebalance_timer.take() {
             timer.abort();
         }
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+fn address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
