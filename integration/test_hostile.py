@@ -604,3 +604,66 @@ def test_offset_commit_and_group_ids_are_bounded(broker, zk):
     assert not zk.exists(f"/consumers/{long_group}")
     assert join_group_v0(broker, group, member="m" * 1000) == UNKNOWN_MEMBER_ID
     assert join_group_v0(broker, group, client_id="c" * 5000) == INVALID_REQUEST
+
+
+# --------------------------------------------------------------------------------------------
+# inter.broker.listener.name and control.plane.listener.name
+# --------------------------------------------------------------------------------------------
+
+
+def test_control_and_replication_traffic_only_on_their_listeners(broker_factory, zk):
+    from helpers import ck_admin, free_port
+
+    ports = {}
+    brokers = {}
+    for i in (1, 2, 3):
+        p = {name: free_port() for name in ("INTERNAL", "CONTROL", "CLIENT")}
+        ports[i] = p
+        # CLIENT last: the fixtures take a broker's client port from the end of `listeners`
+        listeners = ",".join(f"{n}://127.0.0.1:{port}" for n, port in p.items())
+        brokers[i] = broker_factory(i, overrides={
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "listener.security.protocol.map": "INTERNAL:PLAINTEXT,CONTROL:PLAINTEXT,CLIENT:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL",
+            "control.plane.listener.name": "CONTROL",
+            "replica.lag.time.max.ms": 120000,
+            "auto.leader.rebalance.enable": "false",
+            "controlled.shutdown.retry.backoff.ms": 500,
+        })
+    topic = unique_topic("ln")
+    # full ISRs: the controller reached every broker on CONTROL, followers fetch on INTERNAL
+    create_topic(brokers, zk, topic, partitions=1, rf=3)
+    md = ck_admin(brokers[1].bootstrap).list_topics(timeout=10)
+    assert {b.id: b.port for b in md.brokers.values()} == {i: p["CLIENT"] for i, p in ports.items()}
+    s = state(zk, topic, 0)
+    leader = brokers[s["leader"]]
+    err, _ = raw_produce(leader.host, leader.port, topic, 0, ["a"], acks=-1)
+    assert err == 0
+    assert consume_values(leader.bootstrap, topic) == ["a"]
+
+    # the real controller's credentials, on the wrong listeners: the connection is closed
+    cid, epoch = controller(zk)
+    bep = broker_epoch(zk, leader.broker_id)
+    delete = stop_replica_v1(cid, epoch, bep, topic, [0], delete=True)
+    for name in ("CLIENT", "INTERNAL"):
+        assert connection_closed("127.0.0.1", ports[leader.broker_id][name], STOP_REPLICA, 1, delete), name
+    assert leader.partition_dir(topic, 0).is_dir()
+    # the control listener answers (a partition this broker does not host: nothing to stop)
+    r = raw_call("127.0.0.1", ports[leader.broker_id]["CONTROL"], STOP_REPLICA, 1,
+                 stop_replica_v1(cid, epoch, bep, topic, [7], delete=False))
+    assert r.int16() == 0
+    # a follower's real id and epoch, on the client listener: not recorded
+    follower = next(i for i in s["isr"] if i != s["leader"])
+    with socket.create_connection((leader.host, leader.port), timeout=10) as sock:
+        sock.sendall(fetch_v15_frame(follower, broker_epoch(zk, follower), topic_id_bytes(zk, topic), 0, 5))
+        assert fetch_v15_first_error(recv_frame(sock)) == NOT_LEADER_OR_FOLLOWER
+    assert "not on the control listener CONTROL" in leader.log_text()
+
+    # ControlledShutdown to the controller on CONTROL: the leader's partition moves before it stops
+    leader.sigterm(timeout=30)
+    assert "controlled shutdown succeeded" in leader.log_text()
+    wait_until(lambda: state(zk, topic, 0)["leader"] not in (leader.broker_id, -1), 20,
+               what="a new leader after the controlled shutdown")
+    new_leader = brokers[state(zk, topic, 0)["leader"]]
+    assert consume_values(new_leader.bootstrap, topic) == ["a"]
