@@ -131,6 +131,8 @@ pub struct ClusterModel {
     pub reassignments: BTreeMap<Tp, Reassignment>,
     /// Topics being deleted, waiting for their replicas to confirm.
     pub deleting: BTreeMap<String, super::topic_deletion::Deletion>,
+    /// Topics whose znode does not parse: logged once, then left alone until the znode changes.
+    pub malformed_topics: BTreeSet<String>,
 }
 
 impl ClusterModel {

@@ -211,7 +211,19 @@ impl Controller {
     /// Reads topic znodes (pipelined) into the model, arming a data watch on each, and gives a topic id
     /// to topics created without one (older tools).
     async fn load_topics(&mut self, names: &[String]) -> Result<Vec<String>, ZkError> {
-        let topics = self.zk.get_topics_and_watch_each(names).await?;
+        let reads = self.zk.get_topics_and_watch_each(names).await?;
+        for (name, watcher) in reads.malformed {
+            forward(
+                watcher,
+                &self.events,
+                ControllerEvent::TopicModified(name.clone()),
+            );
+            // A known topic keeps its last good assignment; its watch brings the next write.
+            if !self.model.topics.contains_key(&name) {
+                self.model.malformed_topics.insert(name);
+            }
+        }
+        let topics = reads.found;
         // Pipelined like the topic reads; only the override the controller acts on is kept.
         let configs = self.zk.get_topic_configs(names).await?;
         let mut loaded = Vec::new();
@@ -370,10 +382,13 @@ impl Controller {
         }
         // A deleted topic's znode removed by hand: nothing is left to wait for.
         self.model.deleting.retain(|t, _| present.contains(t));
+        self.model.malformed_topics.retain(|t| present.contains(t));
         let new: Vec<String> = names
             .iter()
             .filter(|t| {
-                !self.model.topics.contains_key(*t) && !self.model.deleting.contains_key(*t)
+                !self.model.topics.contains_key(*t)
+                    && !self.model.deleting.contains_key(*t)
+                    && !self.model.malformed_topics.contains(*t)
             })
             .cloned()
             .collect();
@@ -391,6 +406,17 @@ impl Controller {
     }
 
     async fn on_topic_modified(&mut self, topic: &str) -> Result<(), ZkError> {
+        // A malformed topic znode was rewritten: read it as a new topic.
+        if self.model.malformed_topics.remove(topic) {
+            let loaded = self.load_topics(&[topic.to_string()]).await?;
+            let tps: Vec<Tp> = self
+                .model
+                .all_partitions()
+                .into_iter()
+                .filter(|tp| loaded.contains(&tp.0))
+                .collect();
+            return self.on_new_partitions(tps).await;
+        }
         if !self.model.topics.contains_key(topic) {
             return Ok(());
         }

@@ -11,6 +11,14 @@ use super::session::reread;
 use super::znodes::{to_json, TopicConfigZnode, TopicZnode};
 use super::{ControllerEpoch, KafkaZkClient, OneshotWatcher};
 
+/// Topic znodes read with a data watch each: the parsed ones (znode, dataVersion, watch) and the
+/// malformed ones (name, watch).
+#[derive(Default)]
+pub struct TopicReads {
+    pub found: BTreeMap<String, (TopicZnode, i32, OneshotWatcher)>,
+    pub malformed: Vec<(String, OneshotWatcher)>,
+}
+
 /// A topic znode Kafka could have written: JSON of a version this broker reads (1 to 3).
 fn parse_topic(path: &str, data: &[u8]) -> Option<TopicZnode> {
     let znode: TopicZnode = parse_or_skip(path, data)?;
@@ -79,12 +87,12 @@ impl KafkaZkClient {
     }
 
     /// Pipelined like [`Self::get_topics`], arming a data watch on each topic znode so that the
-    /// controller hears of added partitions and assigned topic ids.
-    #[allow(clippy::type_complexity)]
+    /// controller hears of added partitions and assigned topic ids. Malformed topic znodes come
+    /// back apart, each with its watch, so the controller can leave them alone until they change.
     pub async fn get_topics_and_watch_each(
         &self,
         topics: &[String],
-    ) -> Result<BTreeMap<String, (TopicZnode, i32, OneshotWatcher)>, ZkError> {
+    ) -> Result<TopicReads, ZkError> {
         let pending: Vec<_> = topics
             .iter()
             .map(|t| {
@@ -93,21 +101,22 @@ impl KafkaZkClient {
                 (t, path, read)
             })
             .collect();
-        let mut found = BTreeMap::new();
+        let mut reads = TopicReads::default();
         for (topic, path, read) in pending {
             match reread(read, || self.client.get_and_watch_data(&path)).await {
-                Ok((data, stat, watcher)) => {
-                    // A malformed topic is left out; its watch is dropped with it, and the
-                    // controller looks again when the topic set changes.
-                    if let Some(znode) = parse_topic(&path, &data) {
-                        found.insert(topic.clone(), (znode, stat.version, watcher));
+                Ok((data, stat, watcher)) => match parse_topic(&path, &data) {
+                    Some(znode) => {
+                        reads
+                            .found
+                            .insert(topic.clone(), (znode, stat.version, watcher));
                     }
-                }
+                    None => reads.malformed.push((topic.clone(), watcher)),
+                },
                 Err(E::NoNode) => {}
                 Err(e) => return Err(ZkError::at(&path, e)),
             }
         }
-        Ok(found)
+        Ok(reads)
     }
 
     /// One multi: `/config/topics/<t>` (created, or overwritten if a leftover exists) then
