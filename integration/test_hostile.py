@@ -395,8 +395,9 @@ def test_malformed_and_illegal_topic_znodes_are_skipped_without_controller_churn
         assert not any(p.name.startswith(("broken", "wrong-version", "a b", "yyy")) for p in b.log_dir.iterdir())
     ctl = brokers[epoch_before[0]]
     log = ctl.log_text()
-    assert 1 <= log.count("skipping a malformed znode") <= 3, log.count("skipping a malformed znode")
-    assert "skipping a topic znode of an unknown version" in log
+    # logged once, although the topic set changed several times since
+    assert log.count("skipping a malformed znode") == 1
+    assert log.count("skipping a topic znode of an unknown version") == 1
     assert "not legal topic names" in log
     kcat_produce(ctl.bootstrap, topic, ["a", "b"], partition=1)
     assert consume_values(ctl.bootstrap, topic, 1) == ["a", "b"]
@@ -406,6 +407,13 @@ def test_malformed_and_illegal_topic_znodes_are_skipped_without_controller_churn
     assert controller(zk) == epoch_before
     kcat_produce(ctl.bootstrap, topic, ["c"], partition=1)
     assert consume_values(ctl.bootstrap, topic, 1) == ["a", "b", "c"]
+    # a malformed topic written again properly becomes a topic
+    zk.set("/brokers/topics/broken", json.dumps({"version": 2, "partitions": {"0": [1, 2]}}).encode())
+    wait_until(lambda: zk.exists("/brokers/topics/broken/partitions/0/state")
+               and state(zk, "broken", 0)["leader"] in (1, 2), 20, what="the repaired topic's leader")
+    kcat_produce(ctl.bootstrap, "broken", ["fixed"], partition=0)
+    assert consume_values(ctl.bootstrap, "broken") == ["fixed"]
+    assert controller(zk) == epoch_before
 
 
 def test_illegal_names_in_checkpoint_files_are_skipped(broker_factory):
