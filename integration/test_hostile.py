@@ -675,3 +675,35 @@ def test_control_and_replication_traffic_only_on_their_listeners(broker_factory,
                what="a new leader after the controlled shutdown")
     new_leader = brokers[state(zk, topic, 0)["leader"]]
     assert consume_values(new_leader.bootstrap, topic) == ["a"]
+
+
+def test_illegal_topic_names_from_clients_create_nothing(broker, zk, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = escaping_names(outside)
+    before_parent = sorted(p.name for p in broker.log_dir.parent.iterdir())
+    group = unique_topic("g")
+    raw_call(broker.host, broker.port, 10, 0, kstr(group))  # FindCoordinator: creates __consumer_offsets
+    wait_until(lambda: raw_call(broker.host, broker.port, 10, 0, kstr(group)).int16() == 0, 30,
+               what="the group coordinator")
+    before_dirs = sorted(p.name for p in broker.log_dir.iterdir())
+    for name in names:
+        err, _ = create_topics_v1(broker, name, 1, 1)
+        assert err == INVALID_TOPIC_EXCEPTION, name
+        # Metadata v4 with auto-creation allowed
+        body = karray([name], kstr) + b"\x01"
+        r = raw_call(broker.host, broker.port, 3, 4, body)
+        r.int32()
+        r.array(lambda q: (q.int32(), q.string(), q.int32(), q.string()))
+        r.string()
+        r.int32()
+        assert r.int32() == 1
+        assert (r.int16(), r.string()) == (INVALID_TOPIC_EXCEPTION, name)
+        err, _ = raw_produce(broker.host, broker.port, name, 0, ["x"], acks=1)
+        assert err == UNKNOWN_TOPIC_OR_PARTITION, name
+        assert offset_commit_v2(broker, group, name, [0]) == [(0, UNKNOWN_TOPIC_OR_PARTITION)], name
+    assert sorted(p.name for p in broker.log_dir.iterdir()) == before_dirs
+    assert sorted(p.name for p in broker.log_dir.parent.iterdir()) == before_parent
+    assert list(outside.iterdir()) == []
+    assert not set(zk.get_children("/brokers/topics")) & set(names)
+    assert not zk.exists(f"/consumers/{group}/offsets")
