@@ -16,7 +16,7 @@ use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicMod
 use super::election::forward;
 use super::writes::{report_acks, unclean_setting};
 use super::{ControllerConfig, ControllerEvent};
-use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
+use crate::zk::{self, ControllerEpoch, KafkaZkClient, StateRead, ZkError};
 
 pub(super) struct Controller {
     pub(super) config: Arc<ControllerConfig>,
@@ -121,16 +121,19 @@ impl Controller {
         forward(watcher, &self.events, ControllerEvent::TopicsChanged);
         self.load_topics(&names).await?;
         let all = self.model.all_partitions();
-        let states = self.zk.get_partition_states(&all).await?;
+        let states = self.zk.get_partition_states_or_malformed(&all).await?;
         let mut missing = Vec::new();
         for (tp, state) in all.iter().zip(states) {
             match state {
-                Some((s, version)) => {
+                StateRead::Found(s, version) => {
                     self.model
                         .states
                         .insert(tp.clone(), LeaderIsr::from_znode(&s, version));
                 }
-                None => missing.push(tp.clone()),
+                StateRead::Missing => missing.push(tp.clone()),
+                // Logged by the read; the partition stays without a leader until its state
+                // znode is repaired and a controller loads it again.
+                StateRead::Malformed => {}
             }
         }
         let loaded = started.elapsed();
