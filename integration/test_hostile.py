@@ -707,3 +707,22 @@ def test_illegal_topic_names_from_clients_create_nothing(broker, zk, tmp_path):
     assert list(outside.iterdir()) == []
     assert not set(zk.get_children("/brokers/topics")) & set(names)
     assert not zk.exists(f"/consumers/{group}/offsets")
+
+
+def test_malformed_partition_state_does_not_stop_a_new_controller(broker_factory, zk):
+    b = broker_factory(1, overrides={"num.partitions": 2})
+    topic = unique_topic("ps")
+    kcat_produce(b.bootstrap, topic, ["a"], partition=0)
+    wait_until(lambda: zk.exists(f"/brokers/topics/{topic}/partitions/1/state"), 10)
+    zk.set(f"/brokers/topics/{topic}/partitions/1/state", b"{")
+    _, epoch = controller(zk)
+    # a restart makes the broker load every partition state as a new controller
+    b.sigterm()
+    b.start()
+    wait_until(lambda: zk.exists("/controller"), 20, what="a controller")
+    time.sleep(3)
+    assert controller(zk) == (1, epoch + 1), "the controller resigned and was elected again"
+    assert b.log_text().count("skipping a malformed znode") == 1
+    kcat_produce(b.bootstrap, topic, ["b"], partition=0)
+    assert consume_values(b.bootstrap, topic) == ["a", "b"]
+    assert zk.get(f"/brokers/topics/{topic}/partitions/1/state")[0] == b"{"
