@@ -27,4 +27,5 @@ pub mod metadata;
 pub mod network;
 pub mod replica;
 pub mod server;
+pub mod topic;
 pub mod zk;

@@ -17,13 +17,33 @@ use uuid::Uuid;
 /// `LeaderAndIsr.LeaderDuringDelete`): the broker drops the partition from its cache.
 pub const LEADER_DURING_DELETE: i32 = -2;
 
-/// Where clients reach a broker.
+/// Where clients and other brokers reach a broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEndpoint {
     pub id: i32,
+    /// The broker's first endpoint: what a request on a listener it lacks is told.
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Every endpoint of the broker by listener name, so a client is told the endpoint of the
+    /// listener it connected on and brokers find each other on the inter-broker / control one.
+    pub listeners: BTreeMap<String, (String, i32)>,
+}
+
+impl BrokerEndpoint {
+    /// (host, port) of the broker on `listener`, else its first endpoint.
+    pub fn on(&self, listener: &str) -> (&str, i32) {
+        match self.listeners.get(listener) {
+            Some((host, port)) => (host, *port),
+            None => (&self.host, self.port),
+        }
+    }
+
+    /// `host:port` on `listener` (see [`Self::on`]).
+    pub fn address_on(&self, listener: &str) -> String {
+        let (host, port) = self.on(listener);
+        format!("{host}:{port}")
+    }
 }
 
 /// Leadership and replica placement of one partition, as the controller last told this broker.
@@ -117,6 +137,11 @@ impl MetadataCache {
                         host: ep.host.to_string(),
                         port: ep.port,
                         rack: b.rack.as_ref().map(|r| r.to_string()),
+                        listeners: b
+                            .endpoints
+                            .iter()
+                            .map(|e| (e.listener.to_string(), (e.host.to_string(), e.port)))
+                            .collect(),
                     },
                 ))
             })
@@ -127,11 +152,16 @@ impl MetadataCache {
             .topic_states
             .iter()
             .flat_map(|t| t.partition_states.iter().map(move |s| (Some(t), s)));
+        let mut illegal = 0usize;
         for (topic_state, state) in states.chain(grouped) {
             let name = match topic_state {
                 Some(t) => t.topic_name.0.to_string(),
                 None => state.topic_name.0.to_string(),
             };
+            if !crate::topic::is_valid(&name) {
+                illegal += 1;
+                continue;
+            }
             let topic = next.topics.entry(name.clone()).or_default();
             if let Some(t) = topic_state {
                 if !t.topic_id.is_nil() {
@@ -176,6 +206,13 @@ impl MetadataCache {
             .collect();
         *guard = Arc::new(next);
         drop(guard);
+        if illegal > 0 {
+            tracing::warn!(
+                controller = req.controller_id.0,
+                partitions = illegal,
+                "UpdateMetadata named illegal topic names; those partitions were skipped"
+            );
+        }
         self.changed.send_modify(|v| *v += 1);
         removed
     }

@@ -151,6 +151,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         producer_ids: ProducerIdManager::default(),
         groups: groups.clone(),
         controller: controller.clone(),
+        fence: Default::default(),
+        follower_epochs: Default::default(),
     });
     let net_config = config.network_config();
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
@@ -178,6 +180,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
             leader_imbalance_check_interval: Duration::from_secs(
                 config.leader_imbalance_check_interval_seconds.max(1) as u64,
             ),
+            inter_broker_listener: config.inter_broker_listener_name.clone(),
+            control_listener: config.control_listener_name().to_string(),
         },
         zk_rx.clone(),
         shutdown_rx.clone(),
@@ -233,6 +237,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         let settings = ControlledShutdownSettings {
             broker_id,
             broker_epoch: replicas.broker_epoch(),
+            control_listener: config.control_listener_name().to_string(),
             max_retries: config.controlled_shutdown_max_retries,
             retry_backoff: Duration::from_millis(
                 config.controlled_shutdown_retry_backoff_ms.max(0) as u64,

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::replica_assignment::{check_znode_size, validate_assignment, Refusal};
 use super::{encode, KafkaApis};
 use crate::config::TopicConfig;
 use crate::controller::assignment::{assign_replicas, assign_replicas_with_racks, AssignmentError};
@@ -32,29 +33,8 @@ use crate::zk::{self, ZkError};
 /// DescribeConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
 
-/// Kafka's topic name rules (`Topic.validate`).
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return Err("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return Err(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
-    {
-        return Err(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
-}
+/// Kafka's topic name rules; see [`crate::topic`].
+pub use crate::topic::validate as validate_topic_name;
 
 fn timeout_of(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
@@ -69,54 +49,29 @@ impl KafkaApis {
         replication_factor: i16,
         assignment: Option<BTreeMap<i32, Vec<i32>>>,
         configs: &BTreeMap<String, String>,
-    ) -> Result<Uuid, ResponseError> {
-        self.create_topic_znodes_explained(
-            name,
-            partitions,
-            replication_factor,
-            assignment,
-            configs,
-        )
-        .await
-        .map_err(|(e, _)| e)
-    }
-
-    /// [`Self::create_topic_znodes`] with the error message Kafka puts in CreateTopics responses
-    /// where zkafka has one (a refused or invalid config names the key and value).
-    async fn create_topic_znodes_explained(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        assignment: Option<BTreeMap<i32, Vec<i32>>>,
-        configs: &BTreeMap<String, String>,
-    ) -> Result<Uuid, (ResponseError, Option<String>)> {
-        validate_topic_name(name).map_err(|_| (ResponseError::InvalidTopicException, None))?;
+    ) -> Result<Uuid, Refusal> {
+        validate_topic_name(name)
+            .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))?;
         let config = TopicConfig::new(&self.config, configs)
-            .map_err(|e| (ResponseError::InvalidConfig, Some(e.to_string())))?;
+            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))?;
         for ignored in config.ignored_overrides() {
             warn!(
                 topic = name,
                 "topic config {ignored} has no effect in zkafka"
             );
         }
-        self.write_topic_znodes(name, partitions, replication_factor, assignment, configs)
-            .await
-            .map_err(|e| (e, None))
-    }
-
-    /// The znode writes of [`Self::create_topic_znodes`], after validation.
-    async fn write_topic_znodes(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        assignment: Option<BTreeMap<i32, Vec<i32>>>,
-        configs: &BTreeMap<String, String>,
-    ) -> Result<Uuid, ResponseError> {
         let assignment = match assignment {
-            Some(a) => a,
+            Some(a) => {
+                validate_assignment(&a, 0)?;
+                let rf = a.values().next().map_or(1, Vec::len);
+                check_znode_size(0, a.len() as i64, rf as i64)?;
+                a
+            }
             None => {
+                // Before a placement of `partitions` entries is built.
+                if partitions > 0 && replication_factor > 0 {
+                    check_znode_size(0, i64::from(partitions), i64::from(replication_factor))?;
+                }
                 let brokers: Vec<(i32, Option<String>)> = (self.metadata.snapshot().brokers)
                     .values()
                     .map(|b| (b.id, b.rack.clone()))
@@ -146,10 +101,10 @@ impl KafkaApis {
                 );
                 Ok(id)
             }
-            Err(ZkError::TopicExists(_)) => Err(ResponseError::TopicAlreadyExists),
+            Err(ZkError::TopicExists(_)) => Err(ResponseError::TopicAlreadyExists.into()),
             Err(e) => {
                 warn!(topic = name, error = %e, "cannot create topic");
-                Err(ResponseError::UnknownServerError)
+                Err(ResponseError::UnknownServerError.into())
             }
         }
     }
@@ -211,6 +166,19 @@ impl KafkaApis {
                     })
                     .collect::<BTreeMap<i32, Vec<i32>>>()
             });
+            // Kafka's checks of the request's shape, before any placement.
+            let shape = match &assignment {
+                Some(_) if t.num_partitions != -1 || t.replication_factor != -1 => Err(Refusal::new(
+                    ResponseError::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                     Both cannot be used at the same time.",
+                )),
+                Some(a) if a.len() != t.assignments.len() => Err(Refusal::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    "A partition is assigned more than once",
+                )),
+                _ => Ok(()),
+            };
             let partitions = assignment
                 .as_ref()
                 .map(|a| a.len() as i32)
@@ -220,16 +188,22 @@ impl KafkaApis {
                 .iter()
                 .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                 .collect();
-            let outcome = if req.validate_only {
+            let outcome = if let Err(refusal) = shape {
+                Err(refusal)
+            } else if req.validate_only {
                 validate_topic_name(&name)
-                    .map_err(|_| (ResponseError::InvalidTopicException, None))
+                    .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))
                     .and_then(|_| {
                         TopicConfig::new(&self.config, &configs)
-                            .map_err(|e| (ResponseError::InvalidConfig, Some(e.to_string())))
+                            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))
+                    })
+                    .and_then(|_| match &assignment {
+                        Some(a) => validate_assignment(a, 0),
+                        None => check_znode_size(0, i64::from(partitions), i64::from(rf)),
                     })
                     .map(|_| Uuid::nil())
             } else {
-                self.create_topic_znodes_explained(&name, partitions, rf, assignment, &configs)
+                self.create_topic_znodes(&name, partitions, rf, assignment, &configs)
                     .await
             };
             let mut result = CreatableTopicResult::default().with_name(t.name.clone());
@@ -246,11 +220,10 @@ impl KafkaApis {
                         result.replication_factor = rf;
                     }
                 }
-                Err((e, message)) => {
-                    result.error_code = e.code();
+                Err(refusal) => {
+                    result.error_code = refusal.code.code();
                     if version >= 1 {
-                        result.error_message =
-                            Some(str_bytes(message.unwrap_or_else(|| e.to_string())));
+                        result.error_message = Some(str_bytes(refusal.message));
                     }
                 }
             }
@@ -399,6 +372,8 @@ impl KafkaApis {
             ));
         }
         let rf = assignment.values().next().map(|r| r.len()).unwrap_or(1) as i16;
+        let refused = |r: Refusal| (r.code, r.message);
+        check_znode_size(0, i64::from(count), i64::from(rf)).map_err(refused)?;
         let added: BTreeMap<i32, Vec<i32>> = match assignments {
             Some(a) => {
                 if a.len() as i32 != count - current {
@@ -423,6 +398,15 @@ impl KafkaApis {
                     .map_err(|e| (ResponseError::InvalidReplicationFactor, e.to_string()))?
             }
         };
+        validate_assignment(&added, current).map_err(refused)?;
+        if added.values().any(|r| r.len() != rf as usize) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "Inconsistent replication factor: the topic's partitions have {rf} replicas"
+                ),
+            ));
+        }
         if validate_only {
             return Ok(());
         }
@@ -509,20 +493,5 @@ impl KafkaApis {
             &DescribeConfigsResponse::default().with_results(results),
             version,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_follow_kafkas_rules() {
-        assert!(validate_topic_name("orders.v1_x-2").is_ok());
-        assert!(validate_topic_name("").is_err());
-        assert!(validate_topic_name("..").is_err());
-        assert!(validate_topic_name("a b").is_err());
-        assert!(validate_topic_name(&"x".repeat(250)).is_err());
-        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
     }
 }

@@ -14,11 +14,10 @@ impl KafkaApis {
         req: ControlledShutdownRequest,
         version: i16,
     ) -> Reply {
-        // v0/v1 carry no broker epoch: -1 (unknown) is accepted as Kafka does.
-        let epoch = if version >= 2 { req.broker_epoch } else { -1 };
+        // Only v2+ is served (see `versions`), so the broker epoch is always there.
         let resp = match self
             .controller
-            .controlled_shutdown(req.broker_id.0, epoch)
+            .controlled_shutdown(req.broker_id.0, req.broker_epoch)
             .await
         {
             Ok(remaining) => ControlledShutdownResponse::default().with_remaining_partitions(

@@ -4,7 +4,8 @@
 //! a segment file in the response body, sent from the page cache with `sendfile(2)`
 //! ([`super::fetch_encode`]). Consumers and followers take the same path.
 //!
-//! Follower fetches (replica id >= 0) must reach the leader; they report the follower's log end (its
+//! Follower fetches (replica id >= 0) are believed only from a current replica of the partition
+//! ([`super::follower_epochs`]); they must reach the leader; they report the follower's log end (its
 //! fetch offset), which moves the high watermark and the ISR, and from v12 a follower whose last
 //! fetched epoch diverges from our log gets the diverging epoch instead of records (KIP-320).
 
@@ -61,7 +62,7 @@ pub(super) fn check_leader_epoch(
 }
 
 impl KafkaApis {
-    pub(super) async fn fetch(&self, req: FetchRequest, version: i16) -> Reply {
+    pub(super) async fn fetch(&self, req: FetchRequest, version: i16, listener: &str) -> Reply {
         let (replica_id, broker_epoch) = if version >= 15 {
             (
                 req.replica_state.replica_id.0,
@@ -71,6 +72,13 @@ impl KafkaApis {
             (req.replica_id.0, -1)
         };
         let follower = replica_id >= 0;
+        let refused = if follower {
+            self.authorize_follower_fetch(replica_id, version, broker_epoch, listener)
+                .await
+                .err()
+        } else {
+            None
+        };
         let fetcher = Fetcher {
             replica_id,
             broker_epoch,
@@ -91,9 +99,14 @@ impl KafkaApis {
                 t.topic_id,
             ));
             for p in &t.partitions {
-                let partition = match &name {
-                    None => Err(ResponseError::UnknownTopicId),
-                    Some(n) => match self.replicas.partition(n, p.partition) {
+                let partition = match (&name, refused) {
+                    (_, Some(refusal)) => Err(refusal),
+                    (None, None) => Err(ResponseError::UnknownTopicId),
+                    (Some(n), None) => match self.replicas.partition(n, p.partition) {
+                        // Kafka's "fetch request from non-replica".
+                        Some(part) if follower && !part.role().replicas.contains(&replica_id) => {
+                            Err(ResponseError::NotLeaderOrFollower)
+                        }
                         Some(part) if part.is_leader() => Ok(part),
                         Some(_) => Err(ResponseError::NotLeaderOrFollower),
                         None if view.partition(n, p.partition).is_some() => {

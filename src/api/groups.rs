@@ -68,13 +68,13 @@ impl KafkaApis {
             .create_topic_znodes(CONSUMER_OFFSETS, partitions, rf, None, &configs)
             .await
         {
-            if e != ResponseError::TopicAlreadyExists {
-                warn!(error = %e, "cannot create __consumer_offsets");
+            if e.code != ResponseError::TopicAlreadyExists {
+                warn!(error = %e.message, "cannot create __consumer_offsets");
             }
         }
     }
 
-    async fn coordinator_of(&self, key: &str, key_type: i8) -> Coordinator {
+    async fn coordinator_of(&self, key: &str, key_type: i8, listener: &str) -> Coordinator {
         let mut c = Coordinator::default()
             .with_key(str_bytes(key.to_string()))
             .with_node_id(BrokerId(-1));
@@ -97,8 +97,9 @@ impl KafkaApis {
         match view.brokers.get(&leader) {
             Some(b) => {
                 c.node_id = BrokerId(b.id);
-                c.host = str_bytes(b.host.clone());
-                c.port = b.port;
+                let (host, port) = b.on(listener);
+                c.host = str_bytes(host.to_string());
+                c.port = port;
             }
             None => c.error_code = COORDINATOR_NOT_AVAILABLE,
         }
@@ -109,15 +110,16 @@ impl KafkaApis {
         &self,
         req: FindCoordinatorRequest,
         version: i16,
+        listener: &str,
     ) -> Reply {
         let mut resp = FindCoordinatorResponse::default();
         if version >= 4 {
             for key in &req.coordinator_keys {
                 resp.coordinators
-                    .push(self.coordinator_of(key, req.key_type).await);
+                    .push(self.coordinator_of(key, req.key_type, listener).await);
             }
         } else {
-            let c = self.coordinator_of(&req.key, req.key_type).await;
+            let c = self.coordinator_of(&req.key, req.key_type, listener).await;
             resp.error_code = c.error_code;
             resp.node_id = c.node_id;
             resp.host = c.host;
@@ -251,12 +253,27 @@ impl KafkaApis {
                 version,
             );
         }
-        // Kafka's request layer answers unknown topics itself; the coordinator stores any name.
+        // Kafka's request layer answers unknown topics and partitions itself; the coordinator
+        // would store any name and any partition number (a znode each).
         let view = self.metadata.snapshot();
-        let (known, unknown): (Vec<_>, Vec<_>) = req
-            .topics
-            .drain(..)
-            .partition(|t| view.topics.contains_key(t.name.as_str()));
+        let mut known = Vec::with_capacity(req.topics.len());
+        let mut unknown = Vec::new();
+        for mut t in req.topics.drain(..) {
+            let Some(topic) = view.topics.get(t.name.as_str()) else {
+                unknown.push(t);
+                continue;
+            };
+            let (present, absent): (Vec<_>, Vec<_>) = t
+                .partitions
+                .drain(..)
+                .partition(|p| topic.partitions.contains_key(&p.partition_index));
+            if !absent.is_empty() {
+                unknown.push(t.clone().with_partitions(absent));
+            }
+            if !present.is_empty() {
+                known.push(t.with_partitions(present));
+            }
+        }
         let unknown_req = req.clone().with_topics(unknown);
         req.topics = known;
         let mut resp = if req.topics.is_empty() {

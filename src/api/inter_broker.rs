@@ -4,24 +4,47 @@
 use std::collections::{BTreeSet, HashMap};
 
 use kafka_protocol::messages::{
-    LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest, UpdateMetadataResponse,
+    LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, StopReplicaResponse,
+    UpdateMetadataRequest, UpdateMetadataResponse,
 };
 use tracing::{info, warn};
 
+use super::controller_fence::ControlClaim;
 use super::{encode, KafkaApis};
 use crate::config::TopicConfig;
 use crate::network::Reply;
 
 impl KafkaApis {
     pub(super) async fn leader_and_isr(&self, req: LeaderAndIsrRequest, version: i16) -> Reply {
+        let claim = ControlClaim {
+            api: "LeaderAndIsr",
+            controller_id: req.controller_id.0,
+            controller_epoch: req.controller_epoch,
+            broker_epoch: req.broker_epoch,
+        };
+        if let Err(code) = self.authorize_control(claim).await {
+            return encode(
+                &LeaderAndIsrResponse::default().with_error_code(code.code()),
+                version,
+            );
+        }
         let mut topics: BTreeSet<String> = req
             .ungrouped_partition_states
             .iter()
             .map(|s| s.topic_name.0.to_string())
             .collect();
         topics.extend(req.topic_states.iter().map(|t| t.topic_name.0.to_string()));
+        // An illegal name is refused per partition by the replica manager; it never becomes a
+        // ZooKeeper path here either.
+        topics.retain(|t| crate::topic::is_valid(t));
         let configs = self.valid_topic_configs(topics.into_iter().collect()).await;
-        let resp = self.replicas.become_leader_or_follower(&req, &configs);
+        let mut resp = self.replicas.become_leader_or_follower(&req, &configs);
+        if version < 5 {
+            // v2-v4 group partition states by topic but answer per partition, naming the topic.
+            let grouped = std::mem::take(&mut resp.topics);
+            resp.partition_errors
+                .extend(grouped.into_iter().flat_map(|t| t.partition_errors));
+        }
         let offsets_partitions: Vec<i32> = req
             .topic_states
             .iter()
@@ -78,10 +101,13 @@ impl KafkaApis {
     }
 
     pub(super) async fn update_metadata(&self, req: UpdateMetadataRequest, version: i16) -> Reply {
-        if let Err(code) = self
-            .replicas
-            .check_control_request(req.controller_epoch, req.broker_epoch)
-        {
+        let claim = ControlClaim {
+            api: "UpdateMetadata",
+            controller_id: req.controller_id.0,
+            controller_epoch: req.controller_epoch,
+            broker_epoch: req.broker_epoch,
+        };
+        if let Err(code) = self.authorize_control(claim).await {
             return encode(
                 &UpdateMetadataResponse::default().with_error_code(code.code()),
                 version,
@@ -94,6 +120,18 @@ impl KafkaApis {
     }
 
     pub(super) async fn stop_replica(&self, req: StopReplicaRequest, version: i16) -> Reply {
+        let claim = ControlClaim {
+            api: "StopReplica",
+            controller_id: req.controller_id.0,
+            controller_epoch: req.controller_epoch,
+            broker_epoch: req.broker_epoch,
+        };
+        if let Err(code) = self.authorize_control(claim).await {
+            return encode(
+                &StopReplicaResponse::default().with_error_code(code.code()),
+                version,
+            );
+        }
         encode(&self.replicas.stop_replicas(&req), version)
     }
 }

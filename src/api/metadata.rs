@@ -17,7 +17,13 @@ use crate::network::Reply;
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 
 impl KafkaApis {
-    pub(super) async fn metadata(&self, req: MetadataRequest, version: i16) -> Reply {
+    /// `listener`: the one the request came on; brokers are described by their endpoints on it.
+    pub(super) async fn metadata(
+        &self,
+        req: MetadataRequest,
+        version: i16,
+        listener: &str,
+    ) -> Reply {
         let view = self.metadata.snapshot();
         // v0: an empty list means every topic; v1+: null means every topic, empty means none.
         let wanted: Option<Vec<(Option<String>, Uuid)>> = match &req.topics {
@@ -77,10 +83,11 @@ impl KafkaApis {
             .brokers
             .values()
             .map(|b| {
+                let (host, port) = b.on(listener);
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.id))
-                    .with_host(str_bytes(b.host.clone()))
-                    .with_port(b.port)
+                    .with_host(str_bytes(host.to_string()))
+                    .with_port(port)
                     .with_rack(if version >= 1 {
                         b.rack.clone().map(str_bytes)
                     } else {
@@ -106,6 +113,7 @@ impl KafkaApis {
         self.create_topic_znodes(name, partitions, replication, None, &Default::default())
             .await
             .map(|_| ())
+            .map_err(|refusal| refusal.code)
     }
 }
 

@@ -5,8 +5,10 @@
 mod admin;
 mod alter_partition;
 mod controlled_shutdown;
+mod controller_fence;
 mod fetch;
 mod fetch_encode;
+mod follower_epochs;
 mod groups;
 mod inter_broker;
 mod list_offsets;
@@ -14,6 +16,7 @@ mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
+mod replica_assignment;
 pub mod versions;
 
 use std::sync::Arc;
@@ -40,6 +43,8 @@ use crate::network::{Reply, RequestContext, RequestHandler};
 use crate::replica::ReplicaManager;
 use crate::zk::KafkaZkClient;
 
+pub use controller_fence::ControllerFence;
+pub use follower_epochs::FollowerEpochs;
 pub use metadata::CONSUMER_OFFSETS;
 pub use producer_id::ProducerIdManager;
 
@@ -54,6 +59,10 @@ pub struct KafkaApis {
     pub groups: Arc<GroupCoordinator>,
     /// This broker's controller: AlterPartition and ControlledShutdown are handed to it.
     pub controller: ControllerHandle,
+    /// The controller this broker obeys (see [`controller_fence`]).
+    pub fence: ControllerFence,
+    /// The followers' broker epochs (see [`follower_epochs`]).
+    pub follower_epochs: FollowerEpochs,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -101,6 +110,9 @@ impl KafkaApis {
                 ))
             }
         }
+        if let Err(reply) = self.check_control_listener(&ctx) {
+            return reply;
+        }
         macro_rules! call {
             ($ty:ty, $method:ident) => {
                 match decode::<$ty>(&ctx) {
@@ -108,12 +120,19 @@ impl KafkaApis {
                     Err(reply) => reply,
                 }
             };
+            // Handlers whose answer depends on the listener the request came on.
+            ($ty:ty, $method:ident, listener) => {
+                match decode::<$ty>(&ctx) {
+                    Ok(req) => self.$method(req, v, &ctx.listener).await,
+                    Err(reply) => reply,
+                }
+            };
         }
         match ctx.api_key {
             ApiKey::Produce => call!(ProduceRequest, produce),
-            ApiKey::Fetch => call!(FetchRequest, fetch),
+            ApiKey::Fetch => call!(FetchRequest, fetch, listener),
             ApiKey::ListOffsets => call!(ListOffsetsRequest, list_offsets),
-            ApiKey::Metadata => call!(MetadataRequest, metadata),
+            ApiKey::Metadata => call!(MetadataRequest, metadata, listener),
             ApiKey::LeaderAndIsr => call!(LeaderAndIsrRequest, leader_and_isr),
             ApiKey::UpdateMetadata => call!(UpdateMetadataRequest, update_metadata),
             ApiKey::StopReplica => call!(StopReplicaRequest, stop_replica),
@@ -122,7 +141,7 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
-            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator),
+            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
             ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {
                 Ok(req) => {
                     let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();

@@ -5,14 +5,18 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 /// (api, min, max). Produce v0–2 and Fetch v0–3 need the pre-v2 message formats and are not served.
+/// Control requests start at the first version carrying the broker epoch (LeaderAndIsr v2,
+/// UpdateMetadata v5, StopReplica v1, ControlledShutdown v2): Kafka 3.9's inter-broker protocol
+/// never sends older ones, and without the epoch a request to a previous registration of this
+/// broker could not be told apart from a current one.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 17),
     (ApiKey::ListOffsets, 0, 9),
     (ApiKey::Metadata, 0, 12),
-    (ApiKey::LeaderAndIsr, 0, 7),
-    (ApiKey::StopReplica, 0, 4),
-    (ApiKey::UpdateMetadata, 0, 8),
+    (ApiKey::LeaderAndIsr, 2, 7),
+    (ApiKey::StopReplica, 1, 4),
+    (ApiKey::UpdateMetadata, 5, 8),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 0, 7),
     (ApiKey::DeleteTopics, 0, 6),
@@ -30,7 +34,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::OffsetDelete, 0, 0),
-    (ApiKey::ControlledShutdown, 0, 3),
+    (ApiKey::ControlledShutdown, 2, 3),
     (ApiKey::AlterPartition, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
 ];

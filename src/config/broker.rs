@@ -37,6 +37,9 @@ pub struct KafkaConfig {
     /// `inter.broker.listener.name` (else the listener named after `security.inter.broker.protocol`,
     /// i.e. `PLAINTEXT`).
     pub(crate) inter_broker_listener_name: String,
+    /// `control.plane.listener.name` (none): the listener that carries controller traffic
+    /// (LeaderAndIsr, UpdateMetadata, StopReplica, ControlledShutdown, AlterPartition) when set.
+    pub(crate) control_plane_listener_name: Option<String>,
     /// `log.dirs`, else `log.dir` (/tmp/kafka-logs).
     pub(crate) log_dirs: Vec<PathBuf>,
     /// `zookeeper.connect` (required).
@@ -301,6 +304,14 @@ impl KafkaConfig {
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries
+    }
+
+    /// The listener controller traffic uses: `control.plane.listener.name`, else the inter-broker
+    /// listener (as in Kafka). Control requests arriving on any other listener are refused.
+    pub fn control_listener_name(&self) -> &str {
+        self.control_plane_listener_name
+            .as_deref()
+            .unwrap_or(&self.inter_broker_listener_name)
     }
 
     /// The advertised endpoint other brokers use (`inter.broker.listener.name`).

@@ -110,6 +110,23 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         ));
     }
 
+    let control_plane_listener_name = match p.opt_string("control.plane.listener.name") {
+        Some(n) => {
+            let n = n.to_ascii_uppercase();
+            if !listeners.iter().any(|l| l.name == n)
+                || !advertised_listeners.iter().any(|l| l.name == n)
+            {
+                return Err(ConfigError::invalid(
+                    "control.plane.listener.name",
+                    &n,
+                    "must be the name of a listener in listeners and advertised.listeners",
+                ));
+            }
+            Some(n)
+        }
+        None => None,
+    };
+
     // Storage.
     let log_dir = p.list("log.dir", "/tmp/kafka-logs");
     p.note("log.dirs", None, 7);
@@ -149,6 +166,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         listeners,
         advertised_listeners,
         inter_broker_listener_name,
+        control_plane_listener_name,
         log_dirs,
         zookeeper_connect,
         zookeeper_session_timeout_ms,

@@ -41,7 +41,8 @@ impl SecurityProtocol {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The protocol Kafka names `s` (case-insensitive).
+    pub fn from_name(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
             "SSL" => Some(SecurityProtocol::Ssl),
@@ -98,7 +99,7 @@ pub fn parse_protocol_map(
         let (name, proto) = entry.split_once(':').ok_or_else(|| {
             ConfigError::invalid(key, value, format!("entry {entry:?} is not NAME:PROTOCOL"))
         })?;
-        let proto = SecurityProtocol::parse(proto.trim()).ok_or_else(|| {
+        let proto = SecurityProtocol::from_name(proto.trim()).ok_or_else(|| {
             ConfigError::invalid(
                 key,
                 value,

@@ -93,6 +93,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("client.quota.callback.class", None, "client quotas are not implemented"),
     refused("compression.type", Some("producer"), NO_RECOMPRESSION),
     implemented("connections.max.idle.ms"),
+    implemented("control.plane.listener.name"),
     implemented("controlled.shutdown.enable"),
     implemented("controlled.shutdown.max.retries"),
     implemented("controlled.shutdown.retry.backoff.ms"),

@@ -186,6 +186,27 @@ fn listeners_and_advertised_listeners() {
 }
 
 #[test]
+fn control_plane_listener_must_be_a_listener_and_defaults_to_the_inter_broker_one() {
+    let listeners = [
+        ("listeners", "CLIENT://h:1,INTERNAL://h:2,CONTROL://h:3"),
+        (
+            "listener.security.protocol.map",
+            "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROL:PLAINTEXT",
+        ),
+        ("inter.broker.listener.name", "INTERNAL"),
+    ];
+    let c = config(&listeners).unwrap().0;
+    assert_eq!(c.control_listener_name(), "INTERNAL");
+    let mut with_control = listeners.to_vec();
+    with_control.push(("control.plane.listener.name", "control"));
+    let c = config(&with_control).unwrap().0;
+    assert_eq!(c.control_listener_name(), "CONTROL");
+    let mut unknown = listeners.to_vec();
+    unknown.push(("control.plane.listener.name", "REPLICATION"));
+    assert!(config(&unknown).is_err());
+}
+
+#[test]
 fn unknown_and_harmless_keys_warn_once_and_defaults_do_not() {
     let (_, warnings) = config(&[
         ("num.network.threads", "16"),

@@ -9,9 +9,16 @@ use crate::zk::PartitionState;
 /// A registered broker as the controller knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveBroker {
+    /// Its endpoint on the inter-broker listener, where followers fetch: what LeaderAndIsr's
+    /// live leaders carry.
     pub host: String,
     pub port: i32,
     pub listener: String,
+    /// `host:port` on the control listener, where the controller's requests go.
+    pub control_addr: String,
+    /// Every advertised endpoint, in registration order: what UpdateMetadata carries, so each
+    /// broker can tell clients the endpoint of the listener they came on.
+    pub endpoints: Vec<crate::zk::ListenerEndpoint>,
     pub rack: Option<String>,
     /// The czxid of its registration: a new value means the broker restarted or re-registered.
     pub epoch: i64,
@@ -124,6 +131,8 @@ pub struct ClusterModel {
     pub reassignments: BTreeMap<Tp, Reassignment>,
     /// Topics being deleted, waiting for their replicas to confirm.
     pub deleting: BTreeMap<String, super::topic_deletion::Deletion>,
+    /// Topics whose znode does not parse: logged once, then left alone until the znode changes.
+    pub malformed_topics: BTreeSet<String>,
 }
 
 impl ClusterModel {
@@ -262,6 +271,8 @@ pub(crate) mod fixtures {
                         host: "h".into(),
                         port: 1,
                         listener: "PLAINTEXT".into(),
+                        control_addr: "h:1".into(),
+                        endpoints: Vec::new(),
                         rack: None,
                         epoch: 1,
                     },

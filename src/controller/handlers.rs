@@ -16,7 +16,7 @@ use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicMod
 use super::election::forward;
 use super::writes::{report_acks, unclean_setting};
 use super::{ControllerConfig, ControllerEvent};
-use crate::zk::{self, ControllerEpoch, KafkaZkClient, ZkError};
+use crate::zk::{self, ControllerEpoch, KafkaZkClient, StateRead, ZkError};
 
 pub(super) struct Controller {
     pub(super) config: Arc<ControllerConfig>,
@@ -114,24 +114,26 @@ impl Controller {
     async fn load(&mut self, started: Instant) -> Result<(), ZkError> {
         let live = self.read_live_brokers().await?;
         for (id, b) in &live {
-            self.channels
-                .add_broker(*id, format!("{}:{}", b.host, b.port));
+            self.channels.add_broker(*id, b.control_addr.clone());
         }
         self.model.live = live;
         let (names, watcher) = self.zk.get_topics_and_watch().await?;
         forward(watcher, &self.events, ControllerEvent::TopicsChanged);
         self.load_topics(&names).await?;
         let all = self.model.all_partitions();
-        let states = self.zk.get_partition_states(&all).await?;
+        let states = self.zk.get_partition_states_or_malformed(&all).await?;
         let mut missing = Vec::new();
         for (tp, state) in all.iter().zip(states) {
             match state {
-                Some((s, version)) => {
+                StateRead::Found(s, version) => {
                     self.model
                         .states
                         .insert(tp.clone(), LeaderIsr::from_znode(&s, version));
                 }
-                None => missing.push(tp.clone()),
+                StateRead::Missing => missing.push(tp.clone()),
+                // Logged by the read; the partition stays without a leader until its state
+                // znode is repaired and a controller loads it again.
+                StateRead::Malformed => {}
             }
         }
         let loaded = started.elapsed();
@@ -183,11 +185,24 @@ impl Controller {
         Ok(regs
             .into_iter()
             .filter_map(|(id, (reg, epoch))| {
-                let ep = reg.listener_endpoints().into_iter().next()?;
+                let endpoints = reg.listener_endpoints();
+                // Kafka's listeners by name; a broker without them is reached on its first one
+                // (and refuses what does not belong there, which shows in its log).
+                let named = |name: &str| {
+                    endpoints
+                        .iter()
+                        .find(|e| e.listener == name)
+                        .or_else(|| endpoints.first())
+                        .cloned()
+                };
+                let ep = named(&self.config.inter_broker_listener)?;
+                let control = named(&self.config.control_listener)?;
                 let live = LiveBroker {
                     host: ep.host,
                     port: i32::from(ep.port),
                     listener: ep.listener,
+                    control_addr: address(&control.host, control.port),
+                    endpoints,
                     rack: reg.rack.clone(),
                     epoch,
                 };
@@ -199,7 +214,19 @@ impl Controller {
     /// Reads topic znodes (pipelined) into the model, arming a data watch on each, and gives a topic id
     /// to topics created without one (older tools).
     async fn load_topics(&mut self, names: &[String]) -> Result<Vec<String>, ZkError> {
-        let topics = self.zk.get_topics_and_watch_each(names).await?;
+        let reads = self.zk.get_topics_and_watch_each(names).await?;
+        for (name, watcher) in reads.malformed {
+            forward(
+                watcher,
+                &self.events,
+                ControllerEvent::TopicModified(name.clone()),
+            );
+            // A known topic keeps its last good assignment; its watch brings the next write.
+            if !self.model.topics.contains_key(&name) {
+                self.model.malformed_topics.insert(name);
+            }
+        }
+        let topics = reads.found;
         // Pipelined like the topic reads; only the override the controller acts on is kept.
         let configs = self.zk.get_topic_configs(names).await?;
         let mut loaded = Vec::new();
@@ -286,8 +313,7 @@ impl Controller {
         }
         for id in added.iter().chain(&bounced) {
             if let Some(b) = self.model.live.get(id) {
-                self.channels
-                    .add_broker(*id, format!("{}:{}", b.host, b.port));
+                self.channels.add_broker(*id, b.control_addr.clone());
             }
         }
         let gone: BTreeSet<i32> = dead.iter().chain(&bounced).copied().collect();
@@ -359,10 +385,13 @@ impl Controller {
         }
         // A deleted topic's znode removed by hand: nothing is left to wait for.
         self.model.deleting.retain(|t, _| present.contains(t));
+        self.model.malformed_topics.retain(|t| present.contains(t));
         let new: Vec<String> = names
             .iter()
             .filter(|t| {
-                !self.model.topics.contains_key(*t) && !self.model.deleting.contains_key(*t)
+                !self.model.topics.contains_key(*t)
+                    && !self.model.deleting.contains_key(*t)
+                    && !self.model.malformed_topics.contains(*t)
             })
             .cloned()
             .collect();
@@ -380,6 +409,17 @@ impl Controller {
     }
 
     async fn on_topic_modified(&mut self, topic: &str) -> Result<(), ZkError> {
+        // A malformed topic znode was rewritten: read it as a new topic.
+        if self.model.malformed_topics.remove(topic) {
+            let loaded = self.load_topics(&[topic.to_string()]).await?;
+            let tps: Vec<Tp> = self
+                .model
+                .all_partitions()
+                .into_iter()
+                .filter(|tp| loaded.contains(&tp.0))
+                .collect();
+            return self.on_new_partitions(tps).await;
+        }
         if !self.model.topics.contains_key(topic) {
             return Ok(());
         }
@@ -422,5 +462,14 @@ impl Drop for Controller {
         if let Some(timer) = self.rebalance_timer.take() {
             timer.abort();
         }
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+fn address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }

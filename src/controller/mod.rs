@@ -88,6 +88,10 @@ pub struct ControllerConfig {
     pub leader_imbalance_per_broker_percentage: i32,
     /// `leader.imbalance.check.interval.seconds`.
     pub leader_imbalance_check_interval: Duration,
+    /// `inter.broker.listener.name`: the endpoint followers fetch from.
+    pub inter_broker_listener: String,
+    /// `control.plane.listener.name`, else the inter-broker listener: where control requests go.
+    pub control_listener: String,
 }
 
 /// The handle the server and the request handlers use to feed the controller.

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 };
 
 use super::context::{ClusterModel, Tp};
+use crate::config::SecurityProtocol;
 use crate::metadata::{str_bytes, LEADER_DURING_DELETE};
 use crate::zk::ControllerEpoch;
 
@@ -186,14 +187,31 @@ pub fn update_metadata(
                 .live
                 .iter()
                 .map(|(id, b)| {
-                    UpdateMetadataBroker::default()
-                        .with_id(BrokerId(*id))
-                        .with_rack(b.rack.clone().map(str_bytes))
-                        .with_endpoints(vec![UpdateMetadataEndpoint::default()
+                    let endpoints = if b.endpoints.is_empty() {
+                        vec![UpdateMetadataEndpoint::default()
                             .with_host(str_bytes(b.host.clone()))
                             .with_port(b.port)
                             .with_listener(str_bytes(b.listener.clone()))
-                            .with_security_protocol(0)])
+                            .with_security_protocol(0)]
+                    } else {
+                        b.endpoints
+                            .iter()
+                            .map(|e| {
+                                UpdateMetadataEndpoint::default()
+                                    .with_host(str_bytes(e.host.clone()))
+                                    .with_port(i32::from(e.port))
+                                    .with_listener(str_bytes(e.listener.clone()))
+                                    .with_security_protocol(
+                                        SecurityProtocol::from_name(&e.security_protocol)
+                                            .map_or(0, SecurityProtocol::id),
+                                    )
+                            })
+                            .collect()
+                    };
+                    UpdateMetadataBroker::default()
+                        .with_id(BrokerId(*id))
+                        .with_rack(b.rack.clone().map(str_bytes))
+                        .with_endpoints(endpoints)
                 })
                 .collect(),
         )

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::channel::ControlRequest;
 use super::context::{ClusterModel, LeaderIsr, Tp};
@@ -103,8 +103,19 @@ impl Controller {
             let _ = reply.send(Err(ResponseError::BrokerNotAvailable));
             return Ok(());
         };
-        // -1: a broker that does not know its epoch (KIP-380's UNKNOWN_BROKER_EPOCH).
-        if broker_epoch != -1 && broker_epoch < cached {
+        // Only the broker's current registration may shut it down: a forged or old epoch would
+        // otherwise move every leadership away from a healthy broker. A newer epoch than the model
+        // holds may be a re-registration whose watch has not fired yet; ZooKeeper decides.
+        let current = broker_epoch == cached
+            || (broker_epoch > cached
+                && self.zk.get_broker_epoch(broker).await? == Some(broker_epoch));
+        if !current {
+            warn!(
+                broker,
+                broker_epoch,
+                registered_epoch = cached,
+                "refusing ControlledShutdown for another registration"
+            );
             let _ = reply.send(Err(ResponseError::StaleBrokerEpoch));
             return Ok(());
         }

@@ -20,6 +20,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ControlledShutdownSettings {
     pub broker_id: i32,
     pub broker_epoch: i64,
+    /// The listener the controller takes control requests on (`control.plane.listener.name`,
+    /// else `inter.broker.listener.name`).
+    pub control_listener: String,
     /// `controlled.shutdown.max.retries`: the number of attempts.
     pub max_retries: i32,
     /// `controlled.shutdown.retry.backoff.ms`.
@@ -73,7 +76,7 @@ async fn attempt(
         .brokers
         .get(&view.controller_id)
         .ok_or_else(|| format!("controller {} is not known yet", view.controller_id))?;
-    let addr = format!("{}:{}", controller.host, controller.port);
+    let addr = controller.address_on(&settings.control_listener);
     let client_id = format!("broker-{}-controlled-shutdown", settings.broker_id);
     let conn = Connection::connect(&addr, &client_id, CONNECT_TIMEOUT)
         .await

@@ -13,7 +13,7 @@ use super::group_coordinator::{
     now_ms, session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT,
 };
 use super::response::{join_error, join_success, join_success_with_leader};
-use super::store::is_znode_safe;
+use super::store::{is_znode_safe, MAX_ID_BYTES, MAX_MEMBER_ID_BYTES};
 
 /// What the locked part of JoinGroup decided.
 enum Outcome {
@@ -77,6 +77,16 @@ impl GroupCoordinator {
         }
         if !is_znode_safe(group_id) {
             return err(ResponseError::InvalidGroupId);
+        }
+        // Only a member id this coordinator generated can be known, and those are bounded.
+        if join.member_id.len() > MAX_MEMBER_ID_BYTES {
+            return err(ResponseError::UnknownMemberId);
+        }
+        // The prefix of the member id to generate.
+        if join.client_id.len() > MAX_ID_BYTES
+            || join.instance_id.is_some_and(|i| i.len() > MAX_ID_BYTES)
+        {
+            return err(ResponseError::InvalidRequest);
         }
         if join.session_timeout_ms < self.config.min_session_timeout_ms
             || join.session_timeout_ms > self.config.max_session_timeout_ms

@@ -23,10 +23,24 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// The longest group id, client id or group instance id accepted (bytes): a file name's limit.
+/// Each becomes part of a znode path or of a member id kept per member, so a client's 32 KiB
+/// string must not become one.
+pub const MAX_ID_BYTES: usize = 255;
+
+/// The longest member id: one this coordinator generates is `<client or instance id>-<uuid>`.
+pub const MAX_MEMBER_ID_BYTES: usize = MAX_ID_BYTES + 1 + 36;
+
 /// Whether a group or topic name can be one znode name. Kafka's topic names never contain `/`;
-/// group ids may in Kafka, but not here, because offsets live at `/consumers/<group>/...`.
+/// group ids may in Kafka, but not here, because offsets live at `/consumers/<group>/...`; and no
+/// name is longer than [`MAX_ID_BYTES`].
 pub fn is_znode_safe(name: &str) -> bool {
-    !(name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0'))
+    !(name.is_empty()
+        || name.len() > MAX_ID_BYTES
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.contains('\0'))
 }
 
 /// A topic partition, by name (ZooKeeper's layout is by name, not topic id).

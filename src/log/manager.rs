@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::TopicConfig;
 
@@ -114,6 +114,10 @@ impl LogManager {
                 let Some(tp) = parse_partition_dir_name(&name) else {
                     continue;
                 };
+                if !crate::topic::is_valid(&tp.0) {
+                    warn!(dir = %entry.path().display(), "skipping a directory whose topic name is illegal");
+                    continue;
+                }
                 let recovery_point = recovery.get(&tp).copied().unwrap_or(0);
                 let start = starts.get(&tp).copied().unwrap_or(0);
                 let log = Log::open(&entry.path(), config.clone(), recovery_point, start)
@@ -142,6 +146,10 @@ impl LogManager {
         partition: i32,
         config: LogConfig,
     ) -> anyhow::Result<Log> {
+        // The last line of defence: a name that could leave the log dir never becomes a path.
+        if let Err(e) = crate::topic::validate(topic) {
+            bail!("{e}");
+        }
         let Some(dir) = self.next_log_dir() else {
             bail!("no log.dirs configured");
         };
@@ -223,7 +231,15 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
     }
     let entries =
         read_offsets(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    Ok(entries
+    // A name no topic can have matches no partition directory; it is dropped, said once per file.
+    let (valid, invalid): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| crate::topic::is_valid(&e.topic));
+    if let Some(first) = invalid.first() {
+        warn!(file = %path.display(), entries = invalid.len(), example = ?first.topic,
+            "skipping checkpoint entries with illegal topic names");
+    }
+    Ok(valid
         .into_iter()
         .map(|e| ((e.topic, e.partition), e.offset))
         .collect())

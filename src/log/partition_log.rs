@@ -185,6 +185,7 @@ impl Log {
         let mut headers: Vec<BatchHeader> = Vec::with_capacity(batches.len());
         let mut bytes = AppendBytes::with_capacity(records, batches.len());
         let mut next = self.log_end_offset;
+        let mut sequences = self.producers.checker();
         for batch in &batches {
             let mut h = batch.header;
             if h.base_offset != 0 {
@@ -201,7 +202,7 @@ impl Log {
             if self.config.cleanup_compact {
                 self.validate_keys(&records[batch.range.clone()], &h)?;
             }
-            if let SequenceCheck::Duplicate(first, last) = self.producers.check(&h, &headers)? {
+            if let SequenceCheck::Duplicate(first, last) = sequences.check(&h)? {
                 debug!(dir = %self.dir.display(), producer_id = h.producer_id,
                     sequence = h.base_sequence, first, last, "duplicate batch");
                 return Ok(AppendInfo {
@@ -217,8 +218,10 @@ impl Log {
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
             next = h.last_offset() + 1;
+            sequences.accept(&h);
             headers.push(h);
         }
+        drop(sequences);
         let info = self.append_batches(&bytes, &headers, now_ms)?;
         self.epochs.assign(leader_epoch, info.first_offset)?;
         Ok(info)

@@ -55,6 +55,7 @@ pub(super) fn channel() -> (AlterPartitionSender, mpsc::UnboundedReceiver<Item>)
 pub(super) async fn run(
     replicas: Arc<ReplicaManager>,
     metadata: Arc<MetadataCache>,
+    control_listener: String,
     mut rx: mpsc::UnboundedReceiver<Item>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -84,7 +85,12 @@ pub(super) async fn run(
             if batch.is_empty() {
                 break;
             }
-            match send(&replicas, &metadata, &client_id, &mut conn, &batch).await {
+            let to = Controller {
+                metadata: &metadata,
+                listener: &control_listener,
+                client_id: &client_id,
+            };
+            match send(&replicas, &to, &mut conn, &batch).await {
                 Ok(answers) => {
                     for (key, (proposal, p)) in batch.drain() {
                         let answer = answers
@@ -122,14 +128,20 @@ enum SendError {
 
 type Answers = HashMap<(String, i32), Result<(Vec<i32>, i32), ResponseError>>;
 
+/// Where AlterPartition goes: the controller the metadata names, on the control listener.
+struct Controller<'a> {
+    metadata: &'a MetadataCache,
+    listener: &'a str,
+    client_id: &'a str,
+}
+
 async fn send(
     replicas: &ReplicaManager,
-    metadata: &MetadataCache,
-    client_id: &str,
+    to: &Controller<'_>,
     conn: &mut Option<(i32, Connection)>,
     batch: &HashMap<(String, i32), Item>,
 ) -> Result<Answers, SendError> {
-    let view = metadata.snapshot();
+    let view = to.metadata.snapshot();
     let controller = view.controller_id;
     let endpoint = view
         .brokers
@@ -139,8 +151,8 @@ async fn send(
         .as_ref()
         .is_none_or(|(id, c)| *id != controller || c.is_closed())
     {
-        let addr = format!("{}:{}", endpoint.host, endpoint.port);
-        let c = Connection::connect(&addr, client_id, CONNECT_TIMEOUT).await?;
+        let addr = endpoint.address_on(to.listener);
+        let c = Connection::connect(&addr, to.client_id, CONNECT_TIMEOUT).await?;
         c.api_versions().await?;
         *conn = Some((controller, c));
     }

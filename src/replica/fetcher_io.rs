@@ -22,13 +22,12 @@ use super::partition::Partition;
 use crate::client::{check_code, ClientError, Connection};
 use crate::metadata::str_bytes;
 
-/// Highest Fetch version we send (Kafka 3.9); v13+ names topics by id, so without ids we stop at 12.
+/// Highest Fetch version we send (Kafka 3.9).
 const FETCH_MAX_VERSION: i16 = 17;
-const FETCH_MAX_VERSION_WITHOUT_IDS: i16 = 12;
-/// Fetch v15 moved the replica id into `replica_state`, with the broker epoch.
+/// Fetch v15 moved the replica id into `replica_state`, with the broker epoch. It is also the
+/// lowest version we send: a leader believes a follower fetch only with its broker epoch
+/// (`api::follower_epochs`), and v15+ names topics by id, which LeaderAndIsr v6 always carries.
 const FETCH_REPLICA_STATE_VERSION: i16 = 15;
-const FETCH_TOPIC_ID_VERSION: i16 = 13;
-const FETCH_DIVERGING_EPOCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
 /// OffsetForLeaderEpoch v3 added the replica id.
 const OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION: i16 = 3;
@@ -87,49 +86,41 @@ pub(super) async fn fetch(
     config: &FetcherConfig,
     parts: &[PartitionRequest],
 ) -> Result<Vec<FetchOutcome>, ClientError> {
-    let ids_known = parts.iter().all(|p| !p.partition.topic_id().is_nil());
-    let max = if ids_known {
-        FETCH_MAX_VERSION
-    } else {
-        FETCH_MAX_VERSION_WITHOUT_IDS
-    };
-    let version = conn.version_for::<FetchRequest>(max)?;
+    let version = conn.version_for::<FetchRequest>(FETCH_MAX_VERSION)?;
+    if version < FETCH_REPLICA_STATE_VERSION {
+        return Err(ClientError::UnsupportedApi {
+            addr: conn.addr().to_string(),
+            api: kafka_protocol::messages::ApiKey::Fetch as i16,
+        });
+    }
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for req in parts {
         let p = &req.partition;
         let position = p.fetch_position();
         let slot = *index.entry(p.topic.clone()).or_insert_with(|| {
-            topics.push(if version >= FETCH_TOPIC_ID_VERSION {
-                FetchTopic::default().with_topic_id(p.topic_id())
-            } else {
-                FetchTopic::default().with_topic(TopicName(str_bytes(p.topic.clone())))
-            });
+            topics.push(FetchTopic::default().with_topic_id(p.topic_id()));
             topics.len() - 1
         });
-        let mut fp = FetchPartition::default()
+        let fp = FetchPartition::default()
             .with_partition(p.index)
             .with_current_leader_epoch(req.leader_epoch)
             .with_fetch_offset(position.log_end_offset)
             .with_log_start_offset(position.log_start_offset)
-            .with_partition_max_bytes(config.partition_max_bytes);
-        if version >= FETCH_DIVERGING_EPOCH_VERSION {
-            fp.last_fetched_epoch = position.latest_epoch.unwrap_or(-1);
-        }
+            .with_partition_max_bytes(config.partition_max_bytes)
+            .with_last_fetched_epoch(position.latest_epoch.unwrap_or(-1));
         topics[slot].partitions.push(fp);
     }
-    let mut request = FetchRequest::default()
+    let request = FetchRequest::default()
         .with_max_wait_ms(config.max_wait_ms)
         .with_min_bytes(config.min_bytes)
         .with_max_bytes(config.response_max_bytes)
-        .with_topics(topics);
-    if version >= FETCH_REPLICA_STATE_VERSION {
-        request.replica_state = ReplicaState::default()
-            .with_replica_id(BrokerId(config.broker_id))
-            .with_replica_epoch(config.broker_epoch.load(Ordering::SeqCst));
-    } else {
-        request.replica_id = BrokerId(config.broker_id);
-    }
+        .with_topics(topics)
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(config.broker_id))
+                .with_replica_epoch(config.broker_epoch.load(Ordering::SeqCst)),
+        );
     let resp = conn.send(request, version).await?;
     let top = resp.error_code.err();
     let mut by_key: HashMap<(String, i32), FetchOutcome> = HashMap::new();
@@ -138,21 +129,13 @@ pub(super) async fn fetch(
         .map(|p| (p.partition.topic_id(), p.partition.topic.clone()))
         .collect();
     for t in resp.responses {
-        let name = if version >= FETCH_TOPIC_ID_VERSION {
-            names.get(&t.topic_id).cloned().unwrap_or_default()
-        } else {
-            t.topic.0.to_string()
-        };
+        let name = names.get(&t.topic_id).cloned().unwrap_or_default();
         for d in t.partitions {
             let outcome = match d.error_code.err() {
-                None if version >= FETCH_DIVERGING_EPOCH_VERSION
-                    && d.diverging_epoch.epoch >= 0 =>
-                {
-                    FetchOutcome::Diverging {
-                        epoch: d.diverging_epoch.epoch,
-                        end_offset: d.diverging_epoch.end_offset,
-                    }
-                }
+                None if d.diverging_epoch.epoch >= 0 => FetchOutcome::Diverging {
+                    epoch: d.diverging_epoch.epoch,
+                    end_offset: d.diverging_epoch.end_offset,
+                },
                 None => FetchOutcome::Data {
                     records: d.records,
                     high_watermark: d.high_watermark,

@@ -1,8 +1,8 @@
 //! The partitions hosted on this broker and their roles (Kafka's `ReplicaManager`).
 //!
 //! The controller decides; this module applies: LeaderAndIsr creates or re-roles partitions, StopReplica
-//! removes them, and both are refused when they come from a stale controller or name an old broker
-//! epoch. Produce and fetch look partitions up here. Followers fetch from their leaders through the
+//! removes them (`api::controller_fence` has already checked that they come from the controller).
+//! Produce and fetch look partitions up here. Followers fetch from their leaders through the
 //! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
 mod alter_partition;
@@ -17,7 +17,7 @@ mod replication;
 pub mod truncation;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kafka_protocol::error::ResponseError;
@@ -53,8 +53,6 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Logs found on disk at start-up that no LeaderAndIsr has claimed yet.
     unclaimed: Mutex<HashMap<TopicPartition, LoadedLog>>,
-    /// The newest controller epoch seen; older control requests are stale.
-    controller_epoch: AtomicI32,
     /// This broker's registration czxid; control requests naming another are for a previous life.
     /// Shared with the fetchers, which send it in Fetch v15+.
     broker_epoch: Arc<AtomicI64>,
@@ -74,7 +72,6 @@ impl ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: Mutex::new(loaded),
-            controller_epoch: AtomicI32::new(0),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             replication: OnceLock::new(),
         }
@@ -102,38 +99,13 @@ impl ReplicaManager {
         map.values().cloned().collect()
     }
 
-    /// Checks the controller and broker epochs of a control request (Kafka's rules: a request from an
-    /// older controller is STALE_CONTROLLER_EPOCH; one addressed to an older registration of this
-    /// broker is STALE_BROKER_EPOCH; -1 means the sender predates broker epochs).
-    pub fn check_control_request(
-        &self,
-        controller_epoch: i32,
-        broker_epoch: i64,
-    ) -> Result<(), ResponseError> {
-        let current = self.broker_epoch();
-        if broker_epoch != -1 && broker_epoch < current {
-            return Err(ResponseError::StaleBrokerEpoch);
-        }
-        let seen = self
-            .controller_epoch
-            .fetch_max(controller_epoch, Ordering::SeqCst);
-        if controller_epoch < seen {
-            return Err(ResponseError::StaleControllerEpoch);
-        }
-        Ok(())
-    }
-
-    /// Applies LeaderAndIsr. `configs` holds the log config of every topic named in the request.
+    /// Applies LeaderAndIsr, which the caller has checked comes from the controller (see
+    /// `api::controller_fence`). `configs` holds the log config of every topic named in the request.
     pub fn become_leader_or_follower(
         &self,
         req: &LeaderAndIsrRequest,
         configs: &HashMap<String, TopicConfig>,
     ) -> LeaderAndIsrResponse {
-        if let Err(code) = self.check_control_request(req.controller_epoch, req.broker_epoch) {
-            warn!(controller = req.controller_id.0, epoch = req.controller_epoch, error = ?code,
-                "refusing LeaderAndIsr");
-            return LeaderAndIsrResponse::default().with_error_code(code.code());
-        }
         let mut errors: Vec<(LeaderAndIsrPartitionError, uuid::Uuid)> = Vec::new();
         // v0-v4 list partition states flat (each names its topic); v5+ group them under topic states.
         let ungrouped = req
@@ -145,8 +117,15 @@ impl ReplicaManager {
                 .iter()
                 .map(move |s| (t.topic_name.0.to_string(), s, t.topic_id))
         });
+        let mut illegal = 0usize;
         for (topic, state, topic_id) in ungrouped.chain(grouped) {
-            let code = match self.apply_state(&topic, state, topic_id, configs, &req.live_leaders) {
+            let applied = if crate::topic::is_valid(&topic) {
+                self.apply_state(&topic, state, topic_id, configs, &req.live_leaders)
+            } else {
+                illegal += 1;
+                Err(ResponseError::InvalidTopicException)
+            };
+            let code = match applied {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             };
@@ -167,6 +146,7 @@ impl ReplicaManager {
             controller_epoch = req.controller_epoch,
             partitions = errors.len(),
             failed,
+            illegal_topic_names = illegal,
             "applied LeaderAndIsr"
         );
         let mut resp = LeaderAndIsrResponse::default();
@@ -286,11 +266,9 @@ impl ReplicaManager {
         Ok(map.entry(key).or_insert(partition).clone())
     }
 
-    /// Applies StopReplica: the partitions stop being served here, and their logs are deleted when asked.
+    /// Applies StopReplica (from the controller, checked by the caller): the partitions stop being
+    /// served here, and their logs are deleted when asked.
     pub fn stop_replicas(&self, req: &StopReplicaRequest) -> StopReplicaResponse {
-        if let Err(code) = self.check_control_request(req.controller_epoch, req.broker_epoch) {
-            return StopReplicaResponse::default().with_error_code(code.code());
-        }
         let mut targets: Vec<(String, i32, bool)> = Vec::new();
         for p in &req.ungrouped_partitions {
             targets.push((
@@ -314,8 +292,15 @@ impl ReplicaManager {
             }
         }
         let mut errors = Vec::new();
+        let mut illegal = 0usize;
         for (topic, index, delete) in targets {
-            let code = match self.stop_partition(&topic, index, delete) {
+            let stopped = if crate::topic::is_valid(&topic) {
+                self.stop_partition(&topic, index, delete)
+            } else {
+                illegal += 1;
+                Err(ResponseError::InvalidTopicException)
+            };
+            let code = match stopped {
                 Ok(()) => 0,
                 Err(code) => code.code(),
             };
@@ -326,6 +311,13 @@ impl ReplicaManager {
                     ))
                     .with_partition_index(index)
                     .with_error_code(code),
+            );
+        }
+        if illegal > 0 {
+            warn!(
+                controller = req.controller_id.0,
+                partitions = illegal,
+                "StopReplica named illegal topic names; nothing stopped for them"
             );
         }
         StopReplicaResponse::default().with_partition_errors(errors)

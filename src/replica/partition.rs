@@ -322,7 +322,8 @@ impl Partition {
         now_ms: i64,
     ) -> Option<IsrProposal> {
         let role = self.role();
-        if role.leader != self.local_broker {
+        // Only an assigned replica has a log end the high watermark may wait for.
+        if role.leader != self.local_broker || !role.replicas.contains(&replica) {
             return None;
         }
         let leo = self.reader.log_end_offset();

@@ -21,6 +21,9 @@ use crate::metadata::MetadataCache;
 /// What replication needs, set once at start-up.
 pub(super) struct Replication {
     pub metadata: Arc<MetadataCache>,
+    /// `inter.broker.listener.name`: where a leader is fetched from when LeaderAndIsr named no
+    /// address for it.
+    pub inter_broker_listener: String,
     pub fetchers: ReplicaFetcherManager,
     pub alter: AlterPartitionSender,
 }
@@ -55,6 +58,7 @@ impl ReplicaManager {
         let (alter, rx) = alter_partition::channel();
         let replication = Replication {
             metadata: metadata.clone(),
+            inter_broker_listener: config.inter_broker_listener_name.clone(),
             fetchers: ReplicaFetcherManager::new(
                 fetcher_config,
                 config.num_replica_fetchers,
@@ -70,6 +74,7 @@ impl ReplicaManager {
         let alter_task = tokio::spawn(alter_partition::run(
             self.clone(),
             metadata,
+            config.control_listener_name().to_string(),
             rx,
             shutdown.clone(),
         ));
@@ -156,7 +161,7 @@ impl ReplicaManager {
                 let view = r.metadata.snapshot();
                 view.brokers
                     .get(&role.leader)
-                    .map(|b| format!("{}:{}", b.host, b.port))
+                    .map(|b| b.address_on(&r.inter_broker_listener))
             });
         match addr {
             Some(addr) => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use zookeeper_client::{Error as E, MultiWriteError, MultiWriteResult};
 
-use super::error::{parse_json, ZkError};
+use super::error::{parse_or_skip, ZkError};
 use super::paths::{self, BROKER_IDS, BROKER_SEQID};
 use super::session::reread;
 use super::znodes::{to_json, BrokerRegistration};
@@ -82,6 +82,18 @@ impl KafkaZkClient {
             .map(|s| s.czxid))
     }
 
+    /// The broker epoch of `id` (its registration's czxid), `None` when it is not registered: what a
+    /// leader checks a follower's Fetch and a broker checks a control request against.
+    pub async fn get_broker_epoch(&self, id: i32) -> Result<Option<i64>, ZkError> {
+        let path = paths::broker(id);
+        let stat = reread(self.client.check_stat(&path), || {
+            self.client.check_stat(&path)
+        })
+        .await
+        .map_err(|e| ZkError::at(&path, e))?;
+        Ok(stat.map(|s| s.czxid))
+    }
+
     /// Removes this broker's registration (controlled shutdown); absent is fine.
     pub async fn deregister_broker(&self, id: i32) -> Result<(), ZkError> {
         let path = paths::broker(id);
@@ -132,7 +144,9 @@ impl KafkaZkClient {
         for (id, path, read) in pending {
             match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
-                    brokers.insert(id, (parse_json(&path, &data)?, stat.czxid));
+                    if let Some(reg) = parse_or_skip(&path, &data) {
+                        brokers.insert(id, (reg, stat.czxid));
+                    }
                 }
                 Err(E::NoNode) => {}
                 Err(e) => return Err(ZkError::at(&path, e)),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use zookeeper_client::Error as E;
 
-use super::error::{parse_json, ZkError};
+use super::error::{parse_json, parse_or_skip, ZkError};
 use super::paths::{self, CONFIG_CHANGES, CONFIG_CHANGE_PREFIX};
 use super::session::reread;
 use super::znodes::{to_json, ConfigChangeZnode, TopicConfigZnode};
@@ -23,7 +23,10 @@ impl KafkaZkClient {
         let mut configs = BTreeMap::new();
         for ((topic, path), found) in topics.iter().zip(&paths).zip(read) {
             let config = match found {
-                Some((data, _)) => parse_json::<TopicConfigZnode>(path, &data)?.config,
+                // A malformed override znode counts as no overrides: the broker defaults apply.
+                Some((data, _)) => parse_or_skip::<TopicConfigZnode>(path, &data)
+                    .map(|z| z.config)
+                    .unwrap_or_default(),
                 None => BTreeMap::new(),
             };
             configs.insert(topic.clone(), config);

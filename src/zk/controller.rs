@@ -28,6 +28,17 @@ impl KafkaZkClient {
         Ok((controller, watcher))
     }
 
+    /// The controller as ZooKeeper names it now: (`/controller`'s broker id, `/controller_epoch`),
+    /// without a watch. A broker checks a control request that claims a newer controller against
+    /// this instead of believing it. `None` when either znode is missing.
+    pub async fn get_active_controller(&self) -> Result<Option<(i32, i32)>, ZkError> {
+        let Some((data, _)) = self.read(CONTROLLER).await? else {
+            return Ok(None);
+        };
+        let id = parse_json::<ControllerZnode>(CONTROLLER, &data)?.brokerid;
+        Ok(self.get_controller_epoch().await?.map(|e| (id, e.epoch)))
+    }
+
     /// Whether `/controller` is this session's own ephemeral znode: true after a session was
     /// resumed by a broker that was the controller before ZooKeeper went away.
     pub async fn owns_controller(&self) -> Result<bool, ZkError> {

@@ -88,6 +88,21 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Parses a znode that is one entry among many (a topic, a registration, a config): a malformed
+/// one is logged and skipped (`None`) rather than failing the whole read, so one bad znode written
+/// by hand or by a tool cannot stop the controller from loading the cluster (it would resign and
+/// be elected again in a loop).
+pub(crate) fn parse_or_skip<T: serde::de::DeserializeOwned>(path: &str, data: &[u8]) -> Option<T> {
+    match serde_json::from_slice(data) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            tracing::warn!(path, error = %e, data = %String::from_utf8_lossy(&data[..data.len().min(100)]),
+                "skipping a malformed znode");
+            None
+        }
+    }
+}
+
 /// Parses a znode holding bare decimal text (`/controller_epoch`, consumer offsets).
 pub(crate) fn parse_decimal<T: std::str::FromStr>(path: &str, data: &[u8]) -> Result<T, ZkError> {
     std::str::from_utf8(data)

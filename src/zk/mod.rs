@@ -37,6 +37,8 @@ use std::time::Duration;
 
 pub use error::ZkError;
 pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
+pub use partition_states::StateRead;
+pub use topics::TopicReads;
 pub use znodes::{
     BrokerRegistration, ClusterIdZnode, ConfigChangeZnode, ConsumerRegistration, ControllerZnode,
     FeatureRange, ListenerEndpoint, PartitionState, PreferredElectionZnode, ReassignmentEntry,

@@ -4,32 +4,64 @@
 use std::collections::BTreeSet;
 
 use super::batch::WriteOp;
-use super::error::{parse_json, ZkError};
+use super::error::{parse_or_skip, ZkError};
 use super::paths;
 use super::session::reread;
 use super::znodes::{to_json, PartitionState};
 use super::{ControllerEpoch, KafkaZkClient};
 
+/// One partition state znode as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateRead {
+    Missing,
+    /// Present but not a partition state Kafka could have written.
+    Malformed,
+    /// The state and its dataVersion (the partition epoch).
+    Found(PartitionState, i32),
+}
+
 impl KafkaZkClient {
     /// Batched read (see `multi_read`): per partition, `None` if absent, else (state, dataVersion =
-    /// partition epoch).
+    /// partition epoch). A state znode that does not parse reads as `None` (see
+    /// [`Self::get_partition_states_or_malformed`]).
     pub async fn get_partition_states(
         &self,
         tps: &[(String, i32)],
     ) -> Result<Vec<Option<(PartitionState, i32)>>, ZkError> {
+        Ok(self
+            .get_partition_states_or_malformed(tps)
+            .await?
+            .into_iter()
+            .map(|read| match read {
+                StateRead::Found(s, version) => Some((s, version)),
+                StateRead::Missing | StateRead::Malformed => None,
+            })
+            .collect())
+    }
+
+    /// Like [`Self::get_partition_states`], telling a missing state from one that does not parse
+    /// (logged once here): the controller leaves the latter alone instead of failing its whole
+    /// load and resigning in a loop, or trying to create a state that exists.
+    pub async fn get_partition_states_or_malformed(
+        &self,
+        tps: &[(String, i32)],
+    ) -> Result<Vec<StateRead>, ZkError> {
         let paths: Vec<String> = tps
             .iter()
             .map(|(t, p)| paths::partition_state(t, *p))
             .collect();
         let read = self.get_data_many(&paths).await?;
-        paths
+        Ok(paths
             .iter()
             .zip(read)
             .map(|(path, found)| match found {
-                Some((data, version)) => Ok(Some((parse_json(path, &data)?, version))),
-                None => Ok(None),
+                None => StateRead::Missing,
+                Some((data, version)) => match parse_or_skip::<PartitionState>(path, &data) {
+                    Some(s) => StateRead::Found(s, version),
+                    None => StateRead::Malformed,
+                },
             })
-            .collect()
+            .collect())
     }
 
     /// Creates state znodes for new partitions (fenced, batched, pipelined), first creating the

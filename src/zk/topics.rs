@@ -5,16 +5,57 @@ use std::collections::BTreeMap;
 use zookeeper_client::{Error as E, MultiWriteError};
 
 use super::batch::WriteOp;
-use super::error::{parse_json, ZkError};
+use super::error::{parse_or_skip, ZkError};
 use super::paths::{self, BROKER_TOPICS, DELETE_TOPICS};
 use super::session::reread;
 use super::znodes::{to_json, TopicConfigZnode, TopicZnode};
 use super::{ControllerEpoch, KafkaZkClient, OneshotWatcher};
 
+/// Topic znodes read with a data watch each: the parsed ones (znode, dataVersion, watch) and the
+/// malformed ones (name, watch).
+#[derive(Default)]
+pub struct TopicReads {
+    pub found: BTreeMap<String, (TopicZnode, i32, OneshotWatcher)>,
+    pub malformed: Vec<(String, OneshotWatcher)>,
+}
+
+/// A topic znode Kafka could have written: JSON of a version this broker reads (1 to 3).
+fn parse_topic(path: &str, data: &[u8]) -> Option<TopicZnode> {
+    let znode: TopicZnode = parse_or_skip(path, data)?;
+    if !(1..=3).contains(&znode.version) {
+        tracing::warn!(
+            path,
+            version = znode.version,
+            "skipping a topic znode of an unknown version"
+        );
+        return None;
+    }
+    Some(znode)
+}
+
 impl KafkaZkClient {
-    /// Topic names (sorted) and a child watch on `/brokers/topics`.
+    /// Topic names (sorted) and a child watch on `/brokers/topics`. Children that are not legal
+    /// topic names (written by hand or by a tool) are left out with one log line: such a name
+    /// would become a log directory on every broker.
     pub async fn get_topics_and_watch(&self) -> Result<(Vec<String>, OneshotWatcher), ZkError> {
-        self.children_and_watch(BROKER_TOPICS).await
+        let (mut names, watcher) = self.children_and_watch(BROKER_TOPICS).await?;
+        let before = names.len();
+        let mut example = None;
+        names.retain(|n| {
+            let ok = crate::topic::is_valid(n);
+            if !ok && example.is_none() {
+                example = Some(n.clone());
+            }
+            ok
+        });
+        if let Some(example) = example {
+            tracing::warn!(
+                skipped = before - names.len(),
+                example,
+                "skipping znodes under /brokers/topics whose names are not legal topic names"
+            );
+        }
+        Ok((names, watcher))
     }
 
     /// Pipelined: topic → (assignment znode, its dataVersion); missing topics are absent.
@@ -34,7 +75,9 @@ impl KafkaZkClient {
         for (topic, path, read) in pending {
             match reread(read, || self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
-                    found.insert(topic.clone(), (parse_json(&path, &data)?, stat.version));
+                    if let Some(znode) = parse_topic(&path, &data) {
+                        found.insert(topic.clone(), (znode, stat.version));
+                    }
                 }
                 Err(E::NoNode) => {}
                 Err(e) => return Err(ZkError::at(&path, e)),
@@ -44,12 +87,12 @@ impl KafkaZkClient {
     }
 
     /// Pipelined like [`Self::get_topics`], arming a data watch on each topic znode so that the
-    /// controller hears of added partitions and assigned topic ids.
-    #[allow(clippy::type_complexity)]
+    /// controller hears of added partitions and assigned topic ids. Malformed topic znodes come
+    /// back apart, each with its watch, so the controller can leave them alone until they change.
     pub async fn get_topics_and_watch_each(
         &self,
         topics: &[String],
-    ) -> Result<BTreeMap<String, (TopicZnode, i32, OneshotWatcher)>, ZkError> {
+    ) -> Result<TopicReads, ZkError> {
         let pending: Vec<_> = topics
             .iter()
             .map(|t| {
@@ -58,20 +101,22 @@ impl KafkaZkClient {
                 (t, path, read)
             })
             .collect();
-        let mut found = BTreeMap::new();
+        let mut reads = TopicReads::default();
         for (topic, path, read) in pending {
             match reread(read, || self.client.get_and_watch_data(&path)).await {
-                Ok((data, stat, watcher)) => {
-                    found.insert(
-                        topic.clone(),
-                        (parse_json(&path, &data)?, stat.version, watcher),
-                    );
-                }
+                Ok((data, stat, watcher)) => match parse_topic(&path, &data) {
+                    Some(znode) => {
+                        reads
+                            .found
+                            .insert(topic.clone(), (znode, stat.version, watcher));
+                    }
+                    None => reads.malformed.push((topic.clone(), watcher)),
+                },
                 Err(E::NoNode) => {}
                 Err(e) => return Err(ZkError::at(&path, e)),
             }
         }
-        Ok(found)
+        Ok(reads)
     }
 
     /// One multi: `/config/topics/<t>` (created, or overwritten if a leftover exists) then
