@@ -13,10 +13,12 @@ run starts with Kafka), each measured on a fresh topic of 6 partitions, replicat
 - the brokers' resident memory (sum of VmRSS after the produce runs) and CPU seconds (utime +
   stime of the three broker processes) per GiB produced.
 
+Before the first run each system gets one unrecorded produce and consume (the JVM's JIT warms up).
 Every raw figure goes to a JSON line; the summary prints per metric the median of each system
 and the median of per-run ratios zkafka/Kafka.
 
-    python3 bench/vs_kafka.py [--runs 3] [--records 300000] [--out bench/results/vs-kafka-....jsonl]
+    python3 bench/vs_kafka.py [--runs 3] [--records 300000] [--e2e-records 3000]
+                              [--warmup-records 100000] [--out bench/results/vs-kafka-....jsonl]
 """
 from __future__ import annotations
 
@@ -141,6 +143,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--records", type=int, default=300_000)
     ap.add_argument("--e2e-records", type=int, default=3000)
+    ap.add_argument("--warmup-records", type=int, default=100_000)
     ap.add_argument("--out", type=Path,
                     default=ROOT / "bench" / "results" / time.strftime("vs-kafka-%Y%m%d-%H%M.jsonl"))
     args = ap.parse_args()
@@ -154,6 +157,12 @@ def main() -> int:
             factory = BrokerFactory(zk, f"/bench-{kind}", work / kind, broker_class)
             (work / kind).mkdir()
             clusters[kind] = Cluster(kind, factory).start()
+        # one unrecorded produce and consume per system first: the JVM's JIT and both page caches warm
+        for cluster in clusters.values():
+            if args.warmup_records > 0:
+                produce(cluster, t := unique_topic("warmup"), args.warmup_records, [])
+                consume(cluster, t, args.warmup_records)
+                delete_topic(cluster, t)
         commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         rows = []
