@@ -193,16 +193,6 @@ def topic_tree(zk, chroot: str, topic: str) -> dict:
     return out
 
 
-@pytest.fixture
-def zk_root_client(zookeeper):
-    from conftest import kazoo_client
-
-    client = kazoo_client(zookeeper.hosts)
-    yield client
-    client.stop()
-    client.close()
-
-
 def state_of(zk, cluster, topic: str, partition: int) -> dict:
     import json
 
@@ -210,13 +200,13 @@ def state_of(zk, cluster, topic: str, partition: int) -> dict:
     return json.loads(data.decode())
 
 
-def test_zookeeper_tree_after_admin_operations(zkafka_cluster, kafka_cluster, zk_root_client):
+def test_zookeeper_tree_after_admin_operations(zkafka_cluster, kafka_cluster, zk_root):
     """Topic create, partition add, reassignment and preferred election through their znodes, and
     delete: after each step the topic's znodes hold the same JSON on both clusters (ids, controller
     epochs and times masked)."""
     import json
 
-    zk = zk_root_client
+    zk = zk_root
     topic = unique_topic("tree")
     trees = {"zkafka": [], "kafka": []}
     for cluster in both(zkafka_cluster, kafka_cluster):
@@ -312,7 +302,7 @@ def test_kafka_consumer_groups_describe(zkafka_cluster, kafka_cluster):
 
 
 @pytest.mark.xfail(strict=True, reason="#9: zkafka does not serve IncrementalAlterConfigs yet")
-def test_kafka_configs_alter_topic(zkafka_cluster, kafka_cluster, zk_root_client):
+def test_kafka_configs_alter_topic(zkafka_cluster, kafka_cluster, zk_root):
     """`kafka-configs --alter --add-config` on a topic (Kafka 3.9's tool sends IncrementalAlterConfigs;
     its --zookeeper form no longer takes topics) writes the same /config/topics znode on both."""
     seen = {}
@@ -322,6 +312,6 @@ def test_kafka_configs_alter_topic(zkafka_cluster, kafka_cluster, zk_root_client
                    "--partitions", "1", "--replication-factor", "1")
         kafka_tool("kafka-configs", "--bootstrap-server", cluster.bootstrap, "--alter", "--entity-type",
                    "topics", "--entity-name", topic, "--add-config", "retention.ms=7200000,segment.ms=600000")
-        seen[cluster.kind] = topic_tree(zk_root_client, cluster.chroot, topic).get(f"/config/topics/{topic}")
+        seen[cluster.kind] = topic_tree(zk_root, cluster.chroot, topic).get(f"/config/topics/{topic}")
     assert seen["kafka"] == {"version": 1, "config": {"retention.ms": "7200000", "segment.ms": "600000"}}
     assert seen["zkafka"] == seen["kafka"]

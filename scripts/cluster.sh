@@ -14,26 +14,13 @@ cd "$ROOT"
 RUN="$ROOT/.run"
 BROKERS="${ZKAFKA_BROKERS:-3}"
 ZK_CONF="config/zookeeper.properties"
-ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
 BIN="${ZKAFKA_BIN:-$ROOT/target/release/zkafka}"
 START_TIMEOUT="${ZKAFKA_START_TIMEOUT:-60}"
 
 say() { printf 'cluster: %s\n' "$*"; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
-
-# prop FILE KEY: the last value of KEY in a .properties file (empty if absent)
-prop() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1 | tr -d '\r'; }
-
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-zk_port() { prop "$ZK_CONF" clientPort; }
-
-zk_ruok() {
-  local port reply
-  port="$(zk_port)"
-  reply="$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && printf ruok >&3 && cat <&3" 2>/dev/null || true)"
-  [ "$reply" = "imok" ]
-}
+# shellcheck source=scripts/local-processes.sh
+. "$ROOT/scripts/local-processes.sh"
 
 broker_ids() {
   case "$BROKERS" in
@@ -41,32 +28,6 @@ broker_ids() {
     3) echo 1 2 3 ;;
     *) die "ZKAFKA_BROKERS must be 1 or 3, not '$BROKERS'" ;;
   esac
-}
-
-start_zookeeper() {
-  if pid_alive "$RUN/zookeeper.pid"; then
-    say "ZooKeeper already running (pid $(cat "$RUN/zookeeper.pid"))"
-    return
-  fi
-  if zk_ruok; then
-    die "something else already answers on ZooKeeper's port $(zk_port); stop it or change $ZK_CONF"
-  fi
-  mkdir -p "$RUN/zookeeper"
-  nohup java -Dzookeeper.log.dir="$RUN" -cp "$ZK_CP" \
-    org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_CONF" >"$RUN/zookeeper.log" 2>&1 &
-  echo $! >"$RUN/zookeeper.pid"
-  local i
-  for i in $(seq 1 150); do
-    if zk_ruok; then
-      say "ZooKeeper up on 127.0.0.1:$(zk_port) (pid $(cat "$RUN/zookeeper.pid"))"
-      return
-    fi
-    pid_alive "$RUN/zookeeper.pid" || break
-    sleep 0.2
-    : "$i"
-  done
-  tail -n 30 "$RUN/zookeeper.log" >&2 || true
-  die "ZooKeeper did not answer ruok (log: $RUN/zookeeper.log)"
 }
 
 start_broker() {
@@ -108,26 +69,6 @@ advertised_address() {
   echo "${adv#*://}"
 }
 
-stop_pidfile() {
-  local name="$1" pidf="$2" pid i
-  [ -f "$pidf" ] || return 0
-  pid="$(cat "$pidf")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for i in $(seq 1 150); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-      : "$i"
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "$name (pid $pid) ignored SIGTERM for 30s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    say "stopped $name (pid $pid)"
-  fi
-  rm -f "$pidf"
-}
-
 cmd_start() {
   "$ROOT/scripts/install-deps.sh"
   local ids
@@ -136,7 +77,7 @@ cmd_start() {
   cargo build --release --quiet
   [ -x "$BIN" ] || die "no broker binary at $BIN"
   mkdir -p "$RUN"
-  start_zookeeper
+  start_zookeeper "$RUN" "$ZK_CONF"
   local id bootstrap=()
   for id in $ids; do
     start_broker "$id"
@@ -147,34 +88,9 @@ cmd_start() {
   echo "stop with: scripts/cluster.sh stop"
 }
 
-cmd_stop() {
-  local id
-  # brokers first (highest id first), then ZooKeeper
-  for id in 3 2 1; do
-    stop_pidfile "broker-$id" "$RUN/broker-$id.pid"
-  done
-  stop_pidfile zookeeper "$RUN/zookeeper.pid"
-}
-
-cmd_status() {
-  local f name rc=0
-  for f in "$RUN"/zookeeper.pid "$RUN"/broker-*.pid; do
-    [ -f "$f" ] || continue
-    name="$(basename "$f" .pid)"
-    if pid_alive "$f"; then
-      say "$name running (pid $(cat "$f"))"
-    else
-      say "$name NOT running (stale pid $(cat "$f"); log ${f%.pid}.log)"
-      rc=1
-    fi
-  done
-  [ -f "$RUN/zookeeper.pid" ] || { say "not started (scripts/cluster.sh start)"; rc=1; }
-  return "$rc"
-}
-
 case "${1:-}" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
+  stop) stop_all "$RUN" ;;
+  status) status_of "$RUN" "scripts/cluster.sh start" ;;
   *) echo "usage: scripts/cluster.sh start|stop|status   (ZKAFKA_BROKERS=3|1)" >&2; exit 2 ;;
 esac

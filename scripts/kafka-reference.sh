@@ -24,42 +24,17 @@ CHROOT=/kafka-reference
 PORT_SHIFT=10000
 HEAP="${KAFKA_HEAP:--Xms512m -Xmx512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
-ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
 
 say() { printf 'kafka-reference: %s\n' "$*"; }
 die() { printf 'kafka-reference: error: %s\n' "$*" >&2; exit 1; }
-prop() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1 | tr -d '\r'; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/local-processes.sh
+. "$ROOT/scripts/local-processes.sh"
 
-zk_ruok() {
-  local reply
-  reply="$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && cat <&3" 2>/dev/null || true)"
-  [ "$reply" = "imok" ]
-}
-
-start_zookeeper() {
-  if pid_alive "$RUN/zookeeper.pid"; then
-    say "ZooKeeper already running (pid $(cat "$RUN/zookeeper.pid"))"
-    return
-  fi
-  zk_ruok && die "something else answers on 127.0.0.1:$ZK_PORT; stop it or set KAFKA_REFERENCE_ZK_PORT"
-  mkdir -p "$RUN/zookeeper"
-  # config/zookeeper.properties with its own port and data dir
+# config/zookeeper.properties with this cluster's port and data dir
+write_zookeeper_conf() {
+  mkdir -p "$RUN"
   sed -e "s|^clientPort=.*|clientPort=$ZK_PORT|" -e "s|^dataDir=.*|dataDir=$RUN/zookeeper|" \
     config/zookeeper.properties >"$RUN/zookeeper.properties"
-  nohup java -Dzookeeper.log.dir="$RUN" -cp "$ZK_CP" \
-    org.apache.zookeeper.server.quorum.QuorumPeerMain "$RUN/zookeeper.properties" \
-    >"$RUN/zookeeper.log" 2>&1 &
-  echo $! >"$RUN/zookeeper.pid"
-  local i
-  for i in $(seq 1 150); do
-    zk_ruok && { say "ZooKeeper up on 127.0.0.1:$ZK_PORT (pid $(cat "$RUN/zookeeper.pid"))"; return; }
-    pid_alive "$RUN/zookeeper.pid" || break
-    sleep 0.2
-    : "$i"
-  done
-  tail -n 30 "$RUN/zookeeper.log" >&2 || true
-  die "ZooKeeper did not answer ruok (log: $RUN/zookeeper.log)"
 }
 
 # the first listener's host and port, shifted
@@ -108,31 +83,11 @@ start_broker() {
   say "Kafka $KAFKA_VERSION broker $id up on $hostport (pid $(cat "$pidf"), log $logf)"
 }
 
-stop_pidfile() {
-  local name="$1" pidf="$2" pid i
-  [ -f "$pidf" ] || return 0
-  pid="$(cat "$pidf")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for i in $(seq 1 300); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-      : "$i"
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "$name (pid $pid) ignored SIGTERM for 60s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    say "stopped $name (pid $pid)"
-  fi
-  rm -f "$pidf"
-}
-
 cmd_start() {
   "$ROOT/scripts/install-deps.sh" --kafka
   kafka_libs broker "$KAFKA_VERSION" >/dev/null
-  mkdir -p "$RUN"
-  start_zookeeper
+  write_zookeeper_conf
+  start_zookeeper "$RUN" "$RUN/zookeeper.properties"
   local id bootstrap=()
   for id in 1 2 3; do
     start_broker "$id"
@@ -144,33 +99,9 @@ cmd_start() {
   echo "stop with: scripts/kafka-reference.sh stop"
 }
 
-cmd_stop() {
-  local id
-  for id in 3 2 1; do
-    stop_pidfile "Kafka broker $id" "$RUN/broker-$id.pid"
-  done
-  stop_pidfile ZooKeeper "$RUN/zookeeper.pid"
-}
-
-cmd_status() {
-  local f name rc=0
-  for f in "$RUN"/zookeeper.pid "$RUN"/broker-*.pid; do
-    [ -f "$f" ] || continue
-    name="$(basename "$f" .pid)"
-    if pid_alive "$f"; then
-      say "$name running (pid $(cat "$f"))"
-    else
-      say "$name NOT running (stale pid $(cat "$f"); log ${f%.pid}.log)"
-      rc=1
-    fi
-  done
-  [ -f "$RUN/zookeeper.pid" ] || { say "not started (scripts/kafka-reference.sh start)"; rc=1; }
-  return "$rc"
-}
-
 case "${1:-}" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
+  stop) stop_all "$RUN" 60 ;;
+  status) status_of "$RUN" "scripts/kafka-reference.sh start" ;;
   *) echo "usage: scripts/kafka-reference.sh start|stop|status" >&2; exit 2 ;;
 esac
