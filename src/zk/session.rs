@@ -141,11 +141,6 @@ impl KafkaZkClient {
         self.client.session().clone()
     }
 
-    /// The underlying client, for tools (`zkafka zk`) and tests that need a raw operation.
-    pub fn raw(&self) -> &Client {
-        &self.client
-    }
-
     /// Closes the session (its ephemerals vanish at once) if this is the last clone of the client;
     /// otherwise only drops this handle.
     pub async fn close(self) {
@@ -204,9 +199,7 @@ impl KafkaZkClient {
     pub(crate) async fn create_with_parents(&self, paths: &[&str]) -> Result<(), ZkError> {
         let mut all: Vec<String> = Vec::new();
         for path in paths {
-            for (i, _) in path.match_indices('/').skip(1) {
-                all.push(path[..i].to_string());
-            }
+            all.extend(super::paths::ancestors(path).map(str::to_string));
             all.push(path.to_string());
         }
         all.sort_by_key(|p| p.matches('/').count());
