@@ -44,6 +44,15 @@ fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The partitions whose topic can be a znode name, as the zk layer takes them.
+fn znode_safe(partitions: &[TopicPartition]) -> Vec<(&str, i32)> {
+    partitions
+        .iter()
+        .filter(|tp| is_znode_safe(&tp.topic))
+        .map(|tp| (tp.topic.as_str(), tp.partition))
+        .collect()
+}
+
 fn extras_znode(extra: &OffsetExtra) -> OffsetExtrasZnode {
     OffsetExtrasZnode {
         version: 1,
@@ -133,13 +142,8 @@ impl ZkOffsetStore {
                 .collect(),
         };
         // A name that cannot be a znode was never committed: not read, answered as nothing.
-        let readable: Vec<(&str, i32)> = partitions
-            .iter()
-            .filter(|tp| is_znode_safe(&tp.topic))
-            .map(|tp| (tp.topic.as_str(), tp.partition))
-            .collect();
         let mut found = zk
-            .fetch_consumer_offsets(group, &readable)
+            .fetch_consumer_offsets(group, &znode_safe(&partitions))
             .await
             .map_err(store_err)?
             .into_iter();
@@ -177,14 +181,9 @@ impl ZkOffsetStore {
         partitions: Vec<TopicPartition>,
     ) -> Result<(), StoreError> {
         check_name("group", group)?;
-        let partitions: Vec<(&str, i32)> = partitions
-            .iter()
-            .filter(|tp| is_znode_safe(&tp.topic))
-            .map(|tp| (tp.topic.as_str(), tp.partition))
-            .collect();
         let multis = self
             .zk()
-            .delete_consumer_offsets(group, &partitions)
+            .delete_consumer_offsets(group, &znode_safe(&partitions))
             .await
             .map_err(store_err)?;
         self.count_multis(multis);

@@ -25,10 +25,7 @@ impl KafkaZkClient {
     ) -> Result<(), ZkError> {
         let dir = paths::consumer_ids(group);
         if !members.is_empty() {
-            self.client
-                .mkdir(&dir, &self.persistent(&dir))
-                .await
-                .map_err(|e| ZkError::at(&dir, e))?;
+            self.ensure_dir(&dir).await?;
         }
         let existing: BTreeSet<String> = self.children(&dir).await?.into_iter().collect();
         let wanted: BTreeSet<&str> = members.iter().map(|(id, _)| *id).collect();
@@ -74,27 +71,24 @@ impl KafkaZkClient {
     ) -> Result<(), ZkError> {
         let dir = paths::consumer_owners(group);
         if !owners.is_empty() {
-            self.client
-                .mkdir(&dir, &self.persistent(&dir))
-                .await
-                .map_err(|e| ZkError::at(&dir, e))?;
+            self.ensure_dir(&dir).await?;
         }
         let topics = self.children(&dir).await?;
-        let listings: Vec<_> = topics
+        let topic_dirs: Vec<String> = topics
             .iter()
-            .map(|t| {
-                let path = paths::consumer_owners_topic(group, t);
-                let listing = self.client.list_children(&path);
-                (path, listing)
-            })
+            .map(|t| paths::consumer_owners_topic(group, t))
             .collect();
         let mut existing = BTreeSet::new();
-        for (path, listing) in listings {
-            match listing.await {
-                Ok(ps) => existing.extend(ps.into_iter().map(|p| format!("{path}/{p}"))),
-                Err(E::NoNode) => {}
-                Err(e) => return Err(ZkError::at(&path, e)),
-            }
+        for (path, partitions) in topic_dirs
+            .iter()
+            .zip(self.children_of_each(&topic_dirs).await?)
+        {
+            existing.extend(
+                partitions
+                    .into_iter()
+                    .flatten()
+                    .map(|p| format!("{path}/{p}")),
+            );
         }
         let wanted: BTreeMap<String, &str> = owners
             .iter()
@@ -107,11 +101,8 @@ impl KafkaZkClient {
             .iter()
             .filter(|t| !topics.iter().any(|e| e == *t))
         {
-            let path = paths::consumer_owners_topic(group, t);
-            self.client
-                .mkdir(&path, &self.persistent(&path))
-                .await
-                .map_err(|e| ZkError::at(&path, e))?;
+            self.ensure_dir(&paths::consumer_owners_topic(group, t))
+                .await?;
         }
         let deletes: Vec<_> = existing
             .iter()
@@ -149,12 +140,11 @@ impl KafkaZkClient {
         Ok(())
     }
 
-    /// Lists children, treating a missing znode as having none.
-    pub(super) async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
-        match self.client.list_children(path).await {
-            Ok(c) => Ok(c),
-            Err(E::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(ZkError::at(path, e)),
-        }
+    /// Creates `path` and its missing ancestors (persistent, empty) unless it exists.
+    async fn ensure_dir(&self, path: &str) -> Result<(), ZkError> {
+        self.client
+            .mkdir(path, &self.persistent(path))
+            .await
+            .map_err(|e| ZkError::at(path, e))
     }
 }

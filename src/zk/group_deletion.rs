@@ -144,14 +144,9 @@ impl KafkaZkClient {
             }
         }
         while !level.is_empty() {
-            let listings: Vec<_> = level.iter().map(|p| self.client.list_children(p)).collect();
             let mut next = Vec::new();
-            for (path, listing) in level.iter().zip(listings) {
-                match listing.await {
-                    Ok(kids) => next.extend(kids.into_iter().map(|k| format!("{path}/{k}"))),
-                    Err(E::NoNode) => {}
-                    Err(e) => return Err(ZkError::at(path, e)),
-                }
+            for (path, kids) in level.iter().zip(self.children_of_each(&level).await?) {
+                next.extend(kids.into_iter().flatten().map(|k| format!("{path}/{k}")));
             }
             all.append(&mut level);
             level = next;

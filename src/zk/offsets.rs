@@ -14,7 +14,7 @@
 //! Group, topic and member names are used as znode names as they are: the caller (the group
 //! coordinator) refuses names that are not one znode name.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use zookeeper_client::{Error as E, MultiWriteError};
 
@@ -80,11 +80,7 @@ impl KafkaZkClient {
         // existence checks and creates below.
         let mut fast: Vec<Vec<Write>> = Vec::new();
         for (p, data, starts_unit) in &leaves {
-            let op = (p.as_str(), data.as_slice(), true);
-            match fast.last_mut() {
-                Some(unit) if !*starts_unit => unit.push(op),
-                _ => fast.push(vec![op]),
-            }
+            push_op(&mut fast, (p.as_str(), data.as_slice(), true), *starts_unit);
         }
         match self.write_units(&fast, &mut multis).await {
             Ok(()) => return Ok(multis),
@@ -116,11 +112,7 @@ impl KafkaZkClient {
                 .map(|(p, _)| vec![(p.as_str(), &[][..], false)])
                 .collect();
             for ((p, data, starts_unit), e) in leaves.iter().zip(leaf_exists) {
-                let op = (p.as_str(), data.as_slice(), *e);
-                match units.last_mut() {
-                    Some(unit) if !*starts_unit => unit.push(op),
-                    _ => units.push(vec![op]),
-                }
+                push_op(&mut units, (p.as_str(), data.as_slice(), *e), *starts_unit);
             }
             match self.write_units(&units, &mut multis).await {
                 Ok(()) => return Ok(multis),
@@ -230,30 +222,20 @@ impl KafkaZkClient {
             Err(E::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(ZkError::at(&root, e)),
         };
-        let listings: Vec<_> = topics
+        let topic_dirs: Vec<String> = topics
             .iter()
-            .map(|t| {
-                let path = paths::consumer_offsets_topic(group, t);
-                let listing = self.client.list_children(&path);
-                (path, listing)
-            })
+            .map(|t| paths::consumer_offsets_topic(group, t))
             .collect();
-        let mut by_topic: HashMap<&str, Vec<i32>> = HashMap::new();
-        for (topic, (path, listing)) in topics.iter().zip(listings) {
-            let parts = match listing.await {
-                Ok(p) => p,
-                Err(E::NoNode) => continue,
-                Err(e) => return Err(ZkError::at(&path, e)),
-            };
-            by_topic
-                .entry(topic)
-                .or_default()
-                .extend(parts.iter().filter_map(|p| p.parse::<i32>().ok()));
+        let mut out = Vec::new();
+        for (topic, partitions) in topics.iter().zip(self.children_of_each(&topic_dirs).await?) {
+            out.extend(
+                partitions
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                    .map(|p| (topic.clone(), p)),
+            );
         }
-        let mut out: Vec<(String, i32)> = by_topic
-            .into_iter()
-            .flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.to_string(), p)))
-            .collect();
         out.sort();
         Ok(out)
     }
@@ -261,24 +243,25 @@ impl KafkaZkClient {
     /// Every group with at least one topic under `/consumers/<group>/offsets`, sorted.
     pub async fn consumer_groups_with_offsets(&self) -> Result<Vec<String>, ZkError> {
         let groups = self.children(paths::CONSUMERS).await?;
-        let listings: Vec<_> = groups
-            .iter()
-            .map(|g| {
-                let path = paths::consumer_offsets(g);
-                let listing = self.client.list_children(&path);
-                (path, listing)
-            })
+        let offset_dirs: Vec<String> = groups.iter().map(|g| paths::consumer_offsets(g)).collect();
+        let topics = self.children_of_each(&offset_dirs).await?;
+        let mut out: Vec<String> = groups
+            .into_iter()
+            .zip(topics)
+            .filter(|(_, topics)| topics.as_ref().is_some_and(|t| !t.is_empty()))
+            .map(|(g, _)| g)
             .collect();
-        let mut out = Vec::new();
-        for (g, (path, listing)) in groups.into_iter().zip(listings) {
-            match listing.await {
-                Ok(topics) if !topics.is_empty() => out.push(g),
-                Ok(_) | Err(E::NoNode) => {}
-                Err(e) => return Err(ZkError::at(&path, e)),
-            }
-        }
         out.sort();
         Ok(out)
+    }
+}
+
+/// Appends `op` to the last unit, or as a new unit when it starts one (an offset starts a unit,
+/// its extras join it).
+fn push_op<'a>(units: &mut Vec<Vec<Write<'a>>>, op: Write<'a>, starts_unit: bool) {
+    match units.last_mut() {
+        Some(unit) if !starts_unit => unit.push(op),
+        _ => units.push(vec![op]),
     }
 }
 

@@ -195,6 +195,33 @@ impl KafkaZkClient {
         }
     }
 
+    /// Lists children, treating a missing znode as having none.
+    pub(crate) async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        match self.client.list_children(path).await {
+            Ok(c) => Ok(c),
+            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(ZkError::at(path, e)),
+        }
+    }
+
+    /// The children of each of `paths` (`None` where it does not exist), every listing sent
+    /// before the first answer is awaited.
+    pub(crate) async fn children_of_each(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<Option<Vec<String>>>, ZkError> {
+        let listings: Vec<_> = paths.iter().map(|p| self.client.list_children(p)).collect();
+        let mut out = Vec::with_capacity(paths.len());
+        for (path, listing) in paths.iter().zip(listings) {
+            match listing.await {
+                Ok(children) => out.push(Some(children)),
+                Err(zookeeper_client::Error::NoNode) => out.push(None),
+                Err(e) => return Err(ZkError::at(path, e)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Creates `path` and its missing ancestors (persistent, empty), all requests pipelined.
     pub(crate) async fn create_with_parents(&self, paths: &[&str]) -> Result<(), ZkError> {
         let mut all: Vec<String> = Vec::new();
