@@ -138,8 +138,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         .collect();
 
     let (zk_tx, zk_rx) = watch::channel(zk.clone());
-    let (raw_zk_tx, raw_zk_rx) = watch::channel(zk.raw().clone());
-    let groups = group_coordinator(&config, raw_zk_rx, replicas.clone());
+    let groups = group_coordinator(&config, zk_rx.clone(), replicas.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (controller, controller_queue) = ControllerHandle::new();
     let apis = Arc::new(KafkaApis {
@@ -224,7 +223,6 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
                 warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
                 current = renew_session(&config, broker_id, &reg, &replicas, current.session_info()).await;
                 let _ = zk_tx.send(current.clone());
-                let _ = raw_zk_tx.send(current.raw().clone());
                 groups.refresh_mirrors();
                 controller.send(ControllerEvent::SessionRenewed);
             }
@@ -302,7 +300,7 @@ fn start_log_cleaner(
 /// `__consumer_offsets` partition this broker leads.
 fn group_coordinator(
     config: &KafkaConfig,
-    zk: watch::Receiver<zookeeper_client::Client>,
+    zk: watch::Receiver<KafkaZkClient>,
     replicas: Arc<ReplicaManager>,
 ) -> Arc<GroupCoordinator> {
     let groups = GroupCoordinator::new(

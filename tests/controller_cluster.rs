@@ -31,7 +31,8 @@ struct Broker {
 
 struct Cluster {
     zk: ZooKeeper,
-    client: KafkaZkClient,
+    /// Watches the tree from outside, as a tool would.
+    observer: zookeeper_client::Client,
     brokers: BTreeMap<i32, Broker>,
     _dir: tempfile::TempDir,
     overrides: Vec<String>,
@@ -48,13 +49,11 @@ impl Cluster {
     /// ZooKeeper plus brokers 1..=n, started in order; broker 1 becomes the controller.
     async fn start(n: i32, overrides: &[&str]) -> Cluster {
         let zk = ZooKeeper::start();
-        let client = KafkaZkClient::connect(&zk.settings(""))
-            .await
-            .expect("zk client");
+        let observer = zk.observer("").await;
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cluster = Cluster {
             zk,
-            client,
+            observer,
             brokers: BTreeMap::new(),
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             _dir: dir,
@@ -156,7 +155,7 @@ impl Cluster {
         pred: impl Fn(Option<&[u8]>) -> bool,
     ) -> Option<Vec<u8>> {
         let deadline = Instant::now() + WAIT;
-        let raw = self.client.raw();
+        let raw = &self.observer;
         loop {
             let (stat, watcher) = raw.check_and_watch_stat(path).await.expect("exists watch");
             let data = match stat {
@@ -214,7 +213,7 @@ impl Cluster {
 
     async fn broker_epoch(&self, id: i32) -> i64 {
         let path = format!("{CHROOT}/brokers/ids/{id}");
-        let stat = self.client.raw().check_stat(&path).await.expect("stat");
+        let stat = self.observer.check_stat(&path).await.expect("stat");
         stat.expect("registered").czxid
     }
 
@@ -321,7 +320,7 @@ async fn preferred_leaders_return_after_a_restart() {
                     .with_partition_epoch(partition_epoch)])])
     };
     let path = format!("{CHROOT}/brokers/topics/pl/partitions/4/state");
-    let (_, stat) = c.client.raw().get_data(&path).await.expect("state");
+    let (_, stat) = c.observer.get_data(&path).await.expect("state");
     let epoch = c.broker_epoch(leader).await;
     let not_controller = c.connect(3).await;
     let resp = not_controller

@@ -80,7 +80,7 @@ async fn returning_leader_truncates_records_the_new_leader_never_had() {
         .await
         .expect("zk");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while probe.raw().get_data("/controller").await.is_err() {
+    while !matches!(probe.get_active_controller().await, Ok(Some(_))) {
         assert!(Instant::now() < deadline, "no controller");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -14,6 +14,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
     let c = KafkaZkClient::connect(&zk.settings("/kafka"))
         .await
         .unwrap();
+    let observer = zk.observer("/kafka").await;
     c.ensure_persistent_paths().await.unwrap();
     let epoch = c.try_elect_controller(1).await.unwrap().unwrap();
 
@@ -39,7 +40,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
         .expect("exists-watch fires on create");
     let (pending, _) = c.get_reassignment_and_watch().await.unwrap();
     assert_eq!(pending, Some(request));
-    validate_tree(c.raw()).await;
+    validate_tree(&observer).await;
     c.update_reassignment(
         &epoch,
         &ReassignmentZnode {
@@ -49,8 +50,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
     )
     .await
     .unwrap();
-    let (data, _) = c
-        .raw()
+    let (data, _) = observer
         .get_data("/admin/reassign_partitions")
         .await
         .unwrap();
@@ -67,8 +67,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
     )
     .await
     .unwrap();
-    assert!(c
-        .raw()
+    assert!(observer
         .check_stat("/admin/reassign_partitions")
         .await
         .unwrap()
@@ -84,7 +83,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
     c.create_preferred_election(&election).await.unwrap();
     let (pending, watcher) = c.get_preferred_election_and_watch().await.unwrap();
     assert_eq!(pending, Some(election));
-    validate_tree(c.raw()).await;
+    validate_tree(&observer).await;
     c.delete_preferred_election(&epoch).await.unwrap();
     c.delete_preferred_election(&epoch).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), watcher.changed())
@@ -96,37 +95,75 @@ async fn reassignment_and_preferred_election_lifecycle() {
 async fn group_mirrors_are_ephemeral_and_config_changes_purge() {
     let zk = ZooKeeper::start();
     let c = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let observer = zk.observer("").await;
     c.ensure_persistent_paths().await.unwrap();
-    let member = ConsumerRegistration {
-        version: 1,
-        subscription: [("foo".to_string(), 1)].into(),
-        pattern: "static".into(),
-        timestamp: zkafka::zk::znodes::now_timestamp(),
+    let member = ConsumerRegistration::static_subscription(&["foo".to_string()], 1_423_016_430_000);
+    // Setting the same picture twice leaves it as it is.
+    for _ in 0..2 {
+        c.set_group_members("g", &[("g-member-1", member.clone())])
+            .await
+            .unwrap();
+        c.set_partition_owners("g", &[(("foo", 0), "g-member-1")])
+            .await
+            .unwrap();
+    }
+    let commit = OffsetCommitEntry {
+        topic: "foo",
+        partition: 0,
+        offset: 3,
+        extras: None,
     };
-    c.register_group_member("g", "g-member-1", &member)
+    c.commit_consumer_offsets("g", &[commit]).await.unwrap();
+    let (data, stat) = observer
+        .get_data("/consumers/g/ids/g-member-1")
         .await
         .unwrap();
-    c.register_group_member("g", "g-member-1", &member)
+    assert_eq!(
+        data,
+        br#"{"version":1,"subscription":{"foo":1},"pattern":"static","timestamp":"1423016430000"}"#
+    );
+    assert_eq!(stat.ephemeral_owner, c.session_id());
+    let (data, stat) = observer
+        .get_data("/consumers/g/owners/foo/0")
         .await
         .unwrap();
-    c.set_partition_owner("g", "foo", 0, "g-member-1")
-        .await
-        .unwrap();
-    c.commit_offsets("g", &[("foo".into(), 0, 3)])
-        .await
-        .unwrap();
-    let (data, stat) = c.raw().get_data("/consumers/g/owners/foo/0").await.unwrap();
     assert_eq!(data, b"g-member-1");
     assert_eq!(stat.ephemeral_owner, c.session_id());
-    validate_tree(c.raw()).await;
-    c.remove_partition_owner("g", "foo", 0).await.unwrap();
-    c.deregister_group_member("g", "g-member-1").await.unwrap();
-    assert!(c
-        .raw()
-        .check_stat("/consumers/g/ids/g-member-1")
+    validate_tree(&observer).await;
+    // The owner moves to another member; then the group empties.
+    c.set_group_members("g", &[("g-member-2", member.clone())])
+        .await
+        .unwrap();
+    c.set_partition_owners("g", &[(("foo", 0), "g-member-2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        observer.list_children("/consumers/g/ids").await.unwrap(),
+        ["g-member-2"]
+    );
+    let (data, _) = observer
+        .get_data("/consumers/g/owners/foo/0")
+        .await
+        .unwrap();
+    assert_eq!(data, b"g-member-2");
+    c.set_partition_owners("g", &[]).await.unwrap();
+    c.set_group_members("g", &[]).await.unwrap();
+    assert!(observer
+        .list_children("/consumers/g/ids")
         .await
         .unwrap()
-        .is_none());
+        .is_empty());
+    assert!(observer
+        .list_children("/consumers/g/owners/foo")
+        .await
+        .unwrap()
+        .is_empty());
+    // A deleted group is not re-created by mirroring it empty.
+    let deleted = c.delete_consumer_group("g").await.unwrap();
+    assert!(deleted.had_offsets);
+    c.set_group_members("g", &[]).await.unwrap();
+    c.set_partition_owners("g", &[]).await.unwrap();
+    assert!(observer.check_stat("/consumers/g").await.unwrap().is_none());
 
     for i in 0..3 {
         c.set_topic_config("foo", &[("retention.ms".to_string(), i.to_string())].into())

@@ -26,10 +26,11 @@ async fn persistent_paths_and_cluster_id() {
     let a = KafkaZkClient::connect(&zk.settings("/kafka"))
         .await
         .unwrap();
+    let observer = zk.observer("/kafka").await;
     a.ensure_persistent_paths().await.unwrap();
     a.ensure_persistent_paths().await.unwrap(); // idempotent
     for path in zkafka::zk::paths::PERSISTENT_PATHS {
-        let (data, _) = a.raw().get_data(path).await.unwrap();
+        let (data, _) = observer.get_data(path).await.unwrap();
         assert!(data.is_empty(), "{path} is empty");
     }
     let proposed = new_cluster_id();
@@ -45,19 +46,20 @@ async fn persistent_paths_and_cluster_id() {
         proposed,
         "first id wins"
     );
-    let (data, _) = a.raw().get_data("/cluster/id").await.unwrap();
+    let (data, _) = observer.get_data("/cluster/id").await.unwrap();
     assert_eq!(
         String::from_utf8(data).unwrap(),
         format!(r#"{{"version":"1","id":"{proposed}"}}"#)
     );
     // 14 persistent paths, their parents /brokers, /config, /admin, then /cluster and /cluster/id.
-    assert_eq!(validate_tree(a.raw()).await, 19);
+    assert_eq!(validate_tree(&observer).await, 19);
 }
 
 #[tokio::test]
 async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
     let zk = ZooKeeper::start();
     let a = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let observer = zk.observer("").await;
     a.ensure_persistent_paths().await.unwrap();
     let (ids, watcher) = a.get_broker_ids_and_watch().await.unwrap();
     assert!(ids.is_empty());
@@ -66,7 +68,7 @@ async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
         .await
         .expect("child watch fires");
 
-    let (data, stat) = a.raw().get_data("/brokers/ids/1").await.unwrap();
+    let (data, stat) = observer.get_data("/brokers/ids/1").await.unwrap();
     assert_eq!(stat.version, 1, "create + setData");
     assert_eq!(stat.ephemeral_owner, a.session_id());
     assert_eq!(stat.czxid, epoch, "broker epoch is the czxid");
@@ -93,7 +95,7 @@ async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
     assert_eq!(brokers.len(), 2, "missing ids are absent");
     assert_eq!(brokers[&1].1, epoch);
     assert_eq!(brokers[&2].0.port, 9093);
-    validate_tree(a.raw()).await;
+    validate_tree(&observer).await;
 
     // A bounced broker re-registers with a larger epoch.
     b.deregister_broker(2).await.unwrap();
@@ -106,11 +108,12 @@ async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
 async fn generated_broker_ids_start_at_1001() {
     let zk = ZooKeeper::start();
     let a = KafkaZkClient::connect(&zk.settings("/gen")).await.unwrap();
+    let observer = zk.observer("/gen").await;
     // Works even before ensure_persistent_paths created /brokers/seqid.
     assert_eq!(a.generate_broker_id(1000).await.unwrap(), 1001);
     a.ensure_persistent_paths().await.unwrap();
     assert_eq!(a.generate_broker_id(1000).await.unwrap(), 1002);
     let b = KafkaZkClient::connect(&zk.settings("/gen")).await.unwrap();
     assert_eq!(b.generate_broker_id(1000).await.unwrap(), 1003);
-    validate_tree(a.raw()).await;
+    validate_tree(&observer).await;
 }

@@ -26,6 +26,7 @@ async fn clients(zk: &ZooKeeper, n: usize) -> Vec<KafkaZkClient> {
 async fn election_race_has_one_winner_and_epochs_increment() {
     let zk = ZooKeeper::start();
     let c = clients(&zk, 3).await;
+    let observer = zk.observer("/kafka").await;
     let (none, watcher) = c[0].get_controller_and_watch().await.unwrap();
     assert_eq!(none, None);
     let results = tokio::join!(
@@ -54,19 +55,14 @@ async fn election_race_has_one_winner_and_epochs_increment() {
     let (controller, watcher) = c[1].get_controller_and_watch().await.unwrap();
     assert_eq!(controller, Some(winner as i32 + 1));
     assert_eq!(c[2].get_controller_epoch().await.unwrap(), Some(epoch));
-    let (data, _) = c[0].raw().get_data("/controller_epoch").await.unwrap();
+    let (data, _) = observer.get_data("/controller_epoch").await.unwrap();
     assert_eq!(data, b"1");
-    validate_tree(c[0].raw()).await;
+    validate_tree(&observer).await;
 
     // Only the holder can resign; then the watch fires on delete and the next election adds 1.
     let other = (winner + 1) % 3;
     c[other].resign_controller(other as i32 + 1).await.unwrap();
-    assert!(c[0]
-        .raw()
-        .check_stat("/controller")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(observer.check_stat("/controller").await.unwrap().is_some());
     c[winner]
         .resign_controller(winner as i32 + 1)
         .await
@@ -102,6 +98,7 @@ fn tp(topic: &str, p: i32) -> (String, i32) {
 async fn partition_states_create_update_and_fencing() {
     let zk = ZooKeeper::start();
     let c = clients(&zk, 2).await;
+    let observer = zk.observer("/kafka").await;
     let assignment: BTreeMap<i32, Vec<i32>> = (0..3).map(|p| (p, vec![1, 2])).collect();
     c[0].create_topic("foo", &assignment, &new_topic_id(), &BTreeMap::new())
         .await
@@ -129,8 +126,7 @@ async fn partition_states_create_update_and_fencing() {
             .all(|r| matches!(r, Err(ZkError::NodeExists(_)))),
         "{again:?}"
     );
-    let (data, _) = c[0]
-        .raw()
+    let (data, _) = observer
         .get_data("/brokers/topics/foo/partitions/1/state")
         .await
         .unwrap();
@@ -171,7 +167,7 @@ async fn partition_states_create_update_and_fencing() {
     );
     assert_eq!(read[2], None);
     assert_eq!(read[3], None);
-    validate_tree(c[0].raw()).await;
+    validate_tree(&observer).await;
 
     // Another controller is elected: the old one's writes fail with ControllerMoved.
     c[0].resign_controller(1).await.unwrap();
@@ -200,6 +196,7 @@ async fn partition_states_create_update_and_fencing() {
 async fn many_partitions_span_several_multis_and_delete_topic() {
     let zk = ZooKeeper::start();
     let c = clients(&zk, 1).await;
+    let observer = zk.observer("/kafka").await;
     let n = 1500;
     let assignment: BTreeMap<i32, Vec<i32>> = (0..n).map(|p| (p, vec![1])).collect();
     c[0].create_topic("big", &assignment, &new_topic_id(), &BTreeMap::new())
@@ -296,7 +293,7 @@ async fn many_partitions_span_several_multis_and_delete_topic() {
         "/admin/delete_topics/big",
     ] {
         assert!(
-            c[0].raw().check_stat(path).await.unwrap().is_none(),
+            observer.check_stat(path).await.unwrap().is_none(),
             "{path} deleted"
         );
     }
@@ -304,11 +301,10 @@ async fn many_partitions_span_several_multis_and_delete_topic() {
     assert_eq!(topics, vec!["small".to_string()]);
     c[0].request_topic_deletion("small").await.unwrap();
     c[0].remove_deletion_marker("small").await.unwrap();
-    assert!(c[0]
-        .raw()
+    assert!(observer
         .check_stat("/brokers/topics/small")
         .await
         .unwrap()
         .is_some());
-    validate_tree(c[0].raw()).await;
+    validate_tree(&observer).await;
 }

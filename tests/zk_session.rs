@@ -27,11 +27,10 @@ async fn connect_creates_missing_chroot() {
         .await
         .unwrap();
     client.ensure_persistent_paths().await.unwrap();
-    let root = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
-    let (data, _) = root.raw().get_data("/kafka/cluster-a").await.unwrap();
+    let root = zk.observer("").await;
+    let (data, _) = root.get_data("/kafka/cluster-a").await.unwrap();
     assert!(data.is_empty(), "chroot holds no data");
     assert!(root
-        .raw()
         .check_stat("/kafka/cluster-a/brokers/ids")
         .await
         .unwrap()
@@ -40,7 +39,9 @@ async fn connect_creates_missing_chroot() {
     let again = KafkaZkClient::connect(&zk.settings("/kafka/cluster-a"))
         .await
         .unwrap();
-    assert!(support::schema::validate_tree(again.raw()).await >= 14);
+    again.ensure_persistent_paths().await.unwrap();
+    let observer = zk.observer("/kafka/cluster-a").await;
+    assert!(support::schema::validate_tree(&observer).await >= 14);
 }
 
 #[tokio::test]
@@ -153,11 +154,11 @@ async fn session_survives_a_short_outage_and_expires_after_a_long_one() {
     }
 }
 
+/// Waits until the session answers a read again (the client reconnects by itself).
 async fn wait_connected(client: &KafkaZkClient) {
-    let mut state = client.raw().state_watcher();
     let connected = async {
-        while state.state() != zookeeper_client::SessionState::SyncConnected {
-            state.changed().await;
+        while client.get_broker_epoch(0).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(20), connected)

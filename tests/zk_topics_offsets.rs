@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use support::schema::validate_tree;
 use support::zookeeper::ZooKeeper;
-use zkafka::zk::{new_topic_id, KafkaZkClient, TopicZnode, ZkError};
+use zkafka::zk::{
+    new_topic_id, CommittedOffsetZnode, KafkaZkClient, OffsetCommitEntry, TopicZnode, ZkError,
+};
 
 async fn client(zk: &ZooKeeper) -> KafkaZkClient {
     let c = KafkaZkClient::connect(&zk.settings("/kafka"))
@@ -21,6 +23,7 @@ async fn client(zk: &ZooKeeper) -> KafkaZkClient {
 async fn create_topic_assignment_and_config() {
     let zk = ZooKeeper::start();
     let c = client(&zk).await;
+    let observer = zk.observer("/kafka").await;
     let (topics, watcher) = c.get_topics_and_watch().await.unwrap();
     assert!(topics.is_empty());
     let id = new_topic_id();
@@ -41,21 +44,21 @@ async fn create_topic_assignment_and_config() {
         Err(ZkError::TopicExists(t)) => assert_eq!(t, "foo"),
         other => panic!("expected TopicExists, got {other:?}"),
     }
-    let (data, _) = c.raw().get_data("/brokers/topics/foo").await.unwrap();
+    let (data, _) = observer.get_data("/brokers/topics/foo").await.unwrap();
     assert_eq!(
         String::from_utf8(data).unwrap(),
         format!(
             r#"{{"removing_replicas":{{}},"partitions":{{"0":[1,2],"1":[2,3],"2":[3,1]}},"topic_id":"{id}","adding_replicas":{{}},"version":3}}"#
         )
     );
-    let (data, _) = c.raw().get_data("/config/topics/foo").await.unwrap();
+    let (data, _) = observer.get_data("/config/topics/foo").await.unwrap();
     assert_eq!(
         data,
         br#"{"version":1,"config":{"retention.ms":"86400000"}}"#
     );
 
     // A leftover config znode does not block creation.
-    c.raw()
+    observer
         .create(
             "/config/topics/bar",
             br#"{"version":1,"config":{"a":"b"}}"#,
@@ -115,8 +118,7 @@ async fn create_topic_assignment_and_config() {
     assert_eq!(changes, vec!["config_change_0000000000".to_string()]);
     let change = c.get_config_change(&changes[0]).await.unwrap().unwrap();
     assert_eq!(change.entity_path, "topics/foo");
-    let (data, _) = c
-        .raw()
+    let (data, _) = observer
         .get_data("/config/changes/config_change_0000000000")
         .await
         .unwrap();
@@ -139,33 +141,45 @@ async fn create_topic_assignment_and_config() {
             .len(),
         1
     );
-    validate_tree(c.raw()).await;
+    validate_tree(&observer).await;
+}
+
+fn commit(topic: &str, partition: i32, offset: i64) -> OffsetCommitEntry<'_> {
+    OffsetCommitEntry {
+        topic,
+        partition,
+        offset,
+        extras: None,
+    }
+}
+
+fn offsets(found: Vec<Option<CommittedOffsetZnode>>) -> Vec<Option<i64>> {
+    found.into_iter().map(|o| o.map(|o| o.offset)).collect()
 }
 
 #[tokio::test]
 async fn offsets_commit_fetch_round_trip() {
     let zk = ZooKeeper::start();
     let c = client(&zk).await;
-    let tps = vec![
-        ("foo".to_string(), 0),
-        ("foo".to_string(), 1),
-        ("bar".to_string(), 0),
-    ];
+    let observer = zk.observer("/kafka").await;
+    let tps = [("foo", 0), ("foo", 1), ("bar", 0)];
     assert_eq!(
-        c.fetch_offsets("g", &tps).await.unwrap(),
+        offsets(c.fetch_consumer_offsets("g", &tps).await.unwrap()),
         vec![None, None, None]
     );
-    assert!(c.list_group_offsets("g").await.unwrap().is_empty());
+    assert!(c.consumer_offset_partitions("g").await.unwrap().is_empty());
+    assert!(c.consumer_groups_with_offsets().await.unwrap().is_empty());
 
-    c.commit_offsets("g", &[("foo".into(), 0, 42), ("bar".into(), 0, 7)])
-        .await
-        .unwrap();
+    // A first commit: the setData multi fails as a whole (a znode is missing), then one multi
+    // creates everything; a repeat commit is the setData multi alone.
+    let first = [commit("foo", 0, 42), commit("bar", 0, 7)];
+    assert_eq!(c.commit_consumer_offsets("g", &first).await.unwrap(), 1);
+    assert_eq!(c.commit_consumer_offsets("g", &first).await.unwrap(), 1);
     assert_eq!(
-        c.fetch_offsets("g", &tps).await.unwrap(),
+        offsets(c.fetch_consumer_offsets("g", &tps).await.unwrap()),
         vec![Some(42), None, Some(7)]
     );
-    let (data, stat) = c
-        .raw()
+    let (data, stat) = observer
         .get_data("/consumers/g/offsets/foo/0")
         .await
         .unwrap();
@@ -173,26 +187,36 @@ async fn offsets_commit_fetch_round_trip() {
     assert_eq!(stat.ephemeral_owner, 0);
 
     // Mixed set + create in one commit; many partitions at once.
-    let mut many: Vec<(String, i32, i64)> = vec![("foo".into(), 0, 43), ("foo".into(), 1, 5)];
-    many.extend((0..300).map(|p| ("wide".to_string(), p, i64::from(p) * 10)));
-    c.commit_offsets("g", &many).await.unwrap();
+    let mut many = vec![commit("foo", 0, 43), commit("foo", 1, 5)];
+    many.extend((0..300).map(|p| commit("wide", p, i64::from(p) * 10)));
+    c.commit_consumer_offsets("g", &many).await.unwrap();
     assert_eq!(
-        c.fetch_offsets("g", &tps).await.unwrap(),
+        offsets(c.fetch_consumer_offsets("g", &tps).await.unwrap()),
         vec![Some(43), Some(5), Some(7)]
     );
-    let listed = c.list_group_offsets("g").await.unwrap();
+    let listed = c.consumer_offset_partitions("g").await.unwrap();
     assert_eq!(listed.len(), 303);
-    assert_eq!(listed[0], ("bar".to_string(), 0, 7));
-    assert_eq!(listed[3], ("wide".to_string(), 0, 0));
+    assert_eq!(listed[0], ("bar".to_string(), 0));
+    assert_eq!(listed[3], ("wide".to_string(), 0));
     assert_eq!(
         listed[4],
-        ("wide".to_string(), 1, 10),
+        ("wide".to_string(), 1),
         "numeric partition order"
     );
+    assert_eq!(c.consumer_groups_with_offsets().await.unwrap(), ["g"]);
     // Another group is separate.
     assert_eq!(
-        c.fetch_offsets("h", &tps).await.unwrap(),
+        offsets(c.fetch_consumer_offsets("h", &tps).await.unwrap()),
         vec![None, None, None]
     );
-    validate_tree(c.raw()).await;
+    validate_tree(&observer).await;
+
+    // OffsetDelete: the offsets go, missing ones are fine.
+    c.delete_consumer_offsets("g", &[("foo", 0), ("foo", 9)])
+        .await
+        .unwrap();
+    assert_eq!(
+        offsets(c.fetch_consumer_offsets("g", &tps).await.unwrap()),
+        vec![None, Some(5), Some(7)]
+    );
 }

@@ -1,10 +1,9 @@
 //! Controller election through `/controller` and the watches that re-run it.
 
 use tokio::sync::mpsc;
-use zookeeper_client::OneshotWatcher;
 
 use super::ControllerEvent;
-use crate::zk::{ControllerEpoch, KafkaZkClient, ZkError};
+use crate::zk::{ControllerEpoch, KafkaZkClient, OneshotWatcher, ZkError};
 
 /// Turns a one-shot ZooKeeper watch into a controller event when it fires.
 pub(crate) fn forward(

@@ -6,7 +6,8 @@
 //! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module
 //! answers with the response structs and never touches the network itself. Wiring:
 //!
-//! - build once: `GroupCoordinator::new(config, Arc::new(ZkOffsetStore::new(client_rx)))`;
+//! - build once: `GroupCoordinator::new(config, Arc::new(ZkOffsetStore::new(zk_rx)))`, where
+//!   `zk_rx` follows the broker's current `KafkaZkClient`;
 //! - [`GroupCoordinator::set_list_filter`] with "I lead this group's offsets partition";
 //! - [`GroupCoordinator::unload_partition`] when this broker stops leading an offsets partition;
 //! - [`GroupCoordinator::refresh_mirrors`] after the ZooKeeper session was replaced;
@@ -30,9 +31,7 @@ mod response;
 mod store;
 mod sync;
 mod timers;
-mod zk_nodes;
 mod zk_store;
-mod zk_store_admin;
 
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,9 @@ pub enum ZkError {
     /// The `/controller_epoch` fencing check failed: another controller was elected; resign.
     #[error("controller moved: /controller_epoch no longer has our version")]
     ControllerMoved,
+    /// Other writers kept changing a consumer group's znodes while it was being deleted.
+    #[error("consumer group {0} kept changing while being deleted")]
+    GroupKeptChanging(String),
     /// A znode's data does not parse as the kind expected at its path.
     #[error("znode {path} holds data that does not parse: {source}")]
     Json {
@@ -64,6 +67,26 @@ impl ZkError {
             E::ConnectionLoss => ZkError::ConnectionLoss,
             other => ZkError::Other(other),
         }
+    }
+
+    /// Whether ZooKeeper could not be reached now (rather than refusing the request): the same
+    /// request may succeed later, so a client is told to retry.
+    pub fn is_unavailable(&self) -> bool {
+        use zookeeper_client::Error as E;
+        matches!(
+            self,
+            ZkError::Unreachable { .. }
+                | ZkError::SessionLost
+                | ZkError::ConnectionLoss
+                | ZkError::Other(
+                    E::ConnectionLoss
+                        | E::SessionExpired
+                        | E::Timeout
+                        | E::ClientClosed
+                        | E::NoHosts
+                        | E::Throttled
+                )
+        )
     }
 
     /// Maps an error that is not about one path (connection, session).

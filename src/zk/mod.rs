@@ -1,6 +1,8 @@
-//! The only code that talks to ZooKeeper: Kafka's `KafkaZkClient` for zkafka. It keeps cluster state
-//! exactly as Kafka 3.x in ZooKeeper mode lays it out (`docs/zk-layout.md`, `zk-schema/`), so that
-//! Kafka's own tools read a zkafka cluster. Reads of many znodes are pipelined (every request sent
+//! The only code that talks to ZooKeeper: Kafka's `KafkaZkClient` for zkafka. No other module
+//! uses the ZooKeeper client crate, and the client itself is never handed out: the controller,
+//! the brokers and the group coordinator (offsets, member mirrors) all call its methods. It keeps
+//! cluster state exactly as Kafka 3.x in ZooKeeper mode lays it out (`docs/zk-layout.md`,
+//! `zk-schema/`), so that Kafka's own tools read a zkafka cluster. Reads of many znodes are pipelined (every request sent
 //! before the first answer is awaited); controller writes are batched into `multi`s fenced by a
 //! check on `/controller_epoch`.
 //!
@@ -22,6 +24,7 @@ mod config_znodes;
 mod consumers;
 mod controller;
 pub mod error;
+mod group_deletion;
 mod ids;
 mod multi_read;
 mod offsets;
@@ -36,13 +39,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::ZkError;
+pub use group_deletion::GroupDeletion;
 pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
+pub use offsets::{CommittedOffsetZnode, OffsetCommitEntry};
 pub use partition_states::StateRead;
 pub use topics::TopicReads;
 pub use znodes::{
     BrokerRegistration, ClusterIdZnode, ConfigChangeZnode, ConsumerRegistration, ControllerZnode,
-    FeatureRange, ListenerEndpoint, PartitionState, PreferredElectionZnode, ReassignmentEntry,
-    ReassignmentZnode, TopicConfigZnode, TopicPartitionEntry, TopicZnode,
+    FeatureRange, ListenerEndpoint, OffsetExtrasZnode, PartitionState, PreferredElectionZnode,
+    ReassignmentEntry, ReassignmentZnode, TopicConfigZnode, TopicPartitionEntry, TopicZnode,
 };
 /// A one-shot watch: `changed().await` resolves on the first event (or when the session ends).
 pub use zookeeper_client::{OneshotWatcher, SessionInfo};

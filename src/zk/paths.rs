@@ -88,8 +88,37 @@ pub fn consumer_ids(group: &str) -> String {
     format!("{CONSUMERS}/{group}/ids")
 }
 
+pub fn consumer_id(group: &str, member: &str) -> String {
+    format!("{CONSUMERS}/{group}/ids/{member}")
+}
+
+pub fn consumer_owners(group: &str) -> String {
+    format!("{CONSUMERS}/{group}/owners")
+}
+
+pub fn consumer_owners_topic(group: &str, topic: &str) -> String {
+    format!("{CONSUMERS}/{group}/owners/{topic}")
+}
+
 pub fn consumer_owner(group: &str, topic: &str, partition: i32) -> String {
     format!("{CONSUMERS}/{group}/owners/{topic}/{partition}")
+}
+
+/// zkafka's own tree beside Kafka's `/consumers`: what OffsetCommit v1+ adds to an offset
+/// (metadata, leader epoch, timestamp), which Kafka's ZooKeeper layout has no room for.
+pub const ZKAFKA_CONSUMERS: &str = "/zkafka/consumers";
+
+pub fn offset_extras_group(group: &str) -> String {
+    format!("{ZKAFKA_CONSUMERS}/{group}")
+}
+
+pub fn offset_extras(group: &str, topic: &str, partition: i32) -> String {
+    format!("{ZKAFKA_CONSUMERS}/{group}/offsets/{topic}/{partition}")
+}
+
+/// Every ancestor of `path` below the root, shortest first (`/a/b/c` → `/a`, `/a/b`).
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').skip(1).map(|(i, _)| &path[..i])
 }
 
 #[cfg(test)]
@@ -105,5 +134,13 @@ mod tests {
             "/consumers/g/offsets/t/0"
         );
         assert_eq!(super::broker(1001), "/brokers/ids/1001");
+        assert_eq!(
+            super::offset_extras("g", "t", 0),
+            "/zkafka/consumers/g/offsets/t/0"
+        );
+        assert_eq!(super::consumer_id("g", "m"), "/consumers/g/ids/m");
+        let up: Vec<&str> = super::ancestors("/a/b/c").collect();
+        assert_eq!(up, ["/a", "/a/b"]);
+        assert_eq!(super::ancestors("/a").count(), 0);
     }
 }

@@ -141,11 +141,6 @@ impl KafkaZkClient {
         self.client.session().clone()
     }
 
-    /// The underlying client, for tools (`zkafka zk`) and tests that need a raw operation.
-    pub fn raw(&self) -> &Client {
-        &self.client
-    }
-
     /// Closes the session (its ephemerals vanish at once) if this is the last clone of the client;
     /// otherwise only drops this handle.
     pub async fn close(self) {
@@ -200,13 +195,38 @@ impl KafkaZkClient {
         }
     }
 
+    /// Lists children, treating a missing znode as having none.
+    pub(crate) async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        match self.client.list_children(path).await {
+            Ok(c) => Ok(c),
+            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(ZkError::at(path, e)),
+        }
+    }
+
+    /// The children of each of `paths` (`None` where it does not exist), every listing sent
+    /// before the first answer is awaited.
+    pub(crate) async fn children_of_each(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<Option<Vec<String>>>, ZkError> {
+        let listings: Vec<_> = paths.iter().map(|p| self.client.list_children(p)).collect();
+        let mut out = Vec::with_capacity(paths.len());
+        for (path, listing) in paths.iter().zip(listings) {
+            match listing.await {
+                Ok(children) => out.push(Some(children)),
+                Err(zookeeper_client::Error::NoNode) => out.push(None),
+                Err(e) => return Err(ZkError::at(path, e)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Creates `path` and its missing ancestors (persistent, empty), all requests pipelined.
     pub(crate) async fn create_with_parents(&self, paths: &[&str]) -> Result<(), ZkError> {
         let mut all: Vec<String> = Vec::new();
         for path in paths {
-            for (i, _) in path.match_indices('/').skip(1) {
-                all.push(path[..i].to_string());
-            }
+            all.extend(super::paths::ancestors(path).map(str::to_string));
             all.push(path.to_string());
         }
         all.sort_by_key(|p| p.matches('/').count());

@@ -305,3 +305,28 @@ pub struct ConsumerRegistration {
     pub pattern: String,
     pub timestamp: String,
 }
+
+impl ConsumerRegistration {
+    /// What the group coordinator mirrors for a live member: one stream per subscribed topic,
+    /// a static subscription, and when the member joined (epoch milliseconds).
+    pub fn static_subscription(topics: &[String], joined_at_ms: i64) -> Self {
+        ConsumerRegistration {
+            version: 1,
+            subscription: topics.iter().map(|t| (t.clone(), 1)).collect(),
+            pattern: "static".to_string(),
+            timestamp: joined_at_ms.to_string(),
+        }
+    }
+}
+
+/// `/zkafka/consumers/<group>/offsets/<topic>/<partition>`, version 1: what OffsetCommit v1+ adds
+/// to the bare offset at the same place under `/consumers`, which Kafka's layout cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetExtrasZnode {
+    pub version: i32,
+    /// The client's metadata string (`None`: the client sent null).
+    pub metadata: Option<String>,
+    pub leader_epoch: i32,
+    /// Epoch milliseconds, as decimal text like Kafka's other timestamps.
+    pub commit_timestamp: String,
+}

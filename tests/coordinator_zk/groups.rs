@@ -45,7 +45,7 @@ fn fetch_req(group: &str, topic: &str, partitions: &[i32]) -> OffsetFetchRequest
 async fn coordinator_on_zookeeper_v0_rules_metadata_and_delete() {
     let zk = ZooKeeper::start();
     let client = zk.client().await;
-    let store: Arc<dyn OffsetStore> = Arc::new(ZkOffsetStore::with_client(client.clone()));
+    let store: Arc<dyn OffsetStore> = Arc::new(ZkOffsetStore::with_client(zk.kafka_client().await));
     let c = GroupCoordinator::new(GroupConfig::default(), store);
 
     // v0: Kafka's ZooKeeper commit. Metadata dropped, no extras znode.
@@ -190,7 +190,7 @@ async fn live_members_and_owners_are_mirrored() {
 
     let zk = ZooKeeper::start();
     let client = zk.client().await;
-    let store: Arc<dyn OffsetStore> = Arc::new(ZkOffsetStore::with_client(client.clone()));
+    let store: Arc<dyn OffsetStore> = Arc::new(ZkOffsetStore::with_client(zk.kafka_client().await));
     let config = GroupConfig {
         initial_rebalance_delay_ms: 100,
         ..GroupConfig::default()

@@ -84,6 +84,13 @@ impl ZooKeeper {
             .unwrap_or(0)
     }
 
+    /// The broker's client, for the store under test.
+    pub async fn kafka_client(&self) -> zkafka::zk::KafkaZkClient {
+        let settings = zkafka::zk::ZkSettings::new(format!("127.0.0.1:{}", self.port));
+        zkafka::zk::KafkaZkClient::connect(&settings).await.unwrap()
+    }
+
+    /// An independent raw session that checks what the store wrote, as an outside tool would.
     pub async fn client(&self) -> Client {
         Client::connect(&format!("127.0.0.1:{}", self.port))
             .await

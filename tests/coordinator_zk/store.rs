@@ -8,7 +8,7 @@ use super::harness::{data, extra, ZooKeeper};
 async fn commit_100_partitions_in_one_multi_and_fetch_back() {
     let zk = ZooKeeper::start();
     let client = zk.client().await;
-    let store = ZkOffsetStore::with_client(client.clone());
+    let store = ZkOffsetStore::with_client(zk.kafka_client().await);
     let writes: Vec<OffsetWrite> = (0..100)
         .map(|p| OffsetWrite {
             tp: TopicPartition::new(if p % 2 == 0 { "even" } else { "odd" }, p),
@@ -120,7 +120,7 @@ async fn commit_100_partitions_in_one_multi_and_fetch_back() {
 async fn a_repeat_commit_of_100_partitions_is_one_zookeeper_request() {
     let zk = ZooKeeper::start();
     let client = zk.client().await;
-    let store = ZkOffsetStore::with_client(client.clone());
+    let store = ZkOffsetStore::with_client(zk.kafka_client().await);
     let writes = |base: i64| -> Vec<OffsetWrite> {
         (0..100)
             .map(|p| OffsetWrite {
@@ -151,7 +151,7 @@ async fn a_repeat_commit_of_100_partitions_is_one_zookeeper_request() {
 async fn a_commit_too_big_for_one_request_is_split_but_complete() {
     let zk = ZooKeeper::start();
     let client = zk.client().await;
-    let store = ZkOffsetStore::with_client(client.clone());
+    let store = ZkOffsetStore::with_client(zk.kafka_client().await);
     let metadata = "m".repeat(300);
     let writes: Vec<OffsetWrite> = (0..3000)
         .map(|p| OffsetWrite {

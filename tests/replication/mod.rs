@@ -235,15 +235,12 @@ pub async fn wait_for_identical_logs(brokers: &[&Broker], min_len: usize) {
 }
 
 pub async fn isr(zk: &KafkaZkClient) -> Vec<i32> {
-    let path = format!("/brokers/topics/{TOPIC}/partitions/0/state");
-    let (data, _) = zk.raw().get_data(&path).await.expect("state znode");
-    let state: serde_json::Value = serde_json::from_slice(&data).expect("state json");
-    let mut isr: Vec<i32> = state["isr"]
-        .as_array()
-        .expect("isr array")
-        .iter()
-        .filter_map(|v| v.as_i64().map(|i| i as i32))
-        .collect();
+    let states = zk
+        .get_partition_states(&[(TOPIC.to_string(), 0)])
+        .await
+        .expect("state read");
+    let (state, _) = states.into_iter().flatten().next().expect("state znode");
+    let mut isr = state.isr;
     isr.sort_unstable();
     isr
 }
@@ -282,10 +279,9 @@ pub async fn create_topic(
         .expect("zk");
     let deadline = Instant::now() + Duration::from_secs(30);
     while zk_client
-        .raw()
-        .list_children("/brokers/ids")
+        .get_broker_ids_and_watch()
         .await
-        .map_or(0, |c| c.len())
+        .map_or(0, |(ids, _)| ids.len())
         < 3
     {
         assert!(Instant::now() < deadline, "brokers did not register");
@@ -337,11 +333,10 @@ pub async fn wait_for_isr(zk: &KafkaZkClient, want: &[i32], brokers: &[Broker]) 
 
 /// The controller's id from `/controller`.
 pub async fn controller(zk: &KafkaZkClient) -> i32 {
-    zk.raw()
-        .get_data("/controller")
+    zk.get_active_controller()
         .await
         .ok()
-        .and_then(|(d, _)| serde_json::from_slice::<serde_json::Value>(&d).ok())
-        .and_then(|v| v["brokerid"].as_i64())
-        .expect("controller znode") as i32
+        .flatten()
+        .map(|(id, _)| id)
+        .expect("controller znode")
 }

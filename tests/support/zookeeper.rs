@@ -125,6 +125,15 @@ fn free_port() -> u16 {
 
 impl ZooKeeper {
     /// Settings for a `KafkaZkClient` on this server under `chroot` (`""` for none).
+    /// An independent raw session under `chroot` ("" for none; it must exist already) that looks
+    /// at the tree as an outside tool would: tests read back exact bytes and stats with it rather
+    /// than through the `KafkaZkClient` they are testing, which never hands out its own session.
+    pub async fn observer(&self, chroot: &str) -> zookeeper_client::Client {
+        zookeeper_client::Client::connect(&format!("{}{chroot}", self.connect_string()))
+            .await
+            .expect("observer session")
+    }
+
     pub fn settings(&self, chroot: &str) -> zkafka::zk::ZkSettings {
         zkafka::zk::ZkSettings {
             connect: format!("{}{chroot}", self.connect_string()),
