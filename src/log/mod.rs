@@ -15,6 +15,7 @@
 mod append_bytes;
 pub mod checkpoint;
 pub mod cleaner;
+pub mod compression;
 mod config;
 mod entry_file;
 mod error;
