@@ -88,6 +88,12 @@ pub struct KafkaConfig {
     pub log_message_timestamp_after_max_ms: i64,
     /// `compression.type` (producer).
     pub compression_type: String,
+    /// `compression.gzip.level` (-1: zlib's default).
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (9).
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (3).
+    pub compression_zstd_level: i32,
     /// `message.max.bytes` (1048588).
     pub message_max_bytes: i32,
     /// `socket.request.max.bytes` (100 MiB).

@@ -198,6 +198,9 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0,
         )?,
         compression_type: p.one_of("compression.type", "producer", super::COMPRESSION_TYPES)?,
+        compression_gzip_level: compression_level(p, "compression.gzip.level", -1)?,
+        compression_lz4_level: compression_level(p, "compression.lz4.level", 9)?,
+        compression_zstd_level: compression_level(p, "compression.zstd.level", 3)?,
         message_max_bytes: p.int("message.max.bytes", 1_048_588, 0)?,
         socket_request_max_bytes: p.int("socket.request.max.bytes", 104_857_600, 1)?,
         connections_max_idle_ms: p.long("connections.max.idle.ms", 600_000, i64::MIN)?,
@@ -334,6 +337,19 @@ fn synonym_ms(
     } else {
         v
     })
+}
+
+/// A codec level key, checked against that codec's range.
+fn compression_level(
+    p: &mut Props<'_>,
+    key: &'static str,
+    default: i32,
+) -> Result<i32, ConfigError> {
+    p.note(key, Some(default.to_string()), 3);
+    match p.raw(key) {
+        None => Ok(default),
+        Some(v) => super::topic_keys::parse_compression_level(key, v),
+    }
 }
 
 fn cleanup_policy(p: &mut Props<'_>) -> Result<Vec<String>, ConfigError> {

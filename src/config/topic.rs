@@ -85,10 +85,19 @@ pub struct TopicConfig {
     pub message_timestamp_type: String,
     /// `message.timestamp.before.max.ms`.
     pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.difference.max.ms` (deprecated by KIP-937; the before/after keys
+    /// fall back to it while they are Long.MAX).
+    pub message_timestamp_difference_max_ms: i64,
     /// `message.timestamp.after.max.ms`.
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type`.
     pub compression_type: String,
+    /// `compression.gzip.level`.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
+    pub compression_zstd_level: i32,
     /// `file.delete.delay.ms`.
     pub file_delete_delay_ms: i64,
     /// `preallocate`.
@@ -170,7 +179,11 @@ impl TopicConfig {
             message_timestamp_type: get("message.timestamp.type").to_owned(),
             message_timestamp_before_max_ms: long("message.timestamp.before.max.ms")?,
             message_timestamp_after_max_ms: long("message.timestamp.after.max.ms")?,
+            message_timestamp_difference_max_ms: long("message.timestamp.difference.max.ms")?,
             compression_type: get("compression.type").to_owned(),
+            compression_gzip_level: int("compression.gzip.level")?,
+            compression_lz4_level: int("compression.lz4.level")?,
+            compression_zstd_level: int("compression.zstd.level")?,
             file_delete_delay_ms: long("file.delete.delay.ms")?,
             preallocate: boolean("preallocate")?,
             overrides: overrides.clone(),

@@ -34,6 +34,7 @@ mod retention;
 mod segment;
 mod segment_files;
 mod truncation;
+pub mod validator;
 
 #[cfg(test)]
 mod test_util;

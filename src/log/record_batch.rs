@@ -141,13 +141,23 @@ impl BatchHeader {
 
     /// Writes every header field into `out[..HEADER_SIZE]`, then the CRC-32C of
     /// `out[ATTRIBUTES..]`: `out` must be the whole batch, records included (Kafka's
-    /// `DefaultRecordBatch.writeHeader`). The `crc` field of `self` is ignored.
-    pub fn write_sealed(&self, out: &mut [u8]) {
+    /// `DefaultRecordBatch.writeHeader`). The `crc` field of `self` is ignored; the CRC written
+    /// is returned.
+    pub fn write_sealed(&self, out: &mut [u8]) -> u32 {
+        self.write_fields(out);
+        let crc = compute_crc(out);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        crc
+    }
+
+    /// Writes every header field, the `crc` field as it is, into `out[..HEADER_SIZE]`.
+    pub fn write_fields(&self, out: &mut [u8]) {
         out[..8].copy_from_slice(&self.base_offset.to_be_bytes());
         out[8..12].copy_from_slice(&self.batch_length.to_be_bytes());
         out[PARTITION_LEADER_EPOCH_OFFSET..16]
             .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
         out[MAGIC_OFFSET] = self.magic as u8;
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&self.crc.to_be_bytes());
         out[ATTRIBUTES_OFFSET..23].copy_from_slice(&self.attributes.to_be_bytes());
         out[23..27].copy_from_slice(&self.last_offset_delta.to_be_bytes());
         out[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
@@ -156,8 +166,14 @@ impl BatchHeader {
         out[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
         out[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
         out[57..61].copy_from_slice(&self.records_count.to_be_bytes());
-        let crc = compute_crc(out);
-        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// The CRC-32C of a batch with this header and `body` (the bytes after the header): a
+    /// header changed in place gets its CRC without the batch being copied.
+    pub fn crc_with_body(&self, body: &[u8]) -> u32 {
+        let mut header = [0u8; HEADER_SIZE];
+        self.write_fields(&mut header);
+        crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), body)
     }
 }
 
