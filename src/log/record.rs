@@ -12,7 +12,6 @@
 //! header count or header key length, a body whose fields do not add up to its size field, or
 //! bytes left over after the batch's declared record count.
 
-use crate::log::record_batch::{BatchHeader, HEADER_SIZE};
 use crate::log::LogError;
 
 /// One record of a batch, borrowing the batch's bytes.
@@ -36,13 +35,6 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// The records of `batch` (a whole uncompressed batch, header included).
-    pub fn new(batch: &'a [u8], header: &BatchHeader) -> Records<'a> {
-        let end = header.size().min(batch.len());
-        let start = HEADER_SIZE.min(end);
-        Records::in_payload(&batch[start..end], header.records_count)
-    }
-
     /// The `count` records of a payload: the bytes after a batch header, decompressed if the
     /// batch is compressed.
     pub fn in_payload(payload: &'a [u8], count: i32) -> Records<'a> {
@@ -203,6 +195,7 @@ pub fn write_record(out: &mut Vec<u8>, record: &RecordRef<'_>, offset_delta: i32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::record_batch::{BatchHeader, HEADER_SIZE};
     use crate::log::test_util::keyed_batch;
 
     #[test]
@@ -213,9 +206,10 @@ mod tests {
             &[(Some("a"), Some("1")), (None, Some("2")), (Some("c"), None)],
         );
         let header = BatchHeader::parse(&batch).unwrap();
-        let records: Vec<RecordRef<'_>> = Records::new(&batch, &header)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let records: Vec<RecordRef<'_>> =
+            Records::in_payload(&batch[HEADER_SIZE..], header.records_count)
+                .collect::<Result<_, _>>()
+                .unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[0].key, Some(&b"a"[..]));
         assert_eq!(records[0].value, Some(&b"1"[..]));
@@ -233,7 +227,7 @@ mod tests {
         let batch = keyed_batch((-1, -1, -1), 1000, &[(Some("key"), Some("value"))]);
         let header = BatchHeader::parse(&batch).unwrap();
         for cut in HEADER_SIZE..batch.len() {
-            let mut it = Records::new(&batch[..cut], &header);
+            let mut it = Records::in_payload(&batch[HEADER_SIZE..cut], header.records_count);
             assert!(
                 matches!(it.next(), Some(Err(LogError::InvalidRecord(_)))),
                 "{cut}"
