@@ -10,7 +10,7 @@ import time
 import pytest
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError
 
-from helpers import ck_admin, ck_producer, ck_read, unique_topic
+from helpers import ck_admin, ck_consumer, ck_producer, ck_read, unique_topic, wait_until
 from wire import karray, kbytes, kstr, raw_call, raw_list_offsets, record_batch_v2
 
 pytestmark = pytest.mark.validation
@@ -24,6 +24,10 @@ def create_topic(b, topic, config=None):
     from confluent_kafka.admin import NewTopic
 
     admin = ck_admin(b.bootstrap)
+    # Right after start-up the broker may not know the controller yet; librdkafka's admin
+    # client then times out instead of retrying.
+    wait_until(lambda: admin.list_topics(timeout=5).controller_id >= 0, timeout=20,
+               what="a controller in the metadata")
     admin.create_topics([NewTopic(topic, 1, 1, config=config or {})],
                         request_timeout=15)[topic].result(timeout=20)
 
@@ -123,8 +127,6 @@ def test_log_append_time_is_what_a_consumer_sees(broker_factory):
 
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    from helpers import ck_consumer
-
     c = ck_consumer(b.bootstrap)
     try:
         c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -219,3 +221,14 @@ def test_each_codec_round_trips_through_librdkafka(broker_factory, codec):
     assert [(r.key, r.value) for r in got] == [(k, v) for k, v, _ in records]
     # ListOffsets by timestamp names the exact record, inside whichever batch holds it.
     assert raw_list_offsets(b.host, b.port, topic, 0, timestamp=base_ts + 123) == (0, 123)
+
+
+def test_keyless_records_in_a_compressed_batch_are_refused_on_a_compacted_topic(broker_factory):
+    b = broker_factory(1)
+    topic = unique_topic("ckeys")
+    create_topic(b, topic, {"cleanup.policy": "compact"})
+    conf = {"compression.codec": "zstd", "message.timeout.ms": 10000}
+    (outcome,) = deliver(b, topic, [(None, "no key", None)], **conf)
+    assert outcome is not None and outcome.code() == KafkaError.INVALID_RECORD, outcome
+    assert deliver(b, topic, [("k", "keyed", None)], **conf) == [None]
+    assert [(r.key, r.value) for r in ck_read(b.bootstrap, topic, [0])] == [("k", "keyed")]
