@@ -258,11 +258,12 @@ impl Log {
         Ok(info)
     }
 
-    /// `<topic>-<partition>`, Kafka's `TopicPartition.toString`: the directory's own name.
-    pub(crate) fn topic_partition(&self) -> String {
+    /// `<topic>-<partition>`, Kafka's `TopicPartition.toString`: the directory's own name,
+    /// borrowed, so that appends, which only name it in refusals, do not allocate it.
+    pub(crate) fn topic_partition(&self) -> std::borrow::Cow<'_, str> {
         self.dir
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     }
 
