@@ -112,19 +112,21 @@ def test_connections_over_max_connections_are_closed_but_not_inter_broker_ones(b
     assert answers_api_versions(connect(b, port=internal))
 
 
-def test_topic_with_unsupported_compression_type_is_invalid_config(broker_factory):
+def test_topic_with_a_refused_config_is_invalid_config(broker_factory):
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
     b = broker_factory(1)
     admin = ck_admin(b.bootstrap)
-    topic = unique_topic("gzip")
-    futures = admin.create_topics([NewTopic(topic, 1, 1, config={"compression.type": "gzip"})])
+    topic = unique_topic("throttled")
+    futures = admin.create_topics(
+        [NewTopic(topic, 1, 1, config={"leader.replication.throttled.replicas": "*"})])
     with pytest.raises(KafkaException) as exc:
         futures[topic].result(timeout=30)
     err = exc.value.args[0]
     assert err.code() == INVALID_CONFIG, err
-    assert "compression.type=gzip is not supported by zkafka" in err.str(), err.str()
+    assert "leader.replication.throttled.replicas=* is not supported by zkafka" in err.str(), err.str()
     # Kafka's default is what zkafka does, so it is accepted.
-    ok = unique_topic("producer")
-    admin.create_topics([NewTopic(ok, 1, 1, config={"compression.type": "producer"})])[ok].result(timeout=30)
+    ok = unique_topic("unthrottled")
+    admin.create_topics(
+        [NewTopic(ok, 1, 1, config={"leader.replication.throttled.replicas": ""})])[ok].result(timeout=30)

@@ -12,6 +12,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, encode_bytes, KafkaApis};
+use crate::log::compression::Codec;
+use crate::log::record_batch::Batches;
 use crate::network::Reply;
 use crate::replica::Partition;
 
@@ -20,6 +22,12 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Kafka's `ProduceRequest.validateRecords`: zstd batches need Produce v7+ (KIP-110), since
+/// older clients could not read them back.
+fn has_zstd(records: &[u8]) -> bool {
+    Batches::new(records).any(|b| b.header.compression_codec() == Codec::Zstd.id())
 }
 
 /// A partition response still waiting for replication: (topic index, partition index, partition,
@@ -52,6 +60,9 @@ impl KafkaApis {
                         }
                         (None, _) => Err(ResponseError::UnknownTopicOrPartition.into()),
                         (Some(_), None) => Err(ResponseError::CorruptMessage.into()),
+                        (Some(_), Some(records)) if version < 7 && has_zstd(&records) => {
+                            Err(ResponseError::UnsupportedCompressionType.into())
+                        }
                         (Some(p), Some(records)) => p
                             .append_as_leader(&records, acks, now)
                             .map(|info| (p, info)),
@@ -60,6 +71,7 @@ impl KafkaApis {
                 match outcome {
                     Ok((p, info)) => {
                         resp.base_offset = info.first_offset;
+                        resp.log_append_time_ms = info.log_append_time_ms;
                         if version >= 5 {
                             resp.log_start_offset = info.log_start_offset;
                         }

@@ -74,6 +74,23 @@ pub struct KafkaConfig {
     pub(crate) log_index_size_max_bytes: i32,
     /// `log.cleanup.policy` (delete).
     pub(crate) log_cleanup_policy: Vec<String>,
+    /// `log.message.timestamp.type` (CreateTime).
+    pub(crate) log_message_timestamp_type: String,
+    /// `log.message.timestamp.before.max.ms` (Long.MAX).
+    pub(crate) log_message_timestamp_before_max_ms: i64,
+    /// `log.message.timestamp.after.max.ms` (Long.MAX).
+    pub(crate) log_message_timestamp_after_max_ms: i64,
+    /// `log.message.timestamp.difference.max.ms` (Long.MAX; deprecated by KIP-937): the bound
+    /// the before/after keys fall back to while they are Long.MAX.
+    pub(crate) log_message_timestamp_difference_max_ms: i64,
+    /// `compression.type` (producer).
+    pub(crate) compression_type: String,
+    /// `compression.gzip.level` (-1: zlib's default).
+    pub(crate) compression_gzip_level: i32,
+    /// `compression.lz4.level` (9).
+    pub(crate) compression_lz4_level: i32,
+    /// `compression.zstd.level` (3).
+    pub(crate) compression_zstd_level: i32,
     /// `message.max.bytes` (1048588).
     pub(crate) message_max_bytes: i32,
     /// `socket.request.max.bytes` (100 MiB).

@@ -191,6 +191,30 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         log_index_interval_bytes: p.int("log.index.interval.bytes", 4096, 0)?,
         log_index_size_max_bytes: p.int("log.index.size.max.bytes", 10_485_760, 4)?,
         log_cleanup_policy: cleanup_policy(p)?,
+        log_message_timestamp_type: p.one_of(
+            "log.message.timestamp.type",
+            "CreateTime",
+            &["CreateTime", "LogAppendTime"],
+        )?,
+        log_message_timestamp_before_max_ms: p.long(
+            "log.message.timestamp.before.max.ms",
+            LONG_MAX,
+            0,
+        )?,
+        log_message_timestamp_after_max_ms: p.long(
+            "log.message.timestamp.after.max.ms",
+            LONG_MAX,
+            0,
+        )?,
+        log_message_timestamp_difference_max_ms: p.long(
+            "log.message.timestamp.difference.max.ms",
+            LONG_MAX,
+            0,
+        )?,
+        compression_type: p.one_of("compression.type", "producer", super::COMPRESSION_TYPES)?,
+        compression_gzip_level: compression_level(p, "compression.gzip.level", -1)?,
+        compression_lz4_level: compression_level(p, "compression.lz4.level", 9)?,
+        compression_zstd_level: compression_level(p, "compression.zstd.level", 3)?,
         message_max_bytes: p.int("message.max.bytes", 1_048_588, 0)?,
         socket_request_max_bytes: p.int("socket.request.max.bytes", 104_857_600, 1)?,
         connections_max_idle_ms: p.long("connections.max.idle.ms", 600_000, i64::MIN)?,
@@ -349,6 +373,19 @@ fn per_ip_overrides(p: &mut Props<'_>, per_ip: i32) -> Result<BTreeMap<IpAddr, i
         ));
     }
     Ok(out)
+}
+
+/// A codec level key, checked against that codec's range.
+fn compression_level(
+    p: &mut Props<'_>,
+    key: &'static str,
+    default: i32,
+) -> Result<i32, ConfigError> {
+    p.note(key, Some(default.to_string()), 3);
+    match p.raw(key) {
+        None => Ok(default),
+        Some(v) => super::topic_keys::parse_compression_level(key, v),
+    }
 }
 
 fn cleanup_policy(p: &mut Props<'_>) -> Result<Vec<String>, ConfigError> {

@@ -64,11 +64,6 @@ const LONG_MAX: Option<&str> = Some("9223372036854775807");
 const INT_MAX: Option<&str> = Some("2147483647");
 
 const NO_TLS: &str = "zkafka serves PLAINTEXT only: no TLS or SASL";
-const NO_TIMESTAMP_CHECKS: &str = "record timestamps are not validated against the broker clock";
-const NO_RECOMPRESSION: &str =
-    "batches are stored as the producer compressed them; broker-side recompression is not implemented";
-const NO_LOG_APPEND_TIME: &str =
-    "LogAppendTime is not implemented: records keep the producer's timestamps";
 const NO_THROTTLES: &str = "replication throttles are not implemented";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
@@ -91,7 +86,10 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("broker.id.generation.enable"),
     implemented("broker.rack"),
     refused("client.quota.callback.class", None, "client quotas are not implemented"),
-    refused("compression.type", Some("producer"), NO_RECOMPRESSION),
+    implemented("compression.gzip.level"),
+    implemented("compression.lz4.level"),
+    implemented("compression.type"),
+    implemented("compression.zstd.level"),
     implemented("connections.max.idle.ms"),
     implemented("control.plane.listener.name"),
     implemented("controlled.shutdown.enable"),
@@ -140,10 +138,10 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("log.initial.task.delay.ms", Some("30000"), TUNING),
     harmless("log.message.downconversion.enable", Some("true"), "zkafka never down-converts: Fetch v0-v3 are not served"),
     harmless("log.message.format.version", Some("3.0-IV1"), "Kafka 3.x ignores it too and always writes format v2"),
-    refused("log.message.timestamp.after.max.ms", LONG_MAX, NO_TIMESTAMP_CHECKS),
-    refused("log.message.timestamp.before.max.ms", LONG_MAX, NO_TIMESTAMP_CHECKS),
-    refused("log.message.timestamp.difference.max.ms", LONG_MAX, NO_TIMESTAMP_CHECKS),
-    refused("log.message.timestamp.type", Some("CreateTime"), NO_LOG_APPEND_TIME),
+    implemented("log.message.timestamp.after.max.ms"),
+    implemented("log.message.timestamp.before.max.ms"),
+    implemented("log.message.timestamp.difference.max.ms"),
+    implemented("log.message.timestamp.type"),
     harmless("log.preallocate", Some("false"), "segment files grow as written; their contents are the same"),
     implemented("log.retention.bytes"),
     implemented("log.retention.check.interval.ms"),
@@ -240,7 +238,10 @@ pub(crate) const REFUSED_PREFIXES: &[(&str, &str)] = &[
 /// Every topic key zkafka knows, sorted by name (the same names as `topic_keys::KEYS`).
 pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
     implemented("cleanup.policy"),
-    refused("compression.type", Some("producer"), NO_RECOMPRESSION),
+    implemented("compression.gzip.level"),
+    implemented("compression.lz4.level"),
+    implemented("compression.type"),
+    implemented("compression.zstd.level"),
     implemented("delete.retention.ms"),
     harmless(
         "file.delete.delay.ms",
@@ -272,26 +273,10 @@ pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
         Some("3.0-IV1"),
         "Kafka 3.x ignores it too and always writes format v2",
     ),
-    refused(
-        "message.timestamp.after.max.ms",
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    refused(
-        "message.timestamp.before.max.ms",
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    refused(
-        "message.timestamp.difference.max.ms",
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    refused(
-        "message.timestamp.type",
-        Some("CreateTime"),
-        NO_LOG_APPEND_TIME,
-    ),
+    implemented("message.timestamp.after.max.ms"),
+    implemented("message.timestamp.before.max.ms"),
+    implemented("message.timestamp.difference.max.ms"),
+    implemented("message.timestamp.type"),
     implemented("min.cleanable.dirty.ratio"),
     implemented("min.compaction.lag.ms"),
     implemented("min.insync.replicas"),

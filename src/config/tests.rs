@@ -254,14 +254,6 @@ fn refused_keys_stop_start_up_with_one_line() {
             "listener.name.plaintext.max.connections=5 is not supported by zkafka (per-listener overrides are not implemented)",
         ),
         (
-            &[("compression.type", "gzip")],
-            "compression.type=gzip is not supported by zkafka (batches are stored as the producer compressed them; broker-side recompression is not implemented)",
-        ),
-        (
-            &[("log.message.timestamp.type", "LogAppendTime")],
-            "log.message.timestamp.type=LogAppendTime is not supported by zkafka (LogAppendTime is not implemented: records keep the producer's timestamps)",
-        ),
-        (
             &[("offsets.retention.minutes", "60")],
             "offsets.retention.minutes=60 is not supported by zkafka (committed offsets never expire in zkafka)",
         ),

@@ -82,6 +82,23 @@ pub struct TopicConfig {
     pub flush_ms: i64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: i32,
+    /// `message.timestamp.type` (`CreateTime` or `LogAppendTime`).
+    pub message_timestamp_type: String,
+    /// `message.timestamp.before.max.ms`.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.difference.max.ms` (deprecated by KIP-937; the before/after keys
+    /// fall back to it while they are Long.MAX).
+    pub message_timestamp_difference_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    pub message_timestamp_after_max_ms: i64,
+    /// `compression.type`.
+    pub compression_type: String,
+    /// `compression.gzip.level`.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
+    pub compression_zstd_level: i32,
     /// The topic's own overrides, as stored in `/config/topics/<topic>`.
     pub overrides: BTreeMap<String, String>,
     entries: Vec<ConfigEntry>,
@@ -167,6 +184,14 @@ impl TopicConfig {
             flush_messages: long("flush.messages")?,
             flush_ms: long("flush.ms")?,
             index_interval_bytes: int("index.interval.bytes")?,
+            message_timestamp_type: get("message.timestamp.type").to_owned(),
+            message_timestamp_before_max_ms: long("message.timestamp.before.max.ms")?,
+            message_timestamp_after_max_ms: long("message.timestamp.after.max.ms")?,
+            message_timestamp_difference_max_ms: long("message.timestamp.difference.max.ms")?,
+            compression_type: get("compression.type").to_owned(),
+            compression_gzip_level: int("compression.gzip.level")?,
+            compression_lz4_level: int("compression.lz4.level")?,
+            compression_zstd_level: int("compression.zstd.level")?,
             overrides: overrides.clone(),
             entries,
         })
@@ -174,6 +199,11 @@ impl TopicConfig {
 
     /// Every topic config with its effective value and source, sorted by name, for
     /// DescribeConfigs (`kafka-configs --describe --all`, `kafka-topics --describe`).
+    /// Whether `LogAppendTime` replaces producer timestamps.
+    pub fn log_append_time(&self) -> bool {
+        self.message_timestamp_type == "LogAppendTime"
+    }
+
     pub fn describe(&self) -> &[ConfigEntry] {
         &self.entries
     }
@@ -271,8 +301,6 @@ mod tests {
         let t = TopicConfig::new(
             &b,
             &overrides(&[
-                ("compression.type", "producer"),
-                ("message.timestamp.type", "CreateTime"),
                 ("segment.jitter.ms", "1000"),
                 ("message.format.version", "2.8"),
                 ("retention.ms", "1000"),
@@ -280,8 +308,6 @@ mod tests {
         )
         .unwrap();
         for (name, default) in [
-            ("compression.type", "producer"),
-            ("message.timestamp.type", "CreateTime"),
             ("segment.jitter.ms", "0"),
             ("message.format.version", "3.0-IV1"),
             ("preallocate", "false"),
@@ -317,9 +343,6 @@ mod tests {
             ("message.timestamp.type", "Now", "invalid value \"Now\" for message.timestamp.type: must be one of CreateTime, LogAppendTime"),
             ("compression.type", "brotli", "invalid value \"brotli\" for compression.type: must be one of uncompressed, zstd, lz4, snappy, gzip, producer"),
             ("retention.hours", "1", "unknown topic config retention.hours (value \"1\")"),
-            ("compression.type", "gzip", "compression.type=gzip is not supported by zkafka (batches are stored as the producer compressed them; broker-side recompression is not implemented)"),
-            ("message.timestamp.type", "LogAppendTime", "message.timestamp.type=LogAppendTime is not supported by zkafka (LogAppendTime is not implemented: records keep the producer's timestamps)"),
-            ("message.timestamp.before.max.ms", "3600000", "message.timestamp.before.max.ms=3600000 is not supported by zkafka (record timestamps are not validated against the broker clock)"),
             ("leader.replication.throttled.replicas", "*", "leader.replication.throttled.replicas=* is not supported by zkafka (replication throttles are not implemented)"),
         ] {
             let err = TopicConfig::new(&b, &overrides(&[(k, v)])).unwrap_err();

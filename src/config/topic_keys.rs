@@ -15,6 +15,28 @@ pub(super) enum Kind {
     OneOf(&'static [&'static str]),
     Policy,
     Text,
+    /// `compression.{gzip,lz4,zstd}.level`: each codec's own range (KIP-390).
+    Level,
+}
+
+/// Checks a `compression.gzip.level` (-1 or 1-9), `compression.lz4.level` (1-17) or
+/// `compression.zstd.level` (-131072-22) value, as Kafka's validators for those keys (topic and
+/// broker keys share the names).
+pub(super) fn parse_compression_level(key: &str, v: &str) -> Result<i32, ConfigError> {
+    let (min, max) = match key {
+        "compression.gzip.level" => (-1, 9),
+        "compression.lz4.level" => (1, 17),
+        _ => (-131_072, 22),
+    };
+    let level = parse_int(key, v, min, max)?;
+    if key == "compression.gzip.level" && level == 0 {
+        return Err(ConfigError::invalid(
+            key,
+            v,
+            "must be -1 or between 1 and 9",
+        ));
+    }
+    Ok(level)
 }
 
 impl Kind {
@@ -22,7 +44,7 @@ impl Kind {
         match self {
             Kind::Bool => 1,
             Kind::OneOf(_) | Kind::Text => 2,
-            Kind::Int(_) => 3,
+            Kind::Int(_) | Kind::Level => 3,
             Kind::Long(_) => 5,
             Kind::Ratio => 6,
             Kind::Policy => 7,
@@ -38,6 +60,7 @@ impl Kind {
             Kind::OneOf(allowed) => check_one_of(key, v, allowed),
             Kind::Policy => parse_cleanup_policy(key, v).map(drop),
             Kind::Text => Ok(()),
+            Kind::Level => parse_compression_level(key, v).map(drop),
         }
     }
 }
@@ -48,9 +71,24 @@ const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 pub(super) const KEYS: &[(&str, &[&str], Kind)] = &[
     ("cleanup.policy", &["log.cleanup.policy"], Kind::Policy),
     (
+        "compression.gzip.level",
+        &["compression.gzip.level"],
+        Kind::Level,
+    ),
+    (
+        "compression.lz4.level",
+        &["compression.lz4.level"],
+        Kind::Level,
+    ),
+    (
         "compression.type",
         &["compression.type"],
         Kind::OneOf(COMPRESSION_TYPES),
+    ),
+    (
+        "compression.zstd.level",
+        &["compression.zstd.level"],
+        Kind::Level,
     ),
     (
         "delete.retention.ms",
@@ -171,7 +209,10 @@ pub(super) const KEYS: &[(&str, &[&str], Kind)] = &[
 /// Every topic config name zkafka knows, sorted (for validating CreateTopics / AlterConfigs).
 pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "cleanup.policy",
+    "compression.gzip.level",
+    "compression.lz4.level",
     "compression.type",
+    "compression.zstd.level",
     "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
@@ -205,12 +246,22 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
 pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
     match key {
         "cleanup.policy" => b.log_cleanup_policy.join(","),
+        "compression.gzip.level" => b.compression_gzip_level.to_string(),
+        "compression.lz4.level" => b.compression_lz4_level.to_string(),
+        "compression.type" => b.compression_type.clone(),
+        "compression.zstd.level" => b.compression_zstd_level.to_string(),
         "delete.retention.ms" => b.log_cleaner_delete_retention_ms.to_string(),
         "flush.messages" => b.log_flush_interval_messages.to_string(),
         "flush.ms" => b.log_flush_interval_ms.to_string(),
         "index.interval.bytes" => b.log_index_interval_bytes.to_string(),
         "max.compaction.lag.ms" => b.log_cleaner_max_compaction_lag_ms.to_string(),
         "max.message.bytes" => b.message_max_bytes.to_string(),
+        "message.timestamp.after.max.ms" => b.log_message_timestamp_after_max_ms.to_string(),
+        "message.timestamp.before.max.ms" => b.log_message_timestamp_before_max_ms.to_string(),
+        "message.timestamp.difference.max.ms" => {
+            b.log_message_timestamp_difference_max_ms.to_string()
+        }
+        "message.timestamp.type" => b.log_message_timestamp_type.clone(),
         "min.cleanable.dirty.ratio" => b.log_cleaner_min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => b.log_cleaner_min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => b.min_insync_replicas.to_string(),

@@ -1,5 +1,8 @@
 //! Per-topic log settings, named after Kafka's topic configs (`segment.bytes`, `retention.ms`, ...).
 
+use crate::log::compression::{Levels, TargetCompression};
+use crate::log::validator::ValidatorConfig;
+
 /// The topic-level configs the log enforces. Defaults are Kafka's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -35,6 +38,31 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `max.compaction.lag.ms`: dirty data older than this is cleaned whatever the ratio.
     pub max_compaction_lag_ms: i64,
+    /// `message.timestamp.type=LogAppendTime`: appends stamp batches with the broker's time.
+    pub log_append_time: bool,
+    /// `message.timestamp.before.max.ms`, or the deprecated `message.timestamp.difference.max.ms`
+    /// when only that one is set (Kafka's `LogConfig.getMessageTimestampBeforeMaxMs`).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`, or `message.timestamp.difference.max.ms` likewise.
+    pub message_timestamp_after_max_ms: i64,
+    /// `compression.type`: the codec batches are stored with.
+    pub compression: TargetCompression,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: Levels,
+}
+
+impl LogConfig {
+    /// What the leader checks producer batches against.
+    pub fn validator(&self) -> ValidatorConfig {
+        ValidatorConfig {
+            log_append_time: self.log_append_time,
+            timestamp_before_max_ms: self.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: self.message_timestamp_after_max_ms,
+            compact: self.cleanup_compact,
+            compression: self.compression,
+            levels: self.compression_levels,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -55,6 +83,11 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            log_append_time: false,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
+            compression: TargetCompression::Producer,
+            compression_levels: Levels::default(),
         }
     }
 }

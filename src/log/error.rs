@@ -57,6 +57,10 @@ pub enum LogError {
         .0.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
     RecordErrors(Vec<RecordError>),
+    /// Records refused for their timestamps (Kafka's `RecordValidationException` wrapping an
+    /// `InvalidTimestampException`): INVALID_TIMESTAMP, each record in `record_errors`.
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp(Vec<RecordError>),
     /// A checkpoint, metadata or index file whose content cannot be parsed.
     #[error("malformed file {path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
@@ -86,6 +90,7 @@ impl LogError {
         match self {
             LogError::OffsetOutOfRange { .. } => 1,
             LogError::Corrupt(_) => 2,
+            LogError::InvalidTimestamp(_) => 32,
             LogError::RecordTooLarge { .. } => 10,
             LogError::RecordListTooLarge { .. } => 18,
             LogError::UnsupportedForMessageFormat(_) => 43,

@@ -15,6 +15,7 @@ use super::checkpoint::{
     PartitionOffset, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
     REPLICATION_CHECKPOINT,
 };
+use super::compression::{Levels, TargetCompression};
 use super::log_dir::{parse_partition_dir_name, partition_dir_name};
 use super::{Log, LogConfig};
 
@@ -222,6 +223,25 @@ pub fn log_config(t: &TopicConfig) -> LogConfig {
         min_cleanable_dirty_ratio: t.min_cleanable_dirty_ratio,
         min_compaction_lag_ms: t.min_compaction_lag_ms,
         max_compaction_lag_ms: t.max_compaction_lag_ms,
+        log_append_time: t.log_append_time(),
+        message_timestamp_before_max_ms: timestamp_bound(t.message_timestamp_before_max_ms, t),
+        message_timestamp_after_max_ms: timestamp_bound(t.message_timestamp_after_max_ms, t),
+        compression: TargetCompression::from_config(&t.compression_type),
+        compression_levels: Levels {
+            gzip: t.compression_gzip_level,
+            lz4: t.compression_lz4_level,
+            zstd: t.compression_zstd_level,
+        },
+    }
+}
+
+/// Kafka's `LogConfig.getMessageTimestampBeforeMaxMs` / `AfterMaxMs`: a before/after bound
+/// left at Long.MAX falls back to the deprecated `message.timestamp.difference.max.ms`.
+fn timestamp_bound(bound: i64, t: &TopicConfig) -> i64 {
+    if bound == i64::MAX {
+        t.message_timestamp_difference_max_ms
+    } else {
+        bound
     }
 }
 

@@ -15,6 +15,7 @@
 mod append_bytes;
 pub mod checkpoint;
 pub mod cleaner;
+pub mod compression;
 mod config;
 mod entry_file;
 mod error;
@@ -33,6 +34,7 @@ mod retention;
 mod segment;
 mod segment_files;
 mod truncation;
+pub mod validator;
 
 #[cfg(test)]
 mod test_util;

@@ -14,11 +14,11 @@ use crate::log::checkpoint;
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::producer_state::{ProducerStateManager, SequenceCheck};
 use crate::log::reader::{LogReader, View};
-use crate::log::record::Records;
-use crate::log::record_batch::{self, BatchHeader};
+use crate::log::record_batch::{self, BatchHeader, NO_TIMESTAMP};
 use crate::log::recovery;
 use crate::log::segment::LogSegment;
-use crate::log::{LogConfig, LogError, RecordError};
+use crate::log::validator::{self, Stored};
+use crate::log::{LogConfig, LogError};
 
 /// Result of an append, as a produce response reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct AppendInfo {
     pub last_offset: i64,
     pub max_timestamp: i64,
     pub log_start_offset: i64,
+    /// The broker time batches were stamped with (`LogAppendTime` topics), else -1.
+    pub log_append_time_ms: i64,
     /// The batch was a retry of one already in the log; offsets are the original's.
     pub duplicate: bool,
     pub bytes: usize,
@@ -164,8 +166,9 @@ impl Log {
         view.log_end = self.log_end_offset;
     }
 
-    /// Leader append: validate, check idempotent sequences, assign offsets and the leader
-    /// epoch by patching headers, then append the bytes as they came.
+    /// Leader append: validate every batch and its records (`validator`), check idempotent
+    /// sequences, assign offsets and the leader epoch by patching headers, then append the
+    /// bytes as they came — or as validation rewrote them (stamped or recompressed batches).
     pub fn append_as_leader(
         &mut self,
         records: &[u8],
@@ -182,12 +185,15 @@ impl Log {
         if batches.is_empty() {
             return Err(LogError::InvalidRecord("no record batch to append".into()));
         }
+        let checks = self.config.validator();
+        let topic_partition = self.topic_partition();
+        let mut scratch = Vec::new();
         let mut headers: Vec<BatchHeader> = Vec::with_capacity(batches.len());
         let mut bytes = AppendBytes::with_capacity(records, batches.len());
         let mut next = self.log_end_offset;
         let mut sequences = self.producers.checker();
         for batch in &batches {
-            let mut h = batch.header;
+            let h = batch.header;
             if h.base_offset != 0 {
                 return Err(LogError::InvalidRecord(format!(
                     "a client batch must have base offset 0, not {}",
@@ -199,8 +205,21 @@ impl Log {
                     "clients may not send control batches".into(),
                 ));
             }
-            if self.config.cleanup_compact {
-                self.validate_keys(&records[batch.range.clone()], &h)?;
+            let validated = validator::validate_batch(
+                &records[batch.range.clone()],
+                &h,
+                &checks,
+                now_ms,
+                &topic_partition,
+                &mut scratch,
+            )?;
+            if let Stored::Rebuilt(rebuilt) = &validated.stored {
+                if rebuilt.len() > self.config.max_message_bytes {
+                    return Err(LogError::RecordTooLarge {
+                        size: rebuilt.len(),
+                        max: self.config.max_message_bytes,
+                    });
+                }
             }
             if let SequenceCheck::Duplicate(first, last) = sequences.check(&h)? {
                 debug!(dir = %self.dir.display(), producer_id = h.producer_id,
@@ -210,56 +229,44 @@ impl Log {
                     last_offset: last,
                     max_timestamp: h.max_timestamp,
                     log_start_offset: self.log_start_offset,
+                    log_append_time_ms: NO_TIMESTAMP,
                     duplicate: true,
                     bytes: 0,
                 });
             }
-            bytes.patch(batch.range.start, next, leader_epoch);
+            let mut h = validated.header;
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
+            match validated.stored {
+                Stored::AsSent => bytes.patch(batch.range.start, next, leader_epoch),
+                Stored::NewHeader => bytes.patch_header(batch.range.start, &h),
+                Stored::Rebuilt(rebuilt) => bytes.replace(
+                    batch.range.start,
+                    batch.range.len(),
+                    rebuilt,
+                    next,
+                    leader_epoch,
+                ),
+            }
             next = h.last_offset() + 1;
             sequences.accept(&h);
             headers.push(h);
         }
         drop(sequences);
-        let info = self.append_batches(&bytes, &headers, now_ms)?;
+        let mut info = self.append_batches(&bytes, &headers, now_ms)?;
+        if self.config.log_append_time {
+            info.log_append_time_ms = now_ms;
+        }
         self.epochs.assign(leader_epoch, info.first_offset)?;
         Ok(info)
     }
 
-    /// Kafka's `LogValidator.validateKey`: a compacted topic refuses every record without a
-    /// key, since the cleaner could neither keep nor drop it meaningfully. All such records of
-    /// the batch are listed by their index in it. Only uncompressed batches can be read here
-    /// (no decompressor is linked); a compressed batch is accepted unchecked, see
-    /// `docs/compaction.md`.
-    fn validate_keys(&self, batch: &[u8], h: &BatchHeader) -> Result<(), LogError> {
-        if h.compression_codec() != 0 {
-            return Ok(());
-        }
-        let mut errors = Vec::new();
-        for (index, record) in Records::new(batch, h).enumerate() {
-            if record?.key.is_none() {
-                errors.push(RecordError {
-                    batch_index: index as i32,
-                    message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {}.",
-                        self.topic_partition()
-                    ),
-                });
-            }
-        }
-        if errors.is_empty() {
-            return Ok(());
-        }
-        debug!(dir = %self.dir.display(), refused = errors.len(), "keyless records refused");
-        Err(LogError::RecordErrors(errors))
-    }
-
-    /// `<topic>-<partition>`, Kafka's `TopicPartition.toString`: the directory's own name.
-    pub(crate) fn topic_partition(&self) -> String {
+    /// `<topic>-<partition>`, Kafka's `TopicPartition.toString`: the directory's own name,
+    /// borrowed, so that appends, which only name it in refusals, do not allocate it.
+    pub(crate) fn topic_partition(&self) -> std::borrow::Cow<'_, str> {
         self.dir
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     }
 
@@ -274,6 +281,7 @@ impl Log {
                 last_offset: self.log_end_offset - 1,
                 max_timestamp: -1,
                 log_start_offset: self.log_start_offset,
+                log_append_time_ms: NO_TIMESTAMP,
                 duplicate: false,
                 bytes: 0,
             });
@@ -333,6 +341,7 @@ impl Log {
             last_offset: last.last_offset(),
             max_timestamp,
             log_start_offset: self.log_start_offset,
+            log_append_time_ms: NO_TIMESTAMP,
             duplicate: false,
             bytes: bytes.len(),
         })

@@ -1,5 +1,6 @@
 //! Behaviour tests of [`Log`] and [`LogReader`] against batches built by kafka-protocol.
 
+use crate::log::RecordError;
 use std::fs;
 
 use bytes::BytesMut;

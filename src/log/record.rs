@@ -1,13 +1,17 @@
 //! The records inside an uncompressed magic-2 batch (Kafka's `DefaultRecord`), read in place.
 //!
-//! Most of the broker never looks inside a batch. Compacted topics must: the leader refuses
-//! keyless records (Kafka's `LogValidator.validateKey`) and the log cleaner keeps only each key's
-//! latest record. Both walk records through [`Records`], which borrows the batch bytes and
-//! allocates nothing, so neither path costs an allocation per record. [`write_record`] is the
-//! inverse the cleaner uses to re-frame a kept record under a new base timestamp.
+//! The leader walks every record a producer sends (Kafka's `LogValidator`: structure, keys of
+//! compacted topics, timestamps) and the log cleaner keeps only each key's latest record. Both
+//! walk records through [`Records`], which borrows the batch bytes (or, for a compressed batch,
+//! its decompressed payload) and allocates nothing, so neither path costs an allocation per
+//! record. [`write_record`] is the inverse the cleaner uses to re-frame a kept record under a
+//! new base timestamp.
 //!
+//! A record that does not decode as Kafka's `DefaultRecord.readFrom` would is an
+//! `InvalidRecordException` in Kafka (INVALID_RECORD): lengths past the record, a negative
+//! header count or header key length, a body whose fields do not add up to its size field, or
+//! bytes left over after the batch's declared record count.
 
-use crate::log::record_batch::{BatchHeader, HEADER_SIZE};
 use crate::log::LogError;
 
 /// One record of a batch, borrowing the batch's bytes.
@@ -31,20 +35,20 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// The records of `batch` (a whole uncompressed batch, header included).
-    pub fn new(batch: &'a [u8], header: &BatchHeader) -> Records<'a> {
-        let end = header.size().min(batch.len());
+    /// The `count` records of a payload: the bytes after a batch header, decompressed if the
+    /// batch is compressed.
+    pub fn in_payload(payload: &'a [u8], count: i32) -> Records<'a> {
         Records {
-            buf: &batch[..end],
-            pos: HEADER_SIZE.min(end),
-            left: header.records_count.max(0),
+            buf: payload,
+            pos: 0,
+            left: count.max(0),
         }
     }
 
-    fn corrupt(&mut self, what: &str) -> Option<Result<RecordRef<'a>, LogError>> {
+    fn invalid(&mut self, what: &str) -> Option<Result<RecordRef<'a>, LogError>> {
         self.left = 0;
-        Some(Err(LogError::Corrupt(format!(
-            "record at batch position {} has {what}",
+        Some(Err(LogError::InvalidRecord(format!(
+            "record at payload position {} has {what}",
             self.pos
         ))))
     }
@@ -60,14 +64,14 @@ impl<'a> Iterator for Records<'a> {
         self.left -= 1;
         let mut pos = self.pos;
         let Some(len) = read_varint(self.buf, &mut pos) else {
-            return self.corrupt("an unreadable length");
+            return self.invalid("an unreadable length");
         };
         let Some(end) = usize::try_from(len)
             .ok()
             .and_then(|l| pos.checked_add(l))
             .filter(|&e| e <= self.buf.len())
         else {
-            return self.corrupt("a length past the batch end");
+            return self.invalid("a length past the batch end");
         };
         let body = &self.buf[..end];
         pos += 1; // attributes (unused in magic 2)
@@ -76,22 +80,39 @@ impl<'a> Iterator for Records<'a> {
             let offset_delta = read_varint(body, &mut pos)?;
             let key = read_bytes(body, &mut pos)?;
             let value = read_bytes(body, &mut pos)?;
-            (pos <= end).then_some(RecordRef {
+            let headers_start = pos;
+            skip_headers(body, &mut pos)?;
+            (pos == end).then_some(RecordRef {
                 offset_delta,
                 timestamp_delta,
                 key,
                 value,
-                headers: &body[pos..],
+                headers: &body[headers_start..],
             })
         })();
-        match parsed {
-            Some(record) => {
-                self.pos = end;
-                Some(Ok(record))
-            }
-            None => self.corrupt("fields past its end"),
+        let Some(record) = parsed else {
+            return self.invalid("fields that do not add up to its length");
+        };
+        self.pos = end;
+        if self.left == 0 && self.pos != self.buf.len() {
+            return self.invalid("bytes after the batch's last declared record");
         }
+        Some(Ok(record))
     }
+}
+
+/// Skips the header count and the headers (Kafka's `DefaultRecord.readHeaders`): a negative
+/// count or key length, or a field past the record, is unreadable.
+fn skip_headers(body: &[u8], pos: &mut usize) -> Option<()> {
+    let count = read_varint(body, pos)?;
+    if count < 0 {
+        return None;
+    }
+    for _ in 0..count {
+        read_bytes(body, pos)??;
+        read_bytes(body, pos)?;
+    }
+    Some(())
 }
 
 /// A length-prefixed byte field: `None` (outer) when unreadable, `Some(None)` for length -1.
@@ -174,6 +195,7 @@ pub fn write_record(out: &mut Vec<u8>, record: &RecordRef<'_>, offset_delta: i32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::record_batch::{BatchHeader, HEADER_SIZE};
     use crate::log::test_util::keyed_batch;
 
     #[test]
@@ -184,9 +206,10 @@ mod tests {
             &[(Some("a"), Some("1")), (None, Some("2")), (Some("c"), None)],
         );
         let header = BatchHeader::parse(&batch).unwrap();
-        let records: Vec<RecordRef<'_>> = Records::new(&batch, &header)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let records: Vec<RecordRef<'_>> =
+            Records::in_payload(&batch[HEADER_SIZE..], header.records_count)
+                .collect::<Result<_, _>>()
+                .unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[0].key, Some(&b"a"[..]));
         assert_eq!(records[0].value, Some(&b"1"[..]));
@@ -200,17 +223,72 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_record_is_corrupt_not_a_panic() {
+    fn a_cut_record_is_invalid_not_a_panic() {
         let batch = keyed_batch((-1, -1, -1), 1000, &[(Some("key"), Some("value"))]);
         let header = BatchHeader::parse(&batch).unwrap();
         for cut in HEADER_SIZE..batch.len() {
-            let mut it = Records::new(&batch[..cut], &header);
+            let mut it = Records::in_payload(&batch[HEADER_SIZE..cut], header.records_count);
             assert!(
-                matches!(it.next(), Some(Err(LogError::Corrupt(_)))),
+                matches!(it.next(), Some(Err(LogError::InvalidRecord(_)))),
                 "{cut}"
             );
             assert!(it.next().is_none());
         }
+    }
+
+    /// One record's bytes: length, then `body`.
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_varlong(&mut out, body.len() as i64);
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn headers_are_walked_and_kept_verbatim() {
+        // attributes, ts delta 0, offset delta 0, key "k", value null, 1 header "h" -> "v".
+        let body = [0, 0, 0, 2, b'k', 1, 2, 2, b'h', 2, b'v'];
+        let payload = framed(&body);
+        let records: Vec<_> = Records::in_payload(&payload, 1)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(records[0].key, Some(&b"k"[..]));
+        assert_eq!(records[0].value, None);
+        assert_eq!(records[0].headers, &[2, 2, b'h', 2, b'v']);
+    }
+
+    #[test]
+    fn malformed_records_are_invalid() {
+        let bad_bodies: [&[u8]; 5] = [
+            // Header count -1.
+            &[0, 0, 0, 2, b'k', 1, 1],
+            // Header key length -1.
+            &[0, 0, 0, 2, b'k', 1, 2, 1, 0],
+            // Header value past the record.
+            &[0, 0, 0, 2, b'k', 1, 2, 2, b'h', 8, b'v'],
+            // A byte after the headers the length counts.
+            &[0, 0, 0, 2, b'k', 1, 0, 9],
+            // Key length past the record.
+            &[0, 0, 0, 40, b'k', 1, 0],
+        ];
+        for body in bad_bodies {
+            let payload = framed(body);
+            let first = Records::in_payload(&payload, 1).next();
+            assert!(
+                matches!(first, Some(Err(LogError::InvalidRecord(_)))),
+                "{body:?}"
+            );
+        }
+        // Bytes left after the declared count.
+        let mut payload = framed(&[0, 0, 0, 2, b'k', 1, 0]);
+        payload.push(0);
+        let first = Records::in_payload(&payload, 1).next();
+        assert!(matches!(first, Some(Err(LogError::InvalidRecord(_)))));
+        // Fewer records than declared.
+        let payload = framed(&[0, 0, 0, 2, b'k', 1, 0]);
+        let mut it = Records::in_payload(&payload, 2);
+        assert!(matches!(it.next(), Some(Ok(_))));
+        assert!(matches!(it.next(), Some(Err(LogError::InvalidRecord(_)))));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use std::ops::Range;
 
-use crate::log::record::read_varlong;
+use crate::log::compression::{self, Codec};
+use crate::log::record::Records;
 use crate::log::LogError;
 
 /// Size of a magic-2 batch header (Kafka's `RECORD_BATCH_OVERHEAD`).
@@ -141,13 +142,23 @@ impl BatchHeader {
 
     /// Writes every header field into `out[..HEADER_SIZE]`, then the CRC-32C of
     /// `out[ATTRIBUTES..]`: `out` must be the whole batch, records included (Kafka's
-    /// `DefaultRecordBatch.writeHeader`). The `crc` field of `self` is ignored.
-    pub fn write_sealed(&self, out: &mut [u8]) {
+    /// `DefaultRecordBatch.writeHeader`). The `crc` field of `self` is ignored; the CRC written
+    /// is returned.
+    pub fn write_sealed(&self, out: &mut [u8]) -> u32 {
+        self.write_fields(out);
+        let crc = compute_crc(out);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        crc
+    }
+
+    /// Writes every header field, the `crc` field as it is, into `out[..HEADER_SIZE]`.
+    pub fn write_fields(&self, out: &mut [u8]) {
         out[..8].copy_from_slice(&self.base_offset.to_be_bytes());
         out[8..12].copy_from_slice(&self.batch_length.to_be_bytes());
         out[PARTITION_LEADER_EPOCH_OFFSET..16]
             .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
         out[MAGIC_OFFSET] = self.magic as u8;
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&self.crc.to_be_bytes());
         out[ATTRIBUTES_OFFSET..23].copy_from_slice(&self.attributes.to_be_bytes());
         out[23..27].copy_from_slice(&self.last_offset_delta.to_be_bytes());
         out[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
@@ -156,8 +167,14 @@ impl BatchHeader {
         out[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
         out[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
         out[57..61].copy_from_slice(&self.records_count.to_be_bytes());
-        let crc = compute_crc(out);
-        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// The CRC-32C of a batch with this header and `body` (the bytes after the header): a
+    /// header changed in place gets its CRC without the batch being copied.
+    pub fn crc_with_body(&self, body: &[u8]) -> u32 {
+        let mut header = [0u8; HEADER_SIZE];
+        self.write_fields(&mut header);
+        crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), body)
     }
 }
 
@@ -347,33 +364,37 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
         .copy_from_slice(&epoch.to_be_bytes());
 }
 
-/// In an uncompressed batch, the (offset, timestamp) of the first record at or after `min_offset`
-/// whose timestamp is >= `timestamp`. Only each record's length, attributes, timestamp delta and
-/// offset delta are read; keys and values are skipped. `None` if the bytes end early.
+/// In a batch (decompressing a compressed one), the (offset, timestamp) of the first record at
+/// or after `min_offset` whose timestamp is >= `timestamp`, as Kafka's `LogSegment.findOffsetByTimestamp`
+/// answers ListOffsets with the exact record. In a `LogAppendTime` batch every record carries
+/// the batch's max timestamp. `None` if the bytes end early or do not decode.
 pub fn first_record_at_or_after(
     batch: &[u8],
     header: &BatchHeader,
     timestamp: i64,
     min_offset: i64,
 ) -> Option<(i64, i64)> {
-    let mut pos = HEADER_SIZE;
-    let end = header.size().min(batch.len());
-    for _ in 0..header.records_count.max(0) {
-        let len = usize::try_from(read_varlong(batch, &mut pos)?).ok()?;
-        let body_start = pos;
-        pos += 1; // attributes
-        let ts = header
-            .base_timestamp
-            .checked_add(read_varlong(batch, &mut pos)?)?;
+    let body = batch.get(HEADER_SIZE..header.size().min(batch.len()))?;
+    let codec = Codec::from_id(header.compression_codec())?;
+    let mut decompressed = Vec::new();
+    let payload = if codec == Codec::None {
+        body
+    } else {
+        compression::decompress(codec, body, &mut decompressed).ok()?;
+        &decompressed[..]
+    };
+    for record in Records::in_payload(payload, header.records_count) {
+        let record = record.ok()?;
+        let ts = if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.checked_add(record.timestamp_delta)?
+        };
         let offset = header
             .base_offset
-            .checked_add(read_varlong(batch, &mut pos)?)?;
+            .checked_add(i64::from(record.offset_delta))?;
         if ts >= timestamp && offset >= min_offset {
             return Some((offset, ts));
-        }
-        pos = body_start.checked_add(len)?;
-        if pos > end {
-            return None;
         }
     }
     None
@@ -541,5 +562,38 @@ mod tests {
             first_record_at_or_after(&batch[..HEADER_SIZE + 20], &header, 1009, 0),
             None
         );
+    }
+
+    #[test]
+    fn finds_the_exact_record_inside_a_compressed_batch() {
+        let plain = crate::log::test_util::batch(10, 1000, (-1, -1, -1), 100);
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let mut h = BatchHeader::parse(&plain).unwrap();
+            let mut b = plain[..HEADER_SIZE].to_vec();
+            let levels = compression::Levels::default();
+            compression::compress(codec, &levels, &plain[HEADER_SIZE..], &mut b).unwrap();
+            h.attributes |= codec.id();
+            h.batch_length = (b.len() - LOG_OVERHEAD) as i32;
+            h.write_sealed(&mut b);
+            assert_eq!(
+                first_record_at_or_after(&b, &h, 1005, 0),
+                Some((5, 1005)),
+                "{codec:?}"
+            );
+            assert_eq!(first_record_at_or_after(&b, &h, 1003, 8), Some((8, 1008)));
+        }
+    }
+
+    #[test]
+    fn log_append_time_records_carry_the_batch_time() {
+        let plain = crate::log::test_util::batch(3, 1000, (-1, -1, -1), 10);
+        let mut h = BatchHeader::parse(&plain).unwrap();
+        h.attributes |= LOG_APPEND_TIME_FLAG;
+        h.max_timestamp = 5000;
+        assert_eq!(
+            first_record_at_or_after(&plain, &h, 4000, 1),
+            Some((1, 5000))
+        );
+        assert_eq!(first_record_at_or_after(&plain, &h, 5001, 0), None);
     }
 }

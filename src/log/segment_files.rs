@@ -345,15 +345,11 @@ impl SegmentFiles {
         let Some((pos, h)) = found else {
             return Ok(None);
         };
-        // Kafka names the exact record: look inside an uncompressed batch (compressed ones would
-        // need decompression, so they answer with the batch's first offset).
-        if h.compression_codec() == 0 {
-            let batch = self.read(pos, h.size())?;
-            if let Some(hit) =
-                record_batch::first_record_at_or_after(&batch, &h, timestamp, min_offset)
-            {
-                return Ok(Some(hit));
-            }
+        // Kafka names the exact record: look inside the batch, decompressing it if need be.
+        let batch = self.read(pos, h.size())?;
+        if let Some(hit) = record_batch::first_record_at_or_after(&batch, &h, timestamp, min_offset)
+        {
+            return Ok(Some(hit));
         }
         Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)))
     }

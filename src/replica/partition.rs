@@ -115,6 +115,11 @@ impl From<LogError> for AppendError {
                 message: Some(LogError::RecordErrors(record_errors.clone()).to_string()),
                 record_errors,
             },
+            LogError::InvalidTimestamp(record_errors) => AppendError {
+                error,
+                message: Some(LogError::InvalidTimestamp(Vec::new()).to_string()),
+                record_errors,
+            },
             _ => error.into(),
         }
     }

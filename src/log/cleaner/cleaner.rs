@@ -14,9 +14,9 @@
 //!   cleaning after the horizon removes it;
 //! - a batch left with no record survives, empty, when it is the last batch of a producer, so
 //!   the producer's sequence survives cleaning;
-//! - compressed batches (no decompressor is linked) and control batches are copied unchanged;
-//!   their keys are not mapped. While such a batch is in the cleaned range no tombstone is
-//!   removed: an older compressed value of the key could otherwise reappear.
+//! - a compressed batch is decompressed to be mapped and filtered; a rewritten one is
+//!   recompressed with its own codec at that codec's default level, as Kafka's
+//!   `buildRetainedRecordsInto` does. Control batches are copied unchanged and not mapped.
 //!
 //! Offsets never change, so readers and followers see gaps where records were removed.
 
@@ -31,6 +31,7 @@ use tracing::{debug, info};
 use super::offset_map::OffsetMap;
 use super::throttler::Throttler;
 use crate::log::append_bytes::AppendBytes;
+use crate::log::compression::{self, Codec, Levels};
 use crate::log::record::{write_record, RecordRef, Records};
 use crate::log::record_batch::{
     BatchHeader, Batches, DELETE_HORIZON_FLAG, HEADER_SIZE, LOG_OVERHEAD, NO_TIMESTAMP,
@@ -97,6 +98,10 @@ pub struct Cleaner {
     read_buf: Vec<u8>,
     write_buf: Vec<u8>,
     headers: Vec<BatchHeader>,
+    /// A compressed batch's records, decompressed.
+    payload_buf: Vec<u8>,
+    /// The kept records of a compressed batch, before they are compressed again.
+    records_buf: Vec<u8>,
 }
 
 /// How one batch fares under the filter.
@@ -111,8 +116,6 @@ struct Filter<'a> {
     map: &'a OffsetMap,
     now_ms: i64,
     delete_retention_ms: i64,
-    /// A compressed batch is in the cleaned range: keep every tombstone.
-    keep_tombstones: bool,
     producer_last_offsets: &'a HashMap<i64, i64>,
 }
 
@@ -127,19 +130,19 @@ impl Filter<'_> {
             return false;
         };
         let latest = offset >= self.map.get(key);
-        let keep_deletes = self.keep_tombstones
-            || h.delete_horizon_ms()
-                .is_none_or(|horizon| self.now_ms < horizon);
+        let keep_deletes = h
+            .delete_horizon_ms()
+            .is_none_or(|horizon| self.now_ms < horizon);
         latest && (r.value.is_some() || keep_deletes)
     }
 
-    fn judge(&self, batch: &[u8], h: &BatchHeader) -> Result<BatchVerdict, LogError> {
+    fn judge(&self, payload: &[u8], h: &BatchHeader) -> Result<BatchVerdict, LogError> {
         let mut verdict = BatchVerdict {
             kept: 0,
             all_kept: true,
             has_tombstone: false,
         };
-        for record in Records::new(batch, h) {
+        for record in Records::in_payload(payload, h.records_count) {
             let r = record?;
             if self.keep(h, &r) {
                 verdict.kept += 1;
@@ -156,6 +159,34 @@ impl Filter<'_> {
         h.has_producer_id()
             && self.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset())
     }
+}
+
+/// A batch's codec; ids Kafka does not define are refused when batches are appended, so one
+/// here means the segment is corrupt.
+fn codec_of(h: &BatchHeader) -> Result<Codec, LogError> {
+    Codec::from_id(h.compression_codec()).ok_or_else(|| {
+        LogError::Corrupt(format!(
+            "batch at offset {} has unknown compression codec {}",
+            h.base_offset,
+            h.compression_codec()
+        ))
+    })
+}
+
+/// The records of a whole stored batch: its body, or for a compressed batch its body
+/// decompressed into `scratch`.
+fn payload<'a>(
+    batch: &'a [u8],
+    codec: Codec,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], LogError> {
+    let body = batch.get(HEADER_SIZE..).unwrap_or_default();
+    if codec == Codec::None {
+        return Ok(body);
+    }
+    scratch.clear();
+    compression::decompress(codec, body, scratch)?;
+    Ok(scratch)
 }
 
 /// A record's timestamp as Kafka's `DefaultRecord` reports it.
@@ -183,6 +214,8 @@ impl Cleaner {
             read_buf: Vec::new(),
             write_buf: Vec::new(),
             headers: Vec::new(),
+            payload_buf: Vec::new(),
+            records_buf: Vec::new(),
         }
     }
 
@@ -247,21 +280,13 @@ impl Cleaner {
             .filter(|s| s.base_offset < end_offset)
             .cloned()
             .collect();
-        let mut keep_tombstones = false;
-        for s in &cleanable {
-            s.scan(0, false, |_, h| {
-                keep_tombstones |= h.compression_codec() != 0;
-                Ok(())
-            })?;
-        }
         let filter = Filter {
             map: &map,
             now_ms,
             delete_retention_ms: log.config.delete_retention_ms,
-            keep_tombstones,
             producer_last_offsets: &log.producer_last_offsets,
         };
-        info!(dir = %log.dir.display(), end_offset, keep_tombstones, "cleaning log");
+        info!(dir = %log.dir.display(), end_offset, "cleaning log");
         for group in group_by_size(&cleanable, &log.config, log.first_uncleanable_offset) {
             let base = group[0].base_offset;
             let outcome = self
@@ -295,11 +320,13 @@ impl Cleaner {
             let read = self.read_batches(segment, pos, size)?;
             stats.bytes_read += read as u64;
             let buf = std::mem::take(&mut self.read_buf);
+            let mut scratch = std::mem::take(&mut self.payload_buf);
             let mut full = false;
             for b in Batches::new(&buf[..read]) {
                 let h = b.header;
-                if h.compression_codec() == 0 && !h.is_control() {
-                    for record in Records::new(&buf[b.range.clone()], &h) {
+                if !h.is_control() {
+                    let records = payload(&buf[b.range.clone()], codec_of(&h)?, &mut scratch)?;
+                    for record in Records::in_payload(records, h.records_count) {
                         let r = record?;
                         let offset = h.base_offset + i64::from(r.offset_delta);
                         if let (Some(key), true) = (r.key, offset >= start) {
@@ -318,6 +345,7 @@ impl Cleaner {
                 }
             }
             self.read_buf = buf;
+            self.payload_buf = scratch;
             self.throttler.maybe_throttle(read);
             if full {
                 return Ok(true);
@@ -417,15 +445,18 @@ impl Cleaner {
         self.write_buf.clear();
         self.headers.clear();
         let buf = std::mem::take(&mut self.read_buf);
+        let mut scratch = std::mem::take(&mut self.payload_buf);
         let result = (|| {
             for b in Batches::new(&buf[..read]) {
                 let h = b.header;
                 let bytes = &buf[b.range.clone()];
-                if h.compression_codec() != 0 || h.is_control() {
+                if h.is_control() {
                     self.keep_whole(bytes, h);
                     continue;
                 }
-                let verdict = filter.judge(bytes, &h)?;
+                let codec = codec_of(&h)?;
+                let records = payload(bytes, codec, &mut scratch)?;
+                let verdict = filter.judge(records, &h)?;
                 stats.records_read += u64::try_from(h.records_count).unwrap_or(0);
                 stats.records_kept += u64::try_from(verdict.kept).unwrap_or(0);
                 let mark = verdict.has_tombstone && h.delete_horizon_ms().is_none();
@@ -437,7 +468,7 @@ impl Cleaner {
                     } else {
                         h.delete_horizon_ms()
                     };
-                    self.rewrite(bytes, &h, filter, verdict.kept, horizon)?;
+                    self.rewrite(records, codec, &h, filter, verdict.kept, horizon)?;
                 } else if filter.last_of_producer(&h) {
                     self.write_empty(&h);
                 }
@@ -445,6 +476,7 @@ impl Cleaner {
             Ok(())
         })();
         self.read_buf = buf;
+        self.payload_buf = scratch;
         result
     }
 
@@ -454,10 +486,12 @@ impl Cleaner {
     }
 
     /// Kafka's `buildRetainedRecordsInto`: the kept records under the original batch's
-    /// identity, with the original last offset (so the last sequence survives).
+    /// identity, with the original last offset (so the last sequence survives), compressed
+    /// again with the batch's codec.
     fn rewrite(
         &mut self,
-        bytes: &[u8],
+        payload: &[u8],
+        codec: Codec,
         h: &BatchHeader,
         filter: &Filter<'_>,
         kept: i32,
@@ -465,9 +499,16 @@ impl Cleaner {
     ) -> Result<(), LogError> {
         let start = self.write_buf.len();
         self.write_buf.resize(start + HEADER_SIZE, 0);
+        let mut records = std::mem::take(&mut self.records_buf);
+        records.clear();
+        let out = if codec == Codec::None {
+            &mut self.write_buf
+        } else {
+            &mut records
+        };
         let mut base_timestamp = horizon;
         let mut max_timestamp = NO_TIMESTAMP;
-        for record in Records::new(bytes, h) {
+        for record in Records::in_payload(payload, h.records_count) {
             let r = record?;
             if !filter.keep(h, &r) {
                 continue;
@@ -475,14 +516,13 @@ impl Cleaner {
             let ts = record_timestamp(h, &r);
             let base = *base_timestamp.get_or_insert(ts);
             // Producers choose timestamps freely; Java's long arithmetic wraps, so does this.
-            write_record(
-                &mut self.write_buf,
-                &r,
-                r.offset_delta,
-                ts.wrapping_sub(base),
-            );
+            write_record(out, &r, r.offset_delta, ts.wrapping_sub(base));
             max_timestamp = max_timestamp.max(ts);
         }
+        if codec != Codec::None {
+            compression::compress(codec, &Levels::default(), &records, &mut self.write_buf)?;
+        }
+        self.records_buf = records;
         let attributes = match horizon {
             Some(_) => h.attributes | DELETE_HORIZON_FLAG,
             None => h.attributes & !DELETE_HORIZON_FLAG,

@@ -17,7 +17,9 @@ use super::cleaner::{CleanResult, Cleaner, CleanerError};
 use super::cleaner_manager::CleanerManager;
 use super::throttler::Throttler;
 use super::CleanableLog;
-use crate::log::record_batch::{validate_replicated, Batches};
+use crate::log::compression::{self, Codec, TargetCompression};
+use crate::log::record::Records;
+use crate::log::record_batch::{validate_replicated, Batches, HEADER_SIZE};
 use crate::log::segment::{file_name, rename_files, SegmentFiles, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::test_util::keyed_batch;
 use crate::log::{Log, LogConfig, LogError};
@@ -554,7 +556,6 @@ fn cleaner_threads_clean_in_the_background_and_stop() {
 /// it must neither panic nor change the record's timestamp.
 #[test]
 fn extreme_timestamps_survive_a_rewrite() {
-    use crate::log::record::Records;
     use crate::log::record_batch::BatchHeader;
     let dir = tempfile::tempdir().unwrap();
     let handle = open_log(dir.path());
@@ -576,13 +577,78 @@ fn extreme_timestamps_survive_a_rewrite() {
     let batch = Batches::new(&bytes).next().unwrap();
     let h: BatchHeader = batch.header;
     assert_eq!(h.delete_horizon_ms(), Some(NOW + DELETE_RETENTION));
-    let r = Records::new(&bytes[batch.range.clone()], &h)
-        .next()
-        .unwrap()
-        .unwrap();
+    let r = Records::in_payload(
+        &bytes[batch.range.start + HEADER_SIZE..batch.range.end],
+        h.records_count,
+    )
+    .next()
+    .unwrap()
+    .unwrap();
     assert_eq!((r.key, r.value), (Some(&b"gone"[..]), None));
     assert_eq!(
         h.base_timestamp.wrapping_add(r.timestamp_delta),
         i64::MIN + 5
     );
+}
+
+/// Every record of the log from its start, as (offset, key, value), decompressing with this
+/// crate's codecs (kafka-protocol is built without them); every batch must be `codec`.
+fn compressed_records(log: &Log, codec: Codec) -> Vec<Row> {
+    let reader = log.reader();
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    let mut rows = Vec::new();
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    while offset < end {
+        let bytes = reader.read(offset, 1 << 20, end, true).unwrap();
+        let batches = validate_replicated(&bytes).unwrap();
+        assert!(!batches.is_empty(), "nothing readable at offset {offset}");
+        for b in &batches {
+            let h = b.header;
+            assert_eq!(h.compression_codec(), codec.id());
+            let mut payload = Vec::new();
+            compression::decompress(
+                codec,
+                &bytes[b.range.start + HEADER_SIZE..b.range.end],
+                &mut payload,
+            )
+            .unwrap();
+            for r in Records::in_payload(&payload, h.records_count) {
+                let r = r.unwrap();
+                let at = h.base_offset + i64::from(r.offset_delta);
+                if at >= offset {
+                    rows.push((at, text(r.key), text(r.value)));
+                }
+            }
+        }
+        offset = batches.last().unwrap().header.last_offset() + 1;
+    }
+    rows
+}
+
+#[test]
+fn keys_inside_compressed_batches_are_mapped_and_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let gzip = LogConfig {
+        compression: TargetCompression::Codec(Codec::Gzip),
+        ..config()
+    };
+    let log = Log::open(&dir.path().join("t-0"), gzip, 0, 0).unwrap();
+    let handle = Arc::new(TestLog {
+        log: Mutex::new(log),
+    });
+    // Every batch is stored gzip-compressed (the topic's compression.type).
+    write_rounds(&mut handle.lock_log(), 40, 4);
+    let before = compressed_records(&handle.lock_log(), Codec::Gzip);
+    assert_eq!(before.len(), 160);
+    let active_base = handle.lock_log().segments.last().unwrap().base_offset();
+
+    let manager = CleanerManager::load(&[dir.path().to_path_buf()]).unwrap();
+    let result = clean_once(&manager, &handle, &mut cleaner(1 << 20), NOW).unwrap();
+    assert_eq!(result.end_offset, active_base);
+    assert!(result.records_kept < result.records_read);
+    // Older values of every key are gone from inside the compressed batches, which stay gzip.
+    let after = compressed_records(&handle.lock_log(), Codec::Gzip);
+    assert_eq!(after, expected(&before, active_base));
+    assert!(after.len() < before.len());
 }
