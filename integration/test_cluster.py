@@ -37,7 +37,7 @@ from wire import (
     recv_frame,
 )
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
 # short timeouts so that failures are noticed within seconds (session: ZooKeeper's tickTime is 500 ms)
 CLUSTER_PROPS = {

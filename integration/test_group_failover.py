@@ -9,7 +9,7 @@ import pytest
 
 from helpers import ck_admin, ck_produce, unique_topic, wait_until
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
 OFFSETS_PARTITIONS = 50
 

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import kcat_consume, kcat_produce, unique_topic, wait_until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
 
 def test_session_expiry_re_registers_and_re_elects(broker_factory, zk):
