@@ -4,10 +4,14 @@
 #
 #   source bench/cluster.sh; bench_start [extra broker properties...]
 #   -> BENCH_DIR, ZK_PORT, ZK_PID, BROKER_PORT, BROKER_PID, BOOTSTRAP, LOG_DIR, ZKAFKA
-# Env: ZKAFKA (binary; default /work/bin/zkafka), BENCH_TMP (parent dir; default /tmp).
+# Env: ZKAFKA (binary; default: cargo build --release, target/release/zkafka), BENCH_TMP (parent
+# dir; default the system's temporary directory).
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ZKAFKA="${ZKAFKA:-/work/bin/zkafka}"
+if [ -z "${ZKAFKA:-}" ]; then
+  (cd "$BENCH_ROOT" && cargo build --release --quiet)
+  ZKAFKA="$BENCH_ROOT/target/release/zkafka"
+fi
 ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
 ZK_PID=""
 BROKER_PID=""

@@ -1,7 +1,7 @@
 """One ZooKeeper and N zkafka brokers on free loopback ports in a temporary directory, for
 bench/failover.py. Every process is started here with Popen and stopped by its pid.
 
-Env: ZKAFKA (binary; default /work/bin/zkafka-cluster), BENCH_TMP (parent dir; default /tmp),
+Env: ZKAFKA (binary; default target/release/zkafka), BENCH_TMP (parent dir; default the system's),
 BENCH_KEEP (keep the directory).
 """
 import datetime
@@ -44,8 +44,9 @@ def fields(msg):
 
 class Cluster:
     def __init__(self, brokers=3, props=()):
-        self.dir = tempfile.mkdtemp(prefix="zkafka-failover.", dir=os.environ.get("BENCH_TMP", "/tmp"))
-        self.bin = os.environ.get("ZKAFKA", "/work/bin/zkafka-cluster")
+        self.dir = tempfile.mkdtemp(prefix="zkafka-failover.", dir=os.environ.get("BENCH_TMP"))
+        self.bin = os.environ.get(
+            "ZKAFKA", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "release", "zkafka"))
         self.zk_port = free_port()
         self.ids = list(range(1, brokers + 1))
         self.ports = {b: free_port() for b in self.ids}

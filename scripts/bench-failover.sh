@@ -2,7 +2,8 @@
 # Leader re-election and controller failover benchmark: one ZooKeeper and 3 (controller test: 4)
 # zkafka brokers on free loopback ports, started by bench/failover.py and stopped by pid.
 #
-#   ZKAFKA=/work/bin/zkafka-cluster scripts/bench-failover.sh [runs] [small] [large] [ctrl] [phantoms]
+#   scripts/bench-failover.sh [runs] [small] [large] [ctrl] [phantoms]
+#   (ZKAFKA=path/to/zkafka to use a given binary; default: cargo build --release, target/release/zkafka)
 #
 #   runs      runs per measurement (default 3)
 #   small     partitions for the small re-election test (default 1000, 10 topics)
@@ -26,7 +27,11 @@ large=${3:-10000}
 ctrl=${4:-10000}
 phantoms=${5:-0,40000}
 (( runs >= 1 && runs <= 10 )) || { echo "runs must be 1..10" >&2; exit 2; }
-export ZKAFKA="${ZKAFKA:-/work/bin/zkafka-cluster}"
+if [ -z "${ZKAFKA:-}" ]; then
+  cargo build --release --quiet
+  ZKAFKA="$ROOT/target/release/zkafka"
+fi
+export ZKAFKA
 build=${BUILD:-release}
 ulimit -n "$(ulimit -Hn)"
 echo "bench-failover: open files limit $(ulimit -n) per broker" >&2
