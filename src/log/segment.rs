@@ -31,13 +31,8 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<LogSegment, LogError> {
-        Ok(LogSegment {
-            files: Arc::new(SegmentFiles::open(dir, base_offset, config)?),
-            bytes_since_last_index_entry: 0,
-            rolling_timestamp: None,
-            created_ms: now_ms,
-            index_interval_bytes: u64::from(config.index_interval_bytes),
-        })
+        let files = SegmentFiles::open(dir, base_offset, config)?;
+        Ok(LogSegment::over(files, config, now_ms))
     }
 
     /// Opens the cleaner's `<base>.log.cleaned` files (created empty; the caller removed any
@@ -48,18 +43,19 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<LogSegment, LogError> {
-        Ok(LogSegment {
-            files: Arc::new(SegmentFiles::open_with_suffix(
-                dir,
-                base_offset,
-                config,
-                CLEANED_SUFFIX,
-            )?),
+        let files = SegmentFiles::open_with_suffix(dir, base_offset, config, CLEANED_SUFFIX)?;
+        Ok(LogSegment::over(files, config, now_ms))
+    }
+
+    /// A segment over freshly opened files: nothing appended since the last index entry yet.
+    fn over(files: SegmentFiles, config: &LogConfig, now_ms: i64) -> LogSegment {
+        LogSegment {
+            files: Arc::new(files),
             bytes_since_last_index_entry: 0,
             rolling_timestamp: None,
             created_ms: now_ms,
             index_interval_bytes: u64::from(config.index_interval_bytes),
-        })
+        }
     }
 
     pub fn files(&self) -> &Arc<SegmentFiles> {

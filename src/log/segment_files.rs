@@ -213,17 +213,7 @@ impl SegmentFiles {
     /// Reads up to `len` bytes at `pos`; fewer if the file ends first.
     pub fn read(&self, pos: u64, len: usize) -> Result<Bytes, LogError> {
         let mut buf = BytesMut::zeroed(len);
-        let mut filled = 0;
-        while filled < len {
-            let n = self
-                .log
-                .read_at(&mut buf[filled..], pos + filled as u64)
-                .map_err(LogError::io(&self.log_path))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
+        let filled = self.fill(pos, &mut buf)?;
         buf.truncate(filled);
         Ok(buf.freeze())
     }
@@ -233,8 +223,15 @@ impl SegmentFiles {
     pub fn read_into(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> Result<(), LogError> {
         buf.clear();
         buf.resize(len, 0);
+        let filled = self.fill(pos, buf)?;
+        buf.truncate(filled);
+        Ok(())
+    }
+
+    /// Reads the log file at `pos` into all of `buf`, or until the file ends; the bytes read.
+    fn fill(&self, pos: u64, buf: &mut [u8]) -> Result<usize, LogError> {
         let mut filled = 0;
-        while filled < len {
+        while filled < buf.len() {
             let n = self
                 .log
                 .read_at(&mut buf[filled..], pos + filled as u64)
@@ -244,8 +241,7 @@ impl SegmentFiles {
             }
             filled += n;
         }
-        buf.truncate(filled);
-        Ok(())
+        Ok(filled)
     }
 
     /// Walks batch headers from `pos` (a batch boundary) up to `limit`, returning the first

@@ -54,32 +54,12 @@ pub type Producer = (i64, i16, i32);
 
 /// A magic-2 batch of `count` records with timestamps from `timestamp`.
 pub fn batch(count: usize, timestamp: i64, producer: Producer, value_len: usize) -> BytesMut {
-    let (pid, epoch, seq) = producer;
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder groups records whose offset - sequence is constant; a base
-            // sequence of -1 means "no sequence".
-            sequence: seq + i as i32,
-            timestamp: timestamp + i as i64,
-            key: None,
-            value: Some(Bytes::from(vec![b'v'; value_len])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode test batch");
-    buf
+    let value = Bytes::from(vec![b'v'; value_len]);
+    encode(
+        producer,
+        timestamp,
+        (0..count).map(|_| (None, Some(value.clone()))),
+    )
 }
 
 /// A non-idempotent batch of `count` small records.
@@ -93,11 +73,25 @@ pub fn keyed_batch(
     timestamp: i64,
     kvs: &[(Option<&str>, Option<&str>)],
 ) -> BytesMut {
+    let bytes = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    encode(
+        producer,
+        timestamp,
+        kvs.iter().map(|(k, v)| (k.map(bytes), v.map(bytes))),
+    )
+}
+
+/// One uncompressed batch of the given keys and values, offsets and sequences from 0 and the
+/// producer's base sequence, timestamps from `timestamp`.
+fn encode(
+    producer: Producer,
+    timestamp: i64,
+    kvs: impl Iterator<Item = (Option<Bytes>, Option<Bytes>)>,
+) -> BytesMut {
     let (pid, epoch, seq) = producer;
     let records: Vec<Record> = kvs
-        .iter()
         .enumerate()
-        .map(|(i, (k, v))| Record {
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
@@ -105,11 +99,12 @@ pub fn keyed_batch(
             producer_epoch: epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // As in `batch`: the encoder groups records by offset - sequence.
+            // The encoder groups records whose offset - sequence is constant; a base
+            // sequence of -1 means "no sequence".
             sequence: seq + i as i32,
             timestamp: timestamp + i as i64,
-            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            key,
+            value,
             headers: Default::default(),
         })
         .collect();
