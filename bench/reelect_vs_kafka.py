@@ -16,7 +16,7 @@ Between runs the broker is restarted, the cluster waits for full ISRs and a pref
 election (through `/admin/preferred_replica_election`, which both honour) gives the leaders back.
 One JSON line per measurement; a table of medians and per-run ratios at the end.
 
-    python3 bench/reelect_vs_kafka.py [--partitions 10000] [--topics 10] [--runs 3] [--signals kill,term]
+    scripts/bench-vs-kafka.sh reelect [--partitions 10000] [--topics 10] [--runs 3] [--signals kill,term]
 """
 from __future__ import annotations
 
