@@ -1,7 +1,8 @@
 //! Broker start-up and shutdown (Kafka's `KafkaServer`): ZooKeeper session, cluster id, broker id,
-//! log recovery, listeners, registration, controller; then SIGTERM → controlled shutdown (leaderships
-//! move away while we still serve) → stop accepting, finish in-flight requests, flush, deregister,
-//! exit 0. A ZooKeeper session expiry builds a new session, registers again and tells the
+//! log recovery, listeners, registration, controller, and requests processed once the controller's
+//! first UpdateMetadata names this broker; then SIGTERM (at any point, ZooKeeper up or not) →
+//! controlled shutdown (leaderships move away while we still serve) → stop accepting, finish
+//! in-flight requests, flush, deregister, exit 0. A ZooKeeper session expiry builds a new session, registers again and tells the
 //! controller to re-run its election.
 
 use std::future::Future;
