@@ -542,3 +542,27 @@ async fn requests_wait_until_processing_is_enabled_and_leaving_or_shutdown_ends_
         .unwrap();
     assert!(closed(&mut late).await);
 }
+
+#[tokio::test]
+async fn requests_sent_just_before_the_peer_closes_are_still_handled() {
+    // acks=0 produce requests followed by a close: nothing is answered, but each is handled.
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    let handler = Arc::new(Stuck(Default::default()));
+    let (_stop, rx) = watch::channel(false);
+    tokio::spawn(serve(bound, handler.clone(), NetworkConfig::default(), rx));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut all = Vec::new();
+    for i in 0..20 {
+        all.extend(metadata(i, b"x"));
+    }
+    s.write_all(&all).await.unwrap();
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while handler.0.load(std::sync::atomic::Ordering::SeqCst) < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handler.0.load(std::sync::atomic::Ordering::SeqCst), 20);
+}

@@ -219,14 +219,16 @@ async fn read_requests<H: RequestHandler>(
             }
         };
         // Before start-up completes only what the handler admits is handled; the rest waits here.
+        // An admitted request is handled even if its peer has closed since (acks=0 produce
+        // requests followed by a close must still be appended), so admission is polled first.
         tokio::select! {
             biased;
+            () = handler.admitted(api_key) => {}
             () = stopped(&mut shutdown) => {
                 debug!("shutting down before this request could be handled");
                 return ReadEnd::Orderly;
             }
             () = frames.peer_gone() => return ReadEnd::PeerGone,
-            () = handler.admitted(api_key) => {}
         }
         let api_version = header.request_api_version;
         let correlation_id = header.correlation_id;
