@@ -223,18 +223,21 @@ impl MetadataCache {
         timeout: Duration,
         ready: impl Fn(&ClusterView) -> bool,
     ) -> bool {
+        tokio::time::timeout(timeout, self.wait_for(&ready))
+            .await
+            .is_ok()
+            && ready(&self.snapshot())
+    }
+
+    /// Waits, without a deadline, until `ready` holds for the cluster view.
+    pub async fn wait_for(&self, ready: impl Fn(&ClusterView) -> bool) {
         let mut rx = self.changed.subscribe();
-        let wait = async {
-            loop {
-                if ready(&self.snapshot()) {
-                    return;
-                }
-                if rx.changed().await.is_err() {
-                    return;
-                }
+        while !ready(&self.snapshot()) {
+            // The sender lives in `self`: this only ends by a change.
+            if rx.changed().await.is_err() {
+                return;
             }
-        };
-        tokio::time::timeout(timeout, wait).await.is_ok() && ready(&self.snapshot())
+        }
     }
 }
 

@@ -1,15 +1,17 @@
 //! Broker start-up and shutdown (Kafka's `KafkaServer`): ZooKeeper session, cluster id, broker id,
-//! log recovery, listeners, registration, controller; then SIGTERM → controlled shutdown (leaderships
-//! move away while we still serve) → stop accepting, finish in-flight requests, flush, deregister,
-//! exit 0. A ZooKeeper session expiry builds a new session, registers again and tells the
+//! log recovery, listeners, registration, controller, and requests processed once the controller's
+//! first UpdateMetadata names this broker; then SIGTERM (at any point, ZooKeeper up or not) →
+//! controlled shutdown (leaderships move away while we still serve) → stop accepting, finish
+//! in-flight requests, flush, deregister, exit 0. A ZooKeeper session expiry builds a new session, registers again and tells the
 //! controller to re-run its election.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -103,23 +105,72 @@ fn registration(config: &KafkaConfig, bound: &[network::BoundListener]) -> Broke
     BrokerRegistration::new(&endpoints, config.broker_rack.clone())
 }
 
+/// SIGTERM and SIGINT, installed before anything else so that a signal at any point of start-up,
+/// a ZooKeeper outage or a session being rebuilt stops the broker instead of killing it mid-write
+/// or being ignored.
+struct StopSignals {
+    sigterm: Signal,
+    sigint: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(StopSignals {
+            sigterm: signal(SignalKind::terminate())
+                .context("cannot install the SIGTERM handler")?,
+            sigint: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.sigterm.recv() => {}
+            _ = self.sigint.recv() => {}
+        }
+    }
+
+    /// Runs one start-up step unless a stop signal comes first (`None`); the steps that wait on
+    /// ZooKeeper can take up to its connection or session timeout while it is down.
+    async fn unless_stopped<T>(
+        &mut self,
+        step: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<Option<T>> {
+        tokio::select! {
+            done = step => done.map(Some),
+            () = self.recv() => {
+                info!("stop signal during start-up; exiting before serving");
+                Ok(None)
+            }
+        }
+    }
+}
+
 async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
-    let zk = connect_zk(&config).await?;
-    zk.ensure_persistent_paths()
-        .await
-        .context("cannot create Kafka's persistent znodes")?;
-    let cluster_id = zk
-        .get_or_create_cluster_id(&zk::new_cluster_id())
-        .await
-        .context("cannot read /cluster/id")?;
-    let broker_id = if config.broker_id >= 0 {
-        config.broker_id
-    } else if let Some(id) = LogManager::stored_broker_id(&config.log_dirs)? {
-        id
-    } else {
-        zk.generate_broker_id(config.reserved_broker_max_id)
+    let mut signals = StopSignals::install()?;
+    let Some(zk) = signals.unless_stopped(connect_zk(&config)).await? else {
+        return Ok(());
+    };
+    let steps = async {
+        zk.ensure_persistent_paths()
             .await
-            .context("cannot generate a broker id from /brokers/seqid")?
+            .context("cannot create Kafka's persistent znodes")?;
+        let cluster_id = zk
+            .get_or_create_cluster_id(&zk::new_cluster_id())
+            .await
+            .context("cannot read /cluster/id")?;
+        let broker_id = if config.broker_id >= 0 {
+            config.broker_id
+        } else if let Some(id) = LogManager::stored_broker_id(&config.log_dirs)? {
+            id
+        } else {
+            zk.generate_broker_id(config.reserved_broker_max_id)
+                .await
+                .context("cannot generate a broker id from /brokers/seqid")?
+        };
+        anyhow::Ok((cluster_id, broker_id))
+    };
+    let Some((cluster_id, broker_id)) = signals.unless_stopped(steps).await? else {
+        return Ok(());
     };
     let logs = LogManager::open(&config.log_dirs, broker_id, &cluster_id)?;
     let defaults =
@@ -152,20 +203,30 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         controller: controller.clone(),
         fence: Default::default(),
         follower_epochs: Default::default(),
+        request_processing: Default::default(),
     });
     let net_config = config.network_config();
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
     let network = tokio::spawn(network::serve(
         listeners,
-        apis,
+        apis.clone(),
         net_config,
         shutdown_rx.clone(),
     ));
 
-    let epoch = zk
-        .register_broker(broker_id, &reg)
-        .await
-        .context("cannot register the broker")?;
+    // The listeners are open (the registration carries their ports) but hold client requests
+    // until the controller's first UpdateMetadata arrives (see `RequestProcessing`).
+    let registered = async {
+        zk.register_broker(broker_id, &reg)
+            .await
+            .context("cannot register the broker")
+    };
+    let Some(epoch) = signals.unless_stopped(registered).await? else {
+        // Nothing was written since the logs were opened; only the listeners must close.
+        let _ = shutdown_tx.send(true);
+        let _ = network.await;
+        return Ok(());
+    };
     replicas.set_broker_epoch(epoch);
     info!(broker_id, broker_epoch = epoch, cluster_id = %cluster_id, endpoints = ?bound, "broker registered");
 
@@ -210,18 +271,30 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     ));
     let cleaner = start_log_cleaner(&config, &replicas)?;
 
-    let mut sigterm =
-        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut current = zk;
+    // Kafka's `enableRequestProcessing` at the end of start-up: once the controller has told this
+    // broker about the cluster, including itself.
+    let ready = apis
+        .request_processing
+        .enable_when_ready(&metadata, broker_id);
+    tokio::pin!(ready);
+    let mut started = false;
     loop {
         tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+            () = signals.recv() => break,
+            () = &mut ready, if !started => {
+                started = true;
+                info!(broker_id, "started: processing requests");
+            }
             _ = current.session_lost() => {
                 warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
-                current = renew_session(&config, broker_id, &reg, &replicas, current.session_info()).await;
+                let renewal = renew_session(&config, broker_id, &reg, &replicas, current.session_info());
+                current = tokio::select! {
+                    renewed = renewal => renewed,
+                    // Kafka shuts down without ZooKeeper too: leaderships cannot move then, so
+                    // the controlled shutdown below fails its retries and the broker stops.
+                    () = signals.recv() => break,
+                };
                 let _ = zk_tx.send(current.clone());
                 groups.refresh_mirrors();
                 controller.send(ControllerEvent::SessionRenewed);
@@ -231,7 +304,9 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
 
     info!(broker_id, "shutting down");
     // Leaderships move away while this broker still serves, so clients only see a leader change.
-    if config.controlled_shutdown_enable {
+    // As in Kafka, only a broker that finished starting asks (it may lead nothing yet otherwise,
+    // and the controller it would ask may be unknown).
+    if config.controlled_shutdown_enable && started {
         let settings = ControlledShutdownSettings {
             broker_id,
             broker_epoch: replicas.broker_epoch(),
@@ -259,11 +334,21 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
     }
-    if let Err(e) = current.deregister_broker(broker_id).await {
-        warn!(error = %e, "cannot remove the broker registration");
-    }
-    if let Err(e) = current.resign_controller(broker_id).await {
-        warn!(error = %e, "cannot release /controller");
+    // Without ZooKeeper these would wait for it; closing the session removes both ephemerals
+    // anyway once ZooKeeper expires it, so they get one session timeout at most.
+    let release = async {
+        if let Err(e) = current.deregister_broker(broker_id).await {
+            warn!(error = %e, "cannot remove the broker registration");
+        }
+        if let Err(e) = current.resign_controller(broker_id).await {
+            warn!(error = %e, "cannot release /controller");
+        }
+    };
+    if tokio::time::timeout(zk_settings(&config).session_timeout, release)
+        .await
+        .is_err()
+    {
+        warn!("ZooKeeper did not answer; its session expiry will remove the registration");
     }
     current.close().await;
     info!(broker_id, "shut down cleanly");

@@ -457,3 +457,112 @@ async fn connections_over_the_per_ip_limit_are_closed_and_slots_come_back() {
     srv.stop.send(true).unwrap();
     srv.task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_peer_that_leaves_cancels_its_pending_requests_at_once() {
+    let srv = start(1 << 20).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&metadata(1, b"sleep:20000")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Nothing is owed to anyone any more, so shutdown does not wait for the 20 s reply.
+    let asked = Instant::now();
+    srv.stop.send(true).unwrap();
+    timeout(Duration::from_secs(2), srv.task)
+        .await
+        .expect("serve returns without waiting for the abandoned request")
+        .unwrap()
+        .unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(2));
+}
+
+/// Echo, but only ApiVersions (key 18) is handled before `enabled` turns true.
+struct Gated {
+    enabled: watch::Receiver<bool>,
+}
+
+impl RequestHandler for Gated {
+    async fn handle(&self, ctx: RequestContext) -> Reply {
+        Echo.handle(ctx).await
+    }
+
+    async fn admitted(&self, api_key: kafka_protocol::messages::ApiKey) {
+        if api_key != kafka_protocol::messages::ApiKey::ApiVersions {
+            let _ = self.enabled.clone().wait_for(|e| *e).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn requests_wait_until_processing_is_enabled_and_leaving_or_shutdown_ends_the_wait() {
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    let (enable, enabled) = watch::channel(false);
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(serve(
+        bound,
+        Arc::new(Gated { enabled }),
+        NetworkConfig::default(),
+        rx,
+    ));
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(&metadata(1, b"early")).await.unwrap();
+    // ApiVersions v0 (header v1) is answered at once on another connection.
+    let mut control = TcpStream::connect(addr).await.unwrap();
+    control.write_all(&request(18, 0, 1, 9, b"")).await.unwrap();
+    assert_eq!(response(&mut control).await.0, 9);
+    let mut buf = [0u8; 4];
+    assert!(
+        timeout(Duration::from_millis(300), held.read(&mut buf))
+            .await
+            .is_err(),
+        "answered before request processing was enabled"
+    );
+    // A client that gives up while held is let go: its connection closes without an answer.
+    let mut quitter = TcpStream::connect(addr).await.unwrap();
+    quitter.write_all(&metadata(2, b"never")).await.unwrap();
+    quitter.shutdown().await.unwrap();
+    assert!(closed(&mut quitter).await);
+    enable.send(true).unwrap();
+    assert_eq!(response(&mut held).await, (1, b"early".to_vec()));
+
+    // Shutdown ends a wait for enabling too.
+    enable.send(false).unwrap();
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    late.write_all(&metadata(3, b"late")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(true).unwrap();
+    timeout(Duration::from_secs(2), task)
+        .await
+        .expect("serve returns")
+        .unwrap()
+        .unwrap();
+    assert!(closed(&mut late).await);
+}
+
+#[tokio::test]
+async fn requests_sent_just_before_the_peer_closes_are_still_handled() {
+    // acks=0 produce requests followed by a close: nothing is answered, but each is handled.
+    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
+        .await
+        .unwrap();
+    let addr = bound[0].local_addr;
+    let handler = Arc::new(Stuck(Default::default()));
+    let (_stop, rx) = watch::channel(false);
+    tokio::spawn(serve(bound, handler.clone(), NetworkConfig::default(), rx));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut all = Vec::new();
+    for i in 0..20 {
+        all.extend(metadata(i, b"x"));
+    }
+    s.write_all(&all).await.unwrap();
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while handler.0.load(std::sync::atomic::Ordering::SeqCst) < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handler.0.load(std::sync::atomic::Ordering::SeqCst), 20);
+}

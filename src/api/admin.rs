@@ -5,6 +5,7 @@
 //! tells every broker. The request then waits until this broker's metadata shows the result.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
@@ -23,7 +24,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::replica_assignment::{check_znode_size, validate_assignment, Refusal};
-use super::{encode, KafkaApis};
+use super::{encode, reply_body, KafkaApis};
 use crate::config::TopicConfig;
 use crate::controller::assignment::{assign_replicas, assign_replicas_with_racks, AssignmentError};
 use crate::metadata::str_bytes;
@@ -38,6 +39,14 @@ pub use crate::topic::validate as validate_topic_name;
 
 fn timeout_of(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
+}
+
+/// Every result that had succeeded so far answers REQUEST_TIMED_OUT, as Kafka's delayed admin
+/// operations do when their wait runs out.
+fn timed_out<'a>(error_codes: impl Iterator<Item = &'a mut i16>) {
+    for code in error_codes.filter(|c| **c == 0) {
+        *code = ResponseError::RequestTimedOut.code();
+    }
 }
 
 impl KafkaApis {
@@ -109,34 +118,26 @@ impl KafkaApis {
         }
     }
 
-    /// Waits until every partition of each topic has a leader in this broker's metadata.
-    async fn wait_for_leaders(&self, topics: &[(String, i32)], timeout: Duration) -> bool {
-        self.metadata
-            .wait_until(timeout, |view| {
-                topics.iter().all(|(t, n)| {
-                    view.topics.get(t).is_some_and(|m| {
-                        m.partitions.len() as i32 >= *n
-                            && m.partitions.values().all(|p| p.leader >= 0)
+    /// Resolves (up to `timeout`) once every partition of each topic has a leader in this broker's
+    /// metadata; `false` if that did not happen in time. Owns what it needs, so it can run as a
+    /// [`Reply::Later`] that ends with the client's connection.
+    fn leaders_elected(
+        &self,
+        topics: Vec<(String, i32)>,
+        timeout: Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let metadata = self.metadata.clone();
+        async move {
+            metadata
+                .wait_until(timeout, |view| {
+                    topics.iter().all(|(t, n)| {
+                        view.topics.get(t).is_some_and(|m| {
+                            m.partitions.len() as i32 >= *n
+                                && m.partitions.values().all(|p| p.leader >= 0)
+                        })
                     })
                 })
-            })
-            .await
-    }
-
-    /// Waits (up to the request's `timeout_ms`) for the `waiting` topics to have leaders; if they do
-    /// not, every result that had succeeded so far answers REQUEST_TIMED_OUT, as Kafka's delayed
-    /// CreateTopics/CreatePartitions do.
-    async fn await_leaders<'a>(
-        &self,
-        waiting: &[(String, i32)],
-        timeout_ms: i32,
-        error_codes: impl Iterator<Item = &'a mut i16>,
-    ) {
-        if waiting.is_empty() || self.wait_for_leaders(waiting, timeout_of(timeout_ms)).await {
-            return;
-        }
-        for code in error_codes.filter(|c| **c == 0) {
-            *code = ResponseError::RequestTimedOut.code();
+                .await
         }
     }
 
@@ -229,16 +230,18 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        self.await_leaders(
-            &waiting,
-            req.timeout_ms,
-            results.iter_mut().map(|r| &mut r.error_code),
-        )
-        .await;
-        encode(
-            &CreateTopicsResponse::default().with_topics(results),
-            version,
-        )
+        // Kafka's delayed CreateTopics: the answer waits (up to the request's timeout) for the
+        // leaders; results that had succeeded answer REQUEST_TIMED_OUT if they do not come.
+        let elected = self.leaders_elected(waiting, timeout_of(req.timeout_ms));
+        Reply::Later(Box::pin(async move {
+            if !elected.await {
+                timed_out(results.iter_mut().map(|r| &mut r.error_code));
+            }
+            reply_body(encode(
+                &CreateTopicsResponse::default().with_topics(results),
+                version,
+            ))
+        }))
     }
 
     pub(super) async fn delete_topics(&self, req: DeleteTopicsRequest, version: i16) -> Reply {
@@ -290,21 +293,22 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        let gone = self
-            .metadata
-            .wait_until(timeout_of(req.timeout_ms), |v| {
-                deleting.iter().all(|t| !v.topics.contains_key(t))
-            })
-            .await;
-        if !gone {
-            for r in results.iter_mut().filter(|r| r.error_code == 0) {
-                r.error_code = ResponseError::RequestTimedOut.code();
+        let metadata = self.metadata.clone();
+        let timeout = timeout_of(req.timeout_ms);
+        Reply::Later(Box::pin(async move {
+            let gone = metadata
+                .wait_until(timeout, |v| {
+                    deleting.iter().all(|t| !v.topics.contains_key(t))
+                })
+                .await;
+            if !gone {
+                timed_out(results.iter_mut().map(|r| &mut r.error_code));
             }
-        }
-        encode(
-            &DeleteTopicsResponse::default().with_responses(results),
-            version,
-        )
+            reply_body(encode(
+                &DeleteTopicsResponse::default().with_responses(results),
+                version,
+            ))
+        }))
     }
 
     pub(super) async fn create_partitions(
@@ -330,16 +334,16 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        self.await_leaders(
-            &waiting,
-            req.timeout_ms,
-            results.iter_mut().map(|r| &mut r.error_code),
-        )
-        .await;
-        encode(
-            &CreatePartitionsResponse::default().with_results(results),
-            version,
-        )
+        let elected = self.leaders_elected(waiting, timeout_of(req.timeout_ms));
+        Reply::Later(Box::pin(async move {
+            if !elected.await {
+                timed_out(results.iter_mut().map(|r| &mut r.error_code));
+            }
+            reply_body(encode(
+                &CreatePartitionsResponse::default().with_results(results),
+                version,
+            ))
+        }))
     }
 
     async fn add_partitions(

@@ -21,10 +21,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::fetch_encode::encode_fetch_response;
-use super::KafkaApis;
+use super::{reply_body, KafkaApis};
 use crate::log::LogError;
 use crate::metadata::str_bytes;
-use crate::network::{FileRange, Reply, ResponseBody};
+use crate::network::{FileRange, Reply};
 use crate::replica::{log_error_code, Partition, ReplicaManager};
 
 /// One requested partition, resolved once.
@@ -146,7 +146,7 @@ impl KafkaApis {
         } else {
             requested.min(usize::try_from(self.config.fetch_max_bytes).unwrap_or(0))
         };
-        let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+        let max_wait = capped_wait(req.max_wait_ms);
 
         let first = read_all(&wanted, max_bytes, fetcher, &replicas);
         if max_wait.is_zero() || first.bytes >= min_bytes.max(1) || first.errors {
@@ -195,11 +195,15 @@ impl KafkaApis {
     }
 }
 
-fn reply_body(reply: Reply) -> Option<ResponseBody> {
-    match reply {
-        Reply::Now(b) => b,
-        _ => None,
-    }
+/// The longest a Fetch is held waiting for `min_bytes`: clients ask for far less (Kafka's
+/// consumers 500 ms, followers `replica.fetch.wait.max.ms`), and a client asking for more would
+/// give up at its own `request.timeout.ms` (30 s by default) anyway. Kafka caps nothing, but a cap
+/// keeps a hostile `max_wait_ms` from parking a request (and the shutdown that waits for it) for
+/// days; the answer at the cap is the ordinary one for a wait that ran out.
+const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+
+fn capped_wait(max_wait_ms: i32) -> Duration {
+    Duration::from_millis(max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT)
 }
 
 /// One pass over the wanted partitions.
@@ -377,6 +381,13 @@ mod tests {
     use crate::log::{Log, LogConfig};
     use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
     use kafka_protocol::messages::BrokerId;
+
+    #[test]
+    fn fetch_waits_are_capped_and_negative_ones_do_not_wait() {
+        assert_eq!(capped_wait(500), Duration::from_millis(500));
+        assert_eq!(capped_wait(i32::MAX), Duration::from_secs(30));
+        assert_eq!(capped_wait(-1), Duration::ZERO);
+    }
 
     /// A leader log with epoch 0 at offsets 0..5 and epoch 2 at 5..8.
     fn leader(dir: &std::path::Path) -> Partition {

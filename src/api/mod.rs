@@ -17,6 +17,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
 mod replica_assignment;
+mod request_processing;
 pub mod versions;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub use controller_fence::ControllerFence;
 pub use follower_epochs::FollowerEpochs;
 pub use metadata::CONSUMER_OFFSETS;
 pub use producer_id::ProducerIdManager;
+pub use request_processing::RequestProcessing;
 
 /// Everything a request handler may need.
 pub struct KafkaApis {
@@ -63,6 +65,8 @@ pub struct KafkaApis {
     pub fence: ControllerFence,
     /// The followers' broker epochs (see [`follower_epochs`]).
     pub follower_epochs: FollowerEpochs,
+    /// Held shut until start-up completes (see [`request_processing`]).
+    pub request_processing: RequestProcessing,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -71,6 +75,14 @@ pub(crate) fn encode<R: Encodable>(resp: &R, version: i16) -> Reply {
     match encode_bytes(resp, version) {
         Ok(bytes) => Reply::Now(Some(bytes.into())),
         Err(e) => Reply::Close(format!("cannot encode response v{version}: {e}")),
+    }
+}
+
+/// The body a [`Reply::Later`] ends with, from a reply built as if it were immediate.
+pub(crate) fn reply_body(reply: Reply) -> Option<crate::network::ResponseBody> {
+    match reply {
+        Reply::Now(b) => b,
+        _ => None,
     }
 }
 
@@ -195,5 +207,9 @@ impl RequestHandler for KafkaApis {
             warn!(%reason, "closing connection");
         }
         reply
+    }
+
+    async fn admitted(&self, api_key: ApiKey) {
+        self.request_processing.admitted(api_key).await
     }
 }

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn, Instrument};
 use super::frame::{FrameError, FrameReader};
 use super::header::{decode_request_header, response_header_version};
 use super::server::stopped;
-use super::writer::{write_responses, Body, Pending, WriteError};
+use super::writer::{write_responses, Body, LaterTask, Pending, WriteError};
 use super::{NetworkConfig, Reply, RequestContext, RequestHandler};
 
 /// What each connection needs from [`NetworkConfig`] (copied into every connection task).
@@ -82,7 +82,8 @@ impl Activity {
 }
 
 /// Serves `stream` until the peer closes, an invalid frame or header arrives, the handler says
-/// [`Reply::Close`], or `shutdown` fires; in every case responses already owed are written first.
+/// [`Reply::Close`], or `shutdown` fires; responses already owed are written first, except to a
+/// peer that closed the connection: its pending requests are cancelled and the socket closed.
 pub(crate) async fn serve_connection<H: RequestHandler>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -118,8 +119,35 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
             Err(e @ WriteError::Task { .. }) => warn!(%peer, error = %e, "closing connection"),
         }
     };
-    tokio::join!(reader, writer);
+    tokio::pin!(reader, writer);
+    tokio::select! {
+        end = &mut reader => {
+            if end == ReadEnd::PeerGone {
+                // Kafka closes a channel whose peer disconnected and drops the responses it still
+                // owed: dropping the writer here drops the queued replies, which aborts the
+                // requests still waiting (long-poll fetch, acks=all produce, admin waits) and
+                // closes the socket now rather than when the longest wait ends.
+                debug!("peer closed the connection; responses still owed are dropped");
+                return;
+            }
+            writer.await;
+        }
+        () = &mut writer => {
+            // The writer stopped (write failed, or a Close was written): the reader notices its
+            // queue closing and stops too.
+            reader.await;
+        }
+    }
     debug!("connection closed");
+}
+
+/// Why the reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// Shutdown, idle timeout, a Close queued, or the writer gone: responses owed are written.
+    Orderly,
+    /// The peer closed the connection (or the socket failed): nobody reads responses any more.
+    PeerGone,
 }
 
 /// Who the reader serves and what its idle timer watches.
@@ -139,7 +167,7 @@ async fn read_requests<H: RequestHandler>(
     handler: Arc<H>,
     tx: mpsc::Sender<Pending>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> ReadEnd {
     let Peer {
         addr: peer,
         listener,
@@ -154,14 +182,14 @@ async fn read_requests<H: RequestHandler>(
             // A dropped sender also means nobody will keep this server running.
             () = stopped(&mut shutdown) => {
                 debug!("shutting down: no more requests read");
-                break;
+                return ReadEnd::Orderly;
             }
-            _ = tx.closed() => break,
+            _ = tx.closed() => return ReadEnd::Orderly,
             // `next_frame` reads into its own buffer, so a partial frame survives this branch.
             () = sleep_until(idle_at) => {
                 if max_idle.is_some_and(|d| activity.idle_deadline(last_read, d) <= Instant::now()) {
                     debug!(%peer, "closing idle connection (connections.max.idle.ms)");
-                    break;
+                    return ReadEnd::Orderly;
                 }
                 continue;
             }
@@ -170,16 +198,16 @@ async fn read_requests<H: RequestHandler>(
         last_read = Instant::now();
         let frame = match next {
             Ok(Some(frame)) => frame,
-            Ok(None) => break,
+            Ok(None) => return ReadEnd::PeerGone,
             Err(FrameError::InvalidSize { size, max }) => {
                 // Kafka's InvalidReceiveException: one line, this connection only.
                 warn!(%peer, size, max, "closing connection: invalid request size (socket.request.max.bytes)");
                 let _ = tx.send(Pending::Close).await;
-                break;
+                return ReadEnd::Orderly;
             }
             Err(e) => {
                 debug!(error = %e, "connection ended");
-                break;
+                return ReadEnd::PeerGone;
             }
         };
         let (header, api_key, body) = match decode_request_header(frame) {
@@ -187,9 +215,21 @@ async fn read_requests<H: RequestHandler>(
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection: cannot decode request header");
                 let _ = tx.send(Pending::Close).await;
-                break;
+                return ReadEnd::Orderly;
             }
         };
+        // Before start-up completes only what the handler admits is handled; the rest waits here.
+        // An admitted request is handled even if its peer has closed since (acks=0 produce
+        // requests followed by a close must still be appended), so admission is polled first.
+        tokio::select! {
+            biased;
+            () = handler.admitted(api_key) => {}
+            () = stopped(&mut shutdown) => {
+                debug!("shutting down before this request could be handled");
+                return ReadEnd::Orderly;
+            }
+            () = frames.peer_gone() => return ReadEnd::PeerGone,
+        }
         let api_version = header.request_api_version;
         let correlation_id = header.correlation_id;
         let span = tracing::debug_span!(
@@ -209,11 +249,11 @@ async fn read_requests<H: RequestHandler>(
         };
         let body = match handler.handle(ctx).instrument(span.clone()).await {
             Reply::Now(body) => Body::Ready(body),
-            Reply::Later(fut) => Body::Later(tokio::spawn(fut.instrument(span))),
+            Reply::Later(fut) => Body::Later(LaterTask::spawn(fut.instrument(span))),
             Reply::Close(reason) => {
                 info!(%peer, api = ?api_key, version = api_version, correlation_id, %reason, "closing connection");
                 let _ = tx.send(Pending::Close).await;
-                break;
+                return ReadEnd::Orderly;
             }
         };
         activity.request_queued();
@@ -223,7 +263,7 @@ async fn read_requests<H: RequestHandler>(
             body,
         };
         if tx.send(pending).await.is_err() {
-            break;
+            return ReadEnd::Orderly;
         }
     }
 }

@@ -81,6 +81,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Resolves once the peer has closed the connection (EOF or a socket error) while the
+    /// connection waits on something else (request processing not yet enabled). What arrives
+    /// meanwhile is kept for [`Self::next_frame`]; once a read chunk is buffered this stops reading,
+    /// as Kafka mutes a channel it is not ready to serve, so a client pipelining requests cannot
+    /// grow the buffer without bound. Cancel-safe: bytes are read straight into the buffer.
+    pub async fn peer_gone(&mut self) {
+        loop {
+            if self.buf.len() >= READ_CHUNK {
+                return std::future::pending().await;
+            }
+            self.buf.reserve(READ_CHUNK);
+            match self.reader.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// Total bytes (prefix included) the frame at the front of the buffer needs, as far as known.
     fn wanted(&self) -> usize {
         match self.size_prefix() {
@@ -166,6 +184,32 @@ mod tests {
             matches!(err, FrameError::Truncated { got: 7, want: 10 }),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn peer_gone_keeps_what_arrived_for_the_next_frame() {
+        let data = framed(&[b"abc"]);
+        let mut r = FrameReader::new(&data[..], 100);
+        // The slice ends: the peer is gone, but the frame read meanwhile is still handed out.
+        tokio::time::timeout(std::time::Duration::from_secs(1), r.peer_gone())
+            .await
+            .expect("EOF seen");
+        assert_eq!(r.next_frame().await.unwrap().unwrap(), &b"abc"[..]);
+        assert!(r.next_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn peer_gone_stops_reading_a_busy_peer() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut r = FrameReader::new(server, 1 << 20);
+        tokio::io::AsyncWriteExt::write_all(&mut client, &vec![0u8; 4 * READ_CHUNK])
+            .await
+            .unwrap();
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(200), r.peer_gone()).await;
+        assert!(waited.is_err(), "a connected peer is not gone");
+        assert!(r.buf.len() < 3 * READ_CHUNK, "read {} bytes", r.buf.len());
+        drop(client);
     }
 
     #[tokio::test]

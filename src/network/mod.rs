@@ -89,6 +89,16 @@ pub trait RequestHandler: Send + Sync + 'static {
     /// Called in arrival order; the next request of this connection is not handed over until this
     /// returns, so per-connection appends keep their order.
     fn handle(&self, ctx: RequestContext) -> impl Future<Output = Reply> + Send;
+
+    /// Resolves once a request with `api_key` may be handled: Kafka's
+    /// `SocketServer.enableRequestProcessing`, which a broker calls only at the end of its
+    /// start-up. Until then the connection holds the request (the client just waits for its
+    /// answer) while it still notices the peer leaving and a shutdown. A handler ready from the
+    /// start keeps this default.
+    fn admitted(&self, api_key: ApiKey) -> impl Future<Output = ()> + Send {
+        let _ = api_key;
+        std::future::ready(())
+    }
 }
 
 /// Limits of the socket server (Kafka's `socket.request.max.bytes`, `connections.max.idle.ms`,

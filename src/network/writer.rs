@@ -9,7 +9,10 @@
 //! parts around them.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
@@ -38,7 +41,39 @@ pub(crate) enum Pending {
 #[derive(Debug)]
 pub(crate) enum Body {
     Ready(Option<ResponseBody>),
-    Later(JoinHandle<Option<ResponseBody>>),
+    Later(LaterTask),
+}
+
+/// A spawned [`super::Reply::Later`], aborted when dropped: once nobody will write its response
+/// (the peer went away, the connection was torn down), a delayed fetch, an acks=all produce or an
+/// admin request stops waiting at once instead of running to its timeout.
+#[derive(Debug)]
+pub(crate) struct LaterTask(JoinHandle<Option<ResponseBody>>);
+
+impl LaterTask {
+    pub(crate) fn spawn(
+        reply: impl Future<Output = Option<ResponseBody>> + Send + 'static,
+    ) -> LaterTask {
+        LaterTask(tokio::spawn(reply))
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl Future for LaterTask {
+    type Output = Result<Option<ResponseBody>, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl Drop for LaterTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Why the writer stopped early.
@@ -234,10 +269,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dropped_later_task_stops_waiting_at_once() {
+        let (held, dropped) = tokio::sync::oneshot::channel::<()>();
+        let task = LaterTask::spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+            None
+        });
+        tokio::task::yield_now().await;
+        drop(task);
+        // The aborted task drops its future, and with it the sender it held.
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(1), dropped).await;
+        assert!(
+            matches!(waited, Ok(Err(_))),
+            "task still running: {waited:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn later_bodies_keep_request_order() {
         let (tx, rx) = mpsc::channel(8);
         let (slow_tx, slow_rx) = tokio::sync::oneshot::channel::<()>();
-        let slow = tokio::spawn(async move {
+        let slow = LaterTask::spawn(async move {
             let _ = slow_rx.await;
             Some(Bytes::from_static(b"first").into())
         });
