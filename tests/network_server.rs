@@ -46,22 +46,31 @@ struct Server {
 }
 
 async fn start(max_request_bytes: usize) -> Server {
+    let srv = serve_on_loopback(
+        Arc::new(Echo),
+        NetworkConfig {
+            max_request_bytes,
+            max_in_flight: 16,
+            ..NetworkConfig::default()
+        },
+    )
+    .await;
+    assert_ne!(
+        srv.addr.port(),
+        0,
+        "port 0 must be replaced by the OS-picked port"
+    );
+    srv
+}
+
+/// `handler` served on one PLAINTEXT listener on a free loopback port.
+async fn serve_on_loopback<H: RequestHandler>(handler: Arc<H>, cfg: NetworkConfig) -> Server {
     let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
         .await
         .unwrap();
     let addr = bound[0].local_addr;
-    assert_ne!(
-        addr.port(),
-        0,
-        "port 0 must be replaced by the OS-picked port"
-    );
     let (stop, rx) = watch::channel(false);
-    let cfg = NetworkConfig {
-        max_request_bytes,
-        max_in_flight: 16,
-        ..NetworkConfig::default()
-    };
-    let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
+    let task = tokio::spawn(serve(bound, handler, cfg, rx));
     Server { addr, stop, task }
 }
 
@@ -358,18 +367,15 @@ impl RequestHandler for Stuck {
 
 #[tokio::test]
 async fn pipelining_is_bounded_by_max_in_flight() {
-    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
-        .await
-        .unwrap();
-    let addr = bound[0].local_addr;
     let handler = Arc::new(Stuck(Default::default()));
-    let (_stop, rx) = watch::channel(false);
     let cfg = NetworkConfig {
         max_request_bytes: 1 << 20,
         max_in_flight: 2,
         ..NetworkConfig::default()
     };
-    tokio::spawn(serve(bound, handler.clone(), cfg, rx));
+    let Server {
+        addr, stop: _stop, ..
+    } = serve_on_loopback(handler.clone(), cfg).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut all = Vec::new();
     for i in 0..50 {
@@ -383,13 +389,7 @@ async fn pipelining_is_bounded_by_max_in_flight() {
 }
 
 async fn start_with(cfg: NetworkConfig) -> Server {
-    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
-        .await
-        .unwrap();
-    let addr = bound[0].local_addr;
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(serve(bound, Arc::new(Echo), cfg, rx));
-    Server { addr, stop, task }
+    serve_on_loopback(Arc::new(Echo), cfg).await
 }
 
 #[tokio::test]
@@ -496,18 +496,9 @@ impl RequestHandler for Gated {
 
 #[tokio::test]
 async fn requests_wait_until_processing_is_enabled_and_leaving_or_shutdown_ends_the_wait() {
-    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
-        .await
-        .unwrap();
-    let addr = bound[0].local_addr;
     let (enable, enabled) = watch::channel(false);
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(serve(
-        bound,
-        Arc::new(Gated { enabled }),
-        NetworkConfig::default(),
-        rx,
-    ));
+    let Server { addr, stop, task } =
+        serve_on_loopback(Arc::new(Gated { enabled }), NetworkConfig::default()).await;
     let mut held = TcpStream::connect(addr).await.unwrap();
     held.write_all(&metadata(1, b"early")).await.unwrap();
     // ApiVersions v0 (header v1) is answered at once on another connection.
@@ -546,13 +537,10 @@ async fn requests_wait_until_processing_is_enabled_and_leaving_or_shutdown_ends_
 #[tokio::test]
 async fn requests_sent_just_before_the_peer_closes_are_still_handled() {
     // acks=0 produce requests followed by a close: nothing is answered, but each is handled.
-    let bound = bind(&[("PLAINTEXT".into(), "127.0.0.1".into(), 0)])
-        .await
-        .unwrap();
-    let addr = bound[0].local_addr;
     let handler = Arc::new(Stuck(Default::default()));
-    let (_stop, rx) = watch::channel(false);
-    tokio::spawn(serve(bound, handler.clone(), NetworkConfig::default(), rx));
+    let Server {
+        addr, stop: _stop, ..
+    } = serve_on_loopback(handler.clone(), NetworkConfig::default()).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut all = Vec::new();
     for i in 0..20 {
