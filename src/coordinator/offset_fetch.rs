@@ -31,6 +31,33 @@ fn wanted_partitions<'a>(
         .collect()
 }
 
+/// The response topics of fetched offsets, for the two shapes of the response (v8+ nests them in
+/// groups with their own types; the fields are the same).
+macro_rules! response_topics {
+    ($fetched:expr, $topic:ident, $partition:ident) => {
+        by_topic($fetched)
+            .into_iter()
+            .map(|(topic, parts)| {
+                $topic::default()
+                    .with_name(TopicName(s(&topic)))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|f| {
+                                $partition::default()
+                                    .with_partition_index(f.tp.partition)
+                                    .with_committed_offset(f.offset)
+                                    .with_committed_leader_epoch(f.leader_epoch)
+                                    .with_metadata(Some(s(&f.metadata)))
+                                    .with_error_code(f.error)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect()
+    };
+}
+
 impl GroupCoordinator {
     pub async fn offset_fetch(&self, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
         if version >= 8 {
@@ -45,26 +72,11 @@ impl GroupCoordinator {
                 let (fetched, error) = self
                     .fetch_group(g.group_id.0.as_str(), wanted, version)
                     .await;
-                let topics = by_topic(fetched)
-                    .into_iter()
-                    .map(|(topic, parts)| {
-                        OffsetFetchResponseTopics::default()
-                            .with_name(TopicName(s(&topic)))
-                            .with_partitions(
-                                parts
-                                    .into_iter()
-                                    .map(|f| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(f.tp.partition)
-                                            .with_committed_offset(f.offset)
-                                            .with_committed_leader_epoch(f.leader_epoch)
-                                            .with_metadata(Some(s(&f.metadata)))
-                                            .with_error_code(f.error)
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect();
+                let topics = response_topics!(
+                    fetched,
+                    OffsetFetchResponseTopics,
+                    OffsetFetchResponsePartitions
+                );
                 groups.push(
                     OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
@@ -83,26 +95,11 @@ impl GroupCoordinator {
         let (fetched, error) = self
             .fetch_group(req.group_id.0.as_str(), wanted, version)
             .await;
-        let topics = by_topic(fetched)
-            .into_iter()
-            .map(|(topic, parts)| {
-                OffsetFetchResponseTopic::default()
-                    .with_name(TopicName(s(&topic)))
-                    .with_partitions(
-                        parts
-                            .into_iter()
-                            .map(|f| {
-                                OffsetFetchResponsePartition::default()
-                                    .with_partition_index(f.tp.partition)
-                                    .with_committed_offset(f.offset)
-                                    .with_committed_leader_epoch(f.leader_epoch)
-                                    .with_metadata(Some(s(&f.metadata)))
-                                    .with_error_code(f.error)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
+        let topics = response_topics!(
+            fetched,
+            OffsetFetchResponseTopic,
+            OffsetFetchResponsePartition
+        );
         OffsetFetchResponse::default()
             .with_topics(topics)
             .with_error_code(error.map(|e| e.code()).unwrap_or(0))
