@@ -6,6 +6,7 @@
 //! too); bad values, refused values and missing required keys are a [`ConfigError`] whose
 //! `Display` is one line naming the key and the value.
 
+mod alter;
 mod broker;
 mod broker_read;
 mod error;
@@ -19,6 +20,10 @@ mod topic_keys;
 mod values;
 mod zookeeper;
 
+pub use alter::{
+    apply_incremental_topic_ops, legacy_topic_overrides, validate_topic_overrides, AlterOp,
+    AlterRefusal, IncrementalOp,
+};
 pub use broker::KafkaConfig;
 pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};

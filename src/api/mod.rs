@@ -3,6 +3,7 @@
 //! against what we advertise, and encodes the response.
 
 mod admin;
+mod alter_configs;
 mod alter_partition;
 mod controlled_shutdown;
 mod controller_fence;
@@ -23,13 +24,13 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, ApiKey, ControlledShutdownRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
-    UpdateMetadataRequest,
+    AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaderAndIsrRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest,
+    StopReplicaRequest, SyncGroupRequest, UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
@@ -140,6 +141,10 @@ impl KafkaApis {
             ApiKey::DeleteTopics => call!(DeleteTopicsRequest, delete_topics),
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
+            ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
+            ApiKey::IncrementalAlterConfigs => {
+                call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
+            }
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
             ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
             ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {

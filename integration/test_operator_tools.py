@@ -1,0 +1,170 @@
+"""Kafka 3.9's operator tools (`kafka-configs`, `kafka-leader-election`) against zkafka and against
+Apache Kafka 3.9 side by side (issue #9): the same command gives the same output, the same exit
+status and the same znodes on both clusters. See test_reference.py for the clusters.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import ck_admin, unique_topic, wait_until
+from reference import kafka_tool
+
+pytestmark = pytest.mark.reference
+
+
+def both(zkafka_cluster, kafka_cluster):
+    return [zkafka_cluster, kafka_cluster]
+
+
+def create_topic(cluster, topic: str, partitions: int = 1, replication: int = 1, *extra: str) -> None:
+    kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic", topic,
+               "--partitions", str(partitions), "--replication-factor", str(replication), *extra)
+
+
+def configs(cluster, *args: str, check: bool = True):
+    return kafka_tool("kafka-configs", "--bootstrap-server", cluster.bootstrap, *args, check=check)
+
+
+def znode(zk, cluster, path: str):
+    """The parsed JSON of a znode under the cluster's chroot, None if absent."""
+    if zk.exists(cluster.chroot + path) is None:
+        return None
+    data, _ = zk.get(cluster.chroot + path)
+    return json.loads(data.decode())
+
+
+def newest_config_change(zk, cluster):
+    children = sorted(zk.get_children(cluster.chroot + "/config/changes"))
+    return znode(zk, cluster, f"/config/changes/{children[-1]}") if children else None
+
+
+def error_line(cp) -> str:
+    """The exception line a Kafka tool prints on failure (class and message)."""
+    lines = [l for l in (cp.stdout + cp.stderr).splitlines() if "Exception" in l or "Error" in l]
+    return lines[0] if lines else ""
+
+
+# --------------------------------------------------------------------------------------------
+# kafka-configs: topics
+# --------------------------------------------------------------------------------------------
+
+
+def test_alter_topic_add_then_delete_config(zkafka_cluster, kafka_cluster, zk_root):
+    """--add-config (a list value in brackets included) then --delete-config write the same
+    /config/topics znode and config_change notification on both."""
+    topic = unique_topic("alter")
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic)
+        configs(cluster, "--alter", "--entity-type", "topics", "--entity-name", topic, "--add-config",
+                "retention.ms=7200000,segment.ms=600000,cleanup.policy=[compact,delete]")
+        added = znode(zk_root, cluster, f"/config/topics/{topic}")
+        change = newest_config_change(zk_root, cluster)
+        configs(cluster, "--alter", "--entity-type", "topics", "--entity-name", topic,
+                "--delete-config", "segment.ms,cleanup.policy")
+        deleted = znode(zk_root, cluster, f"/config/topics/{topic}")
+        seen[cluster.kind] = (added, change, deleted)
+    added, change, deleted = seen["kafka"]
+    assert added == {"version": 1, "config": {"retention.ms": "7200000", "segment.ms": "600000",
+                                              "cleanup.policy": "compact,delete"}}
+    assert change == {"version": 2, "entity_path": f"topics/{topic}"}
+    assert deleted == {"version": 1, "config": {"retention.ms": "7200000"}}
+    assert seen["zkafka"] == seen["kafka"]
+
+
+def test_alter_topic_config_reaches_every_replica(zkafka_cluster, zk_root):
+    """The notification is applied by every broker hosting a replica: a topic whose segments are
+    tiny after the change rolls on all three brokers."""
+    from helpers import ck_produce
+
+    topic = unique_topic("applied")
+    create_topic(zkafka_cluster, topic, 1, 3)
+    configs(zkafka_cluster, "--alter", "--entity-type", "topics", "--entity-name", topic,
+            "--add-config", "segment.bytes=1024")
+    # one record per batch, so that every batch after the first rolls a segment
+    ck_produce(zkafka_cluster.bootstrap, topic, ["x" * 600] * 20, acks="all",
+               **{"batch.size": 700, "linger.ms": 0})
+
+    def rolled():
+        return all(len(b.segment_files(topic, 0)) > 3 for b in zkafka_cluster.brokers)
+
+    wait_until(rolled, 30, what="segments rolled at 1024 bytes on every replica")
+
+
+def alter_error(admin, resource) -> tuple[int, str] | None:
+    """(error code, message) of one resource of an (Incremental)AlterConfigs request, None if OK."""
+    from confluent_kafka import KafkaException
+
+    legacy = not resource.incremental_configs
+    call = admin.alter_configs if legacy else admin.incremental_alter_configs
+    try:
+        call([resource])[resource].result(timeout=20)
+        return None
+    except KafkaException as e:
+        return e.args[0].code(), e.args[0].str()
+
+
+def test_alter_topic_errors_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
+    """Refused alterations get the same error codes on both, and write nothing."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    def op(key, value, kind=AlterConfigOpType.SET):
+        return ConfigEntry(key, value, incremental_operation=kind)
+
+    topic = unique_topic("refused")
+    cases = {
+        "bad value": [op("retention.ms", "soon")],
+        "unknown key": [op("no.such.config", "1")],
+        "append to a non-list key": [op("retention.ms", "1", AlterConfigOpType.APPEND)],
+        "subtract from an unknown key": [op("no.such.config", "1", AlterConfigOpType.SUBTRACT)],
+    }
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic)
+        admin = ck_admin(cluster.bootstrap)
+        codes = {what: alter_error(admin, ConfigResource("TOPIC", topic, incremental_configs=ops))
+                 for what, ops in cases.items()}
+        codes["legacy bad value"] = alter_error(
+            admin, ConfigResource("TOPIC", topic, set_config={"retention.ms": "soon"}))
+        codes["legacy unknown key"] = alter_error(
+            admin, ConfigResource("TOPIC", topic, set_config={"no.such.config": "1"}))
+        seen[cluster.kind] = ({k: v and v[0] for k, v in codes.items()},
+                              znode(zk_root, cluster, f"/config/topics/{topic}"))
+        print(cluster.kind, codes)
+    assert all(seen["kafka"][0].values()), seen["kafka"]
+    assert seen["kafka"][1] == {"version": 1, "config": {}}
+    assert seen["zkafka"] == seen["kafka"]
+
+
+def test_alter_configs_apis_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
+    """Through librdkafka's admin client: validate_only writes nothing, legacy AlterConfigs replaces
+    every override, an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    topic = unique_topic("apis")
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic, 1, 1, "--config", "segment.ms=600000")
+        admin = ck_admin(cluster.bootstrap)
+        set_op = ConfigEntry("retention.ms", "3600000",
+                             incremental_operation=AlterConfigOpType.SET)
+        res = ConfigResource("TOPIC", topic, incremental_configs=[set_op])
+        admin.incremental_alter_configs([res], validate_only=True)[res].result(timeout=20)
+        after_validate = znode(zk_root, cluster, f"/config/topics/{topic}")
+        legacy = ConfigResource("TOPIC", topic, set_config={"retention.ms": "3600000"})
+        admin.alter_configs([legacy])[legacy].result(timeout=20)
+        after_legacy = znode(zk_root, cluster, f"/config/topics/{topic}")
+        missing = ConfigResource("TOPIC", topic + "-missing", incremental_configs=[set_op])
+        try:
+            admin.incremental_alter_configs([missing])[missing].result(timeout=20)
+            missing_error = None
+        except KafkaException as e:
+            missing_error = e.args[0].code()
+        seen[cluster.kind] = (after_validate, after_legacy, missing_error)
+    assert seen["kafka"][0] == {"version": 1, "config": {"segment.ms": "600000"}}
+    assert seen["kafka"][1] == {"version": 1, "config": {"retention.ms": "3600000"}}
+    assert seen["kafka"][2] == 3  # UNKNOWN_TOPIC_OR_PARTITION
+    assert seen["zkafka"] == seen["kafka"]
