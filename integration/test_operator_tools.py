@@ -40,10 +40,10 @@ def newest_config_change(zk, cluster):
     return znode(zk, cluster, f"/config/changes/{children[-1]}") if children else None
 
 
-def error_line(cp) -> str:
-    """The exception line a Kafka tool prints on failure (class and message)."""
-    lines = [l for l in (cp.stdout + cp.stderr).splitlines() if "Exception" in l or "Error" in l]
-    return lines[0] if lines else ""
+def refusal_of(cp) -> tuple[int, str]:
+    """(exit status, the line naming the refused keys) of a failed kafka-configs run."""
+    lines = [l.strip() for l in (cp.stdout + cp.stderr).splitlines() if "Cannot update" in l]
+    return cp.returncode, lines[0] if lines else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,3 +168,71 @@ def test_alter_configs_apis_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
     assert seen["kafka"][1] == {"version": 1, "config": {"retention.ms": "3600000"}}
     assert seen["kafka"][2] == 3  # UNKNOWN_TOPIC_OR_PARTITION
     assert seen["zkafka"] == seen["kafka"]
+
+
+def test_describe_topic_configs_as_kafka(zkafka_cluster, kafka_cluster):
+    """`kafka-configs --describe` of a topic prints the same overrides with the same synonyms
+    (the topic override, then the broker's static setting, then Kafka's default)."""
+    topic = unique_topic("describe")
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic, 1, 1, "--config", "retention.ms=7200000", "--config",
+                     "segment.ms=600000", "--config", "max.message.bytes=2000000")
+        seen[cluster.kind] = configs(cluster, "--describe", "--entity-type", "topics", "--entity-name",
+                                     topic).stdout
+    assert "STATIC_BROKER_CONFIG:log.retention.ms=604800000" in seen["kafka"]
+    assert seen["zkafka"] == seen["kafka"]
+
+
+# keys both brokers implement, whose --describe --all lines must be the same
+BROKER_KEYS = ["log.retention.ms", "log.retention.hours", "log.retention.bytes", "num.partitions",
+               "min.insync.replicas", "message.max.bytes", "log.segment.bytes", "log.roll.ms",
+               "default.replication.factor", "auto.create.topics.enable", "delete.topic.enable"]
+
+
+def test_describe_broker_configs_as_kafka(zkafka_cluster, kafka_cluster):
+    """DescribeConfigs of a BROKER: no dynamic configs for broker 1 nor the cluster default, and
+    --all prints the same value, source and synonyms for the keys both implement."""
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        dynamic = configs(cluster, "--describe", "--entity-type", "brokers", "--entity-name", "1").stdout
+        default = configs(cluster, "--describe", "--entity-type", "brokers", "--entity-default").stdout
+        every = configs(cluster, "--describe", "--all", "--entity-type", "brokers", "--entity-name",
+                        "1").stdout
+        lines = {}
+        for line in every.splitlines():
+            key = line.strip().split("=", 1)[0]
+            if key in BROKER_KEYS:
+                lines[key] = line.strip()
+        seen[cluster.kind] = (dynamic, default, lines)
+    assert seen["kafka"][0].strip() == "Dynamic configs for broker 1 are:"
+    assert set(seen["kafka"][2]) == set(BROKER_KEYS)
+    assert seen["zkafka"] == seen["kafka"]
+
+
+def test_alter_broker_config_refused_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
+    """A key no broker can change at run time is refused by both with the same error, and nothing
+    is written; a dynamic key, which Kafka applies, is refused by zkafka the same way (it applies
+    no broker config at run time: docs/differences.md)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    def resource(name, key, value):
+        return ConfigResource("BROKER", name, incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
+
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        admin = ck_admin(cluster.bootstrap)
+        seen[cluster.kind] = (
+            alter_error(admin, resource("1", "num.partitions", "5")),
+            # the cluster default, through the tool (librdkafka refuses an empty broker name)
+            refusal_of(configs(cluster, "--alter", "--entity-type", "brokers", "--entity-default",
+                               "--add-config", "num.partitions=5", check=False)),
+            znode(zk_root, cluster, "/config/brokers/1"),
+        )
+    code, message = seen["kafka"][0]
+    assert code == 42 and "Cannot update these configs dynamically: Set(num.partitions)" in message
+    assert seen["kafka"][1][0] != 0 and "Set(num.partitions)" in seen["kafka"][1][1]
+    assert seen["zkafka"] == seen["kafka"]
+    zk_refusal = alter_error(ck_admin(zkafka_cluster.bootstrap), resource("1", "log.retention.ms", "1000"))
+    assert zk_refusal[0] == 42 and "Set(log.retention.ms)" in zk_refusal[1]

@@ -15,10 +15,11 @@ use kafka_protocol::messages::{
 };
 use tracing::{info, warn};
 
+use super::describe_configs::broker_resource;
 use super::{encode, KafkaApis};
 use crate::config::{
-    apply_incremental_topic_ops, legacy_topic_overrides, validate_topic_overrides, AlterOp,
-    AlterRefusal, IncrementalOp,
+    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
+    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
 };
 use crate::metadata::str_bytes;
 use crate::network::Reply;
@@ -26,6 +27,9 @@ use crate::network::Reply;
 /// Config resource types (Kafka's `ConfigResource.Type` ids).
 pub(super) const RESOURCE_TOPIC: i8 = 2;
 pub(super) const RESOURCE_BROKER: i8 = 4;
+
+/// The entity name of cluster-wide dynamic broker configs (Kafka's `ConfigEntityName.Default`).
+const DEFAULT_ENTITY: &str = "<default>";
 
 /// Kafka's name of a resource type in error messages.
 pub(super) fn resource_type_name(id: i8) -> &'static str {
@@ -93,6 +97,12 @@ impl KafkaApis {
                     })
                     .await
                 }
+                (RESOURCE_BROKER, Ok(ops)) => {
+                    self.alter_broker_config(&name, req.validate_only, |current| {
+                        apply_incremental_broker_ops(current, &ops)
+                    })
+                    .await
+                }
                 (other, Ok(_)) => Err(unsupported_type(other)),
             };
             let (code, message) = outcome_fields(outcome);
@@ -123,6 +133,10 @@ impl KafkaApis {
                 Err(refusal) => Err(refusal),
                 Ok(new) if r.resource_type == RESOURCE_TOPIC => {
                     self.alter_topic_config(&name, req.validate_only, |_| Ok(new))
+                        .await
+                }
+                Ok(new) if r.resource_type == RESOURCE_BROKER => {
+                    self.alter_broker_config(&name, req.validate_only, |_| Ok(new))
                         .await
                 }
                 Ok(_) => Err(unsupported_type(r.resource_type)),
@@ -174,6 +188,37 @@ impl KafkaApis {
             .await
             .map_err(server_error)?;
         info!(topic, ?overrides, "topic config altered");
+        Ok(())
+    }
+
+    /// A BROKER resource (this broker, or the cluster default for an empty name): the dynamic
+    /// configs left after `new` are refused, since zkafka changes no broker config at run time;
+    /// an alteration leaving none writes `/config/brokers/<id or <default>>` as Kafka does.
+    async fn alter_broker_config(
+        &self,
+        name: &str,
+        validate_only: bool,
+        new: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AlterRefusal>,
+    ) -> Result<(), AlterRefusal> {
+        let id = broker_resource(name, self.broker_id, "")
+            .map_err(|(code, message)| AlterRefusal::new(code, message))?;
+        let entity = id.map_or_else(|| DEFAULT_ENTITY.to_owned(), |id| id.to_string());
+        let zk = self.zk();
+        let server_error = |e: crate::zk::ZkError| {
+            warn!(broker = %entity, error = %e, "cannot alter broker config");
+            AlterRefusal::new(ResponseError::UnknownServerError, e.to_string())
+        };
+        let current = zk
+            .get_entity_config("brokers", &entity)
+            .await
+            .map_err(server_error)?;
+        let props = new(&current)?;
+        refuse_dynamic_broker_configs(&props)?;
+        if !validate_only {
+            zk.set_entity_config("brokers", &entity, &props)
+                .await
+                .map_err(server_error)?;
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod alter_configs;
 mod alter_partition;
 mod controlled_shutdown;
 mod controller_fence;
+mod describe_configs;
 mod fetch;
 mod fetch_encode;
 mod follower_epochs;

@@ -81,12 +81,9 @@ const TOPIC_LIST_KEYS: &[(&str, &str)] = &[
 /// One IncrementalAlterConfigs entry: key, operation, value.
 pub type IncrementalOp = (String, AlterOp, Option<String>);
 
-/// Applies IncrementalAlterConfigs operations to a topic's current overrides. Duplicate keys and
-/// missing values are refused before anything is applied, as Kafka does.
-pub fn apply_incremental_topic_ops(
-    current: &BTreeMap<String, String>,
-    ops: &[IncrementalOp],
-) -> Result<BTreeMap<String, String>, AlterRefusal> {
+/// Kafka's checks of an IncrementalAlterConfigs resource before anything is applied: no key twice,
+/// and a value for every operation but DELETE.
+fn check_incremental_ops(ops: &[IncrementalOp]) -> Result<(), AlterRefusal> {
     let mut seen = BTreeSet::new();
     let duplicates: BTreeSet<&str> = ops
         .iter()
@@ -110,6 +107,15 @@ pub fn apply_incremental_topic_ops(
             nulls.join(",")
         )));
     }
+    Ok(())
+}
+
+/// Applies IncrementalAlterConfigs operations to a topic's current overrides.
+pub fn apply_incremental_topic_ops(
+    current: &BTreeMap<String, String>,
+    ops: &[IncrementalOp],
+) -> Result<BTreeMap<String, String>, AlterRefusal> {
+    check_incremental_ops(ops)?;
     let mut props = current.clone();
     for (key, op, value) in ops {
         let value = value.as_deref().unwrap_or("");
@@ -170,6 +176,43 @@ fn subtract<'a>(mut list: Vec<&'a str>, remove: &[&str]) -> Vec<&'a str> {
         }
     }
     list
+}
+
+/// The dynamic broker configs an IncrementalAlterConfigs request would leave in
+/// `/config/brokers/<id or <default>>`. Only which keys remain matters: zkafka updates none at run
+/// time ([`refuse_dynamic_broker_configs`]).
+pub fn apply_incremental_broker_ops(
+    current: &BTreeMap<String, String>,
+    ops: &[IncrementalOp],
+) -> Result<BTreeMap<String, String>, AlterRefusal> {
+    check_incremental_ops(ops)?;
+    let mut props = current.clone();
+    for (key, op, value) in ops {
+        match (op, value) {
+            (AlterOp::Delete, _) => {
+                props.remove(key);
+            }
+            (_, Some(v)) => {
+                props.insert(key.clone(), v.clone());
+            }
+            (_, None) => {}
+        }
+    }
+    Ok(props)
+}
+
+/// zkafka applies no broker config at run time, so any dynamic broker config is refused with
+/// Kafka 3.9's refusal of a key that is not dynamic (its `ConfigAdminManager` answers
+/// INVALID_REQUEST). An empty set is accepted, as Kafka does.
+pub fn refuse_dynamic_broker_configs(props: &BTreeMap<String, String>) -> Result<(), AlterRefusal> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+    Err(AlterRefusal::invalid_request(format!(
+        "Cannot update these configs dynamically: Set({})",
+        keys.join(", ")
+    )))
 }
 
 /// The overrides an AlterConfigs (non-incremental) request sets: exactly its entries, which replace
@@ -350,6 +393,32 @@ mod tests {
             "Invalid config value for resource ConfigResource(type=TOPIC, name='t'): \
              invalid value \"abc\" for retention.ms: not a long integer"
         );
+    }
+
+    #[test]
+    fn broker_configs_are_refused_unless_none_remain() {
+        let current = map(&[("log.retention.ms", "1")]);
+        let left = apply_incremental_broker_ops(
+            &current,
+            &[
+                op("num.partitions", AlterOp::Set, Some("5")),
+                op("log.retention.ms", AlterOp::Delete, None),
+            ],
+        )
+        .expect("valid ops");
+        assert_eq!(left, map(&[("num.partitions", "5")]));
+        assert_eq!(
+            refuse_dynamic_broker_configs(&left),
+            Err(AlterRefusal::invalid_request(
+                "Cannot update these configs dynamically: Set(num.partitions)"
+            ))
+        );
+        let none = apply_incremental_broker_ops(
+            &current,
+            &[op("log.retention.ms", AlterOp::Delete, None)],
+        )
+        .expect("valid ops");
+        assert_eq!(refuse_dynamic_broker_configs(&none), Ok(()));
     }
 
     #[test]
