@@ -236,3 +236,89 @@ def test_alter_broker_config_refused_as_kafka(zkafka_cluster, kafka_cluster, zk_
     assert seen["zkafka"] == seen["kafka"]
     zk_refusal = alter_error(ck_admin(zkafka_cluster.bootstrap), resource("1", "log.retention.ms", "1000"))
     assert zk_refusal[0] == 42 and "Set(log.retention.ms)" in zk_refusal[1]
+
+
+# --------------------------------------------------------------------------------------------
+# kafka-leader-election
+# --------------------------------------------------------------------------------------------
+
+
+def state_of(zk, cluster, topic: str, partition: int) -> dict:
+    return znode(zk, cluster, f"/brokers/topics/{topic}/partitions/{partition}/state")
+
+
+def election(cluster, *args: str):
+    return kafka_tool("kafka-leader-election", "--bootstrap-server", cluster.bootstrap, *args,
+                      check=False)
+
+
+def elected(output: str, topic: str) -> dict:
+    """{partition: what the tool said} for `topic`'s partitions in kafka-leader-election's output."""
+    said = {}
+    for line in output.splitlines():
+        for prefix, what in (("Successfully completed leader election", "elected"),
+                             ("Valid replica already elected", "not needed")):
+            if line.startswith(prefix):
+                for tp in line.split(" for partitions ", 1)[1].split(", "):
+                    name, _, partition = tp.strip().rpartition("-")
+                    if name == topic:
+                        said[int(partition)] = what
+        if line.startswith("Error completing leader election") and f": {topic}-" in line:
+            tp, _, error = line.split(" for partition: ", 1)[1].partition(": ")
+            said[int(tp.rpartition("-")[2])] = error.split(":")[0].rsplit(".", 1)[-1]
+    return said
+
+
+def test_leader_election_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
+    """After a broker restarts, the partition it prefers is led elsewhere: kafka-leader-election
+    --election-type preferred moves it back, for one partition and for all partitions; a partition
+    already led by its preferred replica, and one that does not exist, are answered as Kafka
+    answers them; an unclean election of a healthy partition is not needed."""
+    topic = unique_topic("elect")
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic, 3, 3)
+        controller = znode(zk_root, cluster, "/controller")["brokerid"]
+        # a broker other than the controller, and the partition it prefers
+        assignment = znode(zk_root, cluster, f"/brokers/topics/{topic}")["partitions"]
+        partition, replicas = next((int(p), r) for p, r in sorted(assignment.items())
+                                   if r[0] != controller)
+        preferred = replicas[0]
+        cluster.broker(preferred).restart()
+        wait_until(lambda: preferred in state_of(zk_root, cluster, topic, partition)["isr"], 60,
+                   what=f"broker {preferred} back in the ISR of {topic}-{partition}")
+        led_elsewhere = state_of(zk_root, cluster, topic, partition)["leader"] != preferred
+        other = (partition + 1) % 3
+        one = election(cluster, "--election-type", "preferred", "--topic", topic, "--partition",
+                       str(partition))
+        leader_after = state_of(zk_root, cluster, topic, partition)["leader"]
+        not_needed = election(cluster, "--election-type", "preferred", "--topic", topic,
+                              "--partition", str(other))
+        missing = election(cluster, "--election-type", "preferred", "--topic", topic, "--partition", "7")
+        unclean = election(cluster, "--election-type", "unclean", "--topic", topic, "--partition", "0")
+        # bounce it again, then elect across every partition of the cluster
+        cluster.broker(preferred).restart()
+        wait_until(lambda: preferred in state_of(zk_root, cluster, topic, partition)["isr"], 60,
+                   what=f"broker {preferred} back in the ISR again")
+        every = election(cluster, "--election-type", "preferred", "--all-topic-partitions")
+        seen[cluster.kind] = dict(
+            led_elsewhere=led_elsewhere,
+            one=(one.returncode, elected(one.stdout, topic)),
+            leader_after=leader_after == preferred,
+            not_needed=(not_needed.returncode, elected(not_needed.stdout, topic)),
+            missing=(missing.returncode != 0, elected(missing.stdout + missing.stderr, topic)),
+            unclean=(unclean.returncode, elected(unclean.stdout, topic)),
+            every=(every.returncode, elected(every.stdout, topic)),
+            leader_at_end=state_of(zk_root, cluster, topic, partition)["leader"] == preferred,
+        )
+        seen[cluster.kind + " partition"] = partition
+    k = seen["kafka"]
+    assert k["led_elsewhere"] and k["leader_after"] and k["leader_at_end"], k
+    assert k["one"] == (0, {seen["kafka partition"]: "elected"}), k
+    assert k["missing"][0] and k["missing"][1] == {7: "UnknownTopicOrPartitionException"}, k
+    z = dict(seen["zkafka"])
+    # partition numbers may differ between the clusters; compare what was said about them
+    for key in ("one", "not_needed", "every"):
+        z[key] = (z[key][0], sorted(z[key][1].values()))
+        k[key] = (k[key][0], sorted(k[key][1].values()))
+    assert z == k

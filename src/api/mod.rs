@@ -8,6 +8,7 @@ mod alter_partition;
 mod controlled_shutdown;
 mod controller_fence;
 mod describe_configs;
+mod elect_leaders;
 mod fetch;
 mod fetch_encode;
 mod follower_epochs;
@@ -27,11 +28,12 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaderAndIsrRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest,
-    StopReplicaRequest, SyncGroupRequest, UpdateMetadataRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, ElectLeadersRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
+    UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
@@ -143,6 +145,7 @@ impl KafkaApis {
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
+            ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
             ApiKey::IncrementalAlterConfigs => {
                 call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
             }
