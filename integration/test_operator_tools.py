@@ -269,6 +269,15 @@ def elected(output: str, topic: str) -> dict:
     return said
 
 
+def bounce(broker) -> None:
+    """Stops a broker with SIGTERM and starts it again; a Kafka broker's controlled shutdown may
+    retry for up to 3 x controlled.shutdown.retry.backoff.ms when other tests' single-replica
+    partitions live on it."""
+    broker.sigterm(timeout=60)
+    broker.restart()
+
+
+@pytest.mark.timeout(400)
 def test_leader_election_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
     """After a broker restarts, the partition it prefers is led elsewhere: kafka-leader-election
     --election-type preferred moves it back, for one partition and for all partitions; a partition
@@ -284,7 +293,7 @@ def test_leader_election_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
         partition, replicas = next((int(p), r) for p, r in sorted(assignment.items())
                                    if r[0] != controller)
         preferred = replicas[0]
-        cluster.broker(preferred).restart()
+        bounce(cluster.broker(preferred))
         wait_until(lambda: preferred in state_of(zk_root, cluster, topic, partition)["isr"], 60,
                    what=f"broker {preferred} back in the ISR of {topic}-{partition}")
         led_elsewhere = state_of(zk_root, cluster, topic, partition)["leader"] != preferred
@@ -297,7 +306,7 @@ def test_leader_election_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
         missing = election(cluster, "--election-type", "preferred", "--topic", topic, "--partition", "7")
         unclean = election(cluster, "--election-type", "unclean", "--topic", topic, "--partition", "0")
         # bounce it again, then elect across every partition of the cluster
-        cluster.broker(preferred).restart()
+        bounce(cluster.broker(preferred))
         wait_until(lambda: preferred in state_of(zk_root, cluster, topic, partition)["isr"], 60,
                    what=f"broker {preferred} back in the ISR again")
         every = election(cluster, "--election-type", "preferred", "--all-topic-partitions")
@@ -322,3 +331,46 @@ def test_leader_election_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
         z[key] = (z[key][0], sorted(z[key][1].values()))
         k[key] = (k[key][0], sorted(k[key][1].values()))
     assert z == k
+
+
+# --------------------------------------------------------------------------------------------
+# kafka-delete-records
+# --------------------------------------------------------------------------------------------
+
+
+def test_delete_records_as_kafka(zkafka_cluster, kafka_cluster, tmp_path):
+    """kafka-delete-records moves the log start to the given offset: the tool prints the same
+    low watermarks, the earliest offset is then that offset on every replica's leader, and an
+    offset beyond the high watermark is refused as Kafka refuses it."""
+    from helpers import ck_produce
+
+    topic = unique_topic("delrec")
+    plan = tmp_path / "delete.json"
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic, 2, 3)
+        # keyed: the same partitions on both clusters
+        ck_produce(cluster.bootstrap, topic, [(f"k{i}", f"v{i}") for i in range(14)], acks="all")
+        offsets = kafka_tool("kafka-get-offsets", "--bootstrap-server", cluster.bootstrap, "--topic",
+                             topic, "--time", "-1").stdout
+        ends = {int(l.split(":")[1]): int(l.split(":")[2]) for l in offsets.split()}
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "offset": 2},
+            {"topic": topic, "partition": 1, "offset": -1},
+        ]}))
+        deleted = kafka_tool("kafka-delete-records", "--bootstrap-server", cluster.bootstrap,
+                             "--offset-json-file", str(plan)).stdout
+        earliest = kafka_tool("kafka-get-offsets", "--bootstrap-server", cluster.bootstrap, "--topic",
+                              topic, "--time", "-2").stdout
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "offset": ends[0] + 5}]}))
+        beyond = kafka_tool("kafka-delete-records", "--bootstrap-server", cluster.bootstrap,
+                            "--offset-json-file", str(plan), check=False)
+        said = [l.strip() for l in (beyond.stdout + beyond.stderr).splitlines() if "error" in l.lower()]
+        seen[cluster.kind] = (ends, sorted(deleted.splitlines()), earliest.split(),
+                              said[:1])
+    ends, deleted, earliest, beyond = seen["kafka"]
+    assert f"partition: {topic}-1\tlow_watermark: {ends[1]}" in deleted
+    assert earliest == [f"{topic}:0:2", f"{topic}:1:{ends[1]}"]
+    assert beyond and "OffsetOutOfRange" in beyond[0]
+    assert seen["zkafka"] == seen["kafka"]

@@ -7,6 +7,7 @@ mod alter_configs;
 mod alter_partition;
 mod controlled_shutdown;
 mod controller_fence;
+mod delete_records;
 mod describe_configs;
 mod elect_leaders;
 mod fetch;
@@ -27,9 +28,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, ElectLeadersRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, ElectLeadersRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
@@ -146,6 +147,7 @@ impl KafkaApis {
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
             ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
             ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
+            ApiKey::DeleteRecords => call!(DeleteRecordsRequest, delete_records),
             ApiKey::IncrementalAlterConfigs => {
                 call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
             }

@@ -6,6 +6,7 @@
 //! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
 mod alter_partition;
+mod delete_records;
 mod fetcher;
 mod fetcher_io;
 mod fetcher_manager;
