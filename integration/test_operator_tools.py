@@ -374,3 +374,38 @@ def test_delete_records_as_kafka(zkafka_cluster, kafka_cluster, tmp_path):
     assert earliest == [f"{topic}:0:2", f"{topic}:1:{ends[1]}"]
     assert beyond and "OffsetOutOfRange" in beyond[0]
     assert seen["zkafka"] == seen["kafka"]
+
+
+# --------------------------------------------------------------------------------------------
+# kafka-log-dirs
+# --------------------------------------------------------------------------------------------
+
+
+def test_log_dirs_as_kafka(zkafka_cluster, kafka_cluster):
+    """kafka-log-dirs --describe lists the same partitions in each broker's log dir, with their
+    sizes (the bytes of their segment files), no lag and no future replicas."""
+    from helpers import ck_produce
+
+    topic = unique_topic("logdirs")
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        create_topic(cluster, topic, 2, 2)
+        ck_produce(cluster.bootstrap, topic, [(f"k{i}", "v" * 100) for i in range(20)], acks="all")
+        out = kafka_tool("kafka-log-dirs", "--bootstrap-server", cluster.bootstrap, "--describe",
+                         "--topic-list", topic).stdout
+        report = json.loads(out.strip().splitlines()[-1])
+        described = {}
+        for b in report["brokers"]:
+            broker = cluster.broker(b["broker"])
+            (log_dir,) = b["logDirs"]
+            assert log_dir["logDir"] == str(broker.log_dir.resolve()), log_dir["logDir"]
+            for p in log_dir["partitions"]:
+                name, _, partition = p["partition"].rpartition("-")
+                on_disk = sum(f.stat().st_size for f in broker.segment_files(name, int(partition)))
+                # which brokers hold which partition depends on the random placement
+                described.setdefault(p["partition"].replace(topic, "<t>"), []).append((
+                    p["size"] == on_disk and p["size"] > 0, p["offsetLag"], p["isFuture"],
+                    log_dir["error"]))
+        seen[cluster.kind] = described
+    assert seen["kafka"] == {f"<t>-{p}": [(True, 0, False, None)] * 2 for p in (0, 1)}
+    assert seen["zkafka"] == seen["kafka"]

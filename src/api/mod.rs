@@ -9,6 +9,7 @@ mod controlled_shutdown;
 mod controller_fence;
 mod delete_records;
 mod describe_configs;
+mod describe_log_dirs;
 mod elect_leaders;
 mod fetch;
 mod fetch_encode;
@@ -29,10 +30,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, ElectLeadersRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
     UpdateMetadataRequest,
 };
@@ -148,6 +149,7 @@ impl KafkaApis {
             ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
             ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
             ApiKey::DeleteRecords => call!(DeleteRecordsRequest, delete_records),
+            ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, describe_log_dirs),
             ApiKey::IncrementalAlterConfigs => {
                 call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
             }

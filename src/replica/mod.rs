@@ -13,6 +13,7 @@ mod fetcher_manager;
 mod follower;
 mod housekeeping;
 pub mod isr;
+mod log_dirs;
 mod partition;
 mod replication;
 pub mod truncation;
@@ -36,6 +37,7 @@ use tracing::{debug, info, warn};
 
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
+pub use log_dirs::{LogDirInfo, PartitionLogInfo};
 pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
 
 use crate::config::TopicConfig;
