@@ -301,7 +301,6 @@ def test_kafka_consumer_groups_describe(zkafka_cluster, kafka_cluster):
     assert seen["zkafka"] == seen["kafka"]
 
 
-@pytest.mark.xfail(strict=True, reason="#9: zkafka does not serve IncrementalAlterConfigs yet")
 def test_kafka_configs_alter_topic(zkafka_cluster, kafka_cluster, zk_root):
     """`kafka-configs --alter --add-config` on a topic (Kafka 3.9's tool sends IncrementalAlterConfigs;
     its --zookeeper form no longer takes topics) writes the same /config/topics znode on both."""

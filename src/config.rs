@@ -6,12 +6,14 @@
 //! too); bad values, refused values and missing required keys are a [`ConfigError`] whose
 //! `Display` is one line naming the key and the value.
 
+mod alter;
 mod broker;
 mod broker_read;
 mod error;
 mod listener;
 mod properties;
 mod registry;
+mod synonyms;
 #[cfg(test)]
 mod tests;
 mod topic;
@@ -19,10 +21,15 @@ mod topic_keys;
 mod values;
 mod zookeeper;
 
+pub use alter::{
+    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
+    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
+};
 pub use broker::KafkaConfig;
 pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};
 pub use properties::parse_properties;
+pub use synonyms::{broker_config_synonyms, Synonym};
 pub use topic::{ConfigEntry, ConfigSource, TopicConfig, TOPIC_CONFIG_NAMES};
 pub use zookeeper::ZkConnect;
 

@@ -1,4 +1,4 @@
-//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions and DescribeConfigs.
+//! Topic administration: CreateTopics, DeleteTopics and CreatePartitions.
 //!
 //! As in Kafka's ZooKeeper mode, the broker that receives the request writes the topic znodes itself
 //! (Kafka's `AdminZkClient`); the controller notices them through its watches, elects leaders and
@@ -12,13 +12,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
-};
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    TopicName,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -30,9 +26,6 @@ use crate::controller::assignment::{assign_replicas, assign_replicas_with_racks,
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 use crate::zk::{self, ZkError};
-
-/// DescribeConfigs resource type of a topic.
-const RESOURCE_TOPIC: i8 = 2;
 
 /// Kafka's topic name rules; see [`crate::topic`].
 pub use crate::topic::validate as validate_topic_name;
@@ -421,81 +414,5 @@ impl KafkaApis {
             .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
         info!(topic, from = current, to = count, "partitions added");
         Ok(())
-    }
-
-    pub(super) async fn describe_configs(
-        &self,
-        req: DescribeConfigsRequest,
-        version: i16,
-    ) -> Reply {
-        let view = self.metadata.snapshot();
-        let mut results = Vec::new();
-        for r in &req.resources {
-            let name = r.resource_name.to_string();
-            let mut result = DescribeConfigsResult::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            if r.resource_type != RESOURCE_TOPIC {
-                result.error_code = ResponseError::InvalidRequest.code();
-                result.error_message =
-                    Some(str_bytes("zkafka describes topic configs only".to_string()));
-                results.push(result);
-                continue;
-            }
-            if !view.topics.contains_key(&name) {
-                result.error_code = ResponseError::UnknownTopicOrPartition.code();
-                results.push(result);
-                continue;
-            }
-            let overrides = match self
-                .zk()
-                .get_topic_configs(std::slice::from_ref(&name))
-                .await
-            {
-                Ok(mut o) => o.remove(&name).unwrap_or_default(),
-                Err(e) => {
-                    result.error_code = ResponseError::UnknownServerError.code();
-                    result.error_message = Some(str_bytes(e.to_string()));
-                    results.push(result);
-                    continue;
-                }
-            };
-            let config = match TopicConfig::new(&self.config, &overrides) {
-                Ok(c) => c,
-                Err(e) => {
-                    result.error_code = ResponseError::InvalidConfig.code();
-                    result.error_message = Some(str_bytes(e.to_string()));
-                    results.push(result);
-                    continue;
-                }
-            };
-            let keys: Option<Vec<String>> = r
-                .configuration_keys
-                .as_ref()
-                .map(|k| k.iter().map(|s| s.to_string()).collect());
-            result.configs = config
-                .describe()
-                .iter()
-                .filter(|e| keys.as_ref().is_none_or(|k| k.contains(&e.name)))
-                .map(|e| {
-                    let mut entry = DescribeConfigsResourceResult::default()
-                        .with_name(str_bytes(e.name.clone()))
-                        .with_value(e.value.clone().map(str_bytes))
-                        .with_read_only(e.read_only)
-                        .with_is_sensitive(e.is_sensitive);
-                    if version == 0 {
-                        entry.is_default = e.is_default;
-                    } else {
-                        entry.config_source = e.source as i8;
-                    }
-                    entry
-                })
-                .collect();
-            results.push(result);
-        }
-        encode(
-            &DescribeConfigsResponse::default().with_results(results),
-            version,
-        )
     }
 }

@@ -3,9 +3,14 @@
 //! against what we advertise, and encodes the response.
 
 mod admin;
+mod alter_configs;
 mod alter_partition;
 mod controlled_shutdown;
 mod controller_fence;
+mod delete_records;
+mod describe_configs;
+mod describe_log_dirs;
+mod elect_leaders;
 mod fetch;
 mod fetch_encode;
 mod follower_epochs;
@@ -24,11 +29,12 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, ApiKey, ControlledShutdownRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
     UpdateMetadataRequest,
 };
@@ -152,6 +158,13 @@ impl KafkaApis {
             ApiKey::DeleteTopics => call!(DeleteTopicsRequest, delete_topics),
             ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
             ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
+            ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
+            ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
+            ApiKey::DeleteRecords => call!(DeleteRecordsRequest, delete_records),
+            ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, describe_log_dirs),
+            ApiKey::IncrementalAlterConfigs => {
+                call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
+            }
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
             ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
             ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {

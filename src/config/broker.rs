@@ -293,16 +293,17 @@ impl KafkaConfig {
                 set.cloned().or(info.default.clone()),
                 set.is_some(),
                 info.config_type,
+                true,
             )
         });
         let not_implemented = BROKER_KEYS
             .iter()
             .filter(|d| d.support != Support::Implemented)
-            .map(|d| (d.name, d.default_value(), false, 2));
+            .map(|d| (d.name, d.default_value(), false, 2, false));
         let mut entries: Vec<ConfigEntry> = implemented
             .chain(not_implemented)
-            .map(|(name, value, set, config_type)| {
-                let is_sensitive = name.contains("password");
+            .map(|(name, value, set, config_type, acted_on)| {
+                let is_sensitive = super::synonyms::is_sensitive(name);
                 ConfigEntry {
                     name: name.to_owned(),
                     value: if is_sensitive { None } else { value },
@@ -316,6 +317,11 @@ impl KafkaConfig {
                     },
                     config_type,
                     broker_synonym: None,
+                    synonyms: self.synonyms(
+                        name,
+                        &super::synonyms::broker_config_synonyms(name),
+                        acted_on,
+                    ),
                 }
             })
             .collect();

@@ -9,6 +9,7 @@ use super::broker::KafkaConfig;
 use super::error::ConfigError;
 use super::parse_cleanup_policy;
 use super::registry::{check_topic_key, ignored_topic_overrides, topic_key, Support};
+use super::synonyms::Synonym;
 use super::topic_keys::{broker_value, KEYS};
 use super::values::{parse_bool, parse_double, parse_int, parse_long};
 
@@ -43,8 +44,10 @@ pub struct ConfigEntry {
     /// Kafka's config type id for DescribeConfigs v3+ (1 BOOLEAN, 2 STRING, 3 INT, 5 LONG,
     /// 6 DOUBLE, 7 LIST).
     pub config_type: i8,
-    /// The broker key the default comes from (for synonyms in DescribeConfigs), if any.
+    /// The broker key the default comes from, if any.
     pub broker_synonym: Option<&'static str>,
+    /// Kafka's synonyms, most precedent first (DescribeConfigs v1+ with `include_synonyms`).
+    pub synonyms: Vec<Synonym>,
 }
 
 /// A topic's effective configuration.
@@ -146,7 +149,19 @@ impl TopicConfig {
                 }
                 None => (broker_value(broker, name), ConfigSource::DefaultConfig),
             };
+            let own = (source == ConfigSource::TopicConfig).then(|| Synonym {
+                name: name.to_owned(),
+                value: Some(value.clone()),
+                source,
+            });
+            let inherited = match synonyms.first() {
+                Some(primary) => {
+                    broker.synonyms(primary, synonyms, def.support == Support::Implemented)
+                }
+                None => Vec::new(),
+            };
             entries.push(ConfigEntry {
+                synonyms: own.into_iter().chain(inherited).collect(),
                 name: name.to_owned(),
                 value: Some(value.clone()),
                 is_default: source == ConfigSource::DefaultConfig,

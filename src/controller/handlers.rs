@@ -97,6 +97,14 @@ impl Controller {
                     version,
                     reply,
                 } => self.on_alter_partition(request, version, reply).await?,
+                ControllerEvent::ElectLeaders {
+                    partitions,
+                    kind,
+                    reply,
+                } => {
+                    let outcomes = self.on_elect_leaders(partitions, kind).await?;
+                    let _ = reply.send(Ok(outcomes));
+                }
                 ControllerEvent::ControlledShutdown {
                     broker_id,
                     broker_epoch,

@@ -9,6 +9,7 @@ mod alter_partition;
 pub mod assignment;
 mod channel;
 mod context;
+mod elect_leaders;
 mod election;
 mod handlers;
 mod preferred;
@@ -32,10 +33,14 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::zk::{KafkaZkClient, ZkError};
 
 pub use context::{LeaderIsr, Tp};
+pub use elect_leaders::{ElectionOutcome, ElectionType};
 pub use shutdown_request::{request_controlled_shutdown, ControlledShutdownSettings};
 
 /// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
 pub type ShutdownOutcome = Result<Vec<Tp>, ResponseError>;
+
+/// What an ElectLeaders request gets back: each partition's outcome, or NOT_CONTROLLER.
+pub type ElectLeadersOutcome = Result<Vec<(Tp, ElectionOutcome)>, ResponseError>;
 
 /// Something the controller must react to.
 #[derive(Debug)]
@@ -67,6 +72,13 @@ pub enum ControllerEvent {
         request: AlterPartitionRequest,
         version: i16,
         reply: oneshot::Sender<AlterPartitionResponse>,
+    },
+    /// An ElectLeaders request (every partition when `partitions` is None); answered through
+    /// `reply`.
+    ElectLeaders {
+        partitions: Option<Vec<Tp>>,
+        kind: ElectionType,
+        reply: oneshot::Sender<ElectLeadersOutcome>,
     },
     /// A broker asks to shut down in a controlled way; answered through `reply`.
     ControlledShutdown {
@@ -150,6 +162,26 @@ impl ControllerHandle {
         rx.await.unwrap_or(not_controller)
     }
 
+    /// Hands an ElectLeaders request to the controller and waits for its answer; only the active
+    /// controller serves it, as in Kafka's ZooKeeper mode (the admin client then retries against
+    /// the controller).
+    pub async fn elect_leaders(
+        &self,
+        partitions: Option<Vec<Tp>>,
+        kind: ElectionType,
+    ) -> ElectLeadersOutcome {
+        if !self.is_active() {
+            return Err(ResponseError::NotController);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(ControllerEvent::ElectLeaders {
+            partitions,
+            kind,
+            reply,
+        });
+        rx.await.unwrap_or(Err(ResponseError::NotController))
+    }
+
     /// Hands a ControlledShutdown request to the controller and waits for its answer.
     pub async fn controlled_shutdown(&self, broker_id: i32, broker_epoch: i64) -> ShutdownOutcome {
         if !self.is_active() {
@@ -188,6 +220,9 @@ fn refuse(event: ControllerEvent) {
             );
         }
         ControllerEvent::ControlledShutdown { reply, .. } => {
+            let _ = reply.send(Err(ResponseError::NotController));
+        }
+        ControllerEvent::ElectLeaders { reply, .. } => {
             let _ = reply.send(Err(ResponseError::NotController));
         }
         _ => {}
@@ -271,6 +306,10 @@ mod tests {
             handle.controlled_shutdown(1, 5).await,
             Err(ResponseError::NotController)
         );
+        assert_eq!(
+            handle.elect_leaders(None, ElectionType::Unclean).await,
+            Err(ResponseError::NotController)
+        );
     }
 
     #[tokio::test]
@@ -279,6 +318,13 @@ mod tests {
         refuse(ControllerEvent::ControlledShutdown {
             broker_id: 1,
             broker_epoch: 5,
+            reply,
+        });
+        assert_eq!(rx.await.ok(), Some(Err(ResponseError::NotController)));
+        let (reply, rx) = oneshot::channel();
+        refuse(ControllerEvent::ElectLeaders {
+            partitions: None,
+            kind: ElectionType::Preferred,
             reply,
         });
         assert_eq!(rx.await.ok(), Some(Err(ResponseError::NotController)));

@@ -6,12 +6,14 @@
 //! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
 mod alter_partition;
+mod delete_records;
 mod fetcher;
 mod fetcher_io;
 mod fetcher_manager;
 mod follower;
 mod housekeeping;
 pub mod isr;
+mod log_dirs;
 mod partition;
 mod replication;
 pub mod truncation;
@@ -35,6 +37,7 @@ use tracing::{debug, info, warn};
 
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
+pub use log_dirs::{LogDirInfo, PartitionLogInfo};
 pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
 
 use crate::config::TopicConfig;
