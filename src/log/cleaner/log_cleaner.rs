@@ -164,7 +164,9 @@ fn clean_filthiest(
             Ok(false)
         }
     };
+    let started = Instant::now();
     let result = cleaner.clean(&grabbed.log, now, &mut swap);
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     let end = match &result {
         Ok(Some(r)) => Some(r.end_offset),
         _ => None,
@@ -175,7 +177,7 @@ fn clean_filthiest(
         Some(r) => {
             info!(topic = %topic, partition, end_offset = r.end_offset, bytes_read = r.bytes_read,
                 bytes_written = r.bytes_written, records_read = r.records_read,
-                records_kept = r.records_kept, map_utilization = r.map_utilization,
+                records_kept = r.records_kept, map_utilization = r.map_utilization, elapsed_ms,
                 "log cleaning finished");
             Ok(true)
         }
