@@ -1,13 +1,14 @@
 """Log compaction (cleanup.policy=compact): the log cleaner leaves exactly the latest value of each
 key at its original offset, removes tombstones delete.retention.ms after they were first cleaned,
 never deletes a compact-only topic's data by retention.ms, and keyless records are refused."""
+import re
 import struct
 import time
 
 import pytest
 from confluent_kafka import KafkaError
 
-from helpers import ck_admin, ck_producer, ck_read, unique_topic, wait_until
+from helpers import ck_admin, ck_producer, ck_read, kcat, unique_topic, wait_until
 from wire import karray, kbytes, kstr, raw_call, record_batch_v2
 
 pytestmark = pytest.mark.compaction
@@ -24,20 +25,24 @@ TOPIC_CONFIG = {
 INVALID_RECORD = 87
 
 
-def create_compacted(b, topic):
+def create_compacted(b, topic, config=None, replication_factor=1):
     from confluent_kafka.admin import NewTopic
 
+    # A broker is ready once registered, maybe a moment before it is elected controller; an
+    # AdminClient that sees no controller in its first metadata waits longer than the request.
+    wait_until(lambda: ck_admin(b.bootstrap).list_topics(timeout=5).controller_id >= 0,
+               timeout=20, interval=0.2, what="a controller in the metadata")
     admin = ck_admin(b.bootstrap)
-    admin.create_topics([NewTopic(topic, 1, 1, config=TOPIC_CONFIG)],
-                        request_timeout=15)[topic].result(timeout=20)
+    new = NewTopic(topic, 1, replication_factor, config=config or TOPIC_CONFIG)
+    admin.create_topics([new], request_timeout=15)[topic].result(timeout=20)
 
 
-def produce(b, topic, records):
+def produce(b, topic, records, **conf):
     """Produces (key, value) records, value None for a tombstone, in order; returns
     {(key, value): offset} of what was acknowledged."""
     # Small batches (segment.bytes is 2048) and one in flight, so offsets follow the list.
     p = ck_producer(b.bootstrap, **{"batch.size": 600, "linger.ms": 0,
-                                    "max.in.flight.requests.per.connection": 1})
+                                    "max.in.flight.requests.per.connection": 1, **conf})
     acked, errors = {}, []
 
     def cb(err, msg):
@@ -48,9 +53,14 @@ def produce(b, topic, records):
             acked[(msg.key().decode(), v)] = msg.offset()
 
     for k, v in records:
-        p.produce(topic, key=k, value=v, partition=0, on_delivery=cb)
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, partition=0, on_delivery=cb)
+                break
+            except BufferError:
+                p.poll(0.1)
         p.poll(0)
-    assert p.flush(30) == 0
+    assert p.flush(60) == 0
     assert not errors, errors[:5]
     return acked
 
@@ -147,3 +157,142 @@ def test_keyless_records_are_refused_with_invalid_record(broker_factory):
     assert outcome[1] is None
     got = ck_read(b.bootstrap, topic, [0])
     assert [(r.key, r.value) for r in got] == [("k", "keyed")]
+
+
+# --------------------------------------------------------------------------------------------
+# Cleaning interrupted: SIGTERM, kill -9
+# --------------------------------------------------------------------------------------------
+
+# A cleaner slowed to 200 kB/s (read + written) over ~1.2 MB of 64 KiB segments spends seconds
+# on each cleaning, with a `.cleaned` file for each segment it rewrites.
+SLOW_CLEANER = {
+    "log.cleaner.backoff.ms": 200,
+    "log.cleaner.io.max.bytes.per.second": 200000,
+    # A killed broker's registration expires quickly, so it can restart soon.
+    "zookeeper.session.timeout.ms": 2000,
+}
+BIG_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.bytes": "65536",
+    "min.cleanable.dirty.ratio": "0.01",
+}
+UNFINISHED = (".cleaned", ".swap")
+
+
+def produce_overwrites(b, topic, keys=100, rounds=10, value_bytes=1000, **conf):
+    """`rounds` values of each of `keys` keys (~1 KB each), then 80 records of distinct keys that
+    push the last round out of the active segment (never cleaned). Returns (acked, latest):
+    {(key, value, offset)} of every acknowledged record and {key: (value, offset)} of the last."""
+    records = [(f"key{k:03d}", f"r{r:02d}-key{k:03d}-" + "x" * value_bytes)
+               for r in range(rounds) for k in range(keys)]
+    records += [(f"filler{i:03d}", "f" * value_bytes) for i in range(80)]
+    offsets = produce(b, topic, records, **{"batch.size": 16384, "linger.ms": 5,
+                                            "acks": "all", **conf})
+    acked = {(k, v, offsets[(k, v)]) for k, v in records}
+    latest = {k: (v, offsets[(k, v)]) for k, v in records}
+    assert len(set(offsets.values())) == len(records)
+    return acked, latest
+
+
+def unfinished_files(part):
+    return sorted(p.name for p in part.iterdir() if p.name.endswith(UNFINISHED))
+
+
+def wait_for_cleaned_file(part, timeout=60):
+    """Waits until the cleaner is writing a `.cleaned` file (or swapping one in)."""
+    return wait_until(lambda: unfinished_files(part), timeout=timeout, interval=0.005,
+                      what=f"a .cleaned or .swap file in {part.name}")
+
+
+def wait_fully_cleaned(b, topic, latest, timeout=90):
+    """Waits until a consumer reads one record per key, then checks it is exactly `latest`."""
+    def cleaned():
+        got = ck_read(b.bootstrap, topic, [0], timeout=30)
+        keys = [r.key for r in got]
+        return len(keys) == len(set(keys)) and got
+
+    got = wait_until(cleaned, timeout=timeout, interval=1, what="one record per key")
+    assert {r.key: (r.value, r.offset) for r in got} == latest
+    return got
+
+
+def log_end(b, topic):
+    """(log start offset, high watermark) of partition 0, once the restarted broker serves it."""
+    from confluent_kafka import TopicPartition
+
+    from helpers import ck_consumer
+
+    def offsets():
+        c = ck_consumer(b.bootstrap)
+        try:
+            return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+        finally:
+            c.close()
+
+    return wait_until(offsets, timeout=30, interval=0.5, what=f"the offsets of {topic}-0")
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_in_the_middle_of_cleaning_loses_nothing(broker_factory):
+    b = broker_factory(1, overrides=SLOW_CLEANER)
+    topic = unique_topic("compact")
+    create_compacted(b, topic, BIG_TOPIC_CONFIG)
+    acked, latest = produce_overwrites(b, topic)
+    _, end = log_end(b, topic)
+    part = b.partition_dir(topic, 0)
+
+    during = wait_for_cleaned_file(part)
+    assert b.sigterm(timeout=20) == 0
+    # The cleaning was aborted and its unfinished file removed, as Kafka's cleanSegments does.
+    assert unfinished_files(part) == [], during
+    b.restart()
+
+    # Nothing acknowledged was lost: the log ends where it did, and the next record follows it.
+    assert log_end(b, topic)[1] == end
+    more = produce(b, topic, [("after-restart", "v")])
+    assert more[("after-restart", "v")] == end
+    latest["after-restart"] = ("v", end)
+    got = wait_fully_cleaned(b, topic, latest)
+    assert {(r.key, r.value, r.offset) for r in got} <= acked | {("after-restart", "v", end)}
+    assert "log cleaning finished" in b.log_text().rsplit("===== start #", 1)[-1]
+
+
+@pytest.mark.timeout(300)
+def test_kill9_while_cleaned_or_swap_files_exist_recovers(broker_factory):
+    b = broker_factory(1, overrides=SLOW_CLEANER)
+    topic = unique_topic("compact")
+    create_compacted(b, topic, BIG_TOPIC_CONFIG)
+    acked, latest = produce_overwrites(b, topic)
+    _, end = log_end(b, topic)
+    part = b.partition_dir(topic, 0)
+
+    at_kill = []
+    for moment in ("writing", "swapping", "writing", "swapping"):
+        first = wait_for_cleaned_file(part)
+        if moment == "swapping":
+            # Spin until that .cleaned file is renamed (to .swap, then to its live name).
+            wait_until(lambda: any(n.endswith(".swap") for n in unfinished_files(part))
+                       or first[0] not in unfinished_files(part),
+                       timeout=60, interval=0.001, what=f"{first[0]} to be swapped in")
+        b.kill9()
+        at_kill.append(unfinished_files(part))
+
+        # Restarted with the cleaner off, the log is what start-up recovery made of it: no
+        # unfinished cleaning left, every record read is one acknowledged at its offset, and
+        # each key's last record is its latest value.
+        b.props["log.cleaner.enable"] = "false"
+        b.restart()
+        assert unfinished_files(part) == [], (moment, at_kill)
+        assert not [p.name for p in part.iterdir() if p.name.endswith(".deleted")]
+        assert log_end(b, topic)[1] == end
+        got = ck_read(b.bootstrap, topic, [0], timeout=30)
+        assert {(r.key, r.value, r.offset) for r in got} <= acked
+        assert {r.key: (r.value, r.offset) for r in got} == latest
+        b.props["log.cleaner.enable"] = "true"
+        b.restart()
+    # The kills found the cleaner's files on disk, and some cleaning was swapped in between them.
+    assert any(at_kill), at_kill
+    assert len(got) < len(acked), "no cleaning was swapped in before the kills"
+
+    wait_fully_cleaned(b, topic, latest)
+    assert log_end(b, topic)[1] == end
