@@ -296,3 +296,148 @@ def test_kill9_while_cleaned_or_swap_files_exist_recovers(broker_factory):
 
     wait_fully_cleaned(b, topic, latest)
     assert log_end(b, topic)[1] == end
+
+
+# --------------------------------------------------------------------------------------------
+# Replicas, compact+delete, librdkafka
+# --------------------------------------------------------------------------------------------
+
+DUMPED_RECORD = re.compile(r"^\| offset: (\d+) .* key: (\S+) payload: (\S*)$")
+
+
+def dump_records(log_files):
+    """(offset, key, value) of every record in the segments, as Kafka's kafka-dump-log reads them."""
+    from reference import kafka_tool
+
+    out = kafka_tool("kafka-dump-log", "--deep-iteration", "--print-data-log", "--files",
+                     ",".join(str(p) for p in log_files)).stdout
+    records = []
+    for line in out.splitlines():
+        if line.startswith("| offset: "):
+            m = DUMPED_RECORD.match(line)
+            assert m, line
+            records.append((int(m.group(1)), m.group(2), m.group(3)))
+    return records
+
+
+def cleaner_checkpoint(b, topic):
+    try:
+        lines = (b.log_dir / "cleaner-offset-checkpoint").read_text().splitlines()
+    except FileNotFoundError:
+        return -1
+    return next((int(line.split()[2]) for line in lines[2:] if line.startswith(f"{topic} 0 ")), -1)
+
+
+@pytest.mark.timeout(240)
+def test_every_replica_cleans_to_the_same_latest_records(broker_factory):
+    props = {"default.replication.factor": 3, "min.insync.replicas": 2,
+             "offsets.topic.replication.factor": 3, "log.cleaner.backoff.ms": 200}
+    brokers = [broker_factory(i, overrides=props) for i in (1, 2, 3)]
+    topic = unique_topic("compact")
+    create_compacted(brokers[0], topic, BIG_TOPIC_CONFIG, replication_factor=3)
+    acked, latest = produce_overwrites(brokers[0], topic, keys=50, rounds=10,
+                                       **{"bootstrap.servers": ",".join(b.bootstrap for b in brokers)})
+    # The overwritten keys end before the filler; each replica's cleaning must get past them.
+    keys_end = max(off for k, _, off in acked if k.startswith("key")) + 1
+
+    for b in brokers:
+        wait_until(lambda b=b: cleaner_checkpoint(b, topic) >= keys_end, timeout=90, interval=0.5,
+                   what=f"broker {b.broker_id} to clean its replica past offset {keys_end}")
+    cleaned_to = {b.broker_id: cleaner_checkpoint(b, topic) for b in brokers}
+    for b in brokers:
+        assert b.sigterm(timeout=20) == 0
+
+    replicas = {}
+    for b in brokers:
+        records = dump_records(b.segment_files(topic, 0, ".log"))
+        replicas[b.broker_id] = records
+        # Every record on the replica was acknowledged, at the offset it was written at.
+        assert {(k, v, off) for off, k, v in records} <= acked, b.broker_id
+        # The latest value of every key is there, at its offset.
+        last = {}
+        for off, k, v in records:
+            last[k] = (v, off)
+        assert last == latest, b.broker_id
+        # Cleaned: one record per key below where this replica's cleaning got to.
+        cleaned_keys = [k for off, k, _ in records if off < cleaned_to[b.broker_id]]
+        assert len(cleaned_keys) == len(set(cleaned_keys)), b.broker_id
+    # So the replicas hold the same records below the lowest of their cleaned offsets.
+    floor = min(cleaned_to.values())
+    below = {i: sorted(r for r in recs if r[0] < floor) for i, recs in replicas.items()}
+    assert below[1] == below[2] == below[3]
+    assert len(below[1]) < len(acked) / 5
+
+
+@pytest.mark.timeout(120)
+def test_compact_delete_deletes_old_segments_by_time_and_compacts_the_rest(broker_factory):
+    b = broker_factory(1, overrides={"log.cleaner.backoff.ms": 200,
+                                     "log.retention.check.interval.ms": 500})
+    topic = unique_topic("compact")
+    retention_ms = 8000
+    create_compacted(b, topic, {
+        "cleanup.policy": "compact,delete",
+        "segment.bytes": "2048",
+        "segment.ms": "1000",
+        "min.cleanable.dirty.ratio": "0.01",
+        "retention.ms": str(retention_ms),
+    })
+    # Keys written once each: compaction alone would never remove them, only their age.
+    old = [(f"old{i:03d}", f"old-value-{i:03d}") for i in range(100)]
+    old_acked = produce(b, topic, old)
+    # The next records go to new segments (segment.ms); they expire 5 s after the old ones.
+    time.sleep(5)
+    keys = [f"k{i:02d}" for i in range(20)]
+    new = [(k, f"new-{r}-{k}") for r in range(5) for k in keys]
+    acked = produce(b, topic, new)
+    time.sleep(1.2)
+    # Rolls the last segment of `new`, so it can be cleaned.
+    acked.update(produce(b, topic, [("z", "last")]))
+    latest = {}
+    for k, v in new + [("z", "last")]:
+        latest[k] = (v, acked[(k, v)])
+
+    def old_deleted_and_new_compacted():
+        start, _ = log_end(b, topic)
+        got = ck_read(b.bootstrap, topic, [0])
+        keys_read = [r.key for r in got]
+        return start > 0 and len(keys_read) == len(set(keys_read)) and (start, got)
+
+    start, got = wait_until(old_deleted_and_new_compacted, timeout=30, interval=0.5,
+                            what="old segments deleted by age and the rest compacted")
+    # The log start moved to a segment boundary within the old records (the last old segment may
+    # have been cleaned together with new ones, which keeps it until they expire too).
+    assert 0 < start <= max(old_acked.values()) + 1
+    assert all(r.offset >= start for r in got)
+    # What is left is compacted: each new key once, with its latest value at its offset, and the
+    # old keys at or after the log start.
+    expected = {k: (v, off) for k, (v, off) in latest.items()}
+    expected.update({k: (v, off) for (k, v), off in old_acked.items() if off >= start})
+    assert {r.key: (r.value, r.offset) for r in got} == expected
+
+
+def test_kcat_keyless_produce_to_compacted_topic_fails_with_invalid_record(broker_factory):
+    """librdkafka 2.0.2 through kcat, as librdkafka's own tests produce to a compacted topic
+    without a key: the delivery fails with INVALID_RECORD, which kcat reports and exits 1."""
+    b = broker_factory(1)
+    topic = unique_topic("compact")
+    create_compacted(b, topic)
+    base = ["-P", "-b", b.bootstrap, "-t", topic, "-p", "0", "-X", "broker.address.family=v4",
+            "-X", "message.timeout.ms=10000"]
+    for codec in ("none", "gzip"):
+        cp = kcat(*base, "-z", codec, input="no key\n", check=False)
+        assert cp.returncode == 1, (codec, cp.stderr)
+        assert "Delivery failed for message: Broker: Broker failed to validate record" in cp.stderr
+    kcat(*base, "-K", ":", input="k:keyed\n")
+
+    # confluent-kafka (a recent librdkafka): delivery error 87 for a keyless record in an lz4
+    # batch beside a keyed one, which fails with it (the whole batch is refused).
+    p = ck_producer(b.bootstrap, **{"compression.type": "lz4", "linger.ms": 50,
+                                    "message.timeout.ms": 10000})
+    errors = []
+    p.produce(topic, key="k2", value="in a refused batch", partition=0,
+              on_delivery=lambda err, msg: errors.append(err))
+    p.produce(topic, value="no key", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    assert p.flush(20) == 0
+    assert [e and (e.code(), e.name()) for e in errors] == [(87, "INVALID_RECORD")] * 2
+    got = ck_read(b.bootstrap, topic, [0])
+    assert [(r.key, r.value, r.offset) for r in got] == [("k", "keyed", 0)]
