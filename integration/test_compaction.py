@@ -343,6 +343,11 @@ def test_every_replica_cleans_to_the_same_latest_records(broker_factory):
     for b in brokers:
         wait_until(lambda b=b: cleaner_checkpoint(b, topic) >= keys_end, timeout=90, interval=0.5,
                    what=f"broker {b.broker_id} to clean its replica past offset {keys_end}")
+    check_replicas(brokers, topic, acked, latest)
+
+
+def check_replicas(brokers, topic, acked, latest):
+    """Stops the brokers and compares their replicas' segments, read by kafka-dump-log."""
     cleaned_to = {b.broker_id: cleaner_checkpoint(b, topic) for b in brokers}
     for b in brokers:
         assert b.sigterm(timeout=20) == 0
@@ -363,9 +368,40 @@ def test_every_replica_cleans_to_the_same_latest_records(broker_factory):
         assert len(cleaned_keys) == len(set(cleaned_keys)), b.broker_id
     # So the replicas hold the same records below the lowest of their cleaned offsets.
     floor = min(cleaned_to.values())
-    below = {i: sorted(r for r in recs if r[0] < floor) for i, recs in replicas.items()}
-    assert below[1] == below[2] == below[3]
-    assert len(below[1]) < len(acked) / 5
+    below = [sorted(r for r in recs if r[0] < floor) for recs in replicas.values()]
+    assert all(b == below[0] for b in below)
+    assert len(below[0]) < len(acked) / 5
+
+
+def leader_of(b, topic):
+    md = ck_admin(b.bootstrap).list_topics(topic, timeout=10)
+    return md.topics[topic].partitions[0].leader
+
+
+@pytest.mark.timeout(240)
+def test_a_follower_down_during_cleaning_catches_up_from_the_cleaned_log(broker_factory):
+    """The leader cleans while a follower is stopped; restarted, the follower fetches across the
+    gaps cleaning left and ends with the same latest records at the same offsets."""
+    props = {"default.replication.factor": 3, "min.insync.replicas": 2,
+             "offsets.topic.replication.factor": 3, "log.cleaner.backoff.ms": 200}
+    brokers = [broker_factory(i, overrides=props) for i in (1, 2, 3)]
+    topic = unique_topic("compact")
+    create_compacted(brokers[0], topic, BIG_TOPIC_CONFIG, replication_factor=3)
+    leader_id = wait_until(lambda: max(leader_of(brokers[0], topic), 0), timeout=20, what="a leader")
+    leader = next(b for b in brokers if b.broker_id == leader_id)
+    follower = next(b for b in brokers if b.broker_id != leader_id)
+    # It has the topic's (empty) log before it stops, as a follower that fell behind would.
+    wait_until(lambda: follower.partition_dir(topic, 0).is_dir(), timeout=20, what="the follower's log")
+    assert follower.sigterm(timeout=20) == 0
+    acked, latest = produce_overwrites(leader, topic, keys=50, rounds=10)
+    keys_end = max(off for k, _, off in acked if k.startswith("key")) + 1
+    wait_until(lambda: cleaner_checkpoint(leader, topic) >= keys_end, timeout=90, interval=0.5,
+               what="the leader to clean its log")
+
+    follower.start()
+    wait_until(lambda: cleaner_checkpoint(follower, topic) >= keys_end, timeout=90, interval=0.5,
+               what="the restarted follower to catch up and clean")
+    check_replicas(brokers, topic, acked, latest)
 
 
 @pytest.mark.timeout(120)
