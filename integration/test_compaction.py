@@ -298,6 +298,54 @@ def test_kill9_while_cleaned_or_swap_files_exist_recovers(broker_factory):
     assert log_end(b, topic)[1] == end
 
 
+@pytest.mark.timeout(180)
+def test_an_idempotent_producer_carries_on_after_cleaning_and_kill9(broker_factory):
+    """The cleaner keeps each producer's last batch, so the producer state rebuilt from a cleaned
+    log after kill -9 accepts the producer's next sequence numbers."""
+    b = broker_factory(1, overrides={"log.cleaner.backoff.ms": 200,
+                                     "zookeeper.session.timeout.ms": 2000})
+    topic = unique_topic("compact")
+    create_compacted(b, topic)
+    p = ck_producer(b.bootstrap, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0,
+                                    "batch.size": 600, "message.timeout.ms": 60000,
+                                    "request.timeout.ms": 5000, "retry.backoff.ms": 200})
+    acked, errors = {}, []
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            acked[(msg.key().decode(), msg.value().decode())] = msg.offset()
+
+    def send(records):
+        for k, v in records:
+            p.produce(topic, key=k, value=v, partition=0, on_delivery=cb)
+            p.poll(0)
+        assert p.flush(60) == 0
+        assert not errors, errors[:5]
+
+    keys = [f"k{i:02d}" for i in range(20)]
+    first = [(k, f"{k}-a{r}-" + "x" * 20) for r in range(15) for k in keys]
+    first += [(f"f{i:03d}", "filler") for i in range(100)]
+    send(first)
+    latest = {k: (v, acked[(k, v)]) for k, v in first}
+    wait_fully_cleaned(b, topic, latest, timeout=40)
+
+    b.kill9()
+    b.restart()
+    # The same producer (same producer id, sequences going on) writes more.
+    second = [(k, f"{k}-b{r}-" + "x" * 20) for r in range(5) for k in keys]
+    second += [(f"g{i:03d}", "filler") for i in range(100)]
+    send(second)
+    for k, v in second:
+        latest[k] = (v, acked[(k, v)])
+    # No record was written twice: the new ones follow the old log end, one offset each.
+    new_offsets = sorted(acked[r] for r in second)
+    assert new_offsets == list(range(new_offsets[0], new_offsets[0] + len(second)))
+    assert new_offsets[0] == max(acked[r] for r in first) + 1
+    wait_fully_cleaned(b, topic, latest, timeout=40)
+
+
 # --------------------------------------------------------------------------------------------
 # Replicas, compact+delete, librdkafka
 # --------------------------------------------------------------------------------------------
