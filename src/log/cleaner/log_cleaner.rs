@@ -173,6 +173,10 @@ fn clean_filthiest(
     };
     manager.done_cleaning(&grabbed.tp, &grabbed.log_dir, end)?;
     let (topic, partition) = (&grabbed.tp.0, grabbed.tp.1);
+    if let Err(CleanerError::Aborted) = &result {
+        // Shutting down: what was swapped in stays, the checkpoint does not move.
+        info!(topic = %topic, partition, elapsed_ms, "log cleaning aborted");
+    }
     match result? {
         Some(r) => {
             info!(topic = %topic, partition, end_offset = r.end_offset, bytes_read = r.bytes_read,
