@@ -164,18 +164,24 @@ fn clean_filthiest(
             Ok(false)
         }
     };
+    let started = Instant::now();
     let result = cleaner.clean(&grabbed.log, now, &mut swap);
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     let end = match &result {
         Ok(Some(r)) => Some(r.end_offset),
         _ => None,
     };
     manager.done_cleaning(&grabbed.tp, &grabbed.log_dir, end)?;
     let (topic, partition) = (&grabbed.tp.0, grabbed.tp.1);
+    if let Err(CleanerError::Aborted) = &result {
+        // Shutting down: what was swapped in stays, the checkpoint does not move.
+        info!(topic = %topic, partition, elapsed_ms, "log cleaning aborted");
+    }
     match result? {
         Some(r) => {
             info!(topic = %topic, partition, end_offset = r.end_offset, bytes_read = r.bytes_read,
                 bytes_written = r.bytes_written, records_read = r.records_read,
-                records_kept = r.records_kept, map_utilization = r.map_utilization,
+                records_kept = r.records_kept, map_utilization = r.map_utilization, elapsed_ms,
                 "log cleaning finished");
             Ok(true)
         }
