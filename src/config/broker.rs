@@ -87,8 +87,6 @@ pub struct KafkaConfig {
     pub(crate) compression_type: String,
     /// `compression.gzip.level` (-1: zlib's default).
     pub(crate) compression_gzip_level: i32,
-    /// `compression.lz4.level` (9).
-    pub(crate) compression_lz4_level: i32,
     /// `compression.zstd.level` (3).
     pub(crate) compression_zstd_level: i32,
     /// `message.max.bytes` (1048588).

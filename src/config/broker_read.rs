@@ -213,7 +213,6 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         )?,
         compression_type: p.one_of("compression.type", "producer", super::COMPRESSION_TYPES)?,
         compression_gzip_level: compression_level(p, "compression.gzip.level", -1)?,
-        compression_lz4_level: compression_level(p, "compression.lz4.level", 9)?,
         compression_zstd_level: compression_level(p, "compression.zstd.level", 3)?,
         message_max_bytes: p.int("message.max.bytes", 1_048_588, 0)?,
         socket_request_max_bytes: p.int("socket.request.max.bytes", 104_857_600, 1)?,

@@ -52,6 +52,8 @@ const fn refused(name: &'static str, default: Option<&'static str>, why: &'stati
     }
 }
 
+const LZ4_LEVEL: &str = "lz4_flex compresses at one (fast) level; the output is the LZ4 frame format Kafka reads";
+
 const fn harmless(name: &'static str, default: Option<&'static str>, why: &'static str) -> KeyDef {
     KeyDef {
         name,
@@ -87,7 +89,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("broker.rack"),
     refused("client.quota.callback.class", None, "client quotas are not implemented"),
     implemented("compression.gzip.level"),
-    implemented("compression.lz4.level"),
+    harmless("compression.lz4.level", Some("9"), LZ4_LEVEL),
     implemented("compression.type"),
     implemented("compression.zstd.level"),
     implemented("connections.max.idle.ms"),
@@ -239,7 +241,7 @@ pub(crate) const REFUSED_PREFIXES: &[(&str, &str)] = &[
 pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
     implemented("cleanup.policy"),
     implemented("compression.gzip.level"),
-    implemented("compression.lz4.level"),
+    harmless("compression.lz4.level", Some("9"), LZ4_LEVEL),
     implemented("compression.type"),
     implemented("compression.zstd.level"),
     implemented("delete.retention.ms"),

@@ -98,8 +98,6 @@ pub struct TopicConfig {
     pub compression_type: String,
     /// `compression.gzip.level`.
     pub compression_gzip_level: i32,
-    /// `compression.lz4.level`.
-    pub compression_lz4_level: i32,
     /// `compression.zstd.level`.
     pub compression_zstd_level: i32,
     /// The topic's own overrides, as stored in `/config/topics/<topic>`.
@@ -205,7 +203,6 @@ impl TopicConfig {
             message_timestamp_difference_max_ms: long("message.timestamp.difference.max.ms")?,
             compression_type: get("compression.type").to_owned(),
             compression_gzip_level: int("compression.gzip.level")?,
-            compression_lz4_level: int("compression.lz4.level")?,
             compression_zstd_level: int("compression.zstd.level")?,
             overrides: overrides.clone(),
             entries,

@@ -247,7 +247,6 @@ pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
     match key {
         "cleanup.policy" => b.log_cleanup_policy.join(","),
         "compression.gzip.level" => b.compression_gzip_level.to_string(),
-        "compression.lz4.level" => b.compression_lz4_level.to_string(),
         "compression.type" => b.compression_type.clone(),
         "compression.zstd.level" => b.compression_zstd_level.to_string(),
         "delete.retention.ms" => b.log_cleaner_delete_retention_ms.to_string(),

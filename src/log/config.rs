@@ -47,7 +47,7 @@ pub struct LogConfig {
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type`: the codec batches are stored with.
     pub compression: TargetCompression,
-    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    /// `compression.gzip.level`, `compression.zstd.level`.
     pub compression_levels: Levels,
 }
 

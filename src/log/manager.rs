@@ -229,7 +229,6 @@ pub fn log_config(t: &TopicConfig) -> LogConfig {
         compression: TargetCompression::from_config(&t.compression_type),
         compression_levels: Levels {
             gzip: t.compression_gzip_level,
-            lz4: t.compression_lz4_level,
             zstd: t.compression_zstd_level,
         },
     }

@@ -48,14 +48,12 @@ impl Codec {
     }
 }
 
-/// The levels of `compression.gzip.level`, `compression.lz4.level` and
-/// `compression.zstd.level` (KIP-390), with Kafka's defaults.
+/// The levels of `compression.gzip.level` and `compression.zstd.level` (KIP-390), with Kafka's
+/// defaults. (`compression.lz4.level` is a harmless key: `lz4_flex` has one, fast, level.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Levels {
     /// -1 is zlib's default (6).
     pub gzip: i32,
-    /// Accepted for Kafka compatibility; `lz4_flex` has a single (fast) level.
-    pub lz4: i32,
     pub zstd: i32,
 }
 
@@ -63,7 +61,6 @@ impl Default for Levels {
     fn default() -> Self {
         Levels {
             gzip: -1,
-            lz4: 9,
             zstd: 3,
         }
     }
@@ -182,7 +179,6 @@ mod tests {
                 Levels::default(),
                 Levels {
                     gzip: 1,
-                    lz4: 1,
                     zstd: 19,
                 },
             ] {
