@@ -314,3 +314,94 @@ def test_kafka_configs_alter_topic(zkafka_cluster, kafka_cluster, zk_root):
         seen[cluster.kind] = topic_tree(zk_root, cluster.chroot, topic).get(f"/config/topics/{topic}")
     assert seen["kafka"] == {"version": 1, "config": {"retention.ms": "7200000", "segment.ms": "600000"}}
     assert seen["zkafka"] == seen["kafka"]
+
+
+# --------------------------------------------------------------------------------------------
+# Stale leader epochs and the wrong coordinator
+# --------------------------------------------------------------------------------------------
+
+
+def list_offsets_with_epoch(host: str, port: int, topic: str, current_leader_epoch: int) -> int:
+    """The error code of ListOffsets v4 (latest offset of partition 0) naming a leader epoch."""
+    import struct
+
+    from wire import karray, kstr, raw_call
+
+    body = struct.pack(">ib", -1, 0) + karray([topic], lambda t: kstr(t) + karray(
+        [0], lambda p: struct.pack(">iiq", p, current_leader_epoch, -1)))
+    r = raw_call(host, port, 2, 4, body)
+    r.int32()  # throttle time
+    (parts,) = r.array(lambda t: (t.string(), t.array(lambda q: (q.int32(), q.int16(), q.int64(), q.int64(),
+                                                                 q.int32()))))[0][1:]
+    return parts[0][1]
+
+
+def test_stale_and_future_leader_epochs_answer_as_kafka(zkafka_cluster, kafka_cluster, zk_root):
+    """ListOffsets naming a leader epoch older than the leader's gets FENCED_LEADER_EPOCH (74), a
+    newer one UNKNOWN_LEADER_EPOCH (76), the current one no error, on both."""
+    import json
+
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        topic = unique_topic("epochs")
+        kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment", "1:2:3")
+        wait_until(lambda: state_of(zk_root, cluster, topic, 0)["isr"], timeout=30, what="a leader")
+        # a reordering reassignment bumps the leader epoch to 1 on both (see the tree test)
+        zk_root.create(f"{cluster.chroot}/admin/reassign_partitions", json.dumps(
+            {"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [1, 3, 2]}]}).encode())
+        wait_until(lambda: zk_root.exists(f"{cluster.chroot}/admin/reassign_partitions") is None, timeout=60,
+                   what="the reassignment")
+        epoch = state_of(zk_root, cluster, topic, 0)["leader_epoch"]
+        leader = cluster.broker(1)
+        codes = {}
+        for name, e in (("current", epoch), ("older", epoch - 1), ("newer", epoch + 1)):
+            codes[name] = wait_until(lambda: (lambda c: c if c in (0, 74, 76) else None)(
+                list_offsets_with_epoch(leader.host, leader.port, topic, e)), timeout=20,
+                what=f"ListOffsets with the {name} epoch")
+        seen[cluster.kind] = (epoch, codes)
+    assert seen["kafka"] == (1, {"current": 0, "older": 74, "newer": 76}), seen
+    assert seen["zkafka"] == seen["kafka"]
+
+
+def offset_commit_v2_error(host: str, port: int, group: str, topic: str) -> int:
+    """The error code of an OffsetCommit v2 (simple consumer: generation -1, no member id)."""
+    import struct
+
+    from wire import karray, kstr, raw_call
+
+    body = (kstr(group) + struct.pack(">i", -1) + kstr("") + struct.pack(">q", -1)
+            + karray([topic], lambda t: kstr(t) + karray([0], lambda p: struct.pack(">iq", p, 5) + kstr(""))))
+    r = raw_call(host, port, 8, 2, body)
+    (parts,) = [t[1] for t in r.array(lambda t: (t.string(), t.array(lambda q: (q.int32(), q.int16()))))]
+    return parts[0][1]
+
+
+def coordinator_of(cluster, group: str) -> int:
+    from wire import kstr, raw_call
+
+    b = cluster.brokers[0]
+    r = raw_call(b.host, b.port, 10, 0, kstr(group))
+    error, node = r.int16(), r.int32()
+    assert error == 0, error
+    return node
+
+
+def test_offset_commit_to_the_wrong_broker_answers_not_coordinator(zkafka_cluster, kafka_cluster):
+    """OffsetCommit v2 sent to a broker that is not the group's coordinator gets NOT_COORDINATOR
+    (16) on both; sent to the coordinator it is accepted."""
+    from helpers import ck_produce
+
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        topic, group = unique_topic("coord"), unique_topic("coord-group")
+        kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic", topic,
+                   "--partitions", "1", "--replication-factor", "3")
+        ck_produce(cluster.bootstrap, topic, ["a", "b", "c", "d", "e", "f"], acks="all")
+        coordinator = wait_until(lambda: coordinator_of(cluster, group), timeout=30, what="a coordinator")
+        other = next(b for b in cluster.brokers if b.broker_id != coordinator)
+        right = cluster.broker(coordinator)
+        seen[cluster.kind] = (offset_commit_v2_error(other.host, other.port, group, topic),
+                              offset_commit_v2_error(right.host, right.port, group, topic))
+    assert seen["kafka"] == (16, 0), seen
+    assert seen["zkafka"] == seen["kafka"]

@@ -52,7 +52,8 @@ const fn refused(name: &'static str, default: Option<&'static str>, why: &'stati
     }
 }
 
-const LZ4_LEVEL: &str = "lz4_flex compresses at one (fast) level; the output is the LZ4 frame format Kafka reads";
+const LZ4_LEVEL: &str =
+    "lz4_flex compresses at one (fast) level; the output is the LZ4 frame format Kafka reads";
 
 const fn harmless(name: &'static str, default: Option<&'static str>, why: &'static str) -> KeyDef {
     KeyDef {

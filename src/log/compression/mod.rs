@@ -59,10 +59,7 @@ pub struct Levels {
 
 impl Default for Levels {
     fn default() -> Self {
-        Levels {
-            gzip: -1,
-            zstd: 3,
-        }
+        Levels { gzip: -1, zstd: 3 }
     }
 }
 
@@ -175,13 +172,7 @@ mod tests {
     fn every_codec_round_trips() {
         let data = sample();
         for codec in CODECS {
-            for levels in [
-                Levels::default(),
-                Levels {
-                    gzip: 1,
-                    zstd: 19,
-                },
-            ] {
+            for levels in [Levels::default(), Levels { gzip: 1, zstd: 19 }] {
                 let mut packed = b"prefix".to_vec();
                 compress(codec, &levels, &data, &mut packed).unwrap();
                 if codec != Codec::None {
