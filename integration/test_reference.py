@@ -405,3 +405,25 @@ def test_offset_commit_to_the_wrong_broker_answers_not_coordinator(zkafka_cluste
                               offset_commit_v2_error(right.host, right.port, group, topic))
     assert seen["kafka"] == (16, 0), seen
     assert seen["zkafka"] == seen["kafka"]
+
+
+def test_a_poisoned_batch_gets_kafkas_error(zkafka_cluster, kafka_cluster):
+    """A batch whose CRC is right but whose records are garbage is refused with the same error
+    code by both, and neither stores it (the log end does not move)."""
+    from test_record_validation import produce_v8, reseal
+    from wire import raw_list_offsets, record_batch_v2
+
+    seen = {}
+    for cluster in both(zkafka_cluster, kafka_cluster):
+        topic = unique_topic("poison")
+        kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment", "1")
+        leader = cluster.broker(1)
+        wait_until(lambda: produce_v8(leader, topic, record_batch_v2(["a", "b"]))[0] == 0, timeout=20,
+                   what="the first produce")
+        poisoned = reseal(record_batch_v2(["c", "d"]), b"\xff" * 40)
+        error = produce_v8(leader, topic, poisoned)[0]
+        seen[cluster.kind] = (error, raw_list_offsets(leader.host, leader.port, topic, 0))
+    assert seen["kafka"][1] == (0, 2), seen
+    assert seen["kafka"][0] != 0, seen
+    assert seen["zkafka"] == seen["kafka"]
