@@ -2,14 +2,13 @@
 key at its original offset, removes tombstones delete.retention.ms after they were first cleaned,
 never deletes a compact-only topic's data by retention.ms, and keyless records are refused."""
 import re
-import struct
 import time
 
 import pytest
 from confluent_kafka import KafkaError
 
 from helpers import ck_admin, ck_producer, ck_read, kcat, unique_topic, wait_until
-from wire import karray, kbytes, kstr, raw_call, record_batch_v2
+from wire import produce_v8, record_batch_v2
 
 pytestmark = pytest.mark.compaction
 
@@ -118,20 +117,6 @@ def test_cleaner_keeps_the_latest_value_per_key_and_drops_tombstones_after_reten
     assert {r.key: (r.value, r.offset) for r in got} == latest
 
 
-def produce_v8(b, topic, batch):
-    """Produce v8 of one batch to partition 0: (error_code, record_errors, error_message)."""
-    body = (kstr(None) + struct.pack(">hi", -1, 5000)
-            + karray([topic], lambda t: kstr(t) + karray(
-                [0], lambda p: struct.pack(">i", p) + kbytes(batch))))
-    r = raw_call(b.host, b.port, 0, 8, body)
-    (topic_resp,) = r.array(lambda rr: (rr.string(), rr.array(lambda q: (
-        q.int32(), q.int16(), q.int64(), q.int64(), q.int64(),
-        q.array(lambda e: (e.int32(), e.string())), q.string()))))
-    _, (part,) = topic_resp
-    _, error, _, _, _, record_errors, message = part
-    return error, record_errors, message
-
-
 def test_keyless_records_are_refused_with_invalid_record(broker_factory):
     b = broker_factory(1)
     topic = unique_topic("compact")
@@ -139,7 +124,7 @@ def test_keyless_records_are_refused_with_invalid_record(broker_factory):
     tp = f"{topic}-0"
 
     # On the wire: one record error per keyless record, Kafka's message (Produce v8+).
-    error, record_errors, message = produce_v8(b, topic, record_batch_v2(["a", "b"]))
+    error, _, _, record_errors, message = produce_v8(b, topic, record_batch_v2(["a", "b"]))
     assert error == INVALID_RECORD
     reason = f"Compacted topic cannot accept message without key in topic partition {tp}."
     assert record_errors == [(0, reason), (1, reason)]

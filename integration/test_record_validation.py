@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError
 
 from helpers import ck_admin, ck_consumer, ck_producer, ck_read, unique_topic, wait_until
-from wire import karray, kbytes, kstr, raw_call, raw_list_offsets, record_batch_v2
+from wire import produce_v8, raw_list_offsets, record_batch_v2, reseal
 
 pytestmark = pytest.mark.validation
 
@@ -30,32 +30,6 @@ def create_topic(b, topic, config=None):
                what="a controller in the metadata")
     admin.create_topics([NewTopic(topic, 1, 1, config=config or {})],
                         request_timeout=15)[topic].result(timeout=20)
-
-
-def produce_v8(b, topic, batch):
-    """Produce v8 of one batch to partition 0:
-    (error_code, base_offset, log_append_time_ms, record_errors, error_message)."""
-    body = (kstr(None) + struct.pack(">hi", -1, 5000)
-            + karray([topic], lambda t: kstr(t) + karray(
-                [0], lambda p: struct.pack(">i", p) + kbytes(batch))))
-    r = raw_call(b.host, b.port, 0, 8, body)
-    (topic_resp,) = r.array(lambda rr: (rr.string(), rr.array(lambda q: (
-        q.int32(), q.int16(), q.int64(), q.int64(), q.int64(),
-        q.array(lambda e: (e.int32(), e.string())), q.string()))))
-    _, (part,) = topic_resp
-    _, error, base_offset, log_append_time, _, record_errors, message = part
-    return error, base_offset, log_append_time, record_errors, message
-
-
-def reseal(batch: bytes, payload: bytes) -> bytes:
-    """`batch` with its records replaced by `payload`, length and CRC-32C made right again."""
-    from kafka.record.util import calc_crc32c
-
-    header = bytearray(batch[:61])
-    struct.pack_into(">i", header, 8, 61 - 12 + len(payload))
-    body = bytes(header[21:]) + payload
-    struct.pack_into(">I", header, 17, calc_crc32c(body))
-    return bytes(header[:21]) + body
 
 
 def stored_batches(b, topic):

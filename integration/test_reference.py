@@ -410,8 +410,7 @@ def test_offset_commit_to_the_wrong_broker_answers_not_coordinator(zkafka_cluste
 def test_a_poisoned_batch_gets_kafkas_error(zkafka_cluster, kafka_cluster):
     """A batch whose CRC is right but whose records are garbage is refused with the same error
     code by both, and neither stores it (the log end does not move)."""
-    from test_record_validation import produce_v8, reseal
-    from wire import raw_list_offsets, record_batch_v2
+    from wire import produce_v8, raw_list_offsets, record_batch_v2, reseal
 
     seen = {}
     for cluster in both(zkafka_cluster, kafka_cluster):

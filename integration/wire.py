@@ -238,3 +238,29 @@ def raw_list_offsets(host: str, port: int, topic: str, partition: int, timestamp
     _, parts = name_parts
     _, err, _, offset = parts[0]
     return err, offset
+
+
+def produce_v8(b, topic: str, batch: bytes):
+    """Produce v8 of one batch to partition 0 of broker `b` (anything with .host and .port):
+    (error_code, base_offset, log_append_time_ms, record_errors, error_message)."""
+    body = (kstr(None) + struct.pack(">hi", -1, 5000)
+            + karray([topic], lambda t: kstr(t) + karray(
+                [0], lambda p: struct.pack(">i", p) + kbytes(batch))))
+    r = raw_call(b.host, b.port, 0, 8, body)
+    (topic_resp,) = r.array(lambda rr: (rr.string(), rr.array(lambda q: (
+        q.int32(), q.int16(), q.int64(), q.int64(), q.int64(),
+        q.array(lambda e: (e.int32(), e.string())), q.string()))))
+    _, (part,) = topic_resp
+    _, error, base_offset, log_append_time, _, record_errors, message = part
+    return error, base_offset, log_append_time, record_errors, message
+
+
+def reseal(batch: bytes, payload: bytes) -> bytes:
+    """`batch` with its records replaced by `payload`, length and CRC-32C made right again."""
+    from kafka.record.util import calc_crc32c
+
+    header = bytearray(batch[:61])
+    struct.pack_into(">i", header, 8, 61 - 12 + len(payload))
+    body = bytes(header[21:]) + payload
+    struct.pack_into(">I", header, 17, calc_crc32c(body))
+    return bytes(header[:21]) + body
