@@ -406,7 +406,13 @@ impl Controller {
         if new.is_empty() {
             return Ok(());
         }
-        let loaded = self.load_topics(&new).await?;
+        self.start_topics(&new).await
+    }
+
+    /// Loads these topics' znodes into the model and starts their partitions (the new-partition
+    /// path of Kafka's `onNewPartitionCreation`).
+    async fn start_topics(&mut self, names: &[String]) -> Result<(), ZkError> {
+        let loaded = self.load_topics(names).await?;
         let tps: Vec<Tp> = self
             .model
             .all_partitions()
@@ -419,14 +425,7 @@ impl Controller {
     async fn on_topic_modified(&mut self, topic: &str) -> Result<(), ZkError> {
         // A malformed topic znode was rewritten: read it as a new topic.
         if self.model.malformed_topics.remove(topic) {
-            let loaded = self.load_topics(&[topic.to_string()]).await?;
-            let tps: Vec<Tp> = self
-                .model
-                .all_partitions()
-                .into_iter()
-                .filter(|tp| loaded.contains(&tp.0))
-                .collect();
-            return self.on_new_partitions(tps).await;
+            return self.start_topics(&[topic.to_string()]).await;
         }
         if !self.model.topics.contains_key(topic) {
             return Ok(());
