@@ -11,6 +11,11 @@
 //! - The mapping always spans `segment.index.bytes`, so appends never remap (readers use it
 //!   without a lock). The file itself grows to that size (sparse, so it costs no disk) the
 //!   first time an append needs room: an idle partition's index files stay empty.
+//! - Unlike Kafka, the blocks under an entry are allocated (`fallocate`, in
+//!   [`ALLOCATE_STEP`] steps) before the entry is stored through the mapping. A store into a
+//!   hole of a sparse file makes the kernel allocate the block at page-fault time, and on a
+//!   full file system that fault is a SIGBUS that kills the whole broker; allocating first turns
+//!   it into an ENOSPC error on this one log, which takes its log dir offline instead.
 //! - At roll and clean close the file is trimmed to its entries ([`EntryFile::trim`]), which is
 //!   what Kafka leaves on disk and what Kafka's tools read.
 //! - After a crash a file may still have its preallocated tail of zeros (the trim's new length
@@ -46,7 +51,14 @@ pub struct EntryFile {
     entries: AtomicU64,
     /// Length of the file on disk: words at or past it must not be touched (SIGBUS).
     file_len: AtomicU64,
+    /// Bytes from the start of the file whose blocks are known to be allocated: entries are
+    /// stored only below it (see the module doc).
+    allocated: AtomicU64,
 }
+
+/// Blocks are allocated under the index this many bytes at a time (a page-aligned step, so a
+/// segment's index costs at most this much disk beyond its entries while it is active).
+pub const ALLOCATE_STEP: u64 = 16 << 10;
 
 fn io_error(path: &Path, message: &str) -> LogError {
     LogError::io(path)(std::io::Error::other(message.to_string()))
@@ -79,9 +91,15 @@ impl EntryFile {
             entry_size,
             entries: AtomicU64::new(0),
             file_len: AtomicU64::new(file_len),
+            allocated: AtomicU64::new(0),
         };
         let written = index.count_before_zero_tail(file_len / step);
         index.entries.store(written, Ordering::Release);
+        // Pages holding entries were written, so they have blocks; the rest may be holes.
+        index.allocated.store(
+            written * step / ALLOCATE_STEP * ALLOCATE_STEP,
+            Ordering::Release,
+        );
         Ok(index)
     }
 
@@ -154,7 +172,9 @@ impl EntryFile {
         let n = self.len();
         let k = self.words_per_entry();
         let at = n as usize * k;
-        self.ensure_file_covers((n + 1) * self.entry_size as u64)?;
+        let end = (n + 1) * self.entry_size as u64;
+        self.ensure_file_covers(end)?;
+        self.ensure_allocated(end)?;
         let words = self
             .words()
             .get(at..at + k)
@@ -180,6 +200,40 @@ impl EntryFile {
             return Err(io_error(&self.path, "index file is full"));
         }
         self.set_file_len(full)
+    }
+
+    /// Allocates the blocks under the file up to `end` (and a step ahead) before an entry is
+    /// stored there, so the store cannot fault on a full disk (see the module doc). A file
+    /// system without `fallocate` gets the range written with zeros instead, which allocates
+    /// it too; only slots past the last entry are written, and those hold zeros already.
+    fn ensure_allocated(&self, end: u64) -> Result<(), LogError> {
+        let allocated = self.allocated.load(Ordering::Acquire);
+        if end <= allocated {
+            return Ok(());
+        }
+        let file_len = self.file_len.load(Ordering::Acquire);
+        let to = (end.div_ceil(ALLOCATE_STEP) * ALLOCATE_STEP).min(file_len);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(LogError::io(&self.path))?;
+        match rustix::fs::fallocate(
+            &file,
+            rustix::fs::FallocateFlags::empty(),
+            allocated,
+            to - allocated,
+        ) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::OPNOTSUPP) => {
+                let from = allocated.max(self.len() * self.entry_size as u64);
+                let zeros = vec![0u8; (to - from) as usize];
+                std::os::unix::fs::FileExt::write_all_at(&file, &zeros, from)
+                    .map_err(LogError::io(&self.path))?;
+            }
+            Err(e) => return Err(LogError::io(&self.path)(e.into())),
+        }
+        self.allocated.store(to, Ordering::Release);
+        Ok(())
     }
 
     fn set_file_len(&self, len: u64) -> Result<(), LogError> {
@@ -239,6 +293,10 @@ impl EntryFile {
         let valid = self.len() * self.entry_size as u64;
         if self.file_len.load(Ordering::Acquire) != valid {
             self.set_file_len(valid)?;
+            // Cutting the file freed the blocks past `valid`; a later growth gets holes again.
+            let kept = self.allocated.load(Ordering::Acquire).min(valid);
+            self.allocated
+                .store(kept / ALLOCATE_STEP * ALLOCATE_STEP, Ordering::Release);
         }
         // SAFETY: MADV_DONTNEED on a shared file mapping only unmaps pages; their contents
         // (dirty ones included) stay in the page cache and are read back on the next access.
@@ -302,6 +360,40 @@ mod tests {
             want.extend_from_slice(&entry(n));
         }
         assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    /// On a full file system an append is an ENOSPC error, not a SIGBUS: the blocks under an
+    /// entry are allocated before it is stored through the mapping. Needs a small tmpfs, so it
+    /// runs where `mount` works (as root in CI's container) and says so where it does not.
+    #[test]
+    fn a_full_file_system_is_an_error_not_a_sigbus() {
+        let Some(fs) = crate::log::test_util::SmallFs::mount(64 << 10) else {
+            eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+            return;
+        };
+        let path = fs.path().join("0.index");
+        // The mapping (1 MiB) is far larger than the file system (64 KiB).
+        let file = EntryFile::open(&path, 8, 1 << 20).unwrap();
+        file.append(&entry(1)).unwrap();
+        fs.fill();
+        let mut appended = 1;
+        let err = loop {
+            match file.append(&entry(appended + 1)) {
+                Ok(()) => appended += 1,
+                Err(e) => break e,
+            }
+            assert!(appended < 1 << 17, "appends past the mapping never failed");
+        };
+        assert!(
+            matches!(&err, LogError::Io { source, .. } if source.raw_os_error() == Some(28)),
+            "{err}"
+        );
+        // Everything appended before the error is still there.
+        assert_eq!(file.len(), appended as u64);
+        assert_eq!(
+            &file.read(appended as u64 - 1).unwrap()[..8],
+            entry(appended)
+        );
     }
 
     #[test]
