@@ -28,7 +28,9 @@ use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
-use crate::replica::{run_housekeeping, HousekeepingIntervals, ReplicaManager};
+use crate::replica::{
+    run_housekeeping, run_log_dir_failure_handler, HousekeepingIntervals, ReplicaManager,
+};
 use crate::zk::{
     self, BrokerRegistration, KafkaZkClient, ListenerEndpoint, SessionInfo, ZkSettings,
 };
@@ -248,6 +250,11 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         &controller,
         controller_queue,
     );
+    let dir_failures = tokio::spawn(run_log_dir_failure_handler(
+        replicas.clone(),
+        zk_rx.clone(),
+        shutdown_rx.clone(),
+    ));
     let config_changes = tokio::spawn(run_config_changes(
         ConfigTargets {
             config: config.clone(),
@@ -326,6 +333,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     }
     let _ = controller_task.await;
     let _ = housekeeping.await;
+    let _ = dir_failures.await;
     let _ = config_changes.await;
     let _ = replication.await;
     if let Some(cleaner) = cleaner {

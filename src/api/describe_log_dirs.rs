@@ -1,6 +1,6 @@
 //! DescribeLogDirs (`kafka-log-dirs --describe`): decode, describe this broker's log dirs, encode.
-//! zkafka has no future (being-moved) replicas and no offline log dirs, so every `is_future_key`
-//! is false and every dir answers NONE.
+//! zkafka has no future (being-moved) replicas, so every `is_future_key` is false; an offline
+//! log dir answers KAFKA_STORAGE_ERROR, as in Kafka.
 
 use std::collections::BTreeSet;
 
@@ -21,6 +21,7 @@ fn response(dirs: Vec<LogDirInfo>, version: i16) -> DescribeLogDirsResponse {
         .map(|d| {
             let mut result = DescribeLogDirsResult::default()
                 .with_log_dir(str_bytes(d.path))
+                .with_error_code(d.error_code)
                 .with_topics(
                     d.topics
                         .into_iter()
@@ -95,6 +96,7 @@ mod tests {
             .into_iter()
             .collect(),
             total_bytes: 100,
+            error_code: 0,
             usable_bytes: 50,
         };
         let v4 = response(vec![dir.clone()], 4);

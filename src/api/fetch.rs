@@ -109,6 +109,9 @@ impl KafkaApis {
                         }
                         Some(part) if part.is_leader() => Ok(part),
                         Some(_) => Err(ResponseError::NotLeaderOrFollower),
+                        None if self.replicas.is_offline(n, p.partition) => {
+                            Err(ResponseError::KafkaStorageError)
+                        }
                         None if view.partition(n, p.partition).is_some() => {
                             Err(ResponseError::NotLeaderOrFollower)
                         }

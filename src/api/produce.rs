@@ -55,6 +55,9 @@ impl KafkaApis {
                     Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     match (self.replicas.partition(&name, data.index), data.records) {
+                        (None, _) if self.replicas.is_offline(&name, data.index) => {
+                            Err(ResponseError::KafkaStorageError.into())
+                        }
                         (None, _) if view.partition(&name, data.index).is_some() => {
                             Err(ResponseError::NotLeaderOrFollower.into())
                         }

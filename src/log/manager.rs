@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use tracing::{info, warn};
@@ -16,6 +17,7 @@ use super::checkpoint::{
     REPLICATION_CHECKPOINT,
 };
 use super::compression::{Levels, TargetCompression};
+use super::dir_failure::LogDirFailureChannel;
 use super::log_dir::{parse_partition_dir_name, partition_dir_name};
 use super::{Log, LogConfig};
 
@@ -40,6 +42,8 @@ pub struct CheckpointEntry {
 #[derive(Debug)]
 pub struct LogManager {
     dirs: Vec<PathBuf>,
+    /// Which of them failed: no log is placed and no checkpoint written there any more.
+    failures: Arc<LogDirFailureChannel>,
 }
 
 impl LogManager {
@@ -80,7 +84,28 @@ impl LogManager {
         }
         Ok(LogManager {
             dirs: dirs.to_vec(),
+            failures: Arc::new(LogDirFailureChannel::default()),
         })
+    }
+
+    /// The configured log dirs, offline ones included.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    pub fn failures(&self) -> &Arc<LogDirFailureChannel> {
+        &self.failures
+    }
+
+    /// The log dir holding the partition directory `log_dir` (its parent), if it is one of ours.
+    pub fn log_dir_of(&self, log_dir: &Path) -> Option<&PathBuf> {
+        let parent = log_dir.parent()?;
+        self.dirs.iter().find(|d| d.as_path() == parent)
+    }
+
+    /// Whether every log dir is offline: Kafka's broker halts then.
+    pub fn all_offline(&self) -> bool {
+        self.dirs.iter().all(|d| self.failures.is_offline(d))
     }
 
     /// The broker id recorded in the first log dir that has one (for generated ids).
@@ -152,7 +177,7 @@ impl LogManager {
             bail!("{e}");
         }
         let Some(dir) = self.next_log_dir() else {
-            bail!("no log.dirs configured");
+            bail!("no online log dir (log.dirs all offline)");
         };
         let path = dir.join(partition_dir_name(topic, partition));
         Log::open(&path, config, 0, 0)
@@ -165,9 +190,10 @@ impl LogManager {
     /// Entries are told apart by their type from the listing itself, without a stat each.
     fn next_log_dir(&self) -> Option<&PathBuf> {
         if let [only] = self.dirs.as_slice() {
-            return Some(only);
+            return (!self.failures.is_offline(only)).then_some(only);
         }
-        self.dirs.iter().min_by_key(|dir| {
+        let online = self.dirs.iter().filter(|d| !self.failures.is_offline(d));
+        online.min_by_key(|dir| {
             std::fs::read_dir(dir)
                 .map(|rd| {
                     rd.filter(|e| {
@@ -180,29 +206,39 @@ impl LogManager {
         })
     }
 
-    /// Writes the three checkpoint files of every log dir (atomically, each).
-    pub fn write_checkpoints(&self, entries: &[CheckpointEntry]) -> anyhow::Result<()> {
+    /// Writes the three checkpoint files of every online log dir (atomically, each). A dir
+    /// whose checkpoint cannot be written goes offline (Kafka's `checkpointLogRecoveryOffsets`
+    /// reports the IOException to the `LogDirFailureChannel`); the other dirs are still written.
+    pub fn write_checkpoints(&self, entries: &[CheckpointEntry]) {
         for dir in &self.dirs {
-            let here: Vec<&CheckpointEntry> =
-                entries.iter().filter(|e| e.dir.starts_with(dir)).collect();
-            let write = |file: &str, pick: fn(&CheckpointEntry) -> i64| -> anyhow::Result<()> {
-                let offsets: Vec<PartitionOffset> = here
-                    .iter()
-                    .map(|e| PartitionOffset {
-                        topic: e.topic.clone(),
-                        partition: e.partition,
-                        offset: pick(e),
-                    })
-                    .collect();
-                write_offsets(&dir.join(file), &offsets)
-                    .with_context(|| format!("cannot write {}", dir.join(file).display()))
-            };
-            write(RECOVERY_POINT_CHECKPOINT, |e| e.recovery_point)?;
-            write(REPLICATION_CHECKPOINT, |e| e.high_watermark)?;
-            write(LOG_START_OFFSET_CHECKPOINT, |e| e.log_start_offset)?;
+            if self.failures.is_offline(dir) {
+                continue;
+            }
+            if let Err(e) = write_dir_checkpoints(dir, entries) {
+                self.failures.maybe_add_offline(dir, &format!("{e:#}"));
+            }
         }
-        Ok(())
     }
+}
+
+/// The three checkpoint files of one log dir, for the partitions whose logs are in it.
+fn write_dir_checkpoints(dir: &Path, entries: &[CheckpointEntry]) -> anyhow::Result<()> {
+    let here: Vec<&CheckpointEntry> = entries.iter().filter(|e| e.dir.starts_with(dir)).collect();
+    let write = |file: &str, pick: fn(&CheckpointEntry) -> i64| -> anyhow::Result<()> {
+        let offsets: Vec<PartitionOffset> = here
+            .iter()
+            .map(|e| PartitionOffset {
+                topic: e.topic.clone(),
+                partition: e.partition,
+                offset: pick(e),
+            })
+            .collect();
+        write_offsets(&dir.join(file), &offsets)
+            .with_context(|| format!("cannot write {}", dir.join(file).display()))
+    };
+    write(RECOVERY_POINT_CHECKPOINT, |e| e.recovery_point)?;
+    write(REPLICATION_CHECKPOINT, |e| e.high_watermark)?;
+    write(LOG_START_OFFSET_CHECKPOINT, |e| e.log_start_offset)
 }
 
 /// The storage settings of a topic, from its effective config (broker defaults plus overrides).

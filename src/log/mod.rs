@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod compression;
 mod config;
+pub mod dir_failure;
 mod entry_file;
 mod error;
 mod index;

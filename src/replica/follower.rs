@@ -43,7 +43,8 @@ impl Partition {
     /// Appends batches fetched from the leader, offsets and epochs as the leader assigned them,
     /// straight from the fetch response's buffer.
     pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
-        let info = self.lock_log().append_as_follower(records)?;
+        let appended = self.lock_log().append_as_follower(records);
+        let info = self.storage(appended)?;
         self.log_end.send_replace(self.reader().log_end_offset());
         Ok(info)
     }
@@ -65,7 +66,7 @@ impl Partition {
     /// Kafka's follower does.
     pub fn follow_log_start_offset(&self, leader_log_start: i64) -> Result<(), LogError> {
         let bound = leader_log_start.min(self.high_watermark());
-        self.with_log(|log| log.maybe_increment_log_start_offset(bound))
+        self.storage(self.with_log(|log| log.maybe_increment_log_start_offset(bound)))
             .map(|_| ())
     }
 
@@ -75,7 +76,7 @@ impl Partition {
         if offset >= before {
             return Ok(());
         }
-        self.with_log(|log| log.truncate_to(offset))?;
+        self.storage(self.with_log(|log| log.truncate_to(offset)))?;
         info!(topic = %self.topic, partition = self.index, from = before, to = offset, reason,
             "follower truncated");
         self.after_truncation(None);
@@ -85,7 +86,7 @@ impl Partition {
     /// Empties the log and restarts it at `offset` (the leader's log start is beyond our log end).
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
         let before = self.reader().log_end_offset();
-        self.with_log(|log| log.truncate_fully_and_start_at(offset))?;
+        self.storage(self.with_log(|log| log.truncate_fully_and_start_at(offset)))?;
         info!(topic = %self.topic, partition = self.index, from = before, start = offset,
             "follower log emptied to start at the leader's log start");
         self.after_truncation(Some(offset));

@@ -44,11 +44,7 @@ pub async fn run_housekeeping(
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = retention.tick() => enforce_retention(&replicas),
             _ = flush.tick() => flush_due(&replicas),
-            _ = checkpoint.tick() => {
-                if let Err(e) = replicas.checkpoint() {
-                    warn!(error = %format!("{e:#}"), "checkpoint failed");
-                }
-            }
+            _ = checkpoint.tick() => replicas.checkpoint(),
         }
     }
 }
@@ -57,7 +53,7 @@ fn enforce_retention(replicas: &ReplicaManager) {
     let now = now_ms();
     for p in replicas.all_partitions() {
         let hw = p.high_watermark();
-        match p.with_log(|log| log.delete_old_segments(now, hw)) {
+        match p.storage(p.with_log(|log| log.delete_old_segments(now, hw))) {
             Ok(0) => {}
             Ok(n) => {
                 info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
@@ -70,7 +66,7 @@ fn enforce_retention(replicas: &ReplicaManager) {
 fn flush_due(replicas: &ReplicaManager) {
     let now = now_ms();
     for p in replicas.all_partitions() {
-        if let Err(e) = p.with_log(|log| log.maybe_flush(now)) {
+        if let Err(e) = p.storage(p.with_log(|log| log.maybe_flush(now))) {
             warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
         }
     }

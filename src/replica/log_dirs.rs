@@ -27,6 +27,8 @@ pub struct LogDirInfo {
     /// Total and usable bytes of the file system (-1 if it cannot be read).
     pub total_bytes: i64,
     pub usable_bytes: i64,
+    /// KAFKA_STORAGE_ERROR (56) for an offline dir, which then lists nothing; else 0.
+    pub error_code: i16,
 }
 
 /// The path Kafka reports for a log dir (`toAbsolutePath`: absolute, symbolic links kept).
@@ -59,12 +61,19 @@ impl ReplicaManager {
             .iter()
             .map(|d| {
                 let path = absolute(d);
-                let (total_bytes, usable_bytes) = space(&path);
+                // Kafka answers an offline dir with the error alone (space unknown: -1).
+                let offline = self.logs.failures().is_offline(d);
+                let (total_bytes, usable_bytes) = if offline { (-1, -1) } else { space(&path) };
                 LogDirInfo {
                     path: path.display().to_string(),
                     topics: BTreeMap::new(),
                     total_bytes,
                     usable_bytes,
+                    error_code: if offline {
+                        kafka_protocol::error::ResponseError::KafkaStorageError.code()
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();

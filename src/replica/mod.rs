@@ -7,6 +7,7 @@
 
 mod alter_partition;
 mod delete_records;
+mod dir_failure;
 mod fetcher;
 mod fetcher_io;
 mod fetcher_manager;
@@ -18,7 +19,7 @@ mod partition;
 mod replication;
 pub mod truncation;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -35,6 +36,7 @@ use kafka_protocol::messages::{
 };
 use tracing::{debug, info, warn};
 
+pub use dir_failure::run_log_dir_failure_handler;
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
 pub use log_dirs::{LogDirInfo, PartitionLogInfo};
@@ -56,6 +58,10 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Logs found on disk at start-up that no LeaderAndIsr has claimed yet.
     unclaimed: Mutex<HashMap<TopicPartition, LoadedLog>>,
+    /// Partitions whose log dir failed (Kafka's `HostedPartition.Offline`): produce and fetch
+    /// answer KAFKA_STORAGE_ERROR, and so do LeaderAndIsr and StopReplica, which is how the
+    /// controller learns that these replicas are offline.
+    offline: RwLock<HashSet<TopicPartition>>,
     /// This broker's registration czxid; control requests naming another are for a previous life.
     /// Shared with the fetchers, which send it in Fetch v15+.
     broker_epoch: Arc<AtomicI64>,
@@ -75,6 +81,7 @@ impl ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: Mutex::new(loaded),
+            offline: RwLock::new(HashSet::new()),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             replication: OnceLock::new(),
         }
@@ -95,6 +102,12 @@ impl ReplicaManager {
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         map.get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// Whether the partition's log was on a log dir that failed.
+    pub fn is_offline(&self, topic: &str, partition: i32) -> bool {
+        let offline = self.offline.read().unwrap_or_else(|p| p.into_inner());
+        offline.contains(&(topic.to_string(), partition))
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
@@ -180,6 +193,9 @@ impl ReplicaManager {
         configs: &HashMap<String, TopicConfig>,
         live_leaders: &[LeaderAndIsrLiveLeader],
     ) -> Result<(), ResponseError> {
+        if self.is_offline(topic, state.partition_index) {
+            return Err(ResponseError::KafkaStorageError);
+        }
         if !state.replicas.iter().any(|r| r.0 == self.broker_id) {
             return Ok(());
         }
@@ -243,6 +259,13 @@ impl ReplicaManager {
         if let Some(config) = config {
             log.update_config(log_config(config));
         }
+        let Some(log_dir) = self.logs.log_dir_of(log.dir()).cloned() else {
+            warn!(topic, partition = index, dir = %log.dir().display(), "log outside every log dir");
+            return Err(ResponseError::KafkaStorageError);
+        };
+        if self.logs.failures().is_offline(&log_dir) {
+            return Err(ResponseError::KafkaStorageError);
+        }
         let stored_id = crate::log::checkpoint::read_partition_metadata(log.dir())
             .ok()
             .flatten();
@@ -262,6 +285,7 @@ impl ReplicaManager {
             log,
             hw,
         ));
+        partition.report_storage_errors_to(self.logs.failures().clone(), log_dir);
         if let Some(config) = config {
             partition.set_min_insync_replicas(config.min_insync_replicas);
         }
@@ -327,6 +351,9 @@ impl ReplicaManager {
     }
 
     fn stop_partition(&self, topic: &str, index: i32, delete: bool) -> Result<(), ResponseError> {
+        if self.is_offline(topic, index) {
+            return Err(ResponseError::KafkaStorageError);
+        }
         let key = (topic.to_string(), index);
         self.stop_fetching(&key);
         let removed = self
@@ -378,8 +405,9 @@ impl ReplicaManager {
         Ok(())
     }
 
-    /// Writes recovery points, high watermarks and log start offsets of every partition.
-    pub fn checkpoint(&self) -> anyhow::Result<()> {
+    /// Writes recovery points, high watermarks and log start offsets of every partition (a log
+    /// dir whose files cannot be written goes offline).
+    pub fn checkpoint(&self) {
         let entries: Vec<CheckpointEntry> = self
             .all_partitions()
             .iter()
@@ -401,18 +429,19 @@ impl ReplicaManager {
                 }
             })
             .collect();
-        self.logs.write_checkpoints(&entries)
+        self.logs.write_checkpoints(&entries);
     }
 
     /// Flushes every log and writes the checkpoints: the clean-shutdown path.
     pub fn shutdown(&self) -> anyhow::Result<()> {
         self.stop_all_fetchers();
         for p in self.all_partitions() {
-            if let Err(e) = p.with_log(|log| log.flush_for_shutdown()) {
+            if let Err(e) = p.storage(p.with_log(|log| log.flush_for_shutdown())) {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed at shutdown");
             }
         }
-        self.checkpoint()
+        self.checkpoint();
+        Ok(())
     }
 }
 

@@ -9,8 +9,9 @@
 //! of fetched data, truncation) is in `follower.rs`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use super::isr::{can_join_isr, maximal_isr, out_of_sync_replicas, FollowerState, UNKNOWN_OFFSET};
 use crate::log::cleaner::CleanableLog;
+use crate::log::dir_failure::LogDirFailureChannel;
 use crate::log::{AppendInfo, Log, LogError, LogReader, RecordError};
 
 /// What the controller last said about this partition.
@@ -67,6 +69,11 @@ pub struct Partition {
     min_insync_replicas: AtomicI32,
     /// The log end offset: followers wait on this, consumers on the high watermark.
     pub(super) log_end: watch::Sender<i64>,
+    /// Where an I/O error on this log is reported, and the log dir it takes offline.
+    storage_failures: OnceLock<(Arc<LogDirFailureChannel>, PathBuf)>,
+    /// Its log dir failed: nothing is appended any more, and waiting producers are answered
+    /// KAFKA_STORAGE_ERROR (Kafka's `HostedPartition.Offline`).
+    offline: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -177,7 +184,41 @@ impl Partition {
             high_watermark: tx,
             log_end,
             min_insync_replicas: AtomicI32::new(1),
+            storage_failures: OnceLock::new(),
+            offline: AtomicBool::new(false),
         }
+    }
+
+    /// Sends this log's I/O errors to `failures`, naming `log_dir` (the log dir holding it).
+    pub fn report_storage_errors_to(&self, failures: Arc<LogDirFailureChannel>, log_dir: PathBuf) {
+        let _ = self.storage_failures.set((failures, log_dir));
+    }
+
+    /// Passes `result` through, taking the log dir offline first if it is an I/O error (Kafka's
+    /// `maybeHandleIOException`): every write path of the log goes through this.
+    pub fn storage<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
+        if let Err(e @ LogError::Io { .. }) = &result {
+            if let Some((failures, dir)) = self.storage_failures.get() {
+                failures.maybe_add_offline(dir, e);
+            }
+        }
+        result
+    }
+
+    /// The log dir holding this log, once the replica manager has said which it is.
+    pub fn log_dir(&self) -> Option<&PathBuf> {
+        self.storage_failures.get().map(|(_, dir)| dir)
+    }
+
+    /// Stops serving this partition because its log dir failed; acks=all waiters are woken
+    /// and answered KAFKA_STORAGE_ERROR.
+    pub fn mark_offline(&self) {
+        self.offline.store(true, Ordering::Release);
+        self.wake_waiters();
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
     }
 
     /// Takes the log back out (the partition stops being served here but its data stays).
@@ -301,6 +342,9 @@ impl Partition {
         acks: i16,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        if self.is_offline() {
+            return Err(ResponseError::KafkaStorageError.into());
+        }
         let role = self.role();
         if role.leader != self.local_broker {
             return Err(ResponseError::NotLeaderOrFollower.into());
@@ -309,9 +353,10 @@ impl Partition {
         {
             return Err(ResponseError::NotEnoughReplicas.into());
         }
-        let info = self
+        let appended = self
             .lock_log()
-            .append_as_leader(records, role.leader_epoch, now_ms)?;
+            .append_as_leader(records, role.leader_epoch, now_ms);
+        let info = self.storage(appended)?;
         self.log_end.send_replace(self.reader.log_end_offset());
         self.maybe_advance_high_watermark();
         Ok(info)
@@ -491,7 +536,8 @@ impl Partition {
     /// Waits until every ISR member has the records below `offset` (acks=all, Kafka's
     /// `DelayedProduce`): Ok once the high watermark passes it with at least `min.insync.replicas` in
     /// the ISR; NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below that; NOT_LEADER_OR_FOLLOWER if
-    /// leadership moved; REQUEST_TIMED_OUT after `timeout`.
+    /// leadership moved; KAFKA_STORAGE_ERROR if its log dir failed; REQUEST_TIMED_OUT after
+    /// `timeout`.
     pub async fn wait_for_acks_all(
         &self,
         offset: i64,
@@ -501,6 +547,9 @@ impl Partition {
         let wait = async {
             loop {
                 let hw = *rx.borrow_and_update();
+                if self.is_offline() {
+                    return Err(ResponseError::KafkaStorageError);
+                }
                 let role = self.role();
                 if role.leader != self.local_broker {
                     return Err(ResponseError::NotLeaderOrFollower);

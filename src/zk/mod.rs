@@ -26,6 +26,7 @@ mod controller;
 pub mod error;
 mod group_deletion;
 mod ids;
+mod log_dir_events;
 mod multi_read;
 mod offsets;
 mod partition_states;

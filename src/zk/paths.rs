@@ -16,6 +16,9 @@ pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
 pub const LATEST_PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
+pub const LOG_DIR_EVENT_NOTIFICATION: &str = "/log_dir_event_notification";
+/// Prefix of the persistent-sequential log dir failure notifications.
+pub const LOG_DIR_EVENT_PREFIX: &str = "/log_dir_event_notification/log_dir_event_";
 
 /// The persistent, empty znodes every broker creates at start-up (Kafka's `PersistentZkPaths`).
 pub const PERSISTENT_PATHS: [&str; 14] = [
@@ -32,7 +35,7 @@ pub const PERSISTENT_PATHS: [&str; 14] = [
     DELETE_TOPICS,
     ISR_CHANGE_NOTIFICATION,
     "/latest_producer_id_block",
-    "/log_dir_event_notification",
+    LOG_DIR_EVENT_NOTIFICATION,
 ];
 
 pub fn broker(id: i32) -> String {
