@@ -6,11 +6,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kafka_protocol::messages::{LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, UpdateMetadataRequest,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::context::Tp;
+use super::ControllerEvent;
 use crate::client::Connection;
 
 /// Versions a ZooKeeper-mode controller of Kafka 3.x sends (topic ids, grouped partition states).
@@ -33,17 +38,20 @@ struct BrokerQueue {
 }
 
 /// The controller's connections to every live broker.
-#[derive(Default)]
 pub struct ChannelManager {
     queues: HashMap<i32, BrokerQueue>,
     controller_id: i32,
+    /// Where each LeaderAndIsr response's partition errors go (Kafka's
+    /// `LeaderAndIsrResponseReceived`): how the controller learns of replicas on offline dirs.
+    events: mpsc::UnboundedSender<ControllerEvent>,
 }
 
 impl ChannelManager {
-    pub fn new(controller_id: i32) -> Self {
+    pub fn new(controller_id: i32, events: mpsc::UnboundedSender<ControllerEvent>) -> Self {
         ChannelManager {
             queues: HashMap::new(),
             controller_id,
+            events,
         }
     }
 
@@ -52,7 +60,7 @@ impl ChannelManager {
         self.remove_broker(broker);
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("controller-{}-to-broker-{}", self.controller_id, broker);
-        let task = tokio::spawn(run_queue(broker, addr, client_id, rx));
+        let task = tokio::spawn(run_queue(broker, addr, client_id, rx, self.events.clone()));
         self.queues.insert(broker, BrokerQueue { tx, task });
     }
 
@@ -84,11 +92,53 @@ impl Drop for ChannelManager {
     }
 }
 
+/// Which replicas a broker's LeaderAndIsr response says are online (NONE) and which are on an
+/// offline log dir (KAFKA_STORAGE_ERROR), as Kafka's controller reads it; `None` when the whole
+/// request was refused. v5+ responses name topics by id: the request maps ids back to names.
+fn replica_states(
+    broker: i32,
+    request: &LeaderAndIsrRequest,
+    response: &LeaderAndIsrResponse,
+) -> Option<ControllerEvent> {
+    if response.error_code != 0 {
+        return None;
+    }
+    let names: HashMap<uuid::Uuid, &str> = request
+        .topic_states
+        .iter()
+        .map(|t| (t.topic_id, t.topic_name.0.as_str()))
+        .collect();
+    let by_id = response.topics.iter().flat_map(|t| {
+        let name = names.get(&t.topic_id).copied();
+        t.partition_errors.iter().map(move |e| (name, e))
+    });
+    let flat = response
+        .partition_errors
+        .iter()
+        .map(|e| (Some(e.topic_name.0.as_str()), e));
+    let (mut online, mut offline) = (Vec::new(), Vec::new());
+    for (name, e) in by_id.chain(flat) {
+        let Some(name) = name else { continue };
+        let tp: Tp = (name.to_string(), e.partition_index);
+        if e.error_code == 0 {
+            online.push(tp);
+        } else if e.error_code == ResponseError::KafkaStorageError.code() {
+            offline.push(tp);
+        }
+    }
+    Some(ControllerEvent::LeaderAndIsrResponseReceived {
+        broker,
+        online,
+        offline,
+    })
+}
+
 async fn run_queue(
     broker: i32,
     addr: String,
     client_id: String,
     mut rx: mpsc::UnboundedReceiver<ControlRequest>,
+    events: mpsc::UnboundedSender<ControllerEvent>,
 ) {
     let mut conn: Option<Connection> = None;
     while let Some(request) = rx.recv().await {
@@ -105,10 +155,14 @@ async fn run_queue(
                 },
             };
             let outcome = match &request {
-                ControlRequest::LeaderAndIsr(r, _) => c
-                    .send(r.clone(), LEADER_AND_ISR_VERSION)
-                    .await
-                    .map(|resp| resp.error_code),
+                ControlRequest::LeaderAndIsr(r, _) => {
+                    c.send(r.clone(), LEADER_AND_ISR_VERSION).await.map(|resp| {
+                        if let Some(event) = replica_states(broker, r, &resp) {
+                            let _ = events.send(event);
+                        }
+                        resp.error_code
+                    })
+                }
                 ControlRequest::UpdateMetadata(r, _) => c
                     .send(r.clone(), UPDATE_METADATA_VERSION)
                     .await

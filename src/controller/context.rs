@@ -133,6 +133,10 @@ pub struct ClusterModel {
     pub deleting: BTreeMap<String, super::topic_deletion::Deletion>,
     /// Topics whose znode does not parse: logged once, then left alone until the znode changes.
     pub malformed_topics: BTreeSet<String>,
+    /// Replicas on a failed log dir, by broker (Kafka's `replicasOnOfflineDirs`), as the
+    /// brokers' LeaderAndIsr responses said: never chosen as leader or ISR member until the
+    /// broker answers NONE for them or restarts.
+    pub offline_replicas: BTreeMap<i32, BTreeSet<Tp>>,
 }
 
 impl ClusterModel {
@@ -147,6 +151,35 @@ impl ClusterModel {
     }
 
     /// The topic name of a topic id.
+    /// Kafka's `isReplicaOnline`: the broker is live and the replica is not on an offline dir.
+    pub fn is_replica_online(&self, broker: i32, tp: &Tp) -> bool {
+        self.live.contains_key(&broker)
+            && !self
+                .offline_replicas
+                .get(&broker)
+                .is_some_and(|tps| tps.contains(tp))
+    }
+
+    /// `candidates` without the brokers whose replica of `tp` is on an offline log dir;
+    /// borrowed as is when it has none (the common case, so a failover copies nothing).
+    pub fn online_for<'a>(
+        &self,
+        tp: &Tp,
+        candidates: &'a BTreeMap<i32, LiveBroker>,
+    ) -> std::borrow::Cow<'a, BTreeMap<i32, LiveBroker>> {
+        let offline = |b: &i32| self.offline_replicas.get(b).is_some_and(|s| s.contains(tp));
+        if !candidates.keys().any(offline) {
+            return std::borrow::Cow::Borrowed(candidates);
+        }
+        std::borrow::Cow::Owned(
+            candidates
+                .iter()
+                .filter(|(b, _)| !offline(b))
+                .map(|(b, l)| (*b, l.clone()))
+                .collect(),
+        )
+    }
+
     pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
         self.topics
             .iter()

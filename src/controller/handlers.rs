@@ -36,7 +36,7 @@ impl Controller {
         epoch: ControllerEpoch,
         events: mpsc::UnboundedSender<ControllerEvent>,
     ) -> Self {
-        let channels = ChannelManager::new(config.broker_id);
+        let channels = ChannelManager::new(config.broker_id, events.clone());
         Controller {
             config,
             zk,
@@ -78,6 +78,15 @@ impl Controller {
                     }
                 }
                 ControllerEvent::BrokersChanged => self.on_brokers_changed().await?,
+                ControllerEvent::LogDirEventNotification => self.on_log_dir_event().await?,
+                ControllerEvent::LeaderAndIsrResponseReceived {
+                    broker,
+                    online,
+                    offline,
+                } => {
+                    self.on_leader_and_isr_response(broker, online, offline)
+                        .await?
+                }
                 ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
                 ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
                 ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
@@ -125,6 +134,7 @@ impl Controller {
             self.channels.add_broker(*id, b.control_addr.clone());
         }
         self.model.live = live;
+        self.watch_log_dir_events().await?;
         let (names, watcher) = self.zk.get_topics_and_watch().await?;
         forward(watcher, &self.events, ControllerEvent::TopicsChanged);
         self.load_topics(&names).await?;
@@ -312,9 +322,11 @@ impl Controller {
         if dead.is_empty() && bounced.is_empty() && added.is_empty() {
             return Ok(());
         }
-        for id in dead.iter().chain(&bounced) {
-            // A broker that left or restarted is no longer in controlled shutdown.
+        for id in dead.iter().chain(&bounced).chain(&added) {
+            // A broker that left or restarted is no longer in controlled shutdown, and its log
+            // dirs are whatever its next LeaderAndIsr answer says (Kafka's `onBrokerStartup`).
             self.model.shutting_down.remove(id);
+            self.model.offline_replicas.remove(id);
         }
         for id in &dead {
             self.channels.remove_broker(*id);

@@ -12,6 +12,7 @@ mod context;
 mod elect_leaders;
 mod election;
 mod handlers;
+mod log_dirs;
 mod preferred;
 mod reassignment;
 mod requests;
@@ -67,6 +68,15 @@ pub enum ControllerEvent {
     LeaderImbalanceCheck,
     /// The ZooKeeper session was replaced after an expiry; everything must be re-read and re-armed.
     SessionRenewed,
+    /// Children of `/log_dir_event_notification` changed: a broker's log dir failed.
+    LogDirEventNotification,
+    /// A broker answered LeaderAndIsr: its replicas that are `online` (NONE) and those on an
+    /// offline log dir (KAFKA_STORAGE_ERROR).
+    LeaderAndIsrResponseReceived {
+        broker: i32,
+        online: Vec<Tp>,
+        offline: Vec<Tp>,
+    },
     /// An AlterPartition request from a partition leader; answered through `reply`.
     AlterPartition {
         request: AlterPartitionRequest,

@@ -146,7 +146,7 @@ pub fn update_metadata(
         let offline: Vec<i32> = replicas
             .iter()
             .copied()
-            .filter(|r| !model.live.contains_key(r))
+            .filter(|r| !model.is_replica_online(*r, tp))
             .collect();
         topics.entry(tp.0.clone()).or_default().push(
             UpdateMetadataPartitionState::default()

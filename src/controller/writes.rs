@@ -86,7 +86,9 @@ impl Controller {
         self.decide_and_write(tps, move |model, tp, epoch| {
             let current = model.states.get(tp)?;
             let unclean = model.unclean_election_allowed(&tp.0, broker_default);
-            let next = elect_leader(current, model.replicas(tp), &eligible, unclean, epoch);
+            // Replicas on a failed log dir cannot lead (Kafka's `isReplicaOnline`).
+            let candidates = model.online_for(tp, &eligible);
+            let next = elect_leader(current, model.replicas(tp), &candidates, unclean, epoch);
             // Still leaderless: nothing to write.
             (next.leader != -1 || current.leader != -1).then_some(next)
         })

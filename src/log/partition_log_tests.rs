@@ -479,3 +479,33 @@ fn extreme_timestamps_do_not_overflow_the_roll_check() {
         .unwrap();
     assert_eq!(log.log_end_offset(), 3);
 }
+
+#[test]
+fn rolled_segments_are_flushed_and_a_failed_fsync_keeps_the_recovery_point() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("t-0");
+    let mut log = open(&dir);
+    fill(&mut log, 20, 3);
+    assert!(log.segments.len() > 2);
+    // flush.messages is Long.MAX: only the roll flush moves the recovery point.
+    log.maybe_flush(0).unwrap();
+    let active = log.segments.last().unwrap().base_offset();
+    assert_eq!(log.recovery_point(), active);
+    while log.segments.last().unwrap().base_offset() == active {
+        let end = log.log_end_offset();
+        fill_from(&mut log, end, 1);
+    }
+    // The directory's fsync fails (it is gone from its path): an error, and the recovery
+    // point stays where the last successful flush left it.
+    let moved = parent.path().join("moved");
+    fs::rename(&dir, &moved).unwrap();
+    assert!(matches!(log.maybe_flush(0), Err(LogError::Io { .. })));
+    assert_eq!(log.recovery_point(), active);
+    fs::rename(&moved, &dir).unwrap();
+    log.maybe_flush(0).unwrap();
+    assert_eq!(
+        log.recovery_point(),
+        log.segments.last().unwrap().base_offset()
+    );
+    assert!(log.recovery_point() > active);
+}
