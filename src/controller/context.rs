@@ -171,6 +171,17 @@ impl ClusterModel {
             .unwrap_or(broker_default)
     }
 
+    /// Partitions without a live leader, those of topics being deleted aside (Kafka's
+    /// `offlinePartitionCount`).
+    pub fn offline_partitions(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|(tp, s)| {
+                !self.live.contains_key(&s.leader) && !self.deleting.contains_key(&tp.0)
+            })
+            .count()
+    }
+
     pub fn all_partitions(&self) -> Vec<Tp> {
         self.topics
             .iter()

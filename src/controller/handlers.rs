@@ -56,11 +56,13 @@ impl Controller {
         started: Instant,
     ) -> Result<(), ZkError> {
         self.load(started).await?;
+        self.event_done();
         loop {
             let event = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 event = events.recv() => match event { Some(e) => e, None => return Ok(()) },
             };
+            crate::metrics::controller_event(&event);
             match event {
                 ControllerEvent::ControllerChanged => {
                     let (current, watcher) = self.zk.get_controller_and_watch().await?;
@@ -114,7 +116,15 @@ impl Controller {
                         .await?
                 }
             }
+            self.event_done();
         }
+    }
+
+    /// The end of an event: the controller's gauges as they now stand, and the phase timing.
+    fn event_done(&self) {
+        let m = &self.model;
+        crate::metrics::controller_counts(m.topics.len(), m.states.len(), m.offline_partitions());
+        crate::metrics::controller_event_done();
     }
 
     /// Controller failover: read brokers, topics and partition states (pipelined), elect leaders where
@@ -145,6 +155,7 @@ impl Controller {
             }
         }
         let loaded = started.elapsed();
+        crate::metrics::controller_phase(crate::metrics::Phase::ClusterLoaded);
         let offline: Vec<Tp> = self
             .model
             .states
@@ -311,6 +322,9 @@ impl Controller {
             .collect();
         if dead.is_empty() && bounced.is_empty() && added.is_empty() {
             return Ok(());
+        }
+        if !dead.is_empty() || !bounced.is_empty() {
+            crate::metrics::controller_phase(crate::metrics::Phase::BrokerLostSeen);
         }
         for id in dead.iter().chain(&bounced) {
             // A broker that left or restarted is no longer in controlled shutdown.

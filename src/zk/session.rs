@@ -132,6 +132,18 @@ impl KafkaZkClient {
         }
     }
 
+    /// The session's state as ZooKeeper's Java client names it (Kafka's `SessionState` gauge):
+    /// a client reconnecting to its session is CONNECTING, an expired or closed one CLOSED.
+    pub fn state_name(&self) -> &'static str {
+        match self.client.state() {
+            SessionState::SyncConnected => "CONNECTED",
+            SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
+            SessionState::Disconnected => "CONNECTING",
+            SessionState::AuthFailed => "AUTH_FAILED",
+            _ => "CLOSED",
+        }
+    }
+
     pub fn session_id(&self) -> i64 {
         self.client.session_id().0
     }
@@ -264,12 +276,12 @@ pub(crate) async fn reread<T, Fut>(
 where
     Fut: Future<Output = Result<T, zookeeper_client::Error>>,
 {
-    let mut result = first.await;
+    let mut result = crate::metrics::zk_timed(first).await;
     for _ in 0..READ_RETRIES {
         match result {
             Err(zookeeper_client::Error::ConnectionLoss) => {
                 tracing::debug!("ZooKeeper connection lost under a read, sending it again");
-                result = again().await;
+                result = crate::metrics::zk_timed(again()).await;
             }
             _ => break,
         }
