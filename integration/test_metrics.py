@@ -84,7 +84,8 @@ def test_failover_seen_through_the_metrics_endpoint(broker_factory, zk):
     for i in (1, 2, 3):
         port = free_port()
         brokers[i] = broker_factory(i, overrides={"metrics.port": port, "metrics.host": "127.0.0.1",
-                                                  "auto.leader.rebalance.enable": "false"})
+                                                  "auto.leader.rebalance.enable": "false",
+                                                  "controlled.shutdown.retry.backoff.ms": 500})
         brokers[i].metrics_port = port
 
     # Exactly one broker is the active controller, and it is the one /controller names.
@@ -133,3 +134,8 @@ def test_failover_seen_through_the_metrics_endpoint(broker_factory, zk):
                what="OfflinePartitionsCount back to 0")
     actives = {i: value(scrape(b), ACTIVE) for i, b in brokers.items()}
     assert sorted(actives.values()) == [0.0, 0.0, 1.0], actives
+
+    # SIGTERM closes the endpoint with the rest of the broker, which still exits cleanly.
+    assert brokers[victim].sigterm(timeout=30) == 0
+    with pytest.raises(OSError):
+        scrape(brokers[victim])
