@@ -84,7 +84,7 @@ impl KafkaZkClient {
             "ZooKeeper session established"
         );
         Ok(KafkaZkClient {
-            client: Arc::new(client),
+            client: Arc::new(super::timed_client::TimedClient::new(client)),
             set_acl: s.set_acl,
         })
     }
@@ -103,7 +103,7 @@ impl KafkaZkClient {
             "ZooKeeper session resumed"
         );
         Ok(KafkaZkClient {
-            client: Arc::new(client),
+            client: Arc::new(super::timed_client::TimedClient::new(client)),
             set_acl: s.set_acl,
         })
     }
@@ -276,12 +276,12 @@ pub(crate) async fn reread<T, Fut>(
 where
     Fut: Future<Output = Result<T, zookeeper_client::Error>>,
 {
-    let mut result = crate::metrics::zk_timed(first).await;
+    let mut result = first.await;
     for _ in 0..READ_RETRIES {
         match result {
             Err(zookeeper_client::Error::ConnectionLoss) => {
                 tracing::debug!("ZooKeeper connection lost under a read, sending it again");
-                result = crate::metrics::zk_timed(again()).await;
+                result = again().await;
             }
             _ => break,
         }
