@@ -10,7 +10,9 @@ MessagesInPerSec count exactly the produce requests and records a client sent.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -49,6 +51,22 @@ def produce_requests(samples: dict) -> float:
     """Produce requests answered, over every version."""
     return sum(v for (name, labels), v in samples.items()
                if name == PRODUCE_REQUESTS and dict(labels).get("request") == "Produce")
+
+
+def dashboard_names_are_served(samples: dict) -> None:
+    """Every series the Grafana dashboard queries is on the controller's page and in
+    docs/metrics.md, so the dashboard cannot drift from what brokers serve."""
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    dashboard = json.loads((docs / "grafana" / "zkafka.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {n for e in exprs for n in re.findall(r"\b(?:zkafka|kafka)_[a-z_]+", e)}
+    served = {name for name, _ in samples}
+    listed = (docs / "metrics.md").read_text()
+    assert used
+    for name in sorted(used):
+        assert name in served, f"the dashboard queries {name}, which /metrics does not serve"
+        family = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert family in listed, f"{family} is not in docs/metrics.md"
 
 
 def create_rf1_topic(brokers: dict, zk, topic: str, assignment: dict) -> None:
@@ -127,6 +145,7 @@ def test_failover_seen_through_the_metrics_endpoint(broker_factory, zk):
     ctl = scrape(brokers[controller])
     assert value(ctl, PHASE_COUNT, event="BrokerChange", phase="broker_lost_seen") >= 1
     assert value(ctl, PHASE_COUNT, event="BrokerChange", phase="event_done") >= 1
+    dashboard_names_are_served(ctl)
 
     # Back: its partitions get their leader again and the count returns to 0.
     brokers[victim].restart()
