@@ -123,7 +123,12 @@ impl Controller {
     /// The end of an event: the controller's gauges as they now stand, and the phase timing.
     fn event_done(&self) {
         let m = &self.model;
-        crate::metrics::controller_counts(m.topics.len(), m.states.len(), m.offline_partitions());
+        crate::metrics::controller_counts(crate::metrics::ControllerCounts {
+            topics: m.topics.len(),
+            partitions: m.states.len(),
+            offline: m.offline_partitions(),
+            preferred_imbalance: m.preferred_replica_imbalance(),
+        });
         crate::metrics::controller_event_done();
     }
 

@@ -110,6 +110,19 @@ fn event_index(event: &ControllerEvent) -> usize {
     }
 }
 
+/// What the active controller publishes after every event (Kafka's `KafkaController` gauges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ControllerCounts {
+    /// Topics loaded (`GlobalTopicCount`).
+    pub topics: usize,
+    /// Partitions with a state (`GlobalPartitionCount`).
+    pub partitions: usize,
+    /// Partitions without a live leader (`OfflinePartitionsCount`).
+    pub offline: usize,
+    /// Partitions not led by their preferred replica (`PreferredReplicaImbalanceCount`).
+    pub preferred_imbalance: usize,
+}
+
 /// The event being handled: which, since when, and the phases it already reached.
 #[derive(Debug, Clone, Copy)]
 pub struct PhaseClock {
@@ -133,6 +146,7 @@ pub(crate) struct ControllerMetrics {
     pub(crate) offline_partitions: AtomicI64,
     pub(crate) global_partitions: AtomicI64,
     pub(crate) global_topics: AtomicI64,
+    pub(crate) preferred_imbalance: AtomicI64,
 }
 
 impl ControllerMetrics {
@@ -145,6 +159,7 @@ impl ControllerMetrics {
             offline_partitions: AtomicI64::new(0),
             global_partitions: AtomicI64::new(0),
             global_topics: AtomicI64::new(0),
+            preferred_imbalance: AtomicI64::new(0),
         }
     }
 
@@ -209,17 +224,20 @@ impl ControllerMetrics {
         })
     }
 
-    pub(crate) fn set_counts(&self, topics: usize, partitions: usize, offline: usize) {
+    pub(crate) fn set_counts(&self, c: ControllerCounts) {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        self.global_topics.store(n(topics), Ordering::Relaxed);
+        self.global_topics.store(n(c.topics), Ordering::Relaxed);
         self.global_partitions
-            .store(n(partitions), Ordering::Relaxed);
-        self.offline_partitions.store(n(offline), Ordering::Relaxed);
+            .store(n(c.partitions), Ordering::Relaxed);
+        self.offline_partitions
+            .store(n(c.offline), Ordering::Relaxed);
+        self.preferred_imbalance
+            .store(n(c.preferred_imbalance), Ordering::Relaxed);
     }
 
     /// A broker that is not the controller reports 0 for the controller's gauges, as Kafka's do.
     pub(crate) fn resigned(&self) {
-        self.set_counts(0, 0, 0);
+        self.set_counts(ControllerCounts::default());
         *self.current() = None;
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use broker_state::LiveBroker;
-pub use controller::{Phase, PhaseClock};
+pub use controller::{ControllerCounts, Phase, PhaseClock};
 pub use endpoint::{serve, MetricsEndpoint};
 pub use render::{render, BrokerState, PartitionCounts};
 
@@ -167,9 +167,9 @@ pub fn controller_event_done() {
     METRICS.controller.event_done();
 }
 
-/// The controller's view after an event: topics, partitions, and partitions without a live leader.
-pub fn controller_counts(topics: usize, partitions: usize, offline: usize) {
-    METRICS.controller.set_counts(topics, partitions, offline);
+/// The controller's view after an event.
+pub fn controller_counts(counts: ControllerCounts) {
+    METRICS.controller.set_counts(counts);
 }
 
 /// This broker's controller term ended.

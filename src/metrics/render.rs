@@ -152,6 +152,13 @@ impl Collector for Scrape {
             "Topics in the cluster; on the active controller only (GlobalTopicCount)",
             on_controller(&c.global_topics),
         )?;
+        gauge(
+            &mut e,
+            "kafka_controller_kafkacontroller_preferredreplicaimbalancecount",
+            "Partitions not led by their preferred replica; on the active controller only \
+             (PreferredReplicaImbalanceCount)",
+            on_controller(&c.preferred_imbalance),
+        )?;
 
         // kafka.controller:type=ControllerStats
         histogram(

@@ -42,7 +42,12 @@ fn value(page: &str, series: &str) -> Option<f64> {
 #[test]
 fn gauges_carry_the_jmx_exporter_names_and_the_controller_gauges_only_on_the_controller() {
     let m = fresh();
-    m.controller.set_counts(4, 30, 10);
+    m.controller.set_counts(crate::metrics::ControllerCounts {
+        topics: 4,
+        partitions: 30,
+        offline: 10,
+        preferred_imbalance: 6,
+    });
     let page = render_with(m, Arc::new(Fake { active: true }));
     let v = |s: &str| value(&page, s);
     assert_eq!(
@@ -60,6 +65,10 @@ fn gauges_carry_the_jmx_exporter_names_and_the_controller_gauges_only_on_the_con
     assert_eq!(
         v("kafka_controller_kafkacontroller_globaltopiccount"),
         Some(4.0)
+    );
+    assert_eq!(
+        v("kafka_controller_kafkacontroller_preferredreplicaimbalancecount"),
+        Some(6.0)
     );
     assert_eq!(v("kafka_server_replicamanager_partitioncount"), Some(7.0));
     assert_eq!(v("kafka_server_replicamanager_leadercount"), Some(3.0));
