@@ -52,7 +52,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found"
 missing_py=()
 # module:distribution
 for pair in confluent_kafka:confluent-kafka kafka:kafka-python kazoo:kazoo pytest:pytest \
-            pytest_timeout:pytest-timeout jsonschema:jsonschema; do
+            pytest_timeout:pytest-timeout jsonschema:jsonschema prometheus_client:prometheus-client; do
   mod="${pair%%:*}"
   dist="${pair#*:}"
   "$PYTHON" -c "import $mod" >/dev/null 2>&1 || missing_py+=("$dist")

@@ -10,6 +10,7 @@
 //! - [`dynamic_config`]: topic config changes from `/config/changes` (`ZkConfigManager`).
 //! - [`log`]: partition logs in Kafka's on-disk format (`UnifiedLog`, `LogManager`).
 //! - [`metadata`]: this broker's view of the cluster (`MetadataCache`).
+//! - [`metrics`]: the Prometheus endpoint with Kafka's metric names (`metrics.port`).
 //! - [`network`]: listeners, framing, ordered responses, `sendfile` (`SocketServer`).
 //! - [`replica`]: hosted partitions, high watermark, ISR, follower fetchers (`ReplicaManager`).
 //! - [`server`]: broker start-up, session renewal and shutdown (`KafkaServer`).
@@ -24,6 +25,7 @@ pub mod coordinator;
 pub mod dynamic_config;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod network;
 pub mod replica;
 pub mod server;

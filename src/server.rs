@@ -27,6 +27,7 @@ use crate::dynamic_config::{run_config_changes, ConfigTargets};
 use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
+use crate::metrics;
 use crate::network;
 use crate::replica::{
     run_housekeeping, run_log_dir_failure_handler, HousekeepingIntervals, ReplicaManager,
@@ -215,6 +216,13 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         net_config,
         shutdown_rx.clone(),
     ));
+    let state = metrics::LiveBroker {
+        broker_id,
+        replicas: replicas.clone(),
+        controller: controller.clone(),
+        zk: zk_rx.clone(),
+    };
+    let metrics_endpoint = start_metrics(&config, state, shutdown_rx.clone()).await?;
 
     // The listeners are open (the registration carries their ports) but hold client requests
     // until the controller's first UpdateMetadata arrives (see `RequestProcessing`).
@@ -294,6 +302,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
                 info!(broker_id, "started: processing requests");
             }
             _ = current.session_lost() => {
+                metrics::zk_session_expired();
                 warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
                 let renewal = renew_session(&config, broker_id, &reg, &replicas, current.session_info());
                 current = tokio::select! {
@@ -332,6 +341,9 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         warn!(error = %e, "listener error at shutdown");
     }
     let _ = controller_task.await;
+    if let Some(endpoint) = metrics_endpoint {
+        let _ = endpoint.await;
+    }
     let _ = housekeeping.await;
     let _ = dir_failures.await;
     let _ = config_changes.await;
@@ -361,6 +373,30 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     current.close().await;
     info!(broker_id, "shut down cleanly");
     Ok(())
+}
+
+/// Opens the Prometheus endpoint when `metrics.port` is set; it closes with the broker.
+async fn start_metrics(
+    config: &KafkaConfig,
+    state: metrics::LiveBroker,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if config.metrics_port == 0 {
+        return Ok(None);
+    }
+    let endpoint = metrics::MetricsEndpoint::bind(&config.metrics_host, config.metrics_port)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot bind the metrics endpoint (metrics.host={}, metrics.port={})",
+                config.metrics_host, config.metrics_port
+            )
+        })?;
+    Ok(Some(tokio::spawn(metrics::serve(
+        endpoint,
+        Arc::new(state),
+        shutdown,
+    ))))
 }
 
 /// Starts the log cleaner threads over every hosted partition (none when `log.cleaner.enable`

@@ -320,6 +320,7 @@ fn read_all(
         }
         out.push(data);
     }
+    crate::metrics::fetched(fetcher.replica_id >= 0, total);
     Read {
         data: out,
         records,

@@ -179,6 +179,10 @@ pub struct KafkaConfig {
     pub(crate) log_cleaner_max_compaction_lag_ms: i64,
     /// `log.cleaner.min.cleanable.ratio` (0.5).
     pub(crate) log_cleaner_min_cleanable_ratio: f64,
+    /// `metrics.host` (zkafka-only, 0.0.0.0): the address the Prometheus endpoint binds.
+    pub(crate) metrics_host: String,
+    /// `metrics.port` (zkafka-only, 0 = no endpoint): the Prometheus endpoint's port.
+    pub(crate) metrics_port: u16,
     /// Every key set explicitly (file + overrides) with its raw value, so DescribeConfigs can tell
     /// STATIC_BROKER_CONFIG from DEFAULT_CONFIG.
     pub(crate) explicit: BTreeMap<String, String>,

@@ -302,6 +302,8 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0.0,
             1.0,
         )?,
+        metrics_host: p.string("metrics.host", "0.0.0.0"),
+        metrics_port: metrics_port(p)?,
         explicit,
         known: BTreeMap::new(),
     })
@@ -390,6 +392,13 @@ fn compression_level(
 fn cleanup_policy(p: &mut Props<'_>) -> Result<Vec<String>, ConfigError> {
     let raw = p.string("log.cleanup.policy", "delete");
     super::parse_cleanup_policy("log.cleanup.policy", &raw)
+}
+
+/// `metrics.port`: 0 (no endpoint) or a TCP port.
+fn metrics_port(p: &mut Props<'_>) -> Result<u16, ConfigError> {
+    let v = p.int("metrics.port", 0, 0)?;
+    u16::try_from(v)
+        .map_err(|_| ConfigError::invalid("metrics.port", &v.to_string(), "not a TCP port"))
 }
 
 fn offsets_rf(p: &mut Props<'_>) -> Result<i16, ConfigError> {

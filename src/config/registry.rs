@@ -72,7 +72,8 @@ const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
 const CHECKPOINTS: &str =
     "all offset checkpoints are written every log.flush.offset.checkpoint.interval.ms";
-const NO_METRICS: &str = "zkafka exports no Kafka metrics";
+const NO_METRICS: &str =
+    "zkafka keeps no sampled Kafka metrics: its Prometheus counters are cumulative (metrics.port)";
 const NO_ACLS: &str = "only used by an authorizer, which zkafka refuses";
 const CLEANER: &str =
     "the cleaner reads whole segments through the page cache, not through a buffer of this size";
@@ -162,8 +163,11 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("max.connections.per.ip"),
     implemented("max.connections.per.ip.overrides"),
     implemented("message.max.bytes"),
-    refused("metric.reporters", Some(""), "zkafka exports no Kafka metrics: a reporter would receive nothing"),
+    refused("metric.reporters", Some(""), "zkafka has no Kafka metric reporters: its metrics are served to Prometheus (metrics.port)"),
+    // zkafka-only: the Prometheus endpoint (docs/metrics.md).
+    implemented("metrics.host"),
     harmless("metrics.num.samples", Some("2"), NO_METRICS),
+    implemented("metrics.port"),
     harmless("metrics.recording.level", Some("INFO"), NO_METRICS),
     harmless("metrics.sample.window.ms", Some("30000"), NO_METRICS),
     implemented("min.insync.replicas"),

@@ -547,3 +547,19 @@ fn describe_lists_defaults_and_static_settings() {
     assert!(d.windows(2).all(|w| w[0].name < w[1].name));
     assert!(d.len() > 80, "{}", d.len());
 }
+
+#[test]
+fn the_metrics_endpoint_is_off_by_default_and_its_port_must_be_a_tcp_port() {
+    let (c, warnings) = config(&[]).unwrap();
+    assert_eq!((c.metrics_host.as_str(), c.metrics_port), ("0.0.0.0", 0));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (c, warnings) = config(&[("metrics.port", "7071"), ("metrics.host", "127.0.0.1")]).unwrap();
+    assert_eq!(
+        (c.metrics_host.as_str(), c.metrics_port),
+        ("127.0.0.1", 7071)
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    for bad in ["70000", "-1", "seven"] {
+        assert!(config(&[("metrics.port", bad)]).is_err(), "{bad}");
+    }
+}

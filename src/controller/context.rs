@@ -204,6 +204,38 @@ impl ClusterModel {
             .unwrap_or(broker_default)
     }
 
+    /// Partitions without a live leader, those of topics being deleted aside (Kafka's
+    /// `offlinePartitionCount`).
+    pub fn offline_partitions(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|(tp, s)| {
+                !self.live.contains_key(&s.leader) && !self.deleting.contains_key(&tp.0)
+            })
+            .count()
+    }
+
+    /// Partitions led by another replica than their preferred (first) one, topics being deleted
+    /// aside; while a reassignment adds the preferred replica, the partition counts once that
+    /// replica is in the ISR (Kafka's `preferredReplicaImbalanceCount`).
+    pub fn preferred_replica_imbalance(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|(tp, s)| {
+                let Some(&preferred) = self.replicas(tp).first() else {
+                    return false;
+                };
+                if self.deleting.contains_key(&tp.0) {
+                    return false;
+                }
+                match self.reassignments.get(*tp) {
+                    Some(r) if r.adding().contains(&preferred) => s.isr.contains(&preferred),
+                    _ => s.leader != preferred,
+                }
+            })
+            .count()
+    }
+
     pub fn all_partitions(&self) -> Vec<Tp> {
         self.topics
             .iter()
@@ -409,5 +441,26 @@ mod tests {
         assert!(!m.unclean_election_allowed("off", true));
         assert!(m.unclean_election_allowed("unset", true));
         assert!(!m.unclean_election_allowed("unset", false));
+    }
+
+    #[test]
+    fn offline_and_imbalanced_partitions_are_counted_as_kafka_counts_them() {
+        // Partition 0 led by its preferred replica, 1 by another, 2 by its preferred replica but a
+        // dead one (offline, balanced), 3 by nobody (offline, imbalanced).
+        let mut m = super::fixtures::model(
+            &[1, 2],
+            &[
+                (&[1, 2], 1, &[1, 2]),
+                (&[1, 2], 2, &[2]),
+                (&[3], 3, &[3]),
+                (&[2, 1], -1, &[]),
+            ],
+        );
+        assert_eq!(m.offline_partitions(), 2);
+        assert_eq!(m.preferred_replica_imbalance(), 2);
+        // A topic being deleted counts for neither.
+        m.deleting.insert("t".into(), Default::default());
+        assert_eq!(m.offline_partitions(), 0);
+        assert_eq!(m.preferred_replica_imbalance(), 0);
     }
 }

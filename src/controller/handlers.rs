@@ -56,11 +56,13 @@ impl Controller {
         started: Instant,
     ) -> Result<(), ZkError> {
         self.load(started).await?;
+        self.event_done();
         loop {
             let event = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 event = events.recv() => match event { Some(e) => e, None => return Ok(()) },
             };
+            crate::metrics::controller_event(&event);
             match event {
                 ControllerEvent::ControllerChanged => {
                     let (current, watcher) = self.zk.get_controller_and_watch().await?;
@@ -123,7 +125,20 @@ impl Controller {
                         .await?
                 }
             }
+            self.event_done();
         }
+    }
+
+    /// The end of an event: the controller's gauges as they now stand, and the phase timing.
+    fn event_done(&self) {
+        let m = &self.model;
+        crate::metrics::controller_counts(crate::metrics::ControllerCounts {
+            topics: m.topics.len(),
+            partitions: m.states.len(),
+            offline: m.offline_partitions(),
+            preferred_imbalance: m.preferred_replica_imbalance(),
+        });
+        crate::metrics::controller_event_done();
     }
 
     /// Controller failover: read brokers, topics and partition states (pipelined), elect leaders where
@@ -155,6 +170,7 @@ impl Controller {
             }
         }
         let loaded = started.elapsed();
+        crate::metrics::controller_phase(crate::metrics::Phase::ClusterLoaded);
         let offline: Vec<Tp> = self
             .model
             .states
@@ -321,6 +337,9 @@ impl Controller {
             .collect();
         if dead.is_empty() && bounced.is_empty() && added.is_empty() {
             return Ok(());
+        }
+        if !dead.is_empty() || !bounced.is_empty() {
+            crate::metrics::controller_phase(crate::metrics::Phase::BrokerLostSeen);
         }
         for id in dead.iter().chain(&bounced).chain(&added) {
             // A broker that left or restarted is no longer in controlled shutdown, and its log

@@ -253,10 +253,12 @@ async fn run(
             return;
         }
         let client = zk.borrow().clone();
+        let attempt = Instant::now();
         // Not the controller: try to become it, else wait for /controller to change.
         match election::elect_or_watch(&client, config.broker_id, &tx).await {
             Ok(Some(epoch)) => {
                 info!(epoch = epoch.epoch, "elected controller");
+                crate::metrics::controller_elected(attempt);
                 let started = Instant::now();
                 handle.active.store(true, Ordering::Release);
                 let outcome =
@@ -264,6 +266,7 @@ async fn run(
                         .run(&mut events, &mut shutdown, started)
                         .await;
                 handle.active.store(false, Ordering::Release);
+                crate::metrics::controller_resigned();
                 match outcome {
                     Ok(()) => {}
                     Err(ZkError::ControllerMoved) => {

@@ -14,6 +14,7 @@ use super::context::{
 };
 use super::handlers::Controller;
 use super::requests;
+use crate::metrics::{controller_phase, Phase};
 use crate::zk::ZkError;
 
 /// One acknowledgement per broker a control request went to: (broker id, its error code).
@@ -35,6 +36,7 @@ impl Controller {
                 None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
             }
         }
+        controller_phase(Phase::LeadersChosen);
         let writes: Vec<(Tp, crate::zk::PartitionState)> = states
             .iter()
             .map(|(tp, s)| (tp.clone(), s.to_znode()))
@@ -43,6 +45,7 @@ impl Controller {
             .zk
             .create_partition_states(&self.epoch, &writes)
             .await?;
+        controller_phase(Phase::ZkWritten);
         let mut created = Vec::new();
         let mut reread = Vec::new();
         for ((tp, mut s), result) in states.into_iter().zip(results) {
@@ -89,6 +92,9 @@ impl Controller {
             // Replicas on a failed log dir cannot lead (Kafka's `isReplicaOnline`).
             let candidates = model.online_for(tp, &eligible);
             let next = elect_leader(current, model.replicas(tp), &candidates, unclean, epoch);
+            if next.leader != -1 && !current.isr.contains(&next.leader) {
+                crate::metrics::unclean_election();
+            }
             // Still leaderless: nothing to write.
             (next.leader != -1 || current.leader != -1).then_some(next)
         })
@@ -152,6 +158,7 @@ impl Controller {
             if updates.is_empty() {
                 break;
             }
+            controller_phase(Phase::LeadersChosen);
             let writes: Vec<(Tp, crate::zk::PartitionState, i32)> = updates
                 .iter()
                 .map(|(tp, s)| (tp.clone(), s.to_znode(), s.zk_version))
@@ -160,6 +167,7 @@ impl Controller {
                 .zk
                 .update_partition_states(&self.epoch, &writes)
                 .await?;
+            controller_phase(Phase::ZkWritten);
             let mut retry = Vec::new();
             for ((tp, mut s), result) in updates.into_iter().zip(results) {
                 match result {
@@ -213,6 +221,7 @@ impl Controller {
                 acks.push((broker, rx));
             }
         }
+        controller_phase(Phase::LeaderAndIsrSent);
         acks
     }
 
@@ -252,6 +261,7 @@ impl Controller {
 /// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
 /// change, measured from the moment the change was seen.
 pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks) {
+    let clock = crate::metrics::controller_clock();
     tokio::spawn(async move {
         let n = lai.len();
         for (_, rx) in lai {
@@ -263,6 +273,7 @@ pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks)
             ms = seen.elapsed().as_millis() as u64,
             "phase: LeaderAndIsr acknowledged"
         );
+        crate::metrics::controller_phase_of(clock, Phase::LeaderAndIsrAcked);
         let n = um.len();
         for (_, rx) in um {
             let _ = rx.await;
@@ -273,6 +284,7 @@ pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks)
             ms = seen.elapsed().as_millis() as u64,
             "phase: UpdateMetadata acknowledged"
         );
+        crate::metrics::controller_phase_of(clock, Phase::UpdateMetadataAcked);
     });
 }
 

@@ -247,9 +247,21 @@ async fn read_requests<H: RequestHandler>(
             listener: listener.clone(),
             body,
         };
+        // Kafka's RequestMetrics, from the frame's arrival to the response being ready.
+        let (received, key) = (last_read.into_std(), api_key as i16);
         let body = match handler.handle(ctx).instrument(span.clone()).await {
-            Reply::Now(body) => Body::Ready(body),
-            Reply::Later(fut) => Body::Later(LaterTask::spawn(fut.instrument(span))),
+            Reply::Now(body) => {
+                crate::metrics::request_done(key, api_version, received);
+                Body::Ready(body)
+            }
+            Reply::Later(fut) => Body::Later(LaterTask::spawn(
+                async move {
+                    let body = fut.await;
+                    crate::metrics::request_done(key, api_version, received);
+                    body
+                }
+                .instrument(span),
+            )),
             Reply::Close(reason) => {
                 info!(%peer, api = ?api_key, version = api_version, correlation_id, %reason, "closing connection");
                 let _ = tx.send(Pending::Close).await;

@@ -239,6 +239,11 @@ impl Partition {
         self.min_insync_replicas.store(n.max(1), Ordering::Relaxed);
     }
 
+    /// The topic's `min.insync.replicas`, as last set.
+    pub fn min_insync_replicas(&self) -> usize {
+        self.min_insync_replicas.load(Ordering::Relaxed) as usize
+    }
+
     pub fn set_topic_id(&self, id: Uuid) {
         if !id.is_nil() {
             *self.topic_id.write().unwrap_or_else(|p| p.into_inner()) = id;
@@ -357,6 +362,7 @@ impl Partition {
             .lock_log()
             .append_as_leader(records, role.leader_epoch, now_ms);
         let info = self.storage(appended)?;
+        crate::metrics::produced(records.len(), &info);
         self.log_end.send_replace(self.reader.log_end_offset());
         self.maybe_advance_high_watermark();
         Ok(info)
@@ -401,6 +407,7 @@ impl Partition {
         info!(topic = %self.topic, partition = self.index, replica, leader_epoch = role.leader_epoch,
             isr = ?role.isr, new_isr = ?new_isr, "expanding ISR");
         self.propose_isr(role.leader_epoch, new_isr)
+            .inspect(|_| crate::metrics::isr_expand())
     }
 
     /// Proposes removing ISR members that have not caught up within `max_lag_ms` (Kafka's
@@ -435,6 +442,7 @@ impl Partition {
             isr = ?role.isr, new_isr = ?new_isr, out_of_sync = ?out, leader_end_offset = leo,
             high_watermark = self.high_watermark(), "shrinking ISR");
         self.propose_isr(role.leader_epoch, new_isr)
+            .inspect(|_| crate::metrics::isr_shrink())
     }
 
     /// Marks `new_isr` as pending if we still lead in `leader_epoch` and nothing else is pending.

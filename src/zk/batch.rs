@@ -61,7 +61,7 @@ impl KafkaZkClient {
                 for &i in batch {
                     add_op(&mut writer, &ops[i]).map_err(|e| ZkError::at(ops[i].path(), e))?;
                 }
-                in_flight.push((batch.to_vec(), writer.commit()));
+                in_flight.push((batch.to_vec(), crate::metrics::zk_timed(writer.commit())));
             }
             let mut retry = Vec::new();
             let mut batch_failed = false;

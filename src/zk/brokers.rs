@@ -39,7 +39,7 @@ impl KafkaZkClient {
         writer
             .add_set_data(&path, &to_json(reg), Some(0))
             .map_err(|e| ZkError::at(&path, e))?;
-        let czxid = match writer.commit().await {
+        let czxid = match crate::metrics::zk_timed(writer.commit()).await {
             Ok(results) => match results.first() {
                 Some(MultiWriteResult::Create { stat, .. }) if !stat.is_invalid() => stat.czxid,
                 _ => self

@@ -93,7 +93,7 @@ impl KafkaZkClient {
                 Some(current.zk_version),
             )
             .map_err(|e| ZkError::at(CONTROLLER_EPOCH, e))?;
-        match writer.commit().await {
+        match crate::metrics::zk_timed(writer.commit()).await {
             Ok(results) => {
                 let zk_version = match results.get(1) {
                     Some(MultiWriteResult::SetData { stat }) => stat.version,

@@ -127,7 +127,7 @@ impl KafkaZkClient {
                 multi.add_delete(path, None)?;
             }
             *multis += 1;
-            multi.commit().await?;
+            crate::metrics::zk_timed(multi.commit()).await?;
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ mod partition_states;
 pub mod paths;
 mod producer_ids;
 mod session;
+mod timed_client;
 mod topics;
 pub mod znodes;
 
@@ -89,6 +90,6 @@ pub struct ControllerEpoch {
 /// last clone is closed or dropped, or until it expires (see [`KafkaZkClient::session_lost`]).
 #[derive(Clone, Debug)]
 pub struct KafkaZkClient {
-    client: Arc<zookeeper_client::Client>,
+    client: Arc<timed_client::TimedClient>,
     set_acl: bool,
 }

@@ -40,7 +40,7 @@ impl KafkaZkClient {
         let commit = |chunk: &[String]| {
             let mut reader = self.client.new_multi_reader();
             let added = chunk.iter().try_for_each(|p| reader.add_get_data(p));
-            let commit = reader.commit();
+            let commit = crate::metrics::zk_timed(reader.commit());
             async move {
                 added?;
                 commit.await

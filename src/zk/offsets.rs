@@ -142,7 +142,7 @@ impl KafkaZkClient {
                 .map(|(p, d, _)| p.len() + d.len() + OP_OVERHEAD)
                 .sum();
             if pending && bytes + size > MULTI_BYTES {
-                multi.commit().await?;
+                crate::metrics::zk_timed(multi.commit()).await?;
                 *multis += 1;
                 multi = self.client.new_multi_writer();
                 bytes = 0;
@@ -158,7 +158,7 @@ impl KafkaZkClient {
             pending = true;
         }
         if pending {
-            multi.commit().await?;
+            crate::metrics::zk_timed(multi.commit()).await?;
             *multis += 1;
         }
         Ok(())

@@ -84,7 +84,7 @@ impl KafkaZkClient {
             "ZooKeeper session established"
         );
         Ok(KafkaZkClient {
-            client: Arc::new(client),
+            client: Arc::new(super::timed_client::TimedClient::new(client)),
             set_acl: s.set_acl,
         })
     }
@@ -103,7 +103,7 @@ impl KafkaZkClient {
             "ZooKeeper session resumed"
         );
         Ok(KafkaZkClient {
-            client: Arc::new(client),
+            client: Arc::new(super::timed_client::TimedClient::new(client)),
             set_acl: s.set_acl,
         })
     }
@@ -129,6 +129,18 @@ impl KafkaZkClient {
                     tracing::info!(session_id = format_args!("{session_id:#x}"), state = %other, "ZooKeeper session ended")
                 }
             }
+        }
+    }
+
+    /// The session's state as ZooKeeper's Java client names it (Kafka's `SessionState` gauge):
+    /// a client reconnecting to its session is CONNECTING, an expired or closed one CLOSED.
+    pub fn state_name(&self) -> &'static str {
+        match self.client.state() {
+            SessionState::SyncConnected => "CONNECTED",
+            SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
+            SessionState::Disconnected => "CONNECTING",
+            SessionState::AuthFailed => "AUTH_FAILED",
+            _ => "CLOSED",
         }
     }
 

@@ -155,7 +155,7 @@ impl KafkaZkClient {
         writer
             .add_create(&topic_path, &topic_data, &self.persistent(&topic_path))
             .map_err(|e| ZkError::at(&topic_path, e))?;
-        match writer.commit().await {
+        match crate::metrics::zk_timed(writer.commit()).await {
             Ok(_) => {
                 tracing::info!(
                     topic,
