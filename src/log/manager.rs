@@ -299,3 +299,39 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
         .map(|e| ((e.topic, e.partition), e.offset))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_dirs_get_no_new_logs_and_no_checkpoints() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        let logs = LogManager::open(&[a.clone(), b.clone()], 1, "c").unwrap();
+        assert!(logs.failures().maybe_add_offline(&a, &"EIO"));
+        assert!(!logs.all_offline());
+        for p in 0..3 {
+            let log = logs.create_log("t", p, LogConfig::default()).unwrap();
+            assert_eq!(logs.log_dir_of(log.dir()), Some(&b));
+        }
+        let entry = |dir: &Path| CheckpointEntry {
+            topic: "t".into(),
+            partition: 0,
+            dir: dir.join("t-0"),
+            recovery_point: 5,
+            high_watermark: 5,
+            log_start_offset: 0,
+        };
+        logs.write_checkpoints(&[entry(&a), entry(&b)]);
+        assert!(!a.join(RECOVERY_POINT_CHECKPOINT).exists());
+        assert!(b.join(RECOVERY_POINT_CHECKPOINT).exists());
+        // A checkpoint that cannot be written takes its dir offline.
+        std::fs::remove_file(b.join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+        std::fs::create_dir_all(b.join(RECOVERY_POINT_CHECKPOINT).join("x")).unwrap();
+        logs.write_checkpoints(&[entry(&b)]);
+        assert!(logs.failures().is_offline(&b));
+        assert!(logs.all_offline());
+        assert!(logs.create_log("t", 9, LogConfig::default()).is_err());
+    }
+}
