@@ -58,9 +58,9 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Logs found on disk at start-up that no LeaderAndIsr has claimed yet.
     unclaimed: Mutex<HashMap<TopicPartition, LoadedLog>>,
-    /// Partitions whose log dir failed (Kafka's `HostedPartition.Offline`): produce and fetch
-    /// answer KAFKA_STORAGE_ERROR, and so do LeaderAndIsr and StopReplica, which is how the
-    /// controller learns that these replicas are offline.
+    /// Partitions whose log dir failed (Kafka's `HostedPartition.Offline`): client requests
+    /// for them answer KAFKA_STORAGE_ERROR, and so do LeaderAndIsr and StopReplica, which is how
+    /// the controller learns that these replicas are offline.
     offline: RwLock<HashSet<TopicPartition>>,
     /// This broker's registration czxid; control requests naming another are for a previous life.
     /// Shared with the fetchers, which send it in Fetch v15+.
