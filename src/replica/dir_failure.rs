@@ -20,6 +20,9 @@ const NOTIFY_RETRY: Duration = Duration::from_millis(500);
 impl ReplicaManager {
     /// Takes every partition whose log is in `dir` offline; returns them.
     pub fn handle_log_dir_failure(&self, dir: &Path) -> Vec<TopicPartition> {
+        // No log is being opened meanwhile: one opened in `dir` before this runs is found in
+        // the map below, and one opened after sees the dir offline and is refused.
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         let mut gone: Vec<TopicPartition> = Vec::new();
         {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
