@@ -97,8 +97,10 @@ def test_full_log_dir_goes_offline_leadership_moves_and_the_other_dir_is_served(
                    timeout=FAILOVER_TIMEOUT, what="leaders of the full dir's partitions moved off broker 1")
         producer.wait_acked(300, timeout=60, what="after the failure ")
     finally:
-        assert producer.stop() == 0, "every record delivered in the end"
-    assert brokers[1].running, "a broker with a healthy log dir left keeps running"
+        undelivered = producer.stop()
+    assert undelivered == 0, "every record delivered in the end"
+    assert not producer.failed, list(producer.failed.items())[:5]
+    assert brokers[1].running(), "a broker with a healthy log dir left keeps running"
     log = brokers[1].log_text()
     assert "log dir failed; taking it offline" in log
     assert "told the controller that a log dir failed" in log
@@ -135,7 +137,7 @@ def test_a_broker_whose_every_log_dir_failed_halts(broker_factory, small_fs):
     assert p.flush(30) == 0
     fill(small_fs)
     for _ in range(2000):
-        if not b.running:
+        if not b.running():
             break
         p.produce(topic, value="x" * 1000)
         p.poll(0.005)
