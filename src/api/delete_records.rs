@@ -28,6 +28,9 @@ impl KafkaApis {
                         .map(|p| {
                             let outcome = match self.replicas.partition(topic, p.partition_index) {
                                 Some(partition) => partition.delete_records_on_leader(p.offset),
+                                None if self.replicas.is_offline(topic, p.partition_index) => {
+                                    Err(ResponseError::KafkaStorageError)
+                                }
                                 // Kafka's getPartitionOrException: a partition the cluster has but
                                 // this broker does not host is NOT_LEADER_OR_FOLLOWER.
                                 None if view.topics.get(topic).is_some_and(|m| {

@@ -70,6 +70,9 @@ impl KafkaApis {
                                     .and_then(|_| lookup(&p, q.timestamp, consumer))
                             }
                             Some(_) => Err(ResponseError::NotLeaderOrFollower),
+                            None if self.replicas.is_offline(&name, q.partition_index) => {
+                                Err(ResponseError::KafkaStorageError)
+                            }
                             None if view.partition(&name, q.partition_index).is_some() => {
                                 Err(ResponseError::NotLeaderOrFollower)
                             }

@@ -78,7 +78,9 @@ impl KafkaApis {
         known_in_metadata: bool,
     ) -> Result<(i32, i64), ResponseError> {
         let Some(p) = self.replicas.partition(topic, partition) else {
-            return Err(if known_in_metadata {
+            return Err(if self.replicas.is_offline(topic, partition) {
+                ResponseError::KafkaStorageError
+            } else if known_in_metadata {
                 ResponseError::NotLeaderOrFollower
             } else {
                 ResponseError::UnknownTopicOrPartition

@@ -46,7 +46,8 @@ pub enum Accepted {
 
 /// Checks a proposal from `sender` in Kafka's order: epochs ahead of ours (we are probably no longer
 /// the controller), a fenced leader epoch, a sender that does not lead, idempotent retries, a stale
-/// partition epoch, recovery-state rules, then ISR members that are not live.
+/// partition epoch, recovery-state rules, then ISR members that are not live or whose replica is on
+/// an offline log dir.
 pub fn decide(
     model: &ClusterModel,
     sender: i32,
@@ -82,8 +83,9 @@ pub fn decide(
     }
     let eligible = model.eligible();
     let ineligible = p.new_isr.iter().enumerate().any(|(i, r)| {
-        // The leader itself stays eligible for its own ISR even while it shuts down.
-        let known = *r == sender || eligible.contains_key(r);
+        // The leader itself stays eligible for its own ISR even while it shuts down; a replica
+        // on a failed log dir never is (Kafka's `isReplicaOnline`).
+        let known = (*r == sender || eligible.contains_key(r)) && model.is_replica_online(*r, tp);
         let epoch = p.isr_epochs.get(i).copied().unwrap_or(-1);
         let same_epoch = epoch < 0 || model.live.get(r).is_some_and(|b| b.epoch == epoch);
         !known || !same_epoch
@@ -387,6 +389,16 @@ mod tests {
         shutting.shutting_down.insert(2);
         assert_eq!(
             decide(&shutting, 1, &tp(), &proposal(4, &[1, 2], 7), 2, 9),
+            Err(INELIGIBLE_REPLICA)
+        );
+        let mut offline_dir = model(&[1, 2], &[(&[1, 2], 1, &[1])]);
+        offline_dir
+            .offline_replicas
+            .entry(2)
+            .or_default()
+            .insert(tp());
+        assert_eq!(
+            decide(&offline_dir, 1, &tp(), &proposal(4, &[1, 2], 7), 2, 9),
             Err(INELIGIBLE_REPLICA)
         );
     }

@@ -200,3 +200,46 @@ async fn run_queue(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrTopicState;
+    use kafka_protocol::messages::leader_and_isr_response::{
+        LeaderAndIsrPartitionError, LeaderAndIsrTopicError,
+    };
+    use kafka_protocol::messages::TopicName;
+
+    use super::*;
+
+    #[test]
+    fn storage_errors_in_a_leader_and_isr_answer_name_offline_replicas() {
+        let id = uuid::Uuid::from_u128(7);
+        let request = LeaderAndIsrRequest::default().with_topic_states(vec![
+            LeaderAndIsrTopicState::default()
+                .with_topic_name(TopicName("t".into()))
+                .with_topic_id(id),
+        ]);
+        let error = |p: i32, code: i16| {
+            LeaderAndIsrPartitionError::default()
+                .with_partition_index(p)
+                .with_error_code(code)
+        };
+        let response =
+            LeaderAndIsrResponse::default().with_topics(vec![LeaderAndIsrTopicError::default()
+                .with_topic_id(id)
+                .with_partition_errors(vec![error(0, 0), error(1, 56), error(2, 3)])]);
+        let Some(ControllerEvent::LeaderAndIsrResponseReceived {
+            broker,
+            online,
+            offline,
+        }) = replica_states(4, &request, &response)
+        else {
+            panic!("no event");
+        };
+        assert_eq!(broker, 4);
+        assert_eq!(online, vec![("t".to_string(), 0)]);
+        assert_eq!(offline, vec![("t".to_string(), 1)]);
+        let refused = response.with_error_code(ResponseError::StaleControllerEpoch.code());
+        assert!(replica_states(4, &request, &refused).is_none());
+    }
+}

@@ -463,4 +463,22 @@ mod tests {
         assert_eq!(m.offline_partitions(), 0);
         assert_eq!(m.preferred_replica_imbalance(), 0);
     }
+
+    #[test]
+    fn a_replica_on_an_offline_dir_neither_leads_nor_stays_in_the_isr() {
+        let mut m = super::fixtures::model(&[1, 2, 3], &[(&[1, 2, 3], 1, &[1, 2, 3])]);
+        let tp: Tp = ("t".into(), 0);
+        let eligible = m.eligible();
+        assert!(matches!(
+            m.online_for(&tp, &eligible),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        m.offline_replicas.entry(1).or_default().insert(tp.clone());
+        assert!(!m.is_replica_online(1, &tp));
+        assert!(m.is_replica_online(1, &("t".into(), 1)));
+        let candidates = m.online_for(&tp, &eligible);
+        assert_eq!(candidates.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        let s = elect_leader(&m.states[&tp], m.replicas(&tp), &candidates, false, 2);
+        assert_eq!((s.leader, s.isr.clone()), (2, vec![2, 3]));
+    }
 }

@@ -48,44 +48,29 @@ pub struct LogManager {
 
 impl LogManager {
     /// Creates missing log dirs and checks each one's `meta.properties` against this cluster and broker:
-    /// a directory that belongs to another cluster or broker is refused, as Kafka does.
+    /// a directory that belongs to another cluster or broker is refused, as Kafka does. A dir
+    /// that cannot be created, read or written starts offline (Kafka's `createAndValidateLogDirs`
+    /// reports it to the `LogDirFailureChannel`); with none left, start-up fails.
     pub fn open(dirs: &[PathBuf], broker_id: i32, cluster_id: &str) -> anyhow::Result<Self> {
+        let failures = Arc::new(LogDirFailureChannel::default());
+        let mut first_failure = None;
         for dir in dirs {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create log dir {}", dir.display()))?;
-            let meta_path = dir.join("meta.properties");
-            match read_meta_properties(dir)? {
-                Some(meta) => {
-                    if meta.cluster_id != cluster_id {
-                        bail!(
-                            "{} has cluster.id {} but ZooKeeper's /cluster/id is {}",
-                            meta_path.display(),
-                            meta.cluster_id,
-                            cluster_id
-                        );
-                    }
-                    if meta.broker_id != broker_id {
-                        bail!(
-                            "{} has broker.id {} but this broker is {}",
-                            meta_path.display(),
-                            meta.broker_id,
-                            broker_id
-                        );
-                    }
+            match prepare_dir(dir, broker_id, cluster_id)? {
+                Ok(()) => {}
+                Err(e) => {
+                    failures.maybe_add_offline(dir, &format!("{e:#}"));
+                    first_failure.get_or_insert(e);
                 }
-                None => write_meta_properties(
-                    dir,
-                    &MetaProperties {
-                        broker_id,
-                        cluster_id: cluster_id.to_string(),
-                    },
-                )?,
             }
         }
-        Ok(LogManager {
+        let logs = LogManager {
             dirs: dirs.to_vec(),
-            failures: Arc::new(LogDirFailureChannel::default()),
-        })
+            failures,
+        };
+        if let (true, Some(e)) = (logs.all_offline(), first_failure) {
+            return Err(e);
+        }
+        Ok(logs)
     }
 
     /// The configured log dirs, offline ones included.
@@ -118,51 +103,37 @@ impl LogManager {
         Ok(None)
     }
 
-    /// Opens every partition log found in the log dirs, recovering each from its recovery point.
+    /// Opens every partition log found in the online log dirs, recovering each from its
+    /// recovery point. A dir whose checkpoints or logs cannot be read goes offline with all its
+    /// logs (Kafka's `loadLogs`); with none left, start-up fails.
     pub fn load_logs(
         &self,
         config: &LogConfig,
     ) -> anyhow::Result<HashMap<(String, i32), LoadedLog>> {
         let mut loaded = HashMap::new();
+        let mut first_failure = None;
         for dir in &self.dirs {
-            let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
-            let hws = read_checkpoint(&dir.join(REPLICATION_CHECKPOINT))?;
-            let starts = read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
-            let entries = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot list log dir {}", dir.display()))?;
-            for entry in entries {
-                let entry =
-                    entry.with_context(|| format!("cannot list log dir {}", dir.display()))?;
-                if !entry.path().is_dir() {
-                    continue;
+            if self.failures.is_offline(dir) {
+                continue;
+            }
+            match load_dir(dir, config) {
+                Ok(logs) => loaded.extend(logs),
+                Err(e) => {
+                    self.failures.maybe_add_offline(dir, &format!("{e:#}"));
+                    first_failure.get_or_insert(e);
                 }
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(tp) = parse_partition_dir_name(&name) else {
-                    continue;
-                };
-                if !crate::topic::is_valid(&tp.0) {
-                    warn!(dir = %entry.path().display(), "skipping a directory whose topic name is illegal");
-                    continue;
-                }
-                let recovery_point = recovery.get(&tp).copied().unwrap_or(0);
-                let start = starts.get(&tp).copied().unwrap_or(0);
-                let log = Log::open(&entry.path(), config.clone(), recovery_point, start)
-                    .with_context(|| format!("cannot load log {}", entry.path().display()))?;
-                let high_watermark = hws.get(&tp).copied().unwrap_or(0);
-                info!(
-                    topic = %tp.0, partition = tp.1, log_end_offset = log.log_end_offset(),
-                    recovery_point, "loaded log"
-                );
-                loaded.insert(
-                    tp,
-                    LoadedLog {
-                        log,
-                        high_watermark,
-                    },
-                );
             }
         }
+        if let (true, Some(e)) = (self.all_offline(), first_failure) {
+            return Err(e);
+        }
         Ok(loaded)
+    }
+
+    /// Whether some log dir is offline: a log that is neither found nor new may be there, so
+    /// it must not be created empty elsewhere (Kafka's `getOrCreateLog` refuses then).
+    pub fn any_offline(&self) -> bool {
+        self.dirs.iter().any(|d| self.failures.is_offline(d))
     }
 
     /// Creates a new, empty log in the directory holding the fewest partitions.
@@ -241,6 +212,90 @@ fn write_dir_checkpoints(dir: &Path, entries: &[CheckpointEntry]) -> anyhow::Res
     write(LOG_START_OFFSET_CHECKPOINT, |e| e.log_start_offset)
 }
 
+/// Creates `dir` and checks or writes its `meta.properties`. The outer error is fatal (the dir
+/// belongs to another cluster or broker); the inner one is the dir's own failure.
+fn prepare_dir(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow::Result<anyhow::Result<()>> {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Ok(Err(
+            anyhow::Error::new(e).context(format!("cannot create log dir {}", dir.display()))
+        ));
+    }
+    let meta_path = dir.join("meta.properties");
+    let stored = match read_meta_properties(dir) {
+        Ok(stored) => stored,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    match stored {
+        Some(meta) => {
+            if meta.cluster_id != cluster_id {
+                bail!(
+                    "{} has cluster.id {} but ZooKeeper's /cluster/id is {}",
+                    meta_path.display(),
+                    meta.cluster_id,
+                    cluster_id
+                );
+            }
+            if meta.broker_id != broker_id {
+                bail!(
+                    "{} has broker.id {} but this broker is {}",
+                    meta_path.display(),
+                    meta.broker_id,
+                    broker_id
+                );
+            }
+            Ok(Ok(()))
+        }
+        None => {
+            let meta = MetaProperties {
+                broker_id,
+                cluster_id: cluster_id.to_string(),
+            };
+            Ok(write_meta_properties(dir, &meta).map_err(Into::into))
+        }
+    }
+}
+
+/// Every partition log of one log dir.
+fn load_dir(dir: &Path, config: &LogConfig) -> anyhow::Result<HashMap<(String, i32), LoadedLog>> {
+    let mut loaded = HashMap::new();
+    let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
+    let hws = read_checkpoint(&dir.join(REPLICATION_CHECKPOINT))?;
+    let starts = read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list log dir {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list log dir {}", dir.display()))?;
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(tp) = parse_partition_dir_name(&name) else {
+            continue;
+        };
+        if !crate::topic::is_valid(&tp.0) {
+            warn!(dir = %entry.path().display(), "skipping a directory whose topic name is illegal");
+            continue;
+        }
+        let recovery_point = recovery.get(&tp).copied().unwrap_or(0);
+        let start = starts.get(&tp).copied().unwrap_or(0);
+        let log = Log::open(&entry.path(), config.clone(), recovery_point, start)
+            .with_context(|| format!("cannot load log {}", entry.path().display()))?;
+        let high_watermark = hws.get(&tp).copied().unwrap_or(0);
+        info!(
+            topic = %tp.0, partition = tp.1, log_end_offset = log.log_end_offset(),
+            recovery_point, "loaded log"
+        );
+        loaded.insert(
+            tp,
+            LoadedLog {
+                log,
+                high_watermark,
+            },
+        );
+    }
+    Ok(loaded)
+}
+
 /// The storage settings of a topic, from its effective config (broker defaults plus overrides).
 pub fn log_config(t: &TopicConfig) -> LogConfig {
     LogConfig {
@@ -298,4 +353,72 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
         .into_iter()
         .map(|e| ((e.topic, e.partition), e.offset))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_dirs_get_no_new_logs_and_no_checkpoints() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        let logs = LogManager::open(&[a.clone(), b.clone()], 1, "c").unwrap();
+        assert!(logs.failures().maybe_add_offline(&a, &"EIO"));
+        assert!(!logs.all_offline());
+        for p in 0..3 {
+            let log = logs.create_log("t", p, LogConfig::default()).unwrap();
+            assert_eq!(logs.log_dir_of(log.dir()), Some(&b));
+        }
+        let entry = |dir: &Path| CheckpointEntry {
+            topic: "t".into(),
+            partition: 0,
+            dir: dir.join("t-0"),
+            recovery_point: 5,
+            high_watermark: 5,
+            log_start_offset: 0,
+        };
+        logs.write_checkpoints(&[entry(&a), entry(&b)]);
+        assert!(!a.join(RECOVERY_POINT_CHECKPOINT).exists());
+        assert!(b.join(RECOVERY_POINT_CHECKPOINT).exists());
+        // A checkpoint that cannot be written takes its dir offline.
+        std::fs::remove_file(b.join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+        std::fs::create_dir_all(b.join(RECOVERY_POINT_CHECKPOINT).join("x")).unwrap();
+        logs.write_checkpoints(&[entry(&b)]);
+        assert!(logs.failures().is_offline(&b));
+        assert!(logs.all_offline());
+        assert!(logs.create_log("t", 9, LogConfig::default()).is_err());
+    }
+
+    #[test]
+    fn a_dir_that_fails_at_start_up_starts_offline_unless_it_is_the_last() {
+        let root = tempfile::tempdir().unwrap();
+        let blocker = root.path().join("a-file");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let (bad, good) = (blocker.join("logs"), root.path().join("good"));
+        let logs = LogManager::open(&[bad.clone(), good.clone()], 1, "c").unwrap();
+        assert!(logs.failures().is_offline(&bad) && !logs.failures().is_offline(&good));
+        assert!(logs.any_offline() && !logs.all_offline());
+        let err = LogManager::open(std::slice::from_ref(&bad), 1, "c").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot create log dir"),
+            "{err:#}"
+        );
+        // Another cluster's dir is fatal, not offline.
+        let other = LogManager::open(std::slice::from_ref(&good), 1, "other");
+        assert!(other.is_err());
+
+        // A dir whose checkpoint cannot be parsed goes offline at load, with its logs.
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        let logs = LogManager::open(&[a.clone(), b.clone()], 1, "c").unwrap();
+        logs.create_log("t", 0, LogConfig::default()).unwrap();
+        logs.create_log("t", 1, LogConfig::default()).unwrap();
+        std::fs::write(a.join(RECOVERY_POINT_CHECKPOINT), "garbage").unwrap();
+        let loaded = logs.load_logs(&LogConfig::default()).unwrap();
+        assert!(logs.failures().is_offline(&a));
+        assert_eq!(loaded.len(), 1);
+        assert!(loaded
+            .values()
+            .all(|l| logs.log_dir_of(l.log.dir()) == Some(&b)));
+    }
 }

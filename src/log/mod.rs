@@ -20,6 +20,7 @@ mod config;
 pub mod dir_failure;
 mod entry_file;
 mod error;
+mod flush;
 mod index;
 mod leader_epoch;
 pub mod log_dir;
@@ -42,5 +43,6 @@ mod test_util;
 
 pub use config::LogConfig;
 pub use error::{LogError, RecordError};
+pub use flush::RolledFlush;
 pub use partition_log::{AppendInfo, Log};
 pub use reader::{LogReader, LogSlice};

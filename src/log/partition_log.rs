@@ -460,41 +460,9 @@ impl Log {
         Ok(())
     }
 
-    /// Kafka's flush on roll (`roll` schedules `flushUptoOffsetExclusive(newSegment.baseOffset)`):
-    /// the segments that stopped being active are fsynced, then the recovery point moves to the
-    /// active segment's base, so a restart after a crash re-reads only the active segment.
-    /// Done by the background flush check, not by the append that rolled. A failed fsync
-    /// returns before the recovery point moves (and the caller takes the log dir offline, so
-    /// no later fsync can pretend the lost pages were written).
-    pub fn flush_rolled_segments(&mut self) -> Result<(), LogError> {
-        let Some(active_base) = self.segments.last().map(LogSegment::base_offset) else {
-            return Ok(());
-        };
-        if active_base <= self.recovery_point {
-            return Ok(());
-        }
-        let from = self
-            .segments
-            .iter()
-            .rposition(|s| s.base_offset() <= self.recovery_point)
-            .unwrap_or(0);
-        let inactive = self.segments.len() - 1;
-        for segment in &self.segments[from..inactive] {
-            segment.flush()?;
-        }
-        fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(LogError::io(&self.dir))?;
-        debug!(dir = %self.dir.display(), from = self.recovery_point, to = active_base,
-            "flushed rolled segments");
-        self.recovery_point = active_base;
-        Ok(())
-    }
-
-    /// Flushes segments rolled since the last flush, then everything when `flush.messages`
-    /// offsets are unflushed or `flush.ms` has passed.
+    /// Flushes when `flush.messages` offsets are unflushed or `flush.ms` has passed (segments
+    /// rolled since the last flush are flushed first, without the writer lock: `flush.rs`).
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
-        self.flush_rolled_segments()?;
         let unflushed = (self.log_end_offset - self.recovery_point).max(0) as u64;
         let by_time = self
             .config

@@ -489,6 +489,8 @@ fn rolled_segments_are_flushed_and_a_failed_fsync_keeps_the_recovery_point() {
     assert!(log.segments.len() > 2);
     // flush.messages is Long.MAX: only the roll flush moves the recovery point.
     log.maybe_flush(0).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.flush_rolled_segments().unwrap();
     let active = log.segments.last().unwrap().base_offset();
     assert_eq!(log.recovery_point(), active);
     while log.segments.last().unwrap().base_offset() == active {
@@ -499,10 +501,18 @@ fn rolled_segments_are_flushed_and_a_failed_fsync_keeps_the_recovery_point() {
     // point stays where the last successful flush left it.
     let moved = parent.path().join("moved");
     fs::rename(&dir, &moved).unwrap();
-    assert!(matches!(log.maybe_flush(0), Err(LogError::Io { .. })));
+    let rolled = log.rolled_flush().unwrap();
+    assert!(matches!(rolled.run(), Err(LogError::Io { .. })));
     assert_eq!(log.recovery_point(), active);
     fs::rename(&moved, &dir).unwrap();
-    log.maybe_flush(0).unwrap();
+    // A flush taken before a truncation does not move the recovery point after it.
+    let stale = log.rolled_flush().unwrap();
+    let end = log.log_end_offset();
+    log.truncate_to(end - 1).unwrap();
+    stale.run().unwrap();
+    log.mark_flushed(&stale);
+    assert_eq!(log.recovery_point(), active);
+    log.flush_rolled_segments().unwrap();
     assert_eq!(
         log.recovery_point(),
         log.segments.last().unwrap().base_offset()

@@ -43,10 +43,8 @@ impl Partition {
         let high_watermark = self.high_watermark();
         self.with_log(|log| {
             let offset = deletion_offset(requested, log.config.cleanup_delete, high_watermark)?;
-            if log
-                .maybe_increment_log_start_offset(offset)
-                .map_err(|e| log_error_code(&e))?
-            {
+            let moved = self.storage(log.maybe_increment_log_start_offset(offset));
+            if moved.map_err(|e| log_error_code(&e))? {
                 info!(topic = %self.topic, partition = self.index, offset, "records deleted");
             }
             Ok(log.log_start_offset())

@@ -4,22 +4,68 @@
 //! `/log_dir_event_notification` znode, and partitions on the other dirs are served as before.
 //! With no log dir left the broker halts, as Kafka's `LogManager.handleLogDirFailure` does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::{ReplicaManager, TopicPartition};
+use super::{Partition, ReplicaManager, TopicPartition};
+use crate::log::dir_failure::LogDirFailureChannel;
+use crate::log::LogError;
 use crate::zk::KafkaZkClient;
 
 /// Pause between attempts at writing the notification while ZooKeeper refuses it.
 const NOTIFY_RETRY: Duration = Duration::from_millis(500);
 
+/// How a partition's log reports I/O errors, and what being offline means for it.
+impl Partition {
+    /// Sends this log's I/O errors to `failures`, naming `log_dir` (the log dir holding it).
+    pub fn report_storage_errors_to(&self, failures: Arc<LogDirFailureChannel>, log_dir: PathBuf) {
+        let _ = self.storage_failures.set((failures, log_dir));
+    }
+
+    /// Passes `result` through, taking the log dir offline first if it is an I/O error (Kafka's
+    /// `maybeHandleIOException`): every write path of the log goes through this.
+    pub fn storage<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
+        if let Err(e) = &result {
+            self.report_storage_error(e);
+        }
+        result
+    }
+
+    /// Takes the log dir offline if `error` is an I/O error.
+    pub(super) fn report_storage_error(&self, error: &LogError) {
+        if let (LogError::Io { .. }, Some((failures, dir))) = (error, self.storage_failures.get()) {
+            failures.maybe_add_offline(dir, error);
+        }
+    }
+
+    /// The log dir holding this log, once the replica manager has said which it is.
+    pub fn log_dir(&self) -> Option<&PathBuf> {
+        self.storage_failures.get().map(|(_, dir)| dir)
+    }
+
+    /// Stops serving this partition because its log dir failed; acks=all waiters are woken
+    /// and answered KAFKA_STORAGE_ERROR.
+    pub fn mark_offline(&self) {
+        self.offline.store(true, Ordering::Release);
+        self.wake_waiters();
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+}
+
 impl ReplicaManager {
     /// Takes every partition whose log is in `dir` offline; returns them.
     pub fn handle_log_dir_failure(&self, dir: &Path) -> Vec<TopicPartition> {
+        // No log is being opened meanwhile: one opened in `dir` before this runs is found in
+        // the map below, and one opened after sees the dir offline and is refused.
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         let mut gone: Vec<TopicPartition> = Vec::new();
         {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());

@@ -1,6 +1,7 @@
 //! Background work on every hosted log (Kafka's log-retention, log-flusher and checkpoint tasks):
-//! retention by time and size every `log.retention.check.interval.ms`, time/count based flushes, and
-//! the checkpoint files every `log.flush.offset.checkpoint.interval.ms`.
+//! retention by time and size every `log.retention.check.interval.ms`, the flush of rolled
+//! segments and time/count based flushes, and the checkpoint files every
+//! `log.flush.offset.checkpoint.interval.ms`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,16 @@ fn enforce_retention(replicas: &ReplicaManager) {
 fn flush_due(replicas: &ReplicaManager) {
     let now = now_ms();
     for p in replicas.all_partitions() {
+        // Rolled segments first, fsynced without the writer lock (appends go on meanwhile).
+        if let Some(rolled) = p.with_log(|log| log.rolled_flush()) {
+            match p.storage(rolled.run()) {
+                Ok(()) => p.with_log(|log| log.mark_flushed(&rolled)),
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+                    continue;
+                }
+            }
+        }
         if let Err(e) = p.storage(p.with_log(|log| log.maybe_flush(now))) {
             warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
         }

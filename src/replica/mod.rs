@@ -58,9 +58,9 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Logs found on disk at start-up that no LeaderAndIsr has claimed yet.
     unclaimed: Mutex<HashMap<TopicPartition, LoadedLog>>,
-    /// Partitions whose log dir failed (Kafka's `HostedPartition.Offline`): produce and fetch
-    /// answer KAFKA_STORAGE_ERROR, and so do LeaderAndIsr and StopReplica, which is how the
-    /// controller learns that these replicas are offline.
+    /// Partitions whose log dir failed (Kafka's `HostedPartition.Offline`): client requests
+    /// for them answer KAFKA_STORAGE_ERROR, and so do LeaderAndIsr and StopReplica, which is how
+    /// the controller learns that these replicas are offline.
     offline: RwLock<HashSet<TopicPartition>>,
     /// This broker's registration czxid; control requests naming another are for a previous life.
     /// Shared with the fetchers, which send it in Fetch v15+.
@@ -201,7 +201,7 @@ impl ReplicaManager {
         }
         let partition = match self.partition(topic, state.partition_index) {
             Some(p) => p,
-            None => self.create_partition(topic, state.partition_index, topic_id, configs)?,
+            None => self.create_partition(topic, state, topic_id, configs)?,
         };
         partition.set_topic_id(topic_id);
         let changed = partition.apply_leader_and_isr(state, replication::now_ms())?;
@@ -228,10 +228,11 @@ impl ReplicaManager {
     fn create_partition(
         &self,
         topic: &str,
-        index: i32,
+        state: &LeaderAndIsrPartitionState,
         topic_id: uuid::Uuid,
         configs: &HashMap<String, TopicConfig>,
     ) -> Result<Arc<Partition>, ResponseError> {
+        let index = state.partition_index;
         let key = (topic.to_string(), index);
         // Two LeaderAndIsr requests (an old and a new controller, on different connections) may both
         // miss this partition; only one may open its directory, since opening runs recovery.
@@ -247,6 +248,16 @@ impl ReplicaManager {
             .remove(&key);
         let (mut log, hw) = match loaded {
             Some(l) => (l.log, l.high_watermark),
+            // Its log may be on a dir that is offline since start-up: an existing replica is
+            // never re-created empty elsewhere (Kafka's `getOrCreateLog` with `isNew` false).
+            None if !state.is_new && self.logs.any_offline() => {
+                warn!(
+                    topic,
+                    partition = index,
+                    "no log found and a log dir is offline"
+                );
+                return Err(ResponseError::KafkaStorageError);
+            }
             None => {
                 let config = config.ok_or(ResponseError::UnknownTopicOrPartition)?;
                 let log = self.logs.create_log(topic, index, log_config(config)).map_err(|e| {

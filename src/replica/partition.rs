@@ -70,10 +70,10 @@ pub struct Partition {
     /// The log end offset: followers wait on this, consumers on the high watermark.
     pub(super) log_end: watch::Sender<i64>,
     /// Where an I/O error on this log is reported, and the log dir it takes offline.
-    storage_failures: OnceLock<(Arc<LogDirFailureChannel>, PathBuf)>,
+    pub(super) storage_failures: OnceLock<(Arc<LogDirFailureChannel>, PathBuf)>,
     /// Its log dir failed: nothing is appended any more, and waiting producers are answered
     /// KAFKA_STORAGE_ERROR (Kafka's `HostedPartition.Offline`).
-    offline: AtomicBool,
+    pub(super) offline: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -154,6 +154,10 @@ impl CleanableLog for Partition {
     fn lock_log(&self) -> MutexGuard<'_, Log> {
         Partition::lock_log(self)
     }
+
+    fn cleaning_failed(&self, error: &LogError) {
+        self.report_storage_error(error);
+    }
 }
 
 impl Partition {
@@ -187,38 +191,6 @@ impl Partition {
             storage_failures: OnceLock::new(),
             offline: AtomicBool::new(false),
         }
-    }
-
-    /// Sends this log's I/O errors to `failures`, naming `log_dir` (the log dir holding it).
-    pub fn report_storage_errors_to(&self, failures: Arc<LogDirFailureChannel>, log_dir: PathBuf) {
-        let _ = self.storage_failures.set((failures, log_dir));
-    }
-
-    /// Passes `result` through, taking the log dir offline first if it is an I/O error (Kafka's
-    /// `maybeHandleIOException`): every write path of the log goes through this.
-    pub fn storage<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
-        if let Err(e @ LogError::Io { .. }) = &result {
-            if let Some((failures, dir)) = self.storage_failures.get() {
-                failures.maybe_add_offline(dir, e);
-            }
-        }
-        result
-    }
-
-    /// The log dir holding this log, once the replica manager has said which it is.
-    pub fn log_dir(&self) -> Option<&PathBuf> {
-        self.storage_failures.get().map(|(_, dir)| dir)
-    }
-
-    /// Stops serving this partition because its log dir failed; acks=all waiters are woken
-    /// and answered KAFKA_STORAGE_ERROR.
-    pub fn mark_offline(&self) {
-        self.offline.store(true, Ordering::Release);
-        self.wake_waiters();
-    }
-
-    pub fn is_offline(&self) -> bool {
-        self.offline.load(Ordering::Acquire)
     }
 
     /// Takes the log back out (the partition stops being served here but its data stays).
@@ -335,7 +307,7 @@ impl Partition {
     }
 
     /// Wakes acks=all waiters and long polls so they re-check leadership and the ISR.
-    fn wake_waiters(&self) {
+    pub(super) fn wake_waiters(&self) {
         self.high_watermark.send_modify(|_| {});
     }
 

@@ -166,6 +166,9 @@ fn clean_filthiest(
     };
     let started = Instant::now();
     let result = cleaner.clean(&grabbed.log, now, &mut swap);
+    if let (Err(CleanerError::Log(e)), Some(log)) = (&result, handle.upgrade()) {
+        log.cleaning_failed(e);
+    }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let end = match &result {
         Ok(Some(r)) => Some(r.end_offset),

@@ -24,7 +24,7 @@ mod tests;
 
 use std::sync::MutexGuard;
 
-use crate::log::Log;
+use crate::log::{Log, LogError};
 
 pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;
 pub use log_cleaner::{CleanerConfig, LogCleaner, LogSource};
@@ -37,4 +37,7 @@ pub trait CleanableLog: Send + Sync {
     fn high_watermark(&self) -> i64;
     /// The log's writer lock.
     fn lock_log(&self) -> MutexGuard<'_, Log>;
+    /// Cleaning the log failed with `error`: an I/O error takes its log dir offline, as Kafka's
+    /// `cleanFilthiestLog` reports an IOException to the `LogDirFailureChannel`.
+    fn cleaning_failed(&self, _error: &LogError) {}
 }
