@@ -15,6 +15,7 @@ import pytest
 
 from helpers import kcat_produce, unique_topic, wait_until
 from hostile import (
+    uvarint,
     FETCH,
     LEADER_AND_ISR,
     STOP_REPLICA,
@@ -37,7 +38,7 @@ from hostile import (
     topic_id_bytes,
 )
 from test_cluster import create_topic, start_cluster, state
-from wire import WireReader, karray, kstr, raw_call, raw_produce, recv_frame
+from wire import WireReader, karray, kstr, raw_call, raw_produce, recv_frame, request_frame
 
 pytestmark = [pytest.mark.hostile, pytest.mark.timeout(240)]
 
@@ -262,3 +263,97 @@ def test_control_and_replication_traffic_only_on_their_listeners(broker_factory,
                what="a new leader after the controlled shutdown")
     new_leader = brokers[state(zk, topic, 0)["leader"]]
     assert consume_values(new_leader.bootstrap, topic) == ["a"]
+
+
+# --------------------------------------------------------------------------------------------
+# AlterPartition from a broker that does not lead, or with stale epochs
+# --------------------------------------------------------------------------------------------
+
+ALTER_PARTITION = 56
+FENCED_LEADER_EPOCH = 74
+INVALID_UPDATE_VERSION = 95
+
+
+def cstr(s: str) -> bytes:
+    return uvarint(len(s.encode()) + 1) + s.encode()
+
+
+def alter_partition_v1(broker_id: int, broker_ep: int, topic: str, partition: int, leader_epoch: int,
+                       new_isr: list[int], partition_epoch: int) -> bytes:
+    """AlterPartition v1 (flexible), one partition: (partition, leader epoch, new ISR, leader
+    recovery state, partition epoch)."""
+    part = (struct.pack(">ii", partition, leader_epoch)
+            + uvarint(len(new_isr) + 1) + b"".join(struct.pack(">i", b) for b in new_isr)
+            + struct.pack(">bi", 0, partition_epoch) + b"\x00")
+    topic_data = cstr(topic) + uvarint(2) + part + b"\x00"
+    body = struct.pack(">iq", broker_id, broker_ep) + uvarint(2) + topic_data + b"\x00"
+    return request_frame(ALTER_PARTITION, 1, 11, body=body, flexible=True)
+
+
+def alter_partition_errors(resp: bytes) -> tuple[int, list[int]]:
+    """(top-level error, each partition's error) of an AlterPartition v1 response."""
+    r = WireReader(resp)
+    r.int32()  # correlation id
+    assert r._take(">B") == 0  # response header tags
+
+    def uv() -> int:
+        n, shift = 0, 0
+        while True:
+            b = r._take(">B")
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    r.int32()  # throttle
+    top = r.int16()
+    errors = []
+    for _ in range(uv() - 1):
+        r._raw(uv() - 1)  # topic name
+        for _ in range(uv() - 1):
+            r.int32()
+            errors.append(r.int16())
+            r.int32()
+            r.int32()
+            for _ in range(uv() - 1):
+                r.int32()
+            r._take(">b")
+            r.int32()
+            assert uv() == 0
+        assert uv() == 0
+    return top, errors
+
+
+def test_alter_partition_from_a_broker_that_does_not_lead_or_with_stale_epochs_changes_nothing(
+        broker_factory, zk):
+    brokers = start_cluster(broker_factory)
+    topic = unique_topic("ap")
+    create_topic(brokers, zk, topic, replicas={0: [2, 3, 1]})
+    path = f"/brokers/topics/{topic}/partitions/0/state"
+    before = state(zk, topic, 0)
+    version = zk.exists(path).version
+    assert before["leader"] == 2 and sorted(before["isr"]) == [1, 2, 3]
+    ctl = brokers[controller(zk)[0]]
+    epoch = before["leader_epoch"]
+
+    def send(sender: int, broker_ep: int, leader_epoch: int, isr: list[int], partition_epoch: int):
+        with socket.create_connection((ctl.host, ctl.port), timeout=10) as s:
+            s.sendall(alter_partition_v1(sender, broker_ep, topic, 0, leader_epoch, isr, partition_epoch))
+            return alter_partition_errors(recv_frame(s))
+
+    # a follower, with its real broker epoch, shrinking the ISR to itself
+    assert send(3, broker_epoch(zk, 3), epoch, [3], version) == (0, [NOT_LEADER_OR_FOLLOWER])
+    # the leader, with a leader epoch older than the partition's
+    assert send(2, broker_epoch(zk, 2), epoch - 1, [2], version) == (0, [FENCED_LEADER_EPOCH])
+    # the leader, with an older partition epoch (the state znode's version)
+    assert send(2, broker_epoch(zk, 2), epoch, [2], version - 1) == (0, [INVALID_UPDATE_VERSION])
+    # the leader's id with a broker epoch that is not its registration, and an unregistered id
+    assert send(2, broker_epoch(zk, 2) + 1000, epoch, [2], version)[0] == STALE_BROKER_EPOCH
+    assert send(7, 1, epoch, [7], version)[0] == STALE_BROKER_EPOCH
+    time.sleep(1)
+    assert state(zk, topic, 0) == before
+    assert zk.exists(path).version == version
+    leader = brokers[2]
+    err, _ = raw_produce(leader.host, leader.port, topic, 0, ["still-replicated"], acks=-1)
+    assert err == 0
+    assert sorted(state(zk, topic, 0)["isr"]) == [1, 2, 3]
