@@ -148,7 +148,7 @@ impl KafkaApis {
             RequestKind::ControlledShutdown(req) => self.controlled_shutdown(req, v).await,
             RequestKind::OffsetForLeaderEpoch(req) => self.offset_for_leader_epoch(req, v).await,
             // decode_request only decodes the APIs in versions::SUPPORTED, all matched above.
-            other => Reply::Close(format!("unsupported request {:?}", other)),
+            _ => Reply::Close(format!("unsupported request {:?}", ctx.api_key)),
         }
     }
 
