@@ -28,7 +28,9 @@ say() { printf 'fuzz: %s\n' "$*" >&2; }
 if [ -x "$HOME/.cargo/bin/cargo" ] && ! command -v cargo >/dev/null 2>&1; then
   PATH="$HOME/.cargo/bin:$PATH"
 fi
-if ! rustup toolchain list | grep -q '^nightly'; then
+command -v rustup >/dev/null 2>&1 || { say "error: rustup not found (cargo-fuzz needs a nightly toolchain)"; exit 1; }
+toolchains="$(rustup toolchain list)"
+if ! grep -q '^nightly' <<<"$toolchains"; then
   say "installing the nightly toolchain (libFuzzer needs -Z sanitizer flags)"
   rustup toolchain install nightly --profile minimal
 fi
