@@ -1,6 +1,6 @@
 //! Kafka's request handlers (Kafka's `KafkaApis`): each file turns one family of typed requests into
-//! typed responses. This file decodes the body for the request's API and version, checks the version
-//! against what we advertise, and encodes the response.
+//! typed responses. This file hands the body to [`request_decode`] (which checks the version against
+//! what we advertise and decodes it), calls the handler, and encodes the response.
 
 mod admin;
 mod alter_configs;
@@ -22,23 +22,15 @@ mod offset_for_leader_epoch;
 mod produce;
 mod producer_id;
 mod replica_assignment;
+pub mod request_decode;
 mod request_processing;
 pub mod versions;
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
-    ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
-    UpdateMetadataRequest,
-};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::protocol::Encodable;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -54,6 +46,7 @@ pub use controller_fence::ControllerFence;
 pub use follower_epochs::FollowerEpochs;
 pub use metadata::CONSUMER_OFFSETS;
 pub use producer_id::ProducerIdManager;
+pub use request_decode::{decode_request, RequestDecodeError};
 pub use request_processing::RequestProcessing;
 
 /// Everything a request handler may need.
@@ -98,16 +91,6 @@ pub(crate) fn encode_bytes<R: Encodable>(resp: &R, version: i16) -> anyhow::Resu
     Ok(buf.freeze())
 }
 
-fn decode<R: Decodable>(ctx: &RequestContext) -> Result<R, Reply> {
-    let mut body = ctx.body.clone();
-    R::decode(&mut body, ctx.api_version).map_err(|e| {
-        Reply::Close(format!(
-            "cannot decode {:?} v{} from {}: {e}",
-            ctx.api_key, ctx.api_version, ctx.peer
-        ))
-    })
-}
-
 impl KafkaApis {
     pub(crate) fn zk(&self) -> KafkaZkClient {
         self.zk.borrow().clone()
@@ -118,79 +101,54 @@ impl KafkaApis {
         if ctx.api_key == ApiKey::ApiVersions {
             return self.api_versions(v);
         }
-        match versions::range(ctx.api_key) {
-            Some((min, max)) if (min..=max).contains(&v) => {}
-            // Kafka cannot parse such a request, so it closes the connection.
-            _ => {
-                return Reply::Close(format!(
-                    "unsupported request {:?} v{} from {}",
-                    ctx.api_key, v, ctx.peer
-                ))
-            }
-        }
         if let Err(reply) = self.check_control_listener(&ctx) {
             return reply;
         }
-        macro_rules! call {
-            ($ty:ty, $method:ident) => {
-                match decode::<$ty>(&ctx) {
-                    Ok(req) => self.$method(req, v).await,
-                    Err(reply) => reply,
-                }
-            };
-            // Handlers whose answer depends on the listener the request came on.
-            ($ty:ty, $method:ident, listener) => {
-                match decode::<$ty>(&ctx) {
-                    Ok(req) => self.$method(req, v, &ctx.listener).await,
-                    Err(reply) => reply,
-                }
-            };
-        }
-        match ctx.api_key {
-            ApiKey::Produce => call!(ProduceRequest, produce),
-            ApiKey::Fetch => call!(FetchRequest, fetch, listener),
-            ApiKey::ListOffsets => call!(ListOffsetsRequest, list_offsets),
-            ApiKey::Metadata => call!(MetadataRequest, metadata, listener),
-            ApiKey::LeaderAndIsr => call!(LeaderAndIsrRequest, leader_and_isr),
-            ApiKey::UpdateMetadata => call!(UpdateMetadataRequest, update_metadata),
-            ApiKey::StopReplica => call!(StopReplicaRequest, stop_replica),
-            ApiKey::CreateTopics => call!(CreateTopicsRequest, create_topics),
-            ApiKey::DeleteTopics => call!(DeleteTopicsRequest, delete_topics),
-            ApiKey::CreatePartitions => call!(CreatePartitionsRequest, create_partitions),
-            ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, describe_configs),
-            ApiKey::AlterConfigs => call!(AlterConfigsRequest, alter_configs),
-            ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
-            ApiKey::DeleteRecords => call!(DeleteRecordsRequest, delete_records),
-            ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, describe_log_dirs),
-            ApiKey::IncrementalAlterConfigs => {
-                call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
+        let req = match decode_request(ctx.api_key, v, &ctx.body) {
+            Ok(req) => req,
+            // Kafka cannot answer a request it cannot parse, so it closes the connection.
+            Err(e) => return Reply::Close(format!("{e} from {} ({:?})", ctx.peer, e.error())),
+        };
+        match req {
+            RequestKind::Produce(req) => self.produce(req, v).await,
+            RequestKind::Fetch(req) => self.fetch(req, v, &ctx.listener).await,
+            RequestKind::ListOffsets(req) => self.list_offsets(req, v).await,
+            RequestKind::Metadata(req) => self.metadata(req, v, &ctx.listener).await,
+            RequestKind::LeaderAndIsr(req) => self.leader_and_isr(req, v).await,
+            RequestKind::UpdateMetadata(req) => self.update_metadata(req, v).await,
+            RequestKind::StopReplica(req) => self.stop_replica(req, v).await,
+            RequestKind::CreateTopics(req) => self.create_topics(req, v).await,
+            RequestKind::DeleteTopics(req) => self.delete_topics(req, v).await,
+            RequestKind::CreatePartitions(req) => self.create_partitions(req, v).await,
+            RequestKind::DescribeConfigs(req) => self.describe_configs(req, v).await,
+            RequestKind::AlterConfigs(req) => self.alter_configs(req, v).await,
+            RequestKind::ElectLeaders(req) => self.elect_leaders(req, v).await,
+            RequestKind::DeleteRecords(req) => self.delete_records(req, v).await,
+            RequestKind::DescribeLogDirs(req) => self.describe_log_dirs(req, v).await,
+            RequestKind::IncrementalAlterConfigs(req) => {
+                self.incremental_alter_configs(req, v).await
             }
-            ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
-            ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
-            ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {
-                Ok(req) => {
-                    let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();
-                    let host = format!("/{}", ctx.peer.ip());
-                    self.join_group(req, v, &client_id, &host).await
-                }
-                Err(reply) => reply,
-            },
-            ApiKey::SyncGroup => call!(SyncGroupRequest, sync_group),
-            ApiKey::Heartbeat => call!(HeartbeatRequest, heartbeat),
-            ApiKey::LeaveGroup => call!(LeaveGroupRequest, leave_group),
-            ApiKey::ListGroups => call!(ListGroupsRequest, list_groups),
-            ApiKey::DescribeGroups => call!(DescribeGroupsRequest, describe_groups),
-            ApiKey::DeleteGroups => call!(DeleteGroupsRequest, delete_groups),
-            ApiKey::OffsetCommit => call!(OffsetCommitRequest, offset_commit),
-            ApiKey::OffsetFetch => call!(OffsetFetchRequest, offset_fetch),
-            ApiKey::OffsetDelete => call!(OffsetDeleteRequest, offset_delete),
-            ApiKey::AlterPartition => call!(AlterPartitionRequest, alter_partition),
-            ApiKey::ControlledShutdown => call!(ControlledShutdownRequest, controlled_shutdown),
-            ApiKey::OffsetForLeaderEpoch => call!(
-                kafka_protocol::messages::OffsetForLeaderEpochRequest,
-                offset_for_leader_epoch
-            ),
-            other => Reply::Close(format!("unsupported request {other:?}")),
+            RequestKind::InitProducerId(req) => self.init_producer_id(req, v).await,
+            RequestKind::FindCoordinator(req) => self.find_coordinator(req, v, &ctx.listener).await,
+            RequestKind::JoinGroup(req) => {
+                let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();
+                let host = format!("/{}", ctx.peer.ip());
+                self.join_group(req, v, &client_id, &host).await
+            }
+            RequestKind::SyncGroup(req) => self.sync_group(req, v).await,
+            RequestKind::Heartbeat(req) => self.heartbeat(req, v).await,
+            RequestKind::LeaveGroup(req) => self.leave_group(req, v).await,
+            RequestKind::ListGroups(req) => self.list_groups(req, v).await,
+            RequestKind::DescribeGroups(req) => self.describe_groups(req, v).await,
+            RequestKind::DeleteGroups(req) => self.delete_groups(req, v).await,
+            RequestKind::OffsetCommit(req) => self.offset_commit(req, v).await,
+            RequestKind::OffsetFetch(req) => self.offset_fetch(req, v).await,
+            RequestKind::OffsetDelete(req) => self.offset_delete(req, v).await,
+            RequestKind::AlterPartition(req) => self.alter_partition(req, v).await,
+            RequestKind::ControlledShutdown(req) => self.controlled_shutdown(req, v).await,
+            RequestKind::OffsetForLeaderEpoch(req) => self.offset_for_leader_epoch(req, v).await,
+            // decode_request only decodes the APIs in versions::SUPPORTED, all matched above.
+            _ => Reply::Close(format!("unsupported request {:?}", ctx.api_key)),
         }
     }
 
