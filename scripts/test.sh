@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # zkafka's whole test suite, as CI runs it (.ci/run calls this):
 #   install deps (with Maven and Apache Kafka's jars for the reference tests), cargo fmt --check,
-#   cargo clippy -D warnings, cargo build, cargo test, the fuzz targets for a minute each
-#   (scripts/fuzz.sh), then the integration tests
+#   cargo clippy -D warnings, cargo build, cargo test, the fuzz targets for FUZZ_SECONDS (20) each
+#   (scripts/fuzz.sh; longer runs by hand), then the integration tests
 #   (python3 -m pytest integration) against target/debug/zkafka and Apache Kafka 3.9.
 # Prints the time each phase took. Extra arguments go to pytest, e.g.
 #   scripts/test.sh -k produce        scripts/test.sh integration/test_harness.py
@@ -69,8 +69,8 @@ phase fmt cargo fmt --all -- --check
 phase clippy cargo clippy --all-targets --quiet -- -D warnings
 phase build cargo build --quiet
 phase cargo-test cargo test --quiet
-# cargo-fuzz targets (fuzz/, its own workspace): fmt, clippy, then 60 s each from the committed corpus
-phase fuzz scripts/fuzz.sh
+# cargo-fuzz targets (fuzz/, its own workspace): from the committed corpus, 20 s each by default
+phase fuzz scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 if [ "${ZKAFKA_SKIP_INTEGRATION:-0}" = 1 ]; then
   printf '\n==> integration: SKIPPED because ZKAFKA_SKIP_INTEGRATION=1\n'
   exit 0
