@@ -19,6 +19,7 @@ mod inter_broker;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
+mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod replica_assignment;
@@ -29,13 +30,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
-    ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
+    AlterConfigsRequest, AlterPartitionReassignmentsRequest, AlterPartitionRequest, ApiKey,
+    ControlledShutdownRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeLogDirsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaderAndIsrRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
+    ListPartitionReassignmentsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
     UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -162,6 +164,14 @@ impl KafkaApis {
             ApiKey::ElectLeaders => call!(ElectLeadersRequest, elect_leaders),
             ApiKey::DeleteRecords => call!(DeleteRecordsRequest, delete_records),
             ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, describe_log_dirs),
+            ApiKey::AlterPartitionReassignments => call!(
+                AlterPartitionReassignmentsRequest,
+                alter_partition_reassignments
+            ),
+            ApiKey::ListPartitionReassignments => call!(
+                ListPartitionReassignmentsRequest,
+                list_partition_reassignments
+            ),
             ApiKey::IncrementalAlterConfigs => {
                 call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
             }
