@@ -220,3 +220,25 @@ def test_throttle_refused_by_zkafka(zkafka_cluster, zk_root, tmp_path):
     assert "Successfully started" not in said
     assert assignment(zk_root, zkafka_cluster, topic) == before
     assert znode(zk_root, zkafka_cluster, f"/config/topics/{topic}") == {"version": 1, "config": {}}
+
+
+def test_bad_requests_as_kafka(zkafka_cluster, kafka_cluster):
+    """The Java Admin client's alterPartitionReassignments with an unknown topic or partition, a
+    dead broker, duplicate or negative replicas (the client refuses an empty list itself), and a cancellation with nothing in
+    progress: the same exception and message from both; nothing is then listed as reassigning."""
+    from reference import java_client
+
+    topic = unique_topic("badreassign")
+    seen = {}
+    for cluster in (zkafka_cluster, kafka_cluster):
+        kafka_tool("kafka-topics", "--bootstrap-server", cluster.bootstrap, "--create", "--topic",
+                   topic, "--replica-assignment", "1:2")
+        out = java_client("ReassignErrors.java", cluster.bootstrap, topic).stdout
+        seen[cluster.kind] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    print(json.dumps(seen, indent=1))
+    k = {c["case"]: c for c in seen["kafka"]}
+    assert k["unknown topic"]["error"] == "UnknownTopicOrPartitionException"
+    assert k["dead broker"]["error"] == "InvalidReplicaAssignmentException"
+    assert k["cancel with none in progress"]["error"] == "NoReassignmentInProgressException"
+    assert k["list"]["reassignments"] == 0
+    assert seen["zkafka"] == seen["kafka"]
