@@ -17,13 +17,13 @@ use tracing::{error, info, warn};
 
 use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
-use crate::config::{KafkaConfig, TopicConfig};
+use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
 use crate::controller::{
     self, request_controlled_shutdown, ControlledShutdownSettings, ControllerConfig,
     ControllerEvent, ControllerHandle,
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
-use crate::dynamic_config::{run_config_changes, ConfigTargets};
+use crate::dynamic_config::{load_broker_configs, run_config_changes, ConfigTargets};
 use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
@@ -172,9 +172,18 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let Some((cluster_id, broker_id)) = signals.unless_stopped(steps).await? else {
         return Ok(());
     };
+    let dynamic = Arc::new(DynamicBrokerConfig::new(config.clone()));
+    let loading = async {
+        load_broker_configs(&zk, broker_id, &dynamic)
+            .await
+            .context("cannot read /config/brokers")
+    };
+    let Some(in_force) = signals.unless_stopped(loading).await? else {
+        return Ok(());
+    };
     let logs = LogManager::open(&config.log_dirs, broker_id, &cluster_id)?;
     let defaults =
-        TopicConfig::new(&config, &Default::default()).context("invalid topic defaults")?;
+        TopicConfig::new(&in_force, &Default::default()).context("invalid topic defaults")?;
     let loaded = logs.load_logs(&log_config(&defaults))?;
     let replicas = Arc::new(ReplicaManager::new(broker_id, logs, loaded));
     let metadata = Arc::new(MetadataCache::new(cluster_id.clone()));
@@ -195,6 +204,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let apis = Arc::new(KafkaApis {
         broker_id,
         config: config.clone(),
+        dynamic: dynamic.clone(),
         replicas: replicas.clone(),
         metadata: metadata.clone(),
         zk: zk_rx.clone(),
@@ -250,7 +260,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     );
     let config_changes = tokio::spawn(run_config_changes(
         ConfigTargets {
-            config: config.clone(),
+            broker_id,
+            dynamic: dynamic.clone(),
             replicas: replicas.clone(),
             controller: controller.clone(),
         },

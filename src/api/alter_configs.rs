@@ -180,7 +180,7 @@ impl KafkaApis {
                 format!("The topic '{topic}' does not exist."),
             ));
         }
-        validate_topic_overrides(&self.config, topic, &overrides)?;
+        validate_topic_overrides(&self.dynamic.current(), topic, &overrides)?;
         if validate_only {
             return Ok(());
         }
@@ -192,8 +192,9 @@ impl KafkaApis {
     }
 
     /// A BROKER resource (this broker, or the cluster default for an empty name): the dynamic
-    /// configs left after `new` are refused, since zkafka changes no broker config at run time;
-    /// an alteration leaving none writes `/config/brokers/<id or <default>>` as Kafka does.
+    /// configs left after `new` must all be keys zkafka applies at run time and valid on top of
+    /// the other layer; they are written to `/config/brokers/<id or <default>>` with a change
+    /// notification, as Kafka does, and every broker applies them when the notification arrives.
     async fn alter_broker_config(
         &self,
         name: &str,
@@ -214,10 +215,37 @@ impl KafkaApis {
             .map_err(server_error)?;
         let props = new(&current)?;
         refuse_dynamic_broker_configs(&props)?;
+        let other = if id.is_some() {
+            DEFAULT_ENTITY
+        } else {
+            &self.broker_id.to_string()
+        };
+        let other = zk
+            .get_entity_config("brokers", other)
+            .await
+            .map_err(server_error)?;
+        let (default, own) = if id.is_some() {
+            (&other, &props)
+        } else {
+            (&props, &other)
+        };
+        if let Some(message) = self.dynamic.statics().mistyped(&props) {
+            return Err(AlterRefusal::new(ResponseError::InvalidRequest, message));
+        }
+        self.dynamic
+            .statics()
+            .with_dynamic(default, own)
+            .map_err(|e| {
+                AlterRefusal::new(
+                    ResponseError::InvalidRequest,
+                    format!("Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"),
+                )
+            })?;
         if !validate_only {
             zk.set_entity_config("brokers", &entity, &props)
                 .await
                 .map_err(server_error)?;
+            info!(broker = %entity, ?props, "dynamic broker config altered");
         }
         Ok(())
     }

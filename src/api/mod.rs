@@ -44,7 +44,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::config::KafkaConfig;
+use crate::config::{DynamicBrokerConfig, KafkaConfig};
 use crate::controller::ControllerHandle;
 use crate::coordinator::GroupCoordinator;
 use crate::metadata::MetadataCache;
@@ -62,6 +62,8 @@ pub use request_processing::RequestProcessing;
 pub struct KafkaApis {
     pub broker_id: i32,
     pub config: Arc<KafkaConfig>,
+    /// The configuration in force with the dynamic broker configs (topic defaults come from it).
+    pub dynamic: Arc<DynamicBrokerConfig>,
     pub replicas: Arc<ReplicaManager>,
     pub metadata: Arc<MetadataCache>,
     pub zk: watch::Receiver<KafkaZkClient>,

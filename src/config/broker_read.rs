@@ -303,6 +303,8 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             1.0,
         )?,
         explicit,
+        dynamic_broker: BTreeMap::new(),
+        dynamic_default: BTreeMap::new(),
         known: BTreeMap::new(),
     })
     .and_then(cross_checks)
