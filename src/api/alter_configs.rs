@@ -21,15 +21,13 @@ use crate::config::{
     apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
     refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
 };
+use crate::dynamic_config::DEFAULT_BROKER_ENTITY;
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 
 /// Config resource types (Kafka's `ConfigResource.Type` ids).
 pub(super) const RESOURCE_TOPIC: i8 = 2;
 pub(super) const RESOURCE_BROKER: i8 = 4;
-
-/// The entity name of cluster-wide dynamic broker configs (Kafka's `ConfigEntityName.Default`).
-const DEFAULT_ENTITY: &str = "<default>";
 
 /// Kafka's name of a resource type in error messages.
 pub(super) fn resource_type_name(id: i8) -> &'static str {
@@ -203,7 +201,7 @@ impl KafkaApis {
     ) -> Result<(), AlterRefusal> {
         let id = broker_resource(name, self.broker_id, "")
             .map_err(|(code, message)| AlterRefusal::new(code, message))?;
-        let entity = id.map_or_else(|| DEFAULT_ENTITY.to_owned(), |id| id.to_string());
+        let entity = id.map_or_else(|| DEFAULT_BROKER_ENTITY.to_owned(), |id| id.to_string());
         let zk = self.zk();
         let server_error = |e: crate::zk::ZkError| {
             warn!(broker = %entity, error = %e, "cannot alter broker config");
@@ -216,7 +214,7 @@ impl KafkaApis {
         let props = new(&current)?;
         refuse_dynamic_broker_configs(&props)?;
         let other = if id.is_some() {
-            DEFAULT_ENTITY
+            DEFAULT_BROKER_ENTITY
         } else {
             &self.broker_id.to_string()
         };
