@@ -242,3 +242,36 @@ def test_bad_requests_as_kafka(zkafka_cluster, kafka_cluster):
     assert k["cancel with none in progress"]["error"] == "NoReassignmentInProgressException"
     assert k["list"]["reassignments"] == 0
     assert seen["zkafka"] == seen["kafka"]
+
+
+@pytest.mark.timeout(240)
+def test_api_reassignment_survives_controller_failover(zkafka_cluster, zk_root, tmp_path):
+    """A reassignment started through the API and still in progress when the controller stops is
+    rebuilt by the next controller from the topic znode: --verify still lists it, and --cancel
+    then restores the original replicas."""
+    topic = unique_topic("failover")
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_json(topic, {0: [4, 1]}))
+    kafka_tool("kafka-topics", "--bootstrap-server", zkafka_cluster.bootstrap, "--create", "--topic",
+               topic, "--replica-assignment", "1:2")
+    before = assignment(zk_root, zkafka_cluster, topic)
+    with registered_broker(zk_root, zkafka_cluster, 4):
+        wait_until(lambda: 4 in ck_admin(zkafka_cluster.bootstrap).list_topics(timeout=10).brokers,
+                   30, what="broker 4 in the metadata")
+        reassign(zkafka_cluster, "--execute", "--reassignment-json-file", str(plan))
+        old = znode(zk_root, zkafka_cluster, "/controller")["brokerid"]
+        stopped = zkafka_cluster.broker(old)
+        stopped.sigterm(timeout=60)
+        try:
+            wait_until(lambda: (znode(zk_root, zkafka_cluster, "/controller") or {}).get(
+                "brokerid", old) != old, 30, what="another controller")
+            verify = reassign(zkafka_cluster, "--verify", "--preserve-throttles",
+                              "--reassignment-json-file", str(plan)).stdout
+            cancelled = reassign(zkafka_cluster, "--cancel", "--preserve-throttles",
+                                 "--reassignment-json-file", str(plan)).stdout
+        finally:
+            stopped.restart()
+        wait_until(lambda: assignment(zk_root, zkafka_cluster, topic) == before, 30,
+                   what="original replicas back")
+    assert f"Reassignment of partition {topic}-0 is still in progress." in verify
+    assert f"Successfully cancelled partition reassignment for: {topic}-0" in cancelled
