@@ -116,3 +116,42 @@ def test_not_applied_broker_config_refused(zkafka_cluster, zk_root):
     assert cp.returncode != 0
     assert "Cannot update these configs dynamically: Set(num.replica.fetchers)" in cp.stdout + cp.stderr
     assert znode(zk_root, zkafka_cluster, "/config/brokers/1") == before
+
+
+@pytest.mark.timeout(300)
+def test_log_cleaner_reconfigured_as_kafka(zkafka_cluster, kafka_cluster):
+    """Cluster-default log.cleaner.threads=2 and log.cleaner.backoff.ms are accepted and described
+    the same on both; more than double the threads is refused with Kafka's INVALID_CONFIG message;
+    every zkafka broker restarts its cleaner with two threads."""
+    seen = {}
+    for cluster in (zkafka_cluster, kafka_cluster):
+        try:
+            alter_broker(cluster, DEFAULT, "--add-config",
+                         "log.cleaner.threads=2,log.cleaner.backoff.ms=5000")
+
+            def described():
+                every = configs(cluster, "--describe", "--all", "--entity-type", "brokers",
+                                *BROKER_1).stdout
+                return (line_of(every, "log.cleaner.threads"),
+                        line_of(every, "log.cleaner.backoff.ms"))
+
+            shown = wait_until(lambda: (lambda d: d if "=2 " in d[0] else None)(described()), 60,
+                               interval=1, what=f"{cluster.kind}: the cleaner settings described")
+            bad = alter_broker(cluster, BROKER_1, "--add-config", "log.cleaner.threads=5",
+                               check=False)
+            refused = (bad.returncode, [l.strip() for l in (bad.stdout + bad.stderr).splitlines()
+                                        if "threads" in l and "with args" not in l][:1])
+        finally:
+            alter_broker(cluster, DEFAULT, "--delete-config",
+                         "log.cleaner.threads,log.cleaner.backoff.ms", check=False)
+        seen[cluster.kind] = (shown, refused)
+        if cluster is zkafka_cluster:
+            wait_until(lambda: all("log cleaner started threads=2" in b.log_text()
+                                   for b in zkafka_cluster.brokers), 30,
+                       what="every zkafka broker restarted its cleaner with two threads")
+    print(seen)
+    shown, refused = seen["kafka"]
+    assert shown[0].startswith("log.cleaner.threads=2 ")
+    assert "DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleaner.backoff.ms=5000" in shown[1]
+    assert refused[0] != 0 and "more than double" in refused[1][0], refused
+    assert seen["zkafka"] == seen["kafka"]

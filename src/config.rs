@@ -27,7 +27,7 @@ pub use alter::{
     refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
 };
 pub use broker::KafkaConfig;
-pub use dynamic_broker::{dynamic_key, DynamicBrokerConfig};
+pub use dynamic_broker::{check_reconfiguration, dynamic_key, DynamicBrokerConfig};
 pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};
 pub use properties::parse_properties;

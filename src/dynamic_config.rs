@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
 use crate::controller::{ControllerEvent, ControllerHandle};
+use crate::log::cleaner::{CleanerConfig, ReconfigurableCleaner};
 use crate::log::manager::log_config;
 use crate::replica::ReplicaManager;
 use crate::zk::{KafkaZkClient, ZkError};
@@ -38,6 +39,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub struct ConfigTargets {
     pub broker_id: i32,
     pub dynamic: Arc<DynamicBrokerConfig>,
+    pub cleaner: Arc<ReconfigurableCleaner>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: ControllerHandle,
 }
@@ -203,6 +205,14 @@ async fn apply_broker_change(
         };
         p.with_log(|log| log.update_config(log_config(&config)));
         p.set_min_insync_replicas(config.min_insync_replicas);
+    }
+    let cleaner = targets.cleaner.clone();
+    let settings = CleanerConfig::from_broker(&broker);
+    if tokio::task::spawn_blocking(move || cleaner.reconfigure(settings))
+        .await
+        .is_err()
+    {
+        warn!("the log cleaner's reconfiguration panicked");
     }
     info!(change = %child, partitions = partitions.len(), "applied broker config change");
     Ok(())

@@ -24,7 +24,7 @@ use crate::controller::{
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::dynamic_config::{load_broker_configs, run_config_changes, ConfigTargets};
-use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
+use crate::log::cleaner::{CleanableLog, CleanerConfig, LogSource, ReconfigurableCleaner};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::network;
@@ -258,10 +258,12 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         &controller,
         controller_queue,
     );
+    let cleaner = Arc::new(start_log_cleaner(&in_force, &replicas)?);
     let config_changes = tokio::spawn(run_config_changes(
         ConfigTargets {
             broker_id,
             dynamic: dynamic.clone(),
+            cleaner: cleaner.clone(),
             replicas: replicas.clone(),
             controller: controller.clone(),
         },
@@ -280,7 +282,6 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         },
         shutdown_rx,
     ));
-    let cleaner = start_log_cleaner(&config, &replicas)?;
 
     let mut current = zk;
     // Kafka's `enableRequestProcessing` at the end of start-up: once the controller has told this
@@ -339,9 +340,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let _ = housekeeping.await;
     let _ = config_changes.await;
     let _ = replication.await;
-    if let Some(cleaner) = cleaner {
-        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
-    }
+    let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
     }
@@ -371,15 +370,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
 fn start_log_cleaner(
     config: &KafkaConfig,
     replicas: &Arc<ReplicaManager>,
-) -> anyhow::Result<Option<LogCleaner>> {
-    let cleaner_config = CleanerConfig {
-        enable: config.log_cleaner_enable,
-        threads: config.log_cleaner_threads,
-        dedupe_buffer_size: config.log_cleaner_dedupe_buffer_size,
-        load_factor: config.log_cleaner_io_buffer_load_factor,
-        io_max_bytes_per_second: config.log_cleaner_io_max_bytes_per_second,
-        backoff_ms: config.log_cleaner_backoff_ms,
-    };
+) -> anyhow::Result<ReconfigurableCleaner> {
     let replicas = replicas.clone();
     let source: LogSource = Arc::new(move || {
         replicas
@@ -388,7 +379,7 @@ fn start_log_cleaner(
             .map(|p| p as Arc<dyn CleanableLog>)
             .collect()
     });
-    LogCleaner::start(&cleaner_config, &config.log_dirs, source)
+    ReconfigurableCleaner::start(CleanerConfig::from_broker(config), &config.log_dirs, source)
         .context("cannot start the log cleaner")
 }
 

@@ -18,8 +18,9 @@ use tracing::{info, warn};
 use super::describe_configs::broker_resource;
 use super::{encode, KafkaApis};
 use crate::config::{
-    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
-    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
+    apply_incremental_broker_ops, apply_incremental_topic_ops, check_reconfiguration,
+    legacy_topic_overrides, refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp,
+    AlterRefusal, IncrementalOp,
 };
 use crate::dynamic_config::DEFAULT_BROKER_ENTITY;
 use crate::metadata::str_bytes;
@@ -230,15 +231,21 @@ impl KafkaApis {
         if let Some(message) = self.dynamic.statics().mistyped(&props) {
             return Err(AlterRefusal::new(ResponseError::InvalidRequest, message));
         }
-        self.dynamic
+        // Kafka answers INVALID_REQUEST with its ConfigException's message: a value its config
+        // definition refuses as is (zkafka's own text here), a reconfiguration a component
+        // refuses wrapped as "Invalid dynamic configuration".
+        let invalid = |message: String| AlterRefusal::new(ResponseError::InvalidRequest, message);
+        let next = self
+            .dynamic
             .statics()
             .with_dynamic(default, own)
-            .map_err(|e| {
-                AlterRefusal::new(
-                    ResponseError::InvalidRequest,
-                    format!("Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"),
-                )
-            })?;
+            .map_err(|e| invalid(e.to_string()))?;
+        check_reconfiguration(&self.dynamic.current(), &next).map_err(|e| {
+            invalid(format!(
+                "Invalid value org.apache.kafka.common.config.ConfigException: {e} for \
+                 configuration Invalid dynamic configuration"
+            ))
+        })?;
         if !validate_only {
             zk.set_entity_config("brokers", &entity, &props)
                 .await

@@ -3,10 +3,10 @@
 //!
 //! zkafka applies at run time the broker keys that are topic-config defaults (`log.retention.ms`,
 //! `log.segment.bytes`, `message.max.bytes`, `log.cleanup.policy`, ... : Kafka's
-//! `DynamicLogConfig`), since every log's config is rebuilt from them when they change. Other keys
-//! Kafka changes at run time (listeners, thread pools, `num.replica.fetchers`, the log cleaner's
-//! own settings, `max.connections*`, replication throttles) are refused, as are the keys Kafka
-//! itself refuses, with Kafka's message.
+//! `DynamicLogConfig`), since every log's config is rebuilt from them when they change, and the
+//! log cleaner's settings, which restart its threads. Other keys Kafka changes at run time
+//! (listeners, thread pools, `num.replica.fetchers`, `max.connections*`, replication throttles)
+//! are refused, as are the keys Kafka itself refuses, with Kafka's message.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -16,11 +16,23 @@ use super::error::ConfigError;
 use super::registry::{Support, BROKER_KEYS};
 use super::topic_keys::KEYS;
 
-/// Broker keys that are the default of a topic config, minus `unclean.leader.election.enable` (the
-/// controller reads it at start-up only) and keys zkafka does not implement.
+/// The log cleaner's settings that a change applies by restarting its threads (Kafka's
+/// `LogCleaner.ReconfigurableConfigs`, less `log.cleaner.io.buffer.size`, which zkafka ignores).
+const CLEANER_KEYS: &[&str] = &[
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+];
+
+/// The broker keys zkafka changes at run time: those that are the default of a topic config (less
+/// `unclean.leader.election.enable`, which the controller reads at start-up only) and the log
+/// cleaner's, among the keys zkafka implements.
 pub fn dynamic_key(name: &str) -> bool {
     name != "unclean.leader.election.enable"
-        && KEYS.iter().any(|(_, synonyms, _)| synonyms.contains(&name))
+        && (KEYS.iter().any(|(_, synonyms, _)| synonyms.contains(&name))
+            || CLEANER_KEYS.contains(&name))
         && BROKER_KEYS
             .iter()
             .find(|d| d.name == name)
@@ -56,6 +68,25 @@ fn type_error(name: &str, value: &str, config_type: i8) -> Option<String> {
     Some(format!(
         "Invalid value {value} for configuration {name}: {wrong}"
     ))
+}
+
+/// Kafka's `LogCleaner.validateReconfiguration`: the thread count may at most double or halve.
+pub fn check_reconfiguration(current: &KafkaConfig, next: &KafkaConfig) -> Result<(), String> {
+    let (now, new) = (current.log_cleaner_threads, next.log_cleaner_threads);
+    if new < 1 {
+        return Err("Log cleaner threads should be at least 1".into());
+    }
+    if new < now / 2 {
+        return Err(format!(
+            "Log cleaner threads cannot be reduced to less than half the current value {now}"
+        ));
+    }
+    if new > now.saturating_mul(2) {
+        return Err(format!(
+            "Log cleaner threads cannot be increased to more than double the current value {now}"
+        ));
+    }
+    Ok(())
 }
 
 impl KafkaConfig {
@@ -181,6 +212,25 @@ mod tests {
         assert!(!dynamic_key("unclean.leader.election.enable"));
         assert!(!dynamic_key("leader.replication.throttled.rate"));
         assert!(!dynamic_key("log.dirs"));
+        assert!(dynamic_key("log.cleaner.threads"));
+        assert!(!dynamic_key("log.cleaner.enable"));
+        assert!(!dynamic_key("log.cleaner.io.buffer.size"));
+    }
+
+    #[test]
+    fn cleaner_threads_may_at_most_double_or_halve() {
+        let two = statics(&[("log.cleaner.threads", "2")]);
+        let with = |n: &str| statics(&[("log.cleaner.threads", n)]);
+        assert!(check_reconfiguration(&two, &with("4")).is_ok());
+        assert!(check_reconfiguration(&two, &with("1")).is_ok());
+        assert_eq!(
+            check_reconfiguration(&two, &with("5")).unwrap_err(),
+            "Log cleaner threads cannot be increased to more than double the current value 2"
+        );
+        assert_eq!(
+            check_reconfiguration(&with("6"), &with("2")).unwrap_err(),
+            "Log cleaner threads cannot be reduced to less than half the current value 6"
+        );
     }
 
     #[test]
