@@ -155,3 +155,37 @@ def test_log_cleaner_reconfigured_as_kafka(zkafka_cluster, kafka_cluster):
     assert "DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleaner.backoff.ms=5000" in shown[1]
     assert refused[0] != 0 and "more than double" in refused[1][0], refused
     assert seen["zkafka"] == seen["kafka"]
+
+
+def closed_at_once(broker) -> bool:
+    """Whether broker closes a connection from 127.0.0.2 without a request (refused by a quota)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(2)
+        s.connect((broker.host, broker.port))
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def test_connection_quota_changes_at_run_time(zkafka_cluster):
+    """max.connections.per.ip.overrides set on broker 1 while it runs refuses new connections from
+    the named address at once; deleting it lets them in again (other brokers are not affected)."""
+    one = zkafka_cluster.broker(1)
+    assert not closed_at_once(one)
+    try:
+        alter_broker(zkafka_cluster, BROKER_1, "--add-config",
+                     "max.connections.per.ip.overrides=[127.0.0.2:0]")
+        wait_until(lambda: closed_at_once(one), 30, interval=0.5,
+                   what="connections from 127.0.0.2 refused")
+        assert not closed_at_once(zkafka_cluster.broker(2))
+    finally:
+        alter_broker(zkafka_cluster, BROKER_1, "--delete-config", "max.connections.per.ip.overrides",
+                     check=False)
+    wait_until(lambda: not closed_at_once(one), 30, interval=0.5,
+               what="connections from 127.0.0.2 accepted again")

@@ -29,6 +29,7 @@ use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
 use crate::controller::{ControllerEvent, ControllerHandle};
 use crate::log::cleaner::{CleanerConfig, ReconfigurableCleaner};
 use crate::log::manager::log_config;
+use crate::network::QuotaLimits;
 use crate::replica::ReplicaManager;
 use crate::zk::{KafkaZkClient, ZkError};
 
@@ -40,6 +41,8 @@ pub struct ConfigTargets {
     pub broker_id: i32,
     pub dynamic: Arc<DynamicBrokerConfig>,
     pub cleaner: Arc<ReconfigurableCleaner>,
+    /// The socket server's connection quotas (`max.connections*`).
+    pub connection_quotas: watch::Sender<QuotaLimits>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: ControllerHandle,
 }
@@ -206,6 +209,12 @@ async fn apply_broker_change(
         p.with_log(|log| log.update_config(log_config(&config)));
         p.set_min_insync_replicas(config.min_insync_replicas);
     }
+    targets.connection_quotas.send_if_modified(|limits| {
+        let next = broker.network_config().quotas;
+        let changed = *limits != next;
+        *limits = next;
+        changed
+    });
     let cleaner = targets.cleaner.clone();
     let settings = CleanerConfig::from_broker(&broker);
     if tokio::task::spawn_blocking(move || cleaner.reconfigure(settings))

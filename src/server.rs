@@ -215,12 +215,14 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         follower_epochs: Default::default(),
         request_processing: Default::default(),
     });
-    let net_config = config.network_config();
+    let net_config = in_force.network_config();
+    let (quotas_tx, quotas_rx) = watch::channel(net_config.quotas.clone());
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
-    let network = tokio::spawn(network::serve(
+    let network = tokio::spawn(network::serve_with_quotas(
         listeners,
         apis.clone(),
         net_config,
+        quotas_rx,
         shutdown_rx.clone(),
     ));
 
@@ -264,6 +266,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
             broker_id,
             dynamic: dynamic.clone(),
             cleaner: cleaner.clone(),
+            connection_quotas: quotas_tx,
             replicas: replicas.clone(),
             controller: controller.clone(),
         },

@@ -3,9 +3,9 @@
 //!
 //! zkafka applies at run time the broker keys that are topic-config defaults (`log.retention.ms`,
 //! `log.segment.bytes`, `message.max.bytes`, `log.cleanup.policy`, ... : Kafka's
-//! `DynamicLogConfig`), since every log's config is rebuilt from them when they change, and the
-//! log cleaner's settings, which restart its threads. Other keys Kafka changes at run time
-//! (listeners, thread pools, `num.replica.fetchers`, `max.connections*`, replication throttles)
+//! `DynamicLogConfig`), since every log's config is rebuilt from them when they change, the log
+//! cleaner's settings, which restart its threads, and the connection quotas. Other keys Kafka
+//! changes at run time (listeners, thread pools, `num.replica.fetchers`, replication throttles)
 //! are refused, as are the keys Kafka itself refuses, with Kafka's message.
 
 use std::collections::BTreeMap;
@@ -26,13 +26,21 @@ const CLEANER_KEYS: &[&str] = &[
     "log.cleaner.backoff.ms",
 ];
 
+/// The connection quotas (Kafka's `DynamicConnectionQuota`, without per-listener keys).
+const CONNECTION_KEYS: &[&str] = &[
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
+];
+
 /// The broker keys zkafka changes at run time: those that are the default of a topic config (less
-/// `unclean.leader.election.enable`, which the controller reads at start-up only) and the log
-/// cleaner's, among the keys zkafka implements.
+/// `unclean.leader.election.enable`, which the controller reads at start-up only), the log
+/// cleaner's and the connection quotas, among the keys zkafka implements.
 pub fn dynamic_key(name: &str) -> bool {
     name != "unclean.leader.election.enable"
         && (KEYS.iter().any(|(_, synonyms, _)| synonyms.contains(&name))
-            || CLEANER_KEYS.contains(&name))
+            || CLEANER_KEYS.contains(&name)
+            || CONNECTION_KEYS.contains(&name))
         && BROKER_KEYS
             .iter()
             .find(|d| d.name == name)
@@ -215,6 +223,7 @@ mod tests {
         assert!(dynamic_key("log.cleaner.threads"));
         assert!(!dynamic_key("log.cleaner.enable"));
         assert!(!dynamic_key("log.cleaner.io.buffer.size"));
+        assert!(dynamic_key("max.connections.per.ip"));
     }
 
     #[test]
