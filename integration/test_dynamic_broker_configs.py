@@ -163,7 +163,7 @@ def closed_at_once(broker) -> bool:
 
     with socket.socket() as s:
         s.bind(("127.0.0.2", 0))
-        s.settimeout(2)
+        s.settimeout(1)
         s.connect((broker.host, broker.port))
         try:
             return s.recv(1) == b""
