@@ -9,6 +9,7 @@
 mod alter;
 mod broker;
 mod broker_read;
+mod dynamic_broker;
 mod error;
 mod listener;
 mod properties;
@@ -26,6 +27,7 @@ pub use alter::{
     refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
 };
 pub use broker::KafkaConfig;
+pub use dynamic_broker::{check_reconfiguration, dynamic_key, DynamicBrokerConfig};
 pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};
 pub use properties::parse_properties;

@@ -17,14 +17,14 @@ use tracing::{error, info, warn};
 
 use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
-use crate::config::{KafkaConfig, TopicConfig};
+use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
 use crate::controller::{
     self, request_controlled_shutdown, ControlledShutdownSettings, ControllerConfig,
     ControllerEvent, ControllerHandle,
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
-use crate::dynamic_config::{run_config_changes, ConfigTargets};
-use crate::log::cleaner::{CleanableLog, CleanerConfig, LogCleaner, LogSource};
+use crate::dynamic_config::{load_broker_configs, run_config_changes, ConfigTargets};
+use crate::log::cleaner::{CleanableLog, CleanerConfig, LogSource, ReconfigurableCleaner};
 use crate::log::manager::{log_config, LogManager};
 use crate::metadata::MetadataCache;
 use crate::metrics;
@@ -175,9 +175,18 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let Some((cluster_id, broker_id)) = signals.unless_stopped(steps).await? else {
         return Ok(());
     };
+    let dynamic = Arc::new(DynamicBrokerConfig::new(config.clone()));
+    let loading = async {
+        load_broker_configs(&zk, broker_id, &dynamic)
+            .await
+            .context("cannot read /config/brokers")
+    };
+    let Some(in_force) = signals.unless_stopped(loading).await? else {
+        return Ok(());
+    };
     let logs = LogManager::open(&config.log_dirs, broker_id, &cluster_id)?;
     let defaults =
-        TopicConfig::new(&config, &Default::default()).context("invalid topic defaults")?;
+        TopicConfig::new(&in_force, &Default::default()).context("invalid topic defaults")?;
     let loaded = logs.load_logs(&log_config(&defaults))?;
     let replicas = Arc::new(ReplicaManager::new(broker_id, logs, loaded));
     let metadata = Arc::new(MetadataCache::new(cluster_id.clone()));
@@ -198,6 +207,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let apis = Arc::new(KafkaApis {
         broker_id,
         config: config.clone(),
+        dynamic: dynamic.clone(),
         replicas: replicas.clone(),
         metadata: metadata.clone(),
         zk: zk_rx.clone(),
@@ -208,12 +218,14 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         follower_epochs: Default::default(),
         request_processing: Default::default(),
     });
-    let net_config = config.network_config();
+    let net_config = in_force.network_config();
+    let (quotas_tx, quotas_rx) = watch::channel(net_config.quotas.clone());
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
-    let network = tokio::spawn(network::serve(
+    let network = tokio::spawn(network::serve_with_quotas(
         listeners,
         apis.clone(),
         net_config,
+        quotas_rx,
         shutdown_rx.clone(),
     ));
     let state = metrics::LiveBroker {
@@ -263,9 +275,13 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         zk_rx.clone(),
         shutdown_rx.clone(),
     ));
+    let cleaner = Arc::new(start_log_cleaner(&in_force, &replicas)?);
     let config_changes = tokio::spawn(run_config_changes(
         ConfigTargets {
-            config: config.clone(),
+            broker_id,
+            dynamic: dynamic.clone(),
+            cleaner: cleaner.clone(),
+            connection_quotas: quotas_tx,
             replicas: replicas.clone(),
             controller: controller.clone(),
         },
@@ -284,7 +300,6 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         },
         shutdown_rx,
     ));
-    let cleaner = start_log_cleaner(&config, &replicas)?;
 
     let mut current = zk;
     // Kafka's `enableRequestProcessing` at the end of start-up: once the controller has told this
@@ -348,9 +363,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let _ = dir_failures.await;
     let _ = config_changes.await;
     let _ = replication.await;
-    if let Some(cleaner) = cleaner {
-        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
-    }
+    let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
     if let Err(e) = replicas.shutdown() {
         error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
     }
@@ -404,15 +417,7 @@ async fn start_metrics(
 fn start_log_cleaner(
     config: &KafkaConfig,
     replicas: &Arc<ReplicaManager>,
-) -> anyhow::Result<Option<LogCleaner>> {
-    let cleaner_config = CleanerConfig {
-        enable: config.log_cleaner_enable,
-        threads: config.log_cleaner_threads,
-        dedupe_buffer_size: config.log_cleaner_dedupe_buffer_size,
-        load_factor: config.log_cleaner_io_buffer_load_factor,
-        io_max_bytes_per_second: config.log_cleaner_io_max_bytes_per_second,
-        backoff_ms: config.log_cleaner_backoff_ms,
-    };
+) -> anyhow::Result<ReconfigurableCleaner> {
     let replicas = replicas.clone();
     let source: LogSource = Arc::new(move || {
         replicas
@@ -421,7 +426,7 @@ fn start_log_cleaner(
             .map(|p| p as Arc<dyn CleanableLog>)
             .collect()
     });
-    LogCleaner::start(&cleaner_config, &config.log_dirs, source)
+    ReconfigurableCleaner::start(CleanerConfig::from_broker(config), &config.log_dirs, source)
         .context("cannot start the log cleaner")
 }
 

@@ -54,7 +54,7 @@ impl KafkaApis {
     ) -> Result<Uuid, Refusal> {
         validate_topic_name(name)
             .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))?;
-        let config = TopicConfig::new(&self.config, configs)
+        let config = TopicConfig::new(&self.dynamic.current(), configs)
             .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))?;
         for ignored in config.ignored_overrides() {
             warn!(
@@ -188,7 +188,7 @@ impl KafkaApis {
                 validate_topic_name(&name)
                     .map_err(|m| Refusal::new(ResponseError::InvalidTopicException, m))
                     .and_then(|_| {
-                        TopicConfig::new(&self.config, &configs)
+                        TopicConfig::new(&self.dynamic.current(), &configs)
                             .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))
                     })
                     .and_then(|_| match &assignment {

@@ -18,18 +18,17 @@ use tracing::{info, warn};
 use super::describe_configs::broker_resource;
 use super::{encode, KafkaApis};
 use crate::config::{
-    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
-    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
+    apply_incremental_broker_ops, apply_incremental_topic_ops, check_reconfiguration,
+    legacy_topic_overrides, refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp,
+    AlterRefusal, IncrementalOp,
 };
+use crate::dynamic_config::DEFAULT_BROKER_ENTITY;
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 
 /// Config resource types (Kafka's `ConfigResource.Type` ids).
 pub(super) const RESOURCE_TOPIC: i8 = 2;
 pub(super) const RESOURCE_BROKER: i8 = 4;
-
-/// The entity name of cluster-wide dynamic broker configs (Kafka's `ConfigEntityName.Default`).
-const DEFAULT_ENTITY: &str = "<default>";
 
 /// Kafka's name of a resource type in error messages.
 pub(super) fn resource_type_name(id: i8) -> &'static str {
@@ -180,7 +179,7 @@ impl KafkaApis {
                 format!("The topic '{topic}' does not exist."),
             ));
         }
-        validate_topic_overrides(&self.config, topic, &overrides)?;
+        validate_topic_overrides(&self.dynamic.current(), topic, &overrides)?;
         if validate_only {
             return Ok(());
         }
@@ -192,8 +191,9 @@ impl KafkaApis {
     }
 
     /// A BROKER resource (this broker, or the cluster default for an empty name): the dynamic
-    /// configs left after `new` are refused, since zkafka changes no broker config at run time;
-    /// an alteration leaving none writes `/config/brokers/<id or <default>>` as Kafka does.
+    /// configs left after `new` must all be keys zkafka applies at run time and valid on top of
+    /// the other layer; they are written to `/config/brokers/<id or <default>>` with a change
+    /// notification, as Kafka does, and every broker applies them when the notification arrives.
     async fn alter_broker_config(
         &self,
         name: &str,
@@ -202,7 +202,7 @@ impl KafkaApis {
     ) -> Result<(), AlterRefusal> {
         let id = broker_resource(name, self.broker_id, "")
             .map_err(|(code, message)| AlterRefusal::new(code, message))?;
-        let entity = id.map_or_else(|| DEFAULT_ENTITY.to_owned(), |id| id.to_string());
+        let entity = id.map_or_else(|| DEFAULT_BROKER_ENTITY.to_owned(), |id| id.to_string());
         let zk = self.zk();
         let server_error = |e: crate::zk::ZkError| {
             warn!(broker = %entity, error = %e, "cannot alter broker config");
@@ -214,10 +214,43 @@ impl KafkaApis {
             .map_err(server_error)?;
         let props = new(&current)?;
         refuse_dynamic_broker_configs(&props)?;
+        let other = if id.is_some() {
+            DEFAULT_BROKER_ENTITY
+        } else {
+            &self.broker_id.to_string()
+        };
+        let other = zk
+            .get_entity_config("brokers", other)
+            .await
+            .map_err(server_error)?;
+        let (default, own) = if id.is_some() {
+            (&other, &props)
+        } else {
+            (&props, &other)
+        };
+        if let Some(message) = self.dynamic.statics().mistyped(&props) {
+            return Err(AlterRefusal::new(ResponseError::InvalidRequest, message));
+        }
+        // Kafka answers INVALID_REQUEST with its ConfigException's message: a value its config
+        // definition refuses as is (zkafka's own text here), a reconfiguration a component
+        // refuses wrapped as "Invalid dynamic configuration".
+        let invalid = |message: String| AlterRefusal::new(ResponseError::InvalidRequest, message);
+        let next = self
+            .dynamic
+            .statics()
+            .with_dynamic(default, own)
+            .map_err(|e| invalid(e.to_string()))?;
+        check_reconfiguration(&self.dynamic.current(), &next).map_err(|e| {
+            invalid(format!(
+                "Invalid value org.apache.kafka.common.config.ConfigException: {e} for \
+                 configuration Invalid dynamic configuration"
+            ))
+        })?;
         if !validate_only {
             zk.set_entity_config("brokers", &entity, &props)
                 .await
                 .map_err(server_error)?;
+            info!(broker = %entity, ?props, "dynamic broker config altered");
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! DescribeConfigs (`kafka-configs --describe`) for TOPIC and BROKER resources.
 //!
 //! A topic's configs are the broker's defaults overlaid with `/config/topics/<t>`; a broker's are
-//! its static configuration. zkafka applies no dynamic broker configs (`/config/brokers/...`), so
-//! none is described, the default-broker resource (empty name) has no entries, and every broker
-//! key is read-only.
+//! its static configuration under the dynamic broker configs in force (`/config/brokers/<id>`,
+//! then `/config/brokers/<default>`); the default-broker resource (empty name) has the dynamic
+//! defaults alone, as in Kafka.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -89,8 +89,12 @@ impl KafkaApis {
                 .with_resource_name(r.resource_name.clone());
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => self.topic_entries(&name).await,
-                RESOURCE_BROKER => broker_resource(&name, self.broker_id, " or empty string")
-                    .map(|id| id.map(|_| self.config.describe()).unwrap_or_default()),
+                RESOURCE_BROKER => {
+                    broker_resource(&name, self.broker_id, " or empty string").map(|id| match id {
+                        Some(_) => self.dynamic.current().describe(),
+                        None => self.dynamic.current().describe_dynamic_default(),
+                    })
+                }
                 other => Err((
                     ResponseError::InvalidRequest,
                     format!(
@@ -138,7 +142,7 @@ impl KafkaApis {
             .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?
             .remove(topic)
             .unwrap_or_default();
-        let config = TopicConfig::new(&self.config, &overrides)
+        let config = TopicConfig::new(&self.dynamic.current(), &overrides)
             .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
         Ok(config.describe().to_vec())
     }

@@ -91,9 +91,9 @@ impl KafkaApis {
             .map(|t| {
                 let empty = Default::default();
                 let o = overrides.get(&t).unwrap_or(&empty);
-                let config = TopicConfig::new(&self.config, o).or_else(|e| {
+                let config = TopicConfig::new(&self.dynamic.current(), o).or_else(|e| {
                     warn!(topic = %t, error = %e, "invalid topic config; using broker defaults");
-                    TopicConfig::new(&self.config, &Default::default())
+                    TopicConfig::new(&self.dynamic.current(), &Default::default())
                 });
                 (t, config)
             })

@@ -19,6 +19,7 @@ mod inter_broker;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
+mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod replica_assignment;
@@ -34,7 +35,7 @@ use kafka_protocol::protocol::Encodable;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::config::KafkaConfig;
+use crate::config::{DynamicBrokerConfig, KafkaConfig};
 use crate::controller::ControllerHandle;
 use crate::coordinator::GroupCoordinator;
 use crate::metadata::MetadataCache;
@@ -53,6 +54,8 @@ pub use request_processing::RequestProcessing;
 pub struct KafkaApis {
     pub broker_id: i32,
     pub config: Arc<KafkaConfig>,
+    /// The configuration in force with the dynamic broker configs (topic defaults come from it).
+    pub dynamic: Arc<DynamicBrokerConfig>,
     pub replicas: Arc<ReplicaManager>,
     pub metadata: Arc<MetadataCache>,
     pub zk: watch::Receiver<KafkaZkClient>,
@@ -125,6 +128,12 @@ impl KafkaApis {
             RequestKind::ElectLeaders(req) => self.elect_leaders(req, v).await,
             RequestKind::DeleteRecords(req) => self.delete_records(req, v).await,
             RequestKind::DescribeLogDirs(req) => self.describe_log_dirs(req, v).await,
+            RequestKind::AlterPartitionReassignments(req) => {
+                self.alter_partition_reassignments(req, v).await
+            }
+            RequestKind::ListPartitionReassignments(req) => {
+                self.list_partition_reassignments(req, v).await
+            }
             RequestKind::IncrementalAlterConfigs(req) => {
                 self.incremental_alter_configs(req, v).await
             }

@@ -179,8 +179,7 @@ fn subtract<'a>(mut list: Vec<&'a str>, remove: &[&str]) -> Vec<&'a str> {
 }
 
 /// The dynamic broker configs an IncrementalAlterConfigs request would leave in
-/// `/config/brokers/<id or <default>>`. Only which keys remain matters: zkafka updates none at run
-/// time ([`refuse_dynamic_broker_configs`]).
+/// `/config/brokers/<id or <default>>` (checked by [`refuse_dynamic_broker_configs`]).
 pub fn apply_incremental_broker_ops(
     current: &BTreeMap<String, String>,
     ops: &[IncrementalOp],
@@ -201,14 +200,18 @@ pub fn apply_incremental_broker_ops(
     Ok(props)
 }
 
-/// zkafka applies no broker config at run time, so any dynamic broker config is refused with
-/// Kafka 3.9's refusal of a key that is not dynamic (its `ConfigAdminManager` answers
-/// INVALID_REQUEST). An empty set is accepted, as Kafka does.
+/// Refuses the dynamic broker configs zkafka does not apply at run time (see
+/// [`super::dynamic_key`]) with Kafka 3.9's refusal of a key that is not dynamic (INVALID_REQUEST),
+/// naming them.
 pub fn refuse_dynamic_broker_configs(props: &BTreeMap<String, String>) -> Result<(), AlterRefusal> {
-    if props.is_empty() {
+    let keys: Vec<&str> = props
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !super::dynamic_key(k))
+        .collect();
+    if keys.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&str> = props.keys().map(String::as_str).collect();
     Err(AlterRefusal::invalid_request(format!(
         "Cannot update these configs dynamically: Set({})",
         keys.join(", ")
@@ -396,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn broker_configs_are_refused_unless_none_remain() {
+    fn broker_configs_zkafka_does_not_apply_are_refused() {
         let current = map(&[("log.retention.ms", "1")]);
         let left = apply_incremental_broker_ops(
             &current,
@@ -419,6 +422,7 @@ mod tests {
         )
         .expect("valid ops");
         assert_eq!(refuse_dynamic_broker_configs(&none), Ok(()));
+        assert_eq!(refuse_dynamic_broker_configs(&current), Ok(()));
     }
 
     #[test]

@@ -186,6 +186,10 @@ pub struct KafkaConfig {
     /// Every key set explicitly (file + overrides) with its raw value, so DescribeConfigs can tell
     /// STATIC_BROKER_CONFIG from DEFAULT_CONFIG.
     pub(crate) explicit: BTreeMap<String, String>,
+    /// The dynamic configs applied from `/config/brokers/<id>` (empty in a static config).
+    pub(crate) dynamic_broker: BTreeMap<String, String>,
+    /// The dynamic configs applied from `/config/brokers/<default>`.
+    pub(crate) dynamic_default: BTreeMap<String, String>,
     /// Every key zkafka reads, with Kafka's default and type (for [`KafkaConfig::describe`]).
     pub(super) known: BTreeMap<&'static str, KeyInfo>,
 }
@@ -283,40 +287,53 @@ impl KafkaConfig {
     }
 
     /// Every broker key zkafka knows, sorted by name, for DescribeConfigs on a BROKER resource
-    /// (`kafka-configs --describe --all --entity-type brokers`). All are read-only: zkafka has no
-    /// dynamic broker configs. Keys zkafka does not implement (refused or harmless) show Kafka's
-    /// default, which is what zkafka does, never a set value that took no effect. Values of keys
-    /// naming a password are hidden, as Kafka hides sensitive values.
+    /// (`kafka-configs --describe --all --entity-type brokers`), each from its highest layer:
+    /// this broker's dynamic config, the dynamic default, the static configuration, Kafka's
+    /// default. Only the keys zkafka changes at run time are writable. Keys zkafka does not
+    /// implement (refused or harmless) show Kafka's default, which is what zkafka does, never a
+    /// set value that took no effect. Values of keys naming a password are hidden, as Kafka hides
+    /// sensitive values.
     pub fn describe(&self) -> Vec<ConfigEntry> {
         let implemented = self.known.iter().map(|(name, info)| {
-            let set = self.explicit.get(*name);
-            (
-                *name,
-                set.cloned().or(info.default.clone()),
-                set.is_some(),
-                info.config_type,
-                true,
-            )
+            let layered = [
+                (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
+                (
+                    &self.dynamic_default,
+                    ConfigSource::DynamicDefaultBrokerConfig,
+                ),
+                (&self.explicit, ConfigSource::StaticBrokerConfig),
+            ]
+            .into_iter()
+            .find_map(|(layer, source)| Some((layer.get(*name)?.clone(), source)));
+            let (value, source) = match layered {
+                Some((v, source)) => (Some(v), source),
+                None => (info.default.clone(), ConfigSource::DefaultConfig),
+            };
+            (*name, value, source, info.config_type, true)
         });
         let not_implemented = BROKER_KEYS
             .iter()
             .filter(|d| d.support != Support::Implemented)
-            .map(|d| (d.name, d.default_value(), false, 2, false));
+            .map(|d| {
+                (
+                    d.name,
+                    d.default_value(),
+                    ConfigSource::DefaultConfig,
+                    2,
+                    false,
+                )
+            });
         let mut entries: Vec<ConfigEntry> = implemented
             .chain(not_implemented)
-            .map(|(name, value, set, config_type, acted_on)| {
+            .map(|(name, value, source, config_type, acted_on)| {
                 let is_sensitive = super::synonyms::is_sensitive(name);
                 ConfigEntry {
                     name: name.to_owned(),
                     value: if is_sensitive { None } else { value },
-                    is_default: !set,
+                    is_default: source == ConfigSource::DefaultConfig,
                     is_sensitive,
-                    read_only: true,
-                    source: if set {
-                        ConfigSource::StaticBrokerConfig
-                    } else {
-                        ConfigSource::DefaultConfig
-                    },
+                    read_only: !super::dynamic_broker::dynamic_key(name),
+                    source,
                     config_type,
                     broker_synonym: None,
                     synonyms: self.synonyms(
@@ -329,6 +346,23 @@ impl KafkaConfig {
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries
+    }
+
+    /// The cluster-wide dynamic defaults, for DescribeConfigs on the default BROKER resource (an
+    /// empty name): each with only its dynamic-default synonyms, as Kafka describes them.
+    pub fn describe_dynamic_default(&self) -> Vec<ConfigEntry> {
+        self.describe()
+            .into_iter()
+            .filter(|e| self.dynamic_default.contains_key(&e.name))
+            .map(|mut e| {
+                e.value = self.dynamic_default.get(&e.name).cloned();
+                e.source = ConfigSource::DynamicDefaultBrokerConfig;
+                e.is_default = false;
+                e.synonyms
+                    .retain(|s| s.source == ConfigSource::DynamicDefaultBrokerConfig);
+                e
+            })
+            .collect()
     }
 
     /// The listener controller traffic uses: `control.plane.listener.name`, else the inter-broker

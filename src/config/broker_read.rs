@@ -305,6 +305,8 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         metrics_host: p.string("metrics.host", "0.0.0.0"),
         metrics_port: metrics_port(p)?,
         explicit,
+        dynamic_broker: BTreeMap::new(),
+        dynamic_default: BTreeMap::new(),
         known: BTreeMap::new(),
     })
     .and_then(cross_checks)

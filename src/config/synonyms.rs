@@ -3,6 +3,8 @@
 //! is set in, in Kafka's order of precedence. `kafka-configs --describe` prints them, so they
 //! follow Kafka's rules exactly, quirks included.
 
+use std::collections::BTreeMap;
+
 use super::broker::KafkaConfig;
 use super::registry::BROKER_KEYS;
 use super::topic::ConfigSource;
@@ -57,18 +59,31 @@ impl KafkaConfig {
         }
     }
 
-    /// The synonyms of broker key `primary` whose group is `names`: every static setting, then
-    /// every Kafka default, dropping those before the first entry named `primary` (Kafka's
+    /// The synonyms of broker key `primary` whose group is `names`: every dynamic per-broker
+    /// setting, every dynamic default, every static setting, then every Kafka default, dropping those before the first entry named `primary` (Kafka's
     /// `dropWhile`, meant for listener overrides: so `log.retention.hours=1` alone is not listed as
     /// a synonym of `log.retention.ms`). `with_static` is false for keys zkafka does not implement,
     /// whose set value takes no effect.
-    pub(crate) fn synonyms(
-        &self,
+    pub(crate) fn synonyms<'a>(
+        &'a self,
         primary: &str,
         names: &[&str],
         with_static: bool,
     ) -> Vec<Synonym> {
         let hide = |name: &str, v: String| (!is_sensitive(name)).then_some(v);
+        let layer = |map: &'a BTreeMap<String, String>, source: ConfigSource| {
+            names.iter().filter_map(move |n| {
+                Some(Synonym {
+                    name: (*n).to_owned(),
+                    value: hide(n, map.get(*n)?.clone()),
+                    source,
+                })
+            })
+        };
+        let dynamic = layer(&self.dynamic_broker, ConfigSource::DynamicBrokerConfig).chain(layer(
+            &self.dynamic_default,
+            ConfigSource::DynamicDefaultBrokerConfig,
+        ));
         let statics = names.iter().filter(|_| with_static).filter_map(|n| {
             let v = self.explicit.get(*n)?;
             Some(Synonym {
@@ -84,7 +99,8 @@ impl KafkaConfig {
                 source: ConfigSource::DefaultConfig,
             })
         });
-        statics
+        dynamic
+            .chain(statics)
             .chain(defaults)
             .skip_while(|s| s.name != primary)
             .collect()

@@ -20,6 +20,10 @@ pub use super::topic_keys::TOPIC_CONFIG_NAMES;
 pub enum ConfigSource {
     /// A topic override (`/config/topics/<topic>`).
     TopicConfig = 1,
+    /// This broker's dynamic config (`/config/brokers/<id>`).
+    DynamicBrokerConfig = 2,
+    /// The cluster-wide dynamic default (`/config/brokers/<default>`).
+    DynamicDefaultBrokerConfig = 3,
     /// Set in `server.properties` / `--override`.
     StaticBrokerConfig = 4,
     /// Kafka's default.
@@ -142,6 +146,24 @@ impl TopicConfig {
                     ConfigSource::DefaultConfig,
                 ),
                 Some(v) => (v.trim().to_owned(), ConfigSource::TopicConfig),
+                None if synonyms
+                    .iter()
+                    .any(|s| broker.dynamic_broker.contains_key(*s)) =>
+                {
+                    (
+                        broker_value(broker, name),
+                        ConfigSource::DynamicBrokerConfig,
+                    )
+                }
+                None if synonyms
+                    .iter()
+                    .any(|s| broker.dynamic_default.contains_key(*s)) =>
+                {
+                    (
+                        broker_value(broker, name),
+                        ConfigSource::DynamicDefaultBrokerConfig,
+                    )
+                }
                 None if synonyms.iter().any(|s| broker.explicit.contains_key(*s)) => {
                     (broker_value(broker, name), ConfigSource::StaticBrokerConfig)
                 }

@@ -116,6 +116,13 @@ impl Controller {
                     let outcomes = self.on_elect_leaders(partitions, kind).await?;
                     let _ = reply.send(Ok(outcomes));
                 }
+                ControllerEvent::AlterReassignments { partitions, reply } => {
+                    let outcomes = self.on_alter_reassignments(partitions).await?;
+                    let _ = reply.send(Ok(outcomes));
+                }
+                ControllerEvent::ListReassignments { partitions, reply } => {
+                    let _ = reply.send(Ok(self.on_list_reassignments(partitions)));
+                }
                 ControllerEvent::ControlledShutdown {
                     broker_id,
                     broker_epoch,

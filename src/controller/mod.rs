@@ -15,6 +15,7 @@ mod handlers;
 mod log_dirs;
 mod preferred;
 mod reassignment;
+mod reassignment_api;
 mod requests;
 mod shutdown;
 mod shutdown_request;
@@ -35,6 +36,9 @@ use crate::zk::{KafkaZkClient, ZkError};
 
 pub use context::{LeaderIsr, Tp};
 pub use elect_leaders::{ElectionOutcome, ElectionType};
+pub use reassignment_api::{
+    AlterReassignmentsOutcome, ListReassignmentsOutcome, OngoingReassignment, ReassignOutcome,
+};
 pub use shutdown_request::{request_controlled_shutdown, ControlledShutdownSettings};
 
 /// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
@@ -89,6 +93,16 @@ pub enum ControllerEvent {
         partitions: Option<Vec<Tp>>,
         kind: ElectionType,
         reply: oneshot::Sender<ElectLeadersOutcome>,
+    },
+    /// An AlterPartitionReassignments request (a None target cancels); answered through `reply`.
+    AlterReassignments {
+        partitions: Vec<(Tp, Option<Vec<i32>>)>,
+        reply: oneshot::Sender<AlterReassignmentsOutcome>,
+    },
+    /// A ListPartitionReassignments request (every partition when None); answered through `reply`.
+    ListReassignments {
+        partitions: Option<Vec<Tp>>,
+        reply: oneshot::Sender<ListReassignmentsOutcome>,
     },
     /// A broker asks to shut down in a controlled way; answered through `reply`.
     ControlledShutdown {
@@ -233,6 +247,12 @@ fn refuse(event: ControllerEvent) {
             let _ = reply.send(Err(ResponseError::NotController));
         }
         ControllerEvent::ElectLeaders { reply, .. } => {
+            let _ = reply.send(Err(ResponseError::NotController));
+        }
+        ControllerEvent::AlterReassignments { reply, .. } => {
+            let _ = reply.send(Err(ResponseError::NotController));
+        }
+        ControllerEvent::ListReassignments { reply, .. } => {
             let _ = reply.send(Err(ResponseError::NotController));
         }
         _ => {}

@@ -38,8 +38,12 @@ pub fn invalid_target(model: &ClusterModel, tp: &Tp, target: &[i32]) -> Option<&
     None
 }
 
-/// Whether every target replica is in the ISR (Kafka's `isReassignmentComplete`).
+/// Whether the reassignment can finish (Kafka's `isReassignmentComplete`): it adds and removes
+/// nothing (a cancellation, a reordering), or every target replica is in the ISR.
 pub fn caught_up(model: &ClusterModel, tp: &Tp, r: &Reassignment) -> bool {
+    if r.adding().is_empty() && r.removing().is_empty() {
+        return true;
+    }
     model
         .states
         .get(tp)
@@ -48,7 +52,8 @@ pub fn caught_up(model: &ClusterModel, tp: &Tp, r: &Reassignment) -> bool {
 
 /// The state that finishes a reassignment: the leader stays if it is in TRS and can lead, else the
 /// first TRS member that is live and in the ISR leads (`ReassignPartitionLeaderElectionStrategy`);
-/// ORS - TRS leave the ISR; the leader epoch is bumped. None if no TRS member can lead.
+/// every replica outside TRS leaves the ISR (ORS - TRS, and the adding replicas of a replaced or
+/// cancelled reassignment); the leader epoch is bumped. None if no TRS member can lead.
 pub fn finishing_state(
     model: &ClusterModel,
     tp: &Tp,
@@ -64,20 +69,39 @@ pub fn finishing_state(
     } else {
         r.target.iter().copied().find(can_lead)?
     };
-    let removing = r.removing();
     let isr: Vec<i32> = current
         .isr
         .iter()
         .copied()
-        .filter(|b| !removing.contains(b))
+        .filter(|b| r.target.contains(b))
         .collect();
     Some(current.next(leader, isr, controller_epoch))
 }
 
-/// The same leader and ISR with a new leader epoch, so replicas accept the new replica set.
-fn bumped(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<LeaderIsr> {
+/// The state that starts (or replaces) a reassignment whose replica set is now `model.replicas`:
+/// a new leader epoch, so replicas accept the new set; replicas a replaced reassignment was adding
+/// and no longer is leave the ISR (Kafka's `OfflineReplica` transition of U3), and a leader among
+/// them hands over to the first live in-sync replica left.
+fn restarted(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<LeaderIsr> {
     let current = model.states.get(tp)?;
-    Some(current.next(current.leader, current.isr.clone(), controller_epoch))
+    let replicas = model.replicas(tp);
+    let isr: Vec<i32> = current
+        .isr
+        .iter()
+        .copied()
+        .filter(|b| replicas.contains(b))
+        .collect();
+    let leader = if replicas.contains(&current.leader) {
+        current.leader
+    } else {
+        let eligible = model.eligible();
+        replicas
+            .iter()
+            .copied()
+            .find(|b| isr.contains(b) && eligible.contains_key(b))
+            .unwrap_or(current.leader)
+    };
+    Some(current.next(leader, isr, controller_epoch))
 }
 
 impl Controller {
@@ -125,16 +149,25 @@ impl Controller {
     }
 
     /// Step 1: RS = TRS + ORS in the topic znode and the model, new leader epoch, LeaderAndIsr to RS.
-    async fn start_reassignments(
+    /// A reassignment that replaces (or cancels) one in progress stops the replicas the old one was
+    /// adding and the new one does not keep (Kafka's step U3).
+    pub(super) async fn start_reassignments(
         &mut self,
         new: Vec<(Tp, Vec<i32>, Vec<i32>)>,
     ) -> Result<(), ZkError> {
         let started = Instant::now();
         let mut topics = BTreeSet::new();
         let mut tps = Vec::new();
+        let mut unneeded: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
         for (tp, original, target) in new {
             let r = Reassignment { original, target };
-            self.set_replicas(&tp, r.all_replicas());
+            let replicas = r.all_replicas();
+            for b in self.model.replicas(&tp) {
+                if !replicas.contains(b) {
+                    unneeded.entry(*b).or_default().push(tp.clone());
+                }
+            }
+            self.set_replicas(&tp, replicas);
             topics.insert(tp.0.clone());
             self.model.reassignments.insert(tp.clone(), r);
             tps.push(tp);
@@ -152,10 +185,11 @@ impl Controller {
             })
             .cloned()
             .collect();
-        let changed = self.decide_and_write(&behind, bumped).await?;
+        let changed = self.decide_and_write(&behind, restarted).await?;
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         self.send_leader_and_isr(&changed, false);
         self.send_update_metadata(&brokers, &changed, &[]);
+        self.stop_replicas(unneeded);
         info!(
             partitions = changed.len(),
             ms = started.elapsed().as_millis() as u64,
@@ -204,17 +238,7 @@ impl Controller {
         self.write_topic_znodes(&topics).await?;
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         self.send_leader_and_isr(&written, false);
-        removed.retain(|b, _| self.model.live.contains_key(b));
-        for (b, req) in requests::stop_replica(
-            &self.model,
-            &self.epoch,
-            self.config.broker_id,
-            &removed,
-            true,
-        ) {
-            self.channels
-                .send(b, ControlRequest::StopReplica(req, None));
-        }
+        self.stop_replicas(removed);
         self.send_update_metadata(&brokers, &written, &[]);
         self.remove_reassignment_entries(&written).await?;
         info!(
@@ -223,6 +247,22 @@ impl Controller {
             "reassignment completed"
         );
         Ok(())
+    }
+
+    /// StopReplica with delete to the live brokers among `removed` (replicas leaving a partition).
+    fn stop_replicas(&self, mut removed: BTreeMap<i32, Vec<Tp>>) {
+        removed.retain(|b, _| self.model.live.contains_key(b));
+        for (b, req) in requests::stop_replica(
+            &self.model,
+            &self.epoch,
+            self.config.broker_id,
+            &removed,
+            true,
+        ) {
+            info!(broker = b, partitions = ?removed.get(&b), "stopping replicas a reassignment removed");
+            self.channels
+                .send(b, ControlRequest::StopReplica(req, None));
+        }
     }
 
     fn set_replicas(&mut self, tp: &Tp, replicas: Vec<i32>) {
@@ -276,7 +316,7 @@ impl Controller {
     }
 
     /// Removes finished or invalid entries from `/admin/reassign_partitions` (deleting it when empty).
-    async fn remove_reassignment_entries(&mut self, done: &[Tp]) -> Result<(), ZkError> {
+    pub(super) async fn remove_reassignment_entries(&mut self, done: &[Tp]) -> Result<(), ZkError> {
         if done.is_empty() {
             return Ok(());
         }

@@ -72,7 +72,7 @@ impl Phase {
 }
 
 /// Kafka's names of controller events (`ControllerEvent` subclasses / `ControllerState`s).
-pub(crate) const EVENTS: [&str; 16] = [
+pub(crate) const EVENTS: [&str; 18] = [
     "Startup",
     "ControllerChange",
     "BrokerChange",
@@ -89,6 +89,8 @@ pub(crate) const EVENTS: [&str; 16] = [
     "ControlledShutdown",
     "LogDirEventNotification",
     "LeaderAndIsrResponseReceived",
+    "ApiPartitionReassignment",
+    "ListPartitionReassignments",
 ];
 const STARTUP: usize = 0;
 const BROKER_CHANGE: usize = 2;
@@ -111,6 +113,8 @@ fn event_index(event: &ControllerEvent) -> usize {
         ControllerEvent::ControlledShutdown { .. } => 13,
         ControllerEvent::LogDirEventNotification => 14,
         ControllerEvent::LeaderAndIsrResponseReceived { .. } => 15,
+        ControllerEvent::AlterReassignments { .. } => 16,
+        ControllerEvent::ListReassignments { .. } => 17,
     }
 }
 

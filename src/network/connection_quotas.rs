@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// The configured limits (`usize::MAX` = unlimited, Kafka's `Int.MAX` default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,8 @@ pub(crate) enum QuotaExceeded {
 /// Live connection counts, shared by every listener's acceptor.
 #[derive(Debug)]
 pub(crate) struct ConnectionQuotas {
-    limits: QuotaLimits,
+    /// Replaced when a dynamic broker config changes them; connections already open stay.
+    limits: RwLock<QuotaLimits>,
     counts: Mutex<Counts>,
 }
 
@@ -76,7 +77,7 @@ pub(crate) struct Slot {
 impl ConnectionQuotas {
     pub(crate) fn new(limits: QuotaLimits) -> Arc<Self> {
         Arc::new(ConnectionQuotas {
-            limits,
+            limits: RwLock::new(limits),
             counts: Mutex::new(Counts::default()),
         })
     }
@@ -90,13 +91,18 @@ impl ConnectionQuotas {
         ip: IpAddr,
     ) -> Result<Slot, QuotaExceeded> {
         let ip = ip.to_canonical();
-        let counts_toward_total = self.limits.unlimited_listener.as_deref() != Some(listener);
-        let per_ip_limit = self
-            .limits
-            .per_ip_overrides
-            .get(&ip)
-            .copied()
-            .unwrap_or(self.limits.max_connections_per_ip);
+        let (counts_toward_total, per_ip_limit, max_connections) = {
+            let limits = self.limits.read().unwrap_or_else(PoisonError::into_inner);
+            (
+                limits.unlimited_listener.as_deref() != Some(listener),
+                limits
+                    .per_ip_overrides
+                    .get(&ip)
+                    .copied()
+                    .unwrap_or(limits.max_connections_per_ip),
+                limits.max_connections,
+            )
+        };
         // The counts stay consistent even if a holder panicked: every update is one statement.
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
@@ -106,9 +112,9 @@ impl ConnectionQuotas {
                 limit: per_ip_limit,
             });
         }
-        if counts_toward_total && counts.total >= self.limits.max_connections {
+        if counts_toward_total && counts.total >= max_connections {
             return Err(QuotaExceeded::Broker {
-                limit: self.limits.max_connections,
+                limit: max_connections,
             });
         }
         *counts.per_ip.entry(ip).or_default() += 1;
@@ -120,6 +126,11 @@ impl ConnectionQuotas {
             ip,
             counts_toward_total,
         })
+    }
+
+    /// New limits for the connections accepted from now on (Kafka's dynamic `max.connections*`).
+    pub(crate) fn set_limits(&self, limits: QuotaLimits) {
+        *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
     }
 
     #[cfg(test)]
@@ -207,5 +218,19 @@ mod tests {
         let c = q.acquire("CLIENT", ip("10.0.0.3")).unwrap();
         drop((a, c, internal));
         assert_eq!(q.live(), (0, 0));
+    }
+
+    #[test]
+    fn new_limits_apply_to_new_connections_only() {
+        let q = ConnectionQuotas::new(QuotaLimits::default());
+        let open = q.acquire("PLAINTEXT", ip("10.0.0.1")).unwrap();
+        q.set_limits(QuotaLimits {
+            max_connections_per_ip: 1,
+            ..QuotaLimits::default()
+        });
+        assert!(q.acquire("PLAINTEXT", ip("10.0.0.1")).is_err());
+        assert!(q.acquire("PLAINTEXT", ip("10.0.0.2")).is_ok());
+        drop(open);
+        assert!(q.acquire("PLAINTEXT", ip("10.0.0.1")).is_ok());
     }
 }

@@ -31,7 +31,7 @@ pub use header::{
     decode_request_header, encode_response_header, request_header_version, response_header_version,
     HeaderError,
 };
-pub use server::{bind, serve, BoundListener};
+pub use server::{bind, serve, serve_with_quotas, BoundListener};
 
 /// One decoded request, as handed to the [`RequestHandler`].
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use tracing::{error, info, warn, Instrument};
 
 use super::connection::{serve_connection, ConnectionSettings};
 use super::connection_quotas::ConnectionQuotas;
-use super::{NetworkConfig, RequestHandler};
+use super::{NetworkConfig, QuotaLimits, RequestHandler};
 
 /// A bound listener socket: what `listeners` asked for and the address the OS gave it.
 #[derive(Debug)]
@@ -65,8 +65,34 @@ pub async fn serve<H: RequestHandler>(
     cfg: NetworkConfig,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let (_fixed, quotas) = watch::channel(cfg.quotas.clone());
+    serve_with_quotas(listeners, handler, cfg, quotas, shutdown).await
+}
+
+/// [`serve`], with connection quotas that change whenever `quotas` does (dynamic broker
+/// configs): connections accepted afterwards are counted against the new limits.
+pub async fn serve_with_quotas<H: RequestHandler>(
+    listeners: Vec<BoundListener>,
+    handler: Arc<H>,
+    cfg: NetworkConfig,
+    mut updates: watch::Receiver<QuotaLimits>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
     let mut acceptors = JoinSet::new();
-    let quotas = ConnectionQuotas::new(cfg.quotas.clone());
+    let quotas = ConnectionQuotas::new(updates.borrow_and_update().clone());
+    let updated = quotas.clone();
+    tokio::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let limits = updates.borrow_and_update().clone();
+            info!(
+                max_connections = limits.max_connections,
+                max_connections_per_ip = limits.max_connections_per_ip,
+                overrides = limits.per_ip_overrides.len(),
+                "connection quotas changed"
+            );
+            updated.set_limits(limits);
+        }
+    });
     let settings = ConnectionSettings::from(&cfg);
     for l in listeners {
         let span = tracing::info_span!("listener", name = %l.name, address = %l.local_addr);

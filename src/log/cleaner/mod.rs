@@ -7,7 +7,8 @@
 //! - `cleaner` maps the dirty section and rewrites segments into `.cleaned` files;
 //! - `throttler` enforces `log.cleaner.io.max.bytes.per.second`;
 //! - `log_cleaner` runs `log.cleaner.threads` threads with `log.cleaner.backoff.ms` between
-//!   idle rounds.
+//!   idle rounds;
+//! - `reconfigure` restarts them when a dynamic broker config changes those settings.
 //!
 //! The swap of cleaned segments into the log, and its recovery after a crash, live with the
 //! log (`replace_segments.rs`, `recovery.rs`), since they change the log's files.
@@ -17,6 +18,7 @@ mod cleaner;
 mod cleaner_manager;
 mod log_cleaner;
 mod offset_map;
+mod reconfigure;
 mod throttler;
 
 #[cfg(test)]
@@ -28,6 +30,7 @@ use crate::log::{Log, LogError};
 
 pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;
 pub use log_cleaner::{CleanerConfig, LogCleaner, LogSource};
+pub use reconfigure::ReconfigurableCleaner;
 
 /// A hosted log the cleaner may clean: the replica layer's partition.
 pub trait CleanableLog: Send + Sync {
