@@ -3,6 +3,7 @@
 //!
 //! - [`api`]: request handlers, one file per API family, and the served versions (`KafkaApis`).
 //! - [`cli`]: the `zkafka` command: `server`, `topics`, `perf`.
+//! - [`clock`]: the wall clock in milliseconds (`Time`).
 //! - [`client`]: a small pipelined Kafka client for inter-broker requests and the tools.
 //! - [`config`]: `server.properties` and topic configs with Kafka's keys and defaults.
 //! - [`controller`]: election through `/controller` and the active controller (`KafkaController`).
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod coordinator;

@@ -7,7 +7,6 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::fetch::check_leader_epoch;
 use super::{encode, KafkaApis};
 use crate::network::Reply;
 use crate::replica::{log_error_code, Partition};
@@ -66,7 +65,7 @@ impl KafkaApis {
                                 } else {
                                     -1
                                 };
-                                check_leader_epoch(&p, epoch)
+                                p.check_leader_epoch(epoch)
                                     .and_then(|_| lookup(&p, q.timestamp, consumer))
                             }
                             Some(_) => Err(ResponseError::NotLeaderOrFollower),

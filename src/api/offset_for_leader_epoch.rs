@@ -11,7 +11,6 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::fetch::check_leader_epoch;
 use super::{encode, KafkaApis};
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
@@ -84,7 +83,7 @@ impl KafkaApis {
                 ResponseError::UnknownTopicOrPartition
             });
         };
-        check_leader_epoch(&p, current_leader_epoch)?;
+        p.check_leader_epoch(current_leader_epoch)?;
         if !p.is_leader() {
             return Err(ResponseError::NotLeaderOrFollower);
         }

@@ -17,10 +17,11 @@ use kafka_protocol::messages::{
 use super::admin::store_error_code;
 use super::config::OFFSET_METADATA_MAX_BYTES;
 use super::group::GroupState;
-use super::group_coordinator::{now_ms, GroupCoordinator};
+use super::group_coordinator::GroupCoordinator;
 use super::response::s;
 use super::store::{is_znode_safe, OffsetExtra, OffsetWrite, TopicPartition};
 use super::sync::validate_member;
+use crate::clock::now_ms;
 
 impl GroupCoordinator {
     pub async fn offset_commit(

@@ -329,7 +329,7 @@ fn oversized_request_is_a_record_list_error() {
 fn producer_state_rebuild_skips_only_expired_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
-    let now = crate::log::partition_log::wall_clock_ms();
+    let now = crate::clock::now_ms();
     log.append_as_leader(&batch(1, 0, (2, 0, 0), 5), 0, now)
         .unwrap();
     fill_from(&mut log, 1, 20);

@@ -3,7 +3,8 @@
 
 use tracing::info;
 
-use crate::log::partition_log::{wall_clock_ms, Log};
+use crate::clock::now_ms;
+use crate::log::partition_log::Log;
 use crate::log::segment::LogSegment;
 use crate::log::LogError;
 
@@ -54,12 +55,8 @@ impl Log {
         for segment in self.segments.drain(..) {
             segment.delete()?;
         }
-        self.segments.push(LogSegment::open(
-            &self.dir,
-            offset,
-            &self.config,
-            wall_clock_ms(),
-        )?);
+        self.segments
+            .push(LogSegment::open(&self.dir, offset, &self.config, now_ms())?);
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.recovery_point = offset;

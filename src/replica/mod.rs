@@ -6,7 +6,11 @@
 //! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
 mod alter_partition;
+mod append_records;
+mod delayed_fetch;
+mod delayed_produce;
 mod delete_records;
+mod fetch_messages;
 mod fetcher;
 mod fetcher_io;
 mod fetcher_manager;
@@ -35,6 +39,10 @@ use kafka_protocol::messages::{
 };
 use tracing::{debug, info, warn};
 
+pub use append_records::{AppendOutcome, AppendParams, AppendTarget};
+pub use delayed_fetch::DelayedFetch;
+pub use delayed_produce::DelayedProduce;
+pub use fetch_messages::{FetchOutcome, FetchParams, FetchPartitionData, FetchTarget};
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
 pub use log_dirs::{LogDirInfo, PartitionLogInfo};
@@ -188,7 +196,7 @@ impl ReplicaManager {
             None => self.create_partition(topic, state.partition_index, topic_id, configs)?,
         };
         partition.set_topic_id(topic_id);
-        let changed = partition.apply_leader_and_isr(state, replication::now_ms())?;
+        let changed = partition.apply_leader_and_isr(state, crate::clock::now_ms())?;
         let role = partition.role();
         if changed {
             let position = partition.fetch_position();

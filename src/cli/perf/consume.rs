@@ -15,9 +15,10 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::cli::timefmt::{format_ms, now_ms};
+use crate::cli::timefmt::format_ms;
 use crate::client::batch::summarize;
 use crate::client::{check_code, list_offset, ClientError, ClusterClient, EARLIEST_TIMESTAMP};
+use crate::clock::now_ms;
 
 /// Fetch v12 is the last version that names topics (v13+ use topic ids).
 const FETCH_MAX_VERSION: i16 = 12;

@@ -277,7 +277,7 @@ fn a_producers_last_batch_survives_empty_and_keeps_its_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let handle = open_log(dir.path());
     // Producer state older than a day is not rebuilt at open: use the real clock.
-    let ts = crate::log::partition_log::wall_clock_ms();
+    let ts = crate::clock::now_ms();
     {
         let mut log = handle.lock_log();
         let kvs = [
