@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{AlterPartitionRequest, BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -325,7 +326,11 @@ async fn preferred_leaders_return_after_a_restart() {
         .send(req(vec![leader, 2], &moved, stat.version, epoch), 1)
         .await
         .expect("AlterPartition answer");
-    assert_eq!(resp.error_code, 41, "NOT_CONTROLLER from a non-controller");
+    assert_eq!(
+        resp.error_code,
+        ResponseError::NotController.code(),
+        "NOT_CONTROLLER from a non-controller"
+    );
 
     // A stale partition epoch is refused by the controller.
     let controller = c.connect(1).await;

@@ -75,6 +75,7 @@ pub fn decode_response<R: Request>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::error::ResponseError;
     use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
 
     #[test]
@@ -95,7 +96,8 @@ mod tests {
     #[test]
     fn response_round_trip_and_correlation_peek() {
         // ApiVersions responses always use header v0, even at flexible versions.
-        let resp = ApiVersionsResponse::default().with_error_code(35);
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code());
         let mut buf = BytesMut::new();
         ResponseHeader::default()
             .with_correlation_id(7)
@@ -106,7 +108,7 @@ mod tests {
         assert_eq!(peek_correlation_id(&frame), Some(7));
         let (h, r) = decode_response::<ApiVersionsRequest>(frame, 3).unwrap();
         assert_eq!(h.correlation_id, 7);
-        assert_eq!(r.error_code, 35);
+        assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
     }
 
     #[test]

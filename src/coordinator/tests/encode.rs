@@ -2,6 +2,7 @@
 //! for (a nullable field left `None` in a version where it is not nullable fails to encode).
 
 use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
@@ -33,7 +34,7 @@ async fn every_response_encodes_at_every_version() {
             .join_group(join_req(&g, "", None, &["t"]), v, "client", "/h")
             .await;
         enc("JoinGroup (first)", &first, v);
-        let first = if first.error_code == 79 {
+        let first = if first.error_code == ResponseError::MemberIdRequired.code() {
             c.join_group(
                 join_req(&g, &first.member_id, None, &["t"]),
                 v,

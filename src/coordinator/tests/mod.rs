@@ -8,6 +8,7 @@ mod rebalance;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
 use kafka_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use kafka_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
@@ -81,7 +82,7 @@ pub(crate) async fn join(
                 "/10.0.0.1",
             )
             .await;
-        if resp.error_code == 79 {
+        if resp.error_code == ResponseError::MemberIdRequired.code() {
             member_id = resp.member_id.to_string();
             continue;
         }

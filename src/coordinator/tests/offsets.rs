@@ -1,5 +1,6 @@
 //! OffsetCommit / OffsetFetch / OffsetDelete / DeleteGroups / ListGroups rules.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::offset_commit_request::{
@@ -269,7 +270,8 @@ async fn delete_groups_and_offsets() {
     let resp = c.offset_delete(del, 0).await;
     assert_eq!(resp.error_code, 0);
     assert_eq!(
-        resp.topics[0].partitions[0].error_code, 86,
+        resp.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code(),
         "GROUP_SUBSCRIBED_TO_TOPIC"
     );
     assert_eq!(resp.topics[1].partitions[0].error_code, 0);
@@ -309,9 +311,9 @@ async fn names_that_cannot_be_znodes_are_refused() {
     assert_eq!(codes(&resp), vec![24], "INVALID_GROUP_ID");
     assert_eq!(store.commit_calls(), 1);
     let f = c.offset_fetch(fetch_req("x/y", None), 7).await;
-    assert_eq!(f.error_code, 24);
+    assert_eq!(f.error_code, ResponseError::InvalidGroupId.code());
     let join = c
         .join_group(join_req("..", "", None, &["t"]), 5, "c", "/h")
         .await;
-    assert_eq!(join.error_code, 24);
+    assert_eq!(join.error_code, ResponseError::InvalidGroupId.code());
 }
