@@ -11,7 +11,7 @@ mod channel;
 mod context;
 mod elect_leaders;
 mod election;
-mod handlers;
+mod event_loop;
 mod preferred;
 mod reassignment;
 mod requests;
@@ -250,7 +250,7 @@ async fn run(
                 let started = Instant::now();
                 handle.active.store(true, Ordering::Release);
                 let outcome =
-                    handlers::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
+                    event_loop::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
                         .run(&mut events, &mut shutdown, started)
                         .await;
                 handle.active.store(false, Ordering::Release);
