@@ -6,6 +6,7 @@
 //! - [`clock`]: the wall clock in milliseconds (`Time`).
 //! - [`client`]: a small pipelined Kafka client for inter-broker requests and the tools.
 //! - [`config`]: `server.properties` and topic configs with Kafka's keys and defaults.
+//! - [`controlled_shutdown`]: the broker asking the controller to move its leaderships away.
 //! - [`controller`]: election through `/controller` and the active controller (`KafkaController`).
 //! - [`coordinator`]: consumer groups with offsets in ZooKeeper (`GroupCoordinator`).
 //! - [`dynamic_config`]: topic config changes from `/config/changes` (`ZkConfigManager`).
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod controlled_shutdown;
 pub mod controller;
 pub mod coordinator;
 pub mod dynamic_config;

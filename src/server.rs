@@ -19,9 +19,9 @@ use tracing::{error, info, warn};
 use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
 use crate::config::{KafkaConfig, TopicConfig};
+use crate::controlled_shutdown::{request_controlled_shutdown, ControlledShutdownSettings};
 use crate::controller::{
-    self, request_controlled_shutdown, ControlledShutdownSettings, ControllerConfig,
-    ControllerEvent, ControllerHandle, ControllerQueue,
+    self, ControllerConfig, ControllerEvent, ControllerHandle, ControllerQueue,
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::dynamic_config::{run_config_changes, ConfigTargets};

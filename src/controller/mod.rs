@@ -16,7 +16,6 @@ mod preferred;
 mod reassignment;
 mod requests;
 mod shutdown;
-mod shutdown_request;
 mod topic_config;
 mod topic_deletion;
 mod writes;
@@ -34,7 +33,6 @@ use crate::zk::{KafkaZkClient, ZkError};
 
 pub use context::{LeaderIsr, Tp};
 pub use elect_leaders::{ElectionOutcome, ElectionType};
-pub use shutdown_request::{request_controlled_shutdown, ControlledShutdownSettings};
 
 /// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
 pub type ShutdownOutcome = Result<Vec<Tp>, ResponseError>;
