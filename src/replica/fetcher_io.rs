@@ -1,4 +1,4 @@
-//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch, ListOffsets) and what their
+//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch; ListOffsets is `client::list_offset_as`) and what their
 //! answers mean per partition, kept apart from the fetcher's state machine in `fetcher.rs`.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::fetcher::FetcherConfig;
 use super::partition::Partition;
-use crate::client::{list_offset_as, ClientError, Connection, DEBUGGING_REPLICA_ID};
+use crate::client::{ClientError, Connection};
 use crate::metadata::str_bytes;
 
 /// Highest Fetch version we send (Kafka 3.9).
@@ -28,7 +28,6 @@ const FETCH_REPLICA_STATE_VERSION: i16 = 15;
 const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
 /// OffsetForLeaderEpoch v3 added the replica id.
 const OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION: i16 = 3;
-pub use crate::client::{EARLIEST_TIMESTAMP as EARLIEST, LATEST_TIMESTAMP as LATEST};
 
 /// A partition as the fetcher asks for it: the replica and the leader epoch it follows.
 pub(super) struct PartitionRequest {
@@ -194,16 +193,6 @@ pub(super) async fn offsets_for_leader_epoch(
                 .unwrap_or(Err(ResponseError::UnknownServerError))
         })
         .collect())
-}
-
-/// The leader's log end ([`LATEST`]) or log start ([`EARLIEST`]) of one partition.
-pub(super) async fn leader_offset(
-    conn: &Connection,
-    topic: &str,
-    partition: i32,
-    timestamp: i64,
-) -> Result<i64, ClientError> {
-    list_offset_as(conn, DEBUGGING_REPLICA_ID, topic, partition, timestamp).await
 }
 
 #[cfg(test)]
