@@ -1,5 +1,6 @@
-//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch; ListOffsets is `client::list_offset_as`) and what their
-//! answers mean per partition, kept apart from the fetcher's state machine in `fetcher.rs`.
+//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch; ListOffsets is
+//! `client::list_offset_as`) and what their answers mean per partition, kept apart from the
+//! fetcher's state machine in `fetcher.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
