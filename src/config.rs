@@ -22,8 +22,8 @@ mod values;
 mod zookeeper;
 
 pub use alter::{
-    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
-    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
+    apply_incremental_ops, legacy_topic_overrides, refuse_dynamic_broker_configs,
+    validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp, Overrides,
 };
 pub use broker::KafkaConfig;
 pub use error::ConfigError;

@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::describe_configs::broker_resource;
 use super::{encode, KafkaApis};
 use crate::config::{
-    apply_incremental_broker_ops, apply_incremental_topic_ops, legacy_topic_overrides,
-    refuse_dynamic_broker_configs, validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp,
+    apply_incremental_ops, legacy_topic_overrides, refuse_dynamic_broker_configs,
+    validate_topic_overrides, AlterOp, AlterRefusal, IncrementalOp, Overrides,
 };
 use crate::metadata::str_bytes;
 use crate::network::Reply;
@@ -93,13 +93,13 @@ impl KafkaApis {
                 (_, Err(refusal)) => Err(refusal),
                 (RESOURCE_TOPIC, Ok(ops)) => {
                     self.alter_topic_config(&name, req.validate_only, |current| {
-                        apply_incremental_topic_ops(current, &ops)
+                        apply_incremental_ops(current, &ops, Overrides::Topic)
                     })
                     .await
                 }
                 (RESOURCE_BROKER, Ok(ops)) => {
                     self.alter_broker_config(&name, req.validate_only, |current| {
-                        apply_incremental_broker_ops(current, &ops)
+                        apply_incremental_ops(current, &ops, Overrides::Broker)
                     })
                     .await
                 }

@@ -110,23 +110,32 @@ fn check_incremental_ops(ops: &[IncrementalOp]) -> Result<(), AlterRefusal> {
     Ok(())
 }
 
-/// Applies IncrementalAlterConfigs operations to a topic's current overrides.
-pub fn apply_incremental_topic_ops(
+/// Whose overrides an IncrementalAlterConfigs changes: a topic's (APPEND and SUBTRACT work on
+/// its list keys) or a broker's, where only which keys remain matters, since zkafka updates no
+/// broker config at run time ([`refuse_dynamic_broker_configs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overrides {
+    Topic,
+    Broker,
+}
+
+/// Applies IncrementalAlterConfigs operations to a resource's current overrides (for a broker,
+/// those in `/config/brokers/<id or <default>>`).
+pub fn apply_incremental_ops(
     current: &BTreeMap<String, String>,
     ops: &[IncrementalOp],
+    overrides: Overrides,
 ) -> Result<BTreeMap<String, String>, AlterRefusal> {
     check_incremental_ops(ops)?;
     let mut props = current.clone();
     for (key, op, value) in ops {
+        // Only DELETE may carry no value (check_incremental_ops).
         let value = value.as_deref().unwrap_or("");
         match op {
-            AlterOp::Set => {
-                props.insert(key.clone(), value.to_owned());
-            }
             AlterOp::Delete => {
                 props.remove(key);
             }
-            AlterOp::Append | AlterOp::Subtract => {
+            AlterOp::Append | AlterOp::Subtract if overrides == Overrides::Topic => {
                 let default = list_default(key, *op)?;
                 // Kafka splits on bare commas, without trimming, and keeps duplicates.
                 let old: Vec<&str> = props
@@ -141,6 +150,9 @@ pub fn apply_incremental_topic_ops(
                     subtract(old, &given)
                 };
                 props.insert(key.clone(), new.join(","));
+            }
+            _ => {
+                props.insert(key.clone(), value.to_owned());
             }
         }
     }
@@ -176,29 +188,6 @@ fn subtract<'a>(mut list: Vec<&'a str>, remove: &[&str]) -> Vec<&'a str> {
         }
     }
     list
-}
-
-/// The dynamic broker configs an IncrementalAlterConfigs request would leave in
-/// `/config/brokers/<id or <default>>`. Only which keys remain matters: zkafka updates none at run
-/// time ([`refuse_dynamic_broker_configs`]).
-pub fn apply_incremental_broker_ops(
-    current: &BTreeMap<String, String>,
-    ops: &[IncrementalOp],
-) -> Result<BTreeMap<String, String>, AlterRefusal> {
-    check_incremental_ops(ops)?;
-    let mut props = current.clone();
-    for (key, op, value) in ops {
-        match (op, value) {
-            (AlterOp::Delete, _) => {
-                props.remove(key);
-            }
-            (_, Some(v)) => {
-                props.insert(key.clone(), v.clone());
-            }
-            (_, None) => {}
-        }
-    }
-    Ok(props)
 }
 
 /// zkafka applies no broker config at run time, so any dynamic broker config is refused with
@@ -295,13 +284,14 @@ mod tests {
     #[test]
     fn set_and_delete_change_only_their_keys() {
         let current = map(&[("retention.ms", "1000"), ("segment.ms", "2000")]);
-        let new = apply_incremental_topic_ops(
+        let new = apply_incremental_ops(
             &current,
             &[
                 op("retention.ms", AlterOp::Set, Some("7200000")),
                 op("segment.ms", AlterOp::Delete, None),
                 op("flush.ms", AlterOp::Delete, None),
             ],
+            Overrides::Topic,
         )
         .expect("valid ops");
         assert_eq!(new, map(&[("retention.ms", "7200000")]));
@@ -309,15 +299,17 @@ mod tests {
 
     #[test]
     fn lists_grow_from_kafkas_default_and_shrink_one_occurrence_at_a_time() {
-        let appended = apply_incremental_topic_ops(
+        let appended = apply_incremental_ops(
             &BTreeMap::new(),
             &[op("cleanup.policy", AlterOp::Append, Some("compact"))],
+            Overrides::Topic,
         )
         .expect("append");
         assert_eq!(appended, map(&[("cleanup.policy", "delete,compact")]));
-        let subtracted = apply_incremental_topic_ops(
+        let subtracted = apply_incremental_ops(
             &map(&[("cleanup.policy", "compact,delete,compact")]),
             &[op("cleanup.policy", AlterOp::Subtract, Some("compact"))],
+            Overrides::Topic,
         )
         .expect("subtract");
         assert_eq!(subtracted, map(&[("cleanup.policy", "delete,compact")]));
@@ -326,7 +318,7 @@ mod tests {
     #[test]
     fn refusals_carry_kafkas_codes_and_messages() {
         let refused = |ops: &[IncrementalOp]| {
-            apply_incremental_topic_ops(&BTreeMap::new(), ops).expect_err("refused")
+            apply_incremental_ops(&BTreeMap::new(), ops, Overrides::Topic).expect_err("refused")
         };
         assert_eq!(
             refused(&[op("retention.ms", AlterOp::Append, Some("1"))]),
@@ -398,12 +390,13 @@ mod tests {
     #[test]
     fn broker_configs_are_refused_unless_none_remain() {
         let current = map(&[("log.retention.ms", "1")]);
-        let left = apply_incremental_broker_ops(
+        let left = apply_incremental_ops(
             &current,
             &[
                 op("num.partitions", AlterOp::Set, Some("5")),
                 op("log.retention.ms", AlterOp::Delete, None),
             ],
+            Overrides::Broker,
         )
         .expect("valid ops");
         assert_eq!(left, map(&[("num.partitions", "5")]));
@@ -413,9 +406,10 @@ mod tests {
                 "Cannot update these configs dynamically: Set(num.partitions)"
             ))
         );
-        let none = apply_incremental_broker_ops(
+        let none = apply_incremental_ops(
             &current,
             &[op("log.retention.ms", AlterOp::Delete, None)],
+            Overrides::Broker,
         )
         .expect("valid ops");
         assert_eq!(refuse_dynamic_broker_configs(&none), Ok(()));
