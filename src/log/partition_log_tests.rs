@@ -13,9 +13,7 @@ use crate::log::test_util::{batch, simple};
 
 #[test]
 fn append_and_read_across_rolls() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 40, 3);
+    let (dir, log) = filled(40, 3);
     assert_eq!(log.log_end_offset(), 120);
     assert!(
         log.segments.len() > 3,
@@ -54,9 +52,7 @@ fn append_and_read_across_rolls() {
 
 #[test]
 fn index_entries_point_at_their_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 12, 2);
+    let (dir, log) = filled(12, 2);
     let seg = log.segments[0].files().clone();
     assert!(seg.offset_index.entries() > 0);
     let raw = fs::read(dir.path().join(file_name(0, "index"))).unwrap();

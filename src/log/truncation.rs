@@ -75,9 +75,7 @@ mod tests {
 
     #[test]
     fn truncation_into_an_earlier_segment_removes_later_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
-        fill(&mut log, 30, 3);
+        let (dir, mut log) = filled(30, 3);
         let segments = log.segments.len();
         let last_base = log.segments[segments - 1].base_offset();
         // 31 lies inside the batch 30..=32: the whole batch goes, the log end becomes 31.
