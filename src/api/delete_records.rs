@@ -5,7 +5,6 @@
 //! the smallest log start of all replicas): it reports the leader's new log start, and the
 //! followers follow on their next fetch (docs/differences.md).
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -22,32 +21,24 @@ impl KafkaApis {
             .iter()
             .map(|t| {
                 let topic = t.name.0.as_str();
-                let partitions =
-                    t.partitions
-                        .iter()
-                        .map(|p| {
-                            let outcome = match self.replicas.partition(topic, p.partition_index) {
-                                Some(partition) => partition.delete_records_on_leader(p.offset),
-                                // Kafka's getPartitionOrException: a partition the cluster has but
-                                // this broker does not host is NOT_LEADER_OR_FOLLOWER.
-                                None if view.topics.get(topic).is_some_and(|m| {
-                                    m.partitions.contains_key(&p.partition_index)
-                                }) =>
-                                {
-                                    Err(ResponseError::NotLeaderOrFollower)
-                                }
-                                None => Err(ResponseError::UnknownTopicOrPartition),
-                            };
-                            let (low_watermark, error_code) = match outcome {
-                                Ok(low) => (low, 0),
-                                Err(e) => (-1, e.code()),
-                            };
-                            DeleteRecordsPartitionResult::default()
-                                .with_partition_index(p.partition_index)
-                                .with_low_watermark(low_watermark)
-                                .with_error_code(error_code)
-                        })
-                        .collect();
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let outcome = self
+                            .replicas
+                            .hosted_partition(topic, p.partition_index, &view)
+                            .and_then(|partition| partition.delete_records_on_leader(p.offset));
+                        let (low_watermark, error_code) = match outcome {
+                            Ok(low) => (low, 0),
+                            Err(e) => (-1, e.code()),
+                        };
+                        DeleteRecordsPartitionResult::default()
+                            .with_partition_index(p.partition_index)
+                            .with_low_watermark(low_watermark)
+                            .with_error_code(error_code)
+                    })
+                    .collect();
                 DeleteRecordsTopicResult::default()
                     .with_name(t.name.clone())
                     .with_partitions(partitions)

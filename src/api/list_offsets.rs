@@ -8,6 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{encode, KafkaApis};
+use crate::client::DEBUGGING_REPLICA_ID;
 use crate::network::Reply;
 use crate::replica::{log_error_code, Partition};
 
@@ -46,7 +47,7 @@ fn lookup(p: &Partition, timestamp: i64, consumer: bool) -> Result<(i64, i64, i3
 impl KafkaApis {
     pub(super) async fn list_offsets(&self, req: ListOffsetsRequest, version: i16) -> Reply {
         let view = self.metadata.snapshot();
-        let consumer = req.replica_id.0 != -2;
+        let consumer = req.replica_id.0 != DEBUGGING_REPLICA_ID;
         let topics = req
             .topics
             .into_iter()
@@ -58,22 +59,22 @@ impl KafkaApis {
                     .map(|q| {
                         let mut r = ListOffsetsPartitionResponse::default()
                             .with_partition_index(q.partition_index);
-                        let outcome = match self.replicas.partition(&name, q.partition_index) {
-                            Some(p) if p.is_leader() || !consumer => {
-                                let epoch = if version >= 4 {
-                                    q.current_leader_epoch
-                                } else {
-                                    -1
-                                };
-                                p.check_leader_epoch(epoch)
-                                    .and_then(|_| lookup(&p, q.timestamp, consumer))
-                            }
-                            Some(_) => Err(ResponseError::NotLeaderOrFollower),
-                            None if view.partition(&name, q.partition_index).is_some() => {
-                                Err(ResponseError::NotLeaderOrFollower)
-                            }
-                            None => Err(ResponseError::UnknownTopicOrPartition),
+                        let epoch = if version >= 4 {
+                            q.current_leader_epoch
+                        } else {
+                            -1
                         };
+                        let outcome = self
+                            .replicas
+                            .hosted_partition(&name, q.partition_index, &view)
+                            .and_then(|p| {
+                                // Only the debugging replica id reads from a follower.
+                                if consumer && !p.is_leader() {
+                                    return Err(ResponseError::NotLeaderOrFollower);
+                                }
+                                p.check_leader_epoch(epoch)?;
+                                lookup(&p, q.timestamp, consumer)
+                            });
                         match outcome {
                             Ok((offset, ts, epoch)) => {
                                 if version == 0 {

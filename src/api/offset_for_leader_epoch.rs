@@ -12,6 +12,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{encode, KafkaApis};
+use crate::metadata::ClusterView;
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
@@ -36,13 +37,8 @@ impl KafkaApis {
                         } else {
                             -1
                         };
-                        let answer = self.end_offset_for(
-                            &name,
-                            p.partition,
-                            current,
-                            p.leader_epoch,
-                            view.partition(&name, p.partition).is_some(),
-                        );
+                        let answer =
+                            self.end_offset_for(&name, p.partition, current, p.leader_epoch, &view);
                         let mut r = EpochEndOffset::default().with_partition(p.partition);
                         match answer {
                             Ok((epoch, end)) => {
@@ -74,15 +70,9 @@ impl KafkaApis {
         partition: i32,
         current_leader_epoch: i32,
         leader_epoch: i32,
-        known_in_metadata: bool,
+        view: &ClusterView,
     ) -> Result<(i32, i64), ResponseError> {
-        let Some(p) = self.replicas.partition(topic, partition) else {
-            return Err(if known_in_metadata {
-                ResponseError::NotLeaderOrFollower
-            } else {
-                ResponseError::UnknownTopicOrPartition
-            });
-        };
+        let p = self.replicas.hosted_partition(topic, partition, view)?;
         p.check_leader_epoch(current_leader_epoch)?;
         if !p.is_leader() {
             return Err(ResponseError::NotLeaderOrFollower);

@@ -88,9 +88,7 @@ impl ReplicaManager {
         if !matches!(params.acks, -1..=1) {
             return Err(ResponseError::InvalidRequiredAcks.into());
         }
-        let partition = self
-            .partition(target.topic, target.partition)
-            .ok_or_else(|| self.missing_partition_error(target.topic, target.partition, view))?;
+        let partition = self.hosted_partition(target.topic, target.partition, view)?;
         let records = target.records.ok_or(ResponseError::CorruptMessage)?;
         if !params.allow_zstd && has_zstd(records) {
             return Err(ResponseError::UnsupportedCompressionType.into());

@@ -142,29 +142,31 @@ impl ReplicaManager {
             .topic
             .as_deref()
             .ok_or(ResponseError::UnknownTopicId)?;
-        match self.partition(topic, target.partition) {
-            Some(p) if params.is_follower() && !p.role().replicas.contains(&params.replica_id) => {
-                Err(ResponseError::NotLeaderOrFollower)
-            }
-            Some(p) if p.is_leader() => Ok(p),
-            Some(_) => Err(ResponseError::NotLeaderOrFollower),
-            None => Err(self.missing_partition_error(topic, target.partition, view)),
+        let p = self.hosted_partition(topic, target.partition, view)?;
+        if !p.is_leader()
+            || (params.is_follower() && !p.role().replicas.contains(&params.replica_id))
+        {
+            return Err(ResponseError::NotLeaderOrFollower);
         }
+        Ok(p)
     }
 
-    /// Kafka's answer for a partition not hosted here: NOT_LEADER_OR_FOLLOWER when the cluster has
-    /// it (the client's metadata is stale), UNKNOWN_TOPIC_OR_PARTITION when it does not.
-    pub(super) fn missing_partition_error(
+    /// Kafka's `getPartitionOrError`: the partition hosted here, else NOT_LEADER_OR_FOLLOWER when
+    /// the cluster has it (the client's metadata is stale) and UNKNOWN_TOPIC_OR_PARTITION when it
+    /// does not. Whether this broker leads it is the caller's question.
+    pub fn hosted_partition(
         &self,
         topic: &str,
         partition: i32,
         view: &ClusterView,
-    ) -> ResponseError {
-        if view.partition(topic, partition).is_some() {
-            ResponseError::NotLeaderOrFollower
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        }
+    ) -> Result<Arc<Partition>, ResponseError> {
+        self.partition(topic, partition).ok_or_else(|| {
+            if view.partition(topic, partition).is_some() {
+                ResponseError::NotLeaderOrFollower
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            }
+        })
     }
 
     /// Reads every resolved partition once: finds the stored batches to send, without reading them.
