@@ -10,6 +10,7 @@
 //! - [`controller`]: election through `/controller` and the active controller (`KafkaController`).
 //! - [`coordinator`]: consumer groups with offsets in ZooKeeper (`GroupCoordinator`).
 //! - [`dynamic_config`]: topic config changes from `/config/changes` (`ZkConfigManager`).
+//! - [`errors`]: Kafka's `Errors.NONE` and an outcome's error code (the rest is `ResponseError`).
 //! - [`log`]: partition logs in Kafka's on-disk format (`UnifiedLog`, `LogManager`).
 //! - [`metadata`]: this broker's view of the cluster (`MetadataCache`).
 //! - [`network`]: listeners, framing, ordered responses, `sendfile` (`SocketServer`).
@@ -26,6 +27,7 @@ pub mod controlled_shutdown;
 pub mod controller;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod errors;
 pub mod log;
 pub mod metadata;
 pub mod network;

@@ -11,6 +11,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{encode, KafkaApis};
+use crate::errors::code_of;
 use crate::network::Reply;
 
 impl KafkaApis {
@@ -29,14 +30,10 @@ impl KafkaApis {
                             .replicas
                             .hosted_partition(topic, p.partition_index, &view)
                             .and_then(|partition| partition.delete_records_on_leader(p.offset));
-                        let (low_watermark, error_code) = match outcome {
-                            Ok(low) => (low, 0),
-                            Err(e) => (-1, e.code()),
-                        };
                         DeleteRecordsPartitionResult::default()
                             .with_partition_index(p.partition_index)
-                            .with_low_watermark(low_watermark)
-                            .with_error_code(error_code)
+                            .with_low_watermark(*outcome.as_ref().unwrap_or(&-1))
+                            .with_error_code(code_of(&outcome))
                     })
                     .collect();
                 DeleteRecordsTopicResult::default()
