@@ -10,37 +10,32 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{encode, KafkaApis};
+use super::{by_partition, encode, KafkaApis};
 use crate::errors::code_of;
 use crate::network::Reply;
 
 impl KafkaApis {
     pub(super) async fn delete_records(&self, req: DeleteRecordsRequest, version: i16) -> Reply {
         let view = self.metadata.snapshot();
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| {
-                let topic = t.name.0.as_str();
-                let partitions = t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let outcome = self
-                            .replicas
-                            .hosted_partition(topic, p.partition_index, &view)
-                            .and_then(|partition| partition.delete_records_on_leader(p.offset));
-                        DeleteRecordsPartitionResult::default()
-                            .with_partition_index(p.partition_index)
-                            .with_low_watermark(*outcome.as_ref().unwrap_or(&-1))
-                            .with_error_code(code_of(&outcome))
-                    })
-                    .collect();
+        let topics = by_partition(
+            req.topics,
+            |t| (t.name.0.to_string(), std::mem::take(&mut t.partitions)),
+            |topic, p| {
+                let outcome = self
+                    .replicas
+                    .hosted_partition(topic, p.partition_index, &view)
+                    .and_then(|partition| partition.delete_records_on_leader(p.offset));
+                DeleteRecordsPartitionResult::default()
+                    .with_partition_index(p.partition_index)
+                    .with_low_watermark(*outcome.as_ref().unwrap_or(&-1))
+                    .with_error_code(code_of(&outcome))
+            },
+            |t, partitions| {
                 DeleteRecordsTopicResult::default()
-                    .with_name(t.name.clone())
+                    .with_name(t.name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         encode(
             &DeleteRecordsResponse::default().with_topics(topics),
             version,

@@ -11,7 +11,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{encode, KafkaApis};
+use super::{by_partition, encode, KafkaApis};
 use crate::metadata::ClusterView;
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
@@ -23,41 +23,35 @@ impl KafkaApis {
         version: i16,
     ) -> Reply {
         let view = self.metadata.snapshot();
-        let topics = req
-            .topics
-            .into_iter()
-            .map(|t| {
-                let name = t.topic.0.to_string();
-                let partitions = t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let current = if version >= 2 {
-                            p.current_leader_epoch
-                        } else {
-                            -1
-                        };
-                        let answer =
-                            self.end_offset_for(&name, p.partition, current, p.leader_epoch, &view);
-                        let mut r = EpochEndOffset::default().with_partition(p.partition);
-                        match answer {
-                            Ok((epoch, end)) => {
-                                r.end_offset = end;
-                                // v0 has no epoch in its answer.
-                                if version >= 1 {
-                                    r.leader_epoch = epoch;
-                                }
-                            }
-                            Err(e) => r.error_code = e.code(),
+        let topics = by_partition(
+            req.topics,
+            |t| (t.topic.0.to_string(), std::mem::take(&mut t.partitions)),
+            |name, p| {
+                let current = if version >= 2 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                };
+                let answer = self.end_offset_for(name, p.partition, current, p.leader_epoch, &view);
+                let mut r = EpochEndOffset::default().with_partition(p.partition);
+                match answer {
+                    Ok((epoch, end)) => {
+                        r.end_offset = end;
+                        // v0 has no epoch in its answer.
+                        if version >= 1 {
+                            r.leader_epoch = epoch;
                         }
-                        r
-                    })
-                    .collect();
+                    }
+                    Err(e) => r.error_code = e.code(),
+                }
+                r
+            },
+            |t, partitions| {
                 OffsetForLeaderTopicResult::default()
                     .with_topic(t.topic)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         encode(
             &OffsetForLeaderEpochResponse::default().with_topics(topics),
             version,
