@@ -57,7 +57,7 @@ fn response(
             .collect(),
     );
     if version >= 1 {
-        resp.error_code = error.map_or(0, |e| e.code());
+        resp.error_code = error.map_or(crate::errors::NONE, |e| e.code());
     }
     resp
 }

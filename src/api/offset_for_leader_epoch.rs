@@ -12,6 +12,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{by_partition, encode, KafkaApis};
+use crate::errors::code_of;
 use crate::metadata::ClusterView;
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
@@ -33,18 +34,14 @@ impl KafkaApis {
                     -1
                 };
                 let answer = self.end_offset_for(name, p.partition, current, p.leader_epoch, &view);
-                let mut r = EpochEndOffset::default().with_partition(p.partition);
-                match answer {
-                    Ok((epoch, end)) => {
-                        r.end_offset = end;
-                        // v0 has no epoch in its answer.
-                        if version >= 1 {
-                            r.leader_epoch = epoch;
-                        }
-                    }
-                    Err(e) => r.error_code = e.code(),
-                }
-                r
+                // An error answers the undefined epoch and offset.
+                let (epoch, end) = answer.unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+                EpochEndOffset::default()
+                    .with_partition(p.partition)
+                    .with_error_code(code_of(&answer))
+                    .with_end_offset(end)
+                    // v0 has no epoch in its answer.
+                    .with_leader_epoch(if version >= 1 { epoch } else { UNDEFINED_EPOCH })
             },
             |t, partitions| {
                 OffsetForLeaderTopicResult::default()
