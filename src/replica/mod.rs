@@ -425,7 +425,3 @@ impl ReplicaManager {
         self.checkpoint()
     }
 }
-
-#[cfg(test)]
-#[path = "partition_tests.rs"]
-mod partition_tests;

@@ -546,3 +546,7 @@ impl Partition {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;
