@@ -383,3 +383,7 @@ async fn read_loop(mut read: OwnedReadHalf, shared: Shared, addr: String) {
     tracing::debug!(addr, reason, "connection reader stopped");
     close(&shared, reason);
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

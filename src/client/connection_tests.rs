@@ -12,7 +12,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{ClientError, Connection};
+use super::Connection;
+use crate::client::ClientError;
 
 async fn read_request(sock: &mut TcpStream) -> Option<(RequestHeader, Bytes)> {
     let len = sock.read_u32().await.ok()? as usize;

@@ -15,9 +15,6 @@ mod offsets;
 pub mod produce_frame;
 mod versions;
 
-#[cfg(test)]
-mod connection_tests;
-
 pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata, RETRY_BACKOFF};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
