@@ -7,10 +7,10 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, encode_bytes, KafkaApis};
 use crate::clock::now_ms;
+use crate::metadata::str_bytes;
 use crate::network::Reply;
 use crate::replica::{AppendParams, AppendTarget};
 
@@ -68,16 +68,14 @@ impl KafkaApis {
                     resp.error_code = e.error.code();
                     // record_errors and error_message exist from v8 (KIP-467).
                     if version >= 8 {
-                        resp.error_message = e.message.map(StrBytes::from_string);
+                        resp.error_message = e.message.map(str_bytes);
                         resp.record_errors = e
                             .record_errors
                             .into_iter()
                             .map(|r| {
                                 BatchIndexAndErrorMessage::default()
                                     .with_batch_index(r.batch_index)
-                                    .with_batch_index_error_message(Some(StrBytes::from_string(
-                                        r.message,
-                                    )))
+                                    .with_batch_index_error_message(Some(str_bytes(r.message)))
                             })
                             .collect();
                     }

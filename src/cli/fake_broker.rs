@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::metadata::str_bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -150,7 +151,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                 .into_iter()
                 .map(|name| {
                     let topic = MetadataResponseTopic::default()
-                        .with_name(Some(StrBytes::from_string(name.clone()).into()));
+                        .with_name(Some(str_bytes(name.clone()).into()));
                     let Some((count, rf, _)) = log.topics.get(&name) else {
                         return topic
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
@@ -179,7 +180,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                     .with_controller_id(1.into())
                     .with_brokers(vec![MetadataResponseBroker::default()
                         .with_node_id(1.into())
-                        .with_host(StrBytes::from_string(host.to_owned()))
+                        .with_host(str_bytes(host))
                         .with_port(port.parse().unwrap())])
                     .with_topics(topics),
             )
@@ -237,7 +238,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         3
                     };
                     DeletableTopicResult::default()
-                        .with_name(Some(StrBytes::from_string(name).into()))
+                        .with_name(Some(str_bytes(name).into()))
                         .with_error_code(code)
                 })
                 .collect();
@@ -257,8 +258,8 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         .into_iter()
                         .map(|(k, v)| {
                             DescribeConfigsResourceResult::default()
-                                .with_name(StrBytes::from_string(k))
-                                .with_value(Some(StrBytes::from_string(v)))
+                                .with_name(str_bytes(k))
+                                .with_value(Some(str_bytes(v)))
                                 .with_config_source(1) // DYNAMIC_TOPIC_CONFIG
                         })
                         .collect();

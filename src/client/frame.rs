@@ -3,9 +3,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request};
 
 use super::error::ClientError;
+use crate::metadata::str_bytes;
 
 /// Largest response frame we accept; Kafka's clients have no hard limit, but a garbage length
 /// (e.g. talking to something that is not Kafka) must not make us allocate gigabytes.
@@ -27,7 +28,7 @@ pub fn encode_request<R: Request>(
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_string(client_id.to_owned())));
+        .with_client_id(Some(str_bytes(client_id)));
     let header_version = R::header_version(version);
     let size = header
         .compute_size(header_version)

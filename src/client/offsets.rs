@@ -3,10 +3,10 @@
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{ListOffsetsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 
 use super::connection::Connection;
 use super::error::{check_code, ClientError};
+use crate::metadata::str_bytes;
 
 /// Timestamp asking for the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
@@ -44,7 +44,7 @@ pub async fn list_offset_as(
     let req = ListOffsetsRequest::default()
         .with_replica_id(replica_id.into())
         .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_name(TopicName(str_bytes(topic)))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
                 .with_timestamp(timestamp)

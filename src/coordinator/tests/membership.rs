@@ -84,13 +84,13 @@ async fn inconsistent_protocols_are_refused() {
     assert_eq!(a.generation, 1);
     let other =
         join_req("g", "", None, &["t"]).with_protocols(vec![JoinGroupRequestProtocol::default()
-            .with_name(sb("roundrobin"))
+            .with_name(str_bytes("roundrobin"))
             .with_metadata(subscription(&["t"]))]);
     assert_eq!(
         c.join_group(other.clone(), 3, "c", "/h").await.error_code,
         ResponseError::InconsistentGroupProtocol.code()
     );
-    let wrong_type = join_req("g", "", None, &["t"]).with_protocol_type(sb("connect"));
+    let wrong_type = join_req("g", "", None, &["t"]).with_protocol_type(str_bytes("connect"));
     assert_eq!(
         c.join_group(wrong_type, 3, "c", "/h").await.error_code,
         ResponseError::InconsistentGroupProtocol.code()
@@ -111,7 +111,7 @@ async fn protocol_vote_picks_the_common_favourite() {
             .iter()
             .map(|n| {
                 JoinGroupRequestProtocol::default()
-                    .with_name(sb(n))
+                    .with_name(str_bytes(*n))
                     .with_metadata(subscription(&["t"]))
             })
             .collect::<Vec<_>>()

@@ -28,20 +28,20 @@ pub(crate) fn commit_req(
             .with_partition_index(*p)
             .with_committed_offset(*o)
             .with_committed_leader_epoch(7)
-            .with_committed_metadata(md.map(sb));
+            .with_committed_metadata(md.map(str_bytes));
         match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
             Some(x) => x.partitions.push(part),
             None => topics.push(
                 OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(sb(t)))
+                    .with_name(TopicName(str_bytes(*t)))
                     .with_partitions(vec![part]),
             ),
         }
     }
     OffsetCommitRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_generation_id_or_member_epoch(generation)
-        .with_member_id(sb(member))
+        .with_member_id(str_bytes(member))
         .with_topics(topics)
 }
 
@@ -54,12 +54,12 @@ fn codes(resp: &kafka_protocol::messages::OffsetCommitResponse) -> Vec<i16> {
 
 fn fetch_req(group: &str, topics: Option<&[(&str, &[i32])]>) -> OffsetFetchRequest {
     OffsetFetchRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_topics(topics.map(|ts| {
             ts.iter()
                 .map(|(t, ps)| {
                     OffsetFetchRequestTopic::default()
-                        .with_name(TopicName(sb(t)))
+                        .with_name(TopicName(str_bytes(*t)))
                         .with_partition_indexes(ps.to_vec())
                 })
                 .collect()
@@ -112,12 +112,12 @@ async fn simple_consumer_commit_and_fetch() {
     // v8+: many groups in one request.
     let multi = OffsetFetchRequest::default().with_groups(vec![
         OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(sb("simple")))
+            .with_group_id(GroupId(str_bytes("simple")))
             .with_topics(None),
         OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(sb("other")))
+            .with_group_id(GroupId(str_bytes("other")))
             .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                .with_name(TopicName(sb("t")))
+                .with_name(TopicName(str_bytes("t")))
                 .with_partition_indexes(vec![0])])),
     ]);
     let m = c.offset_fetch(multi, 8).await;
@@ -250,7 +250,7 @@ async fn delete_groups_and_offsets() {
     c.set_list_filter(|_| true);
     let stable_only = c
         .list_groups(
-            ListGroupsRequest::default().with_states_filter(vec![sb("stable")]),
+            ListGroupsRequest::default().with_states_filter(vec![str_bytes("stable")]),
             4,
         )
         .await;
@@ -258,13 +258,13 @@ async fn delete_groups_and_offsets() {
 
     // OffsetDelete: the live group consumes "t", not "u".
     let del = OffsetDeleteRequest::default()
-        .with_group_id(GroupId(sb("live")))
+        .with_group_id(GroupId(str_bytes("live")))
         .with_topics(vec![
             OffsetDeleteRequestTopic::default()
-                .with_name(TopicName(sb("t")))
+                .with_name(TopicName(str_bytes("t")))
                 .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
             OffsetDeleteRequestTopic::default()
-                .with_name(TopicName(sb("u")))
+                .with_name(TopicName(str_bytes("u")))
                 .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
         ]);
     let resp = c.offset_delete(del, 0).await;
@@ -280,9 +280,9 @@ async fn delete_groups_and_offsets() {
     assert_eq!(f.topics[0].name.0.as_str(), "t");
 
     let req = DeleteGroupsRequest::default().with_groups_names(vec![
-        GroupId(sb("live")),
-        GroupId(sb("old")),
-        GroupId(sb("none")),
+        GroupId(str_bytes("live")),
+        GroupId(str_bytes("old")),
+        GroupId(str_bytes("none")),
     ]);
     let resp = c.delete_groups(req, 2).await;
     let got: Vec<i16> = resp.results.iter().map(|r| r.error_code).collect();

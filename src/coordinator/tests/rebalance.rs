@@ -122,7 +122,7 @@ async fn last_member_leaving_empties_the_group() {
     let described = c
         .describe_groups(
             kafka_protocol::messages::DescribeGroupsRequest::default()
-                .with_groups(vec![kafka_protocol::messages::GroupId(sb("g"))]),
+                .with_groups(vec![kafka_protocol::messages::GroupId(str_bytes("g"))]),
             5,
         )
         .await;
