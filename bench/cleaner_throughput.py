@@ -42,7 +42,7 @@ from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from conftest import BrokerFactory  # noqa: E402
-from helpers import wait_until  # noqa: E402
+from helpers import produce_waiting, wait_until  # noqa: E402
 from zk_process import ZooKeeper  # noqa: E402
 
 TOPIC = "cleaner-bench"
@@ -72,13 +72,7 @@ def produce(bootstrap: str, records: int, keys: int, value_bytes: int) -> float:
     started = time.monotonic()
     for _ in range(records):
         key = f"key{rng.randrange(keys):08d}"
-        while True:
-            try:
-                p.produce(TOPIC, key=key, value=value, partition=0, on_delivery=cb)
-                break
-            except BufferError:
-                p.poll(0.05)
-        p.poll(0)
+        produce_waiting(p, TOPIC, backoff=0.05, key=key, value=value, partition=0, on_delivery=cb)
     if p.flush(300) != 0 or errors:
         raise RuntimeError(f"produce failed: {errors[:3]}")
     return time.monotonic() - started

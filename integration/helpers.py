@@ -174,6 +174,18 @@ def ck_producer(bootstrap: str, **conf):
     return Producer(base)
 
 
+def produce_waiting(p, topic: str, backoff: float = 0.1, **kw) -> None:
+    """confluent-kafka's `Producer.produce`, serving delivery callbacks while its local queue is
+    full (BufferError) instead of failing."""
+    while True:
+        try:
+            p.produce(topic, **kw)
+            break
+        except BufferError:
+            p.poll(backoff)
+    p.poll(0)
+
+
 def ck_produce(bootstrap: str, topic: str, records: list, timeout: float = 30, **conf) -> list:
     """Produces (key, value) or value records; waits for every delivery report; fails on any error.
     Returns [(partition, offset, key, value)] in delivery order."""
@@ -189,13 +201,7 @@ def ck_produce(bootstrap: str, topic: str, records: list, timeout: float = 30, *
 
     for r in records:
         k, v = r if isinstance(r, tuple) else (None, r)
-        while True:
-            try:
-                p.produce(topic, key=k, value=v, on_delivery=cb)
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
+        produce_waiting(p, topic, key=k, value=v, on_delivery=cb)
     remaining = p.flush(timeout)
     assert remaining == 0, f"{remaining} records not delivered within {timeout}s"
     assert not errors, f"delivery errors: {errors[:5]}"

@@ -115,18 +115,23 @@ def test_java_compatible_partitioning_agrees_between_clients(broker):
 # --- acks ------------------------------------------------------------------------------------
 
 
+def read_at_least(read, n: int, timeout: float = 10):
+    """Reads until `read()` returns `n` records or `timeout` passes, and returns the last read:
+    acks=0 has no answer to wait for, so the broker may still be appending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = read()
+        if len(got) >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.3)
+
+
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_kcat_acks(broker, acks):
     topic = unique_topic(f"acks{acks}")
     values = [f"a{acks}-{i}" for i in range(50)]
     kcat_produce(broker.bootstrap, topic, values, acks=acks)
-    # acks=0 has no answer to wait for: give the broker a moment to append
-    deadline = time.monotonic() + 10
-    while True:
-        got = kcat_consume(broker.bootstrap, topic)
-        if len(got) >= len(values) or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    got = read_at_least(lambda: kcat_consume(broker.bootstrap, topic), len(values))
     assert sorted(r.value for r in got) == sorted(values)
 
 
@@ -138,12 +143,7 @@ def test_confluent_acks(broker, acks):
     assert len(delivered) == 50
     if acks != 0:
         assert all(o >= 0 for _p, o, *_ in delivered), "acks>=1 reports real offsets"
-    deadline = time.monotonic() + 10
-    while True:
-        got = ck_read(broker.bootstrap, topic, range(N_PARTITIONS))
-        if len(got) >= 50 or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    got = read_at_least(lambda: ck_read(broker.bootstrap, topic, range(N_PARTITIONS)), 50)
     assert sorted(r.value for r in got) == sorted(values)
 
 
@@ -157,12 +157,7 @@ def test_kafka_python_acks(broker, acks):
     p.close(timeout=10)
     if acks != 0:
         assert sorted(m.offset for m in metas if m.partition == 0) == list(range(10))
-    deadline = time.monotonic() + 10
-    while True:
-        got = kp_read(broker.bootstrap, topic, range(N_PARTITIONS))
-        if len(got) >= 30 or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    got = read_at_least(lambda: kp_read(broker.bootstrap, topic, range(N_PARTITIONS)), 30)
     assert sorted(r.value for r in got) == sorted(f"k-{i}" for i in range(30))
 
 

@@ -14,6 +14,7 @@ import json
 import socket
 import time
 import warnings
+from contextlib import contextmanager
 
 import pytest
 
@@ -148,6 +149,19 @@ def leaders_count(zk, topic: str) -> dict:
     return counts
 
 
+@contextmanager
+def producing(bs: str, topic: str, what: str = ""):
+    """A BackgroundProducer with 200 records acknowledged when the block starts; stopped when it
+    ends, and then every record it sent must have been acknowledged (none pending, none failed)."""
+    prod = BackgroundProducer(bs, topic).start()
+    try:
+        prod.wait_acked(200, timeout=30, what=what)
+        yield prod
+    finally:
+        remaining = prod.stop()
+    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
+
+
 def verify_no_loss(producer: BackgroundProducer, bs: str, topic: str, partitions) -> list:
     """Reads every partition to its end: each acknowledged value exactly once, at the partition and
     offset it was acknowledged at; no value stored twice. Returns the records read."""
@@ -182,9 +196,7 @@ def test_kill9_of_leader_loses_no_acknowledged_record_and_preferred_leaders_retu
                                                "leader.imbalance.check.interval.seconds": 2})
     topic = unique_topic("k9")
     create_topic(brokers, zk, topic, partitions=3)
-    prod = BackgroundProducer(bootstrap(brokers), topic).start()
-    try:
-        prod.wait_acked(200, timeout=30, what="before the kill ")
+    with producing(bootstrap(brokers), topic, what="before the kill ") as prod:
         counts = leaders_count(zk, topic)
         victim = max(counts, key=counts.get)
         before = states(zk, topic)
@@ -208,9 +220,6 @@ def test_kill9_of_leader_loses_no_acknowledged_record_and_preferred_leaders_retu
         wait_until(lambda: all(s["leader"] == replicas[p][0] for p, s in states(zk, topic).items()),
                    timeout=40, what="preferred leaders again (auto.leader.rebalance.enable)")
         prod.wait_acked(200, timeout=30, what="after preferred leaders returned ")
-    finally:
-        remaining = prod.stop()
-    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
     verify_no_loss(prod, bootstrap(brokers), topic, range(3))
 
 
@@ -224,9 +233,7 @@ def test_sigterm_moves_leadership_before_exit(broker_factory, zk):
     topic = unique_topic("term")
     create_topic(brokers, zk, topic, partitions=3)
     ctl, _ = controller(zk)
-    prod = BackgroundProducer(bootstrap(brokers), topic).start()
-    try:
-        prod.wait_acked(200, timeout=30)
+    with producing(bootstrap(brokers), topic) as prod:
         counts = leaders_count(zk, topic)
         victim = next(b for b in counts if b != ctl)  # a leader that is not the controller
         before = states(zk, topic)
@@ -254,9 +261,6 @@ def test_sigterm_moves_leadership_before_exit(broker_factory, zk):
                 f"partition {p}: new leader written at {mtime}, after broker {victim} was last seen "
                 f"running ({alive_at * 1000:.0f})")
         prod.wait_acked(300, timeout=30, what="after the controlled shutdown ")
-    finally:
-        remaining = prod.stop()
-    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
     alive = {i: b for i, b in brokers.items() if i != victim}
     verify_no_loss(prod, bootstrap(alive), topic, range(3))
 
@@ -342,9 +346,7 @@ def test_kill9_of_controller_elects_another_and_clients_keep_working(broker_fact
     topic = unique_topic("ctl")
     create_topic(brokers, zk, topic, partitions=3)
     ctl, epoch = controller(zk)
-    prod = BackgroundProducer(bootstrap(brokers), topic).start()
-    try:
-        prod.wait_acked(200, timeout=30)
+    with producing(bootstrap(brokers), topic) as prod:
         before = states(zk, topic)
         brokers[ctl].kill9()
         new_ctl, new_epoch = wait_until(
@@ -359,9 +361,6 @@ def test_kill9_of_controller_elects_another_and_clients_keep_working(broker_fact
                 assert after[p]["leader_epoch"] > s["leader_epoch"]
                 assert after[p]["controller_epoch"] == new_epoch, after[p]
         prod.wait_acked(300, timeout=30, what="under the new controller ")
-    finally:
-        remaining = prod.stop()
-    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
     alive = {i: b for i, b in brokers.items() if i != ctl}
     verify_no_loss(prod, bootstrap(alive), topic, range(3))
     # a new topic can still be created (CreateTopics goes through the new controller)
@@ -385,9 +384,7 @@ def test_zookeeper_restart_keeps_sessions_controller_and_data(broker_factory, zk
     ctl, epoch = controller(zk)
     czxids = {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers}
     st_before = states(zk, topic)
-    prod = BackgroundProducer(bootstrap(brokers), topic).start()
-    try:
-        prod.wait_acked(200, timeout=30)
+    with producing(bootstrap(brokers), topic) as prod:
         stop_at = time.monotonic()
         zookeeper.stop()
         down_at, acked_down, read_down, err = time.monotonic(), len(prod.acked), [], None
@@ -426,9 +423,6 @@ def test_zookeeper_restart_keeps_sessions_controller_and_data(broker_factory, zk
             # ZooKeeper's own start-up on overloaded cores took the outage near the 10 s session
             # timeout: that case is the next test's (zkafka expires its session itself)
             warnings.warn(f"ZooKeeper was unreachable for {outage:.1f}s; session checks skipped")
-    finally:
-        remaining = prod.stop()
-    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
     verify_no_loss(prod, bootstrap(brokers), topic, range(3))
 
 
@@ -446,9 +440,7 @@ def test_losing_the_zookeeper_ensemble_leader_keeps_the_cluster_serving(ensemble
         create_topic(brokers, zk, topic, partitions=3)
         ctl, epoch = controller(zk)
         czxids = {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers}
-        prod = BackgroundProducer(bootstrap(brokers), topic).start()
-        try:
-            prod.wait_acked(200, timeout=30)
+        with producing(bootstrap(brokers), topic) as prod:
             lost = zk_ensemble.leader()
             assert lost is not None, zk_ensemble.modes()
             zk_ensemble.members[lost].proc.kill()  # SIGKILL by pid
@@ -463,9 +455,6 @@ def test_losing_the_zookeeper_ensemble_leader_keeps_the_cluster_serving(ensemble
             time.sleep(2)
             assert controller(zk) == (ctl, epoch), f"controller flapped; ensemble {zk_ensemble.modes()}"
             assert {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers} == czxids, "a broker session was lost"
-        finally:
-            remaining = prod.stop()
-        assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
         verify_no_loss(prod, bootstrap(brokers), topic, range(3))
     finally:
         zk.stop()
@@ -541,9 +530,7 @@ def test_zookeeper_outage_longer_than_session_timeout_keeps_sessions(broker_fact
     create_topic(brokers, zk, topic, partitions=3)
     ctl, epoch = controller(zk)
     czxids = {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers}
-    prod = BackgroundProducer(bootstrap(brokers), topic).start()
-    try:
-        prod.wait_acked(200, timeout=30)
+    with producing(bootstrap(brokers), topic) as prod:
         zookeeper.stop()
         try:
             time.sleep(8)
@@ -555,9 +542,6 @@ def test_zookeeper_outage_longer_than_session_timeout_keeps_sessions(broker_fact
         wait_until(lambda: zk.exists("/controller"), timeout=30, what="a controller")
         time.sleep(8)  # past the session timeout: an abandoned session's ephemerals are gone by now
         after = (controller(zk), {i: zk.exists(f"/brokers/ids/{i}").czxid for i in brokers})
-    finally:
-        remaining = prod.stop()
-    assert remaining == 0 and not prod.failed, (remaining, list(prod.failed.items())[:5])
     verify_no_loss(prod, bootstrap(brokers), topic, range(3))
     assert after[1] == czxids, f"brokers re-registered (czxid before {czxids}, after {after[1]})"
     assert after[0] == (ctl, epoch), f"controller (brokerid, epoch) {(ctl, epoch)} -> {after[0]}"

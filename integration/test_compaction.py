@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import KafkaError
 
-from helpers import ck_admin, ck_producer, ck_read, kcat, unique_topic, wait_until
+from helpers import ck_admin, ck_producer, ck_read, kcat, produce_waiting, unique_topic, wait_until
 from wire import produce_v8, record_batch_v2
 
 pytestmark = pytest.mark.compaction
@@ -52,13 +52,7 @@ def produce(b, topic, records, **conf):
             acked[(msg.key().decode(), v)] = msg.offset()
 
     for k, v in records:
-        while True:
-            try:
-                p.produce(topic, key=k, value=v, partition=0, on_delivery=cb)
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
+        produce_waiting(p, topic, key=k, value=v, partition=0, on_delivery=cb)
     assert p.flush(60) == 0
     assert not errors, errors[:5]
     return acked

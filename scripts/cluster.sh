@@ -17,8 +17,7 @@ ZK_CONF="config/zookeeper.properties"
 BIN="${ZKAFKA_BIN:-$ROOT/target/release/zkafka}"
 START_TIMEOUT="${ZKAFKA_START_TIMEOUT:-60}"
 
-say() { printf 'cluster: %s\n' "$*"; }
-die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
+WHO=cluster
 # shellcheck source=scripts/local-processes.sh
 . "$ROOT/scripts/local-processes.sh"
 
@@ -32,11 +31,7 @@ broker_ids() {
 
 start_broker() {
   local id="$1" conf="config/server-$1.properties" pidf="$RUN/broker-$1.pid" logf="$RUN/broker-$1.log"
-  [ -f "$conf" ] || die "missing $conf"
-  if pid_alive "$pidf"; then
-    say "broker $id already running (pid $(cat "$pidf"))"
-    return
-  fi
+  broker_running "$id" "$conf" "$pidf" && return
   local args=(server "$conf")
   if [ "$BROKERS" = 1 ]; then
     # a lone broker cannot hold three replicas: one replica per partition, acks=all needs only it
@@ -45,12 +40,8 @@ start_broker() {
   fi
   nohup "$BIN" "${args[@]}" >"$logf" 2>&1 &
   echo $! >"$pidf"
-  local listener host port
-  listener="$(prop "$conf" listeners)"
-  listener="${listener%%,*}"
-  host="${listener#*://}"
-  port="${host##*:}"
-  host="${host%:*}"
+  local host port
+  IFS='|' read -r _ host port <<<"$(listener_parts "$conf" listeners)"
   [ -n "$host" ] || host=localhost
   if ! python3 "$ROOT/scripts/wait-broker.py" "$(prop "$conf" zookeeper.connect)" "$id" \
       "$host" "$port" "$(cat "$pidf")" "$START_TIMEOUT"; then

@@ -25,8 +25,7 @@ PORT_SHIFT=10000
 HEAP="${KAFKA_HEAP:--Xms512m -Xmx512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 
-say() { printf 'kafka-reference: %s\n' "$*"; }
-die() { printf 'kafka-reference: error: %s\n' "$*" >&2; exit 1; }
+WHO=kafka-reference
 # shellcheck source=scripts/local-processes.sh
 . "$ROOT/scripts/local-processes.sh"
 
@@ -39,24 +38,14 @@ write_zookeeper_conf() {
 
 # the first listener's host and port, shifted
 shifted_listener() {
-  local listener proto host port
-  listener="$(prop "$1" "$2")"
-  [ -n "$listener" ] || listener="$(prop "$1" listeners)"
-  listener="${listener%%,*}"
-  proto="${listener%%://*}"
-  host="${listener#*://}"
-  port="${host##*:}"
-  host="${host%:*}"
+  local proto host port
+  IFS='|' read -r proto host port <<<"$(listener_parts "$1" "$2")"
   echo "$proto://$host:$((port + PORT_SHIFT))"
 }
 
 start_broker() {
   local id="$1" conf="config/server-$1.properties" pidf="$RUN/broker-$1.pid" logf="$RUN/broker-$1.log"
-  [ -f "$conf" ] || die "missing $conf"
-  if pid_alive "$pidf"; then
-    say "broker $id already running (pid $(cat "$pidf"))"
-    return
-  fi
+  broker_running "$id" "$conf" "$pidf" && return
   local listener advertised cp
   listener="$(shifted_listener "$conf" listeners)"
   advertised="$(shifted_listener "$conf" advertised.listeners)"

@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
 # What scripts/cluster.sh (zkafka) and scripts/kafka-reference.sh (Apache Kafka) share: a
 # standalone ZooKeeper from Debian's package and processes tracked by pid files in a run
-# directory. Sourced, not run; the caller defines say() and die().
+# directory. Sourced, not run; the caller sets WHO (its name, the prefix of every message).
 
 ZK_CP="/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar"
+
+say() { printf '%s: %s\n' "$WHO" "$*"; }
+die() { printf '%s: error: %s\n' "$WHO" "$*" >&2; exit 1; }
 
 # prop FILE KEY: the last value of KEY in a .properties file (empty if absent)
 prop() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1 | tr -d '\r'; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# listener_parts FILE KEY: "PROTO|HOST|PORT" of the first listener in KEY (in `listeners` when
+# KEY is not set); HOST is empty for a listener on every address
+listener_parts() {
+  local listener host
+  listener="$(prop "$1" "$2")"
+  [ -n "$listener" ] || listener="$(prop "$1" listeners)"
+  listener="${listener%%,*}"
+  host="${listener#*://}"
+  echo "${listener%%://*}|${host%:*}|${host##*:}"
+}
+
+# broker_running ID CONF PIDFILE: dies without CONF; true (and says so) when that broker runs
+broker_running() {
+  [ -f "$2" ] || die "missing $2"
+  pid_alive "$3" || return 1
+  say "broker $1 already running (pid $(cat "$3"))"
+}
 
 # zk_ruok PORT: whether a ZooKeeper on 127.0.0.1:PORT answers "imok"
 zk_ruok() {

@@ -3,11 +3,14 @@
 //!
 //! - [`api`]: request handlers, one file per API family, and the served versions (`KafkaApis`).
 //! - [`cli`]: the `zkafka` command: `server`, `topics`, `perf`.
+//! - [`clock`]: the wall clock in milliseconds (`Time`).
 //! - [`client`]: a small pipelined Kafka client for inter-broker requests and the tools.
 //! - [`config`]: `server.properties` and topic configs with Kafka's keys and defaults.
+//! - [`controlled_shutdown`]: the broker asking the controller to move its leaderships away.
 //! - [`controller`]: election through `/controller` and the active controller (`KafkaController`).
 //! - [`coordinator`]: consumer groups with offsets in ZooKeeper (`GroupCoordinator`).
 //! - [`dynamic_config`]: topic config changes from `/config/changes` (`ZkConfigManager`).
+//! - [`errors`]: Kafka's `Errors.NONE` and an outcome's error code (the rest is `ResponseError`).
 //! - [`log`]: partition logs in Kafka's on-disk format (`UnifiedLog`, `LogManager`).
 //! - [`metadata`]: this broker's view of the cluster (`MetadataCache`).
 //! - [`metrics`]: the Prometheus endpoint with Kafka's metric names (`metrics.port`).
@@ -19,10 +22,13 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
+pub mod controlled_shutdown;
 pub mod controller;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod errors;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

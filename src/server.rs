@@ -13,14 +13,15 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
 use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
+use crate::controlled_shutdown::{request_controlled_shutdown, ControlledShutdownSettings};
 use crate::controller::{
-    self, request_controlled_shutdown, ControlledShutdownSettings, ControllerConfig,
-    ControllerEvent, ControllerHandle,
+    self, ControllerConfig, ControllerEvent, ControllerHandle, ControllerQueue,
 };
 use crate::coordinator::{partition_for, GroupConfig, GroupCoordinator, ZkOffsetStore};
 use crate::dynamic_config::{load_broker_configs, run_config_changes, ConfigTargets};
@@ -153,28 +154,12 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let Some(zk) = signals.unless_stopped(connect_zk(&config)).await? else {
         return Ok(());
     };
-    let steps = async {
-        zk.ensure_persistent_paths()
-            .await
-            .context("cannot create Kafka's persistent znodes")?;
-        let cluster_id = zk
-            .get_or_create_cluster_id(&zk::new_cluster_id())
-            .await
-            .context("cannot read /cluster/id")?;
-        let broker_id = if config.broker_id >= 0 {
-            config.broker_id
-        } else if let Some(id) = LogManager::stored_broker_id(&config.log_dirs)? {
-            id
-        } else {
-            zk.generate_broker_id(config.reserved_broker_max_id)
-                .await
-                .context("cannot generate a broker id from /brokers/seqid")?
-        };
-        anyhow::Ok((cluster_id, broker_id))
-    };
-    let Some((cluster_id, broker_id)) = signals.unless_stopped(steps).await? else {
+    let Some((cluster_id, broker_id)) = signals.unless_stopped(identify(&zk, &config)).await?
+    else {
         return Ok(());
     };
+    // Kafka's `DynamicBrokerConfig.initialize`: `/config/brokers` overrides the file before the
+    // logs load with the topic defaults.
     let dynamic = Arc::new(DynamicBrokerConfig::new(config.clone()));
     let loading = async {
         load_broker_configs(&zk, broker_id, &dynamic)
@@ -252,164 +237,274 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     replicas.set_broker_epoch(epoch);
     info!(broker_id, broker_epoch = epoch, cluster_id = %cluster_id, endpoints = ?bound, "broker registered");
 
-    let controller_task = controller::start(
-        ControllerConfig {
-            broker_id,
-            delete_topic_enable: config.delete_topic_enable,
-            unclean_leader_election_enable: config.unclean_leader_election_enable,
-            auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
-            leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
-            leader_imbalance_check_interval: Duration::from_secs(
-                config.leader_imbalance_check_interval_seconds.max(1) as u64,
-            ),
-            inter_broker_listener: config.inter_broker_listener_name.clone(),
-            control_listener: config.control_listener_name().to_string(),
-        },
-        zk_rx.clone(),
-        shutdown_rx.clone(),
-        &controller,
-        controller_queue,
-    );
-    let dir_failures = tokio::spawn(run_log_dir_failure_handler(
-        replicas.clone(),
-        zk_rx.clone(),
-        shutdown_rx.clone(),
-    ));
-    let cleaner = Arc::new(start_log_cleaner(&in_force, &replicas)?);
-    let config_changes = tokio::spawn(run_config_changes(
-        ConfigTargets {
-            broker_id,
-            dynamic: dynamic.clone(),
-            cleaner: cleaner.clone(),
+    let tasks = BackgroundTasks::start(
+        &config,
+        broker_id,
+        Dynamic {
+            config: dynamic,
+            in_force,
             connection_quotas: quotas_tx,
-            replicas: replicas.clone(),
-            controller: controller.clone(),
         },
+        &replicas,
+        (&controller, controller_queue),
         zk_rx,
-        shutdown_rx.clone(),
-    ));
-    let housekeeping = tokio::spawn(run_housekeeping(
-        replicas.clone(),
-        HousekeepingIntervals {
-            retention_check: Duration::from_millis(
-                config.log_retention_check_interval_ms.max(1) as u64
-            ),
-            checkpoint: Duration::from_millis(
-                config.log_flush_offset_checkpoint_interval_ms.max(1) as u64,
-            ),
-        },
         shutdown_rx,
-    ));
-
-    let mut current = zk;
-    // Kafka's `enableRequestProcessing` at the end of start-up: once the controller has told this
-    // broker about the cluster, including itself.
-    let ready = apis
-        .request_processing
-        .enable_when_ready(&metadata, broker_id);
-    tokio::pin!(ready);
-    let mut started = false;
-    loop {
-        tokio::select! {
-            () = signals.recv() => break,
-            () = &mut ready, if !started => {
-                started = true;
-                info!(broker_id, "started: processing requests");
-            }
-            _ = current.session_lost() => {
-                metrics::zk_session_expired();
-                warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
-                let renewal = renew_session(&config, broker_id, &reg, &replicas, current.session_info());
-                current = tokio::select! {
-                    renewed = renewal => renewed,
-                    // Kafka shuts down without ZooKeeper too: leaderships cannot move then, so
-                    // the controlled shutdown below fails its retries and the broker stops.
-                    () = signals.recv() => break,
-                };
-                let _ = zk_tx.send(current.clone());
-                groups.refresh_mirrors();
-                controller.send(ControllerEvent::SessionRenewed);
-            }
-        }
-    }
-
-    info!(broker_id, "shutting down");
-    // Leaderships move away while this broker still serves, so clients only see a leader change.
-    // As in Kafka, only a broker that finished starting asks (it may lead nothing yet otherwise,
-    // and the controller it would ask may be unknown).
-    if config.controlled_shutdown_enable && started {
-        let settings = ControlledShutdownSettings {
-            broker_id,
-            broker_epoch: replicas.broker_epoch(),
-            control_listener: config.control_listener_name().to_string(),
-            max_retries: config.controlled_shutdown_max_retries,
-            retry_backoff: Duration::from_millis(
-                config.controlled_shutdown_retry_backoff_ms.max(0) as u64,
-            ),
-            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1) as u64),
-        };
-        request_controlled_shutdown(&settings, &metadata).await;
-    }
-    let _ = shutdown_tx.send(true);
-    groups.shutdown();
-    if let Ok(Err(e)) = network.await {
-        warn!(error = %e, "listener error at shutdown");
-    }
-    let _ = controller_task.await;
-    if let Some(endpoint) = metrics_endpoint {
-        let _ = endpoint.await;
-    }
-    let _ = housekeeping.await;
-    let _ = dir_failures.await;
-    let _ = config_changes.await;
-    let _ = replication.await;
-    let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
-    if let Err(e) = replicas.shutdown() {
-        error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
-    }
-    // Without ZooKeeper these would wait for it; closing the session removes both ephemerals
-    // anyway once ZooKeeper expires it, so they get one session timeout at most.
-    let release = async {
-        if let Err(e) = current.deregister_broker(broker_id).await {
-            warn!(error = %e, "cannot remove the broker registration");
-        }
-        if let Err(e) = current.resign_controller(broker_id).await {
-            warn!(error = %e, "cannot release /controller");
-        }
+    )?;
+    let broker = Running {
+        config,
+        broker_id,
+        replicas,
+        metadata,
+        groups,
+        controller,
+        apis,
+        reg,
+        shutdown_tx,
+        network,
+        metrics_endpoint,
+        replication,
+        tasks,
     };
-    if tokio::time::timeout(zk_settings(&config).session_timeout, release)
-        .await
-        .is_err()
-    {
-        warn!("ZooKeeper did not answer; its session expiry will remove the registration");
-    }
-    current.close().await;
-    info!(broker_id, "shut down cleanly");
+    let (current, started) = broker.serve_until_stopped(&mut signals, zk, zk_tx).await;
+    broker.shut_down(current, started).await;
     Ok(())
 }
 
-/// Opens the Prometheus endpoint when `metrics.port` is set; it closes with the broker.
-async fn start_metrics(
-    config: &KafkaConfig,
-    state: metrics::LiveBroker,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if config.metrics_port == 0 {
-        return Ok(None);
-    }
-    let endpoint = metrics::MetricsEndpoint::bind(&config.metrics_host, config.metrics_port)
+/// Kafka's start-up before the logs: the persistent znodes, the cluster id, and the broker id
+/// (configured, stored in `meta.properties`, or generated from `/brokers/seqid`).
+async fn identify(zk: &KafkaZkClient, config: &KafkaConfig) -> anyhow::Result<(String, i32)> {
+    zk.ensure_persistent_paths()
         .await
-        .with_context(|| {
-            format!(
-                "cannot bind the metrics endpoint (metrics.host={}, metrics.port={})",
-                config.metrics_host, config.metrics_port
-            )
-        })?;
-    Ok(Some(tokio::spawn(metrics::serve(
-        endpoint,
-        Arc::new(state),
-        shutdown,
-    ))))
+        .context("cannot create Kafka's persistent znodes")?;
+    let cluster_id = zk
+        .get_or_create_cluster_id(&zk::new_cluster_id())
+        .await
+        .context("cannot read /cluster/id")?;
+    let broker_id = if config.broker_id >= 0 {
+        config.broker_id
+    } else if let Some(id) = LogManager::stored_broker_id(&config.log_dirs)? {
+        id
+    } else {
+        zk.generate_broker_id(config.reserved_broker_max_id)
+            .await
+            .context("cannot generate a broker id from /brokers/seqid")?
+    };
+    Ok((cluster_id, broker_id))
+}
+
+/// A registered broker: what it runs and what its shutdown stops.
+struct Running {
+    config: Arc<KafkaConfig>,
+    broker_id: i32,
+    replicas: Arc<ReplicaManager>,
+    metadata: Arc<MetadataCache>,
+    groups: Arc<GroupCoordinator>,
+    controller: ControllerHandle,
+    apis: Arc<KafkaApis>,
+    reg: BrokerRegistration,
+    shutdown_tx: watch::Sender<bool>,
+    network: JoinHandle<std::io::Result<()>>,
+    metrics_endpoint: Option<JoinHandle<()>>,
+    replication: JoinHandle<()>,
+    tasks: BackgroundTasks,
+}
+
+impl Running {
+    /// Serves until a stop signal, rebuilding the ZooKeeper session whenever it is lost; returns
+    /// the session in use and whether start-up had finished (requests were being processed).
+    async fn serve_until_stopped(
+        &self,
+        signals: &mut StopSignals,
+        zk: KafkaZkClient,
+        zk_tx: watch::Sender<KafkaZkClient>,
+    ) -> (KafkaZkClient, bool) {
+        let (config, broker_id, replicas) = (&self.config, self.broker_id, &self.replicas);
+        let reg = &self.reg;
+        let mut current = zk;
+        // Kafka's `enableRequestProcessing` at the end of start-up: once the controller has told this
+        // broker about the cluster, including itself.
+        let ready = self
+            .apis
+            .request_processing
+            .enable_when_ready(&self.metadata, broker_id);
+        tokio::pin!(ready);
+        let mut started = false;
+        loop {
+            tokio::select! {
+                () = signals.recv() => break,
+                () = &mut ready, if !started => {
+                    started = true;
+                    info!(broker_id, "started: processing requests");
+                }
+                _ = current.session_lost() => {
+                    metrics::zk_session_expired();
+                    warn!(broker_id, "ZooKeeper session lost; resuming it or building a new one");
+                    let renewal = renew_session(config, broker_id, reg, replicas, current.session_info());
+                    current = tokio::select! {
+                        renewed = renewal => renewed,
+                        // Kafka shuts down without ZooKeeper too: leaderships cannot move then, so
+                        // the controlled shutdown below fails its retries and the broker stops.
+                        () = signals.recv() => break,
+                    };
+                    let _ = zk_tx.send(current.clone());
+                    self.groups.refresh_mirrors();
+                    self.controller.send(ControllerEvent::SessionRenewed);
+                }
+            }
+        }
+        (current, started)
+    }
+
+    /// Kafka's shutdown: controlled shutdown (when start-up finished), then the listeners, the
+    /// tasks, the logs, and the registration.
+    async fn shut_down(self, current: KafkaZkClient, started: bool) {
+        let (config, broker_id, replicas) = (&self.config, self.broker_id, &self.replicas);
+        info!(broker_id, "shutting down");
+        // Leaderships move away while this broker still serves, so clients only see a leader change.
+        // As in Kafka, only a broker that finished starting asks (it may lead nothing yet otherwise,
+        // and the controller it would ask may be unknown).
+        if config.controlled_shutdown_enable && started {
+            let settings = ControlledShutdownSettings {
+                broker_id,
+                broker_epoch: replicas.broker_epoch(),
+                control_listener: config.control_listener_name().to_string(),
+                max_retries: config.controlled_shutdown_max_retries,
+                retry_backoff: Duration::from_millis(
+                    config.controlled_shutdown_retry_backoff_ms.max(0) as u64,
+                ),
+                request_timeout: Duration::from_millis(config.request_timeout_ms.max(1) as u64),
+            };
+            request_controlled_shutdown(&settings, &self.metadata).await;
+        }
+        let _ = self.shutdown_tx.send(true);
+        self.groups.shutdown();
+        if let Ok(Err(e)) = self.network.await {
+            warn!(error = %e, "listener error at shutdown");
+        }
+        if let Some(endpoint) = self.metrics_endpoint {
+            let _ = endpoint.await;
+        }
+        self.tasks.join().await;
+        let _ = self.replication.await;
+        if let Err(e) = replicas.shutdown() {
+            error!(error = %format!("{e:#}"), "flushing logs at shutdown failed");
+        }
+        // Without ZooKeeper these would wait for it; closing the session removes both ephemerals
+        // anyway once ZooKeeper expires it, so they get one session timeout at most.
+        let release = async {
+            if let Err(e) = current.deregister_broker(broker_id).await {
+                warn!(error = %e, "cannot remove the broker registration");
+            }
+            if let Err(e) = current.resign_controller(broker_id).await {
+                warn!(error = %e, "cannot release /controller");
+            }
+        };
+        if tokio::time::timeout(zk_settings(config).session_timeout, release)
+            .await
+            .is_err()
+        {
+            warn!("ZooKeeper did not answer; its session expiry will remove the registration");
+        }
+        current.close().await;
+        info!(broker_id, "shut down cleanly");
+    }
+}
+
+/// The dynamic broker configs: the store, the configuration in force at start-up, and the
+/// connection quotas the listeners follow.
+struct Dynamic {
+    config: Arc<DynamicBrokerConfig>,
+    in_force: Arc<KafkaConfig>,
+    connection_quotas: watch::Sender<network::QuotaLimits>,
+}
+
+/// The tasks a registered broker runs besides its listeners and fetchers: the controller, config
+/// changes, housekeeping (retention, flushes, checkpoints), log dir failures and the log cleaner.
+struct BackgroundTasks {
+    controller_task: JoinHandle<()>,
+    config_changes: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
+    dir_failures: JoinHandle<()>,
+    cleaner: Arc<ReconfigurableCleaner>,
+}
+
+impl BackgroundTasks {
+    fn start(
+        config: &Arc<KafkaConfig>,
+        broker_id: i32,
+        dynamic: Dynamic,
+        replicas: &Arc<ReplicaManager>,
+        (controller, controller_queue): (&ControllerHandle, ControllerQueue),
+        zk_rx: watch::Receiver<KafkaZkClient>,
+        shutdown_rx: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let controller_task = controller::start(
+            ControllerConfig {
+                broker_id,
+                delete_topic_enable: config.delete_topic_enable,
+                unclean_leader_election_enable: config.unclean_leader_election_enable,
+                auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+                leader_imbalance_per_broker_percentage: config
+                    .leader_imbalance_per_broker_percentage,
+                leader_imbalance_check_interval: Duration::from_secs(
+                    config.leader_imbalance_check_interval_seconds.max(1) as u64,
+                ),
+                inter_broker_listener: config.inter_broker_listener_name.clone(),
+                control_listener: config.control_listener_name().to_string(),
+            },
+            zk_rx.clone(),
+            shutdown_rx.clone(),
+            controller,
+            controller_queue,
+        );
+        let dir_failures = tokio::spawn(run_log_dir_failure_handler(
+            replicas.clone(),
+            zk_rx.clone(),
+            shutdown_rx.clone(),
+        ));
+        let cleaner = Arc::new(start_log_cleaner(&dynamic.in_force, replicas)?);
+        let config_changes = tokio::spawn(run_config_changes(
+            ConfigTargets {
+                broker_id,
+                dynamic: dynamic.config,
+                cleaner: cleaner.clone(),
+                connection_quotas: dynamic.connection_quotas,
+                replicas: replicas.clone(),
+                controller: controller.clone(),
+            },
+            zk_rx,
+            shutdown_rx.clone(),
+        ));
+        let housekeeping = tokio::spawn(run_housekeeping(
+            replicas.clone(),
+            HousekeepingIntervals {
+                retention_check: Duration::from_millis(
+                    config.log_retention_check_interval_ms.max(1) as u64,
+                ),
+                checkpoint: Duration::from_millis(
+                    config.log_flush_offset_checkpoint_interval_ms.max(1) as u64,
+                ),
+            },
+            shutdown_rx,
+        ));
+        Ok(BackgroundTasks {
+            controller_task,
+            config_changes,
+            housekeeping,
+            dir_failures,
+            cleaner,
+        })
+    }
+
+    /// Waits for every task to stop (the shutdown signal was sent).
+    async fn join(self) {
+        let _ = self.controller_task.await;
+        let _ = self.housekeeping.await;
+        let _ = self.dir_failures.await;
+        let _ = self.config_changes.await;
+        let cleaner = self.cleaner;
+        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+    }
 }
 
 /// Starts the log cleaner threads over every hosted partition (none when `log.cleaner.enable`
@@ -500,4 +595,27 @@ async fn renew_session(
         }
         tokio::time::sleep(SESSION_RETRY).await;
     }
+}
+/// Opens the Prometheus endpoint when `metrics.port` is set; it closes with the broker.
+async fn start_metrics(
+    config: &KafkaConfig,
+    state: metrics::LiveBroker,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if config.metrics_port == 0 {
+        return Ok(None);
+    }
+    let endpoint = metrics::MetricsEndpoint::bind(&config.metrics_host, config.metrics_port)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot bind the metrics endpoint (metrics.host={}, metrics.port={})",
+                config.metrics_host, config.metrics_port
+            )
+        })?;
+    Ok(Some(tokio::spawn(metrics::serve(
+        endpoint,
+        Arc::new(state),
+        shutdown,
+    ))))
 }

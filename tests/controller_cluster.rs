@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{AlterPartitionRequest, BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -16,8 +17,8 @@ use support::zookeeper::ZooKeeper;
 use tokio::process::{Child, Command};
 use zkafka::client::Connection;
 use zkafka::zk::{
-    new_topic_id, KafkaZkClient, PartitionState, PreferredElectionZnode, ReassignmentEntry,
-    ReassignmentZnode, TopicPartitionEntry,
+    new_topic_id, PartitionState, PreferredElectionZnode, ReassignmentEntry, ReassignmentZnode,
+    TopicPartitionEntry,
 };
 
 const CHROOT: &str = "/kafka";
@@ -194,9 +195,7 @@ impl Cluster {
 
     /// Creates a topic as a tool does and waits for every partition to have a leader.
     async fn create_topic(&self, topic: &str, assignment: &[&[i32]]) {
-        let zk = KafkaZkClient::connect(&self.zk.settings(CHROOT))
-            .await
-            .expect("zk");
+        let zk = self.zk.client(CHROOT).await;
         let a: BTreeMap<i32, Vec<i32>> = assignment
             .iter()
             .enumerate()
@@ -327,7 +326,11 @@ async fn preferred_leaders_return_after_a_restart() {
         .send(req(vec![leader, 2], &moved, stat.version, epoch), 1)
         .await
         .expect("AlterPartition answer");
-    assert_eq!(resp.error_code, 41, "NOT_CONTROLLER from a non-controller");
+    assert_eq!(
+        resp.error_code,
+        ResponseError::NotController.code(),
+        "NOT_CONTROLLER from a non-controller"
+    );
 
     // A stale partition epoch is refused by the controller.
     let controller = c.connect(1).await;
@@ -348,9 +351,7 @@ async fn preferred_leaders_return_after_a_restart() {
 }
 
 async fn topic_znode(c: &Cluster, topic: &str) -> zkafka::zk::TopicZnode {
-    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
-        .await
-        .expect("zk");
+    let zk = c.zk.client(CHROOT).await;
     let topics = zk.get_topics(&[topic.to_string()]).await.expect("topic");
     zk.close().await;
     topics.get(topic).expect("topic exists").0.clone()
@@ -370,9 +371,7 @@ async fn reassignments_and_preferred_elections_from_admin_znodes() {
     let mut c = Cluster::start(3, &[]).await;
     c.create_topic("ra", &[&[1, 2, 3], &[1, 2, 3], &[1, 2]])
         .await;
-    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
-        .await
-        .expect("zk");
+    let zk = c.zk.client(CHROOT).await;
     let reassign = format!("{CHROOT}/admin/reassign_partitions");
 
     // p0 drops its leader's replica, p1 only changes order: both complete at once (the targets are
@@ -456,9 +455,7 @@ async fn a_topic_config_change_allows_an_unclean_election() {
     assert_eq!((s.leader, s.isr), (-1, vec![2]));
 
     // kafka-configs --alter --add-config unclean.leader.election.enable=true, as ZooKeeper sees it.
-    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
-        .await
-        .expect("zk");
+    let zk = c.zk.client(CHROOT).await;
     let config = BTreeMap::from([(
         "unclean.leader.election.enable".to_string(),
         "true".to_string(),
@@ -480,9 +477,7 @@ async fn a_deleted_topic_waits_for_its_stopped_replica() {
     .await;
     c.terminate(3).await;
 
-    let zk = KafkaZkClient::connect(&c.zk.settings(CHROOT))
-        .await
-        .expect("zk");
+    let zk = c.zk.client(CHROOT).await;
     zk.request_topic_deletion("dl")
         .await
         .expect("mark for deletion");

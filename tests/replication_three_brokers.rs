@@ -16,7 +16,6 @@ use kafka_protocol::protocol::StrBytes;
 use replication::*;
 use support::zookeeper::ZooKeeper;
 use zkafka::client::batch::build_batch;
-use zkafka::zk::KafkaZkClient;
 
 // Needs `replicas.start_replication(..)` in `server.rs` (not owned by the replication work); passes
 // with it. Run with `cargo test --test replication_three_brokers -- --ignored`.
@@ -76,9 +75,7 @@ async fn returning_leader_truncates_records_the_new_leader_never_had() {
     let zk = ZooKeeper::start();
     let mut brokers: Vec<Broker> = (1..=3).map(|id| Broker::start(id, &zk, "")).collect();
     // Lead from the controller, so the frozen followers are never needed to elect anyone.
-    let probe = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .expect("zk");
+    let probe = zk.client("/kafka").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !matches!(probe.get_active_controller().await, Ok(Some(_))) {
         assert!(Instant::now() < deadline, "no controller");

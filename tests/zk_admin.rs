@@ -11,9 +11,7 @@ use zkafka::zk::*;
 #[tokio::test]
 async fn reassignment_and_preferred_election_lifecycle() {
     let zk = ZooKeeper::start();
-    let c = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .unwrap();
+    let c = zk.client("/kafka").await;
     let observer = zk.observer("/kafka").await;
     c.ensure_persistent_paths().await.unwrap();
     let epoch = c.try_elect_controller(1).await.unwrap().unwrap();
@@ -94,7 +92,7 @@ async fn reassignment_and_preferred_election_lifecycle() {
 #[tokio::test]
 async fn group_mirrors_are_ephemeral_and_config_changes_purge() {
     let zk = ZooKeeper::start();
-    let c = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let c = zk.client("").await;
     let observer = zk.observer("").await;
     c.ensure_persistent_paths().await.unwrap();
     let member = ConsumerRegistration::static_subscription(&["foo".to_string()], 1_423_016_430_000);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use support::schema::validate_tree;
 use support::zookeeper::ZooKeeper;
-use zkafka::zk::{new_cluster_id, BrokerRegistration, KafkaZkClient, ListenerEndpoint, ZkError};
+use zkafka::zk::{new_cluster_id, BrokerRegistration, ListenerEndpoint, ZkError};
 
 fn registration(port: u16) -> BrokerRegistration {
     BrokerRegistration::new(
@@ -23,9 +23,7 @@ fn registration(port: u16) -> BrokerRegistration {
 #[tokio::test]
 async fn persistent_paths_and_cluster_id() {
     let zk = ZooKeeper::start();
-    let a = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .unwrap();
+    let a = zk.client("/kafka").await;
     let observer = zk.observer("/kafka").await;
     a.ensure_persistent_paths().await.unwrap();
     a.ensure_persistent_paths().await.unwrap(); // idempotent
@@ -38,9 +36,7 @@ async fn persistent_paths_and_cluster_id() {
         a.get_or_create_cluster_id(&proposed).await.unwrap(),
         proposed
     );
-    let b = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .unwrap();
+    let b = zk.client("/kafka").await;
     assert_eq!(
         b.get_or_create_cluster_id(&new_cluster_id()).await.unwrap(),
         proposed,
@@ -58,7 +54,7 @@ async fn persistent_paths_and_cluster_id() {
 #[tokio::test]
 async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
     let zk = ZooKeeper::start();
-    let a = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let a = zk.client("").await;
     let observer = zk.observer("").await;
     a.ensure_persistent_paths().await.unwrap();
     let (ids, watcher) = a.get_broker_ids_and_watch().await.unwrap();
@@ -76,7 +72,7 @@ async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
     assert!(text.starts_with(r#"{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://localhost:9092"],"jmx_port":-1,"port":9092,"host":"localhost","version":5,"timestamp":""#), "{text}");
 
     // Same id from another session: taken, naming the path.
-    let b = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let b = zk.client("").await;
     match b.register_broker(1, &registration(9093)).await {
         Err(ZkError::BrokerIdTaken(path)) => assert_eq!(path, "/brokers/ids/1"),
         other => panic!("expected BrokerIdTaken, got {other:?}"),
@@ -107,13 +103,13 @@ async fn registration_is_ephemeral_version_1_with_czxid_epoch() {
 #[tokio::test]
 async fn generated_broker_ids_start_at_1001() {
     let zk = ZooKeeper::start();
-    let a = KafkaZkClient::connect(&zk.settings("/gen")).await.unwrap();
+    let a = zk.client("/gen").await;
     let observer = zk.observer("/gen").await;
     // Works even before ensure_persistent_paths created /brokers/seqid.
     assert_eq!(a.generate_broker_id(1000).await.unwrap(), 1001);
     a.ensure_persistent_paths().await.unwrap();
     assert_eq!(a.generate_broker_id(1000).await.unwrap(), 1002);
-    let b = KafkaZkClient::connect(&zk.settings("/gen")).await.unwrap();
+    let b = zk.client("/gen").await;
     assert_eq!(b.generate_broker_id(1000).await.unwrap(), 1003);
     validate_tree(&observer).await;
 }

@@ -12,11 +12,7 @@ use zkafka::zk::{new_topic_id, ControllerEpoch, KafkaZkClient, PartitionState, Z
 async fn clients(zk: &ZooKeeper, n: usize) -> Vec<KafkaZkClient> {
     let mut all = Vec::new();
     for _ in 0..n {
-        all.push(
-            KafkaZkClient::connect(&zk.settings("/kafka"))
-                .await
-                .unwrap(),
-        );
+        all.push(zk.client("/kafka").await);
     }
     all[0].ensure_persistent_paths().await.unwrap();
     all

@@ -23,9 +23,7 @@ fn registration() -> BrokerRegistration {
 #[tokio::test]
 async fn connect_creates_missing_chroot() {
     let zk = ZooKeeper::start();
-    let client = KafkaZkClient::connect(&zk.settings("/kafka/cluster-a"))
-        .await
-        .unwrap();
+    let client = zk.client("/kafka/cluster-a").await;
     client.ensure_persistent_paths().await.unwrap();
     let root = zk.observer("").await;
     let (data, _) = root.get_data("/kafka/cluster-a").await.unwrap();
@@ -36,9 +34,7 @@ async fn connect_creates_missing_chroot() {
         .unwrap()
         .is_some());
     // Connecting again with the chroot present works too.
-    let again = KafkaZkClient::connect(&zk.settings("/kafka/cluster-a"))
-        .await
-        .unwrap();
+    let again = zk.client("/kafka/cluster-a").await;
     again.ensure_persistent_paths().await.unwrap();
     let observer = zk.observer("/kafka/cluster-a").await;
     assert!(support::schema::validate_tree(&observer).await >= 14);
@@ -71,7 +67,7 @@ async fn unreachable_server_is_a_typed_error() {
 #[tokio::test]
 async fn session_expiry_is_detected() {
     let zk = ZooKeeper::start();
-    let client = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let client = zk.client("").await;
     client.ensure_persistent_paths().await.unwrap();
     client.register_broker(1, &registration()).await.unwrap();
     let lost = tokio::spawn(client.session_lost());
@@ -101,7 +97,7 @@ async fn session_expiry_is_detected() {
         client.get_broker_ids_and_watch().await,
         Err(ZkError::SessionLost)
     ));
-    let other = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let other = zk.client("").await;
     let (ids, _) = other.get_broker_ids_and_watch().await.unwrap();
     assert!(ids.is_empty(), "the expired session's registration is gone");
     let closing = std::time::Instant::now();
@@ -115,7 +111,7 @@ async fn session_expiry_is_detected() {
 #[tokio::test]
 async fn session_survives_a_short_outage_and_expires_after_a_long_one() {
     let mut zk = ZooKeeper::start();
-    let client = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let client = zk.client("").await;
     client.ensure_persistent_paths().await.unwrap();
     let (_, watcher) = client.get_broker_ids_and_watch().await.unwrap();
     // Short outage: the client reconnects to the same session and its watches stay armed.
@@ -123,7 +119,7 @@ async fn session_survives_a_short_outage_and_expires_after_a_long_one() {
     zk.restart();
     wait_connected(&client).await;
     assert_eq!(client.session_id(), session);
-    let other = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let other = zk.client("").await;
     other.register_broker(8, &registration()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), watcher.changed())
         .await
@@ -138,7 +134,7 @@ async fn session_survives_a_short_outage_and_expires_after_a_long_one() {
         .await
         .expect("session_lost resolves")
         .unwrap();
-    let fresh = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let fresh = zk.client("").await;
     assert_ne!(fresh.session_id(), client.session_id());
     // The client gave up on its own before the restarted server expired the session: the old
     // registration lingers until then, so re-registration is retried as a broker would.
@@ -169,11 +165,11 @@ async fn wait_connected(client: &KafkaZkClient) {
 #[tokio::test]
 async fn close_removes_ephemerals_at_once() {
     let zk = ZooKeeper::start();
-    let a = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let a = zk.client("").await;
     a.ensure_persistent_paths().await.unwrap();
     a.register_broker(3, &registration()).await.unwrap();
     a.close().await;
-    let b = KafkaZkClient::connect(&zk.settings("")).await.unwrap();
+    let b = zk.client("").await;
     let (ids, _) = b.get_broker_ids_and_watch().await.unwrap();
     assert!(ids.is_empty());
 }

@@ -12,9 +12,7 @@ use zkafka::zk::{
 };
 
 async fn client(zk: &ZooKeeper) -> KafkaZkClient {
-    let c = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .unwrap();
+    let c = zk.client("/kafka").await;
     c.ensure_persistent_paths().await.unwrap();
     c
 }

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
+use kafka_protocol::protocol::Encodable;
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -34,12 +35,23 @@ fn timeout_of(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-/// Every result that had succeeded so far answers REQUEST_TIMED_OUT, as Kafka's delayed admin
-/// operations do when their wait runs out.
-fn timed_out<'a>(error_codes: impl Iterator<Item = &'a mut i16>) {
-    for code in error_codes.filter(|c| **c == 0) {
-        *code = ResponseError::RequestTimedOut.code();
-    }
+/// Kafka's delayed admin operations: the answer waits for `done` (which gives up at the request's
+/// timeout); if it does not come, every result that had succeeded answers REQUEST_TIMED_OUT.
+fn answer_when<T: Send + 'static, R: Encodable + 'static>(
+    done: impl Future<Output = bool> + Send + 'static,
+    mut results: Vec<T>,
+    error_code: fn(&mut T) -> &mut i16,
+    response: fn(Vec<T>) -> R,
+    version: i16,
+) -> Reply {
+    Reply::Later(Box::pin(async move {
+        if !done.await {
+            for code in results.iter_mut().map(error_code).filter(|c| **c == 0) {
+                *code = ResponseError::RequestTimedOut.code();
+            }
+        }
+        reply_body(encode(&response(results), version))
+    }))
 }
 
 impl KafkaApis {
@@ -223,18 +235,14 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        // Kafka's delayed CreateTopics: the answer waits (up to the request's timeout) for the
-        // leaders; results that had succeeded answer REQUEST_TIMED_OUT if they do not come.
-        let elected = self.leaders_elected(waiting, timeout_of(req.timeout_ms));
-        Reply::Later(Box::pin(async move {
-            if !elected.await {
-                timed_out(results.iter_mut().map(|r| &mut r.error_code));
-            }
-            reply_body(encode(
-                &CreateTopicsResponse::default().with_topics(results),
-                version,
-            ))
-        }))
+        // Kafka's delayed CreateTopics: the answer waits for the leaders.
+        answer_when(
+            self.leaders_elected(waiting, timeout_of(req.timeout_ms)),
+            results,
+            |r| &mut r.error_code,
+            |results| CreateTopicsResponse::default().with_topics(results),
+            version,
+        )
     }
 
     pub(super) async fn delete_topics(&self, req: DeleteTopicsRequest, version: i16) -> Reply {
@@ -288,20 +296,20 @@ impl KafkaApis {
         }
         let metadata = self.metadata.clone();
         let timeout = timeout_of(req.timeout_ms);
-        Reply::Later(Box::pin(async move {
-            let gone = metadata
+        let gone = async move {
+            metadata
                 .wait_until(timeout, |v| {
                     deleting.iter().all(|t| !v.topics.contains_key(t))
                 })
-                .await;
-            if !gone {
-                timed_out(results.iter_mut().map(|r| &mut r.error_code));
-            }
-            reply_body(encode(
-                &DeleteTopicsResponse::default().with_responses(results),
-                version,
-            ))
-        }))
+                .await
+        };
+        answer_when(
+            gone,
+            results,
+            |r| &mut r.error_code,
+            |results| DeleteTopicsResponse::default().with_responses(results),
+            version,
+        )
     }
 
     pub(super) async fn create_partitions(
@@ -327,16 +335,13 @@ impl KafkaApis {
             }
             results.push(result);
         }
-        let elected = self.leaders_elected(waiting, timeout_of(req.timeout_ms));
-        Reply::Later(Box::pin(async move {
-            if !elected.await {
-                timed_out(results.iter_mut().map(|r| &mut r.error_code));
-            }
-            reply_body(encode(
-                &CreatePartitionsResponse::default().with_results(results),
-                version,
-            ))
-        }))
+        answer_when(
+            self.leaders_elected(waiting, timeout_of(req.timeout_ms)),
+            results,
+            |r| &mut r.error_code,
+            |results| CreatePartitionsResponse::default().with_results(results),
+            version,
+        )
     }
 
     async fn add_partitions(

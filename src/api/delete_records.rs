@@ -5,57 +5,37 @@
 //! the smallest log start of all replicas): it reports the leader's new log start, and the
 //! followers follow on their next fetch (docs/differences.md).
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{encode, KafkaApis};
+use super::{by_partition, encode, KafkaApis};
+use crate::errors::code_of;
 use crate::network::Reply;
 
 impl KafkaApis {
     pub(super) async fn delete_records(&self, req: DeleteRecordsRequest, version: i16) -> Reply {
         let view = self.metadata.snapshot();
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| {
-                let topic = t.name.0.as_str();
-                let partitions =
-                    t.partitions
-                        .iter()
-                        .map(|p| {
-                            let outcome = match self.replicas.partition(topic, p.partition_index) {
-                                Some(partition) => partition.delete_records_on_leader(p.offset),
-                                None if self.replicas.is_offline(topic, p.partition_index) => {
-                                    Err(ResponseError::KafkaStorageError)
-                                }
-                                // Kafka's getPartitionOrException: a partition the cluster has but
-                                // this broker does not host is NOT_LEADER_OR_FOLLOWER.
-                                None if view.topics.get(topic).is_some_and(|m| {
-                                    m.partitions.contains_key(&p.partition_index)
-                                }) =>
-                                {
-                                    Err(ResponseError::NotLeaderOrFollower)
-                                }
-                                None => Err(ResponseError::UnknownTopicOrPartition),
-                            };
-                            let (low_watermark, error_code) = match outcome {
-                                Ok(low) => (low, 0),
-                                Err(e) => (-1, e.code()),
-                            };
-                            DeleteRecordsPartitionResult::default()
-                                .with_partition_index(p.partition_index)
-                                .with_low_watermark(low_watermark)
-                                .with_error_code(error_code)
-                        })
-                        .collect();
+        let topics = by_partition(
+            req.topics,
+            |t| (t.name.0.to_string(), std::mem::take(&mut t.partitions)),
+            |topic, p| {
+                let outcome = self
+                    .replicas
+                    .hosted_partition(topic, p.partition_index, &view)
+                    .and_then(|partition| partition.delete_records_on_leader(p.offset));
+                DeleteRecordsPartitionResult::default()
+                    .with_partition_index(p.partition_index)
+                    .with_low_watermark(*outcome.as_ref().unwrap_or(&-1))
+                    .with_error_code(code_of(&outcome))
+            },
+            |t, partitions| {
                 DeleteRecordsTopicResult::default()
-                    .with_name(t.name.clone())
+                    .with_name(t.name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         encode(
             &DeleteRecordsResponse::default().with_topics(topics),
             version,

@@ -57,7 +57,7 @@ fn response(
             .collect(),
     );
     if version >= 1 {
-        resp.error_code = error.map_or(0, |e| e.code());
+        resp.error_code = error.map_or(crate::errors::NONE, |e| e.code());
     }
     resp
 }
@@ -179,14 +179,20 @@ mod tests {
         let r = response(None, outcomes(), true, 2);
         let a = &r.replica_election_results[0];
         assert_eq!(a.partition_result.len(), 1);
-        assert_eq!(a.partition_result[0].error_code, 80);
+        assert_eq!(
+            a.partition_result[0].error_code,
+            ResponseError::PreferredLeaderNotAvailable.code()
+        );
         assert_eq!(a.partition_result[0].error_message.as_deref(), Some("m"));
     }
 
     #[test]
     fn a_refused_request_carries_its_error_where_the_version_has_room() {
         let e = Some(ResponseError::NotController);
-        assert_eq!(response(e, Vec::new(), true, 1).error_code, 41);
+        assert_eq!(
+            response(e, Vec::new(), true, 1).error_code,
+            ResponseError::NotController.code()
+        );
         assert_eq!(response(e, Vec::new(), true, 0).error_code, 0);
         assert_eq!(election_type(0), Some(ElectionType::Preferred));
         assert_eq!(election_type(1), Some(ElectionType::Unclean));

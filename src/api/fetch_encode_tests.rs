@@ -10,11 +10,12 @@ use kafka_protocol::messages::fetch_response::{
     PartitionData, SnapshotId,
 };
 use kafka_protocol::messages::{BrokerId, FetchResponse, ProducerId, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::Encodable;
 use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::encode_fetch_response;
+use crate::metadata::str_bytes;
 use crate::network::{BodyPart, FileRange};
 
 /// A partition's tagged fields: diverging epoch, current leader, snapshot id.
@@ -148,9 +149,9 @@ fn build(
             .map(|(id, host, port, rack)| {
                 NodeEndpoint::default()
                     .with_node_id(BrokerId(*id))
-                    .with_host(StrBytes::from_string(host.clone()))
+                    .with_host(str_bytes(host.clone()))
                     .with_port(*port)
-                    .with_rack(rack.clone().map(StrBytes::from_string))
+                    .with_rack(rack.clone().map(str_bytes))
             })
             .collect();
     }
@@ -161,7 +162,7 @@ fn build(
         if version >= 13 {
             t.topic_id = Uuid::from_u128(*id);
         } else {
-            t.topic = TopicName(StrBytes::from_string(name.clone()));
+            t.topic = TopicName(str_bytes(name.clone()));
         }
         let mut topic_files = Vec::new();
         for s in parts {

@@ -124,7 +124,7 @@ impl KafkaApis {
             resp.node_id = c.node_id;
             resp.host = c.host;
             resp.port = c.port;
-            if version >= 1 && c.error_code != 0 {
+            if version >= 1 && c.error_code != crate::errors::NONE {
                 resp.error_message =
                     ResponseError::try_from_code(c.error_code).map(|e| str_bytes(e.to_string()));
             }

@@ -7,8 +7,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::fetch::check_leader_epoch;
-use super::{encode, KafkaApis};
+use super::{by_partition, encode, KafkaApis};
+use crate::client::DEBUGGING_REPLICA_ID;
 use crate::network::Reply;
 use crate::replica::{log_error_code, Partition};
 
@@ -47,64 +47,56 @@ fn lookup(p: &Partition, timestamp: i64, consumer: bool) -> Result<(i64, i64, i3
 impl KafkaApis {
     pub(super) async fn list_offsets(&self, req: ListOffsetsRequest, version: i16) -> Reply {
         let view = self.metadata.snapshot();
-        let consumer = req.replica_id.0 != -2;
-        let topics = req
-            .topics
-            .into_iter()
-            .map(|t| {
-                let name = t.name.0.to_string();
-                let partitions = t
-                    .partitions
-                    .into_iter()
-                    .map(|q| {
-                        let mut r = ListOffsetsPartitionResponse::default()
-                            .with_partition_index(q.partition_index);
-                        let outcome = match self.replicas.partition(&name, q.partition_index) {
-                            Some(p) if p.is_leader() || !consumer => {
-                                let epoch = if version >= 4 {
-                                    q.current_leader_epoch
-                                } else {
-                                    -1
-                                };
-                                check_leader_epoch(&p, epoch)
-                                    .and_then(|_| lookup(&p, q.timestamp, consumer))
-                            }
-                            Some(_) => Err(ResponseError::NotLeaderOrFollower),
-                            None if self.replicas.is_offline(&name, q.partition_index) => {
-                                Err(ResponseError::KafkaStorageError)
-                            }
-                            None if view.partition(&name, q.partition_index).is_some() => {
-                                Err(ResponseError::NotLeaderOrFollower)
-                            }
-                            None => Err(ResponseError::UnknownTopicOrPartition),
-                        };
-                        match outcome {
-                            Ok((offset, ts, epoch)) => {
-                                if version == 0 {
-                                    let wanted = q.max_num_offsets.max(0) as usize;
-                                    r.old_style_offsets = if offset >= 0 && wanted > 0 {
-                                        vec![offset]
-                                    } else {
-                                        vec![]
-                                    };
-                                } else {
-                                    r.offset = offset;
-                                    r.timestamp = ts;
-                                    if version >= 4 {
-                                        r.leader_epoch = epoch;
-                                    }
-                                }
-                            }
-                            Err(e) => r.error_code = e.code(),
+        let consumer = req.replica_id.0 != DEBUGGING_REPLICA_ID;
+        let topics = by_partition(
+            req.topics,
+            |t| (t.name.0.to_string(), std::mem::take(&mut t.partitions)),
+            |name, q| {
+                let mut r =
+                    ListOffsetsPartitionResponse::default().with_partition_index(q.partition_index);
+                let epoch = if version >= 4 {
+                    q.current_leader_epoch
+                } else {
+                    -1
+                };
+                let outcome = self
+                    .replicas
+                    .hosted_partition(name, q.partition_index, &view)
+                    .and_then(|p| {
+                        // Only the debugging replica id reads from a follower.
+                        if consumer && !p.is_leader() {
+                            return Err(ResponseError::NotLeaderOrFollower);
                         }
-                        r
-                    })
-                    .collect();
+                        p.check_leader_epoch(epoch)?;
+                        lookup(&p, q.timestamp, consumer)
+                    });
+                match outcome {
+                    Ok((offset, ts, epoch)) => {
+                        if version == 0 {
+                            let wanted = q.max_num_offsets.max(0) as usize;
+                            r.old_style_offsets = if offset >= 0 && wanted > 0 {
+                                vec![offset]
+                            } else {
+                                vec![]
+                            };
+                        } else {
+                            r.offset = offset;
+                            r.timestamp = ts;
+                            if version >= 4 {
+                                r.leader_epoch = epoch;
+                            }
+                        }
+                    }
+                    Err(e) => r.error_code = e.code(),
+                }
+                r
+            },
+            |t, partitions| {
                 ListOffsetsTopicResponse::default()
                     .with_name(t.name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         encode(&ListOffsetsResponse::default().with_topics(topics), version)
     }
 }

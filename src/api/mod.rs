@@ -94,6 +94,25 @@ pub(crate) fn encode_bytes<R: Encodable>(resp: &R, version: i16) -> anyhow::Resu
     Ok(buf.freeze())
 }
 
+/// The partition-wise APIs (ListOffsets, OffsetForLeaderEpoch, DeleteRecords) answer each
+/// requested partition of each topic, in request order: `partitions` takes a topic's partitions
+/// out, `answer` answers one (given the topic's name), `topic_result` wraps a topic's answers.
+pub(crate) fn by_partition<T, P, R, U>(
+    topics: Vec<T>,
+    partitions: impl Fn(&mut T) -> (String, Vec<P>),
+    mut answer: impl FnMut(&str, P) -> R,
+    topic_result: impl Fn(T, Vec<R>) -> U,
+) -> Vec<U> {
+    topics
+        .into_iter()
+        .map(|mut t| {
+            let (name, requested) = partitions(&mut t);
+            let answers = requested.into_iter().map(|p| answer(&name, p)).collect();
+            topic_result(t, answers)
+        })
+        .collect()
+}
+
 impl KafkaApis {
     pub(crate) fn zk(&self) -> KafkaZkClient {
         self.zk.borrow().clone()

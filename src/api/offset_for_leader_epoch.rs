@@ -11,8 +11,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::fetch::check_leader_epoch;
-use super::{encode, KafkaApis};
+use super::{by_partition, encode, KafkaApis};
+use crate::errors::code_of;
+use crate::metadata::ClusterView;
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
@@ -23,46 +24,31 @@ impl KafkaApis {
         version: i16,
     ) -> Reply {
         let view = self.metadata.snapshot();
-        let topics = req
-            .topics
-            .into_iter()
-            .map(|t| {
-                let name = t.topic.0.to_string();
-                let partitions = t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let current = if version >= 2 {
-                            p.current_leader_epoch
-                        } else {
-                            -1
-                        };
-                        let answer = self.end_offset_for(
-                            &name,
-                            p.partition,
-                            current,
-                            p.leader_epoch,
-                            view.partition(&name, p.partition).is_some(),
-                        );
-                        let mut r = EpochEndOffset::default().with_partition(p.partition);
-                        match answer {
-                            Ok((epoch, end)) => {
-                                r.end_offset = end;
-                                // v0 has no epoch in its answer.
-                                if version >= 1 {
-                                    r.leader_epoch = epoch;
-                                }
-                            }
-                            Err(e) => r.error_code = e.code(),
-                        }
-                        r
-                    })
-                    .collect();
+        let topics = by_partition(
+            req.topics,
+            |t| (t.topic.0.to_string(), std::mem::take(&mut t.partitions)),
+            |name, p| {
+                let current = if version >= 2 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                };
+                let answer = self.end_offset_for(name, p.partition, current, p.leader_epoch, &view);
+                // An error answers the undefined epoch and offset.
+                let (epoch, end) = answer.unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+                EpochEndOffset::default()
+                    .with_partition(p.partition)
+                    .with_error_code(code_of(&answer))
+                    .with_end_offset(end)
+                    // v0 has no epoch in its answer.
+                    .with_leader_epoch(if version >= 1 { epoch } else { UNDEFINED_EPOCH })
+            },
+            |t, partitions| {
                 OffsetForLeaderTopicResult::default()
                     .with_topic(t.topic)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         encode(
             &OffsetForLeaderEpochResponse::default().with_topics(topics),
             version,
@@ -75,18 +61,10 @@ impl KafkaApis {
         partition: i32,
         current_leader_epoch: i32,
         leader_epoch: i32,
-        known_in_metadata: bool,
+        view: &ClusterView,
     ) -> Result<(i32, i64), ResponseError> {
-        let Some(p) = self.replicas.partition(topic, partition) else {
-            return Err(if self.replicas.is_offline(topic, partition) {
-                ResponseError::KafkaStorageError
-            } else if known_in_metadata {
-                ResponseError::NotLeaderOrFollower
-            } else {
-                ResponseError::UnknownTopicOrPartition
-            });
-        };
-        check_leader_epoch(&p, current_leader_epoch)?;
+        let p = self.replicas.hosted_partition(topic, partition, view)?;
+        p.check_leader_epoch(current_leader_epoch)?;
         if !p.is_leader() {
             return Err(ResponseError::NotLeaderOrFollower);
         }

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::metadata::str_bytes;
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -149,12 +151,13 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                 .into_iter()
                 .map(|name| {
                     let topic = MetadataResponseTopic::default()
-                        .with_name(Some(StrBytes::from_string(name.clone()).into()));
+                        .with_name(Some(str_bytes(name.clone()).into()));
                     let Some((count, rf, _)) = log.topics.get(&name) else {
-                        return topic.with_error_code(3); // UNKNOWN_TOPIC_OR_PARTITION
+                        return topic
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     if leaderless {
-                        return topic.with_error_code(5); // LEADER_NOT_AVAILABLE
+                        return topic.with_error_code(ResponseError::LeaderNotAvailable.code());
                     }
                     let replicas: Vec<_> = (1..=i32::from(*rf)).map(Into::into).collect();
                     topic
@@ -177,7 +180,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                     .with_controller_id(1.into())
                     .with_brokers(vec![MetadataResponseBroker::default()
                         .with_node_id(1.into())
-                        .with_host(StrBytes::from_string(host.to_owned()))
+                        .with_host(str_bytes(host))
                         .with_port(port.parse().unwrap())])
                     .with_topics(topics),
             )
@@ -190,7 +193,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                     let name = t.name.0.to_string();
                     let result = CreatableTopicResult::default().with_name(t.name);
                     if log.topics.contains_key(&name) {
-                        return result.with_error_code(36); // TOPIC_ALREADY_EXISTS
+                        return result.with_error_code(ResponseError::TopicAlreadyExists.code());
                     }
                     let configs = t
                         .configs
@@ -235,7 +238,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         3
                     };
                     DeletableTopicResult::default()
-                        .with_name(Some(StrBytes::from_string(name).into()))
+                        .with_name(Some(str_bytes(name).into()))
                         .with_error_code(code)
                 })
                 .collect();
@@ -255,8 +258,8 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         .into_iter()
                         .map(|(k, v)| {
                             DescribeConfigsResourceResult::default()
-                                .with_name(StrBytes::from_string(k))
-                                .with_value(Some(StrBytes::from_string(v)))
+                                .with_name(str_bytes(k))
+                                .with_value(Some(str_bytes(v)))
                                 .with_config_source(1) // DYNAMIC_TOPIC_CONFIG
                         })
                         .collect();
@@ -282,7 +285,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                     let mut resp = PartitionProduceResponse::default().with_index(p.index);
                     if log.fail_produces > 0 {
                         log.fail_produces -= 1;
-                        resp.error_code = 6; // NOT_LEADER_OR_FOLLOWER
+                        resp.error_code = ResponseError::NotLeaderOrFollower.code();
                     } else {
                         let mut batch = BytesMut::from(&p.records.unwrap()[..]);
                         let base = *log.next_offset.get(&p.index).unwrap_or(&0);
@@ -315,7 +318,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         parts.push(
                             PartitionData::default()
                                 .with_partition_index(p.partition)
-                                .with_error_code(6), // NOT_LEADER_OR_FOLLOWER
+                                .with_error_code(ResponseError::NotLeaderOrFollower.code()),
                         );
                         continue;
                     }
@@ -324,7 +327,7 @@ fn answer(req: RequestKind, log: &Mutex<Log>, addr: &str) -> Option<ResponseKind
                         parts.push(
                             PartitionData::default()
                                 .with_partition_index(p.partition)
-                                .with_error_code(1), // OFFSET_OUT_OF_RANGE
+                                .with_error_code(ResponseError::OffsetOutOfRange.code()),
                         );
                         continue;
                     }

@@ -1,16 +1,6 @@
 //! Timestamps as Kafka's consumer perf tool prints them (`yyyy-MM-dd HH:mm:ss:SSS`), in UTC,
 //! without pulling a date crate in for one format.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Formats `ms` since the epoch as `yyyy-MM-dd HH:mm:ss:SSS` (UTC).
 pub fn format_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);

@@ -12,9 +12,9 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
     CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
 
 use crate::client::{check_code, ClientError, ClusterClient, ClusterMetadata, Connection};
+use crate::metadata::str_bytes;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["create", "list", "describe", "delete"])))]
@@ -119,13 +119,13 @@ pub fn create_request(args: &TopicsArgs, version: i16) -> anyhow::Result<CreateT
         .map(|c| {
             let (k, v) = parse_config(c)?;
             Ok(CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(k))
-                .with_value(Some(StrBytes::from_string(v))))
+                .with_name(str_bytes(k))
+                .with_value(Some(str_bytes(v))))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(CreateTopicsRequest::default()
         .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic)))
+            .with_name(TopicName(str_bytes(topic)))
             .with_num_partitions(args.partitions.unwrap_or(default))
             .with_replication_factor(args.replication_factor.unwrap_or(default as i16))
             .with_configs(configs)])
@@ -162,7 +162,7 @@ async fn delete(client: &ClusterClient, args: &TopicsArgs) -> anyhow::Result<()>
     let topic = need_topic(args, "delete")?;
     let conn = controller(client).await?;
     let version = conn.version_for::<DeleteTopicsRequest>(6)?;
-    let name = TopicName(StrBytes::from_string(topic.clone()));
+    let name = TopicName(str_bytes(topic.clone()));
     let mut req = DeleteTopicsRequest::default().with_timeout_ms(args.timeout_ms);
     if version >= 6 {
         req.topics = vec![DeleteTopicState::default().with_name(Some(name))];
@@ -216,7 +216,7 @@ async fn topic_configs(
     let req =
         DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(TOPIC)
-            .with_resource_name(StrBytes::from_string(topic.to_owned()))]);
+            .with_resource_name(str_bytes(topic))]);
     let (version, resp) = conn.send_negotiated(req, 4).await?;
     let mut out = Vec::new();
     for r in resp.results {

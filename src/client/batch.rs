@@ -6,11 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ClientError;
 
-/// Fixed part of a magic-2 batch header (Kafka's `DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
-pub const BATCH_OVERHEAD: usize = 61;
-/// Where the CRC-32C sits and where the bytes it covers start.
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
+// The batch layout is the log's (`log::record_batch`): one definition of the wire format.
+use crate::log::record_batch::{ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE as BATCH_OVERHEAD};
 
 /// Encodes one uncompressed magic-2 batch of `count` records, each with no key, value `value`
 /// and timestamp `timestamp_ms`; offsets are 0..count (the broker assigns real ones).

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+
 use uuid::Uuid;
 
 use super::connection::Connection;
 use super::error::ClientError;
+use crate::metadata::str_bytes;
 
 /// Highest Metadata version we ask for: v12 is what Kafka 3.9 clients send (topic ids, nullable names).
 pub const METADATA_MAX_VERSION: i16 = 12;
@@ -114,8 +115,7 @@ pub fn metadata_request(topics: Option<&[String]>, allow_auto_create: bool) -> M
         .with_topics(topics.map(|ts| {
             ts.iter()
                 .map(|t| {
-                    MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                    MetadataRequestTopic::default().with_name(Some(TopicName(str_bytes(t.clone()))))
                 })
                 .collect()
         }))

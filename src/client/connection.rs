@@ -268,7 +268,7 @@ impl Connection {
             .with_client_software_name(StrBytes::from_static_str("zkafka"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let resp = match self.send(req, 3).await {
-            Ok(r) if r.error_code == 0 => r,
+            Ok(r) if r.error_code == crate::errors::NONE => r,
             Ok(_) | Err(ClientError::Decode { .. }) => {
                 self.send(ApiVersionsRequest::default(), 0).await?
             }
@@ -383,3 +383,7 @@ async fn read_loop(mut read: OwnedReadHalf, shared: Shared, addr: String) {
     tracing::debug!(addr, reason, "connection reader stopped");
     close(&shared, reason);
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -12,7 +12,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{ClientError, Connection};
+use super::Connection;
+use crate::client::ClientError;
+use crate::metadata::str_bytes;
 
 async fn read_request(sock: &mut TcpStream) -> Option<(RequestHeader, Bytes)> {
     let len = sock.read_u32().await.ok()? as usize;
@@ -56,7 +58,7 @@ fn answer(header: &RequestHeader, mut body: Bytes) -> Bytes {
 fn tagged(tag: usize) -> ApiVersionsRequest {
     ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("test"))
-        .with_client_software_version(StrBytes::from_string(tag.to_string()))
+        .with_client_software_version(str_bytes(tag.to_string()))
 }
 
 #[tokio::test]

@@ -3,9 +3,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request};
 
 use super::error::ClientError;
+use crate::metadata::str_bytes;
 
 /// Largest response frame we accept; Kafka's clients have no hard limit, but a garbage length
 /// (e.g. talking to something that is not Kafka) must not make us allocate gigabytes.
@@ -27,7 +28,7 @@ pub fn encode_request<R: Request>(
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_string(client_id.to_owned())));
+        .with_client_id(Some(str_bytes(client_id)));
     let header_version = R::header_version(version);
     let size = header
         .compute_size(header_version)
@@ -75,6 +76,7 @@ pub fn decode_response<R: Request>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::error::ResponseError;
     use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
 
     #[test]
@@ -95,7 +97,8 @@ mod tests {
     #[test]
     fn response_round_trip_and_correlation_peek() {
         // ApiVersions responses always use header v0, even at flexible versions.
-        let resp = ApiVersionsResponse::default().with_error_code(35);
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code());
         let mut buf = BytesMut::new();
         ResponseHeader::default()
             .with_correlation_id(7)
@@ -106,7 +109,7 @@ mod tests {
         assert_eq!(peek_correlation_id(&frame), Some(7));
         let (h, r) = decode_response::<ApiVersionsRequest>(frame, 3).unwrap();
         assert_eq!(h.correlation_id, 7);
-        assert_eq!(r.error_code, 35);
+        assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
     }
 
     #[test]

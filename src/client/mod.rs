@@ -15,12 +15,11 @@ mod offsets;
 pub mod produce_frame;
 mod versions;
 
-#[cfg(test)]
-mod connection_tests;
-
 pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata, RETRY_BACKOFF};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
 pub use frame::{decode_response, encode_request};
-pub use offsets::{list_offset, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+pub use offsets::{
+    list_offset, list_offset_as, DEBUGGING_REPLICA_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+};
 pub use versions::{negotiate, ApiVersionTable};

@@ -117,16 +117,16 @@ fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
 mod tests {
     use super::*;
     use crate::client::encode_request;
+    use crate::metadata::str_bytes;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName};
-    use kafka_protocol::protocol::StrBytes;
 
     fn reference(version: i16, topic: &str, partitions: &[(i32, Bytes)]) -> Bytes {
         let req = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(1500)
             .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_name(TopicName(str_bytes(topic)))
                 .with_partition_data(
                     partitions
                         .iter()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::broker::KafkaConfig;
 use super::error::ConfigError;
-use super::listener::{parse_listeners, parse_protocol_map, DEFAULT_PROTOCOL_MAP};
+use super::listener::{parse_listeners, parse_protocol_map, Listener, DEFAULT_PROTOCOL_MAP};
 use super::values::{parse_int, Props};
 use super::zookeeper::ZkConnect;
 
@@ -17,143 +17,16 @@ const INT_MAX: i32 = i32::MAX;
 
 pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
     let explicit = p.unread().map(|(k, v)| (k.clone(), v.clone())).collect();
-    // Identity.
-    let broker_id_generation_enable = p.boolean("broker.id.generation.enable", true)?;
-    let reserved_broker_max_id = p.int("reserved.broker.max.id", 1000, 0)?;
-    let broker_id = p.int("broker.id", -1, i32::MIN)?;
-    let id_ok = if broker_id_generation_enable {
-        (-1..=reserved_broker_max_id).contains(&broker_id)
-    } else {
-        broker_id >= 0
-    };
-    if !id_ok {
-        let reason = if broker_id_generation_enable {
-            format!("must be -1 (generate) or between 0 and reserved.broker.max.id ({reserved_broker_max_id})")
-        } else {
-            "must be at least 0 when broker.id.generation.enable is false".to_owned()
-        };
-        return Err(ConfigError::invalid(
-            "broker.id",
-            &broker_id.to_string(),
-            reason,
-        ));
-    }
+    let (broker_id, reserved_broker_max_id) = broker_id(p)?;
     let broker_rack = p.opt_string("broker.rack");
-
-    // Listeners.
-    let map_value = p.string("listener.security.protocol.map", DEFAULT_PROTOCOL_MAP);
-    let protocols = parse_protocol_map("listener.security.protocol.map", &map_value)?;
-    let listeners_value = p.string("listeners", "PLAINTEXT://:9092");
-    let listeners = parse_listeners("listeners", &listeners_value, &protocols)?;
-    for (i, l) in listeners.iter().enumerate() {
-        if l.port != 0
-            && listeners[..i]
-                .iter()
-                .any(|o| o.port == l.port && o.host == l.host)
-        {
-            return Err(ConfigError::invalid(
-                "listeners",
-                &listeners_value,
-                format!("port {} is used twice", l.port),
-            ));
-        }
-    }
-    let (adv_key, adv_value, advertised_listeners) = match p.opt_string("advertised.listeners") {
-        Some(v) => {
-            let adv = parse_listeners("advertised.listeners", &v, &protocols)?;
-            if let Some(l) = adv
-                .iter()
-                .find(|a| !listeners.iter().any(|l| l.name == a.name))
-            {
-                return Err(ConfigError::invalid(
-                    "advertised.listeners",
-                    &v,
-                    format!("listener {} is not in listeners", l.name),
-                ));
-            }
-            ("advertised.listeners", v, adv)
-        }
-        None => ("listeners", listeners_value.clone(), listeners.clone()),
-    };
-    // Kafka checks the *effective* advertised listeners: a wildcard bind address in `listeners`
-    // without `advertised.listeners` would tell clients to connect to 0.0.0.0.
-    if let Some(l) = advertised_listeners
-        .iter()
-        .find(|l| l.host == "0.0.0.0" || l.host == "::")
-    {
-        return Err(ConfigError::invalid(
-            adv_key,
-            &adv_value,
-            format!(
-                "listener {} would advertise the non-routable address {} (set advertised.listeners)",
-                l.name, l.host
-            ),
-        ));
-    }
-    let inter_broker_protocol = p.one_of(
-        "security.inter.broker.protocol",
-        "PLAINTEXT",
-        &["PLAINTEXT"],
-    )?;
-    let inter_broker_listener_name = match p.opt_string("inter.broker.listener.name") {
-        Some(n) => n.to_ascii_uppercase(),
-        None => inter_broker_protocol,
-    };
-    if !advertised_listeners
-        .iter()
-        .any(|l| l.name == inter_broker_listener_name)
-    {
-        return Err(ConfigError::invalid(
-            "inter.broker.listener.name",
-            &inter_broker_listener_name,
-            "must be the name of a listener in advertised.listeners",
-        ));
-    }
-
-    let control_plane_listener_name = match p.opt_string("control.plane.listener.name") {
-        Some(n) => {
-            let n = n.to_ascii_uppercase();
-            if !listeners.iter().any(|l| l.name == n)
-                || !advertised_listeners.iter().any(|l| l.name == n)
-            {
-                return Err(ConfigError::invalid(
-                    "control.plane.listener.name",
-                    &n,
-                    "must be the name of a listener in listeners and advertised.listeners",
-                ));
-            }
-            Some(n)
-        }
-        None => None,
-    };
-
-    // Storage.
-    let log_dir = p.list("log.dir", "/tmp/kafka-logs");
-    p.note("log.dirs", None, 7);
-    let log_dirs: Vec<PathBuf> = match p.raw("log.dirs") {
-        Some(v) => super::values::split_list(v),
-        None => log_dir,
-    }
-    .into_iter()
-    .map(PathBuf::from)
-    .collect();
-    if log_dirs.is_empty() {
-        return Err(ConfigError::invalid(
-            "log.dirs",
-            "",
-            "at least one log directory is needed",
-        ));
-    }
-
-    // ZooKeeper.
-    let zk = p
-        .raw("zookeeper.connect")
-        .ok_or_else(|| ConfigError::Missing {
-            key: "zookeeper.connect".into(),
-            hint: "set it to the ZooKeeper ensemble, e.g. zookeeper.connect=localhost:2181/kafka"
-                .into(),
-        })?;
-    let zookeeper_connect = ZkConnect::parse("zookeeper.connect", zk)?;
+    let Listeners {
+        listeners,
+        advertised_listeners,
+        inter_broker_listener_name,
+        control_plane_listener_name,
+    } = listeners(p)?;
+    let log_dirs = log_dirs(p)?;
+    let zookeeper_connect = zookeeper_connect(p)?;
     let zookeeper_session_timeout_ms = p.int("zookeeper.session.timeout.ms", 18000, 1)?;
     let flush_scheduler_ms = p.long("log.flush.scheduler.interval.ms", LONG_MAX, i64::MIN)?;
     let max_connections_per_ip = p.int("max.connections.per.ip", INT_MAX, 0)?;
@@ -310,6 +183,167 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         known: BTreeMap::new(),
     })
     .and_then(cross_checks)
+}
+
+/// `broker.id` within Kafka's range for it, and `reserved.broker.max.id`.
+fn broker_id(p: &mut Props<'_>) -> Result<(i32, i32), ConfigError> {
+    let broker_id_generation_enable = p.boolean("broker.id.generation.enable", true)?;
+    let reserved_broker_max_id = p.int("reserved.broker.max.id", 1000, 0)?;
+    let broker_id = p.int("broker.id", -1, i32::MIN)?;
+    let id_ok = if broker_id_generation_enable {
+        (-1..=reserved_broker_max_id).contains(&broker_id)
+    } else {
+        broker_id >= 0
+    };
+    if !id_ok {
+        let reason = if broker_id_generation_enable {
+            format!("must be -1 (generate) or between 0 and reserved.broker.max.id ({reserved_broker_max_id})")
+        } else {
+            "must be at least 0 when broker.id.generation.enable is false".to_owned()
+        };
+        return Err(ConfigError::invalid(
+            "broker.id",
+            &broker_id.to_string(),
+            reason,
+        ));
+    }
+    Ok((broker_id, reserved_broker_max_id))
+}
+
+/// The listeners, what they advertise, and the inter-broker and control-plane listener names,
+/// with Kafka's checks between them.
+struct Listeners {
+    listeners: Vec<Listener>,
+    advertised_listeners: Vec<Listener>,
+    inter_broker_listener_name: String,
+    control_plane_listener_name: Option<String>,
+}
+
+fn listeners(p: &mut Props<'_>) -> Result<Listeners, ConfigError> {
+    let map_value = p.string("listener.security.protocol.map", DEFAULT_PROTOCOL_MAP);
+    let protocols = parse_protocol_map("listener.security.protocol.map", &map_value)?;
+    let listeners_value = p.string("listeners", "PLAINTEXT://:9092");
+    let listeners = parse_listeners("listeners", &listeners_value, &protocols)?;
+    for (i, l) in listeners.iter().enumerate() {
+        if l.port != 0
+            && listeners[..i]
+                .iter()
+                .any(|o| o.port == l.port && o.host == l.host)
+        {
+            return Err(ConfigError::invalid(
+                "listeners",
+                &listeners_value,
+                format!("port {} is used twice", l.port),
+            ));
+        }
+    }
+    let (adv_key, adv_value, advertised_listeners) = match p.opt_string("advertised.listeners") {
+        Some(v) => {
+            let adv = parse_listeners("advertised.listeners", &v, &protocols)?;
+            if let Some(l) = adv
+                .iter()
+                .find(|a| !listeners.iter().any(|l| l.name == a.name))
+            {
+                return Err(ConfigError::invalid(
+                    "advertised.listeners",
+                    &v,
+                    format!("listener {} is not in listeners", l.name),
+                ));
+            }
+            ("advertised.listeners", v, adv)
+        }
+        None => ("listeners", listeners_value.clone(), listeners.clone()),
+    };
+    // Kafka checks the *effective* advertised listeners: a wildcard bind address in `listeners`
+    // without `advertised.listeners` would tell clients to connect to 0.0.0.0.
+    if let Some(l) = advertised_listeners
+        .iter()
+        .find(|l| l.host == "0.0.0.0" || l.host == "::")
+    {
+        return Err(ConfigError::invalid(
+            adv_key,
+            &adv_value,
+            format!(
+                "listener {} would advertise the non-routable address {} (set advertised.listeners)",
+                l.name, l.host
+            ),
+        ));
+    }
+    let inter_broker_protocol = p.one_of(
+        "security.inter.broker.protocol",
+        "PLAINTEXT",
+        &["PLAINTEXT"],
+    )?;
+    let inter_broker_listener_name = match p.opt_string("inter.broker.listener.name") {
+        Some(n) => n.to_ascii_uppercase(),
+        None => inter_broker_protocol,
+    };
+    if !advertised_listeners
+        .iter()
+        .any(|l| l.name == inter_broker_listener_name)
+    {
+        return Err(ConfigError::invalid(
+            "inter.broker.listener.name",
+            &inter_broker_listener_name,
+            "must be the name of a listener in advertised.listeners",
+        ));
+    }
+
+    let control_plane_listener_name = match p.opt_string("control.plane.listener.name") {
+        Some(n) => {
+            let n = n.to_ascii_uppercase();
+            if !listeners.iter().any(|l| l.name == n)
+                || !advertised_listeners.iter().any(|l| l.name == n)
+            {
+                return Err(ConfigError::invalid(
+                    "control.plane.listener.name",
+                    &n,
+                    "must be the name of a listener in listeners and advertised.listeners",
+                ));
+            }
+            Some(n)
+        }
+        None => None,
+    };
+    Ok(Listeners {
+        listeners,
+        advertised_listeners,
+        inter_broker_listener_name,
+        control_plane_listener_name,
+    })
+}
+
+/// `log.dirs`, else `log.dir`: at least one.
+fn log_dirs(p: &mut Props<'_>) -> Result<Vec<PathBuf>, ConfigError> {
+    let log_dir = p.list("log.dir", "/tmp/kafka-logs");
+    p.note("log.dirs", None, 7);
+    let log_dirs: Vec<PathBuf> = match p.raw("log.dirs") {
+        Some(v) => super::values::split_list(v),
+        None => log_dir,
+    }
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
+    if log_dirs.is_empty() {
+        return Err(ConfigError::invalid(
+            "log.dirs",
+            "",
+            "at least one log directory is needed",
+        ));
+    }
+    Ok(log_dirs)
+}
+
+/// `zookeeper.connect`, which has no default.
+fn zookeeper_connect(p: &mut Props<'_>) -> Result<ZkConnect, ConfigError> {
+    let zk = p
+        .raw("zookeeper.connect")
+        .ok_or_else(|| ConfigError::Missing {
+            key: "zookeeper.connect".into(),
+            hint: "set it to the ZooKeeper ensemble, e.g. zookeeper.connect=localhost:2181/kafka"
+                .into(),
+        })?;
+    ZkConnect::parse("zookeeper.connect", zk)
 }
 
 /// Kafka's synonym chain for a time: `ms_key` wins, then `minutes_key`, then the hours key

@@ -15,7 +15,7 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::context::{ClusterModel, LeaderIsr, Tp};
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use crate::metadata::str_bytes;
 use crate::zk::ZkError;
 

@@ -11,7 +11,7 @@ use kafka_protocol::error::ResponseError;
 use tracing::info;
 
 use super::context::{elect_leader, ClusterModel, LeaderIsr, Tp};
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::preferred::preferred_leader;
 use crate::zk::ZkError;
 

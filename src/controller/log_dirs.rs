@@ -17,7 +17,7 @@ use tracing::info;
 use super::channel::ControlRequest;
 use super::context::Tp;
 use super::election::forward;
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::{requests, ControllerEvent};
 use crate::zk::ZkError;
 

@@ -11,14 +11,13 @@ mod channel;
 mod context;
 mod elect_leaders;
 mod election;
-mod handlers;
+mod event_loop;
 mod log_dirs;
 mod preferred;
 mod reassignment;
 mod reassignment_api;
 mod requests;
 mod shutdown;
-mod shutdown_request;
 mod topic_config;
 mod topic_deletion;
 mod writes;
@@ -39,7 +38,6 @@ pub use elect_leaders::{ElectionOutcome, ElectionType};
 pub use reassignment_api::{
     AlterReassignmentsOutcome, ListReassignmentsOutcome, OngoingReassignment, ReassignOutcome,
 };
-pub use shutdown_request::{request_controlled_shutdown, ControlledShutdownSettings};
 
 /// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
 pub type ShutdownOutcome = Result<Vec<Tp>, ResponseError>;
@@ -282,7 +280,7 @@ async fn run(
                 let started = Instant::now();
                 handle.active.store(true, Ordering::Release);
                 let outcome =
-                    handlers::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
+                    event_loop::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
                         .run(&mut events, &mut shutdown, started)
                         .await;
                 handle.active.store(false, Ordering::Release);

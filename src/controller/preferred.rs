@@ -11,7 +11,7 @@ use tracing::info;
 
 use super::context::{ClusterModel, LeaderIsr, Tp};
 use super::election::forward;
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::ControllerEvent;
 use crate::zk::ZkError;
 

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::channel::ControlRequest;
 use super::context::{ClusterModel, LeaderIsr, Reassignment, Tp};
 use super::election::forward;
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::{requests, ControllerEvent};
 use crate::zk::{ReassignmentZnode, TopicZnode, ZkError};
 

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tracing::info;
 
 use super::context::{ClusterModel, Tp};
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::{ControllerEvent, ControllerHandle};
 use crate::zk::ZkError;
 

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::channel::ControlRequest;
 use super::context::{ClusterModel, LeaderIsr, Tp};
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::writes::report_acks;
 use super::{requests, ShutdownOutcome};
 use crate::zk::ZkError;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::context::Tp;
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use crate::zk::ZkError;
 
 impl Controller {

@@ -12,7 +12,7 @@ use super::channel::ControlRequest;
 use super::context::{
     elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, Tp,
 };
-use super::handlers::Controller;
+use super::event_loop::Controller;
 use super::requests;
 use crate::metrics::{controller_phase, Phase};
 use crate::zk::ZkError;

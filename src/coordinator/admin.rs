@@ -17,8 +17,9 @@ use kafka_protocol::messages::{
 
 use super::group::GroupState;
 use super::group_coordinator::GroupCoordinator;
-use super::response::{opt_s, s};
+use super::response::opt_s;
 use super::store::StoreError;
+use crate::metadata::str_bytes;
 
 pub(crate) fn store_error_code(e: &StoreError) -> ResponseError {
     match e {
@@ -75,10 +76,10 @@ impl GroupCoordinator {
             .filter(|_| classic_wanted)
             .map(|(id, (ptype, st))| {
                 ListedGroup::default()
-                    .with_group_id(GroupId(s(&id)))
-                    .with_protocol_type(s(&ptype))
-                    .with_group_state(s(st.as_str()))
-                    .with_group_type(s("classic"))
+                    .with_group_id(GroupId(str_bytes(&id)))
+                    .with_protocol_type(str_bytes(&ptype))
+                    .with_group_state(str_bytes(st.as_str()))
+                    .with_group_type(str_bytes("classic"))
             })
             .collect();
         ListGroupsResponse::default()
@@ -110,10 +111,10 @@ impl GroupCoordinator {
                             .values()
                             .map(|m| {
                                 let member = DescribedGroupMember::default()
-                                    .with_member_id(s(&m.member_id))
+                                    .with_member_id(str_bytes(&m.member_id))
                                     .with_group_instance_id(opt_s(m.group_instance_id.as_deref()))
-                                    .with_client_id(s(&m.client_id))
-                                    .with_client_host(s(&m.client_host));
+                                    .with_client_id(str_bytes(&m.client_id))
+                                    .with_client_host(str_bytes(&m.client_host));
                                 // Kafka shows metadata and assignment only once they are settled.
                                 if stable {
                                     member
@@ -126,9 +127,11 @@ impl GroupCoordinator {
                             .collect();
                         DescribedGroup::default()
                             .with_group_id(id.clone())
-                            .with_group_state(s(g.state.as_str()))
-                            .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or_default()))
-                            .with_protocol_data(s(&protocol))
+                            .with_group_state(str_bytes(g.state.as_str()))
+                            .with_protocol_type(str_bytes(
+                                g.protocol_type.as_deref().unwrap_or_default(),
+                            ))
+                            .with_protocol_data(str_bytes(&protocol))
                             .with_members(members)
                     })
             };
@@ -142,7 +145,7 @@ impl GroupCoordinator {
                     };
                     DescribedGroup::default()
                         .with_group_id(id.clone())
-                        .with_group_state(s(state.as_str()))
+                        .with_group_state(str_bytes(state.as_str()))
                         .with_error_code(code)
                 }
             };

@@ -60,15 +60,13 @@ pub(crate) mod test_bytes {
     use kafka_protocol::messages::{
         ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
     };
-    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use kafka_protocol::protocol::Encodable;
+
+    use crate::metadata::str_bytes;
 
     pub fn subscription(topics: &[&str]) -> Bytes {
-        let sub = ConsumerProtocolSubscription::default().with_topics(
-            topics
-                .iter()
-                .map(|t| StrBytes::from_string(t.to_string()))
-                .collect(),
-        );
+        let sub = ConsumerProtocolSubscription::default()
+            .with_topics(topics.iter().map(|t| str_bytes(*t)).collect());
         let mut buf = BytesMut::new();
         buf.put_i16(1);
         sub.encode(&mut buf, 1).unwrap();
@@ -81,7 +79,7 @@ pub(crate) mod test_bytes {
                 .iter()
                 .map(|(t, ps)| {
                     AssignedTp::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_topic(TopicName(str_bytes(*t)))
                         .with_partitions(ps.to_vec())
                 })
                 .collect(),

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
@@ -226,11 +226,4 @@ impl GroupCoordinator {
 
 pub(crate) fn session_timeout(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

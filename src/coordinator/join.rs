@@ -9,11 +9,10 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::group::{Group, GroupState, Member};
-use super::group_coordinator::{
-    now_ms, session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT,
-};
+use super::group_coordinator::{session_timeout, GroupCoordinator, NEW_MEMBER_JOIN_TIMEOUT};
 use super::response::{join_error, join_success, join_success_with_leader};
 use super::store::{is_znode_safe, MAX_ID_BYTES, MAX_MEMBER_ID_BYTES};
+use crate::clock::now_ms;
 
 /// What the locked part of JoinGroup decided.
 enum Outcome {

@@ -6,7 +6,8 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::group::{Group, GroupState};
 use super::group_coordinator::GroupCoordinator;
-use super::response::{opt_s, s};
+use super::response::opt_s;
+use crate::metadata::str_bytes;
 
 impl GroupCoordinator {
     pub async fn leave_group(&self, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
@@ -59,7 +60,7 @@ impl GroupCoordinator {
                 .iter()
                 .map(|(m, i, e)| {
                     MemberResponse::default()
-                        .with_member_id(s(m))
+                        .with_member_id(str_bytes(m))
                         .with_group_instance_id(opt_s(i.as_deref()))
                         .with_error_code(code(e))
                 })

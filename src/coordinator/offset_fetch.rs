@@ -10,8 +10,8 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 
 use super::admin::store_error_code;
 use super::group_coordinator::GroupCoordinator;
-use super::response::s;
 use super::store::{is_znode_safe, CommittedOffset, TopicPartition};
+use crate::metadata::str_bytes;
 
 /// One partition's answer, independent of the response shape.
 struct Fetched {
@@ -39,7 +39,7 @@ macro_rules! response_topics {
             .into_iter()
             .map(|(topic, parts)| {
                 $topic::default()
-                    .with_name(TopicName(s(&topic)))
+                    .with_name(TopicName(str_bytes(&topic)))
                     .with_partitions(
                         parts
                             .into_iter()
@@ -48,7 +48,7 @@ macro_rules! response_topics {
                                     .with_partition_index(f.tp.partition)
                                     .with_committed_offset(f.offset)
                                     .with_committed_leader_epoch(f.leader_epoch)
-                                    .with_metadata(Some(s(&f.metadata)))
+                                    .with_metadata(Some(str_bytes(&f.metadata)))
                                     .with_error_code(f.error)
                             })
                             .collect(),

@@ -17,10 +17,11 @@ use kafka_protocol::messages::{
 use super::admin::store_error_code;
 use super::config::OFFSET_METADATA_MAX_BYTES;
 use super::group::GroupState;
-use super::group_coordinator::{now_ms, GroupCoordinator};
-use super::response::s;
+use super::group_coordinator::GroupCoordinator;
 use super::store::{is_znode_safe, OffsetExtra, OffsetWrite, TopicPartition};
 use super::sync::validate_member;
+use crate::clock::now_ms;
+use crate::metadata::str_bytes;
 
 impl GroupCoordinator {
     pub async fn offset_commit(
@@ -224,7 +225,7 @@ impl GroupCoordinator {
                     0
                 };
                 OffsetDeleteResponseTopic::default()
-                    .with_name(TopicName(s(t.name.0.as_str())))
+                    .with_name(TopicName(str_bytes(t.name.0.as_str())))
                     .with_partitions(
                         t.partitions
                             .iter()

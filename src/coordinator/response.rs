@@ -7,20 +7,17 @@ use kafka_protocol::messages::{HeartbeatResponse, JoinGroupResponse, SyncGroupRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::group::Group;
-
-pub(crate) fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
+use crate::metadata::str_bytes;
 
 pub(crate) fn opt_s(v: Option<&str>) -> Option<StrBytes> {
-    v.map(s)
+    v.map(str_bytes)
 }
 
 /// JoinGroup's `protocol_name` is nullable only from v7; before that an empty string stands for
 /// "none" on the wire.
 fn protocol_name(version: i16, name: Option<&str>) -> Option<StrBytes> {
     match name {
-        Some(n) => Some(s(n)),
+        Some(n) => Some(str_bytes(n)),
         None if version >= 7 => None,
         None => Some(StrBytes::default()),
     }
@@ -32,7 +29,7 @@ pub(crate) fn join_error(version: i16, error: ResponseError, member_id: &str) ->
         .with_error_code(error.code())
         .with_generation_id(-1)
         .with_protocol_name(protocol_name(version, None))
-        .with_member_id(s(member_id))
+        .with_member_id(str_bytes(member_id))
 }
 
 /// A successful JoinGroup answer for `member_id` from the group's current generation.
@@ -66,7 +63,7 @@ pub(crate) fn join_success_with_leader(
             .values()
             .map(|m| {
                 JoinGroupResponseMember::default()
-                    .with_member_id(s(&m.member_id))
+                    .with_member_id(str_bytes(&m.member_id))
                     .with_group_instance_id(opt_s(m.group_instance_id.as_deref()))
                     .with_metadata(m.metadata_for(protocol))
             })
@@ -78,8 +75,8 @@ pub(crate) fn join_success_with_leader(
         .with_generation_id(group.generation)
         .with_protocol_type(opt_s(group.protocol_type.as_deref()))
         .with_protocol_name(protocol_name(version, group.protocol_name.as_deref()))
-        .with_leader(s(leader.unwrap_or_default()))
-        .with_member_id(s(member_id))
+        .with_leader(str_bytes(leader.unwrap_or_default()))
+        .with_member_id(str_bytes(member_id))
         .with_members(members)
 }
 

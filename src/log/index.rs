@@ -4,6 +4,7 @@
 //! relative offset (4). Both are memory-mapped and hold no file descriptor, preallocated while
 //! active and trimmed at roll and close, as in Kafka ([`EntryFile`] says why and how).
 
+use std::marker::PhantomData;
 use std::path::Path;
 
 use crate::log::entry_file::{EntryFile, MAX_ENTRY};
@@ -16,20 +17,64 @@ fn i32_at(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Maps offsets to byte positions in the segment's `.log` file.
+/// What tells the two index kinds apart (Kafka's `AbstractIndex` subclasses): an entry's size,
+/// how it is read, and the offset it points at.
+pub trait IndexEntry: Copy {
+    const SIZE: usize;
+    fn parse(b: &[u8], base_offset: i64) -> Self;
+    fn offset(&self) -> i64;
+}
+
+/// An offset index entry: (offset, position in the `.log` file).
+impl IndexEntry for (i64, u32) {
+    const SIZE: usize = OFFSET_ENTRY;
+    fn parse(b: &[u8], base_offset: i64) -> Self {
+        (base_offset + i64::from(i32_at(b, 0)), i32_at(b, 4) as u32)
+    }
+    fn offset(&self) -> i64 {
+        self.0
+    }
+}
+
+/// A time index entry: (timestamp, offset).
+impl IndexEntry for (i64, i64) {
+    const SIZE: usize = TIME_ENTRY;
+    fn parse(b: &[u8], base_offset: i64) -> Self {
+        (timestamp_at(b), base_offset + i64::from(i32_at(b, 8)))
+    }
+    fn offset(&self) -> i64 {
+        self.1
+    }
+}
+
+fn timestamp_at(b: &[u8]) -> i64 {
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&b[..8]);
+    i64::from_be_bytes(ts)
+}
+
+/// One index file of entries `E` (Kafka's `AbstractIndex`).
 #[derive(Debug)]
-pub struct OffsetIndex {
+pub struct Index<E> {
     base_offset: i64,
     max_entries: u64,
     inner: EntryFile,
+    entry: PhantomData<E>,
 }
 
-impl OffsetIndex {
+/// Maps offsets to byte positions in the segment's `.log` file.
+pub type OffsetIndex = Index<(i64, u32)>;
+
+/// Maps timestamps to offsets; timestamps strictly increase from entry to entry.
+pub type TimeIndex = Index<(i64, i64)>;
+
+impl<E: IndexEntry> Index<E> {
     pub fn open(path: &Path, base_offset: i64, max_index_size: u32) -> Result<Self, LogError> {
-        Ok(OffsetIndex {
+        Ok(Index {
             base_offset,
-            max_entries: u64::from(max_index_size) / OFFSET_ENTRY as u64,
-            inner: EntryFile::open(path, OFFSET_ENTRY, max_index_size)?,
+            max_entries: u64::from(max_index_size) / E::SIZE as u64,
+            inner: EntryFile::open(path, E::SIZE, max_index_size)?,
+            entry: PhantomData,
         })
     }
 
@@ -41,32 +86,43 @@ impl OffsetIndex {
         self.entries() >= self.max_entries
     }
 
-    fn entry(&self, n: u64) -> Result<(i64, u32), LogError> {
-        let b = self.inner.read(n)?;
-        Ok((
-            self.base_offset + i64::from(i32_at(&b, 0)),
-            i32_at(&b, 4) as u32,
-        ))
+    fn entry(&self, n: u64) -> Result<E, LogError> {
+        Ok(E::parse(&self.inner.read(n)?, self.base_offset))
     }
 
-    pub fn last_entry(&self) -> Result<Option<(i64, u32)>, LogError> {
+    pub fn last_entry(&self) -> Result<Option<E>, LogError> {
         match self.entries().checked_sub(1) {
             Some(n) => self.entry(n).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Kafka's `OffsetIndex.sanityCheck`: whole entries, and none below the base offset.
+    /// Kafka's `sanityCheck`: whole entries, and none pointing below the base offset.
     pub fn is_sane(&self) -> Result<bool, LogError> {
         if self.inner.has_partial_entry() {
             return Ok(false);
         }
         Ok(match self.last_entry()? {
-            Some((offset, _)) => offset >= self.base_offset,
+            Some(e) => e.offset() >= self.base_offset,
             None => true,
         })
     }
 
+    pub fn reset(&self) -> Result<(), LogError> {
+        self.inner.truncate_entries(0)
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.inner.sync()
+    }
+
+    /// Cuts the file to its entries (the segment became inactive or is closing).
+    pub fn trim(&self) -> Result<(), LogError> {
+        self.inner.trim()
+    }
+}
+
+impl OffsetIndex {
     /// Appends (offset, position); offsets must increase.
     pub fn append(&self, offset: i64, position: u32) -> Result<(), LogError> {
         let rel = (offset - self.base_offset) as i32;
@@ -122,73 +178,9 @@ impl OffsetIndex {
         };
         self.inner.truncate_entries(keep)
     }
-
-    pub fn reset(&self) -> Result<(), LogError> {
-        self.inner.truncate_entries(0)
-    }
-
-    pub fn sync(&self) -> Result<(), LogError> {
-        self.inner.sync()
-    }
-
-    /// Cuts the file to its entries (the segment became inactive or is closing).
-    pub fn trim(&self) -> Result<(), LogError> {
-        self.inner.trim()
-    }
-}
-
-/// Maps timestamps to offsets; timestamps strictly increase from entry to entry.
-#[derive(Debug)]
-pub struct TimeIndex {
-    base_offset: i64,
-    max_entries: u64,
-    inner: EntryFile,
 }
 
 impl TimeIndex {
-    pub fn open(path: &Path, base_offset: i64, max_index_size: u32) -> Result<Self, LogError> {
-        Ok(TimeIndex {
-            base_offset,
-            max_entries: u64::from(max_index_size) / TIME_ENTRY as u64,
-            inner: EntryFile::open(path, TIME_ENTRY, max_index_size)?,
-        })
-    }
-
-    pub fn entries(&self) -> u64 {
-        self.inner.len()
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.entries() >= self.max_entries
-    }
-
-    fn entry(&self, n: u64) -> Result<(i64, i64), LogError> {
-        let b = self.inner.read(n)?;
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&b[..8]);
-        Ok((
-            i64::from_be_bytes(ts),
-            self.base_offset + i64::from(i32_at(&b, 8)),
-        ))
-    }
-
-    pub fn last_entry(&self) -> Result<Option<(i64, i64)>, LogError> {
-        match self.entries().checked_sub(1) {
-            Some(n) => self.entry(n).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    pub fn is_sane(&self) -> Result<bool, LogError> {
-        if self.inner.has_partial_entry() {
-            return Ok(false);
-        }
-        Ok(match self.last_entry()? {
-            Some((_, offset)) => offset >= self.base_offset,
-            None => true,
-        })
-    }
-
     /// Kafka's `TimeIndex.maybeAppend`: appends only if `timestamp` is larger than the last one.
     pub fn maybe_append(&self, timestamp: i64, offset: i64) -> Result<(), LogError> {
         if let Some((last_ts, _)) = self.last_entry()? {
@@ -205,12 +197,7 @@ impl TimeIndex {
 
     /// The entry with the largest timestamp <= `timestamp`, or `None` if all are larger.
     pub fn lookup(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let key = |b: &[u8]| {
-            let mut ts = [0u8; 8];
-            ts.copy_from_slice(&b[..8]);
-            i64::from_be_bytes(ts)
-        };
-        match self.inner.floor(timestamp, key)? {
+        match self.inner.floor(timestamp, timestamp_at)? {
             Some(n) => self.entry(n).map(Some),
             None => Ok(None),
         }
@@ -223,19 +210,6 @@ impl TimeIndex {
             keep -= 1;
         }
         self.inner.truncate_entries(keep)
-    }
-
-    pub fn reset(&self) -> Result<(), LogError> {
-        self.inner.truncate_entries(0)
-    }
-
-    pub fn sync(&self) -> Result<(), LogError> {
-        self.inner.sync()
-    }
-
-    /// Cuts the file to its entries (the segment became inactive or is closing).
-    pub fn trim(&self) -> Result<(), LogError> {
-        self.inner.trim()
     }
 }
 

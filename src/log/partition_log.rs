@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, info};
 
@@ -56,13 +55,6 @@ pub struct Log {
 /// Kafka's default `producer.id.expiration.ms` (one day).
 const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 
-pub(crate) fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Log {
     /// Opens or creates the partition directory and recovers everything after
     /// `recovery_point`: every batch from the segment holding it is re-read with its CRC, a
@@ -84,7 +76,7 @@ impl Log {
                     .map_err(LogError::io(parent))?;
             }
         }
-        let now = wall_clock_ms();
+        let now = crate::clock::now_ms();
         let loaded = recovery::load(dir, &config, recovery_point, log_start_offset, now)?;
         let mut segments = loaded.segments;
         let log_end_offset = match segments.last_mut() {
@@ -303,8 +295,11 @@ impl Log {
                 });
             }
         }
-        let info =
-            self.append_batches(&AppendBytes::unchanged(records), &headers, wall_clock_ms())?;
+        let info = self.append_batches(
+            &AppendBytes::unchanged(records),
+            &headers,
+            crate::clock::now_ms(),
+        )?;
         for h in &headers {
             self.epochs
                 .assign(h.partition_leader_epoch, h.base_offset)?;
@@ -437,7 +432,7 @@ impl Log {
     /// Fsyncs every segment from the one holding the recovery point, and the directory (new
     /// segment files), then moves the recovery point to the log end.
     pub fn flush(&mut self) -> Result<(), LogError> {
-        self.flush_at(wall_clock_ms())
+        self.flush_at(crate::clock::now_ms())
     }
 
     fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {

@@ -13,9 +13,7 @@ use crate::log::test_util::{batch, simple};
 
 #[test]
 fn append_and_read_across_rolls() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 40, 3);
+    let (dir, log) = filled(40, 3);
     assert_eq!(log.log_end_offset(), 120);
     assert!(
         log.segments.len() > 3,
@@ -54,9 +52,7 @@ fn append_and_read_across_rolls() {
 
 #[test]
 fn index_entries_point_at_their_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 12, 2);
+    let (dir, log) = filled(12, 2);
     let seg = log.segments[0].files().clone();
     assert!(seg.offset_index.entries() > 0);
     let raw = fs::read(dir.path().join(file_name(0, "index"))).unwrap();
@@ -329,7 +325,7 @@ fn oversized_request_is_a_record_list_error() {
 fn producer_state_rebuild_skips_only_expired_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
-    let now = crate::log::partition_log::wall_clock_ms();
+    let now = crate::clock::now_ms();
     log.append_as_leader(&batch(1, 0, (2, 0, 0), 5), 0, now)
         .unwrap();
     fill_from(&mut log, 1, 20);

@@ -243,9 +243,7 @@ mod tests {
 
     #[test]
     fn a_slice_outlives_retention_and_truncation_makes_it_short() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
-        fill(&mut log, 30, 3);
+        let (_dir, mut log) = filled(30, 3);
         let reader = log.reader();
         let old = reader.read_slice(0, 1 << 20, 90, true).unwrap().unwrap();
         let want = old.read().unwrap();

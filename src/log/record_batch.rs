@@ -19,8 +19,9 @@ pub const MAGIC_V2: i8 = 2;
 
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
 const MAGIC_OFFSET: usize = 16;
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
+/// Where the CRC-32C sits; it covers everything from the attributes on.
+pub const CRC_OFFSET: usize = 17;
+pub const ATTRIBUTES_OFFSET: usize = 21;
 /// Smallest legal batch length field: a legacy v0 message (Kafka's `RECORD_OVERHEAD_V0`); anything
 /// shorter cannot be a batch of any magic, so the bytes are corrupt rather than merely unsupported.
 const MIN_LEGACY_LENGTH: i32 = 14;

@@ -34,9 +34,7 @@ fn recovery_drops_a_torn_tail() {
 
 #[test]
 fn recovery_drops_a_corrupt_last_batch_and_later_segments() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (dir, log) = filled(30, 3);
     let segments = log.segments.len();
     let target = log.segments[1].base_offset();
     drop(log);
@@ -63,9 +61,7 @@ fn recovery_drops_a_corrupt_last_batch_and_later_segments() {
 
 #[test]
 fn corruption_below_the_recovery_point_is_trusted_but_bad_indexes_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 10, 2);
+    let (dir, log) = filled(10, 2);
     log.close().unwrap();
     let index = dir.path().join(file_name(0, "index"));
     let good = fs::read(&index).unwrap();
@@ -87,9 +83,7 @@ fn corruption_below_the_recovery_point_is_trusted_but_bad_indexes_rebuilt() {
 
 #[test]
 fn reopen_continues_where_it_left_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 20, 2);
+    let (dir, log) = filled(20, 2);
     log.close().unwrap();
     let mut log = Log::open(dir.path(), small_config(), 40, 0).unwrap();
     assert_eq!(log.log_end_offset(), 40);
@@ -125,9 +119,7 @@ proptest::proptest! {
 /// count only real entries, keep lookups right and trim the files back to Kafka's layout.
 #[test]
 fn preallocated_zero_tails_after_a_crash_are_not_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (dir, mut log) = filled(30, 3);
     let bases: Vec<i64> = log.segments.iter().map(|s| s.base_offset()).collect();
     assert!(bases.len() >= 3, "needs rolled segments: {bases:?}");
     let active = *bases.last().unwrap();

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use crate::log::partition_log::{wall_clock_ms, Log};
+use crate::clock::now_ms;
+use crate::log::partition_log::Log;
 use crate::log::segment::{
     delete_files, rename_files, LogSegment, SegmentFiles, CLEANED_SUFFIX, DELETED_SUFFIX,
     SWAP_SUFFIX,
@@ -67,7 +68,7 @@ impl Log {
         }
         rename_files(&self.dir, base, SWAP_SUFFIX, "")?;
         sync_dir(&self.dir)?;
-        let segment = LogSegment::open(&self.dir, base, &self.config, wall_clock_ms())?;
+        let segment = LogSegment::open(&self.dir, base, &self.config, now_ms())?;
         segment.on_become_inactive()?;
         self.segments
             .splice(at..at + old.len(), std::iter::once(segment));

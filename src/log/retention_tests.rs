@@ -6,9 +6,7 @@ use crate::log::{Log, LogConfig, LogError};
 
 #[test]
 fn retention_by_time_size_and_high_watermark() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (dir, mut log) = filled(30, 3);
     let segments = log.segments.len();
     // Nothing goes past the high watermark.
     log.update_config(LogConfig {
@@ -31,9 +29,7 @@ fn retention_by_time_size_and_high_watermark() {
     );
     assert_eq!(log.segments.len(), 1);
     // Size: keep at most ~2 segments' worth.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (_dir, mut log) = filled(30, 3);
     let cfg = LogConfig {
         retention_bytes: 1500,
         ..small_config()
@@ -50,9 +46,7 @@ fn retention_by_time_size_and_high_watermark() {
 
 #[test]
 fn log_start_offset_moves_up_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (dir, mut log) = filled(30, 3);
     assert!(!log.maybe_increment_log_start_offset(0).unwrap());
     assert!(log.maybe_increment_log_start_offset(50).unwrap());
     assert_eq!(log.reader().log_start_offset(), 50);
@@ -78,9 +72,7 @@ fn log_start_offset_moves_up_only() {
 /// issue #10); `compact,delete` applies both, and the log start offset still deletes below it.
 #[test]
 fn compact_only_policy_never_deletes_by_time_or_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path());
-    fill(&mut log, 30, 3);
+    let (_dir, mut log) = filled(30, 3);
     let segments = log.segments.len();
     let compact_only = LogConfig {
         retention_ms: 10,

@@ -42,6 +42,14 @@ pub fn fill(log: &mut Log, batches: usize, per_batch: usize) {
     }
 }
 
+/// A log in a new temporary directory (kept alive by the returned handle), filled as [`fill`].
+pub fn filled(batches: usize, per_batch: usize) -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    fill(&mut log, batches, per_batch);
+    (dir, log)
+}
+
 pub fn fill_from(log: &mut Log, first: i64, batches: usize) {
     for i in 0..batches {
         let info = log.append_as_leader(&simple(1, 1000), 0, 0).unwrap();

@@ -3,7 +3,8 @@
 
 use tracing::info;
 
-use crate::log::partition_log::{wall_clock_ms, Log};
+use crate::clock::now_ms;
+use crate::log::partition_log::Log;
 use crate::log::segment::LogSegment;
 use crate::log::LogError;
 
@@ -54,12 +55,8 @@ impl Log {
         for segment in self.segments.drain(..) {
             segment.delete()?;
         }
-        self.segments.push(LogSegment::open(
-            &self.dir,
-            offset,
-            &self.config,
-            wall_clock_ms(),
-        )?);
+        self.segments
+            .push(LogSegment::open(&self.dir, offset, &self.config, now_ms())?);
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.recovery_point = offset;
@@ -78,9 +75,7 @@ mod tests {
 
     #[test]
     fn truncation_into_an_earlier_segment_removes_later_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(dir.path());
-        fill(&mut log, 30, 3);
+        let (dir, mut log) = filled(30, 3);
         let segments = log.segments.len();
         let last_base = log.segments[segments - 1].base_offset();
         // 31 lies inside the batch 30..=32: the whole batch goes, the log end becomes 31.

@@ -19,7 +19,10 @@ use super::fetcher_io::{self, FetchOutcome, PartitionRequest};
 use super::partition::Partition;
 use super::truncation::truncation_offset;
 use super::TopicPartition;
-use crate::client::{ClientError, Connection};
+use crate::client::{
+    list_offset_as, ClientError, Connection, DEBUGGING_REPLICA_ID, EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+};
 
 /// The `replica.*` settings a fetcher uses.
 #[derive(Debug, Clone)]
@@ -433,13 +436,14 @@ enum OutOfRangeError {
 /// us (empty our log and start at its log start).
 async fn handle_out_of_range(conn: &Connection, p: &Partition) -> Result<(), OutOfRangeError> {
     let leo = p.fetch_position().log_end_offset;
-    let leader_end = fetcher_io::leader_offset(conn, &p.topic, p.index, fetcher_io::LATEST).await?;
+    // As Kafka's fetcher: the leader's whole log, not its high watermark.
+    let leader_offset = |ts| list_offset_as(conn, DEBUGGING_REPLICA_ID, &p.topic, p.index, ts);
+    let leader_end = leader_offset(LATEST_TIMESTAMP).await?;
     if leader_end < leo {
         p.truncate_to(leader_end, "our log end is beyond the leader's")?;
         return Ok(());
     }
-    let leader_start =
-        fetcher_io::leader_offset(conn, &p.topic, p.index, fetcher_io::EARLIEST).await?;
+    let leader_start = leader_offset(EARLIEST_TIMESTAMP).await?;
     if leader_start > leo {
         p.truncate_fully_and_start_at(leader_start)?;
     }

@@ -1,5 +1,6 @@
-//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch, ListOffsets) and what their
-//! answers mean per partition, kept apart from the fetcher's state machine in `fetcher.rs`.
+//! The requests a replica fetcher sends (Fetch, OffsetForLeaderEpoch; ListOffsets is
+//! `client::list_offset_as`) and what their answers mean per partition, kept apart from the
+//! fetcher's state machine in `fetcher.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,18 +9,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use uuid::Uuid;
 
 use super::fetcher::FetcherConfig;
 use super::partition::Partition;
-use crate::client::{check_code, ClientError, Connection};
+use crate::client::{ClientError, Connection};
 use crate::metadata::str_bytes;
 
 /// Highest Fetch version we send (Kafka 3.9).
@@ -31,11 +29,6 @@ const FETCH_REPLICA_STATE_VERSION: i16 = 15;
 const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
 /// OffsetForLeaderEpoch v3 added the replica id.
 const OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION: i16 = 3;
-const LIST_OFFSETS_MAX_VERSION: i16 = 7;
-/// `replica_id` -2 asks for the leader's log end (not its high watermark) from any broker.
-const DEBUGGING_REPLICA_ID: i32 = -2;
-pub const LATEST: i64 = -1;
-pub const EARLIEST: i64 = -2;
 
 /// A partition as the fetcher asks for it: the replica and the leader epoch it follows.
 pub(super) struct PartitionRequest {
@@ -69,14 +62,6 @@ pub(super) enum FetchOutcome {
 /// it would leave the follower idle for good.
 pub(super) fn is_fenced(e: &ResponseError) -> bool {
     matches!(e, ResponseError::FencedLeaderEpoch)
-}
-
-fn missing(api: i16, version: i16, what: &str) -> ClientError {
-    ClientError::Decode {
-        api,
-        version,
-        message: format!("{what} missing from the response"),
-    }
 }
 
 /// One FetchRequest for `parts` at the highest version both sides speak; the outcomes are in the
@@ -209,41 +194,6 @@ pub(super) async fn offsets_for_leader_epoch(
                 .unwrap_or(Err(ResponseError::UnknownServerError))
         })
         .collect())
-}
-
-/// The leader's log end ([`LATEST`]) or log start ([`EARLIEST`]) of one partition.
-pub(super) async fn leader_offset(
-    conn: &Connection,
-    topic: &str,
-    partition: i32,
-    timestamp: i64,
-) -> Result<i64, ClientError> {
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(DEBUGGING_REPLICA_ID))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(str_bytes(topic)))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(timestamp)
-                .with_max_num_offsets(1)])]);
-    let (version, resp) = conn.send_negotiated(req, LIST_OFFSETS_MAX_VERSION).await?;
-    let p = resp
-        .topics
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .find(|p| p.partition_index == partition)
-        .ok_or_else(|| missing(2, version, "partition"))?;
-    check_code(p.error_code, || {
-        format!("ListOffsets of {topic}-{partition}")
-    })?;
-    if version == 0 {
-        return p
-            .old_style_offsets
-            .first()
-            .copied()
-            .ok_or_else(|| missing(2, version, "offset"));
-    }
-    Ok(p.offset)
 }
 
 #[cfg(test)]

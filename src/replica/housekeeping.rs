@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::ReplicaManager;
+use crate::clock::now_ms;
 
 /// How often logs are asked whether `flush.ms` / `flush.messages` says they are due.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -19,13 +20,6 @@ const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 pub struct HousekeepingIntervals {
     pub retention_check: Duration,
     pub checkpoint: Duration,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Runs until `shutdown` turns true.

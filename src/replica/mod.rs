@@ -6,8 +6,12 @@
 //! fetchers of `replication.rs`; leaders manage their ISR through AlterPartition.
 
 mod alter_partition;
+mod append_records;
+mod delayed_fetch;
+mod delayed_produce;
 mod delete_records;
 mod dir_failure;
+mod fetch_messages;
 mod fetcher;
 mod fetcher_io;
 mod fetcher_manager;
@@ -36,18 +40,38 @@ use kafka_protocol::messages::{
 };
 use tracing::{debug, info, warn};
 
+pub use append_records::{AppendOutcome, AppendParams, AppendTarget};
+pub use delayed_fetch::DelayedFetch;
+pub use delayed_produce::DelayedProduce;
 pub use dir_failure::run_log_dir_failure_handler;
+pub use fetch_messages::{FetchOutcome, FetchParams, FetchPartitionData, FetchTarget};
 pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
 pub use log_dirs::{LogDirInfo, PartitionLogInfo};
 pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
 
 use crate::config::TopicConfig;
+use crate::errors::{code_of, NONE};
 use crate::log::manager::log_config;
 use crate::log::manager::{CheckpointEntry, LoadedLog, LogManager};
 
 /// (topic, partition)
 pub type TopicPartition = (String, i32);
+
+/// A control request's work on one partition, unless its topic name is illegal: Kafka answers
+/// INVALID_TOPIC_EXCEPTION for that partition (counted in `illegal`). The code to answer.
+fn unless_illegal(
+    topic: &str,
+    illegal: &mut usize,
+    apply: impl FnOnce() -> Result<(), ResponseError>,
+) -> i16 {
+    if crate::topic::is_valid(topic) {
+        code_of(&apply())
+    } else {
+        *illegal += 1;
+        ResponseError::InvalidTopicException.code()
+    }
+}
 
 /// All partitions on this broker.
 pub struct ReplicaManager {
@@ -135,16 +159,9 @@ impl ReplicaManager {
         });
         let mut illegal = 0usize;
         for (topic, state, topic_id) in ungrouped.chain(grouped) {
-            let applied = if crate::topic::is_valid(&topic) {
+            let code = unless_illegal(&topic, &mut illegal, || {
                 self.apply_state(&topic, state, topic_id, configs, &req.live_leaders)
-            } else {
-                illegal += 1;
-                Err(ResponseError::InvalidTopicException)
-            };
-            let code = match applied {
-                Ok(()) => 0,
-                Err(code) => code.code(),
-            };
+            });
             errors.push((
                 LeaderAndIsrPartitionError::default()
                     .with_topic_name(kafka_protocol::messages::TopicName(
@@ -156,7 +173,7 @@ impl ReplicaManager {
             ));
         }
         // One line per request: a failover touches thousands of partitions, each logged at debug.
-        let failed = errors.iter().filter(|(e, _)| e.error_code != 0).count();
+        let failed = errors.iter().filter(|(e, _)| e.error_code != NONE).count();
         info!(
             controller = req.controller_id.0,
             controller_epoch = req.controller_epoch,
@@ -204,7 +221,7 @@ impl ReplicaManager {
             None => self.create_partition(topic, state, topic_id, configs)?,
         };
         partition.set_topic_id(topic_id);
-        let changed = partition.apply_leader_and_isr(state, replication::now_ms())?;
+        let changed = partition.apply_leader_and_isr(state, crate::clock::now_ms())?;
         let role = partition.role();
         if changed {
             let position = partition.fetch_position();
@@ -332,16 +349,9 @@ impl ReplicaManager {
         let mut errors = Vec::new();
         let mut illegal = 0usize;
         for (topic, index, delete) in targets {
-            let stopped = if crate::topic::is_valid(&topic) {
+            let code = unless_illegal(&topic, &mut illegal, || {
                 self.stop_partition(&topic, index, delete)
-            } else {
-                illegal += 1;
-                Err(ResponseError::InvalidTopicException)
-            };
-            let code = match stopped {
-                Ok(()) => 0,
-                Err(code) => code.code(),
-            };
+            });
             errors.push(
                 StopReplicaPartitionError::default()
                     .with_topic_name(kafka_protocol::messages::TopicName(
@@ -455,7 +465,3 @@ impl ReplicaManager {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "partition_tests.rs"]
-mod partition_tests;

@@ -552,16 +552,6 @@ impl Partition {
             .unwrap_or(Err(ResponseError::RequestTimedOut))
     }
 
-    /// Waits until the high watermark reaches `offset` or `timeout` passes; true if reached.
-    pub async fn wait_for_high_watermark(&self, offset: i64, timeout: Duration) -> bool {
-        let mut rx = self.subscribe();
-        let reached = matches!(
-            tokio::time::timeout(timeout, rx.wait_for(|hw| *hw >= offset)).await,
-            Ok(Ok(_))
-        );
-        reached
-    }
-
     /// Makes the high watermark at most the log end (after truncation) and notifies waiters.
     pub fn clamp_high_watermark(&self) {
         let leo = self.reader.log_end_offset();
@@ -575,3 +565,7 @@ impl Partition {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

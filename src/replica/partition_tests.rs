@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use kafka_protocol::messages::BrokerId;
 
-use super::partition::{AppendError, Partition};
+use super::{AppendError, Partition};
 use crate::client::batch::build_batch;
 use crate::log::{Log, LogConfig};
 
@@ -176,7 +176,7 @@ fn follower_appends_truncates_and_follows_the_leader_high_watermark() {
 
 #[test]
 fn controller_refusals_are_logged_by_their_kafka_names() {
-    use super::partition::error_name;
+    use super::error_name;
     assert_eq!(
         error_name(ResponseError::Unknown(107)),
         "INELIGIBLE_REPLICA"

@@ -28,12 +28,7 @@ pub(super) struct Replication {
     pub alter: AlterPartitionSender,
 }
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 impl ReplicaManager {
     /// Turns replication on: followers fetch from their leaders, leaders manage their ISR. Call once,

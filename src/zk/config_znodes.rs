@@ -118,11 +118,7 @@ impl KafkaZkClient {
             .list_children(CONFIG_CHANGES)
             .await
             .map_err(|e| ZkError::at(CONFIG_CHANGES, e))?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let cutoff = now_ms - older_than.as_millis() as i64;
+        let cutoff = crate::clock::now_ms() - older_than.as_millis() as i64;
         let paths: Vec<String> = children
             .iter()
             .map(|c| format!("{CONFIG_CHANGES}/{c}"))

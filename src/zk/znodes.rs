@@ -3,17 +3,12 @@
 //! readers accept every older version (missing fields take Kafka's defaults).
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 /// Epoch milliseconds as the string Kafka writes in every `timestamp` field.
 pub fn now_timestamp() -> String {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    ms.to_string()
+    crate::clock::now_ms().to_string()
 }
 
 /// Compact JSON bytes of a znode value. Serialising these plain structs cannot fail.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -41,6 +42,21 @@ fn fetch_req(group: &str, topic: &str, partitions: &[i32]) -> OffsetFetchRequest
             .with_partition_indexes(partitions.to_vec())]))
 }
 
+/// What OffsetFetch v7 answers for `group`'s `topic`-0: offset, leader epoch, metadata.
+async fn committed_v7(
+    c: &GroupCoordinator,
+    group: &str,
+    topic: &str,
+) -> (i64, i32, Option<String>) {
+    let f = c.offset_fetch(fetch_req(group, topic, &[0]), 7).await;
+    let p = &f.topics[0].partitions[0];
+    (
+        p.committed_offset,
+        p.committed_leader_epoch,
+        p.metadata.as_deref().map(str::to_owned),
+    )
+}
+
 #[tokio::test]
 async fn coordinator_on_zookeeper_v0_rules_metadata_and_delete() {
     let zk = ZooKeeper::start();
@@ -75,7 +91,7 @@ async fn coordinator_on_zookeeper_v0_rules_metadata_and_delete() {
             p[1].metadata.as_deref(),
             p[1].error_code
         ),
-        (-1, Some(""), 3)
+        (-1, Some(""), ResponseError::UnknownTopicOrPartition.code())
     );
 
     // v8: metadata and leader epoch round-trip; the offset znode stays bare decimal.
@@ -84,15 +100,9 @@ async fn coordinator_on_zookeeper_v0_rules_metadata_and_delete() {
         .await;
     assert_eq!(resp.topics[0].partitions[0].error_code, 0);
     assert_eq!(data(&client, "/consumers/new/offsets/t/0").await.0, "99");
-    let f = c.offset_fetch(fetch_req("new", "t", &[0]), 7).await;
-    let p = &f.topics[0].partitions[0];
     assert_eq!(
-        (
-            p.committed_offset,
-            p.committed_leader_epoch,
-            p.metadata.as_deref()
-        ),
-        (99, 4, Some("{\"app\":1}"))
+        committed_v7(&c, "new", "t").await,
+        (99, 4, Some("{\"app\":1}".to_owned()))
     );
 
     // A legacy tool rewrites the offset znode directly: readers see its offset, not stale extras.
@@ -100,15 +110,9 @@ async fn coordinator_on_zookeeper_v0_rules_metadata_and_delete() {
         .set_data("/consumers/new/offsets/t/0", b"120", None)
         .await
         .unwrap();
-    let f = c.offset_fetch(fetch_req("new", "t", &[0]), 7).await;
-    let p = &f.topics[0].partitions[0];
     assert_eq!(
-        (
-            p.committed_offset,
-            p.committed_leader_epoch,
-            p.metadata.as_deref()
-        ),
-        (120, -1, Some(""))
+        committed_v7(&c, "new", "t").await,
+        (120, -1, Some(String::new()))
     );
 
     // An offset written by an old ZooKeeper consumer (no zkafka involved) is readable.

@@ -274,9 +274,7 @@ pub async fn create_topic(
     replicas: Option<Vec<i32>>,
 ) -> (Connection, KafkaZkClient) {
     let admin = connect(&brokers[0].addr()).await;
-    let zk_client = KafkaZkClient::connect(&zk.settings("/kafka"))
-        .await
-        .expect("zk");
+    let zk_client = zk.client("/kafka").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while zk_client
         .get_broker_ids_and_watch()

@@ -124,7 +124,6 @@ fn free_port() -> u16 {
 }
 
 impl ZooKeeper {
-    /// Settings for a `KafkaZkClient` on this server under `chroot` (`""` for none).
     /// An independent raw session under `chroot` ("" for none; it must exist already) that looks
     /// at the tree as an outside tool would: tests read back exact bytes and stats with it rather
     /// than through the `KafkaZkClient` they are testing, which never hands out its own session.
@@ -134,6 +133,7 @@ impl ZooKeeper {
             .expect("observer session")
     }
 
+    /// Settings for a `KafkaZkClient` on this server under `chroot` (`""` for none).
     pub fn settings(&self, chroot: &str) -> zkafka::zk::ZkSettings {
         zkafka::zk::ZkSettings {
             connect: format!("{}{chroot}", self.connect_string()),
@@ -141,5 +141,12 @@ impl ZooKeeper {
             connection_timeout: Duration::from_secs(10),
             set_acl: false,
         }
+    }
+
+    /// A `KafkaZkClient` session on this server under `chroot` (`""` for none).
+    pub async fn client(&self, chroot: &str) -> zkafka::zk::KafkaZkClient {
+        zkafka::zk::KafkaZkClient::connect(&self.settings(chroot))
+            .await
+            .expect("KafkaZkClient session")
     }
 }

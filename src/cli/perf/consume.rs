@@ -11,13 +11,15 @@ use anyhow::Context;
 use clap::Args;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::cli::timefmt::{format_ms, now_ms};
+use crate::cli::timefmt::format_ms;
 use crate::client::batch::summarize;
 use crate::client::{check_code, list_offset, ClientError, ClusterClient, EARLIEST_TIMESTAMP};
+use crate::clock::now_ms;
+use crate::metadata::str_bytes;
 
 /// Fetch v12 is the last version that names topics (v13+ use topic ids).
 const FETCH_MAX_VERSION: i16 = 12;
@@ -124,7 +126,7 @@ pub fn fetch_request(
         .with_session_id(0)
         .with_session_epoch(-1) // FINAL_EPOCH: no incremental fetch session
         .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_topic(TopicName(str_bytes(topic)))
             .with_partitions(partitions)])
 }
 

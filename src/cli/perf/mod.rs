@@ -30,4 +30,4 @@ pub async fn run(args: PerfArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod e2e_tests;
+mod tests;

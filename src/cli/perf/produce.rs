@@ -131,7 +131,7 @@ impl Producer {
             &mut buf,
             &self.value,
             full.enqueued.len(),
-            crate::cli::timefmt::now_ms(),
+            crate::clock::now_ms(),
         )?;
         self.accumulator.push(Ready {
             partition: self.partitions[full.partition_idx],

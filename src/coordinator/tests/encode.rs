@@ -2,6 +2,7 @@
 //! for (a nullable field left `None` in a version where it is not nullable fails to encode).
 
 use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
@@ -33,7 +34,7 @@ async fn every_response_encodes_at_every_version() {
             .join_group(join_req(&g, "", None, &["t"]), v, "client", "/h")
             .await;
         enc("JoinGroup (first)", &first, v);
-        let first = if first.error_code == 79 {
+        let first = if first.error_code == ResponseError::MemberIdRequired.code() {
             c.join_group(
                 join_req(&g, &first.member_id, None, &["t"]),
                 v,
@@ -64,15 +65,15 @@ async fn every_response_encodes_at_every_version() {
     }
     for v in 0..=4 {
         let req = HeartbeatRequest::default()
-            .with_group_id(GroupId(sb("g")))
-            .with_member_id(sb(&m.id));
+            .with_group_id(GroupId(str_bytes("g")))
+            .with_member_id(str_bytes(&m.id));
         enc("Heartbeat", &c.heartbeat(req, v).await, v);
     }
     for v in 0..=5 {
         let req = ListGroupsRequest::default();
         enc("ListGroups", &c.list_groups(req, v).await, v);
         let req = DescribeGroupsRequest::default()
-            .with_groups(vec![GroupId(sb("g")), GroupId(sb("none"))]);
+            .with_groups(vec![GroupId(str_bytes("g")), GroupId(str_bytes("none"))]);
         enc("DescribeGroups", &c.describe_groups(req, v).await, v);
     }
     for v in 0..=9 {
@@ -85,34 +86,34 @@ async fn every_response_encodes_at_every_version() {
         enc("OffsetCommit", &c.offset_commit(req, v).await, v);
         let req = if v >= 8 {
             OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                .with_group_id(GroupId(sb("simple")))
+                .with_group_id(GroupId(str_bytes("simple")))
                 .with_topics(None)])
         } else {
             OffsetFetchRequest::default()
-                .with_group_id(GroupId(sb("simple")))
+                .with_group_id(GroupId(str_bytes("simple")))
                 .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                    .with_name(TopicName(sb("t")))
+                    .with_name(TopicName(str_bytes("t")))
                     .with_partition_indexes(vec![0, 5])]))
         };
         enc("OffsetFetch", &c.offset_fetch(req, v).await, v);
     }
     let req = OffsetDeleteRequest::default()
-        .with_group_id(GroupId(sb("simple")))
+        .with_group_id(GroupId(str_bytes("simple")))
         .with_topics(vec![OffsetDeleteRequestTopic::default()
-            .with_name(TopicName(sb("t")))
+            .with_name(TopicName(str_bytes("t")))
             .with_partitions(vec![OffsetDeleteRequestPartition::default()])]);
     enc("OffsetDelete", &c.offset_delete(req, 0).await, 0);
     for v in 0..=2 {
         let req = DeleteGroupsRequest::default()
-            .with_groups_names(vec![GroupId(sb("g")), GroupId(sb("x"))]);
+            .with_groups_names(vec![GroupId(str_bytes("g")), GroupId(str_bytes("x"))]);
         enc("DeleteGroups", &c.delete_groups(req, v).await, v);
     }
     for v in 0..=5 {
         let req = LeaveGroupRequest::default()
-            .with_group_id(GroupId(sb("g")))
-            .with_member_id(sb(if v < 3 { "ghost" } else { "" }))
+            .with_group_id(GroupId(str_bytes("g")))
+            .with_member_id(str_bytes(if v < 3 { "ghost" } else { "" }))
             .with_members(if v >= 3 {
-                vec![MemberIdentity::default().with_member_id(sb("ghost"))]
+                vec![MemberIdentity::default().with_member_id(str_bytes("ghost"))]
             } else {
                 vec![]
             });

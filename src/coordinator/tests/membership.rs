@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use tokio::time::Instant;
 
@@ -15,7 +16,11 @@ async fn member_id_required_then_join() {
     let first = c
         .join_group(join_req("g", "", None, &["t"]), 5, "my-client", "/h")
         .await;
-    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    assert_eq!(
+        first.error_code,
+        ResponseError::MemberIdRequired.code(),
+        "MEMBER_ID_REQUIRED"
+    );
     let id = first.member_id.to_string();
     assert!(
         id.starts_with("my-client-") && id.len() == "my-client-".len() + 36,
@@ -44,20 +49,30 @@ async fn unknown_member_id_is_refused() {
     let resp = c
         .join_group(join_req("g", "nobody", None, &["t"]), 5, "c", "/h")
         .await;
-    assert_eq!(resp.error_code, 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(
+        resp.error_code,
+        ResponseError::UnknownMemberId.code(),
+        "UNKNOWN_MEMBER_ID"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn session_timeout_bounds() {
     let (c, _) = coordinator();
     let too_short = join_req("g", "", None, &["t"]).with_session_timeout_ms(5_999);
-    assert_eq!(c.join_group(too_short, 5, "c", "/h").await.error_code, 26);
+    assert_eq!(
+        c.join_group(too_short, 5, "c", "/h").await.error_code,
+        ResponseError::InvalidSessionTimeout.code()
+    );
     let too_long = join_req("g", "", None, &["t"]).with_session_timeout_ms(1_800_001);
-    assert_eq!(c.join_group(too_long, 5, "c", "/h").await.error_code, 26);
+    assert_eq!(
+        c.join_group(too_long, 5, "c", "/h").await.error_code,
+        ResponseError::InvalidSessionTimeout.code()
+    );
     let empty_group = join_req("", "", None, &["t"]);
     assert_eq!(
         c.join_group(empty_group, 5, "c", "/h").await.error_code,
-        24,
+        ResponseError::InvalidGroupId.code(),
         "INVALID_GROUP_ID"
     );
 }
@@ -69,17 +84,23 @@ async fn inconsistent_protocols_are_refused() {
     assert_eq!(a.generation, 1);
     let other =
         join_req("g", "", None, &["t"]).with_protocols(vec![JoinGroupRequestProtocol::default()
-            .with_name(sb("roundrobin"))
+            .with_name(str_bytes("roundrobin"))
             .with_metadata(subscription(&["t"]))]);
     assert_eq!(
         c.join_group(other.clone(), 3, "c", "/h").await.error_code,
-        23
+        ResponseError::InconsistentGroupProtocol.code()
     );
-    let wrong_type = join_req("g", "", None, &["t"]).with_protocol_type(sb("connect"));
-    assert_eq!(c.join_group(wrong_type, 3, "c", "/h").await.error_code, 23);
+    let wrong_type = join_req("g", "", None, &["t"]).with_protocol_type(str_bytes("connect"));
+    assert_eq!(
+        c.join_group(wrong_type, 3, "c", "/h").await.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
     // A new group needs a protocol type and at least one protocol.
     let none = join_req("fresh", "", None, &["t"]).with_protocols(vec![]);
-    assert_eq!(c.join_group(none, 3, "c", "/h").await.error_code, 23);
+    assert_eq!(
+        c.join_group(none, 3, "c", "/h").await.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -90,7 +111,7 @@ async fn protocol_vote_picks_the_common_favourite() {
             .iter()
             .map(|n| {
                 JoinGroupRequestProtocol::default()
-                    .with_name(sb(n))
+                    .with_name(str_bytes(*n))
                     .with_metadata(subscription(&["t"]))
             })
             .collect::<Vec<_>>()
@@ -123,7 +144,11 @@ async fn group_max_size() {
     let third = c
         .join_group(join_req("g", "", None, &["t"]), 3, "c", "/h")
         .await;
-    assert_eq!(third.error_code, 81, "GROUP_MAX_SIZE_REACHED");
+    assert_eq!(
+        third.error_code,
+        ResponseError::GroupMaxSizeReached.code(),
+        "GROUP_MAX_SIZE_REACHED"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -233,7 +258,7 @@ async fn stale_generation_is_refused() {
     stale.generation = 0;
     assert_eq!(heartbeat(&c, "g", &stale).await, 22, "ILLEGAL_GENERATION");
     let resp = c.sync_group(sync_req("g", &stale, vec![]), 5).await;
-    assert_eq!(resp.error_code, 22);
+    assert_eq!(resp.error_code, ResponseError::IllegalGeneration.code());
     let mut unknown = ms[0].clone();
     unknown.id = "ghost".into();
     assert_eq!(heartbeat(&c, "g", &unknown).await, 25, "UNKNOWN_MEMBER_ID");

@@ -8,22 +8,19 @@ mod rebalance;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
 use kafka_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use kafka_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
 use kafka_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use kafka_protocol::messages::{GroupId, JoinGroupResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::consumer_protocol::test_bytes::{assignment, subscription};
 use super::{GroupConfig, GroupCoordinator, MemoryOffsetStore};
+use crate::metadata::str_bytes;
 
 pub(crate) const SESSION_MS: i32 = 30_000;
 pub(crate) const REBALANCE_MS: i32 = 10_000;
-
-pub(crate) fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 pub(crate) fn coordinator() -> (Arc<GroupCoordinator>, Arc<MemoryOffsetStore>) {
     coordinator_with(GroupConfig::default())
@@ -43,14 +40,14 @@ pub(crate) fn join_req(
     topics: &[&str],
 ) -> JoinGroupRequest {
     JoinGroupRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_session_timeout_ms(SESSION_MS)
         .with_rebalance_timeout_ms(REBALANCE_MS)
-        .with_member_id(sb(member))
-        .with_group_instance_id(instance.map(sb))
-        .with_protocol_type(sb("consumer"))
+        .with_member_id(str_bytes(member))
+        .with_group_instance_id(instance.map(str_bytes))
+        .with_protocol_type(str_bytes("consumer"))
         .with_protocols(vec![JoinGroupRequestProtocol::default()
-            .with_name(sb("range"))
+            .with_name(str_bytes("range"))
             .with_metadata(subscription(topics))])
 }
 
@@ -81,7 +78,7 @@ pub(crate) async fn join(
                 "/10.0.0.1",
             )
             .await;
-        if resp.error_code == 79 {
+        if resp.error_code == ResponseError::MemberIdRequired.code() {
             member_id = resp.member_id.to_string();
             continue;
         }
@@ -124,18 +121,18 @@ pub(crate) fn sync_req(
     assignments: Vec<(String, Bytes)>,
 ) -> SyncGroupRequest {
     SyncGroupRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_generation_id(m.generation)
-        .with_member_id(sb(&m.id))
-        .with_group_instance_id(m.instance.as_deref().map(sb))
-        .with_protocol_type(Some(sb("consumer")))
-        .with_protocol_name(Some(sb("range")))
+        .with_member_id(str_bytes(&m.id))
+        .with_group_instance_id(m.instance.as_deref().map(str_bytes))
+        .with_protocol_type(Some(str_bytes("consumer")))
+        .with_protocol_name(Some(str_bytes("range")))
         .with_assignments(
             assignments
                 .into_iter()
                 .map(|(id, a)| {
                     SyncGroupRequestAssignment::default()
-                        .with_member_id(sb(&id))
+                        .with_member_id(str_bytes(&id))
                         .with_assignment(a)
                 })
                 .collect(),
@@ -183,17 +180,19 @@ pub(crate) async fn sync_all(
 
 pub(crate) async fn heartbeat(c: &Arc<GroupCoordinator>, group: &str, m: &Member) -> i16 {
     let req = HeartbeatRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_generation_id(m.generation)
-        .with_member_id(sb(&m.id))
-        .with_group_instance_id(m.instance.as_deref().map(sb));
+        .with_member_id(str_bytes(&m.id))
+        .with_group_instance_id(m.instance.as_deref().map(str_bytes));
     c.heartbeat(req, 4).await.error_code
 }
 
 pub(crate) async fn leave(c: &Arc<GroupCoordinator>, group: &str, member: &str) -> i16 {
     let req = LeaveGroupRequest::default()
-        .with_group_id(GroupId(sb(group)))
-        .with_members(vec![MemberIdentity::default().with_member_id(sb(member))]);
+        .with_group_id(GroupId(str_bytes(group)))
+        .with_members(vec![
+            MemberIdentity::default().with_member_id(str_bytes(member))
+        ]);
     let resp = c.leave_group(req, 5).await;
     assert_eq!(resp.error_code, 0);
     resp.members[0].error_code

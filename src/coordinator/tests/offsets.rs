@@ -1,5 +1,6 @@
 //! OffsetCommit / OffsetFetch / OffsetDelete / DeleteGroups / ListGroups rules.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::offset_commit_request::{
@@ -27,20 +28,20 @@ pub(crate) fn commit_req(
             .with_partition_index(*p)
             .with_committed_offset(*o)
             .with_committed_leader_epoch(7)
-            .with_committed_metadata(md.map(sb));
+            .with_committed_metadata(md.map(str_bytes));
         match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
             Some(x) => x.partitions.push(part),
             None => topics.push(
                 OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(sb(t)))
+                    .with_name(TopicName(str_bytes(*t)))
                     .with_partitions(vec![part]),
             ),
         }
     }
     OffsetCommitRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_generation_id_or_member_epoch(generation)
-        .with_member_id(sb(member))
+        .with_member_id(str_bytes(member))
         .with_topics(topics)
 }
 
@@ -53,12 +54,12 @@ fn codes(resp: &kafka_protocol::messages::OffsetCommitResponse) -> Vec<i16> {
 
 fn fetch_req(group: &str, topics: Option<&[(&str, &[i32])]>) -> OffsetFetchRequest {
     OffsetFetchRequest::default()
-        .with_group_id(GroupId(sb(group)))
+        .with_group_id(GroupId(str_bytes(group)))
         .with_topics(topics.map(|ts| {
             ts.iter()
                 .map(|(t, ps)| {
                     OffsetFetchRequestTopic::default()
-                        .with_name(TopicName(sb(t)))
+                        .with_name(TopicName(str_bytes(*t)))
                         .with_partition_indexes(ps.to_vec())
                 })
                 .collect()
@@ -111,12 +112,12 @@ async fn simple_consumer_commit_and_fetch() {
     // v8+: many groups in one request.
     let multi = OffsetFetchRequest::default().with_groups(vec![
         OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(sb("simple")))
+            .with_group_id(GroupId(str_bytes("simple")))
             .with_topics(None),
         OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(sb("other")))
+            .with_group_id(GroupId(str_bytes("other")))
             .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                .with_name(TopicName(sb("t")))
+                .with_name(TopicName(str_bytes("t")))
                 .with_partition_indexes(vec![0])])),
     ]);
     let m = c.offset_fetch(multi, 8).await;
@@ -249,7 +250,7 @@ async fn delete_groups_and_offsets() {
     c.set_list_filter(|_| true);
     let stable_only = c
         .list_groups(
-            ListGroupsRequest::default().with_states_filter(vec![sb("stable")]),
+            ListGroupsRequest::default().with_states_filter(vec![str_bytes("stable")]),
             4,
         )
         .await;
@@ -257,19 +258,20 @@ async fn delete_groups_and_offsets() {
 
     // OffsetDelete: the live group consumes "t", not "u".
     let del = OffsetDeleteRequest::default()
-        .with_group_id(GroupId(sb("live")))
+        .with_group_id(GroupId(str_bytes("live")))
         .with_topics(vec![
             OffsetDeleteRequestTopic::default()
-                .with_name(TopicName(sb("t")))
+                .with_name(TopicName(str_bytes("t")))
                 .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
             OffsetDeleteRequestTopic::default()
-                .with_name(TopicName(sb("u")))
+                .with_name(TopicName(str_bytes("u")))
                 .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
         ]);
     let resp = c.offset_delete(del, 0).await;
     assert_eq!(resp.error_code, 0);
     assert_eq!(
-        resp.topics[0].partitions[0].error_code, 86,
+        resp.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code(),
         "GROUP_SUBSCRIBED_TO_TOPIC"
     );
     assert_eq!(resp.topics[1].partitions[0].error_code, 0);
@@ -278,9 +280,9 @@ async fn delete_groups_and_offsets() {
     assert_eq!(f.topics[0].name.0.as_str(), "t");
 
     let req = DeleteGroupsRequest::default().with_groups_names(vec![
-        GroupId(sb("live")),
-        GroupId(sb("old")),
-        GroupId(sb("none")),
+        GroupId(str_bytes("live")),
+        GroupId(str_bytes("old")),
+        GroupId(str_bytes("none")),
     ]);
     let resp = c.delete_groups(req, 2).await;
     let got: Vec<i16> = resp.results.iter().map(|r| r.error_code).collect();
@@ -309,9 +311,9 @@ async fn names_that_cannot_be_znodes_are_refused() {
     assert_eq!(codes(&resp), vec![24], "INVALID_GROUP_ID");
     assert_eq!(store.commit_calls(), 1);
     let f = c.offset_fetch(fetch_req("x/y", None), 7).await;
-    assert_eq!(f.error_code, 24);
+    assert_eq!(f.error_code, ResponseError::InvalidGroupId.code());
     let join = c
         .join_group(join_req("..", "", None, &["t"]), 5, "c", "/h")
         .await;
-    assert_eq!(join.error_code, 24);
+    assert_eq!(join.error_code, ResponseError::InvalidGroupId.code());
 }

@@ -1,5 +1,6 @@
 //! Rebalances after the first: idle members, leaving, session expiry.
 
+use kafka_protocol::error::ResponseError;
 use std::time::Duration;
 
 use super::super::consumer_protocol::assigned_partitions;
@@ -121,7 +122,7 @@ async fn last_member_leaving_empties_the_group() {
     let described = c
         .describe_groups(
             kafka_protocol::messages::DescribeGroupsRequest::default()
-                .with_groups(vec![kafka_protocol::messages::GroupId(sb("g"))]),
+                .with_groups(vec![kafka_protocol::messages::GroupId(str_bytes("g"))]),
             5,
         )
         .await;
@@ -139,7 +140,11 @@ async fn shutdown_answers_parked_joins() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     c.shutdown();
-    assert_eq!(t.await.unwrap().error_code, 16, "NOT_COORDINATOR");
+    assert_eq!(
+        t.await.unwrap().error_code,
+        ResponseError::NotCoordinator.code(),
+        "NOT_COORDINATOR"
+    );
 }
 
 #[tokio::test(start_paused = true)]

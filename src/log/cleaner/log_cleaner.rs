@@ -18,7 +18,7 @@ use super::cleaner_manager::CleanerManager;
 use super::offset_map::OffsetMap;
 use super::throttler::Throttler;
 use super::CleanableLog;
-use crate::log::partition_log::wall_clock_ms;
+use crate::clock::now_ms;
 use crate::log::segment::{delete_files, SegmentFiles, CLEANED_SUFFIX};
 
 /// The broker's `log.cleaner.*` settings.
@@ -147,7 +147,7 @@ fn clean_filthiest(
     manager: &CleanerManager,
     source: &LogSource,
 ) -> Result<bool, CleanerError> {
-    let now = wall_clock_ms();
+    let now = now_ms();
     let Some(grabbed) = manager.grab_filthiest(&source(), now)? else {
         return Ok(false);
     };

@@ -5,6 +5,7 @@
 //!   `cleaner-offset-checkpoint` of each log dir;
 //! - `offset_map` is the bounded key -> latest offset map (`log.cleaner.dedupe.buffer.size`);
 //! - `cleaner` maps the dirty section and rewrites segments into `.cleaned` files;
+//! - `record_filter` decides which records a rewrite keeps;
 //! - `throttler` enforces `log.cleaner.io.max.bytes.per.second`;
 //! - `log_cleaner` runs `log.cleaner.threads` threads with `log.cleaner.backoff.ms` between
 //!   idle rounds;
@@ -19,6 +20,7 @@ mod cleaner_manager;
 mod log_cleaner;
 mod offset_map;
 mod reconfigure;
+mod record_filter;
 mod throttler;
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ async fn attempt(
         .send(req, CONTROLLED_SHUTDOWN_VERSION)
         .await
         .map_err(|e| format!("controller {} at {addr}: {e}", controller.id))?;
-    if resp.error_code != 0 {
+    if resp.error_code != crate::errors::NONE {
         return Err(format!(
             "controller {} answered error {}",
             controller.id, resp.error_code
