@@ -22,6 +22,7 @@ pub mod config;
 pub mod controller;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod lab;
 pub mod log;
 pub mod metadata;
 pub mod network;
