@@ -12,7 +12,9 @@ use super::result::{LabResult, PhasePoint, RunResult};
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
-const TIMELINE_TOP: f64 = 60.0;
+const LANE_TOP: f64 = 60.0;
+const LANE_HEIGHT: f64 = 24.0;
+const TIMELINE_TOP: f64 = LANE_TOP + LANE_HEIGHT + 6.0;
 const TIMELINE_HEIGHT: f64 = 360.0;
 const HIST_TOP: f64 = TIMELINE_TOP + TIMELINE_HEIGHT + 150.0;
 const HIST_HEIGHT: f64 = 160.0;
@@ -64,15 +66,18 @@ fn x_ticks(out: &mut String, axis: &Axis, y_top: f64, y_bottom: f64) {
             out,
             r##"<line x1="{x:.1}" y1="{y_top:.1}" x2="{x:.1}" y2="{y_bottom:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{:.1}s</text>"##,
             y_bottom + 14.0,
-            t / 1000.0
+            t / 1000.0 + 0.0 // + 0.0 prints -0 as 0
         );
         t += step;
     }
 }
 
-/// The phases drawn as bands: each from its time to the next phase's (the last one a thin band).
+/// The phases drawn as bands in a lane above the bars, each from its time to the next phase's
+/// (the last one a thin band), with a line through the bars and a label below the axis where
+/// there is room (the report's table lists them all).
 fn phase_bands(out: &mut String, run: &RunResult, axis: &Axis) {
     let phases: Vec<&PhasePoint> = run.phases.iter().collect();
+    let mut last_label = f64::MIN;
     for (i, p) in phases.iter().enumerate() {
         let rel = (p.ts_ms - run.fault_ms) as f64;
         let next = phases
@@ -85,10 +90,15 @@ fn phase_bands(out: &mut String, run: &RunResult, axis: &Axis) {
         let label = format!("{} ({}, {})", p.phase, p.source, p.event);
         let _ = write!(
             out,
-            r##"<rect class="phase" x="{x0:.1}" y="{TIMELINE_TOP:.1}" width="{:.1}" height="{TIMELINE_HEIGHT:.1}" fill="{colour}" opacity="0.8"><title>{}</title></rect>"##,
+            r##"<rect class="phase" x="{x0:.1}" y="{LANE_TOP:.1}" width="{:.1}" height="{LANE_HEIGHT:.1}" fill="{colour}" stroke="#999" stroke-width="0.5"><title>{}</title></rect><line x1="{x0:.1}" y1="{TIMELINE_TOP:.1}" x2="{x0:.1}" y2="{:.1}" stroke="#555" stroke-width="0.5" stroke-dasharray="2,2"/>"##,
             x1 - x0,
-            escape(&label)
+            escape(&label),
+            TIMELINE_TOP + TIMELINE_HEIGHT
         );
+        if x0 - last_label < 11.0 {
+            continue;
+        }
+        last_label = x0;
         let _ = write!(
             out,
             r##"<text x="{x0:.1}" y="{:.1}" font-size="10" transform="rotate(45 {x0:.1} {:.1})">{}</text>"##,
@@ -121,7 +131,7 @@ pub fn run_svg(run: &RunResult, title: &str) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="24" font-size="16" font-weight="bold">{}</text><text x="{LEFT}" y="44" font-size="12">each row a partition (sorted by unavailability): bar = gap between its last acknowledgement before the fault and its first after; red = led by the broker hit; time relative to the fault</text>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="24" font-size="16" font-weight="bold">{}</text><text x="{LEFT}" y="44" font-size="11">a row per partition: its gap in acknowledgements (red: led by the broker hit); top lane: controller phases</text>"##,
         escape(title)
     );
     let _ = write!(out, r#"<g id="timeline">"#);
@@ -163,9 +173,9 @@ pub fn run_svg(run: &RunResult, title: &str) -> String {
     let fault_x = axis.x(0.0);
     let _ = write!(
         out,
-        r##"<line x1="{fault_x:.1}" y1="{TIMELINE_TOP}" x2="{fault_x:.1}" y2="{:.1}" stroke="black" stroke-width="2"/><text x="{fault_x:.1}" y="{:.1}" font-size="11" text-anchor="middle">fault</text>"##,
+        r##"<line x1="{fault_x:.1}" y1="{LANE_TOP}" x2="{fault_x:.1}" y2="{:.1}" stroke="black" stroke-width="2"/><text x="{fault_x:.1}" y="{:.1}" font-size="11" text-anchor="middle">fault</text>"##,
         TIMELINE_TOP + TIMELINE_HEIGHT,
-        TIMELINE_TOP - 4.0
+        LANE_TOP - 4.0
     );
     for (name, v, colour) in [
         ("p50", run.stats.p50_ms, "#2471a3"),
@@ -209,9 +219,10 @@ fn histogram(out: &mut String, run: &RunResult) {
         .filter(|p| (p.affected || !any) && p.unavailable_ms >= 0)
         .map(|p| p.unavailable_ms)
         .collect();
+    // From 0, so the bins read as time since the fault.
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let min = values.iter().copied().min().unwrap_or(0) as f64;
-    let span = (max - min).max(1.0);
+    let min = 0.0;
+    let span = max * 1.0001;
     let mut bins = [0usize; BINS];
     for v in &values {
         let b = (((*v as f64 - min) / span) * BINS as f64) as usize;

@@ -232,7 +232,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     tokio::time::sleep(Duration::from_millis(300)).await;
     phases.extend(phases::read_event_files(
         &cluster.event_files,
-        fault_ms - 1000,
+        fault_ms,
         now_ms(),
     ));
     phases.sort_by_key(|p| p.ts_ms);
