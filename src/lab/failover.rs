@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::fault::{self, Fault};
@@ -27,6 +28,10 @@ use super::{report, verify};
 use crate::cli::timefmt::now_ms;
 use crate::client::{ClusterClient, ClusterMetadata};
 use crate::zk::{KafkaZkClient, ZkSettings};
+
+/// Request timeout of the set-up requests (CreateTopics of thousands of partitions included), and
+/// the longest wait for the new topics' leaders.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which cluster the experiment runs on.
 #[derive(Debug, Clone)]
@@ -120,7 +125,8 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
         plan.repetitions
     ));
     let cluster = cluster_for(plan).await?;
-    let setup = ClusterClient::bootstrap(&cluster.bootstrap, "zkafka-lab", plan.request_timeout)
+    // Creating thousands of partitions takes longer than a produce may.
+    let setup = ClusterClient::bootstrap(&cluster.bootstrap, "zkafka-lab", SETUP_TIMEOUT)
         .await
         .with_context(|| format!("connecting to {}", cluster.bootstrap))?;
     let stamp = now_ms();
@@ -130,7 +136,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
         topics.len()
     ));
     create_topics(&setup, &topics, s).await?;
-    let md = wait_for_leaders(&setup, &topics, plan.request_timeout * 6).await?;
+    let md = wait_for_leaders(&setup, &topics, SETUP_TIMEOUT).await?;
     let partitions: Vec<(String, i32)> = topics
         .iter()
         .flat_map(|t| (0..s.partitions_per_topic).map(move |p| (t.clone(), p)))
@@ -253,10 +259,19 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
             )
         })
         .collect();
-    if let Some(local) = &cluster.local {
-        let logs = plan.out.join(format!("logs-run-{repetition}"));
-        if let Err(e) = local.keep_logs(&logs) {
-            tracing::warn!(error = %e, "cannot keep the cluster's logs");
+    match &cluster.local {
+        Some(local) => {
+            let logs = plan.out.join(format!("logs-run-{repetition}"));
+            if let Err(e) = local.keep_logs(&logs) {
+                tracing::warn!(error = %e, "cannot keep the cluster's logs");
+            }
+        }
+        // A running cluster is left without the lab's topics (deleted once every replica's
+        // broker is back, as topic deletion in ZooKeeper mode waits for them).
+        None => {
+            if let Err(e) = delete_topics(&client, &topics).await {
+                tracing::warn!(error = %e, "cannot delete the lab's topics");
+            }
         }
     }
     drop(zk);
@@ -381,6 +396,28 @@ async fn create_topics(
     for t in &resp.topics {
         crate::client::check_code(t.error_code, || format!("creating topic {}", t.name.0))?;
     }
+    Ok(())
+}
+
+async fn delete_topics(client: &ClusterClient, topics: &[String]) -> anyhow::Result<()> {
+    let md = client.refresh_metadata(Some(&[])).await?;
+    let conn = client.broker_connection(md.controller_id).await?;
+    let version = conn.version_for::<DeleteTopicsRequest>(6)?;
+    let names: Vec<TopicName> = topics
+        .iter()
+        .map(|t| TopicName(StrBytes::from_string(t.clone())))
+        .collect();
+    let mut req = DeleteTopicsRequest::default().with_timeout_ms(1000);
+    if version >= 6 {
+        req.topics = names
+            .into_iter()
+            .map(|n| DeleteTopicState::default().with_name(Some(n)))
+            .collect();
+    } else {
+        req.topic_names = names;
+    }
+    // A timeout only means the deletion waits for a broker; the topics are marked for it.
+    conn.send(req, version).await?;
     Ok(())
 }
 
