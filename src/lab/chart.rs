@@ -340,3 +340,95 @@ pub fn compare_svg(results: &[(String, LabResult)]) -> String {
     out.push_str("</svg>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::result::{PartitionResult, RunStats, Summary, Verification};
+
+    fn partition(p: i32, affected: bool, unavailable_ms: i64) -> PartitionResult {
+        PartitionResult {
+            topic: "t<&>".into(),
+            partition: p,
+            leader_before: if affected { 1 } else { 2 },
+            leader_after: 2,
+            affected,
+            last_ack_before_ms: 9_900,
+            first_ack_after_ms: 10_000 + unavailable_ms,
+            gap_ms: 100 + unavailable_ms,
+            unavailable_ms,
+            acked: 10,
+            lost: 0,
+            duplicated: 0,
+        }
+    }
+
+    fn run() -> RunResult {
+        let partitions = vec![
+            partition(0, true, 6_000),
+            partition(1, true, 6_200),
+            partition(2, false, 50),
+        ];
+        RunResult {
+            repetition: 1,
+            start_ms: 5_000,
+            fault_ms: 10_000,
+            end_ms: 20_000,
+            fault_broker: 1,
+            fault_broker_was_controller: false,
+            controller_before: 2,
+            phases: vec![PhasePoint {
+                phase: "broker_lost_seen".into(),
+                ts_ms: 15_900,
+                source: "zkafka-events".into(),
+                event: "BrokerChange".into(),
+                seq: 3,
+                controller: 2,
+                partitions: 2,
+                brokers: vec![1],
+            }],
+            stats: RunStats::of(&partitions),
+            partitions,
+            verification: Verification::default(),
+        }
+    }
+
+    #[test]
+    fn the_timeline_has_a_bar_per_partition_and_the_marks() {
+        let svg = run_svg(&run(), "a <title>");
+        assert_eq!(svg.matches(r#"class="gap""#).count(), 3);
+        assert_eq!(svg.matches(r#"class="mark""#).count(), 3);
+        assert_eq!(svg.matches(r#"class="phase""#).count(), 1);
+        assert_eq!(svg.matches(r#"class="hist""#).count(), BINS);
+        assert!(svg.contains("a &lt;title&gt;") && svg.contains("t&lt;&amp;&gt;-0"));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn the_comparison_has_a_row_per_result() {
+        let runs = vec![run()];
+        let r = LabResult {
+            schema_version: 1,
+            label: "x".into(),
+            target: "zkafka".into(),
+            settings: crate::lab::result::Settings {
+                brokers: 3,
+                topics: 1,
+                partitions_per_topic: 3,
+                replication_factor: 3,
+                min_insync_replicas: 2,
+                rate_per_partition: 10.0,
+                acks: -1,
+                session_timeout_ms: 6000,
+                fault: "kill".into(),
+                command: "zkafka lab failover".into(),
+            },
+            summary: Summary::of(&runs),
+            runs,
+        };
+        let svg = compare_svg(&[("a".into(), r.clone()), ("b".into(), r)]);
+        assert_eq!(svg.matches(r#"class="result""#).count(), 2);
+        // Three ticks (p50, p99, max) per run.
+        assert_eq!(svg.matches(r#"class="run""#).count(), 6);
+    }
+}

@@ -496,3 +496,39 @@ pub async fn run(plan: &Plan, label: String, target: String) -> anyhow::Result<L
     std::fs::write(plan.out.join("report.svg"), report::svg(&result))?;
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(seq: u64, sent_ms: i64, acked_ms: i64) -> Ack {
+        Ack {
+            seq,
+            offset: seq as i64,
+            sent_ms,
+            acked_ms,
+        }
+    }
+
+    #[test]
+    fn the_gap_runs_from_the_last_ack_before_to_the_first_record_sent_after() {
+        // Record 3 was sent before the fault and acknowledged after it: it ends no gap.
+        let acks = [
+            ack(1, 900, 910),
+            ack(2, 990, 995),
+            ack(3, 998, 7_000),
+            ack(4, 6_500, 7_100),
+            ack(5, 6_600, 7_200),
+        ];
+        let r = partition_result("t", 0, 1, 2, 1, 1_000, &acks, (0, 0));
+        assert!(r.affected);
+        assert_eq!(r.last_ack_before_ms, 995);
+        assert_eq!(r.first_ack_after_ms, 7_100);
+        assert_eq!(r.gap_ms, 6_105);
+        assert_eq!(r.unavailable_ms, 6_100);
+        assert_eq!(r.acked, 5);
+        let never = partition_result("t", 1, 2, 2, 1, 1_000, &acks[..2], (0, 0));
+        assert!(!never.affected);
+        assert_eq!((never.first_ack_after_ms, never.gap_ms), (-1, -1));
+    }
+}
