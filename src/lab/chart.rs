@@ -264,8 +264,8 @@ fn histogram(out: &mut String, run: &RunResult) {
     }
     let _ = write!(
         out,
-        r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{top} partitions</text></g>"##,
-        LEFT - 4.0,
+        r##"<text x="{:.1}" y="{:.1}" font-size="11">{top} partitions</text></g>"##,
+        LEFT + 4.0,
         HIST_TOP + 10.0
     );
 }

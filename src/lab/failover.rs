@@ -179,6 +179,24 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     );
     let start_ms = now_ms();
     let counters = producer.counters();
+    // Every partition must have taken writes before the fault (followers of thousands of new
+    // partitions may take a while to join, and acks=all waits for them), then the warm-up.
+    let ready = Instant::now();
+    while producer.partitions_acked() < partitions.len() {
+        if ready.elapsed() > SETUP_TIMEOUT {
+            bail!(
+                "only {} of {} partitions took a write within {SETUP_TIMEOUT:?}",
+                producer.partitions_acked(),
+                partitions.len()
+            );
+        }
+        progress(&format!(
+            "lab: run {repetition}: waiting for every partition to take a write ({}/{})",
+            producer.partitions_acked(),
+            partitions.len()
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     tokio::time::sleep(plan.warmup).await;
     let before = client.refresh_metadata(Some(&topics)).await?;
     let leaders_before: Vec<i32> = partitions

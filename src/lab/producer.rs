@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::cli::timefmt::now_ms;
 use crate::client::batch::build_batch_into;
 use crate::client::produce_frame::{encode_produce, MAX_VERSION, MIN_VERSION};
-use crate::client::{ClusterClient, RETRY_BACKOFF};
+use crate::client::{ClientError, ClusterClient, RETRY_BACKOFF};
 
 /// Requests in flight per broker before ticks for its partitions are skipped (a stopped broker
 /// must not pile up requests without bound).
@@ -123,6 +123,11 @@ impl SteadyProducer {
 
     pub fn counters(&self) -> Arc<Counters> {
         self.shared.counters.clone()
+    }
+
+    /// How many partitions have any acknowledgement.
+    pub fn partitions_acked(&self) -> usize {
+        self.partitions_acked_since(i64::MIN)
     }
 
     /// How many partitions have an acknowledgement of a record sent at or after `since_ms`.
@@ -264,7 +269,13 @@ async fn send(shared: &Shared, leader: i32, topic: &str, indexes: &[u32], seq: u
     };
     let resp = match conn.send_framed::<ProduceRequest>(version, frame).await {
         Ok(r) => r,
-        Err(e) => return fail(&e),
+        Err(e) => {
+            if matches!(e, ClientError::RequestTimeout { .. }) {
+                // As Kafka's producer does: the requests queued behind it would time out too.
+                conn.close("request timed out");
+            }
+            return fail(&e);
+        }
     };
     let acked_ms = now_ms();
     let mut ok = 0u64;
