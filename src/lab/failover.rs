@@ -163,7 +163,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
         .await
         .context("connecting the producer")?,
     );
-    client.refresh_metadata(Some(&topics)).await?;
+    refresh(&client, &topics).await?;
     let zk = KafkaZkClient::connect(&ZkSettings::new(cluster.zookeeper.clone()))
         .await
         .with_context(|| format!("connecting to ZooKeeper at {}", cluster.zookeeper))?;
@@ -198,7 +198,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(plan.warmup).await;
-    let before = client.refresh_metadata(Some(&topics)).await?;
+    let before = refresh(&client, &topics).await?;
     let leaders_before: Vec<i32> = partitions
         .iter()
         .map(|(t, p)| before.leader(t, *p).unwrap_or(-1))
@@ -242,7 +242,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     progress(&format!(
         "lab: run {repetition}: reading every acknowledged record back"
     ));
-    let after = client.refresh_metadata(Some(&topics)).await?;
+    let after = refresh(&client, &topics).await?;
     let (verification, checks) = verify::check(&client, &partitions, &acks).await;
     let moved: Vec<(String, i32)> = partitions
         .iter()
@@ -415,6 +415,26 @@ async fn create_topics(
         crate::client::check_code(t.error_code, || format!("creating topic {}", t.name.0))?;
     }
     Ok(())
+}
+
+/// Metadata for `topics`, retried: on a busy machine one Metadata request may time out, and a
+/// run must not be lost for it.
+async fn refresh(
+    client: &ClusterClient,
+    topics: &[String],
+) -> anyhow::Result<Arc<ClusterMetadata>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match client.refresh_metadata(Some(topics)).await {
+            Ok(md) => return Ok(md),
+            Err(e) if attempt < 10 => {
+                tracing::debug!(attempt, error = %e, "lab metadata refresh failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("reading metadata"),
+        }
+    }
 }
 
 async fn delete_topics(client: &ClusterClient, topics: &[String]) -> anyhow::Result<()> {
