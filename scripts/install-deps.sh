@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zkafka's scripts and integration tests need, only where it is missing.
 # Idempotent and quiet: prints nothing unless it installs something or fails.
-#   Debian: zookeeper, kcat, a headless JRE (apt-get update first, only when something is missing)
+#   Debian: zookeeper, kcat, chromium (headless, for the lab report test), a headless JRE (apt-get update first, only when something is missing)
 #   PyPI:   confluent-kafka, kafka-python, kazoo, pytest, pytest-timeout, jsonschema
 #   Rust:   cargo must already be on PATH (rustup); this script does not install a toolchain.
 #   --kafka: also Maven and a JDK (Debian's maven, default-jdk-headless), for the reference Apache
@@ -29,6 +29,8 @@ missing_debs=()
 command -v java >/dev/null 2>&1 || missing_debs+=(default-jre-headless)
 { [ -f /usr/share/java/zookeeper.jar ] && [ -d /etc/zookeeper/conf_example ]; } || missing_debs+=(zookeeper)
 command -v kcat >/dev/null 2>&1 || missing_debs+=(kcat)
+# headless browser for the downtime lab's report test (integration/test_lab.py)
+command -v chromium >/dev/null 2>&1 || missing_debs+=(chromium)
 if [ "$want_kafka" = 1 ]; then
   command -v mvn >/dev/null 2>&1 || missing_debs+=(maven)
   command -v javac >/dev/null 2>&1 || missing_debs+=(default-jdk-headless)

@@ -29,6 +29,7 @@ pub mod controller;
 pub mod coordinator;
 pub mod dynamic_config;
 pub mod errors;
+pub mod lab;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

@@ -451,6 +451,7 @@ impl BackgroundTasks {
                 ),
                 inter_broker_listener: config.inter_broker_listener_name.clone(),
                 control_listener: config.control_listener_name().to_string(),
+                events_file: config.zkafka_controller_events_file.clone(),
             },
             zk_rx.clone(),
             shutdown_rx.clone(),

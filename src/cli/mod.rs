@@ -3,9 +3,10 @@
 
 #[cfg(test)]
 mod fake_broker;
+mod lab;
 mod perf;
 mod server;
-mod timefmt;
+pub(crate) mod timefmt;
 mod topics;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ pub enum Command {
     Topics(topics::TopicsArgs),
     /// Producer and consumer benchmarks (like kafka-producer-perf-test.sh / kafka-consumer-perf-test.sh).
     Perf(perf::PerfArgs),
+    /// The downtime lab: leader re-election experiments with reports (docs/downtime.md).
+    Lab(lab::LabArgs),
 }
 
 /// Entry point of the binary: parses arguments, runs the subcommand, and turns any error into
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(args),
         Command::Topics(args) => block_on(topics::run(args)),
         Command::Perf(args) => block_on(perf::run(args)),
+        Command::Lab(args) => block_on(lab::run(args)),
     }
 }
 

@@ -155,6 +155,15 @@ impl Connection {
         lock(&self.shared).closed.is_some()
     }
 
+    /// Closes the connection: requests in flight fail, later ones too, and [`Self::is_closed`]
+    /// turns true so a pool opens a new one. Kafka's `NetworkClient` does this when a request
+    /// times out, since a broker answers a connection's requests in order and everything queued
+    /// behind the late one would time out as well.
+    pub fn close(&self, reason: &str) {
+        close(&self.shared, reason.to_owned());
+        self.reader.abort();
+    }
+
     fn closed_error(&self) -> ClientError {
         let reason = lock(&self.shared)
             .closed

@@ -46,6 +46,9 @@ pub struct KafkaConfig {
     pub(crate) zookeeper_connect: ZkConnect,
     /// `zookeeper.session.timeout.ms` (18000).
     pub(crate) zookeeper_session_timeout_ms: i32,
+    /// `zkafka.controller.events.file` (zkafka-only; empty = off): the JSON-lines file the active
+    /// controller appends its phases to, for the downtime lab (docs/controller-events.md).
+    pub(crate) zkafka_controller_events_file: Option<PathBuf>,
     /// `zookeeper.connection.timeout.ms` (defaults to the session timeout).
     pub(crate) zookeeper_connection_timeout_ms: i32,
     /// `num.partitions` (1).

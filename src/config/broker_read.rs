@@ -43,6 +43,9 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         log_dirs,
         zookeeper_connect,
         zookeeper_session_timeout_ms,
+        zkafka_controller_events_file: Some(p.string("zkafka.controller.events.file", ""))
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| PathBuf::from(v.trim())),
         zookeeper_connection_timeout_ms: p
             .opt_int("zookeeper.connection.timeout.ms", 1)?
             .unwrap_or(zookeeper_session_timeout_ms),

@@ -221,6 +221,8 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("transaction.state.log.segment.bytes", Some("104857600"), NO_TRANSACTIONS),
     harmless("transactional.id.expiration.ms", Some("604800000"), NO_TRANSACTIONS),
     implemented("unclean.leader.election.enable"),
+    // zkafka-only: where the active controller appends its phase events (docs/controller-events.md).
+    implemented("zkafka.controller.events.file"),
     harmless("zookeeper.clientCnxnSocket", None, "only needed for ZooKeeper TLS, which zkafka refuses"),
     implemented("zookeeper.connect"),
     implemented("zookeeper.connection.timeout.ms"),

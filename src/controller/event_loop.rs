@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 use tracing::info;
@@ -14,7 +14,8 @@ use tracing::info;
 use super::channel::ChannelManager;
 use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, Tp};
 use super::election::forward;
-use super::writes::{report_acks, unclean_setting};
+use super::event_stream::{EventMark, EventStream, Phase};
+use super::writes::unclean_setting;
 use super::{ControllerConfig, ControllerEvent};
 use crate::zk::{self, ControllerEpoch, KafkaZkClient, StateRead, ZkError};
 
@@ -27,6 +28,15 @@ pub(super) struct Controller {
     pub(super) channels: ChannelManager,
     /// The pending leader-imbalance timer of this term; aborted when the term ends.
     pub(super) rebalance_timer: Option<tokio::task::JoinHandle<()>>,
+    /// The event being handled, for the event stream (`zkafka.controller.events.file`).
+    pub(super) mark: EventMark,
+    stream: EventStream,
+    /// Sequence number of the last event of this term (Startup is 1).
+    seq: u64,
+    /// Set when the event's acknowledgements are awaited in a task, which then writes `event_done`.
+    pub(super) done_deferred: bool,
+    /// Whether `leaders_chosen` was written for the current event (decisions may run twice).
+    pub(super) chosen_announced: bool,
 }
 
 impl Controller {
@@ -35,9 +45,16 @@ impl Controller {
         zk: KafkaZkClient,
         epoch: ControllerEpoch,
         events: mpsc::UnboundedSender<ControllerEvent>,
+        stream: EventStream,
     ) -> Self {
         let channels = ChannelManager::new(config.broker_id, events.clone());
+        let mark = EventMark::new(&stream, config.broker_id, epoch.epoch, "Startup", 1);
         Controller {
+            mark,
+            stream,
+            seq: 1,
+            done_deferred: false,
+            chosen_announced: false,
             config,
             zk,
             epoch,
@@ -54,86 +71,114 @@ impl Controller {
         events: &mut mpsc::UnboundedReceiver<ControllerEvent>,
         shutdown: &mut watch::Receiver<bool>,
         started: Instant,
+        elected_at: SystemTime,
     ) -> Result<(), ZkError> {
+        self.mark
+            .emit_at(elected_at, Phase::ControllerElected, 0, &[]);
         self.load(started).await?;
         self.event_done();
+        self.finish_event();
         loop {
             let event = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 event = events.recv() => match event { Some(e) => e, None => return Ok(()) },
             };
+            self.seq += 1;
+            self.mark = EventMark::new(
+                &self.stream,
+                self.config.broker_id,
+                self.epoch.epoch,
+                crate::metrics::event_name(&event),
+                self.seq,
+            );
+            self.done_deferred = false;
+            self.chosen_announced = false;
             crate::metrics::controller_event(&event);
-            match event {
-                ControllerEvent::ControllerChanged => {
-                    let (current, watcher) = self.zk.get_controller_and_watch().await?;
-                    forward(watcher, &self.events, ControllerEvent::ControllerChanged);
-                    if current != Some(self.config.broker_id) {
-                        return Err(ZkError::ControllerMoved);
-                    }
-                }
-                // Sent after every session loss. A controller that already runs on the resumed
-                // session (it took its own `/controller` back) has nothing to redo; one still on
-                // the lost session must stop.
-                ControllerEvent::SessionRenewed => {
-                    if !matches!(self.zk.owns_controller().await, Ok(true)) {
-                        return Err(ZkError::ControllerMoved);
-                    }
-                }
-                ControllerEvent::BrokersChanged => self.on_brokers_changed().await?,
-                ControllerEvent::LogDirEventNotification => self.on_log_dir_event().await?,
-                ControllerEvent::LeaderAndIsrResponseReceived {
-                    broker,
-                    online,
-                    offline,
-                } => {
-                    self.on_leader_and_isr_response(broker, online, offline)
-                        .await?
-                }
-                ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
-                ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
-                ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
-                ControllerEvent::TopicDeletionStopReplicaResponseReceived { topic, broker } => {
-                    self.on_replica_deleted(&topic, broker).await?
-                }
-                ControllerEvent::ReassignmentRequested => self.on_reassignment_requested().await?,
-                ControllerEvent::PreferredElectionRequested => {
-                    self.on_preferred_election_requested().await?
-                }
-                ControllerEvent::LeaderImbalanceCheck => self.on_leader_imbalance_check().await?,
-                ControllerEvent::UncleanLeaderElectionEnabled(topic) => {
-                    self.on_unclean_election_enabled(&topic).await?
-                }
-                ControllerEvent::AlterPartition {
-                    request,
-                    version,
-                    reply,
-                } => self.on_alter_partition(request, version, reply).await?,
-                ControllerEvent::ElectLeaders {
-                    partitions,
-                    kind,
-                    reply,
-                } => {
-                    let outcomes = self.on_elect_leaders(partitions, kind).await?;
-                    let _ = reply.send(Ok(outcomes));
-                }
-                ControllerEvent::AlterReassignments { partitions, reply } => {
-                    let outcomes = self.on_alter_reassignments(partitions).await?;
-                    let _ = reply.send(Ok(outcomes));
-                }
-                ControllerEvent::ListReassignments { partitions, reply } => {
-                    let _ = reply.send(Ok(self.on_list_reassignments(partitions)));
-                }
-                ControllerEvent::ControlledShutdown {
-                    broker_id,
-                    broker_epoch,
-                    reply,
-                } => {
-                    self.on_controlled_shutdown(broker_id, broker_epoch, reply)
-                        .await?
+            self.handle(event).await?;
+            self.event_done();
+            self.finish_event();
+        }
+    }
+
+    /// Writes `event_done` unless a task awaiting the event's acknowledgements will.
+    fn finish_event(&self) {
+        if !self.done_deferred {
+            self.mark.emit(Phase::EventDone, 0, &[]);
+        }
+    }
+
+    /// Reacts to one event; an error ends the term.
+    async fn handle(&mut self, event: ControllerEvent) -> Result<(), ZkError> {
+        match event {
+            ControllerEvent::ControllerChanged => {
+                let (current, watcher) = self.zk.get_controller_and_watch().await?;
+                forward(watcher, &self.events, ControllerEvent::ControllerChanged);
+                if current != Some(self.config.broker_id) {
+                    return Err(ZkError::ControllerMoved);
                 }
             }
-            self.event_done();
+            // Sent after every session loss. A controller that already runs on the resumed
+            // session (it took its own `/controller` back) has nothing to redo; one still on
+            // the lost session must stop.
+            ControllerEvent::SessionRenewed => {
+                if !matches!(self.zk.owns_controller().await, Ok(true)) {
+                    return Err(ZkError::ControllerMoved);
+                }
+            }
+            ControllerEvent::BrokersChanged => self.on_brokers_changed().await?,
+            ControllerEvent::LogDirEventNotification => self.on_log_dir_event().await?,
+            ControllerEvent::LeaderAndIsrResponseReceived {
+                broker,
+                online,
+                offline,
+            } => {
+                self.on_leader_and_isr_response(broker, online, offline)
+                    .await?
+            }
+            ControllerEvent::TopicsChanged => self.on_topics_changed().await?,
+            ControllerEvent::TopicModified(topic) => self.on_topic_modified(&topic).await?,
+            ControllerEvent::TopicDeletionRequested => self.on_deletion_requested().await?,
+            ControllerEvent::TopicDeletionStopReplicaResponseReceived { topic, broker } => {
+                self.on_replica_deleted(&topic, broker).await?
+            }
+            ControllerEvent::ReassignmentRequested => self.on_reassignment_requested().await?,
+            ControllerEvent::PreferredElectionRequested => {
+                self.on_preferred_election_requested().await?
+            }
+            ControllerEvent::LeaderImbalanceCheck => self.on_leader_imbalance_check().await?,
+            ControllerEvent::UncleanLeaderElectionEnabled(topic) => {
+                self.on_unclean_election_enabled(&topic).await?
+            }
+            ControllerEvent::AlterPartition {
+                request,
+                version,
+                reply,
+            } => self.on_alter_partition(request, version, reply).await?,
+            ControllerEvent::ElectLeaders {
+                partitions,
+                kind,
+                reply,
+            } => {
+                let outcomes = self.on_elect_leaders(partitions, kind).await?;
+                let _ = reply.send(Ok(outcomes));
+            }
+            ControllerEvent::AlterReassignments { partitions, reply } => {
+                let outcomes = self.on_alter_reassignments(partitions).await?;
+                let _ = reply.send(Ok(outcomes));
+            }
+            ControllerEvent::ListReassignments { partitions, reply } => {
+                let _ = reply.send(Ok(self.on_list_reassignments(partitions)));
+            }
+            ControllerEvent::ControlledShutdown {
+                broker_id,
+                broker_epoch,
+                reply,
+            } => {
+                self.on_controlled_shutdown(broker_id, broker_epoch, reply)
+                    .await?
+            }
         }
+        Ok(())
     }
 
     /// The end of an event: the controller's gauges as they now stand, and the phase timing.
@@ -178,6 +223,7 @@ impl Controller {
         }
         let loaded = started.elapsed();
         crate::metrics::controller_phase(crate::metrics::Phase::ClusterLoaded);
+        self.mark.emit(Phase::ClusterLoaded, all.len(), &[]);
         let offline: Vec<Tp> = self
             .model
             .states
@@ -187,10 +233,12 @@ impl Controller {
             .collect();
         let mut changed = self.elect_and_write(&offline).await?;
         changed.extend(self.create_states(&missing).await?);
+        self.mark.emit(Phase::ZkWritten, changed.len(), &[]);
         let all = self.model.all_partitions();
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
-        self.send_leader_and_isr(&all, false);
-        self.send_update_metadata(&brokers, &all, &[]);
+        let lai = self.send_leader_and_isr(&all, false);
+        let um = self.send_update_metadata(&brokers, &all, &[]);
+        self.await_acks(started, all.len(), lai, um);
         info!(
             brokers = self.model.live.len(),
             topics = self.model.topics.len(),
@@ -323,6 +371,7 @@ impl Controller {
 
     async fn on_brokers_changed(&mut self) -> Result<(), ZkError> {
         let seen = Instant::now();
+        let seen_at = SystemTime::now();
         let live = self.read_live_brokers().await?;
         let old = std::mem::replace(&mut self.model.live, live);
         let dead: Vec<i32> = old
@@ -373,6 +422,11 @@ impl Controller {
             .collect();
         info!(dead = ?dead, bounced = ?bounced, added = ?added, partitions = offline.len(),
             "phase: broker change seen");
+        let lost: Vec<i32> = gone.iter().copied().collect();
+        if !lost.is_empty() {
+            self.mark
+                .emit_at(seen_at, Phase::BrokerLostSeen, offline.len(), &lost);
+        }
         let mut changed = self.elect_and_write(&offline).await?;
         let offline_set: BTreeSet<Tp> = offline.into_iter().collect();
         let shrinkable: Vec<Tp> = self
@@ -383,6 +437,7 @@ impl Controller {
             .map(|(tp, _)| tp.clone())
             .collect();
         changed.extend(self.shrink_and_write(&shrinkable).await?);
+        self.mark.emit(Phase::ZkWritten, changed.len(), &lost);
         let written = seen.elapsed();
         info!(
             partitions = changed.len(),
@@ -409,7 +464,7 @@ impl Controller {
             if joined.is_empty() { &changed } else { &all },
             &[],
         );
-        report_acks(seen, changed.len(), lai, um);
+        self.await_acks(seen, changed.len(), lai, um);
         self.resume_deletions(&joined);
         // New leaders or shrunk ISRs may let reassignments move on.
         self.continue_reassignments(&changed).await

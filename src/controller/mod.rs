@@ -12,6 +12,7 @@ mod context;
 mod elect_leaders;
 mod election;
 mod event_loop;
+mod event_stream;
 mod log_dirs;
 mod preferred;
 mod reassignment;
@@ -126,6 +127,8 @@ pub struct ControllerConfig {
     pub inter_broker_listener: String,
     /// `control.plane.listener.name`, else the inter-broker listener: where control requests go.
     pub control_listener: String,
+    /// `zkafka.controller.events.file`: where each term appends its phase events (None = off).
+    pub events_file: Option<std::path::PathBuf>,
 }
 
 /// The handle the server and the request handlers use to feed the controller.
@@ -278,11 +281,18 @@ async fn run(
                 info!(epoch = epoch.epoch, "elected controller");
                 crate::metrics::controller_elected(attempt);
                 let started = Instant::now();
+                let elected_at = std::time::SystemTime::now();
                 handle.active.store(true, Ordering::Release);
-                let outcome =
-                    event_loop::Controller::new(config.clone(), client.clone(), epoch, tx.clone())
-                        .run(&mut events, &mut shutdown, started)
-                        .await;
+                let stream = event_stream::EventStream::open(config.events_file.as_deref());
+                let outcome = event_loop::Controller::new(
+                    config.clone(),
+                    client.clone(),
+                    epoch,
+                    tx.clone(),
+                    stream,
+                )
+                .run(&mut events, &mut shutdown, started, elected_at)
+                .await;
                 handle.active.store(false, Ordering::Release);
                 crate::metrics::controller_resigned();
                 match outcome {

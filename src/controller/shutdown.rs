@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::channel::ControlRequest;
 use super::context::{ClusterModel, LeaderIsr, Tp};
 use super::event_loop::Controller;
-use super::writes::report_acks;
+use super::event_stream::Phase;
 use super::{requests, ShutdownOutcome};
 use crate::zk::ZkError;
 
@@ -173,6 +173,7 @@ impl Controller {
         // The leaving broker learns its leaderships moved (it becomes a follower and refuses
         // produce); the ISR shrinks that drop it go to the other replicas only.
         let led: BTreeSet<Tp> = led.into_iter().collect();
+        self.mark.emit(Phase::ZkWritten, changed.len(), &[broker]);
         let mut lai = self.send_leader_and_isr_to(&changed, false, &led);
         lai.retain(|(b, _)| *b != broker);
         let um = self.send_update_metadata(&staying, &changed, &[]);
@@ -183,7 +184,7 @@ impl Controller {
             ms = started.elapsed().as_millis() as u64,
             "phase: controlled shutdown LeaderAndIsr and UpdateMetadata sent"
         );
-        report_acks(started, changed.len(), lai, um);
+        self.await_acks(started, changed.len(), lai, um);
         // Kafka's `replicatedPartitionsBrokerLeads`: a partition with one replica has nowhere to
         // go, so it never holds the shutdown up.
         let remaining: Vec<Tp> = self

@@ -13,6 +13,7 @@ use super::context::{
     elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, Tp,
 };
 use super::event_loop::Controller;
+use super::event_stream::EventMark;
 use super::requests;
 use crate::metrics::{controller_phase, Phase};
 use crate::zk::ZkError;
@@ -155,6 +156,10 @@ impl Controller {
                 .iter()
                 .filter_map(|tp| decide(&self.model, tp, self.epoch.epoch).map(|s| (tp.clone(), s)))
                 .collect();
+            if !self.chosen_announced {
+                self.chosen_announced = true;
+                self.mark.emit(Phase::LeadersChosen, updates.len(), &[]);
+            }
             if updates.is_empty() {
                 break;
             }
@@ -227,11 +232,22 @@ impl Controller {
 
     /// Tells brokers about partitions whose state changed: LeaderAndIsr to their replicas,
     /// UpdateMetadata to every live broker, and the acknowledgement phases logged from `started`.
-    pub(super) fn tell_changed(&self, started: Instant, changed: &[Tp]) {
+    pub(super) fn tell_changed(&mut self, started: Instant, changed: &[Tp]) {
+        self.mark.emit(Phase::ZkWritten, changed.len(), &[]);
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         let lai = self.send_leader_and_isr(changed, false);
         let um = self.send_update_metadata(&brokers, changed, &[]);
-        report_acks(started, changed.len(), lai, um);
+        self.await_acks(started, changed.len(), lai, um);
+    }
+
+    /// Notes that the LeaderAndIsr requests are queued and hands the acknowledgements to a task
+    /// that logs them and writes the event's last phases, `event_done` included.
+    pub(super) fn await_acks(&mut self, started: Instant, partitions: usize, lai: Acks, um: Acks) {
+        let brokers: Vec<i32> = lai.iter().map(|(b, _)| *b).collect();
+        self.mark
+            .emit(Phase::LeaderAndIsrSent, partitions, &brokers);
+        self.done_deferred = true;
+        report_acks(started, partitions, lai, um, self.mark.clone());
     }
 
     pub(super) fn send_update_metadata(&self, brokers: &[i32], tps: &[Tp], deleted: &[Tp]) -> Acks {
@@ -260,13 +276,15 @@ impl Controller {
 
 /// Logs when every broker has acknowledged the LeaderAndIsr and UpdateMetadata requests of a broker
 /// change, measured from the moment the change was seen.
-pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks) {
+fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks, mark: EventMark) {
     let clock = crate::metrics::controller_clock();
     tokio::spawn(async move {
         let n = lai.len();
+        let lai_brokers: Vec<i32> = lai.iter().map(|(b, _)| *b).collect();
         for (_, rx) in lai {
             let _ = rx.await;
         }
+        mark.emit(Phase::LeaderAndIsrAcked, partitions, &lai_brokers);
         info!(
             partitions,
             brokers = n,
@@ -275,9 +293,12 @@ pub(super) fn report_acks(seen: Instant, partitions: usize, lai: Acks, um: Acks)
         );
         crate::metrics::controller_phase_of(clock, Phase::LeaderAndIsrAcked);
         let n = um.len();
+        let um_brokers: Vec<i32> = um.iter().map(|(b, _)| *b).collect();
         for (_, rx) in um {
             let _ = rx.await;
         }
+        mark.emit(Phase::UpdateMetadataAcked, partitions, &um_brokers);
+        mark.emit(Phase::EventDone, partitions, &[]);
         info!(
             partitions,
             brokers = n,

@@ -95,6 +95,12 @@ pub(crate) const EVENTS: [&str; 18] = [
 const STARTUP: usize = 0;
 const BROKER_CHANGE: usize = 2;
 
+/// Kafka's name for a controller event (`ControllerState`/`ControllerEvent` classes of
+/// `KafkaController`), as the metrics label and the event stream write it.
+pub fn event_name(event: &ControllerEvent) -> &'static str {
+    EVENTS[event_index(event)]
+}
+
 /// The index in [`EVENTS`] of an event's Kafka name.
 fn event_index(event: &ControllerEvent) -> usize {
     match event {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use broker_state::LiveBroker;
-pub use controller::{ControllerCounts, Phase, PhaseClock};
+pub use controller::{event_name, ControllerCounts, Phase, PhaseClock};
 pub use endpoint::{serve, MetricsEndpoint};
 pub use render::{render, BrokerState, PartitionCounts};
 

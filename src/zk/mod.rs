@@ -33,6 +33,7 @@ mod partition_states;
 pub mod paths;
 mod producer_ids;
 mod session;
+mod state_times;
 mod timed_client;
 mod topics;
 pub mod znodes;
@@ -45,6 +46,7 @@ pub use group_deletion::GroupDeletion;
 pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
 pub use offsets::{CommittedOffsetZnode, OffsetCommitEntry};
 pub use partition_states::StateRead;
+pub use state_times::TimedState;
 pub use topics::TopicReads;
 pub use znodes::{
     BrokerRegistration, ClusterIdZnode, ConfigChangeZnode, ConsumerRegistration, ControllerZnode,
