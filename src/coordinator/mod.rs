@@ -18,15 +18,19 @@
 mod admin;
 mod config;
 mod consumer_protocol;
+mod dual_store;
 mod group;
 mod group_coordinator;
 mod hash;
 mod join;
+mod kafka_store;
 mod leave;
 mod memory_store;
 mod mirror;
 mod offset_fetch;
 mod offsets;
+mod offsets_log;
+mod offsets_records;
 mod response;
 mod store;
 mod sync;
@@ -37,10 +41,14 @@ mod zk_store;
 mod tests;
 
 pub use config::{GroupConfig, OFFSET_METADATA_MAX_BYTES};
+pub use dual_store::DualOffsetStore;
 pub use group::GroupState;
 pub use group_coordinator::{GroupCoordinator, ListFilter};
 pub use hash::{java_string_hash, partition_for};
+pub use kafka_store::{KafkaOffsetStore, KafkaStoreConfig};
 pub use memory_store::MemoryOffsetStore;
+pub use offsets_log::{OffsetsLog, ReplicaOffsetsLog};
+pub use offsets_records::{decode_key, decode_offset_value, OffsetValue, OffsetsKey};
 pub use store::{
     is_znode_safe, CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite,
     StoreError, StoreFuture, TopicPartition,
