@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod fake_broker;
+mod offsets;
 mod perf;
 mod server;
 mod timefmt;
@@ -29,6 +30,8 @@ pub enum Command {
     Topics(topics::TopicsArgs),
     /// Producer and consumer benchmarks (like kafka-producer-perf-test.sh / kafka-consumer-perf-test.sh).
     Perf(perf::PerfArgs),
+    /// Committed offsets: `migrate` copies a group's offsets between ZooKeeper and Kafka storage.
+    Offsets(offsets::OffsetsArgs),
 }
 
 /// Entry point of the binary: parses arguments, runs the subcommand, and turns any error into
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(args),
         Command::Topics(args) => block_on(topics::run(args)),
         Command::Perf(args) => block_on(perf::run(args)),
+        Command::Offsets(args) => block_on(offsets::run(args)),
     }
 }
 
