@@ -78,7 +78,9 @@ fn record(i: usize, now: i64, key: Bytes, value: Option<Bytes>) -> Record {
         producer_epoch: NO_PRODUCER_EPOCH,
         timestamp_type: TimestampType::Creation,
         offset: i as i64,
-        sequence: NO_SEQUENCE,
+        // kafka-protocol keeps records in one batch only while offset - sequence is constant;
+        // the header's base sequence stays -1 (no idempotence).
+        sequence: NO_SEQUENCE.wrapping_add(i as i32),
         timestamp: now,
         key: Some(key),
         value,

@@ -186,3 +186,24 @@ async fn retention_expires_offsets_of_groups_without_members() {
     log.lead(p, 1);
     assert!(store(&log).fetch("idle", None).await.unwrap().is_empty());
 }
+
+#[test]
+fn batches_pass_the_logs_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log =
+        crate::log::Log::open(dir.path(), crate::log::LogConfig::default(), 0, 0).unwrap();
+    let recs = vec![
+        record(
+            0,
+            1000,
+            offset_key("g", "t", 0),
+            Some(Bytes::from_static(b"v")),
+        ),
+        record(1, 1000, offset_key("g", "t", 1), None),
+    ];
+    let batch = encode_batch(&recs).unwrap();
+    let info = log.append_as_leader(&batch, 0, 1000).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 1));
+    let mut b = batch.clone();
+    assert_eq!(RecordBatchDecoder::decode_all(&mut b).unwrap().len(), 1);
+}

@@ -63,9 +63,12 @@ impl OffsetsLog for ReplicaOffsetsLog {
                 .partition(CONSUMER_OFFSETS, partition)
                 .ok_or_else(|| append_error(ResponseError::NotLeaderOrFollower))?;
             let now = crate::coordinator::group_coordinator::now_ms();
-            let info = p
-                .append_as_leader(&batch, acks, now)
-                .map_err(|e| append_error(e.error))?;
+            let info = p.append_as_leader(&batch, acks, now).map_err(|e| {
+                if let Some(m) = &e.message {
+                    tracing::warn!(partition, error = %m, "__consumer_offsets append refused");
+                }
+                append_error(e.error)
+            })?;
             if acks == -1 {
                 p.wait_for_acks_all(info.last_offset + 1, self.commit_timeout)
                     .await
