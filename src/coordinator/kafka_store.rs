@@ -188,7 +188,11 @@ impl KafkaOffsetStore {
             groups = groups.len(),
             "loaded groups and offsets from __consumer_offsets"
         );
-        self.lock().insert(
+        let mut loaded = self.lock();
+        // Partitions this broker no longer leads (in their loaded epoch) are dropped here, so the
+        // cache holds only what this broker coordinates (Kafka's `onResignation` unload).
+        loaded.retain(|p, l| self.log.leader_epoch(*p) == Some(l.leader_epoch));
+        loaded.insert(
             partition,
             Loaded {
                 leader_epoch: epoch,

@@ -149,6 +149,25 @@ async fn a_new_leader_loads_the_partition_and_tombstones_delete() {
 }
 
 #[tokio::test]
+async fn resigned_partitions_leave_the_cache() {
+    let log = Arc::new(MemLog::default());
+    let (a, b) = ("g", "other-group");
+    let (pa, pb) = (partition_for(a, PARTITIONS), partition_for(b, PARTITIONS));
+    assert_ne!(pa, pb);
+    log.lead(pa, 0);
+    log.lead(pb, 0);
+    let s = store(&log);
+    s.commit(a, vec![write("t", 0, 1, 1)]).await.unwrap();
+    log.epochs.lock().unwrap().remove(&pa);
+    s.commit(b, vec![write("t", 0, 1, 1)]).await.unwrap();
+    assert!(!s.lock().contains_key(&pa));
+    assert!(matches!(
+        s.fetch(a, None).await.unwrap_err(),
+        StoreError::Unavailable(_)
+    ));
+}
+
+#[tokio::test]
 async fn not_leading_is_retriable() {
     let log = Arc::new(MemLog::default());
     let err = store(&log)
