@@ -95,6 +95,10 @@ impl OffsetStore for DualOffsetStore {
         })
     }
 
+    fn load_partition(&self, partition: i32) -> StoreFuture<'_, ()> {
+        self.kafka.load_partition(partition)
+    }
+
     fn mirror_members<'a>(
         &'a self,
         group: &'a str,

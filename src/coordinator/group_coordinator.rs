@@ -76,6 +76,18 @@ impl GroupCoordinator {
         self.unload(|g| super::hash::partition_for(g, partition_count) == partition);
     }
 
+    /// This broker became leader of `__consumer_offsets` partition `partition`: the store loads
+    /// its groups' offsets in the background (Kafka's `onElection`); requests that arrive first
+    /// wait for the same load.
+    pub fn load_partition(&self, partition: i32) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.load_partition(partition).await {
+                tracing::warn!(partition, error = %e, "cannot load __consumer_offsets partition");
+            }
+        });
+    }
+
     fn unload(&self, which: impl Fn(&str) -> bool) {
         let mut groups = self.lock();
         let ids: Vec<String> = groups.keys().filter(|g| which(g)).cloned().collect();

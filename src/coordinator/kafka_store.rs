@@ -1,9 +1,10 @@
 //! [`OffsetStore`] on `__consumer_offsets` (`offsets.storage=kafka`), as Kafka 3.x keeps offsets:
 //! a commit is one batch of OffsetCommitKey/OffsetCommitValue records appended to the group's
 //! partition with `offsets.commit.required.acks`; deletions are tombstones; reads come from a
-//! cache of the partition, built by replaying it from its log start when this broker first
-//! serves a group of it in a leader epoch (Kafka's `GroupMetadataManager.loadGroupsAndOffsets`,
-//! done on leadership; here on the first request after it, so a new epoch always reloads).
+//! cache of the partition, built by replaying it from its log start when this broker becomes its
+//! leader (Kafka's `GroupMetadataManager.loadGroupsAndOffsets`; [`OffsetStore::load_partition`]),
+//! or by the first request of a leader epoch the cache does not have, so a new epoch always
+//! reloads.
 //! `offsets.retention.minutes` expires offsets of groups without members
 //! ([`KafkaOffsetStore::expire`], Kafka's `cleanupGroupMetadata`).
 
@@ -396,6 +397,10 @@ impl OffsetStore for KafkaOffsetStore {
             out.sort();
             Ok(out)
         })
+    }
+
+    fn load_partition(&self, partition: i32) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.ensure_loaded(partition).await.map(|_| ()) })
     }
 
     /// Kafka keeps no membership mirror; members live in the coordinator's memory.

@@ -226,3 +226,19 @@ fn batches_pass_the_logs_validation() {
     let mut b = batch.clone();
     assert_eq!(RecordBatchDecoder::decode_all(&mut b).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn becoming_leader_loads_the_partition_before_any_request() {
+    let log = Arc::new(MemLog::default());
+    let p = partition_for("g", PARTITIONS);
+    log.lead(p, 0);
+    store(&log)
+        .commit("g", vec![write("t", 0, 8, 1)])
+        .await
+        .unwrap();
+    log.lead(p, 1);
+    let s = store(&log);
+    s.load_partition(p).await.unwrap();
+    assert_eq!(s.lock().get(&p).map(|l| l.leader_epoch), Some(1));
+    assert_eq!(s.lock()[&p].groups["g"].len(), 1);
+}
