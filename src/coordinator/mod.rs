@@ -1,13 +1,16 @@
 //! The consumer group coordinator (Kafka's `GroupCoordinator`, classic protocol) with committed
-//! offsets stored in ZooKeeper under `/consumers/<group>/offsets` (see `docs/zk-layout.md` and
-//! `zk-schema/`).
+//! offsets stored where `offsets.storage` says: in ZooKeeper under `/consumers/<group>/offsets`
+//! (the default; see `docs/zk-layout.md` and `zk-schema/`), in `__consumer_offsets` as Kafka 3.9
+//! stores them ([`KafkaOffsetStore`]), or in both ([`DualOffsetStore`]).
 //!
 //! The request glue (`api::groups`) decodes requests, checks that this broker coordinates the
 //! group ([`partition_for`] of `__consumer_offsets`), and calls [`GroupCoordinator`]; this module
 //! answers with the response structs and never touches the network itself. Wiring:
 //!
-//! - build once: `GroupCoordinator::new(config, Arc::new(ZkOffsetStore::new(zk_rx)))`, where
-//!   `zk_rx` follows the broker's current `KafkaZkClient`;
+//! - build once: `GroupCoordinator::new(config, store)`, the store chosen by `offsets.storage`
+//!   (`ZkOffsetStore::new(zk_rx)`, where `zk_rx` follows the broker's current `KafkaZkClient`),
+//!   then [`GroupCoordinator::set_v0_store`] with the ZooKeeper store;
+//! - [`GroupCoordinator::load_partition`] when this broker becomes leader of an offsets partition;
 //! - [`GroupCoordinator::set_list_filter`] with "I lead this group's offsets partition";
 //! - [`GroupCoordinator::unload_partition`] when this broker stops leading an offsets partition;
 //! - [`GroupCoordinator::refresh_mirrors`] after the ZooKeeper session was replaced;
