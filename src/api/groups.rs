@@ -350,15 +350,18 @@ impl KafkaApis {
     }
 
     /// Groups whose offsets partition this broker just stopped leading are unloaded (Kafka's
-    /// `onResignation`); members then find the new coordinator.
-    pub(super) fn unload_resigned_groups(&self, partitions: &[i32]) {
+    /// `onResignation`); members then find the new coordinator. Partitions it leads are loaded
+    /// (Kafka's `onElection`; only the Kafka offset store has anything to load).
+    pub(super) fn load_or_unload_groups(&self, partitions: &[i32]) {
         let n = self.config.offsets_topic_num_partitions;
         for p in partitions {
             let leading = self
                 .replicas
                 .partition(CONSUMER_OFFSETS, *p)
                 .is_some_and(|x| x.is_leader());
-            if !leading {
+            if leading {
+                self.groups.load_partition(*p);
+            } else {
                 self.groups.unload_partition(*p, n);
             }
         }

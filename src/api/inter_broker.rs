@@ -57,7 +57,7 @@ impl KafkaApis {
                     .map(|s| s.partition_index),
             )
             .collect();
-        self.unload_resigned_groups(&offsets_partitions);
+        self.load_or_unload_groups(&offsets_partitions);
         encode(&resp, version)
     }
 

@@ -4,6 +4,7 @@
 #[cfg(test)]
 mod fake_broker;
 mod lab;
+mod offsets;
 mod perf;
 mod server;
 pub(crate) mod timefmt;
@@ -32,6 +33,8 @@ pub enum Command {
     Perf(perf::PerfArgs),
     /// The downtime lab: leader re-election experiments with reports (docs/downtime.md).
     Lab(lab::LabArgs),
+    /// Committed offsets: `migrate` copies a group's offsets between ZooKeeper and Kafka storage.
+    Offsets(offsets::OffsetsArgs),
 }
 
 /// Entry point of the binary: parses arguments, runs the subcommand, and turns any error into
@@ -70,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topics(args) => block_on(topics::run(args)),
         Command::Perf(args) => block_on(perf::run(args)),
         Command::Lab(args) => block_on(lab::run(args)),
+        Command::Offsets(args) => block_on(offsets::run(args)),
     }
 }
 

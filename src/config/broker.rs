@@ -152,6 +152,17 @@ pub struct KafkaConfig {
     pub(crate) offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes` (100 MiB).
     pub(crate) offsets_topic_segment_bytes: i32,
+    /// `offsets.storage` (zkafka-only, `zookeeper`): where committed offsets live (`zookeeper`,
+    /// `kafka` = `__consumer_offsets`, or `dual` = both, read from the larger).
+    pub(crate) offsets_storage: String,
+    /// `offsets.commit.required.acks` (-1): acks of `__consumer_offsets` appends.
+    pub(crate) offsets_commit_required_acks: i16,
+    /// `offsets.commit.timeout.ms` (5000): how long a commit waits for acks=all.
+    pub(crate) offsets_commit_timeout_ms: i32,
+    /// `offsets.retention.minutes` (10080): offsets in `__consumer_offsets` expire after it.
+    pub(crate) offsets_retention_minutes: i32,
+    /// `offsets.retention.check.interval.ms` (600000): how often expiry runs.
+    pub(crate) offsets_retention_check_interval_ms: i64,
     /// `group.min.session.timeout.ms` (6000).
     pub(crate) group_min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms` (1800000).

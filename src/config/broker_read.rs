@@ -140,6 +140,19 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1)?,
         offsets_topic_replication_factor: offsets_rf(p)?,
         offsets_topic_segment_bytes: p.int("offsets.topic.segment.bytes", 104_857_600, 1)?,
+        offsets_storage: p.one_of(
+            "offsets.storage",
+            "zookeeper",
+            &["zookeeper", "kafka", "dual"],
+        )?,
+        offsets_commit_required_acks: offsets_acks(p)?,
+        offsets_commit_timeout_ms: p.int("offsets.commit.timeout.ms", 5000, 1)?,
+        offsets_retention_minutes: p.int("offsets.retention.minutes", 10080, 1)?,
+        offsets_retention_check_interval_ms: p.long(
+            "offsets.retention.check.interval.ms",
+            600_000,
+            1,
+        )?,
         group_min_session_timeout_ms: p.int("group.min.session.timeout.ms", 6000, 0)?,
         group_max_session_timeout_ms: p.int("group.max.session.timeout.ms", 1_800_000, 0)?,
         group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms", 3000, 0)?,
@@ -451,6 +464,21 @@ fn offsets_rf(p: &mut Props<'_>) -> Result<i16, ConfigError> {
     })
 }
 
+/// `offsets.commit.required.acks`: at least -1 (Kafka's `atLeast(-1)`), at most
+/// `offsets.topic.replication.factor` (Kafka's `validateValues`).
+fn offsets_acks(p: &mut Props<'_>) -> Result<i16, ConfigError> {
+    let v = p.int("offsets.commit.required.acks", -1, -1)?;
+    let rf = offsets_rf(p)?;
+    if v > i32::from(rf) {
+        return Err(ConfigError::invalid(
+            "offsets.commit.required.acks",
+            &v.to_string(),
+            "must be at most offsets.topic.replication.factor",
+        ));
+    }
+    Ok(v as i16)
+}
+
 /// Relations between keys that Kafka's `KafkaConfig.validateValues` enforces.
 fn cross_checks(c: KafkaConfig) -> Result<KafkaConfig, ConfigError> {
     if c.replica_fetch_wait_max_ms > c.replica_socket_timeout_ms {
@@ -470,6 +498,18 @@ fn cross_checks(c: KafkaConfig) -> Result<KafkaConfig, ConfigError> {
             format!(
                 "must not exceed replica.lag.time.max.ms ({})",
                 c.replica_lag_time_max_ms
+            ),
+        ));
+    }
+    // Offsets in ZooKeeper never expire (Kafka 3.x never expired its ZooKeeper offsets either);
+    // in dual storage an expired Kafka copy would come back from ZooKeeper's.
+    if c.offsets_retention_minutes != 10080 && c.offsets_storage != "kafka" {
+        return Err(ConfigError::unsupported(
+            "offsets.retention.minutes",
+            &c.offsets_retention_minutes.to_string(),
+            format!(
+                "offsets in ZooKeeper never expire (offsets.storage={}); expiry needs offsets.storage=kafka",
+                c.offsets_storage
             ),
         ));
     }

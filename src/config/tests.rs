@@ -255,7 +255,7 @@ fn refused_keys_stop_start_up_with_one_line() {
         ),
         (
             &[("offsets.retention.minutes", "60")],
-            "offsets.retention.minutes=60 is not supported by zkafka (committed offsets never expire in zkafka)",
+            "offsets.retention.minutes=60 is not supported by zkafka (offsets in ZooKeeper never expire (offsets.storage=zookeeper); expiry needs offsets.storage=kafka)",
         ),
         (
             &[
@@ -562,4 +562,35 @@ fn the_metrics_endpoint_is_off_by_default_and_its_port_must_be_a_tcp_port() {
     for bad in ["70000", "-1", "seven"] {
         assert!(config(&[("metrics.port", bad)]).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn offsets_storage_and_expiry_keys() {
+    let (c, _) = config(&[]).unwrap();
+    assert_eq!(c.offsets_storage, "zookeeper");
+    assert_eq!(c.offsets_commit_required_acks, -1);
+    assert_eq!(c.offsets_retention_minutes, 10080);
+    let (c, _) = config(&[
+        ("offsets.storage", "kafka"),
+        ("offsets.retention.minutes", "1"),
+        ("offsets.retention.check.interval.ms", "500"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.offsets_storage.as_str(), c.offsets_retention_minutes),
+        ("kafka", 1)
+    );
+    assert_eq!(c.offsets_retention_check_interval_ms, 500);
+    assert!(config(&[("offsets.storage", "Kafka")]).is_err());
+    let e = config(&[
+        ("offsets.storage", "dual"),
+        ("offsets.retention.minutes", "5"),
+    ])
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::Unsupported { .. }), "{e}");
+    assert!(config(&[
+        ("offsets.commit.required.acks", "4"),
+        ("offsets.topic.replication.factor", "3")
+    ])
+    .is_err());
 }

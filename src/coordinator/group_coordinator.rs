@@ -39,6 +39,8 @@ pub struct GroupCoordinator {
     pub(crate) mirrors: Mutex<HashMap<String, watch::Sender<MirrorState>>>,
     /// Which groups ListGroups reports (see [`GroupCoordinator::set_list_filter`]).
     pub(crate) list_filter: std::sync::RwLock<Option<ListFilter>>,
+    /// Where OffsetCommit/OffsetFetch v0 go when not to `store` (see [`GroupCoordinator::set_v0_store`]).
+    pub(crate) v0_store: std::sync::OnceLock<Arc<dyn OffsetStore>>,
 }
 
 /// Decides whether this broker coordinates a group (for ListGroups).
@@ -56,6 +58,7 @@ impl GroupCoordinator {
             incarnations: AtomicU64::new(1),
             mirrors: Mutex::new(HashMap::new()),
             list_filter: std::sync::RwLock::new(None),
+            v0_store: std::sync::OnceLock::new(),
         })
     }
 
@@ -71,6 +74,18 @@ impl GroupCoordinator {
     /// NOT_COORDINATOR and find the new coordinator; offsets stay in ZooKeeper.
     pub fn unload_partition(&self, partition: i32, partition_count: i32) {
         self.unload(|g| super::hash::partition_for(g, partition_count) == partition);
+    }
+
+    /// This broker became leader of `__consumer_offsets` partition `partition`: the store loads
+    /// its groups' offsets in the background (Kafka's `onElection`); requests that arrive first
+    /// wait for the same load.
+    pub fn load_partition(&self, partition: i32) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.load_partition(partition).await {
+                tracing::warn!(partition, error = %e, "cannot load __consumer_offsets partition");
+            }
+        });
     }
 
     fn unload(&self, which: impl Fn(&str) -> bool) {
@@ -102,6 +117,28 @@ impl GroupCoordinator {
         if let Ok(mut f) = self.list_filter.write() {
             *f = Some(Box::new(filter));
         }
+    }
+
+    /// OffsetCommit v0 and OffsetFetch v0 use `store` instead of the main store: Kafka 3.x
+    /// keeps v0 commits in ZooKeeper whatever else it does, so with `offsets.storage=kafka` the
+    /// broker passes its ZooKeeper store here. Set once, at startup.
+    pub fn set_v0_store(&self, store: Arc<dyn OffsetStore>) {
+        let _ = self.v0_store.set(store);
+    }
+
+    /// The store a request of `version` reads and writes.
+    pub(crate) fn store_for(&self, version: i16) -> &Arc<dyn OffsetStore> {
+        match self.v0_store.get() {
+            Some(v0) if version == 0 => v0,
+            _ => &self.store,
+        }
+    }
+
+    /// Whether `group` is loaded with at least one member (offset expiry leaves it alone).
+    pub fn has_members(&self, group: &str) -> bool {
+        self.lock()
+            .get(group)
+            .is_some_and(|g| !g.members.is_empty())
     }
 
     pub(crate) fn listed(&self, group: &str) -> bool {

@@ -128,7 +128,7 @@ impl GroupCoordinator {
             }
             None => (None, Vec::new()),
         };
-        match self.store.fetch(group, wanted.clone()).await {
+        match self.store_for(version).fetch(group, wanted.clone()).await {
             Ok(found) => {
                 let found = found
                     .into_iter()

@@ -82,7 +82,7 @@ impl GroupCoordinator {
             }
         }
         if !writes.is_empty() {
-            if let Err(e) = self.store.commit(group_id, writes).await {
+            if let Err(e) = self.store_for(version).commit(group_id, writes).await {
                 tracing::warn!(group = %group_id, error = %e, "offset commit failed");
                 let code = store_error_code(&e);
                 for key in written {

@@ -125,6 +125,13 @@ pub trait OffsetStore: Send + Sync {
     /// Every group that has committed offsets.
     fn list_groups_with_offsets(&self) -> StoreFuture<'_, Vec<String>>;
 
+    /// This broker became leader of `__consumer_offsets` partition `partition`: load what the
+    /// store keeps there now rather than on the first request (Kafka's `onElection`). Stores that
+    /// read on demand (ZooKeeper) have nothing to do.
+    fn load_partition(&self, _partition: i32) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Makes the mirrored member list equal to `members` (creating and deleting as needed).
     fn mirror_members<'a>(
         &'a self,
