@@ -29,14 +29,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterPartitionRequest, ApiKey, ControlledShutdownRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
-    ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaderAndIsrRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, StopReplicaRequest, SyncGroupRequest,
-    UpdateMetadataRequest,
+    AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionRequest, ApiKey,
+    ControlledShutdownRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeLogDirsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaderAndIsrRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest,
+    StopReplicaRequest, SyncGroupRequest, UpdateMetadataRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
@@ -166,6 +166,9 @@ impl KafkaApis {
                 call!(IncrementalAlterConfigsRequest, incremental_alter_configs)
             }
             ApiKey::InitProducerId => call!(InitProducerIdRequest, init_producer_id),
+            ApiKey::AllocateProducerIds => {
+                call!(AllocateProducerIdsRequest, allocate_producer_ids)
+            }
             ApiKey::FindCoordinator => call!(FindCoordinatorRequest, find_coordinator, listener),
             ApiKey::JoinGroup => match decode::<JoinGroupRequest>(&ctx) {
                 Ok(req) => {
