@@ -31,7 +31,8 @@ const FETCH_REPLICA_STATE_VERSION: i16 = 15;
 const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
 /// OffsetForLeaderEpoch v3 added the replica id.
 const OFFSET_FOR_LEADER_EPOCH_REPLICA_ID_VERSION: i16 = 3;
-const LIST_OFFSETS_MAX_VERSION: i16 = 7;
+/// What a Kafka 3.9 follower sends (`MetadataVersion.listOffsetRequestVersion` at IBP 3.9).
+const LIST_OFFSETS_MAX_VERSION: i16 = 9;
 /// `replica_id` -2 asks for the leader's log end (not its high watermark) from any broker.
 const DEBUGGING_REPLICA_ID: i32 = -2;
 pub const LATEST: i64 = -1;
