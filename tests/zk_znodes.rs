@@ -82,17 +82,18 @@ fn broker_registration_old_versions_read() {
 fn controller_and_cluster_id_exact() {
     let mut c = ControllerZnode::new(1);
     c.timestamp = "1704032949256".into();
-    let expected = r#"{"version":1,"brokerid":1,"timestamp":"1704032949256"}"#;
+    let expected =
+        r#"{"version":2,"brokerid":1,"timestamp":"1704032949256","kraftControllerEpoch":-1}"#;
     assert_eq!(json(&c), expected);
     validate_znode("/controller", expected.as_bytes());
-    let v2 = r#"{"version":2,"brokerid":3,"timestamp":"1","kraftControllerEpoch":-1}"#;
+    let v1 = r#"{"version":1,"brokerid":3,"timestamp":"1"}"#;
     assert_eq!(
-        serde_json::from_str::<ControllerZnode>(v2)
+        serde_json::from_str::<ControllerZnode>(v1)
             .unwrap()
             .brokerid,
         3
     );
-    validate_znode("/controller", v2.as_bytes());
+    validate_znode("/controller", v1.as_bytes());
     validate_znode("/controller_epoch", b"3");
 
     let id = ClusterIdZnode::new("eQzK4lYlQ9y8P21IScOl_g");

@@ -157,6 +157,7 @@ impl KafkaApis {
                 self.incremental_alter_configs(req, v).await
             }
             RequestKind::InitProducerId(req) => self.init_producer_id(req, v).await,
+            RequestKind::AllocateProducerIds(req) => self.allocate_producer_ids(req, v).await,
             RequestKind::FindCoordinator(req) => self.find_coordinator(req, v, &ctx.listener).await,
             RequestKind::JoinGroup(req) => {
                 let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();

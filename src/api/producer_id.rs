@@ -1,9 +1,16 @@
 //! InitProducerId for idempotent producers. Producer ids come in blocks of 1000 reserved in
 //! ZooKeeper's `/latest_producer_id_block`, as Kafka's ZooKeeper-mode `ProducerIdManager` does, so
 //! ids stay unique across brokers and restarts.
+//!
+//! AllocateProducerIds is the same allocation done by the active controller for another broker:
+//! Kafka 3.x brokers (`inter.broker.protocol.version` >= 3.0) never touch the znode themselves
+//! but ask the controller for a block, so in a mixed cluster a zkafka controller must answer them.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId,
+};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -69,5 +76,58 @@ impl KafkaApis {
             Err(e) => resp.error_code = e.code(),
         }
         encode(&resp, version)
+    }
+
+    /// Kafka's `KafkaController.processAllocateProducerIds`: only the active controller answers,
+    /// and only for the current registration of a live broker (its czxid is the broker epoch).
+    pub(super) async fn allocate_producer_ids(
+        &self,
+        req: AllocateProducerIdsRequest,
+        version: i16,
+    ) -> Reply {
+        let mut resp =
+            AllocateProducerIdsResponse::default().with_producer_id_start(ProducerId(-1));
+        let broker = req.broker_id.0;
+        match self.allocate_for_broker(broker, req.broker_epoch).await {
+            Ok((start, end)) => {
+                info!(
+                    broker,
+                    start, end, "allocated a producer id block for a broker"
+                );
+                resp.producer_id_start = ProducerId(start);
+                resp.producer_id_len = i32::try_from(end - start + 1).unwrap_or(i32::MAX);
+            }
+            Err(e) => {
+                warn!(broker, broker_epoch = req.broker_epoch, error = ?e, "refusing AllocateProducerIds");
+                resp.error_code = e.code();
+            }
+        }
+        encode(&resp, version)
+    }
+
+    async fn allocate_for_broker(
+        &self,
+        broker: i32,
+        epoch: i64,
+    ) -> Result<(i64, i64), ResponseError> {
+        if !self.controller.is_active() {
+            return Err(ResponseError::NotController);
+        }
+        let zk = self.zk();
+        match zk.get_broker_epoch(broker).await {
+            Ok(Some(current)) if current == epoch => {}
+            Ok(Some(_)) => return Err(ResponseError::StaleBrokerEpoch),
+            Ok(None) => return Err(ResponseError::BrokerIdNotRegistered),
+            Err(e) => {
+                warn!(broker, error = %e, "cannot read a broker's registration");
+                return Err(ResponseError::UnknownServerError);
+            }
+        }
+        zk.allocate_producer_id_block(broker, PRODUCER_ID_BLOCK_SIZE)
+            .await
+            .map_err(|e| {
+                warn!(broker, error = %e, "cannot reserve a producer id block");
+                ResponseError::UnknownServerError
+            })
     }
 }

@@ -44,6 +44,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ControlledShutdown, 2, 3),
     (ApiKey::AlterPartition, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::AllocateProducerIds, 0, 0),
 ];
 
 /// The served version range of `key`, if the API is served at all.

@@ -18,10 +18,12 @@ use super::context::Tp;
 use super::ControllerEvent;
 use crate::client::Connection;
 
-/// Versions a ZooKeeper-mode controller of Kafka 3.x sends (topic ids, grouped partition states).
-const LEADER_AND_ISR_VERSION: i16 = 6;
-const UPDATE_METADATA_VERSION: i16 = 7;
-const STOP_REPLICA_VERSION: i16 = 3;
+/// The versions Kafka 3.9's ZooKeeper-mode controller sends at `inter.broker.protocol.version` 3.4
+/// and later (`AbstractControllerBrokerRequestBatch`): topic ids, grouped partition states, and the
+/// KIP-866 `is_kraft_controller` flag, always false here.
+const LEADER_AND_ISR_VERSION: i16 = 7;
+const UPDATE_METADATA_VERSION: i16 = 8;
+const STOP_REPLICA_VERSION: i16 = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 

@@ -236,6 +236,9 @@ impl Controller {
         self.mark.emit(Phase::ZkWritten, changed.len(), &[]);
         let all = self.model.all_partitions();
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        // Kafka's `onControllerFailover`: the live brokers first (no partitions), so a broker that
+        // restarted meanwhile knows every leader its LeaderAndIsr names.
+        self.send_update_metadata(&brokers, &[], &[]);
         let lai = self.send_leader_and_isr(&all, false);
         let um = self.send_update_metadata(&brokers, &all, &[]);
         self.await_acks(started, all.len(), lai, um);
@@ -457,13 +460,17 @@ impl Controller {
         }
         let to_tell: Vec<Tp> = to_tell.into_iter().collect();
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
+        // Kafka's `onBrokerStartup`: UpdateMetadata first, so every broker knows the (re)joined
+        // brokers and the joined ones know every leader before their LeaderAndIsr arrives. A
+        // Kafka broker refuses to follow a leader missing from its metadata cache ("cannot become
+        // follower since the new leader is unavailable") and never retries.
+        let mut um = if joined.is_empty() {
+            Vec::new()
+        } else {
+            self.send_update_metadata(&brokers, &self.model.all_partitions(), &[])
+        };
         let lai = self.send_leader_and_isr(&to_tell, false);
-        let all = self.model.all_partitions();
-        let um = self.send_update_metadata(
-            &brokers,
-            if joined.is_empty() { &changed } else { &all },
-            &[],
-        );
+        um.extend(self.send_update_metadata(&brokers, &changed, &[]));
         self.await_acks(seen, changed.len(), lai, um);
         self.resume_deletions(&joined);
         // New leaders or shrunk ISRs may let reassignments move on.

@@ -24,7 +24,7 @@ use crate::metadata::str_bytes;
 const FETCH_MAX_VERSION: i16 = 17;
 /// Fetch v15 moved the replica id into `replica_state`, with the broker epoch. It is also the
 /// lowest version we send: a leader believes a follower fetch only with its broker epoch
-/// (`api::follower_epochs`), and v15+ names topics by id, which LeaderAndIsr v6 always carries.
+/// (`api::follower_epochs`), and v15+ names topics by id, which LeaderAndIsr v5+ always carries.
 const FETCH_REPLICA_STATE_VERSION: i16 = 15;
 const OFFSET_FOR_LEADER_EPOCH_MAX_VERSION: i16 = 4;
 /// OffsetForLeaderEpoch v3 added the replica id.

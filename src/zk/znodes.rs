@@ -133,7 +133,9 @@ impl BrokerRegistration {
     }
 }
 
-/// `/controller` (ControllerZNode): version 1; version 2 (Kafka 3.4+) adds `kraftControllerEpoch`.
+/// `/controller` (ControllerZNode): version 1; version 2 (Kafka 3.4+) adds `kraftControllerEpoch`,
+/// which a ZooKeeper-mode controller writes as -1. zkafka writes version 2 as Kafka 3.9 does, so
+/// the znode does not tell which kind of broker won it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControllerZnode {
     pub version: i32,
@@ -151,10 +153,10 @@ pub struct ControllerZnode {
 impl ControllerZnode {
     pub fn new(broker_id: i32) -> Self {
         ControllerZnode {
-            version: 1,
+            version: 2,
             brokerid: broker_id,
             timestamp: now_timestamp(),
-            kraft_controller_epoch: None,
+            kraft_controller_epoch: Some(-1),
         }
     }
 }
