@@ -380,3 +380,16 @@ class BackgroundProducer:
         if self.error is not None:
             raise self.error
         return remaining
+
+
+def java_hash(s: str) -> int:
+    """Java's String.hashCode, as Kafka hashes a group id."""
+    h = 0
+    for unit in s.encode("utf-16-be").hex(" ", 2).split():
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def offsets_partition(group: str, partitions: int) -> int:
+    """The `__consumer_offsets` partition whose leader coordinates `group` (Kafka's partitionFor)."""
+    return (java_hash(group) & 0x7FFFFFFF) % partitions

@@ -7,22 +7,12 @@ import time
 
 import pytest
 
-from helpers import ck_admin, ck_produce, unique_topic, wait_until
+from helpers import ck_admin, ck_produce, offsets_partition, unique_topic, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
 OFFSETS_PARTITIONS = 50
 
-
-def java_hash(s: str) -> int:
-    h = 0
-    for unit in s.encode("utf-16-be").hex(" ", 2).split():
-        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def offsets_partition(group: str) -> int:
-    return (java_hash(group) & 0x7FFFFFFF) % OFFSETS_PARTITIONS
 
 
 def consume(consumer, want: int, timeout: float) -> list:
@@ -59,7 +49,7 @@ def test_group_moves_to_the_new_coordinator_and_resumes_from_committed_offsets(b
     in_zk = {int(p): int(zk.get(f"{base}/{p}")[0]) for p in zk.get_children(base)}
     assert in_zk == {p: o for p, o in committed.items() if o >= 0}
 
-    state_path = f"/brokers/topics/__consumer_offsets/partitions/{offsets_partition(group)}/state"
+    state_path = f"/brokers/topics/__consumer_offsets/partitions/{offsets_partition(group, OFFSETS_PARTITIONS)}/state"
     coordinator = json.loads(zk.get(state_path)[0])["leader"]
     brokers[coordinator].kill9()
     wait_until(lambda: json.loads(zk.get(state_path)[0])["leader"] not in (coordinator, -1),

@@ -11,23 +11,13 @@ import subprocess
 import pytest
 
 from conftest import broker_binary
-from helpers import ck_admin, unique_topic, wait_until
+from helpers import ck_admin, offsets_partition, unique_topic, wait_until
 from reference import kafka_broker_class, kafka_tool
 
 pytestmark = [pytest.mark.reference, pytest.mark.timeout(180)]
 
 OFFSETS_PARTITIONS = 5
 
-
-def java_hash(s: str) -> int:
-    h = 0
-    for unit in s.encode("utf-16-be").hex(" ", 2).split():
-        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def offsets_partition(group: str) -> int:
-    return (java_hash(group) & 0x7FFFFFFF) % OFFSETS_PARTITIONS
 
 
 def consumer(bootstrap: str, group: str):
@@ -77,7 +67,7 @@ def test_commits_survive_a_kill9_of_the_coordinator(broker_factory, zk, storage)
     # Where the offsets went is what the storage says.
     assert zk_offsets(zk, group, topic) == (want if storage != "kafka" else {})
 
-    state_path = f"/brokers/topics/__consumer_offsets/partitions/{offsets_partition(group)}/state"
+    state_path = f"/brokers/topics/__consumer_offsets/partitions/{offsets_partition(group, OFFSETS_PARTITIONS)}/state"
     coordinator = json.loads(zk.get(state_path)[0])["leader"]
     brokers[coordinator].kill9()
     wait_until(lambda: json.loads(zk.get(state_path)[0])["leader"] not in (coordinator, -1),

@@ -59,14 +59,7 @@ limits() {
   esac
 }
 
-# CI builds the targets unoptimized (--dev): 2 minutes on two cores where the optimized build takes
-# 6 CPU-minutes. They run about 30x slower, so CI's short run mostly replays the committed corpus
-# (every input must still pass) and looks a little around it; by hand, optimized.
-profile=()
-if [ "${CI:-}" = true ]; then
-  profile=(--dev)
-fi
-cargo +nightly fuzz build "${profile[@]}"
+cargo +nightly fuzz build
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 failed=()
@@ -78,10 +71,10 @@ for t in $targets; do
     parallel=(-fork="$jobs")
   fi
   # shellcheck disable=SC2046 # the limits are separate words
-  if ! cargo +nightly fuzz run "${profile[@]}" "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
+  if ! cargo +nightly fuzz run "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
       -max_total_time="$seconds" -timeout=10 "${parallel[@]}" -print_final_stats=1 \
       $(limits "$t"); then
-    say "$t FAILED; replay with: cargo +nightly fuzz run ${profile[*]} $t fuzz/artifacts/$t/<file>"
+    say "$t FAILED; replay with: cargo +nightly fuzz run $t fuzz/artifacts/$t/<file>"
     failed+=("$t")
   fi
 done

@@ -24,8 +24,8 @@ use super::offsets_records::{
     decode_key, decode_offset_value, group_key, offset_key, offset_value, OffsetValue, OffsetsKey,
 };
 use super::store::{
-    CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite, StoreError, StoreFuture,
-    TopicPartition,
+    select_committed, CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite,
+    StoreError, StoreFuture, TopicPartition,
 };
 use crate::clock::now_ms;
 
@@ -320,22 +320,7 @@ impl OffsetStore for KafkaOffsetStore {
             self.ensure_loaded(partition).await?;
             let loaded = self.lock();
             let offsets = loaded.get(&partition).and_then(|l| l.groups.get(group));
-            Ok(match partitions {
-                Some(tps) => tps
-                    .into_iter()
-                    .map(|tp| {
-                        let c = offsets.and_then(|o| o.get(&tp).cloned());
-                        (tp, c)
-                    })
-                    .collect(),
-                None => offsets
-                    .map(|o| {
-                        o.iter()
-                            .map(|(tp, c)| (tp.clone(), Some(c.clone())))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
+            Ok(select_committed(offsets, partitions))
         })
     }
 

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use super::store::{
-    CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError, StoreFuture,
-    TopicPartition,
+    select_committed, CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError,
+    StoreFuture, TopicPartition,
 };
 
 /// Keeps offsets and mirrors in maps; every call also counts as one "round trip".
@@ -77,27 +77,7 @@ impl OffsetStore for MemoryOffsetStore {
         group: &'a str,
         partitions: Option<Vec<TopicPartition>>,
     ) -> StoreFuture<'a, Vec<(TopicPartition, Option<CommittedOffset>)>> {
-        Box::pin(async move {
-            self.with(|i| {
-                let offsets = i.offsets.get(group);
-                match partitions {
-                    Some(tps) => tps
-                        .into_iter()
-                        .map(|tp| {
-                            let c = offsets.and_then(|o| o.get(&tp)).cloned();
-                            (tp, c)
-                        })
-                        .collect(),
-                    None => offsets
-                        .map(|o| {
-                            o.iter()
-                                .map(|(tp, c)| (tp.clone(), Some(c.clone())))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-            })
-        })
+        Box::pin(async move { self.with(|i| select_committed(i.offsets.get(group), partitions)) })
     }
 
     fn delete_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, bool> {

@@ -88,6 +88,30 @@ pub struct CommittedOffset {
     pub extra: Option<OffsetExtra>,
 }
 
+/// What OffsetFetch answers from a group's committed offsets: the asked partitions (`None` for a
+/// partition never committed), or every committed one when `partitions` is `None` (all topics).
+pub fn select_committed(
+    offsets: Option<&std::collections::BTreeMap<TopicPartition, CommittedOffset>>,
+    partitions: Option<Vec<TopicPartition>>,
+) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+    match partitions {
+        Some(tps) => tps
+            .into_iter()
+            .map(|tp| {
+                let c = offsets.and_then(|o| o.get(&tp)).cloned();
+                (tp, c)
+            })
+            .collect(),
+        None => offsets
+            .map(|o| {
+                o.iter()
+                    .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// A live member as mirrored to `/consumers/<group>/ids/<member>` for legacy tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberMirror {

@@ -29,8 +29,16 @@ pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// No raw snappy block expands more than this: its densest element, a copy with a 2-byte offset,
+/// is 3 bytes for at most 64. A larger declared length is a lie, refused before any memory is
+/// zeroed for it (the fuzzer's find: a few bytes declaring 256 MiB).
+const MAX_EXPANSION: usize = 22;
+
 fn decompress_block(block: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let len = snap::raw::decompress_len(block).map_err(io::Error::other)?;
+    if len > block.len().saturating_mul(MAX_EXPANSION) {
+        return Err(invalid("a block declares more than snappy can expand to"));
+    }
     if out.len().saturating_add(len) > super::MAX_DECOMPRESSED_BYTES {
         return Err(super::too_large());
     }
@@ -81,5 +89,30 @@ mod tests {
         compress(&data, &mut framed).unwrap();
         assert_eq!(framed[..8], MAGIC);
         assert_eq!(framed[8..16], [0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn the_densest_real_block_passes_and_a_block_declaring_more_is_refused_at_once() {
+        // All zeros compress as densely as snappy can.
+        let data = vec![0u8; 1 << 20];
+        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        assert!(
+            data.len() <= raw.len() * MAX_EXPANSION,
+            "{} from {}",
+            data.len(),
+            raw.len()
+        );
+        let mut out = Vec::new();
+        decompress(&raw, &mut out).unwrap();
+        assert_eq!(out.len(), data.len());
+        // A varint declaring 256 MiB, then one literal byte.
+        let lie = [0x80, 0x80, 0x80, 0x80, 0x01, 0x00, b'x'];
+        let mut out = Vec::new();
+        let err = decompress(&lie, &mut out).unwrap_err();
+        assert!(
+            err.to_string().contains("more than snappy can expand"),
+            "{err}"
+        );
+        assert!(out.capacity() < 1024);
     }
 }
