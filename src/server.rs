@@ -16,17 +16,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::api::CONSUMER_OFFSETS;
 use crate::api::{KafkaApis, ProducerIdManager};
 use crate::config::{DynamicBrokerConfig, KafkaConfig, TopicConfig};
 use crate::controlled_shutdown::{request_controlled_shutdown, ControlledShutdownSettings};
 use crate::controller::{
     self, ControllerConfig, ControllerEvent, ControllerHandle, ControllerQueue,
 };
-use crate::coordinator::{
-    partition_for, DualOffsetStore, GroupConfig, GroupCoordinator, KafkaOffsetStore,
-    KafkaStoreConfig, OffsetStore, ReplicaOffsetsLog, ZkOffsetStore,
-};
+use crate::coordinator::{start_group_coordinator, GroupCoordinator};
 use crate::dynamic_config::{load_broker_configs, run_config_changes, ConfigTargets};
 use crate::log::cleaner::{CleanableLog, CleanerConfig, LogSource, ReconfigurableCleaner};
 use crate::log::manager::{log_config, LogManager};
@@ -190,7 +186,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
 
     let (zk_tx, zk_rx) = watch::channel(zk.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let groups = group_coordinator(
+    let groups = start_group_coordinator(
         &config,
         zk_rx.clone(),
         replicas.clone(),
@@ -227,7 +223,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         controller: controller.clone(),
         zk: zk_rx.clone(),
     };
-    let metrics_endpoint = start_metrics(&config, state, shutdown_rx.clone()).await?;
+    let metrics_endpoint = metrics::startup::start(&config, state, shutdown_rx.clone()).await?;
 
     // The listeners are open (the registration carries their ports) but hold client requests
     // until the controller's first UpdateMetadata arrives (see `RequestProcessing`).
@@ -534,86 +530,6 @@ fn start_log_cleaner(
         .context("cannot start the log cleaner")
 }
 
-/// The group coordinator, storing offsets where `offsets.storage` says (ZooKeeper, the
-/// `__consumer_offsets` partitions through the replica manager, or both); ListGroups lists only
-/// the groups whose `__consumer_offsets` partition this broker leads.
-fn group_coordinator(
-    config: &KafkaConfig,
-    zk: watch::Receiver<KafkaZkClient>,
-    replicas: Arc<ReplicaManager>,
-    shutdown: watch::Receiver<bool>,
-) -> Arc<GroupCoordinator> {
-    let zk_store: Arc<dyn OffsetStore> = Arc::new(ZkOffsetStore::new(zk));
-    let kafka_store = (config.offsets_storage != "zookeeper").then(|| {
-        let log = ReplicaOffsetsLog {
-            replicas: replicas.clone(),
-            commit_timeout: Duration::from_millis(config.offsets_commit_timeout_ms as u64),
-        };
-        Arc::new(KafkaOffsetStore::new(
-            Arc::new(log),
-            KafkaStoreConfig {
-                partitions: config.offsets_topic_num_partitions,
-                required_acks: config.offsets_commit_required_acks,
-                retention_ms: i64::from(config.offsets_retention_minutes) * 60_000,
-            },
-        ))
-    });
-    let store: Arc<dyn OffsetStore> = match (&kafka_store, config.offsets_storage.as_str()) {
-        (Some(k), "dual") => Arc::new(DualOffsetStore::new(k.clone(), zk_store.clone())),
-        (Some(k), _) => k.clone(),
-        (None, _) => zk_store.clone(),
-    };
-    info!(storage = %config.offsets_storage, "committed offsets storage");
-    let groups = GroupCoordinator::new(
-        GroupConfig {
-            min_session_timeout_ms: config.group_min_session_timeout_ms,
-            max_session_timeout_ms: config.group_max_session_timeout_ms,
-            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
-            max_size: config.group_max_size,
-        },
-        store,
-    );
-    // OffsetCommit/OffsetFetch v0 stay in ZooKeeper, as in Kafka 3.x.
-    groups.set_v0_store(zk_store);
-    if let Some(k) = kafka_store.filter(|_| config.offsets_storage == "kafka") {
-        let interval = Duration::from_millis(config.offsets_retention_check_interval_ms as u64);
-        tokio::spawn(expire_offsets(
-            k,
-            Arc::downgrade(&groups),
-            interval,
-            shutdown,
-        ));
-    }
-    let partitions = config.offsets_topic_num_partitions;
-    groups.set_list_filter(move |group| {
-        replicas
-            .partition(CONSUMER_OFFSETS, partition_for(group, partitions))
-            .is_some_and(|p| p.is_leader())
-    });
-    groups
-}
-
-/// Kafka's `offsets.retention.check.interval.ms` task: expires offsets of groups without members.
-async fn expire_offsets(
-    store: Arc<KafkaOffsetStore>,
-    groups: std::sync::Weak<GroupCoordinator>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let Some(g) = groups.upgrade() else { return };
-        let now = crate::clock::now_ms();
-        let active = move |group: &str| g.has_members(group);
-        store.expire(now, &active).await;
-    }
-}
-
 /// Connects again and re-registers, retrying until it works: a broker without a session serves
 /// nothing new, but it keeps serving what it has until the controller moves its partitions.
 /// The old session comes first: the client gives up on it after the session timeout without a
@@ -659,27 +575,4 @@ async fn renew_session(
         }
         tokio::time::sleep(SESSION_RETRY).await;
     }
-}
-/// Opens the Prometheus endpoint when `metrics.port` is set; it closes with the broker.
-async fn start_metrics(
-    config: &KafkaConfig,
-    state: metrics::LiveBroker,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if config.metrics_port == 0 {
-        return Ok(None);
-    }
-    let endpoint = metrics::MetricsEndpoint::bind(&config.metrics_host, config.metrics_port)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot bind the metrics endpoint (metrics.host={}, metrics.port={})",
-                config.metrics_host, config.metrics_port
-            )
-        })?;
-    Ok(Some(tokio::spawn(metrics::serve(
-        endpoint,
-        Arc::new(state),
-        shutdown,
-    ))))
 }

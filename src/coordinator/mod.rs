@@ -35,6 +35,7 @@ mod offsets;
 mod offsets_log;
 mod offsets_records;
 mod response;
+mod startup;
 mod store;
 mod sync;
 mod timers;
@@ -52,6 +53,7 @@ pub use kafka_store::{KafkaOffsetStore, KafkaStoreConfig};
 pub use memory_store::MemoryOffsetStore;
 pub use offsets_log::{OffsetsLog, ReplicaOffsetsLog};
 pub use offsets_records::{decode_key, decode_offset_value, OffsetValue, OffsetsKey};
+pub use startup::start_group_coordinator;
 pub use store::{
     is_znode_safe, CommittedOffset, MemberMirror, OffsetExtra, OffsetStore, OffsetWrite,
     StoreError, StoreFuture, TopicPartition,

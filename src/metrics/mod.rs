@@ -15,6 +15,7 @@ mod endpoint;
 mod histogram;
 mod render;
 mod requests;
+pub mod startup;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
