@@ -16,6 +16,7 @@
 //! - [`metrics`]: the Prometheus endpoint with Kafka's metric names (`metrics.port`).
 //! - [`network`]: listeners, framing, ordered responses, `sendfile` (`SocketServer`).
 //! - [`replica`]: hosted partitions, high watermark, ISR, follower fetchers (`ReplicaManager`).
+//! - [`security`]: who a connection is (`KafkaPrincipal`).
 //! - [`server`]: broker start-up, session renewal and shutdown (`KafkaServer`).
 //! - [`zk`]: sessions, Kafka's znodes, fenced controller writes (`KafkaZkClient`).
 
@@ -35,6 +36,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod network;
 pub mod replica;
+pub mod security;
 pub mod server;
 pub mod topic;
 pub mod zk;

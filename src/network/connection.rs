@@ -174,6 +174,8 @@ async fn read_requests<H: RequestHandler>(
         max_idle,
         activity,
     } = peer;
+    // Until listeners authenticate (TLS, SASL), every connection is Kafka's `User:ANONYMOUS`.
+    let principal = Arc::new(crate::security::KafkaPrincipal::anonymous());
     let mut last_read = Instant::now();
     loop {
         let idle_at = max_idle.map(|d| activity.idle_deadline(last_read, d));
@@ -245,6 +247,7 @@ async fn read_requests<H: RequestHandler>(
             api_version,
             peer,
             listener: listener.clone(),
+            principal: principal.clone(),
             body,
         };
         // Kafka's RequestMetrics, from the frame's arrival to the response being ready.

@@ -49,6 +49,8 @@ pub struct RequestContext {
     /// can be told apart and Metadata can advertise the matching listener. Shared, not copied per
     /// request.
     pub listener: std::sync::Arc<str>,
+    /// Who the connection authenticated as (`User:ANONYMOUS` on PLAINTEXT); shared per connection.
+    pub principal: std::sync::Arc<crate::security::KafkaPrincipal>,
     /// The bytes after the header: a slice of the frame buffer, never copied.
     pub body: Bytes,
 }
