@@ -97,6 +97,7 @@ impl KafkaApis {
                     } else {
                         -1
                     },
+                    log_start_offset: if version >= 5 { p.log_start_offset } else { -1 },
                 });
             }
         }

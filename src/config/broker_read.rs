@@ -106,6 +106,22 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0,
         )?,
         num_replica_fetchers: p.int("num.replica.fetchers", 1, 1)?,
+        leader_replication_throttled_rate: p.long(
+            "leader.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        follower_replication_throttled_rate: p.long(
+            "follower.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        replication_quota_window_num: p.int("replication.quota.window.num", 11, 1)?,
+        replication_quota_window_size_seconds: p.int(
+            "replication.quota.window.size.seconds",
+            1,
+            1,
+        )?,
         replica_lag_time_max_ms: p.long("replica.lag.time.max.ms", 30_000, 1)?,
         replica_fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 0)?,
         replica_fetch_response_max_bytes: p.int(

@@ -4,9 +4,10 @@
 //! zkafka applies at run time the broker keys that are topic-config defaults (`log.retention.ms`,
 //! `log.segment.bytes`, `message.max.bytes`, `log.cleanup.policy`, ... : Kafka's
 //! `DynamicLogConfig`), since every log's config is rebuilt from them when they change, the log
-//! cleaner's settings, which restart its threads, and the connection quotas. Other keys Kafka
-//! changes at run time (listeners, thread pools, `num.replica.fetchers`, replication throttles)
-//! are refused, as are the keys Kafka itself refuses, with Kafka's message.
+//! cleaner's settings, which restart its threads, the connection quotas and the replication
+//! throttles. Other keys Kafka changes at run time (listeners, thread pools,
+//! `num.replica.fetchers`) are refused, as are the keys Kafka itself refuses, with Kafka's
+//! message.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -33,14 +34,23 @@ const CONNECTION_KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
 ];
 
+/// The replication throttles (Kafka's `DynamicReplicationConfig`, less the log-dir move throttle,
+/// as zkafka does not move replicas between log dirs).
+const REPLICATION_KEYS: &[&str] = &[
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+];
+
 /// The broker keys zkafka changes at run time: those that are the default of a topic config (less
 /// `unclean.leader.election.enable`, which the controller reads at start-up only), the log
-/// cleaner's and the connection quotas, among the keys zkafka implements.
+/// cleaner's, the connection quotas and the replication throttles, among the keys zkafka
+/// implements.
 pub fn dynamic_key(name: &str) -> bool {
     name != "unclean.leader.election.enable"
         && (KEYS.iter().any(|(_, synonyms, _)| synonyms.contains(&name))
             || CLEANER_KEYS.contains(&name)
-            || CONNECTION_KEYS.contains(&name))
+            || CONNECTION_KEYS.contains(&name)
+            || REPLICATION_KEYS.contains(&name))
         && BROKER_KEYS
             .iter()
             .find(|d| d.name == name)
@@ -218,7 +228,10 @@ mod tests {
         assert!(dynamic_key("message.max.bytes"));
         assert!(!dynamic_key("num.partitions"));
         assert!(!dynamic_key("unclean.leader.election.enable"));
-        assert!(!dynamic_key("leader.replication.throttled.rate"));
+        assert!(dynamic_key("leader.replication.throttled.rate"));
+        assert!(!dynamic_key(
+            "replica.alter.log.dirs.io.max.bytes.per.second"
+        ));
         assert!(!dynamic_key("log.dirs"));
         assert!(dynamic_key("log.cleaner.threads"));
         assert!(!dynamic_key("log.cleaner.enable"));

@@ -63,11 +63,9 @@ const fn harmless(name: &'static str, default: Option<&'static str>, why: &'stat
     }
 }
 
-const LONG_MAX: Option<&str> = Some("9223372036854775807");
 const INT_MAX: Option<&str> = Some("2147483647");
 
 const NO_TLS: &str = "zkafka serves PLAINTEXT only: no TLS or SASL";
-const NO_THROTTLES: &str = "replication throttles are not implemented";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
 const CHECKPOINTS: &str =
@@ -105,7 +103,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("delegation.token.secret.key", None, "zkafka has no delegation tokens"),
     implemented("delete.topic.enable"),
     implemented("fetch.max.bytes"),
-    refused("follower.replication.throttled.rate", LONG_MAX, NO_THROTTLES),
+    implemented("follower.replication.throttled.rate"),
     harmless("group.consumer.heartbeat.interval.ms", Some("5000"), "the consumer group protocol of KIP-848 is not served"),
     implemented("group.initial.rebalance.delay.ms"),
     implemented("group.max.session.timeout.ms"),
@@ -115,7 +113,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("inter.broker.protocol.version", Some("3.9-IV0"), "zkafka brokers always speak the 3.9 inter-broker protocol"),
     implemented("leader.imbalance.check.interval.seconds"),
     implemented("leader.imbalance.per.broker.percentage"),
-    refused("leader.replication.throttled.rate", LONG_MAX, NO_THROTTLES),
+    implemented("leader.replication.throttled.rate"),
     implemented("listener.security.protocol.map"),
     implemented("listeners"),
     implemented("log.cleaner.backoff.ms"),
@@ -200,6 +198,8 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("replica.selector.class", None, "consumers always fetch from the leader"),
     harmless("replica.socket.receive.buffer.bytes", Some("65536"), TUNING),
     implemented("replica.socket.timeout.ms"),
+    implemented("replication.quota.window.num"),
+    implemented("replication.quota.window.size.seconds"),
     implemented("request.timeout.ms"),
     implemented("reserved.broker.max.id"),
     refused("sasl.enabled.mechanisms", Some("GSSAPI"), NO_TLS),
@@ -262,17 +262,9 @@ pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
     ),
     implemented("flush.messages"),
     implemented("flush.ms"),
-    refused(
-        "follower.replication.throttled.replicas",
-        Some(""),
-        NO_THROTTLES,
-    ),
+    implemented("follower.replication.throttled.replicas"),
     implemented("index.interval.bytes"),
-    refused(
-        "leader.replication.throttled.replicas",
-        Some(""),
-        NO_THROTTLES,
-    ),
+    implemented("leader.replication.throttled.replicas"),
     implemented("max.compaction.lag.ms"),
     implemented("max.message.bytes"),
     harmless(
