@@ -214,6 +214,9 @@ async fn apply_broker_change(
         p.set_min_insync_replicas(config.min_insync_replicas);
     }
     targets.replicas.quotas().apply_broker(&broker, false);
+    targets
+        .replicas
+        .resize_fetchers(broker.num_replica_fetchers);
     targets.connection_quotas.send_if_modified(|limits| {
         let next = broker.network_config().quotas;
         let changed = *limits != next;

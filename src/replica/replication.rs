@@ -135,6 +135,13 @@ impl ReplicaManager {
         }
     }
 
+    /// Applies a dynamic `num.replica.fetchers`.
+    pub fn resize_fetchers(&self, num_fetchers: i32) {
+        if let Some(r) = self.replication.get() {
+            r.fetchers.resize(num_fetchers);
+        }
+    }
+
     /// After LeaderAndIsr: a leader stops fetching; a follower of a new leader or leader epoch
     /// restarts its fetcher (which truncates first). `live_leaders` comes with the request.
     pub(super) fn update_fetcher(
