@@ -235,8 +235,8 @@ def test_alter_broker_config_refused_as_kafka(zkafka_cluster, kafka_cluster, zk_
     assert seen["kafka"][1][0] != 0 and "Set(num.partitions)" in seen["kafka"][1][1]
     assert seen["zkafka"] == seen["kafka"]
     zk_refusal = alter_error(ck_admin(zkafka_cluster.bootstrap),
-                             resource("1", "num.replica.fetchers", "2"))
-    assert zk_refusal[0] == 42 and "Set(num.replica.fetchers)" in zk_refusal[1]
+                             resource("1", "background.threads", "20"))
+    assert zk_refusal[0] == 42 and "Set(background.threads)" in zk_refusal[1]
 
 
 # --------------------------------------------------------------------------------------------

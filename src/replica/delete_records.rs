@@ -74,11 +74,12 @@ impl Partition {
             .fold(self.reader().log_start_offset(), i64::min)
     }
 
-    /// Recomputes the low watermark after a follower's fetch, a deletion or a role change, and
-    /// wakes the DeleteRecords waiting on it.
+    /// Wakes the DeleteRecords waiting for the low watermark after a follower's fetch, a
+    /// deletion or a role change (nothing to do while none waits).
     pub(super) fn refresh_low_watermark(&self) {
-        let lw = self.low_watermark();
-        self.low_watermark.send_modify(|current| *current = lw);
+        if self.low_watermark.receiver_count() > 0 {
+            self.low_watermark.send_modify(|_| {});
+        }
     }
 
     /// Kafka's `DelayedDeleteRecords` for one partition: waits until the low watermark reaches
@@ -93,7 +94,8 @@ impl Partition {
         let mut rx = self.low_watermark.subscribe();
         let wait = async {
             loop {
-                let lw = *rx.borrow_and_update();
+                rx.borrow_and_update();
+                let lw = self.low_watermark();
                 if self.is_offline() {
                     return Err((ResponseError::KafkaStorageError, -1));
                 }

@@ -282,8 +282,8 @@ impl ReplicaManager {
     /// on this leader, while the leader's replication quota is exceeded.
     fn should_leader_throttle(&self, partition: &Partition, params: &FetchParams) -> bool {
         let quota = &self.quotas().leader;
-        !partition.role().isr.contains(&params.replica_id)
-            && quota.is_throttled(&partition.topic, partition.index)
+        quota.is_throttled(&partition.topic, partition.index)
+            && !partition.role().isr.contains(&params.replica_id)
             && quota.is_quota_exceeded()
     }
 

@@ -69,8 +69,8 @@ pub struct Partition {
     min_insync_replicas: AtomicI32,
     /// The log end offset: followers wait on this, consumers on the high watermark.
     pub(super) log_end: watch::Sender<i64>,
-    /// Kafka's `lowWatermarkIfLeader` as last computed: DeleteRecords waits on it.
-    pub(super) low_watermark: watch::Sender<i64>,
+    /// Signalled when the low watermark may have moved: DeleteRecords waits on it.
+    pub(super) low_watermark: watch::Sender<()>,
     /// Where an I/O error on this log is reported, and the log dir it takes offline.
     pub(super) storage_failures: OnceLock<(Arc<LogDirFailureChannel>, PathBuf)>,
     /// Its log dir failed: nothing is appended any more, and waiting producers are answered
@@ -175,7 +175,7 @@ impl Partition {
         let hw = high_watermark.clamp(log.log_start_offset(), log.log_end_offset());
         let (tx, _) = watch::channel(hw);
         let (log_end, _) = watch::channel(log.log_end_offset());
-        let (low_watermark, _) = watch::channel(log.log_start_offset());
+        let (low_watermark, _) = watch::channel(());
         Partition {
             topic,
             index,
