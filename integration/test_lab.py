@@ -127,6 +127,7 @@ def test_nothing_acknowledged_is_lost(lab):
     assert_nothing_lost(*lab)
 
 
+@pytest.mark.reference
 def test_kafka_kill_gives_a_consistent_report(kafka_lab):
     """The same run on Apache Kafka 3.9 (`--start kafka`): the same consistency, and Kafka's
     controller phases read from its controller and state-change logs, in order."""
