@@ -12,6 +12,7 @@ use super::delayed_produce::DelayedProduce;
 use super::partition::AppendError;
 use super::ReplicaManager;
 use crate::log::compression::Codec;
+use crate::log::legacy_records;
 use crate::log::record_batch::Batches;
 use crate::log::AppendInfo;
 use crate::metadata::ClusterView;
@@ -25,6 +26,8 @@ pub struct AppendParams {
     pub transactional: bool,
     /// zstd batches need Produce v7+ (KIP-110), since older clients could not read them back.
     pub allow_zstd: bool,
+    /// Produce v0-v2 carry message formats v0/v1, converted up to a v2 batch before the append.
+    pub allow_legacy: bool,
     /// How long acks=all may wait for the followers.
     pub timeout_ms: i32,
     /// The append time (LogAppendTime topics, and `max.message.time.difference`).
@@ -90,9 +93,20 @@ impl ReplicaManager {
         }
         let partition = self.hosted_partition(target.topic, target.partition, view)?;
         let records = target.records.ok_or(ResponseError::CorruptMessage)?;
-        if !params.allow_zstd && has_zstd(records) {
-            return Err(ResponseError::UnsupportedCompressionType.into());
-        }
+        let converted;
+        let records = if params.allow_legacy && legacy_records::is_legacy(records) {
+            // Kafka refuses zstd in the old formats whatever the request version.
+            if legacy_records::has_codec(records, Codec::Zstd) {
+                return Err(ResponseError::UnsupportedCompressionType.into());
+            }
+            converted = Bytes::from(legacy_records::up_convert(records)?);
+            &converted
+        } else {
+            if !params.allow_zstd && has_zstd(records) {
+                return Err(ResponseError::UnsupportedCompressionType.into());
+            }
+            records
+        };
         let info = partition.append_as_leader(records, params.acks, params.now_ms)?;
         Ok((partition, info))
     }
