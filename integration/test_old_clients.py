@@ -15,7 +15,7 @@ from wire import WireReader, karray, kbytes, kstr, raw_call
 pytestmark = pytest.mark.clients
 
 PRODUCE, FETCH = 0, 1
-CORRUPT_MESSAGE, UNSUPPORTED_VERSION, UNSUPPORTED_COMPRESSION_TYPE = 2, 35, 76
+CORRUPT_MESSAGE, UNSUPPORTED_VERSION, UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD = 2, 35, 76, 87
 
 OLD_KCAT = {
     "0.9.0": ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.9.0"],
@@ -130,21 +130,29 @@ def message(offset, magic, value, key=None, attributes=0, timestamp=-1):
 
 
 def produce_v2(broker, topic, records):
+    return produce_v2_to(broker.host, broker.port, topic, records)
+
+
+def produce_v2_to(host, port, topic, records):
     body = struct.pack(">hi", 1, 10_000) + karray(
         [topic], lambda t: kstr(t) + karray([0], lambda p: struct.pack(">i", p) + kbytes(records)))
-    r = raw_call(broker.host, broker.port, PRODUCE, 2, body)
+    r = raw_call(host, port, PRODUCE, 2, body)
     topics = r.array(lambda r: (r.string(), r.array(lambda r: (r.int32(), r.int16(), r.int64(), r.int64()))))
     _, error, base, log_append_time = topics[0][1][0]
     return error, base, log_append_time
 
 
 def fetch(broker, topic, version, offset=0, max_bytes=1 << 20):
+    return fetch_from(broker.host, broker.port, topic, version, offset, max_bytes)
+
+
+def fetch_from(host, port, topic, version, offset=0, max_bytes=1 << 20):
     body = struct.pack(">iii", -1, 100, 0)
     if version >= 3:
         body += struct.pack(">i", max_bytes)
     body += karray([topic], lambda t: kstr(t) + karray(
         [0], lambda p: struct.pack(">iqi", p, offset, max_bytes)))
-    r = raw_call(broker.host, broker.port, FETCH, version, body)
+    r = raw_call(host, port, FETCH, version, body)
     if version >= 1:
         r.int32()  # throttle
     topics = r.array(lambda r: (r.string(), r.array(lambda r: (r.int32(), r.int16(), r.int64(), r.bytes_()))))
@@ -170,9 +178,9 @@ def test_raw_old_produce_errors_and_fetch_down_conversion(broker):
     bad = bytearray(message(0, 1, b"bad", timestamp=5))
     bad[-1] ^= 1
     assert produce_v2(broker, topic, bytes(bad))[0] == CORRUPT_MESSAGE
-    # zstd (codec 4) is not allowed in the old formats.
+    # zstd (codec 4) has no legacy framing: INVALID_RECORD, as Kafka's DeepRecordsIterator.
     zstd_wrapper = message(0, 1, b"\x28\xb5\x2f\xfd", attributes=4, timestamp=5)
-    assert produce_v2(broker, topic, zstd_wrapper)[0] == UNSUPPORTED_COMPRESSION_TYPE
+    assert produce_v2(broker, topic, zstd_wrapper)[0] == INVALID_RECORD
     # A gzip wrapper of two v1 messages with relative inner offsets.
     inner = message(0, 1, b"a", timestamp=7) + message(1, 1, b"b", timestamp=9)
     assert produce_v2(broker, topic, message(1, 1, gzip.compress(inner), attributes=1, timestamp=9)) == (0, 1, -1)
@@ -180,16 +188,21 @@ def test_raw_old_produce_errors_and_fetch_down_conversion(broker):
     for version, magic in [(0, 0), (2, 1), (3, 1)]:
         error, hw, records = fetch(broker, topic, version, offset=1)
         assert (error, hw) == (0, 3)
-        from kafka.record import MemoryRecords
-
-        got = []
-        mr = MemoryRecords(records)
-        while mr.has_next():
-            batch = mr.next_batch()
-            assert batch.magic == magic
-            got += [(r.offset, r.value, r.timestamp) for r in batch]
+        got = read_messages(records)
         ts = [None, None] if magic == 0 else [7, 9]
-        assert got == [(1, b"a", ts[0]), (2, b"b", ts[1])], version
+        assert got == [(magic, 1, b"a", ts[0]), (magic, 2, b"b", ts[1])], version
+
+
+def read_messages(records):
+    """(magic, offset, value, timestamp) of each message, as kafka-python's reader sees them."""
+    from kafka.record import MemoryRecords
+
+    got = []
+    mr = MemoryRecords(records)
+    while mr.has_next():
+        batch = mr.next_batch()
+        got += [(batch.magic, r.offset, r.value, r.timestamp) for r in batch]
+    return got
 
 
 def test_down_conversion_disabled_is_unsupported_version(broker):
@@ -201,10 +214,9 @@ def test_down_conversion_disabled_is_unsupported_version(broker):
 
 def test_zstd_records_are_unsupported_compression_for_old_fetches(broker):
     topic = unique_topic("zstd")
-    ck_produce(broker.bootstrap, topic, [("k", "z")], **{"compression.type": "zstd"})
-    parts = [r.partition for r in kp_read(broker.bootstrap, topic, range(3))]
-    error, _, _ = fetch_partition(broker, topic, 2, parts[0])
-    assert error == UNSUPPORTED_COMPRESSION_TYPE
+    [(partition, *_)] = ck_produce(broker.bootstrap, topic, [("k", "z" * 1000)], **{"compression.type": "zstd"})
+    error, hw, records = fetch_partition(broker, topic, 2, partition)
+    assert (error, hw, records) == (UNSUPPORTED_COMPRESSION_TYPE, 1, b"")
 
 
 def fetch_partition(broker, topic, version, partition):
@@ -222,3 +234,39 @@ def test_api_versions_advertise_old_produce_and_fetch(broker):
     _, error, apis = api_versions_v0(broker.host, broker.port)
     assert error == 0
     assert apis[PRODUCE][0] == 0 and apis[FETCH][0] == 0
+
+
+@pytest.mark.reference
+def test_old_format_produce_and_fetch_match_kafka(zkafka_cluster, kafka_cluster):
+    """The same raw Produce v2 / Fetch v0 and v2 requests on Kafka 3.9 and zkafka: the same error
+    codes, offsets, timestamps and converted messages, and the same advertised version ranges."""
+    from confluent_kafka.admin import NewTopic
+
+    from helpers import ck_admin
+    from test_reference import leader_of
+    from wire import api_versions_v0
+
+    seen = {}
+    for cluster in (zkafka_cluster, kafka_cluster):
+        topic = unique_topic("oldref")
+        admin = ck_admin(cluster.bootstrap)
+        admin.create_topics([NewTopic(topic, 1, 1)], operation_timeout=10)[topic].result(timeout=30)
+        host, port = wait_until(lambda: leader_of(cluster, topic, 0), timeout=20, what="a leader").split(":")
+        port = int(port)
+        _, _, apis = api_versions_v0(host, port)
+        first = message(0, 1, b"v1", key=b"k", timestamp=7)
+        wait_until(lambda: produce_v2_to(host, port, topic, first)[0] == 0, 20, what="the first produce")
+        inner = message(0, 1, b"a", timestamp=8) + message(1, 1, b"b", timestamp=9)
+        bad = bytearray(message(0, 1, b"bad", timestamp=5))
+        bad[-1] ^= 1
+        seen[cluster.kind] = {
+            "versions": (apis[PRODUCE], apis[FETCH][0]),
+            "gzip": produce_v2_to(host, port, topic, message(1, 1, gzip.compress(inner), attributes=1,
+                                                               timestamp=9)),
+            "v0": produce_v2_to(host, port, topic, message(0, 0, b"old")),
+            "crc": produce_v2_to(host, port, topic, bytes(bad))[0],
+            "zstd": produce_v2_to(host, port, topic, message(0, 1, b"junk", attributes=4, timestamp=5))[0],
+            "fetch v0": read_messages(fetch_from(host, port, topic, 0)[2]),
+            "fetch v2": read_messages(fetch_from(host, port, topic, 2, offset=2)[2]),
+        }
+    assert seen["zkafka"] == seen["kafka"], seen

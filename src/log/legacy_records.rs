@@ -177,20 +177,6 @@ fn read_bytes<'a>(body: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, L
     Ok(Some(bytes))
 }
 
-/// The codecs of a legacy set's messages (wrappers only; not CRC-checked): what Produce checks
-/// before anything is decompressed.
-pub fn has_codec(records: &[u8], codec: Codec) -> bool {
-    let mut pos = 0;
-    while let Some(head) = records.get(pos..pos + LOG_OVERHEAD + 6) {
-        if i16::from(head[LOG_OVERHEAD + 5] as i8 & CODEC_MASK) == codec.id() {
-            return true;
-        }
-        let size = i32::from_be_bytes(array(head, 8)).max(0) as usize;
-        pos += LOG_OVERHEAD + size.max(RECORD_OVERHEAD_V0);
-    }
-    false
-}
-
 /// A v2 batch being built from legacy messages.
 struct V2Builder {
     out: Vec<u8>,
@@ -248,6 +234,12 @@ pub fn up_convert(records: &[u8]) -> Result<Vec<u8>, LogError> {
         if source == Codec::None {
             batch.push(message.timestamp, message.key, message.value);
             continue;
+        }
+        if source == Codec::Zstd {
+            // Kafka's `DeepRecordsIterator`: INVALID_RECORD, whatever the payload.
+            return Err(LogError::InvalidRecord(
+                "Invalid wrapper compressionType found in legacy deep record: ZSTD".into(),
+            ));
         }
         codec = source;
         scratch.clear();

@@ -95,10 +95,6 @@ impl ReplicaManager {
         let records = target.records.ok_or(ResponseError::CorruptMessage)?;
         let converted;
         let records = if params.allow_legacy && legacy_records::is_legacy(records) {
-            // Kafka refuses zstd in the old formats whatever the request version.
-            if legacy_records::has_codec(records, Codec::Zstd) {
-                return Err(ResponseError::UnsupportedCompressionType.into());
-            }
             converted = Bytes::from(legacy_records::up_convert(records)?);
             &converted
         } else {
