@@ -25,10 +25,11 @@ OLD_KCAT = {
 
 def old_kp_read(bootstrap, topic, api_version, n, timeout=20):
     """(offset, key, value, timestamp) of the first n records of partition 0, read by a kafka-python
-    consumer pinned to api_version."""
+    consumer pinned to api_version (None: the versions the broker advertises)."""
     from kafka import TopicPartition
 
-    c = kp_consumer(bootstrap, api_version=api_version)
+    pinned = {"api_version": api_version} if api_version else {}
+    c = kp_consumer(bootstrap, **pinned)
     try:
         tp = TopicPartition(topic, 0)
         c.assign([tp])
@@ -61,19 +62,8 @@ def test_kafka_python_old_formats_round_trip(broker, api_version, compression):
     if v1:  # a v0 message has no timestamp to show
         assert [t for *_, t in got] == want_ts
     # A current client reads what the old one wrote, timestamps as converted (magic 0: none).
-    c = kp_consumer(broker.bootstrap)
-    from kafka import TopicPartition
-
-    tp = TopicPartition(topic, 0)
-    c.assign([tp])
-    c.seek(tp, 0)
-    new = []
-    deadline = time.monotonic() + 20
-    while len(new) < 20 and time.monotonic() < deadline:
-        for msgs in c.poll(timeout_ms=500).values():
-            new += [(m.offset, m.value, m.timestamp) for m in msgs]
-    c.close()
-    assert new == [(i, f"v{i}".encode(), want_ts[i]) for i in range(20)]
+    new = old_kp_read(broker.bootstrap, topic, None, 20)
+    assert [(o, v, t) for o, _, v, t in new] == [(i, f"v{i}".encode(), want_ts[i]) for i in range(20)]
 
 
 @pytest.mark.parametrize("fallback", ["0.9.0", "0.10.0"])
@@ -102,9 +92,6 @@ def test_records_of_new_clients_read_by_old_clients(broker):
     values = [f"n{i}" for i in range(40)]
     ck_produce(broker.bootstrap, topic, [(f"k{i}", v) for i, v in enumerate(values)],
                **{"compression.type": "lz4", "linger.ms": 20})
-    # ck_produce spreads keys; find every record via a current reader first
-    from kafka import TopicPartition
-
     parts = sorted({r.partition for r in kp_read(broker.bootstrap, topic, range(3))})
     for fallback in OLD_KCAT:
         got = []
@@ -113,7 +100,6 @@ def test_records_of_new_clients_read_by_old_clients(broker):
                       "-e", "-q", "-f", "%s\n", *OLD_KCAT[fallback])
             got += cp.stdout.splitlines()
         assert sorted(got) == sorted(values), fallback
-    del TopicPartition
 
 
 # --- raw frames: the error codes ------------------------------------------------------------
@@ -146,12 +132,12 @@ def fetch(broker, topic, version, offset=0, max_bytes=1 << 20):
     return fetch_from(broker.host, broker.port, topic, version, offset, max_bytes)
 
 
-def fetch_from(host, port, topic, version, offset=0, max_bytes=1 << 20):
+def fetch_from(host, port, topic, version, offset=0, max_bytes=1 << 20, partition=0):
     body = struct.pack(">iii", -1, 100, 0)
     if version >= 3:
         body += struct.pack(">i", max_bytes)
     body += karray([topic], lambda t: kstr(t) + karray(
-        [0], lambda p: struct.pack(">iqi", p, offset, max_bytes)))
+        [partition], lambda p: struct.pack(">iqi", p, offset, max_bytes)))
     r = raw_call(host, port, FETCH, version, body)
     if version >= 1:
         r.int32()  # throttle
@@ -215,17 +201,8 @@ def test_down_conversion_disabled_is_unsupported_version(broker):
 def test_zstd_records_are_unsupported_compression_for_old_fetches(broker):
     topic = unique_topic("zstd")
     [(partition, *_)] = ck_produce(broker.bootstrap, topic, [("k", "z" * 1000)], **{"compression.type": "zstd"})
-    error, hw, records = fetch_partition(broker, topic, 2, partition)
+    error, hw, records = fetch_from(broker.host, broker.port, topic, 2, partition=partition)
     assert (error, hw, records) == (UNSUPPORTED_COMPRESSION_TYPE, 1, b"")
-
-
-def fetch_partition(broker, topic, version, partition):
-    body = struct.pack(">iii", -1, 100, 0) + karray([topic], lambda t: kstr(t) + karray(
-        [partition], lambda p: struct.pack(">iqi", p, 0, 1 << 20)))
-    r = raw_call(broker.host, broker.port, FETCH, version, body)
-    r.int32()
-    topics = r.array(lambda r: (r.string(), r.array(lambda r: (r.int32(), r.int16(), r.int64(), r.bytes_()))))
-    return topics[0][1][0][1:]
 
 
 def test_api_versions_advertise_old_produce_and_fetch(broker):
