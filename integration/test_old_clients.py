@@ -119,10 +119,12 @@ def produce_v2(broker, topic, records):
     return produce_v2_to(broker.host, broker.port, topic, records)
 
 
-def produce_v2_to(host, port, topic, records):
-    body = struct.pack(">hi", 1, 10_000) + karray(
+def produce_v2_to(host, port, topic, records, version=2):
+    """(error, base offset, log append time) of one Produce v2 (or v3) to partition 0."""
+    body = kstr(None) if version >= 3 else b""  # v3+: transactional id
+    body += struct.pack(">hi", 1, 10_000) + karray(
         [topic], lambda t: kstr(t) + karray([0], lambda p: struct.pack(">i", p) + kbytes(records)))
-    r = raw_call(host, port, PRODUCE, 2, body)
+    r = raw_call(host, port, PRODUCE, version, body)
     topics = r.array(lambda r: (r.string(), r.array(lambda r: (r.int32(), r.int16(), r.int64(), r.int64()))))
     _, error, base, log_append_time = topics[0][1][0]
     return error, base, log_append_time
@@ -243,6 +245,7 @@ def test_old_format_produce_and_fetch_match_kafka(zkafka_cluster, kafka_cluster)
             "v0": produce_v2_to(host, port, topic, message(0, 0, b"old")),
             "crc": produce_v2_to(host, port, topic, bytes(bad))[0],
             "zstd": produce_v2_to(host, port, topic, message(0, 1, b"junk", attributes=4, timestamp=5))[0],
+            "v1 in Produce v3": produce_v2_to(host, port, topic, message(0, 1, b"new", timestamp=5), version=3)[0],
             "fetch v0": read_messages(fetch_from(host, port, topic, 0)[2]),
             "fetch v2": read_messages(fetch_from(host, port, topic, 2, offset=2)[2]),
         }

@@ -26,7 +26,8 @@ pub struct AppendParams {
     pub transactional: bool,
     /// zstd batches need Produce v7+ (KIP-110), since older clients could not read them back.
     pub allow_zstd: bool,
-    /// Produce v0-v2 carry message formats v0/v1, converted up to a v2 batch before the append.
+    /// Produce v0-v2 carry message formats v0/v1, converted up to a v2 batch before the append;
+    /// v3+ carry v2 batches only (INVALID_RECORD otherwise).
     pub allow_legacy: bool,
     /// How long acks=all may wait for the followers.
     pub timeout_ms: i32,
@@ -98,6 +99,12 @@ impl ReplicaManager {
             converted = Bytes::from(legacy_records::up_convert(records)?);
             &converted
         } else {
+            // Kafka's `ProduceRequest.validateRecords`: v3+ carry magic 2 only.
+            if legacy_records::is_legacy(records)
+                || Batches::new(records).any(|b| b.header.magic < 2)
+            {
+                return Err(ResponseError::InvalidRecord.into());
+            }
             if !params.allow_zstd && has_zstd(records) {
                 return Err(ResponseError::UnsupportedCompressionType.into());
             }
