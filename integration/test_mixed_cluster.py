@@ -251,9 +251,7 @@ def test_mixed_cluster_moves_controller_and_leaders(mixed_factory, kinds, contro
     finally:
         remaining = producer.stop()
     assert remaining == 0 and not producer.failed, f"undelivered: {remaining}, failed: {list(producer.failed.items())[:5]}"
-    # Consumer groups are not part of this test: the two kinds place group coordinators
-    # differently until zkafka keeps offsets in __consumer_offsets (issue #14 item 3); see
-    # docs/migration.md "Mixed clusters".
+    # Consumer groups across kinds (offsets.storage=kafka) are tested in test_mixed_groups.py.
     assert_all_acked_once(cluster, producer, topic)
     assert_znodes_valid(cluster, topic)
     assert_no_protocol_errors(cluster)
