@@ -273,7 +273,9 @@ async fn a_new_leader_loads_the_last_group_record_and_forgets_deleted_groups() {
     log.lead(p, 0);
     let s = store(&log);
     s.store_group("g", group_value(1, &["a"])).await.unwrap();
-    s.store_group("g", group_value(2, &["a", "b"])).await.unwrap();
+    s.store_group("g", group_value(2, &["a", "b"]))
+        .await
+        .unwrap();
     log.lead(p, 1);
     let loaded = store(&log).load_partition(p).await.unwrap();
     assert_eq!(loaded, vec![("g".to_string(), group_value(2, &["a", "b"]))]);
