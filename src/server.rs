@@ -193,6 +193,9 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     );
     let (controller, controller_queue) = ControllerHandle::new();
+    let authorizer = crate::security::authorizer::start(&config, &zk, &zk_rx, &shutdown_rx)
+        .await
+        .context("cannot load ACLs")?;
     let apis = Arc::new(KafkaApis {
         broker_id,
         config: config.clone(),
@@ -206,6 +209,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         fence: Default::default(),
         follower_epochs: Default::default(),
         request_processing: Default::default(),
+        authorizer,
     });
     let net_config = in_force.network_config();
     let (quotas_tx, quotas_rx) = watch::channel(net_config.quotas.clone());

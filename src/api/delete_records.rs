@@ -14,16 +14,33 @@ use super::{by_partition, encode, KafkaApis};
 use crate::errors::code_of;
 use crate::network::Reply;
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
-    pub(super) async fn delete_records(&self, req: DeleteRecordsRequest, version: i16) -> Reply {
+    pub(super) async fn delete_records(
+        &self,
+        req: DeleteRecordsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let view = self.metadata.snapshot();
         let topics = by_partition(
             req.topics,
             |t| (t.name.0.to_string(), std::mem::take(&mut t.partitions)),
             |topic, p| {
-                let outcome = self
-                    .replicas
-                    .hosted_partition(topic, p.partition_index, &view)
+                let outcome = Ok(())
+                    .and_then(|()| {
+                        if access.topic(AclOperation::Delete, topic) {
+                            Ok(())
+                        } else {
+                            Err(kafka_protocol::error::ResponseError::TopicAuthorizationFailed)
+                        }
+                    })
+                    .and_then(|()| {
+                        self.replicas
+                            .hosted_partition(topic, p.partition_index, &view)
+                    })
                     .and_then(|partition| partition.delete_records_on_leader(p.offset));
                 DeleteRecordsPartitionResult::default()
                     .with_partition_index(p.partition_index)

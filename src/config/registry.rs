@@ -74,15 +74,14 @@ const CHECKPOINTS: &str =
     "all offset checkpoints are written every log.flush.offset.checkpoint.interval.ms";
 const NO_METRICS: &str =
     "zkafka keeps no sampled Kafka metrics: its Prometheus counters are cumulative (metrics.port)";
-const NO_ACLS: &str = "only used by an authorizer, which zkafka refuses";
 const CLEANER: &str =
     "the cleaner reads whole segments through the page cache, not through a buffer of this size";
 
 /// Every broker key zkafka knows, sorted by name.
 pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("advertised.listeners"),
-    harmless("allow.everyone.if.no.acl.found", Some("false"), NO_ACLS),
-    refused("authorizer.class.name", Some(""), "zkafka has no authorizer: every request is allowed"),
+    implemented("allow.everyone.if.no.acl.found"),
+    implemented("authorizer.class.name"),
     implemented("auto.create.topics.enable"),
     implemented("auto.leader.rebalance.enable"),
     harmless("background.threads", Some("10"), TUNING),
@@ -216,7 +215,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("ssl.keystore.password", None, NO_TLS),
     refused("ssl.truststore.location", None, NO_TLS),
     refused("ssl.truststore.password", None, NO_TLS),
-    harmless("super.users", None, NO_ACLS),
+    implemented("super.users"),
     harmless("transaction.max.timeout.ms", Some("900000"), NO_TRANSACTIONS),
     harmless("transaction.state.log.min.isr", Some("2"), NO_TRANSACTIONS),
     harmless("transaction.state.log.num.partitions", Some("50"), NO_TRANSACTIONS),

@@ -16,6 +16,7 @@
 //! - [`ZkError::ControllerMoved`]: a fenced write found `/controller_epoch` changed; resign.
 //! - Watches are one-shot ([`OneshotWatcher`]): re-read with the `*_and_watch` call after each event.
 
+mod acls;
 mod admin;
 mod batch;
 mod brokers;
@@ -41,6 +42,7 @@ pub mod znodes;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use acls::{acl_change_sequence, VersionedAcls};
 pub use error::ZkError;
 pub use group_deletion::GroupDeletion;
 pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
