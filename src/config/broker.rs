@@ -65,6 +65,8 @@ pub struct KafkaConfig {
     pub(crate) authorizer_class_name: String,
     /// `super.users` (`User:a;User:b`), used by the authorizer.
     pub(crate) super_users: String,
+    /// `zookeeper.set.acl` (false): creator-only ACLs (plus world-read) on the znodes zkafka creates.
+    pub(crate) zookeeper_set_acl: bool,
     /// `allow.everyone.if.no.acl.found` (false), used by the authorizer.
     pub(crate) allow_everyone_if_no_acl_found: bool,
     /// `log.segment.bytes` (1 GiB, at least 14).

@@ -57,6 +57,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         delete_topic_enable: p.boolean("delete.topic.enable", true)?,
         authorizer_class_name,
         super_users: p.string("super.users", ""),
+        zookeeper_set_acl: p.boolean("zookeeper.set.acl", false)?,
         allow_everyone_if_no_acl_found: p.boolean("allow.everyone.if.no.acl.found", false)?,
         log_segment_bytes: p.int("log.segment.bytes", 1_073_741_824, 14)?,
         log_roll_ms: synonym_ms(p, "log.roll.ms", None, ("log.roll.hours", 168, 1))?,

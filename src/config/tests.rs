@@ -230,11 +230,7 @@ fn unknown_and_harmless_keys_warn_once_and_defaults_do_not() {
 fn refused_keys_stop_start_up_with_one_line() {
     for (extra, want) in [
         (
-            &[("zookeeper.set.acl", "true")][..],
-            "zookeeper.set.acl=true is not supported by zkafka (creator-only ACLs need an authenticated ZooKeeper session (SASL or mTLS), which zkafka does not open)",
-        ),
-        (
-            &[("zookeeper.ssl.client.enable", "true")],
+            &[("zookeeper.ssl.client.enable", "true")][..],
             "zookeeper.ssl.client.enable=true is not supported by zkafka (zkafka talks to ZooKeeper without TLS)",
         ),
         (
