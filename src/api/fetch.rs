@@ -13,6 +13,7 @@ use uuid::Uuid;
 use kafka_protocol::error::ResponseError;
 
 use super::authorize::Access;
+use super::down_convert;
 use super::fetch_encode::encode_fetch_response;
 use super::{reply_body, KafkaApis};
 use crate::metadata::str_bytes;
@@ -28,6 +29,8 @@ struct Layout {
     partitions: Vec<(usize, i32)>,
     /// Per topic: the principal may not Read it (its partitions answer TOPIC_AUTHORIZATION_FAILED).
     denied: Vec<bool>,
+    /// Fetch v0-v3 only: each partition's fetch offset and `message.downconversion.enable`.
+    down_convert: Vec<(i64, bool)>,
 }
 
 impl KafkaApis {
@@ -81,6 +84,7 @@ impl KafkaApis {
             topics: Vec::with_capacity(req.topics.len()),
             partitions: Vec::new(),
             denied: Vec::with_capacity(req.topics.len()),
+            down_convert: Vec::new(),
         };
         let mut targets = Vec::new();
         for t in &req.topics {
@@ -105,6 +109,13 @@ impl KafkaApis {
                 layout
                     .partitions
                     .push((layout.topics.len() - 1, p.partition));
+                if down_convert::magic_for(version).is_some() {
+                    let enabled = name
+                        .as_deref()
+                        .and_then(|n| self.replicas.partition(n, p.partition))
+                        .is_none_or(|p| p.with_log(|l| l.config.downconversion_enable));
+                    layout.down_convert.push((p.fetch_offset, enabled));
+                }
                 targets.push(FetchTarget {
                     topic: name.clone(),
                     partition: p.partition,
@@ -148,7 +159,7 @@ fn fetch_reply(layout: Layout, data: Vec<FetchPartitionData>) -> Reply {
             t
         })
         .collect();
-    for (&(topic, index), d) in layout.partitions.iter().zip(data) {
+    for (i, (&(topic, index), d)) in layout.partitions.iter().zip(data).enumerate() {
         let mut p = PartitionData::default()
             .with_partition_index(index)
             .with_high_watermark(d.high_watermark)
@@ -164,8 +175,14 @@ fn fetch_reply(layout: Layout, data: Vec<FetchPartitionData>) -> Reply {
             p.diverging_epoch.epoch = epoch;
             p.diverging_epoch.end_offset = end_offset;
         }
+        let mut records = d.records;
+        if let (Some(magic), Some(&(offset, enabled))) =
+            (down_convert::magic_for(version), layout.down_convert.get(i))
+        {
+            down_convert::convert_partition(&mut p, records.take(), magic, offset, enabled);
+        }
         responses[topic].partitions.push(p);
-        files[topic].push(d.records);
+        files[topic].push(records);
     }
     let resp = FetchResponse::default().with_responses(responses);
     match encode_fetch_response(resp, files, version) {
