@@ -25,11 +25,14 @@ def assert_refused(b, key: str, value: str):
     assert line.endswith(")"), line
 
 
-def test_authorizer_is_refused_at_start_up(broker_factory):
-    value = "kafka.security.authorizer.AclAuthorizer"
+def test_authorizer_other_than_kafkas_acl_authorizer_is_refused_at_start_up(broker_factory):
+    value = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     b = broker_factory(1, overrides={"authorizer.class.name": value}, wait=False)
-    assert_refused(b, "authorizer.class.name", value)
-    assert "no authorizer" in b.last_stderr_line()
+    assert b.wait_exit(EXIT_BOUND_S) == 1
+    assert b.last_stderr_line() == (
+        f'zkafka: error: invalid value "{value}" for authorizer.class.name: '
+        "zkafka implements only kafka.security.authorizer.AclAuthorizer"
+    ), b.last_stderr_line()
 
 
 def test_sasl_listener_is_refused_at_start_up(broker_factory):

@@ -11,17 +11,24 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::authorize::Access;
 use super::{by_partition, encode, encode_bytes, KafkaApis};
 use crate::errors::code_of;
 use crate::network::Reply;
 use crate::replica::Partition;
+use crate::security::acl::AclOperation;
 
 /// A partition whose low watermark has not reached the deletion offset yet: its topic, the
 /// partition and that offset.
 type Pending = (String, Arc<Partition>, i64);
 
 impl KafkaApis {
-    pub(super) async fn delete_records(&self, req: DeleteRecordsRequest, version: i16) -> Reply {
+    pub(super) async fn delete_records(
+        &self,
+        req: DeleteRecordsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let view = self.metadata.snapshot();
         let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
         let mut pending: Vec<Pending> = Vec::new();
@@ -29,17 +36,23 @@ impl KafkaApis {
             req.topics,
             |t| (t.name.0.to_string(), std::mem::take(&mut t.partitions)),
             |topic, p| {
-                let outcome = self
-                    .replicas
-                    .hosted_partition(topic, p.partition_index, &view)
-                    .and_then(|partition| {
-                        let offset = partition.delete_records_on_leader(p.offset)?;
-                        let lw = partition.low_watermark();
-                        if lw < offset {
-                            pending.push((topic.to_string(), partition, offset));
-                        }
-                        Ok(lw)
-                    });
+                let outcome = if access.topic(AclOperation::Delete, topic) {
+                    Ok(())
+                } else {
+                    Err(kafka_protocol::error::ResponseError::TopicAuthorizationFailed)
+                }
+                .and_then(|()| {
+                    self.replicas
+                        .hosted_partition(topic, p.partition_index, &view)
+                })
+                .and_then(|partition| {
+                    let offset = partition.delete_records_on_leader(p.offset)?;
+                    let lw = partition.low_watermark();
+                    if lw < offset {
+                        pending.push((topic.to_string(), partition, offset));
+                    }
+                    Ok(lw)
+                });
                 DeleteRecordsPartitionResult::default()
                     .with_partition_index(p.partition_index)
                     .with_low_watermark(*outcome.as_ref().unwrap_or(&-1))

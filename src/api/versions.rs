@@ -46,6 +46,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartition, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
     (ApiKey::AllocateProducerIds, 0, 0),
+    (ApiKey::DescribeAcls, 0, 3),
+    (ApiKey::CreateAcls, 0, 3),
+    (ApiKey::DeleteAcls, 0, 3),
 ];
 
 /// The served version range of `key`, if the API is served at all.

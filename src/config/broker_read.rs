@@ -31,6 +31,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
     let flush_scheduler_ms = p.long("log.flush.scheduler.interval.ms", LONG_MAX, i64::MIN)?;
     let max_connections_per_ip = p.int("max.connections.per.ip", INT_MAX, 0)?;
     let max_connections_per_ip_overrides = per_ip_overrides(p, max_connections_per_ip)?;
+    let authorizer_class_name = authorizer_class_name(p)?;
 
     Ok(KafkaConfig {
         broker_id,
@@ -54,6 +55,10 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         min_insync_replicas: p.int("min.insync.replicas", 1, 1)?,
         auto_create_topics_enable: p.boolean("auto.create.topics.enable", true)?,
         delete_topic_enable: p.boolean("delete.topic.enable", true)?,
+        authorizer_class_name,
+        super_users: p.string("super.users", ""),
+        zookeeper_set_acl: p.boolean("zookeeper.set.acl", false)?,
+        allow_everyone_if_no_acl_found: p.boolean("allow.everyone.if.no.acl.found", false)?,
         log_segment_bytes: p.int("log.segment.bytes", 1_073_741_824, 14)?,
         log_roll_ms: synonym_ms(p, "log.roll.ms", None, ("log.roll.hours", 168, 1))?,
         log_retention_ms: synonym_ms(
@@ -541,4 +546,24 @@ fn cross_checks(c: KafkaConfig) -> Result<KafkaConfig, ConfigError> {
         ));
     }
     Ok(c)
+}
+
+/// `authorizer.class.name`: empty (no authorizer) or Kafka's `AclAuthorizer`; any other class
+/// (a custom authorizer, the removed `SimpleAclAuthorizer`, KRaft's `StandardAuthorizer`) would
+/// be a policy zkafka cannot apply, so it stops start-up.
+fn authorizer_class_name(p: &mut Props<'_>) -> Result<String, ConfigError> {
+    const KEY: &str = "authorizer.class.name";
+    let v = p.string(KEY, "").trim().to_string();
+    if v.is_empty() || v == crate::security::authorizer::ACL_AUTHORIZER {
+        Ok(v)
+    } else {
+        Err(ConfigError::invalid(
+            KEY,
+            &v,
+            format!(
+                "zkafka implements only {}",
+                crate::security::authorizer::ACL_AUTHORIZER
+            ),
+        ))
+    }
 }
