@@ -39,4 +39,5 @@ pub mod replica;
 pub mod security;
 pub mod server;
 pub mod topic;
+pub mod topic_partition;
 pub mod zk;
