@@ -132,6 +132,8 @@ pub struct KafkaConfig {
     pub(crate) replica_socket_timeout_ms: i32,
     /// `unclean.leader.election.enable` (false).
     pub(crate) unclean_leader_election_enable: bool,
+    /// `log.message.downconversion.enable` (true).
+    pub(crate) log_message_downconversion_enable: bool,
     /// `request.timeout.ms` (30000): inter-broker request timeout.
     pub(crate) request_timeout_ms: i32,
     /// `controlled.shutdown.enable` (true).

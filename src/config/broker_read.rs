@@ -118,6 +118,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         replica_fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0)?,
         replica_socket_timeout_ms: p.int("replica.socket.timeout.ms", 30_000, i32::MIN)?,
         unclean_leader_election_enable: p.boolean("unclean.leader.election.enable", false)?,
+        log_message_downconversion_enable: p.boolean("log.message.downconversion.enable", true)?,
         request_timeout_ms: p.int("request.timeout.ms", 30_000, 0)?,
         controlled_shutdown_enable: p.boolean("controlled.shutdown.enable", true)?,
         controlled_shutdown_max_retries: p.int("controlled.shutdown.max.retries", 3, 0)?,

@@ -140,7 +140,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("log.index.interval.bytes"),
     implemented("log.index.size.max.bytes"),
     harmless("log.initial.task.delay.ms", Some("30000"), TUNING),
-    harmless("log.message.downconversion.enable", Some("true"), "zkafka never down-converts: Fetch v0-v3 are not served"),
+    implemented("log.message.downconversion.enable"),
     harmless("log.message.format.version", Some("3.0-IV1"), "Kafka 3.x ignores it too and always writes format v2"),
     implemented("log.message.timestamp.after.max.ms"),
     implemented("log.message.timestamp.before.max.ms"),
@@ -275,11 +275,7 @@ pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
     ),
     implemented("max.compaction.lag.ms"),
     implemented("max.message.bytes"),
-    harmless(
-        "message.downconversion.enable",
-        Some("true"),
-        "zkafka never down-converts: Fetch v0-v3 are not served",
-    ),
+    implemented("message.downconversion.enable"),
     harmless(
         "message.format.version",
         Some("3.0-IV1"),

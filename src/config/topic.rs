@@ -100,6 +100,8 @@ pub struct TopicConfig {
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type`.
     pub compression_type: String,
+    /// `message.downconversion.enable`: Fetch v0-v3 get records converted to their format.
+    pub message_downconversion_enable: bool,
     /// `compression.gzip.level`.
     pub compression_gzip_level: i32,
     /// `compression.zstd.level`.
@@ -224,6 +226,7 @@ impl TopicConfig {
             message_timestamp_after_max_ms: long("message.timestamp.after.max.ms")?,
             message_timestamp_difference_max_ms: long("message.timestamp.difference.max.ms")?,
             compression_type: get("compression.type").to_owned(),
+            message_downconversion_enable: boolean("message.downconversion.enable")?,
             compression_gzip_level: int("compression.gzip.level")?,
             compression_zstd_level: int("compression.zstd.level")?,
             overrides: overrides.clone(),

@@ -261,6 +261,7 @@ pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
             b.log_message_timestamp_difference_max_ms.to_string()
         }
         "message.timestamp.type" => b.log_message_timestamp_type.clone(),
+        "message.downconversion.enable" => b.log_message_downconversion_enable.to_string(),
         "min.cleanable.dirty.ratio" => b.log_cleaner_min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => b.log_cleaner_min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => b.min_insync_replicas.to_string(),
