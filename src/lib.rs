@@ -2,7 +2,7 @@
 //! counterpart in parentheses; more in `docs/architecture.md`):
 //!
 //! - [`api`]: request handlers, one file per API family, and the served versions (`KafkaApis`).
-//! - [`cli`]: the `zkafka` command: `server`, `topics`, `perf`.
+//! - [`cli`]: the `zkafka` command: `server`, `topics`, `perf`, `lab`, `offsets`.
 //! - [`clock`]: the wall clock in milliseconds (`Time`).
 //! - [`client`]: a small pipelined Kafka client for inter-broker requests and the tools.
 //! - [`config`]: `server.properties` and topic configs with Kafka's keys and defaults.
@@ -11,6 +11,7 @@
 //! - [`coordinator`]: consumer groups with offsets in ZooKeeper (`GroupCoordinator`).
 //! - [`dynamic_config`]: topic config changes from `/config/changes` (`ZkConfigManager`).
 //! - [`errors`]: Kafka's `Errors.NONE` and an outcome's error code (the rest is `ResponseError`).
+//! - [`lab`]: the downtime lab behind `zkafka lab` (`docs/downtime.md`; no Kafka counterpart).
 //! - [`log`]: partition logs in Kafka's on-disk format (`UnifiedLog`, `LogManager`).
 //! - [`metadata`]: this broker's view of the cluster (`MetadataCache`).
 //! - [`metrics`]: the Prometheus endpoint with Kafka's metric names (`metrics.port`).
@@ -18,6 +19,8 @@
 //! - [`replica`]: hosted partitions, high watermark, ISR, follower fetchers (`ReplicaManager`).
 //! - [`security`]: who a connection is (`KafkaPrincipal`).
 //! - [`server`]: broker start-up, session renewal and shutdown (`KafkaServer`).
+//! - [`topic`]: Kafka's topic name rules (`Topic.validate`).
+//! - [`topic_partition`]: the one `TopicPartition`, printed as Kafka does (`topic-3`).
 //! - [`zk`]: sessions, Kafka's znodes, fenced controller writes (`KafkaZkClient`).
 
 pub mod api;
@@ -39,4 +42,5 @@ pub mod replica;
 pub mod security;
 pub mod server;
 pub mod topic;
+pub mod topic_partition;
 pub mod zk;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use support::schema::validate_tree;
 use support::zookeeper::ZooKeeper;
+use zkafka::topic_partition::TopicPartition;
 use zkafka::zk::{new_topic_id, ControllerEpoch, KafkaZkClient, PartitionState, ZkError};
 
 async fn clients(zk: &ZooKeeper, n: usize) -> Vec<KafkaZkClient> {
@@ -86,8 +87,8 @@ async fn election_race_has_one_winner_and_epochs_increment() {
     );
 }
 
-fn tp(topic: &str, p: i32) -> (String, i32) {
-    (topic.to_string(), p)
+fn tp(topic: &str, p: i32) -> TopicPartition {
+    TopicPartition::new(topic, p)
 }
 
 #[tokio::test]
@@ -101,7 +102,7 @@ async fn partition_states_create_update_and_fencing() {
         .unwrap();
     let epoch = c[0].try_elect_controller(1).await.unwrap().unwrap();
 
-    let states: Vec<((String, i32), PartitionState)> = (0..3)
+    let states: Vec<(TopicPartition, PartitionState)> = (0..3)
         .map(|p| {
             (
                 tp("foo", p),
@@ -207,7 +208,7 @@ async fn many_partitions_span_several_multis_and_delete_topic() {
     .await
     .unwrap();
     let epoch = c[0].try_elect_controller(1).await.unwrap().unwrap();
-    let mut states: Vec<((String, i32), PartitionState)> = (0..n)
+    let mut states: Vec<(TopicPartition, PartitionState)> = (0..n)
         .map(|p| {
             (
                 tp("big", p),
@@ -258,12 +259,22 @@ async fn many_partitions_span_several_multis_and_delete_topic() {
     }
 
     // Read back in batched reads (several multiReads), absent partitions in place.
-    let mut wanted: Vec<(String, i32)> = (0..n).map(|p| tp("big", p)).collect();
+    let mut wanted: Vec<TopicPartition> = (0..n).map(|p| tp("big", p)).collect();
     wanted.insert(600, tp("big", n + 1));
     wanted.push(tp("gone", 0));
     let read = c[0].get_partition_states(&wanted).await.unwrap();
     assert_eq!(read.len(), wanted.len());
-    for (i, ((topic, p), r)) in wanted.iter().zip(&read).enumerate() {
+    for (
+        i,
+        (
+            TopicPartition {
+                topic,
+                partition: p,
+            },
+            r,
+        ),
+    ) in wanted.iter().zip(&read).enumerate()
+    {
         let expected = match *p {
             _ if topic == "gone" => None,
             p if p >= n => None,

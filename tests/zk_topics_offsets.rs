@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use support::schema::validate_tree;
 use support::zookeeper::ZooKeeper;
+use zkafka::topic_partition::TopicPartition;
 use zkafka::zk::{
     new_topic_id, CommittedOffsetZnode, KafkaZkClient, OffsetCommitEntry, TopicZnode, ZkError,
 };
@@ -194,11 +195,11 @@ async fn offsets_commit_fetch_round_trip() {
     );
     let listed = c.consumer_offset_partitions("g").await.unwrap();
     assert_eq!(listed.len(), 303);
-    assert_eq!(listed[0], ("bar".to_string(), 0));
-    assert_eq!(listed[3], ("wide".to_string(), 0));
+    assert_eq!(listed[0], TopicPartition::new("bar".to_string(), 0));
+    assert_eq!(listed[3], TopicPartition::new("wide".to_string(), 0));
     assert_eq!(
         listed[4],
-        ("wide".to_string(), 1),
+        TopicPartition::new("wide".to_string(), 1),
         "numeric partition order"
     );
     assert_eq!(c.consumer_groups_with_offsets().await.unwrap(), ["g"]);

@@ -4,6 +4,7 @@
 //! (Kafka's `AdminZkClient`); the controller notices them through its watches, elects leaders and
 //! tells every broker. The request then waits until this broker's metadata shows the result.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -131,19 +132,24 @@ impl KafkaApis {
     /// [`Reply::Later`] that ends with the client's connection.
     fn leaders_elected(
         &self,
-        topics: Vec<(String, i32)>,
+        topics: Vec<TopicPartition>,
         timeout: Duration,
     ) -> impl Future<Output = bool> + Send + 'static {
         let metadata = self.metadata.clone();
         async move {
             metadata
                 .wait_until(timeout, |view| {
-                    topics.iter().all(|(t, n)| {
-                        view.topics.get(t).is_some_and(|m| {
-                            m.partitions.len() as i32 >= *n
-                                && m.partitions.values().all(|p| p.leader >= 0)
-                        })
-                    })
+                    topics.iter().all(
+                        |TopicPartition {
+                             topic: t,
+                             partition: n,
+                         }| {
+                            view.topics.get(t).is_some_and(|m| {
+                                m.partitions.len() as i32 >= *n
+                                    && m.partitions.values().all(|p| p.leader >= 0)
+                            })
+                        },
+                    )
                 })
                 .await
         }
@@ -229,7 +235,7 @@ impl KafkaApis {
             match outcome {
                 Ok(id) => {
                     if !req.validate_only {
-                        waiting.push((name, partitions));
+                        waiting.push(TopicPartition::new(name, partitions));
                     }
                     if version >= 7 {
                         result.topic_id = id;
@@ -358,7 +364,7 @@ impl KafkaApis {
             };
             let mut result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
-                Ok(()) if !req.validate_only => waiting.push((name, t.count)),
+                Ok(()) if !req.validate_only => waiting.push(TopicPartition::new(name, t.count)),
                 Ok(()) => {}
                 Err((e, msg)) => {
                     result.error_code = e.code();

@@ -23,11 +23,13 @@ impl KafkaApis {
             Ok(remaining) => ControlledShutdownResponse::default().with_remaining_partitions(
                 remaining
                     .into_iter()
-                    .map(|(topic, partition)| {
-                        RemainingPartition::default()
-                            .with_topic_name(TopicName(str_bytes(topic)))
-                            .with_partition_index(partition)
-                    })
+                    .map(
+                        |crate::topic_partition::TopicPartition { topic, partition }| {
+                            RemainingPartition::default()
+                                .with_topic_name(TopicName(str_bytes(topic)))
+                                .with_partition_index(partition)
+                        },
+                    )
                     .collect(),
             ),
             Err(e) => ControlledShutdownResponse::default().with_error_code(e.code()),

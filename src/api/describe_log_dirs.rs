@@ -2,6 +2,7 @@
 //! zkafka has no future (being-moved) replicas, so every `is_future_key` is false; an offline
 //! log dir answers KAFKA_STORAGE_ERROR, as in Kafka.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeSet;
 
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -72,10 +73,14 @@ impl KafkaApis {
             return encode(&resp, version);
         }
         // None: every partition this broker hosts.
-        let wanted: Option<BTreeSet<(String, i32)>> = req.topics.as_ref().map(|topics| {
+        let wanted: Option<BTreeSet<TopicPartition>> = req.topics.as_ref().map(|topics| {
             topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| TopicPartition::new(t.topic.0.to_string(), *p))
+                })
                 .collect()
         });
         let dirs = self
@@ -83,7 +88,7 @@ impl KafkaApis {
             .describe_log_dirs(&self.config.log_dirs, |t, p| {
                 wanted
                     .as_ref()
-                    .is_none_or(|w| w.contains(&(t.to_owned(), p)))
+                    .is_none_or(|w| w.contains(&TopicPartition::new(t.to_owned(), p)))
             });
         encode(&response(dirs, version), version)
     }

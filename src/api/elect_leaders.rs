@@ -11,7 +11,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 
 use super::{encode, KafkaApis};
-use crate::controller::{ElectionOutcome, ElectionType, Tp};
+use crate::controller::{ElectionOutcome, ElectionType, TopicPartition};
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 
@@ -28,12 +28,12 @@ fn election_type(id: i8) -> Option<ElectionType> {
 /// needed no election are left out, as Kafka does.
 fn response(
     error: Option<ResponseError>,
-    outcomes: Vec<(Tp, ElectionOutcome)>,
+    outcomes: Vec<(TopicPartition, ElectionOutcome)>,
     all_partitions: bool,
     version: i16,
 ) -> ElectLeadersResponse {
     let mut by_topic: BTreeMap<String, Vec<PartitionResult>> = BTreeMap::new();
-    for ((topic, partition), outcome) in outcomes {
+    for (TopicPartition { topic, partition }, outcome) in outcomes {
         let (code, message) = match outcome {
             Ok(_) => (0, None),
             Err((ResponseError::ElectionNotNeeded, _)) if all_partitions => continue,
@@ -72,10 +72,14 @@ impl KafkaApis {
         version: i16,
         access: &Access<'_>,
     ) -> Reply {
-        let partitions: Option<Vec<Tp>> = req.topic_partitions.as_ref().map(|topics| {
+        let partitions: Option<Vec<TopicPartition>> = req.topic_partitions.as_ref().map(|topics| {
             topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| TopicPartition::new(t.topic.0.to_string(), *p))
+                })
                 .collect()
         });
         let all_partitions = partitions.is_none();
@@ -112,10 +116,15 @@ impl KafkaApis {
     /// time answer REQUEST_TIMED_OUT.
     async fn await_new_leaders(
         &self,
-        outcomes: Vec<(Tp, ElectionOutcome)>,
+        outcomes: Vec<(TopicPartition, ElectionOutcome)>,
         timeout_ms: i32,
-    ) -> Vec<(Tp, ElectionOutcome)> {
-        let shows = |view: &crate::metadata::ClusterView, (t, p): &Tp, leader: i32| {
+    ) -> Vec<(TopicPartition, ElectionOutcome)> {
+        let shows = |view: &crate::metadata::ClusterView,
+                     TopicPartition {
+                         topic: t,
+                         partition: p,
+                     }: &TopicPartition,
+                     leader: i32| {
             view.topics
                 .get(t)
                 .and_then(|m| m.partitions.get(p))
@@ -151,15 +160,15 @@ impl KafkaApis {
 mod tests {
     use super::*;
 
-    fn outcomes() -> Vec<(Tp, ElectionOutcome)> {
+    fn outcomes() -> Vec<(TopicPartition, ElectionOutcome)> {
         vec![
-            (("b".into(), 0), Ok(2)),
+            (TopicPartition::new("b", 0), Ok(2)),
             (
-                ("a".into(), 1),
+                TopicPartition::new("a", 1),
                 Err((ResponseError::ElectionNotNeeded, None)),
             ),
             (
-                ("a".into(), 0),
+                TopicPartition::new("a", 0),
                 Err((ResponseError::PreferredLeaderNotAvailable, Some("m".into()))),
             ),
         ]

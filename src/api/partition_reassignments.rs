@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, KafkaApis};
-use crate::controller::{OngoingReassignment, ReassignOutcome, Tp};
+use crate::controller::{OngoingReassignment, ReassignOutcome, TopicPartition};
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 
@@ -40,7 +40,7 @@ fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
 
 /// The AlterPartitionReassignments response for the controller's per-partition outcomes.
 fn alter_response(
-    outcome: Result<Vec<(Tp, ReassignOutcome)>, ResponseError>,
+    outcome: Result<Vec<(TopicPartition, ReassignOutcome)>, ResponseError>,
 ) -> AlterPartitionReassignmentsResponse {
     let outcomes = match outcome {
         Ok(o) => o,
@@ -52,7 +52,7 @@ fn alter_response(
         }
     };
     let mut by_topic: BTreeMap<String, Vec<ReassignablePartitionResponse>> = BTreeMap::new();
-    for ((topic, partition), o) in outcomes {
+    for (TopicPartition { topic, partition }, o) in outcomes {
         let (code, message) = match o {
             Ok(()) => (0, None),
             Err((e, m)) => (e.code(), m),
@@ -78,7 +78,7 @@ fn alter_response(
 
 /// The ListPartitionReassignments response for the reassignments the controller reports.
 fn list_response(
-    outcome: Result<Vec<(Tp, OngoingReassignment)>, ResponseError>,
+    outcome: Result<Vec<(TopicPartition, OngoingReassignment)>, ResponseError>,
 ) -> ListPartitionReassignmentsResponse {
     let ongoing = match outcome {
         Ok(o) => o,
@@ -90,7 +90,7 @@ fn list_response(
         }
     };
     let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
-    for ((topic, partition), r) in ongoing {
+    for (TopicPartition { topic, partition }, r) in ongoing {
         by_topic.entry(topic).or_default().push(
             OngoingPartitionReassignment::default()
                 .with_partition_index(partition)
@@ -126,14 +126,17 @@ impl KafkaApis {
             return encode(&alter_response(refused), version);
         }
         // A partition listed twice keeps its last entry, as Kafka's map does.
-        let mut partitions: BTreeMap<Tp, Option<Vec<i32>>> = BTreeMap::new();
+        let mut partitions: BTreeMap<TopicPartition, Option<Vec<i32>>> = BTreeMap::new();
         for t in &req.topics {
             for p in &t.partitions {
                 let target = p
                     .replicas
                     .as_ref()
                     .map(|rs| rs.iter().map(|b| b.0).collect());
-                partitions.insert((t.name.0.to_string(), p.partition_index), target);
+                partitions.insert(
+                    TopicPartition::new(t.name.as_str(), p.partition_index),
+                    target,
+                );
             }
         }
         let outcome = self
@@ -153,13 +156,13 @@ impl KafkaApis {
             let refused = Err(ResponseError::ClusterAuthorizationFailed);
             return encode(&list_response(refused), version);
         }
-        let partitions: Option<Vec<Tp>> = req.topics.as_ref().map(|topics| {
-            let mut tps: Vec<Tp> = topics
+        let partitions: Option<Vec<TopicPartition>> = req.topics.as_ref().map(|topics| {
+            let mut tps: Vec<TopicPartition> = topics
                 .iter()
                 .flat_map(|t| {
                     t.partition_indexes
                         .iter()
-                        .map(|p| (t.name.0.to_string(), *p))
+                        .map(|p| TopicPartition::new(t.name.0.to_string(), *p))
                 })
                 .collect();
             tps.sort();
@@ -178,9 +181,9 @@ mod tests {
     #[test]
     fn outcomes_are_grouped_by_topic_with_kafka_messages() {
         let r = alter_response(Ok(vec![
-            (("b".into(), 0), Ok(())),
+            (TopicPartition::new("b", 0), Ok(())),
             (
-                ("a".into(), 3),
+                TopicPartition::new("a", 3),
                 Err((
                     ResponseError::UnknownTopicOrPartition,
                     Some("The partition does not exist.".into()),
@@ -212,7 +215,7 @@ mod tests {
     #[test]
     fn ongoing_reassignments_show_rs_ar_and_rr() {
         let l = list_response(Ok(vec![(
-            ("t".into(), 1),
+            TopicPartition::new("t", 1),
             OngoingReassignment {
                 replicas: vec![4, 2, 1],
                 adding: vec![4],

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use super::context::{ClusterModel, LeaderIsr, Tp};
+use super::context::{ClusterModel, LeaderIsr, TopicPartition};
 use super::event_loop::Controller;
 use crate::metadata::str_bytes;
 use crate::zk::ZkError;
@@ -51,7 +51,7 @@ pub enum Accepted {
 pub fn decide(
     model: &ClusterModel,
     sender: i32,
-    tp: &Tp,
+    tp: &TopicPartition,
     p: &Proposal,
     version: i16,
     controller_epoch: i32,
@@ -111,7 +111,7 @@ fn proposals(
     model: &ClusterModel,
     req: &AlterPartitionRequest,
     version: i16,
-) -> (Vec<(Tp, Proposal)>, Vec<(Uuid, Vec<i32>)>) {
+) -> (Vec<(TopicPartition, Proposal)>, Vec<(Uuid, Vec<i32>)>) {
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for topic in &req.topics {
@@ -145,7 +145,10 @@ fn proposals(
                 leader_recovery_state: p.leader_recovery_state,
                 partition_epoch: p.partition_epoch,
             };
-            known.push(((name.clone(), p.partition_index), proposal));
+            known.push((
+                TopicPartition::new(name.clone(), p.partition_index),
+                proposal,
+            ));
         }
     }
     (known, unknown)
@@ -190,22 +193,22 @@ impl Controller {
             return Ok(());
         }
         let (proposals, unknown) = proposals(&self.model, &req, version);
-        let mut answers: BTreeMap<Tp, PartitionData> = BTreeMap::new();
+        let mut answers: BTreeMap<TopicPartition, PartitionData> = BTreeMap::new();
         let mut writes = Vec::new();
         for (tp, p) in &proposals {
             match decide(&self.model, sender, tp, p, version, self.epoch.epoch) {
                 Ok(Accepted::Unchanged(s)) => {
-                    answers.insert(tp.clone(), partition_ok(tp.1, &s));
+                    answers.insert(tp.clone(), partition_ok(tp.partition, &s));
                 }
                 Ok(Accepted::Write(s)) => writes.push((tp.clone(), s)),
                 Err(code) => {
-                    debug!(topic = %tp.0, partition = tp.1, error_code = code, "AlterPartition refused");
-                    answers.insert(tp.clone(), partition_err(tp.1, code));
+                    debug!(topic = %tp.topic, partition = tp.partition, error_code = code, "AlterPartition refused");
+                    answers.insert(tp.clone(), partition_err(tp.partition, code));
                 }
             }
         }
         let written = self.write_alterations(writes, &mut answers).await?;
-        let exists: Vec<Tp> = proposals
+        let exists: Vec<TopicPartition> = proposals
             .iter()
             .map(|(tp, _)| tp.clone())
             .filter(|tp| self.model.states.contains_key(tp))
@@ -220,9 +223,9 @@ impl Controller {
     /// Writes accepted proposals in one fenced batch; a version conflict is INVALID_UPDATE_VERSION.
     async fn write_alterations(
         &mut self,
-        writes: Vec<(Tp, LeaderIsr)>,
-        answers: &mut BTreeMap<Tp, PartitionData>,
-    ) -> Result<Vec<Tp>, ZkError> {
+        writes: Vec<(TopicPartition, LeaderIsr)>,
+        answers: &mut BTreeMap<TopicPartition, PartitionData>,
+    ) -> Result<Vec<TopicPartition>, ZkError> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
@@ -236,17 +239,17 @@ impl Controller {
             let answer = match result {
                 Ok(version) => {
                     s.zk_version = version;
-                    let answer = partition_ok(tp.1, &s);
-                    debug!(topic = %tp.0, partition = tp.1, isr = ?s.isr, partition_epoch = version,
+                    let answer = partition_ok(tp.partition, &s);
+                    debug!(topic = %tp.topic, partition = tp.partition, isr = ?s.isr, partition_epoch = version,
                         "ISR changed by its leader");
                     self.model.states.insert(tp.clone(), s);
                     written.push(tp.clone());
                     answer
                 }
                 Err(ZkError::BadVersion(_)) => {
-                    partition_err(tp.1, ResponseError::InvalidUpdateVersion.code())
+                    partition_err(tp.partition, ResponseError::InvalidUpdateVersion.code())
                 }
-                Err(_) => partition_err(tp.1, ResponseError::UnknownServerError.code()),
+                Err(_) => partition_err(tp.partition, ResponseError::UnknownServerError.code()),
             };
             answers.insert(tp, answer);
         }
@@ -256,7 +259,7 @@ impl Controller {
             "AlterPartition applied"
         );
         // A version conflict means our model is behind ZooKeeper: read those states back.
-        let stale: Vec<Tp> = answers
+        let stale: Vec<TopicPartition> = answers
             .iter()
             .filter(|(_, a)| a.error_code == ResponseError::InvalidUpdateVersion.code())
             .map(|(tp, _)| tp.clone())
@@ -267,12 +270,12 @@ impl Controller {
 
     fn alter_response(
         &self,
-        answers: BTreeMap<Tp, PartitionData>,
+        answers: BTreeMap<TopicPartition, PartitionData>,
         unknown: Vec<(Uuid, Vec<i32>)>,
         version: i16,
     ) -> AlterPartitionResponse {
         let mut per_topic: BTreeMap<String, Vec<PartitionData>> = BTreeMap::new();
-        for ((topic, _), answer) in answers {
+        for (TopicPartition { topic, .. }, answer) in answers {
             per_topic.entry(topic).or_default().push(answer);
         }
         let mut topics: Vec<TopicData> = per_topic
@@ -312,8 +315,8 @@ mod tests {
         }
     }
 
-    fn tp() -> Tp {
-        ("t".into(), 0)
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
     }
 
     #[test]
@@ -406,7 +409,7 @@ mod tests {
     #[test]
     fn unknown_partitions_are_reported() {
         let m = model(&[1], &[(&[1], 1, &[1])]);
-        let other = ("t".to_string(), 5);
+        let other = TopicPartition::new("t", 5);
         assert_eq!(
             decide(&m, 1, &other, &proposal(4, &[1], 7), 2, 9),
             Err(ResponseError::UnknownTopicOrPartition.code())

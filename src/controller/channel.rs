@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::context::Tp;
+use super::context::TopicPartition;
 use super::ControllerEvent;
 use crate::client::Connection;
 
@@ -121,7 +121,7 @@ fn replica_states(
     let (mut online, mut offline) = (Vec::new(), Vec::new());
     for (name, e) in by_id.chain(flat) {
         let Some(name) = name else { continue };
-        let tp: Tp = (name.to_string(), e.partition_index);
+        let tp: TopicPartition = TopicPartition::new(name, e.partition_index);
         if e.error_code == 0 {
             online.push(tp);
         } else if e.error_code == ResponseError::KafkaStorageError.code() {
@@ -239,8 +239,8 @@ mod tests {
             panic!("no event");
         };
         assert_eq!(broker, 4);
-        assert_eq!(online, vec![("t".to_string(), 0)]);
-        assert_eq!(offline, vec![("t".to_string(), 1)]);
+        assert_eq!(online, vec![TopicPartition::new("t".to_string(), 0)]);
+        assert_eq!(offline, vec![TopicPartition::new("t".to_string(), 1)]);
         let refused = response.with_error_code(ResponseError::StaleControllerEpoch.code());
         assert!(replica_states(4, &request, &refused).is_none());
     }

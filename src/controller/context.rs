@@ -81,7 +81,7 @@ impl LeaderIsr {
     }
 }
 
-pub type Tp = (String, i32);
+pub use crate::topic_partition::TopicPartition;
 
 /// A reassignment in progress (KIP-455): the replicas before it and the target replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +124,11 @@ impl Reassignment {
 pub struct ClusterModel {
     pub live: BTreeMap<i32, LiveBroker>,
     pub topics: BTreeMap<String, TopicModel>,
-    pub states: BTreeMap<Tp, LeaderIsr>,
+    pub states: BTreeMap<TopicPartition, LeaderIsr>,
     /// Brokers in controlled shutdown: still registered, but never chosen as leader or ISR member.
     pub shutting_down: BTreeSet<i32>,
     /// Reassignments in progress, by partition.
-    pub reassignments: BTreeMap<Tp, Reassignment>,
+    pub reassignments: BTreeMap<TopicPartition, Reassignment>,
     /// Topics being deleted, waiting for their replicas to confirm.
     pub deleting: BTreeMap<String, super::topic_deletion::Deletion>,
     /// Topics whose znode does not parse: logged once, then left alone until the znode changes.
@@ -136,7 +136,7 @@ pub struct ClusterModel {
     /// Replicas on a failed log dir, by broker (Kafka's `replicasOnOfflineDirs`), as the
     /// brokers' LeaderAndIsr responses said: never chosen as leader or ISR member until the
     /// broker answers NONE for them or restarts.
-    pub offline_replicas: BTreeMap<i32, BTreeSet<Tp>>,
+    pub offline_replicas: BTreeMap<i32, BTreeSet<TopicPartition>>,
 }
 
 impl ClusterModel {
@@ -152,7 +152,7 @@ impl ClusterModel {
 
     /// The topic name of a topic id.
     /// Kafka's `isReplicaOnline`: the broker is live and the replica is not on an offline dir.
-    pub fn is_replica_online(&self, broker: i32, tp: &Tp) -> bool {
+    pub fn is_replica_online(&self, broker: i32, tp: &TopicPartition) -> bool {
         self.live.contains_key(&broker)
             && !self
                 .offline_replicas
@@ -164,7 +164,7 @@ impl ClusterModel {
     /// borrowed as is when it has none (the common case, so a failover copies nothing).
     pub fn online_for<'a>(
         &self,
-        tp: &Tp,
+        tp: &TopicPartition,
         candidates: &'a BTreeMap<i32, LiveBroker>,
     ) -> std::borrow::Cow<'a, BTreeMap<i32, LiveBroker>> {
         let offline = |b: &i32| self.offline_replicas.get(b).is_some_and(|s| s.contains(tp));
@@ -187,10 +187,10 @@ impl ClusterModel {
             .map(|(name, _)| name.as_str())
     }
 
-    pub fn replicas(&self, tp: &Tp) -> &[i32] {
+    pub fn replicas(&self, tp: &TopicPartition) -> &[i32] {
         self.topics
-            .get(&tp.0)
-            .and_then(|t| t.assignment.get(&tp.1))
+            .get(&tp.topic)
+            .and_then(|t| t.assignment.get(&tp.partition))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -210,7 +210,7 @@ impl ClusterModel {
         self.states
             .iter()
             .filter(|(tp, s)| {
-                !self.live.contains_key(&s.leader) && !self.deleting.contains_key(&tp.0)
+                !self.live.contains_key(&s.leader) && !self.deleting.contains_key(&tp.topic)
             })
             .count()
     }
@@ -225,7 +225,7 @@ impl ClusterModel {
                 let Some(&preferred) = self.replicas(tp).first() else {
                     return false;
                 };
-                if self.deleting.contains_key(&tp.0) {
+                if self.deleting.contains_key(&tp.topic) {
                     return false;
                 }
                 match self.reassignments.get(*tp) {
@@ -236,10 +236,14 @@ impl ClusterModel {
             .count()
     }
 
-    pub fn all_partitions(&self) -> Vec<Tp> {
+    pub fn all_partitions(&self) -> Vec<TopicPartition> {
         self.topics
             .iter()
-            .flat_map(|(name, t)| t.assignment.keys().map(move |p| (name.clone(), *p)))
+            .flat_map(|(name, t)| {
+                t.assignment
+                    .keys()
+                    .map(move |p| TopicPartition::new(name.clone(), *p))
+            })
             .collect()
     }
 }
@@ -369,7 +373,8 @@ pub(crate) mod fixtures {
         };
         for (p, (replicas, leader, isr)) in partitions.iter().enumerate() {
             topic.assignment.insert(p as i32, replicas.to_vec());
-            m.states.insert(("t".into(), p as i32), state(*leader, isr));
+            m.states
+                .insert(TopicPartition::new("t", p as i32), state(*leader, isr));
         }
         m.topics.insert("t".into(), topic);
         m
@@ -467,7 +472,7 @@ mod tests {
     #[test]
     fn a_replica_on_an_offline_dir_neither_leads_nor_stays_in_the_isr() {
         let mut m = super::fixtures::model(&[1, 2, 3], &[(&[1, 2, 3], 1, &[1, 2, 3])]);
-        let tp: Tp = ("t".into(), 0);
+        let tp: TopicPartition = TopicPartition::new("t", 0);
         let eligible = m.eligible();
         assert!(matches!(
             m.online_for(&tp, &eligible),
@@ -475,7 +480,7 @@ mod tests {
         ));
         m.offline_replicas.entry(1).or_default().insert(tp.clone());
         assert!(!m.is_replica_online(1, &tp));
-        assert!(m.is_replica_online(1, &("t".into(), 1)));
+        assert!(m.is_replica_online(1, &TopicPartition::new("t", 1)));
         let candidates = m.online_for(&tp, &eligible);
         assert_eq!(candidates.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
         let s = elect_leader(&m.states[&tp], m.replicas(&tp), &candidates, false, 2);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use kafka_protocol::error::ResponseError;
 use tracing::info;
 
-use super::context::{elect_leader, ClusterModel, LeaderIsr, Tp};
+use super::context::{elect_leader, ClusterModel, LeaderIsr, TopicPartition};
 use super::event_loop::Controller;
 use super::preferred::preferred_leader;
 use crate::zk::ZkError;
@@ -27,7 +27,7 @@ pub enum ElectionType {
 
 /// Whether `tp` needs the election at all (Kafka's partitioning into electable partitions and
 /// those that already have a valid leader).
-pub fn election_needed(model: &ClusterModel, tp: &Tp, kind: ElectionType) -> bool {
+pub fn election_needed(model: &ClusterModel, tp: &TopicPartition, kind: ElectionType) -> bool {
     let Some(state) = model.states.get(tp) else {
         return false;
     };
@@ -40,7 +40,12 @@ pub fn election_needed(model: &ClusterModel, tp: &Tp, kind: ElectionType) -> boo
 /// The new state of an electable partition, or None if no replica can lead (Kafka's
 /// `PreferredReplicaPartitionLeaderElectionStrategy` and `OfflinePartitionLeaderElectionStrategy`
 /// with unclean election allowed).
-pub fn decide(model: &ClusterModel, tp: &Tp, kind: ElectionType, epoch: i32) -> Option<LeaderIsr> {
+pub fn decide(
+    model: &ClusterModel,
+    tp: &TopicPartition,
+    kind: ElectionType,
+    epoch: i32,
+) -> Option<LeaderIsr> {
     match kind {
         ElectionType::Preferred => preferred_leader(model, tp, epoch),
         ElectionType::Unclean => {
@@ -52,7 +57,7 @@ pub fn decide(model: &ClusterModel, tp: &Tp, kind: ElectionType, epoch: i32) -> 
 }
 
 /// Kafka's error for an electable partition whose election found no leader.
-fn failed(tp: &Tp, kind: ElectionType) -> (ResponseError, Option<String>) {
+fn failed(tp: &TopicPartition, kind: ElectionType) -> (ResponseError, Option<String>) {
     let (code, strategy) = match kind {
         ElectionType::Preferred => (
             ResponseError::PreferredLeaderNotAvailable,
@@ -65,7 +70,7 @@ fn failed(tp: &Tp, kind: ElectionType) -> (ResponseError, Option<String>) {
     };
     let message = format!(
         "Failed to elect leader for partition {}-{} under strategy {strategy}",
-        tp.0, tp.1
+        tp.topic, tp.partition
     );
     (code, Some(message))
 }
@@ -74,9 +79,9 @@ impl Controller {
     /// Runs an ElectLeaders request for `partitions` (every partition when None) and answers each.
     pub(super) async fn on_elect_leaders(
         &mut self,
-        partitions: Option<Vec<Tp>>,
+        partitions: Option<Vec<TopicPartition>>,
         kind: ElectionType,
-    ) -> Result<Vec<(Tp, ElectionOutcome)>, ZkError> {
+    ) -> Result<Vec<(TopicPartition, ElectionOutcome)>, ZkError> {
         let started = Instant::now();
         let partitions = partitions.unwrap_or_else(|| self.model.all_partitions());
         let mut outcomes = Vec::with_capacity(partitions.len());
@@ -87,7 +92,7 @@ impl Controller {
                     ResponseError::UnknownTopicOrPartition,
                     Some("The partition does not exist.".to_owned()),
                 ))
-            } else if self.model.deleting.contains_key(&tp.0) {
+            } else if self.model.deleting.contains_key(&tp.topic) {
                 Err((
                     ResponseError::InvalidTopicException,
                     Some("The topic is being deleted".to_owned()),
@@ -133,8 +138,8 @@ mod tests {
     use super::super::context::fixtures::model;
     use super::*;
 
-    fn tp(p: i32) -> Tp {
-        ("t".to_string(), p)
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new("t", p)
     }
 
     #[test]

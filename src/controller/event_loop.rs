@@ -12,7 +12,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use super::channel::ChannelManager;
-use super::context::{ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, Tp};
+use super::context::{
+    ClusterModel, LeaderIsr, LiveBroker, Reassignment, TopicModel, TopicPartition,
+};
 use super::election::forward;
 use super::event_stream::{EventMark, EventStream, Phase};
 use super::writes::unclean_setting;
@@ -224,7 +226,7 @@ impl Controller {
         let loaded = started.elapsed();
         crate::metrics::controller_phase(crate::metrics::Phase::ClusterLoaded);
         self.mark.emit(Phase::ClusterLoaded, all.len(), &[]);
-        let offline: Vec<Tp> = self
+        let offline: Vec<TopicPartition> = self
             .model
             .states
             .iter()
@@ -263,7 +265,7 @@ impl Controller {
         // Admin requests left by tools while no controller was running, then the imbalance timer.
         self.on_reassignment_requested().await?;
         // Reassignments an earlier controller left in progress may have caught up meanwhile.
-        let reassigning: Vec<Tp> = self.model.reassignments.keys().cloned().collect();
+        let reassigning: Vec<TopicPartition> = self.model.reassignments.keys().cloned().collect();
         self.continue_reassignments(&reassigning).await?;
         self.on_preferred_election_requested().await?;
         self.schedule_leader_imbalance_check(super::preferred::FIRST_CHECK_DELAY);
@@ -341,7 +343,7 @@ impl Controller {
             };
             // A reassignment left in progress by an earlier controller (KIP-455 layout).
             for (p, rs) in &znode.partitions {
-                let tp = (name.clone(), *p);
+                let tp = TopicPartition::new(name.as_str(), *p);
                 let adding = znode.adding_replicas.get(p);
                 let removing = znode.removing_replicas.get(p);
                 if (adding.is_some() || removing.is_some())
@@ -416,7 +418,7 @@ impl Controller {
         }
         let gone: BTreeSet<i32> = dead.iter().chain(&bounced).copied().collect();
         // Partitions whose leader is gone or bounced, or that had no leader and may get one now.
-        let offline: Vec<Tp> = self
+        let offline: Vec<TopicPartition> = self
             .model
             .states
             .iter()
@@ -431,8 +433,8 @@ impl Controller {
                 .emit_at(seen_at, Phase::BrokerLostSeen, offline.len(), &lost);
         }
         let mut changed = self.elect_and_write(&offline).await?;
-        let offline_set: BTreeSet<Tp> = offline.into_iter().collect();
-        let shrinkable: Vec<Tp> = self
+        let offline_set: BTreeSet<TopicPartition> = offline.into_iter().collect();
+        let shrinkable: Vec<TopicPartition> = self
             .model
             .states
             .iter()
@@ -448,7 +450,7 @@ impl Controller {
             "phase: leaders chosen and ZooKeeper written"
         );
         // Brokers that (re)joined get every partition they host; the rest get what changed.
-        let mut to_tell: BTreeSet<Tp> = changed.iter().cloned().collect();
+        let mut to_tell: BTreeSet<TopicPartition> = changed.iter().cloned().collect();
         let joined: BTreeSet<i32> = added.iter().chain(&bounced).copied().collect();
         if !joined.is_empty() {
             to_tell.extend(
@@ -458,7 +460,7 @@ impl Controller {
                     .filter(|tp| self.model.replicas(tp).iter().any(|r| joined.contains(r))),
             );
         }
-        let to_tell: Vec<Tp> = to_tell.into_iter().collect();
+        let to_tell: Vec<TopicPartition> = to_tell.into_iter().collect();
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         // Kafka's `onBrokerStartup`: UpdateMetadata first, so every broker knows the (re)joined
         // brokers and the joined ones know every leader before their LeaderAndIsr arrives. A
@@ -513,11 +515,11 @@ impl Controller {
     /// path of Kafka's `onNewPartitionCreation`).
     async fn start_topics(&mut self, names: &[String]) -> Result<(), ZkError> {
         let loaded = self.load_topics(names).await?;
-        let tps: Vec<Tp> = self
+        let tps: Vec<TopicPartition> = self
             .model
             .all_partitions()
             .into_iter()
-            .filter(|tp| loaded.contains(&tp.0))
+            .filter(|tp| loaded.contains(&tp.topic))
             .collect();
         self.on_new_partitions(tps).await
     }
@@ -536,7 +538,7 @@ impl Controller {
             .copied()
             .collect();
         self.load_topics(&[topic.to_string()]).await?;
-        let new: Vec<Tp> = self
+        let new: Vec<TopicPartition> = self
             .model
             .topics
             .get(topic)
@@ -544,7 +546,7 @@ impl Controller {
                 t.assignment
                     .keys()
                     .filter(|p| !before.contains(p))
-                    .map(|p| (topic.to_string(), *p))
+                    .map(|p| TopicPartition::new(topic.to_string(), *p))
                     .collect()
             })
             .unwrap_or_default();
@@ -554,7 +556,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn on_new_partitions(&mut self, tps: Vec<Tp>) -> Result<(), ZkError> {
+    async fn on_new_partitions(&mut self, tps: Vec<TopicPartition>) -> Result<(), ZkError> {
         let created = self.create_states(&tps).await?;
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         self.send_leader_and_isr(&created, true);

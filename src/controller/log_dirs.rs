@@ -15,7 +15,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::channel::ControlRequest;
-use super::context::Tp;
+use super::context::TopicPartition;
 use super::election::forward;
 use super::event_loop::Controller;
 use super::{requests, ControllerEvent};
@@ -56,7 +56,7 @@ impl Controller {
             if !self.model.live.contains_key(&broker) {
                 continue;
             }
-            let hosted: Vec<Tp> = self
+            let hosted: Vec<TopicPartition> = self
                 .model
                 .all_partitions()
                 .into_iter()
@@ -83,8 +83,8 @@ impl Controller {
     pub(super) async fn on_leader_and_isr_response(
         &mut self,
         broker: i32,
-        online: Vec<Tp>,
-        offline: Vec<Tp>,
+        online: Vec<TopicPartition>,
+        offline: Vec<TopicPartition>,
     ) -> Result<(), ZkError> {
         if !self.model.live.contains_key(&broker)
             || (offline.is_empty() && !self.model.offline_replicas.contains_key(&broker))
@@ -95,7 +95,7 @@ impl Controller {
         for tp in &online {
             known.remove(tp);
         }
-        let newly: Vec<Tp> = offline
+        let newly: Vec<TopicPartition> = offline
             .into_iter()
             .filter(|tp| known.insert(tp.clone()))
             .collect();
@@ -109,11 +109,15 @@ impl Controller {
     }
 
     /// Kafka's `onReplicasBecomeOffline` for `broker`'s replicas of `tps`.
-    async fn on_replicas_offline(&mut self, broker: i32, tps: Vec<Tp>) -> Result<(), ZkError> {
+    async fn on_replicas_offline(
+        &mut self,
+        broker: i32,
+        tps: Vec<TopicPartition>,
+    ) -> Result<(), ZkError> {
         let seen = Instant::now();
         info!(broker, partitions = tps.len(), examples = ?tps.iter().take(5).collect::<Vec<_>>(),
             "phase: replicas on an offline log dir");
-        let led: Vec<Tp> = tps
+        let led: Vec<TopicPartition> = tps
             .iter()
             .filter(|tp| {
                 self.model

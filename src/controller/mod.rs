@@ -34,17 +34,17 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::zk::{KafkaZkClient, ZkError};
 
-pub use context::{LeaderIsr, Tp};
+pub use context::{LeaderIsr, TopicPartition};
 pub use elect_leaders::{ElectionOutcome, ElectionType};
 pub use reassignment_api::{
     AlterReassignmentsOutcome, ListReassignmentsOutcome, OngoingReassignment, ReassignOutcome,
 };
 
 /// What a ControlledShutdown request gets back: the partitions the broker still leads, or an error.
-pub type ShutdownOutcome = Result<Vec<Tp>, ResponseError>;
+pub type ShutdownOutcome = Result<Vec<TopicPartition>, ResponseError>;
 
 /// What an ElectLeaders request gets back: each partition's outcome, or NOT_CONTROLLER.
-pub type ElectLeadersOutcome = Result<Vec<(Tp, ElectionOutcome)>, ResponseError>;
+pub type ElectLeadersOutcome = Result<Vec<(TopicPartition, ElectionOutcome)>, ResponseError>;
 
 /// Something the controller must react to.
 #[derive(Debug)]
@@ -77,8 +77,8 @@ pub enum ControllerEvent {
     /// offline log dir (KAFKA_STORAGE_ERROR).
     LeaderAndIsrResponseReceived {
         broker: i32,
-        online: Vec<Tp>,
-        offline: Vec<Tp>,
+        online: Vec<TopicPartition>,
+        offline: Vec<TopicPartition>,
     },
     /// An AlterPartition request from a partition leader; answered through `reply`.
     AlterPartition {
@@ -89,18 +89,18 @@ pub enum ControllerEvent {
     /// An ElectLeaders request (every partition when `partitions` is None); answered through
     /// `reply`.
     ElectLeaders {
-        partitions: Option<Vec<Tp>>,
+        partitions: Option<Vec<TopicPartition>>,
         kind: ElectionType,
         reply: oneshot::Sender<ElectLeadersOutcome>,
     },
     /// An AlterPartitionReassignments request (a None target cancels); answered through `reply`.
     AlterReassignments {
-        partitions: Vec<(Tp, Option<Vec<i32>>)>,
+        partitions: Vec<(TopicPartition, Option<Vec<i32>>)>,
         reply: oneshot::Sender<AlterReassignmentsOutcome>,
     },
     /// A ListPartitionReassignments request (every partition when None); answered through `reply`.
     ListReassignments {
-        partitions: Option<Vec<Tp>>,
+        partitions: Option<Vec<TopicPartition>>,
         reply: oneshot::Sender<ListReassignmentsOutcome>,
     },
     /// A broker asks to shut down in a controlled way; answered through `reply`.
@@ -192,7 +192,7 @@ impl ControllerHandle {
     /// the controller).
     pub async fn elect_leaders(
         &self,
-        partitions: Option<Vec<Tp>>,
+        partitions: Option<Vec<TopicPartition>>,
         kind: ElectionType,
     ) -> ElectLeadersOutcome {
         if !self.is_active() {

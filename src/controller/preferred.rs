@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use super::context::{ClusterModel, LeaderIsr, Tp};
+use super::context::{ClusterModel, LeaderIsr, TopicPartition};
 use super::election::forward;
 use super::event_loop::Controller;
 use super::ControllerEvent;
@@ -20,7 +20,11 @@ pub const FIRST_CHECK_DELAY: Duration = Duration::from_secs(5);
 
 /// Kafka's preferred-replica election: the preferred replica leads if it is live (and not shutting
 /// down) and in the ISR; the ISR is kept. None if it cannot lead or already does.
-pub fn preferred_leader(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<LeaderIsr> {
+pub fn preferred_leader(
+    model: &ClusterModel,
+    tp: &TopicPartition,
+    controller_epoch: i32,
+) -> Option<LeaderIsr> {
     let current = model.states.get(tp)?;
     let preferred = *model.replicas(tp).first()?;
     let can_lead = model.live.contains_key(&preferred)
@@ -36,9 +40,9 @@ pub fn preferred_leader(model: &ClusterModel, tp: &Tp, controller_epoch: i32) ->
 /// prefer it but are led elsewhere; if their share of all partitions preferring it is above
 /// `percentage`, those whose preferred replica can lead now. Partitions being reassigned are left
 /// alone.
-pub fn imbalanced_partitions(model: &ClusterModel, percentage: i32) -> Vec<Tp> {
+pub fn imbalanced_partitions(model: &ClusterModel, percentage: i32) -> Vec<TopicPartition> {
     // preferred broker -> (partitions preferring it, those led by someone else)
-    let mut per_broker: BTreeMap<i32, (usize, Vec<Tp>)> = BTreeMap::new();
+    let mut per_broker: BTreeMap<i32, (usize, Vec<TopicPartition>)> = BTreeMap::new();
     for tp in model.all_partitions() {
         let Some(preferred) = model.replicas(&tp).first().copied() else {
             continue;
@@ -104,10 +108,10 @@ impl Controller {
         let Some(znode) = znode else {
             return Ok(());
         };
-        let tps: Vec<Tp> = znode
+        let tps: Vec<TopicPartition> = znode
             .partitions
             .into_iter()
-            .map(|e| (e.topic, e.partition))
+            .map(|e| TopicPartition::new(e.topic, e.partition))
             .filter(|tp| self.model.states.contains_key(tp))
             .collect();
         info!(
@@ -119,7 +123,7 @@ impl Controller {
     }
 
     /// Elects the preferred replica of each partition where it can lead, and tells the brokers.
-    async fn elect_preferred(&mut self, tps: &[Tp]) -> Result<(), ZkError> {
+    async fn elect_preferred(&mut self, tps: &[TopicPartition]) -> Result<(), ZkError> {
         let started = Instant::now();
         let changed = self.decide_and_write(tps, preferred_leader).await?;
         info!(
@@ -151,10 +155,13 @@ mod tests {
                 (&[2, 1], 2, &[1, 2]),
             ],
         );
-        let s = preferred_leader(&m, &("t".into(), 0), 9).unwrap();
+        let s = preferred_leader(&m, &TopicPartition::new("t", 0), 9).unwrap();
         assert_eq!((s.leader, s.isr, s.leader_epoch), (1, vec![1, 2], 5));
         for p in 1..4 {
-            assert!(preferred_leader(&m, &("t".into(), p), 9).is_none(), "p{p}");
+            assert!(
+                preferred_leader(&m, &TopicPartition::new("t", p), 9).is_none(),
+                "p{p}"
+            );
         }
     }
 
@@ -175,10 +182,16 @@ mod tests {
         // 10%: both brokers are over; partition 5's preferred replica is out of the ISR.
         assert_eq!(
             imbalanced_partitions(&m, 10),
-            vec![("t".to_string(), 3), ("t".to_string(), 4)]
+            vec![
+                TopicPartition::new("t".to_string(), 3),
+                TopicPartition::new("t".to_string(), 4)
+            ]
         );
         // 30%: only broker 2 (100%) is over.
-        assert_eq!(imbalanced_partitions(&m, 30), vec![("t".to_string(), 4)]);
+        assert_eq!(
+            imbalanced_partitions(&m, 30),
+            vec![TopicPartition::new("t".to_string(), 4)]
+        );
         assert!(imbalanced_partitions(&m, 100).is_empty());
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::channel::ControlRequest;
-use super::context::{ClusterModel, LeaderIsr, Reassignment, Tp};
+use super::context::{ClusterModel, LeaderIsr, Reassignment, TopicPartition};
 use super::election::forward;
 use super::event_loop::Controller;
 use super::{requests, ControllerEvent};
@@ -27,7 +27,11 @@ use crate::zk::{ReassignmentZnode, TopicZnode, ZkError};
 const TOPIC_WRITE_ATTEMPTS: usize = 3;
 
 /// Why a requested target cannot be used (Kafka drops such entries from the znode).
-pub fn invalid_target(model: &ClusterModel, tp: &Tp, target: &[i32]) -> Option<&'static str> {
+pub fn invalid_target(
+    model: &ClusterModel,
+    tp: &TopicPartition,
+    target: &[i32],
+) -> Option<&'static str> {
     if !model.states.contains_key(tp) {
         return Some("unknown partition");
     }
@@ -40,7 +44,7 @@ pub fn invalid_target(model: &ClusterModel, tp: &Tp, target: &[i32]) -> Option<&
 
 /// Whether the reassignment can finish (Kafka's `isReassignmentComplete`): it adds and removes
 /// nothing (a cancellation, a reordering), or every target replica is in the ISR.
-pub fn caught_up(model: &ClusterModel, tp: &Tp, r: &Reassignment) -> bool {
+pub fn caught_up(model: &ClusterModel, tp: &TopicPartition, r: &Reassignment) -> bool {
     if r.adding().is_empty() && r.removing().is_empty() {
         return true;
     }
@@ -56,7 +60,7 @@ pub fn caught_up(model: &ClusterModel, tp: &Tp, r: &Reassignment) -> bool {
 /// cancelled reassignment); the leader epoch is bumped. None if no TRS member can lead.
 pub fn finishing_state(
     model: &ClusterModel,
-    tp: &Tp,
+    tp: &TopicPartition,
     r: &Reassignment,
     controller_epoch: i32,
 ) -> Option<LeaderIsr> {
@@ -82,7 +86,11 @@ pub fn finishing_state(
 /// a new leader epoch, so replicas accept the new set; replicas a replaced reassignment was adding
 /// and no longer is leave the ISR (Kafka's `OfflineReplica` transition of U3), and a leader among
 /// them hands over to the first live in-sync replica left.
-fn restarted(model: &ClusterModel, tp: &Tp, controller_epoch: i32) -> Option<LeaderIsr> {
+fn restarted(
+    model: &ClusterModel,
+    tp: &TopicPartition,
+    controller_epoch: i32,
+) -> Option<LeaderIsr> {
     let current = model.states.get(tp)?;
     let replicas = model.replicas(tp);
     let isr: Vec<i32> = current
@@ -125,9 +133,9 @@ impl Controller {
         let mut start = Vec::new();
         let mut drop = Vec::new();
         for e in &znode.partitions {
-            let tp: Tp = (e.topic.clone(), e.partition);
+            let tp: TopicPartition = TopicPartition::new(e.topic.clone(), e.partition);
             if let Some(why) = invalid_target(&self.model, &tp, &e.replicas) {
-                warn!(topic = %tp.0, partition = tp.1, replicas = ?e.replicas, why, "ignoring reassignment");
+                warn!(topic = %tp.topic, partition = tp.partition, replicas = ?e.replicas, why, "ignoring reassignment");
                 drop.push(tp);
                 continue;
             }
@@ -153,12 +161,12 @@ impl Controller {
     /// adding and the new one does not keep (Kafka's step U3).
     pub(super) async fn start_reassignments(
         &mut self,
-        new: Vec<(Tp, Vec<i32>, Vec<i32>)>,
+        new: Vec<(TopicPartition, Vec<i32>, Vec<i32>)>,
     ) -> Result<(), ZkError> {
         let started = Instant::now();
         let mut topics = BTreeSet::new();
         let mut tps = Vec::new();
-        let mut unneeded: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
+        let mut unneeded: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for (tp, original, target) in new {
             let r = Reassignment { original, target };
             let replicas = r.all_replicas();
@@ -168,14 +176,14 @@ impl Controller {
                 }
             }
             self.set_replicas(&tp, replicas);
-            topics.insert(tp.0.clone());
+            topics.insert(tp.topic.clone());
             self.model.reassignments.insert(tp.clone(), r);
             tps.push(tp);
         }
         self.write_topic_znodes(&topics).await?;
         // A target already in sync (a reordering, or replicas removed) goes straight to step 2,
         // as Kafka's onPartitionReassignment does: one leader epoch bump, not two.
-        let behind: Vec<Tp> = tps
+        let behind: Vec<TopicPartition> = tps
             .iter()
             .filter(|tp| {
                 self.model
@@ -199,8 +207,11 @@ impl Controller {
     }
 
     /// Step 2 for the partitions among `changed` whose reassignment has caught up.
-    pub(super) async fn continue_reassignments(&mut self, changed: &[Tp]) -> Result<(), ZkError> {
-        let done: Vec<Tp> = changed
+    pub(super) async fn continue_reassignments(
+        &mut self,
+        changed: &[TopicPartition],
+    ) -> Result<(), ZkError> {
+        let done: Vec<TopicPartition> = changed
             .iter()
             .filter(|tp| {
                 self.model
@@ -214,7 +225,7 @@ impl Controller {
             return Ok(());
         }
         let started = Instant::now();
-        let plans: BTreeMap<Tp, Reassignment> = done
+        let plans: BTreeMap<TopicPartition, Reassignment> = done
             .iter()
             .filter_map(|tp| Some((tp.clone(), self.model.reassignments.get(tp)?.clone())))
             .collect();
@@ -224,7 +235,7 @@ impl Controller {
             })
             .await?;
         let mut topics = BTreeSet::new();
-        let mut removed: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
+        let mut removed: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in &written {
             let Some(r) = self.model.reassignments.remove(tp) else {
                 continue;
@@ -233,7 +244,7 @@ impl Controller {
                 removed.entry(b).or_default().push(tp.clone());
             }
             self.set_replicas(tp, r.target);
-            topics.insert(tp.0.clone());
+            topics.insert(tp.topic.clone());
         }
         self.write_topic_znodes(&topics).await?;
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
@@ -250,7 +261,7 @@ impl Controller {
     }
 
     /// StopReplica with delete to the live brokers among `removed` (replicas leaving a partition).
-    fn stop_replicas(&self, mut removed: BTreeMap<i32, Vec<Tp>>) {
+    fn stop_replicas(&self, mut removed: BTreeMap<i32, Vec<TopicPartition>>) {
         removed.retain(|b, _| self.model.live.contains_key(b));
         for (b, req) in requests::stop_replica(
             &self.model,
@@ -265,9 +276,9 @@ impl Controller {
         }
     }
 
-    fn set_replicas(&mut self, tp: &Tp, replicas: Vec<i32>) {
-        if let Some(t) = self.model.topics.get_mut(&tp.0) {
-            t.assignment.insert(tp.1, replicas);
+    fn set_replicas(&mut self, tp: &TopicPartition, replicas: Vec<i32>) {
+        if let Some(t) = self.model.topics.get_mut(&tp.topic) {
+            t.assignment.insert(tp.partition, replicas);
         }
     }
 
@@ -280,7 +291,14 @@ impl Controller {
             };
             let mut adding = BTreeMap::new();
             let mut removing = BTreeMap::new();
-            for ((t, p), r) in &self.model.reassignments {
+            for (
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                r,
+            ) in &self.model.reassignments
+            {
                 if t == topic {
                     adding.insert(*p, r.adding());
                     removing.insert(*p, r.removing());
@@ -316,7 +334,10 @@ impl Controller {
     }
 
     /// Removes finished or invalid entries from `/admin/reassign_partitions` (deleting it when empty).
-    pub(super) async fn remove_reassignment_entries(&mut self, done: &[Tp]) -> Result<(), ZkError> {
+    pub(super) async fn remove_reassignment_entries(
+        &mut self,
+        done: &[TopicPartition],
+    ) -> Result<(), ZkError> {
         if done.is_empty() {
             return Ok(());
         }
@@ -328,7 +349,7 @@ impl Controller {
             partitions: znode
                 .partitions
                 .into_iter()
-                .filter(|e| !done.contains(&(e.topic.clone(), e.partition)))
+                .filter(|e| !done.contains(&TopicPartition::new(e.topic.clone(), e.partition)))
                 .collect(),
         };
         self.zk.update_reassignment(&self.epoch, &remaining).await
@@ -340,8 +361,8 @@ mod tests {
     use super::super::context::fixtures::model;
     use super::*;
 
-    fn tp() -> Tp {
-        ("t".into(), 0)
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
     }
 
     #[test]
@@ -387,6 +408,6 @@ mod tests {
         assert!(invalid_target(&m, &tp(), &[2, 1]).is_none());
         assert!(invalid_target(&m, &tp(), &[]).is_some());
         assert!(invalid_target(&m, &tp(), &[1, 1]).is_some());
-        assert!(invalid_target(&m, &("t".into(), 7), &[1]).is_some());
+        assert!(invalid_target(&m, &TopicPartition::new("t", 7), &[1]).is_some());
     }
 }

@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 use tracing::info;
 
-use super::context::{ClusterModel, Tp};
+use super::context::{ClusterModel, TopicPartition};
 use super::event_loop::Controller;
 use super::{ControllerEvent, ControllerHandle};
 use crate::zk::ZkError;
@@ -19,7 +19,7 @@ pub type ReassignOutcome = Result<(), (ResponseError, Option<String>)>;
 
 /// What an AlterPartitionReassignments request gets back: each partition's outcome, or
 /// NOT_CONTROLLER.
-pub type AlterReassignmentsOutcome = Result<Vec<(Tp, ReassignOutcome)>, ResponseError>;
+pub type AlterReassignmentsOutcome = Result<Vec<(TopicPartition, ReassignOutcome)>, ResponseError>;
 
 /// A reassignment in progress as ListPartitionReassignments shows it: RS, AR and RR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +30,16 @@ pub struct OngoingReassignment {
 }
 
 /// What a ListPartitionReassignments request gets back.
-pub type ListReassignmentsOutcome = Result<Vec<(Tp, OngoingReassignment)>, ResponseError>;
+pub type ListReassignmentsOutcome =
+    Result<Vec<(TopicPartition, OngoingReassignment)>, ResponseError>;
 
 /// Kafka's `validateReplicas`: a non-empty list without duplicates or negative ids, whose new
 /// replicas are all live brokers.
-pub fn validate_replicas(model: &ClusterModel, tp: &Tp, target: &[i32]) -> ReassignOutcome {
+pub fn validate_replicas(
+    model: &ClusterModel,
+    tp: &TopicPartition,
+    target: &[i32],
+) -> ReassignOutcome {
     let invalid = |m: String| Err((ResponseError::InvalidReplicaAssignment, Some(m)));
     let mut distinct = target.to_vec();
     distinct.sort_unstable();
@@ -80,7 +85,7 @@ fn scala_seq(kind: &str, ids: &[i32]) -> String {
 
 /// ORS: the replicas before the reassignment in progress, else the current replicas (empty for a
 /// partition that does not exist).
-fn origin_replicas(model: &ClusterModel, tp: &Tp) -> Vec<i32> {
+fn origin_replicas(model: &ClusterModel, tp: &TopicPartition) -> Vec<i32> {
     match model.reassignments.get(tp) {
         Some(r) => r.original.clone(),
         None => model.replicas(tp).to_vec(),
@@ -89,7 +94,7 @@ fn origin_replicas(model: &ClusterModel, tp: &Tp) -> Vec<i32> {
 
 /// Kafka's `maybeBuildReassignment`: the target of a request (a cancellation targets ORS); None for
 /// a cancellation of a partition that is not being reassigned.
-fn build(model: &ClusterModel, tp: &Tp, target: Option<Vec<i32>>) -> Option<Vec<i32>> {
+fn build(model: &ClusterModel, tp: &TopicPartition, target: Option<Vec<i32>>) -> Option<Vec<i32>> {
     match (model.reassignments.get(tp), target) {
         (_, Some(t)) => Some(t),
         (Some(r), None) => Some(r.original.clone()),
@@ -109,8 +114,8 @@ impl Controller {
     /// cancelled) through the same path as `/admin/reassign_partitions`.
     pub(super) async fn on_alter_reassignments(
         &mut self,
-        partitions: Vec<(Tp, Option<Vec<i32>>)>,
-    ) -> Result<Vec<(Tp, ReassignOutcome)>, ZkError> {
+        partitions: Vec<(TopicPartition, Option<Vec<i32>>)>,
+    ) -> Result<Vec<(TopicPartition, ReassignOutcome)>, ZkError> {
         let mut results = Vec::with_capacity(partitions.len());
         let mut accepted = Vec::new();
         for (tp, target) in partitions {
@@ -133,15 +138,15 @@ impl Controller {
             }
         }
         // The latest reassignment, by the API or ZooKeeper, takes precedence.
-        let tps: Vec<Tp> = accepted.iter().map(|(tp, _)| tp.clone()).collect();
+        let tps: Vec<TopicPartition> = accepted.iter().map(|(tp, _)| tp.clone()).collect();
         self.remove_reassignment_entries(&tps).await?;
         let mut start = Vec::new();
         for (tp, target) in accepted {
-            if self.model.replicas(&tp).is_empty() || self.model.deleting.contains_key(&tp.0) {
+            if self.model.replicas(&tp).is_empty() || self.model.deleting.contains_key(&tp.topic) {
                 results.push((tp, Err(unknown_partition())));
                 continue;
             }
-            info!(topic = %tp.0, partition = tp.1, target = ?target, "reassignment requested through the API");
+            info!(topic = %tp.topic, partition = tp.partition, target = ?target, "reassignment requested through the API");
             start.push((tp.clone(), origin_replicas(&self.model, &tp), target));
             results.push((tp, Ok(())));
         }
@@ -155,9 +160,9 @@ impl Controller {
     /// being reassigned.
     pub(super) fn on_list_reassignments(
         &self,
-        partitions: Option<Vec<Tp>>,
-    ) -> Vec<(Tp, OngoingReassignment)> {
-        let view = |tp: &Tp| {
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Vec<(TopicPartition, OngoingReassignment)> {
+        let view = |tp: &TopicPartition| {
             let r = self.model.reassignments.get(tp)?;
             (!r.adding().is_empty() || !r.removing().is_empty()).then(|| OngoingReassignment {
                 replicas: self.model.replicas(tp).to_vec(),
@@ -165,7 +170,7 @@ impl Controller {
                 removing: r.removing(),
             })
         };
-        let tps: Vec<Tp> = match partitions {
+        let tps: Vec<TopicPartition> = match partitions {
             Some(tps) => tps,
             None => self.model.reassignments.keys().cloned().collect(),
         };
@@ -180,7 +185,7 @@ impl ControllerHandle {
     /// its answer.
     pub async fn alter_reassignments(
         &self,
-        partitions: Vec<(Tp, Option<Vec<i32>>)>,
+        partitions: Vec<(TopicPartition, Option<Vec<i32>>)>,
     ) -> AlterReassignmentsOutcome {
         if !self.is_active() {
             return Err(ResponseError::NotController);
@@ -193,7 +198,7 @@ impl ControllerHandle {
     /// Hands a ListPartitionReassignments request (None: all) to the controller.
     pub async fn list_reassignments(
         &self,
-        partitions: Option<Vec<Tp>>,
+        partitions: Option<Vec<TopicPartition>>,
     ) -> ListReassignmentsOutcome {
         if !self.is_active() {
             return Err(ResponseError::NotController);
@@ -210,8 +215,8 @@ mod tests {
     use super::super::context::Reassignment;
     use super::*;
 
-    fn tp() -> Tp {
-        ("t".into(), 0)
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
     }
 
     fn code(o: ReassignOutcome) -> Option<(ResponseError, String)> {

@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
     BrokerId, LeaderAndIsrRequest, StopReplicaRequest, TopicName, UpdateMetadataRequest,
 };
 
-use super::context::{ClusterModel, Tp};
+use super::context::{ClusterModel, TopicPartition};
 use crate::config::SecurityProtocol;
 use crate::metadata::{str_bytes, LEADER_DURING_DELETE};
 use crate::zk::ControllerEpoch;
@@ -38,9 +38,9 @@ pub fn leader_and_isr(
     model: &ClusterModel,
     epoch: &ControllerEpoch,
     controller_id: i32,
-    partitions: &[Tp],
+    partitions: &[TopicPartition],
     is_new: bool,
-    tell_shutting_down: &BTreeSet<Tp>,
+    tell_shutting_down: &BTreeSet<TopicPartition>,
 ) -> BTreeMap<i32, LeaderAndIsrRequest> {
     let mut per_broker: BTreeMap<i32, BTreeMap<String, Vec<LeaderAndIsrPartitionState>>> =
         BTreeMap::new();
@@ -56,7 +56,7 @@ pub fn leader_and_isr(
             .map(|r| (r.adding(), r.removing()))
             .unwrap_or_default();
         let ps = LeaderAndIsrPartitionState::default()
-            .with_partition_index(tp.1)
+            .with_partition_index(tp.partition)
             .with_controller_epoch(state.controller_epoch)
             .with_leader(BrokerId(state.leader))
             .with_leader_epoch(state.leader_epoch)
@@ -74,7 +74,7 @@ pub fn leader_and_isr(
             per_broker
                 .entry(*r)
                 .or_default()
-                .entry(tp.0.clone())
+                .entry(tp.topic.clone())
                 .or_default()
                 // A replica a reassignment adds starts as a new replica.
                 .push(ps.clone().with_is_new(is_new || adding.contains(r)));
@@ -134,8 +134,8 @@ pub fn update_metadata(
     model: &ClusterModel,
     epoch: &ControllerEpoch,
     controller_id: i32,
-    partitions: &[Tp],
-    deleted: &[Tp],
+    partitions: &[TopicPartition],
+    deleted: &[TopicPartition],
 ) -> UpdateMetadataRequest {
     let mut topics: BTreeMap<String, Vec<UpdateMetadataPartitionState>> = BTreeMap::new();
     for tp in partitions {
@@ -148,9 +148,9 @@ pub fn update_metadata(
             .copied()
             .filter(|r| !model.is_replica_online(*r, tp))
             .collect();
-        topics.entry(tp.0.clone()).or_default().push(
+        topics.entry(tp.topic.clone()).or_default().push(
             UpdateMetadataPartitionState::default()
-                .with_partition_index(tp.1)
+                .with_partition_index(tp.partition)
                 .with_controller_epoch(state.controller_epoch)
                 .with_leader(BrokerId(state.leader))
                 .with_leader_epoch(state.leader_epoch)
@@ -161,9 +161,9 @@ pub fn update_metadata(
         );
     }
     for tp in deleted {
-        topics.entry(tp.0.clone()).or_default().push(
+        topics.entry(tp.topic.clone()).or_default().push(
             UpdateMetadataPartitionState::default()
-                .with_partition_index(tp.1)
+                .with_partition_index(tp.partition)
                 .with_controller_epoch(epoch.epoch)
                 .with_leader(BrokerId(LEADER_DURING_DELETE)),
         );
@@ -223,7 +223,7 @@ pub fn stop_replica(
     model: &ClusterModel,
     epoch: &ControllerEpoch,
     controller_id: i32,
-    targets: &BTreeMap<i32, Vec<Tp>>,
+    targets: &BTreeMap<i32, Vec<TopicPartition>>,
     delete: bool,
 ) -> BTreeMap<i32, StopReplicaRequest> {
     targets
@@ -233,9 +233,9 @@ pub fn stop_replica(
             let mut topics: BTreeMap<String, Vec<StopReplicaPartitionState>> = BTreeMap::new();
             for tp in tps {
                 let leader_epoch = model.states.get(tp).map(|s| s.leader_epoch).unwrap_or(-1);
-                topics.entry(tp.0.clone()).or_default().push(
+                topics.entry(tp.topic.clone()).or_default().push(
                     StopReplicaPartitionState::default()
-                        .with_partition_index(tp.1)
+                        .with_partition_index(tp.partition)
                         .with_leader_epoch(leader_epoch)
                         .with_delete_partition(delete),
                 );
@@ -275,17 +275,17 @@ mod tests {
         let mut m = model(&[1, 2, 3, 4], &[(&[4, 1, 2, 3], 1, &[1, 2, 3])]);
         m.shutting_down.insert(3);
         m.reassignments.insert(
-            ("t".into(), 0),
+            TopicPartition::new("t", 0),
             Reassignment {
                 original: vec![1, 2, 3],
                 target: vec![4, 1, 2],
             },
         );
         let none = BTreeSet::new();
-        let reqs = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false, &none);
+        let reqs = leader_and_isr(&m, &EPOCH, 1, &[TopicPartition::new("t", 0)], false, &none);
         assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
-        let moved = BTreeSet::from([("t".to_string(), 0)]);
-        let moved = leader_and_isr(&m, &EPOCH, 1, &[("t".into(), 0)], false, &moved);
+        let moved = BTreeSet::from([TopicPartition::new("t", 0)]);
+        let moved = leader_and_isr(&m, &EPOCH, 1, &[TopicPartition::new("t", 0)], false, &moved);
         assert_eq!(moved.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         let ps = &reqs[&4].topic_states[0].partition_states[0];
         assert_eq!(ps.adding_replicas, vec![BrokerId(4)]);
@@ -298,12 +298,12 @@ mod tests {
     #[test]
     fn stop_replica_goes_to_the_named_brokers_with_the_delete_flag() {
         let m = model(&[1, 2], &[(&[1, 2], 1, &[1, 2]), (&[2, 1], 2, &[2, 1])]);
-        let targets = BTreeMap::from([(2, vec![("t".to_string(), 0)]), (1, vec![])]);
+        let targets = BTreeMap::from([(2, vec![TopicPartition::new("t", 0)]), (1, vec![])]);
         let reqs = stop_replica(&m, &EPOCH, 1, &targets, false);
         assert_eq!(reqs.keys().copied().collect::<Vec<_>>(), vec![2]);
         let ps = &reqs[&2].topic_states[0].partition_states[0];
         assert_eq!((ps.partition_index, ps.delete_partition), (0, false));
-        let targets = BTreeMap::from([(1, vec![("t".to_string(), 1)])]);
+        let targets = BTreeMap::from([(1, vec![TopicPartition::new("t".to_string(), 1)])]);
         let delete = stop_replica(&m, &EPOCH, 1, &targets, true);
         assert!(delete[&1].topic_states[0].partition_states[0].delete_partition);
     }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::channel::ControlRequest;
-use super::context::{ClusterModel, LeaderIsr, Tp};
+use super::context::{ClusterModel, LeaderIsr, TopicPartition};
 use super::event_loop::Controller;
 use super::event_stream::Phase;
 use super::{requests, ShutdownOutcome};
@@ -20,7 +20,10 @@ use crate::zk::ZkError;
 
 /// The partitions controlled shutdown acts on for `broker`: replicated ones (more than one replica)
 /// that have a state, split into (led by it, followed by it).
-pub fn partitions_to_act_on(model: &ClusterModel, broker: i32) -> (Vec<Tp>, Vec<Tp>) {
+pub fn partitions_to_act_on(
+    model: &ClusterModel,
+    broker: i32,
+) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
     model
         .states
         .iter()
@@ -47,7 +50,7 @@ pub fn partitions_to_act_on(model: &ClusterModel, broker: i32) -> (Vec<Tp>, Vec<
 /// (the partition stays with the shutting-down broker and is reported as remaining).
 pub fn controlled_shutdown_leader(
     model: &ClusterModel,
-    tp: &Tp,
+    tp: &TopicPartition,
     controller_epoch: i32,
 ) -> Option<LeaderIsr> {
     let current = model.states.get(tp)?;
@@ -143,7 +146,7 @@ impl Controller {
         }
         // New leaders for what it leads and smaller ISRs for what it follows go out in the same
         // pipelined batches: one pass of ZooKeeper round trips instead of two.
-        let all: Vec<Tp> = led.iter().chain(&followed).cloned().collect();
+        let all: Vec<TopicPartition> = led.iter().chain(&followed).cloned().collect();
         let changed = self
             .decide_and_write(&all, |model, tp, epoch| {
                 let current = model.states.get(tp)?;
@@ -172,7 +175,7 @@ impl Controller {
             .collect();
         // The leaving broker learns its leaderships moved (it becomes a follower and refuses
         // produce); the ISR shrinks that drop it go to the other replicas only.
-        let led: BTreeSet<Tp> = led.into_iter().collect();
+        let led: BTreeSet<TopicPartition> = led.into_iter().collect();
         self.mark.emit(Phase::ZkWritten, changed.len(), &[broker]);
         let mut lai = self.send_leader_and_isr_to(&changed, false, &led);
         lai.retain(|(b, _)| *b != broker);
@@ -187,7 +190,7 @@ impl Controller {
         self.await_acks(started, changed.len(), lai, um);
         // Kafka's `replicatedPartitionsBrokerLeads`: a partition with one replica has nowhere to
         // go, so it never holds the shutdown up.
-        let remaining: Vec<Tp> = self
+        let remaining: Vec<TopicPartition> = self
             .model
             .states
             .iter()
@@ -210,8 +213,8 @@ mod tests {
     use super::super::context::fixtures::model;
     use super::*;
 
-    fn tp(p: i32) -> Tp {
-        ("t".into(), p)
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new("t", p)
     }
 
     #[test]

@@ -6,18 +6,18 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::context::Tp;
+use super::context::TopicPartition;
 use super::event_loop::Controller;
 use crate::zk::ZkError;
 
 impl Controller {
     pub(super) async fn on_unclean_election_enabled(&mut self, topic: &str) -> Result<(), ZkError> {
         let seen = Instant::now();
-        let offline: Vec<Tp> = self
+        let offline: Vec<TopicPartition> = self
             .model
             .states
             .iter()
-            .filter(|(tp, s)| tp.0 == topic && !self.model.live.contains_key(&s.leader))
+            .filter(|(tp, s)| tp.topic == topic && !self.model.live.contains_key(&s.leader))
             .map(|(tp, _)| tp.clone())
             .collect();
         if offline.is_empty() {

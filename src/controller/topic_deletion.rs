@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::channel::ControlRequest;
-use super::context::Tp;
+use super::context::TopicPartition;
 use super::election::forward;
 use super::event_loop::Controller;
 use super::{requests, ControllerEvent};
@@ -55,7 +55,10 @@ impl Controller {
                 continue;
             };
             let assignment = model.assignment.clone();
-            let tps: Vec<Tp> = assignment.keys().map(|p| (topic.clone(), *p)).collect();
+            let tps: Vec<TopicPartition> = assignment
+                .keys()
+                .map(|p| TopicPartition::new(topic.clone(), *p))
+                .collect();
             let brokers: Vec<i32> = self.model.live.keys().copied().collect();
             self.send_update_metadata(&brokers, &[], &tps);
             let pending: BTreeSet<i32> = assignment.values().flatten().copied().collect();
@@ -94,14 +97,17 @@ impl Controller {
         let Some(deletion) = self.model.deleting.get(topic) else {
             return;
         };
-        let mut targets: BTreeMap<i32, Vec<Tp>> = BTreeMap::new();
+        let mut targets: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for (p, replicas) in &deletion.assignment {
             for r in replicas.iter().filter(|r| {
                 deletion.pending.contains(r)
                     && self.model.live.contains_key(r)
                     && only.is_none_or(|o| o.contains(r))
             }) {
-                targets.entry(*r).or_default().push((topic.to_string(), *p));
+                targets
+                    .entry(*r)
+                    .or_default()
+                    .push(TopicPartition::new(topic, *p));
             }
         }
         let reqs = requests::stop_replica(
@@ -162,7 +168,7 @@ impl Controller {
 
     pub(super) fn forget_topic(&mut self, topic: &str) {
         self.model.topics.remove(topic);
-        self.model.states.retain(|tp, _| tp.0 != topic);
-        self.model.reassignments.retain(|tp, _| tp.0 != topic);
+        self.model.states.retain(|tp, _| tp.topic != topic);
+        self.model.reassignments.retain(|tp, _| tp.topic != topic);
     }
 }

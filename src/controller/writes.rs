@@ -10,7 +10,8 @@ use tracing::{info, warn};
 
 use super::channel::ControlRequest;
 use super::context::{
-    elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker, Tp,
+    elect_leader, new_partition_state, shrink_isr, ClusterModel, LeaderIsr, LiveBroker,
+    TopicPartition,
 };
 use super::event_loop::Controller;
 use super::event_stream::EventMark;
@@ -27,18 +28,23 @@ const WRITE_ATTEMPTS: usize = 3;
 impl Controller {
     /// Writes initial states for new partitions; a state that already exists (a previous controller
     /// wrote it) is read back instead.
-    pub(super) async fn create_states(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+    pub(super) async fn create_states(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Result<Vec<TopicPartition>, ZkError> {
         let mut states = Vec::new();
         // Brokers in controlled shutdown neither lead nor join the ISR of a new partition.
         let eligible = self.model.eligible();
         for tp in tps {
             match new_partition_state(self.model.replicas(tp), &eligible, self.epoch.epoch) {
                 Some(s) => states.push((tp.clone(), s)),
-                None => warn!(topic = %tp.0, partition = tp.1, "no live replica for new partition"),
+                None => {
+                    warn!(topic = %tp.topic, partition = tp.partition, "no live replica for new partition")
+                }
             }
         }
         controller_phase(Phase::LeadersChosen);
-        let writes: Vec<(Tp, crate::zk::PartitionState)> = states
+        let writes: Vec<(TopicPartition, crate::zk::PartitionState)> = states
             .iter()
             .map(|(tp, s)| (tp.clone(), s.to_znode()))
             .collect();
@@ -57,7 +63,7 @@ impl Controller {
                     created.push(tp);
                 }
                 Err(e) => {
-                    warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state exists; reading it");
+                    warn!(topic = %tp.topic, partition = tp.partition, error = %e, "partition state exists; reading it");
                     reread.push(tp);
                 }
             }
@@ -67,7 +73,7 @@ impl Controller {
         Ok(created)
     }
 
-    pub(super) async fn reread_states(&mut self, tps: &[Tp]) -> Result<(), ZkError> {
+    pub(super) async fn reread_states(&mut self, tps: &[TopicPartition]) -> Result<(), ZkError> {
         if tps.is_empty() {
             return Ok(());
         }
@@ -82,14 +88,17 @@ impl Controller {
         Ok(())
     }
 
-    pub(super) async fn elect_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+    pub(super) async fn elect_and_write(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Result<Vec<TopicPartition>, ZkError> {
         let broker_default = self.config.unclean_leader_election_enable;
         // A broker in controlled shutdown is still registered but must not be chosen.
         let eligible = self.model.eligible();
         self.refresh_unclean_settings(tps, &eligible).await?;
         self.decide_and_write(tps, move |model, tp, epoch| {
             let current = model.states.get(tp)?;
-            let unclean = model.unclean_election_allowed(&tp.0, broker_default);
+            let unclean = model.unclean_election_allowed(&tp.topic, broker_default);
             // Replicas on a failed log dir cannot lead (Kafka's `isReplicaOnline`).
             let candidates = model.online_for(tp, &eligible);
             let next = elect_leader(current, model.replicas(tp), &candidates, unclean, epoch);
@@ -109,7 +118,7 @@ impl Controller {
     /// costs no extra ZooKeeper reads.
     async fn refresh_unclean_settings(
         &mut self,
-        tps: &[Tp],
+        tps: &[TopicPartition],
         eligible: &BTreeMap<i32, LiveBroker>,
     ) -> Result<(), ZkError> {
         let topics: BTreeSet<String> = tps
@@ -120,7 +129,7 @@ impl Controller {
                     .get(tp)
                     .is_some_and(|s| !s.isr.iter().any(|r| eligible.contains_key(r)))
             })
-            .map(|tp| tp.0.clone())
+            .map(|tp| tp.topic.clone())
             .collect();
         if topics.is_empty() {
             return Ok(());
@@ -135,7 +144,10 @@ impl Controller {
         Ok(())
     }
 
-    pub(super) async fn shrink_and_write(&mut self, tps: &[Tp]) -> Result<Vec<Tp>, ZkError> {
+    pub(super) async fn shrink_and_write(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Result<Vec<TopicPartition>, ZkError> {
         self.decide_and_write(tps, |model, tp, epoch| {
             shrink_isr(model.states.get(tp)?, &model.live, epoch)
         })
@@ -146,13 +158,13 @@ impl Controller {
     /// version check failed are re-read and decided again.
     pub(super) async fn decide_and_write(
         &mut self,
-        tps: &[Tp],
-        decide: impl Fn(&ClusterModel, &Tp, i32) -> Option<LeaderIsr>,
-    ) -> Result<Vec<Tp>, ZkError> {
-        let mut pending: Vec<Tp> = tps.to_vec();
+        tps: &[TopicPartition],
+        decide: impl Fn(&ClusterModel, &TopicPartition, i32) -> Option<LeaderIsr>,
+    ) -> Result<Vec<TopicPartition>, ZkError> {
+        let mut pending: Vec<TopicPartition> = tps.to_vec();
         let mut changed = Vec::new();
         for _ in 0..WRITE_ATTEMPTS {
-            let updates: Vec<(Tp, LeaderIsr)> = pending
+            let updates: Vec<(TopicPartition, LeaderIsr)> = pending
                 .iter()
                 .filter_map(|tp| decide(&self.model, tp, self.epoch.epoch).map(|s| (tp.clone(), s)))
                 .collect();
@@ -164,7 +176,7 @@ impl Controller {
                 break;
             }
             controller_phase(Phase::LeadersChosen);
-            let writes: Vec<(Tp, crate::zk::PartitionState, i32)> = updates
+            let writes: Vec<(TopicPartition, crate::zk::PartitionState, i32)> = updates
                 .iter()
                 .map(|(tp, s)| (tp.clone(), s.to_znode(), s.zk_version))
                 .collect();
@@ -183,7 +195,7 @@ impl Controller {
                     }
                     Err(ZkError::BadVersion(_)) => retry.push(tp),
                     Err(e) => {
-                        warn!(topic = %tp.0, partition = tp.1, error = %e, "partition state write failed")
+                        warn!(topic = %tp.topic, partition = tp.partition, error = %e, "partition state write failed")
                     }
                 }
             }
@@ -196,7 +208,7 @@ impl Controller {
         Ok(changed)
     }
 
-    pub(super) fn send_leader_and_isr(&self, tps: &[Tp], is_new: bool) -> Acks {
+    pub(super) fn send_leader_and_isr(&self, tps: &[TopicPartition], is_new: bool) -> Acks {
         self.send_leader_and_isr_to(tps, is_new, &BTreeSet::new())
     }
 
@@ -204,9 +216,9 @@ impl Controller {
     /// `tell_shutting_down` too.
     pub(super) fn send_leader_and_isr_to(
         &self,
-        tps: &[Tp],
+        tps: &[TopicPartition],
         is_new: bool,
-        tell_shutting_down: &BTreeSet<Tp>,
+        tell_shutting_down: &BTreeSet<TopicPartition>,
     ) -> Acks {
         let mut acks = Vec::new();
         let reqs = requests::leader_and_isr(
@@ -232,7 +244,7 @@ impl Controller {
 
     /// Tells brokers about partitions whose state changed: LeaderAndIsr to their replicas,
     /// UpdateMetadata to every live broker, and the acknowledgement phases logged from `started`.
-    pub(super) fn tell_changed(&mut self, started: Instant, changed: &[Tp]) {
+    pub(super) fn tell_changed(&mut self, started: Instant, changed: &[TopicPartition]) {
         self.mark.emit(Phase::ZkWritten, changed.len(), &[]);
         let brokers: Vec<i32> = self.model.live.keys().copied().collect();
         let lai = self.send_leader_and_isr(changed, false);
@@ -250,7 +262,12 @@ impl Controller {
         report_acks(started, partitions, lai, um, self.mark.clone());
     }
 
-    pub(super) fn send_update_metadata(&self, brokers: &[i32], tps: &[Tp], deleted: &[Tp]) -> Acks {
+    pub(super) fn send_update_metadata(
+        &self,
+        brokers: &[i32],
+        tps: &[TopicPartition],
+        deleted: &[TopicPartition],
+    ) -> Acks {
         let template = requests::update_metadata(
             &self.model,
             &self.epoch,

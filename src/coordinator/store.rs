@@ -45,21 +45,7 @@ pub fn is_znode_safe(name: &str) -> bool {
         || name.contains('\0'))
 }
 
-/// A topic partition, by name (ZooKeeper's layout is by name, not topic id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
+pub use crate::topic_partition::TopicPartition;
 
 /// What OffsetCommit v1+ adds to the bare offset, kept beside it so that it round-trips.
 #[derive(Debug, Clone, PartialEq, Eq)]

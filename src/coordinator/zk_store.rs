@@ -138,7 +138,12 @@ impl ZkOffsetStore {
                 .await
                 .map_err(store_err)?
                 .into_iter()
-                .map(|(t, p)| TopicPartition::new(t, p))
+                .map(
+                    |TopicPartition {
+                         topic: t,
+                         partition: p,
+                     }| TopicPartition::new(t, p),
+                )
                 .collect(),
         };
         // A name that cannot be a znode was never committed: not read, answered as nothing.

@@ -3,6 +3,7 @@
 //! acknowledgement before the fault and the first after, the controller's phases, and every
 //! acknowledged record read back.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -142,9 +143,9 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     ));
     create_topics(&setup, &topics, s).await?;
     let md = wait_for_leaders(&setup, &topics, SETUP_TIMEOUT).await?;
-    let partitions: Vec<(String, i32)> = topics
+    let partitions: Vec<TopicPartition> = topics
         .iter()
-        .flat_map(|t| (0..s.partitions_per_topic).map(move |p| (t.clone(), p)))
+        .flat_map(|t| (0..s.partitions_per_topic).map(move |p| TopicPartition::new(t.clone(), p)))
         .collect();
     let victim = choose_victim(&md, &partitions, plan.fault)?;
     let pid = *cluster
@@ -206,7 +207,12 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     let before = refresh(&client, &topics).await?;
     let leaders_before: Vec<i32> = partitions
         .iter()
-        .map(|(t, p)| before.leader(t, *p).unwrap_or(-1))
+        .map(
+            |TopicPartition {
+                 topic: t,
+                 partition: p,
+             }| before.leader(t, *p).unwrap_or(-1),
+        )
         .collect();
     let controller_before = before.controller_id;
     let fault_ms = now_ms();
@@ -249,10 +255,10 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     ));
     let after = refresh(&client, &topics).await?;
     let (verification, checks) = verify::check(&client, &partitions, &acks).await;
-    let moved: Vec<(String, i32)> = partitions
+    let moved: Vec<TopicPartition> = partitions
         .iter()
         .zip(&leaders_before)
-        .filter(|(tp, l)| after.leader(&tp.0, tp.1) != Some(**l))
+        .filter(|(tp, l)| after.leader(&tp.topic, tp.partition) != Some(**l))
         .map(|(tp, _)| tp.clone())
         .collect();
     let mut phases = watch.finish();
@@ -269,19 +275,27 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
     let results: Vec<PartitionResult> = partitions
         .iter()
         .enumerate()
-        .map(|(i, (t, p))| {
-            let check = checks[i].unwrap_or((0, 0));
-            partition_result(
-                t,
-                *p,
-                leaders_before[i],
-                after.leader(t, *p).unwrap_or(-1),
-                victim,
-                fault_ms,
-                &acks[i],
-                check,
-            )
-        })
+        .map(
+            |(
+                i,
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+            )| {
+                let check = checks[i].unwrap_or((0, 0));
+                partition_result(
+                    t,
+                    *p,
+                    leaders_before[i],
+                    after.leader(t, *p).unwrap_or(-1),
+                    victim,
+                    fault_ms,
+                    &acks[i],
+                    check,
+                )
+            },
+        )
         .collect();
     match &cluster.local {
         Some(local) => {
@@ -363,7 +377,7 @@ fn partition_result(
 /// most lab partitions among the others (the controller only when it is the sole leader).
 fn choose_victim(
     md: &ClusterMetadata,
-    partitions: &[(String, i32)],
+    partitions: &[TopicPartition],
     fault: Fault,
 ) -> anyhow::Result<i32> {
     if fault.hits_controller() {
@@ -373,7 +387,11 @@ fn choose_victim(
         return Ok(md.controller_id);
     }
     let mut led: BTreeMap<i32, usize> = BTreeMap::new();
-    for (t, p) in partitions {
+    for TopicPartition {
+        topic: t,
+        partition: p,
+    } in partitions
+    {
         if let Some(l) = md.leader(t, *p).filter(|l| *l >= 0) {
             *led.entry(l).or_default() += 1;
         }

@@ -7,6 +7,7 @@
 //!   new controller), and afterwards the modification times of the partition state znodes whose
 //!   leader moved (when the controller wrote them: first and last).
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -139,7 +140,7 @@ async fn watch_controller(zk: KafkaZkClient, seen: Arc<Mutex<Vec<PhasePoint>>>) 
 /// leader changed), by their mtimes; none when no state was rewritten after `since_ms`.
 pub async fn state_write_times(
     zk: &KafkaZkClient,
-    moved: &[(String, i32)],
+    moved: &[TopicPartition],
     since_ms: i64,
 ) -> Result<Vec<PhasePoint>, ZkError> {
     let times = zk.get_partition_state_times(moved).await?;

@@ -8,6 +8,7 @@
 //! Like Kafka's producer, it refreshes metadata after an error (at most every
 //! [`RETRY_BACKOFF`], Kafka's `retry.backoff.ms`) and otherwise keeps what it knows.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,7 +75,7 @@ pub struct Counters {
 
 struct Shared {
     client: Arc<ClusterClient>,
-    partitions: Vec<(String, i32)>,
+    partitions: Vec<TopicPartition>,
     topics: Vec<String>,
     settings: ProducerSettings,
     acks: Mutex<Vec<Vec<Ack>>>,
@@ -95,10 +96,18 @@ impl SteadyProducer {
     /// Starts producing to `partitions` (their index in this list is in every record's value).
     pub fn start(
         client: Arc<ClusterClient>,
-        partitions: Vec<(String, i32)>,
+        partitions: Vec<TopicPartition>,
         settings: ProducerSettings,
     ) -> SteadyProducer {
-        let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+        let mut topics: Vec<String> = partitions
+            .iter()
+            .map(
+                |TopicPartition {
+                     topic: t,
+                     partition: _,
+                 }| t.clone(),
+            )
+            .collect();
         topics.dedup();
         let n = partitions.len();
         let shared = Arc::new(Shared {
@@ -194,7 +203,14 @@ async fn tick_loop(shared: Arc<Shared>) {
         let md = shared.client.metadata();
         // (leader, topic) → indexes of its partitions.
         let mut groups: BTreeMap<(i32, &str), Vec<u32>> = BTreeMap::new();
-        for (i, (t, p)) in shared.partitions.iter().enumerate() {
+        for (
+            i,
+            TopicPartition {
+                topic: t,
+                partition: p,
+            },
+        ) in shared.partitions.iter().enumerate()
+        {
             match md.leader(t, *p) {
                 Some(l) if l >= 0 && md.brokers.contains_key(&l) => {
                     groups.entry((l, t.as_str())).or_default().push(i as u32)
@@ -255,7 +271,10 @@ async fn send(shared: &Shared, leader: i32, topic: &str, indexes: &[u32], seq: u
     let mut parts: Vec<(i32, Bytes)> = Vec::with_capacity(indexes.len());
     let mut by_partition: HashMap<i32, usize> = HashMap::with_capacity(indexes.len());
     for i in indexes {
-        let (_, p) = &shared.partitions[*i as usize];
+        let TopicPartition {
+            topic: _,
+            partition: p,
+        } = &shared.partitions[*i as usize];
         if let Err(e) = build_batch_into(&mut buf, &value(seq, *i), 1, sent_ms) {
             return fail(&e);
         }

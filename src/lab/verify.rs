@@ -3,6 +3,7 @@
 //! or overwritten); a record is duplicated when its value appears at more than one offset (the lab
 //! never re-sends a record, so only the broker can have written it twice).
 
+use crate::topic_partition::TopicPartition;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ struct Contents {
 /// Reads every partition back and checks `acks` (indexed like `partitions`).
 pub async fn check(
     client: &ClusterClient,
-    partitions: &[(String, i32)],
+    partitions: &[TopicPartition],
     acks: &[Vec<Ack>],
 ) -> (Verification, PartitionChecks) {
     let mut checks: PartitionChecks = vec![None; partitions.len()];
@@ -44,7 +45,15 @@ pub async fn check(
             break;
         }
         let topics: Vec<String> = {
-            let mut t: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+            let mut t: Vec<String> = partitions
+                .iter()
+                .map(
+                    |TopicPartition {
+                         topic: t,
+                         partition: _,
+                     }| t.clone(),
+                )
+                .collect();
             t.dedup();
             t
         };
@@ -57,7 +66,10 @@ pub async fn check(
         };
         let mut groups: BTreeMap<(i32, String), Vec<usize>> = BTreeMap::new();
         for i in &pending {
-            let (t, p) = &partitions[*i];
+            let TopicPartition {
+                topic: t,
+                partition: p,
+            } = &partitions[*i];
             if let Some(l) = md.leader(t, *p).filter(|l| *l >= 0) {
                 groups.entry((l, t.clone())).or_default().push(*i);
             }
@@ -80,7 +92,10 @@ pub async fn check(
         }
         if grouped < pending.len() {
             still.extend(pending.iter().filter(|i| {
-                let (t, p) = &partitions[**i];
+                let TopicPartition {
+                    topic: t,
+                    partition: p,
+                } = &partitions[**i];
                 md.leader(t, *p).filter(|l| *l >= 0).is_none()
             }));
         }
@@ -119,15 +134,15 @@ async fn read_all(
     client: &ClusterClient,
     leader: i32,
     topic: &str,
-    partitions: &[(String, i32)],
+    partitions: &[TopicPartition],
     idxs: &[usize],
 ) -> Result<Vec<Contents>, ClientError> {
     let conn = client.broker_connection(leader).await?;
-    let mut next: BTreeMap<i32, i64> = idxs.iter().map(|i| (partitions[*i].1, 0)).collect();
+    let mut next: BTreeMap<i32, i64> = idxs.iter().map(|i| (partitions[*i].partition, 0)).collect();
     let slot: HashMap<i32, usize> = idxs
         .iter()
         .enumerate()
-        .map(|(k, i)| (partitions[*i].1, k))
+        .map(|(k, i)| (partitions[*i].partition, k))
         .collect();
     let mut out: Vec<Contents> = idxs.iter().map(|_| Contents::default()).collect();
     while !next.is_empty() {

@@ -2,6 +2,8 @@
 //! `UnifiedLog.logDirName` / `parseTopicPartitionName`), so a broker can find its logs at
 //! start-up by listing the directory.
 
+use crate::topic_partition::TopicPartition;
+
 /// `<topic>-<partition>`, the directory name of a partition log.
 pub fn partition_dir_name(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
@@ -9,7 +11,7 @@ pub fn partition_dir_name(topic: &str, partition: i32) -> String {
 
 /// Parses a partition directory name. `None` for anything else: files, Kafka's
 /// `.<id>-delete` / `-future` / `-stray` directories, or names without a numeric partition.
-pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
+pub fn parse_partition_dir_name(name: &str) -> Option<TopicPartition> {
     if name.ends_with("-delete") || name.ends_with("-future") || name.ends_with("-stray") {
         return None;
     }
@@ -18,7 +20,7 @@ pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
         return None;
     }
     let partition: i32 = partition.parse().ok()?;
-    (partition >= 0).then(|| (topic.to_string(), partition))
+    (partition >= 0).then(|| TopicPartition::new(topic, partition))
 }
 
 #[cfg(test)]
@@ -30,11 +32,11 @@ mod tests {
         assert_eq!(partition_dir_name("my-topic", 7), "my-topic-7");
         assert_eq!(
             parse_partition_dir_name("my-topic-7"),
-            Some(("my-topic".to_string(), 7))
+            Some(TopicPartition::new("my-topic", 7))
         );
         assert_eq!(
             parse_partition_dir_name("__consumer_offsets-49"),
-            Some(("__consumer_offsets".to_string(), 49))
+            Some(TopicPartition::new("__consumer_offsets", 49))
         );
         for bad in [
             "topic",

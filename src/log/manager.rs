@@ -2,6 +2,7 @@
 //! log at start-up (with recovery from the checkpointed recovery point), placing new logs, and the
 //! three per-directory checkpoint files.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,7 +110,7 @@ impl LogManager {
     pub fn load_logs(
         &self,
         config: &LogConfig,
-    ) -> anyhow::Result<HashMap<(String, i32), LoadedLog>> {
+    ) -> anyhow::Result<HashMap<TopicPartition, LoadedLog>> {
         let mut loaded = HashMap::new();
         let mut first_failure = None;
         for dir in &self.dirs {
@@ -256,7 +257,7 @@ fn prepare_dir(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow::Result<a
 }
 
 /// Every partition log of one log dir.
-fn load_dir(dir: &Path, config: &LogConfig) -> anyhow::Result<HashMap<(String, i32), LoadedLog>> {
+fn load_dir(dir: &Path, config: &LogConfig) -> anyhow::Result<HashMap<TopicPartition, LoadedLog>> {
     let mut loaded = HashMap::new();
     let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
     let hws = read_checkpoint(&dir.join(REPLICATION_CHECKPOINT))?;
@@ -272,7 +273,7 @@ fn load_dir(dir: &Path, config: &LogConfig) -> anyhow::Result<HashMap<(String, i
         let Some(tp) = parse_partition_dir_name(&name) else {
             continue;
         };
-        if !crate::topic::is_valid(&tp.0) {
+        if !crate::topic::is_valid(&tp.topic) {
             warn!(dir = %entry.path().display(), "skipping a directory whose topic name is illegal");
             continue;
         }
@@ -282,7 +283,7 @@ fn load_dir(dir: &Path, config: &LogConfig) -> anyhow::Result<HashMap<(String, i
             .with_context(|| format!("cannot load log {}", entry.path().display()))?;
         let high_watermark = hws.get(&tp).copied().unwrap_or(0);
         info!(
-            topic = %tp.0, partition = tp.1, log_end_offset = log.log_end_offset(),
+            topic = %tp.topic, partition = tp.partition, log_end_offset = log.log_end_offset(),
             recovery_point, "loaded log"
         );
         loaded.insert(
@@ -336,7 +337,7 @@ fn timestamp_bound(bound: i64, t: &TopicConfig) -> i64 {
     }
 }
 
-fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
+fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<TopicPartition, i64>> {
     if !path.exists() {
         return Ok(HashMap::new());
     }
@@ -352,7 +353,7 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<HashMap<(String, i32), i64>> {
     }
     Ok(valid
         .into_iter()
-        .map(|e| ((e.topic, e.partition), e.offset))
+        .map(|e| (TopicPartition::new(e.topic, e.partition), e.offset))
         .collect())
 }
 

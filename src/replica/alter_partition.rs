@@ -3,6 +3,7 @@
 //! with the new partition epoch. Proposals queued while a request is in flight go out together in the
 //! next one; a partition has at most one proposal pending (enforced by [`Partition`]).
 
+use crate::topic_partition::TopicPartition;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,9 +67,12 @@ pub(super) async fn run(
             item = rx.recv() => match item { Some(i) => i, None => return },
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let mut batch: HashMap<(String, i32), Item> = HashMap::new();
+        let mut batch: HashMap<TopicPartition, Item> = HashMap::new();
         let mut add = |item: Item| {
-            batch.insert((item.0.topic.clone(), item.0.partition), item);
+            batch.insert(
+                TopicPartition::new(item.0.topic.as_str(), item.0.partition),
+                item,
+            );
         };
         add(first);
         while let Ok(item) = rx.try_recv() {
@@ -126,7 +130,7 @@ enum SendError {
     Controller(ResponseError),
 }
 
-type Answers = HashMap<(String, i32), Result<(Vec<i32>, i32), ResponseError>>;
+type Answers = HashMap<TopicPartition, Result<(Vec<i32>, i32), ResponseError>>;
 
 /// Where AlterPartition goes: the controller the metadata names, on the control listener.
 struct Controller<'a> {
@@ -139,7 +143,7 @@ async fn send(
     replicas: &ReplicaManager,
     to: &Controller<'_>,
     conn: &mut Option<(i32, Connection)>,
-    batch: &HashMap<(String, i32), Item>,
+    batch: &HashMap<TopicPartition, Item>,
 ) -> Result<Answers, SendError> {
     let view = to.metadata.snapshot();
     let controller = view.controller_id;
@@ -197,7 +201,10 @@ async fn send(
                 None => Ok((p.isr.iter().map(|b| b.0).collect(), p.partition_epoch)),
                 Some(e) => Err(e),
             };
-            answers.insert((name.clone(), p.partition_index), answer);
+            answers.insert(
+                TopicPartition::new(name.as_str(), p.partition_index),
+                answer,
+            );
         }
     }
     Ok(answers)

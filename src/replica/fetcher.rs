@@ -73,7 +73,7 @@ impl Shared {
     }
 
     pub fn add(&self, partition: Arc<Partition>, leader_epoch: i32) {
-        let tp = (partition.topic.clone(), partition.index);
+        let tp = TopicPartition::new(&partition.topic, partition.index);
         self.lock().insert(
             tp,
             FetchState {
@@ -325,7 +325,7 @@ async fn truncate(
 ) -> Result<(), ClientError> {
     let mut ask = Vec::new();
     for req in parts {
-        let tp = (req.partition.topic.clone(), req.partition.index);
+        let tp = TopicPartition::new(&req.partition.topic, req.partition.index);
         match req.partition.fetch_position().latest_epoch {
             Some(epoch) => ask.push((req, epoch)),
             None => with_current(shared, &tp, req.leader_epoch, Phase::Truncating, |state| {
@@ -345,7 +345,7 @@ async fn truncate(
     }
     let answers = fetcher_io::offsets_for_leader_epoch(conn, config.broker_id, &ask).await?;
     for ((req, _), answer) in ask.iter().zip(answers) {
-        let tp = (req.partition.topic.clone(), req.partition.index);
+        let tp = TopicPartition::new(&req.partition.topic, req.partition.index);
         with_current(shared, &tp, req.leader_epoch, Phase::Truncating, |state| {
             let p = &state.partition;
             match answer {
@@ -379,7 +379,7 @@ async fn fetch(
     let outcomes = fetcher_io::fetch(conn, config, &parts).await?;
     for (req, outcome) in parts.iter().zip(outcomes) {
         let p = &req.partition;
-        let tp = (p.topic.clone(), p.index);
+        let tp = TopicPartition::new(&p.topic, p.index);
         if let FetchOutcome::OutOfRange = outcome {
             // Needs more requests to the leader, so it runs without the lock; the log operations
             // it ends with are rare and idempotent.

@@ -2,6 +2,7 @@
 //! `client::list_offset_as`) and what their answers mean per partition, kept apart from the
 //! fetcher's state machine in `fetcher.rs`.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -108,7 +109,7 @@ pub(super) async fn fetch(
         );
     let resp = conn.send(request, version).await?;
     let top = resp.error_code.err();
-    let mut by_key: HashMap<(String, i32), FetchOutcome> = HashMap::new();
+    let mut by_key: HashMap<TopicPartition, FetchOutcome> = HashMap::new();
     let names: HashMap<Uuid, String> = parts
         .iter()
         .map(|p| (p.partition.topic_id(), p.partition.topic.clone()))
@@ -130,13 +131,16 @@ pub(super) async fn fetch(
                 Some(e) if is_fenced(&e) => FetchOutcome::Fenced(e),
                 Some(e) => FetchOutcome::Failed(e),
             };
-            by_key.insert((name.clone(), d.partition_index), outcome);
+            by_key.insert(
+                TopicPartition::new(name.as_str(), d.partition_index),
+                outcome,
+            );
         }
     }
     Ok(parts
         .iter()
         .map(|req| {
-            let key = (req.partition.topic.clone(), req.partition.index);
+            let key = TopicPartition::new(req.partition.topic.as_str(), req.partition.index);
             match (top, by_key.remove(&key)) {
                 (Some(e), _) => FetchOutcome::Failed(e),
                 (None, Some(o)) => o,
@@ -176,21 +180,24 @@ pub(super) async fn offsets_for_leader_epoch(
         request.replica_id = BrokerId(broker_id);
     }
     let resp = conn.send(request, version).await?;
-    let mut answers: HashMap<(String, i32), Result<(i32, i64), ResponseError>> = HashMap::new();
+    let mut answers: HashMap<TopicPartition, Result<(i32, i64), ResponseError>> = HashMap::new();
     for t in resp.topics {
         for p in t.partitions {
             let answer = match p.error_code.err() {
                 None => Ok((p.leader_epoch, p.end_offset)),
                 Some(e) => Err(e),
             };
-            answers.insert((t.topic.0.to_string(), p.partition), answer);
+            answers.insert(TopicPartition::new(t.topic.as_str(), p.partition), answer);
         }
     }
     Ok(ask
         .iter()
         .map(|(req, _)| {
             answers
-                .remove(&(req.partition.topic.clone(), req.partition.index))
+                .remove(&TopicPartition::new(
+                    req.partition.topic.as_str(),
+                    req.partition.index,
+                ))
                 .unwrap_or(Err(ResponseError::UnknownServerError))
         })
         .collect())

@@ -63,11 +63,15 @@ impl ReplicaFetcherManager {
         addr: String,
         leader_epoch: i32,
     ) {
-        let tp = (partition.topic.clone(), partition.index);
+        let tp = TopicPartition::new(&partition.topic, partition.index);
         self.remove_partition(&tp);
         let key = (
             leader,
-            fetcher_id(&tp.0, tp.1, self.num_fetchers.load(Ordering::Relaxed)),
+            fetcher_id(
+                &tp.topic,
+                tp.partition,
+                self.num_fetchers.load(Ordering::Relaxed),
+            ),
         );
         let mut fetchers = self.lock();
         if fetchers.get(&key).is_some_and(|f| f.addr != addr) {

@@ -57,8 +57,7 @@ use crate::errors::{code_of, NONE};
 use crate::log::manager::log_config;
 use crate::log::manager::{CheckpointEntry, LoadedLog, LogManager};
 
-/// (topic, partition)
-pub type TopicPartition = (String, i32);
+pub use crate::topic_partition::TopicPartition;
 
 /// A control request's work on one partition, unless its topic name is illegal: Kafka answers
 /// INVALID_TOPIC_EXCEPTION for that partition (counted in `illegal`). The code to answer.
@@ -135,13 +134,13 @@ impl ReplicaManager {
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&(topic.to_string(), partition)).cloned()
+        map.get(&TopicPartition::new(topic, partition)).cloned()
     }
 
     /// Whether the partition's log was on a log dir that failed.
     pub fn is_offline(&self, topic: &str, partition: i32) -> bool {
         let offline = self.offline.read().unwrap_or_else(|p| p.into_inner());
-        offline.contains(&(topic.to_string(), partition))
+        offline.contains(&TopicPartition::new(topic, partition))
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
@@ -263,7 +262,7 @@ impl ReplicaManager {
         configs: &HashMap<String, TopicConfig>,
     ) -> Result<Arc<Partition>, ResponseError> {
         let index = state.partition_index;
-        let key = (topic.to_string(), index);
+        let key = TopicPartition::new(topic, index);
         // Two LeaderAndIsr requests (an old and a new controller, on different connections) may both
         // miss this partition; only one may open its directory, since opening runs recovery.
         let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
@@ -388,7 +387,7 @@ impl ReplicaManager {
         if self.is_offline(topic, index) {
             return Err(ResponseError::KafkaStorageError);
         }
-        let key = (topic.to_string(), index);
+        let key = TopicPartition::new(topic, index);
         self.stop_fetching(&key);
         let removed = self
             .partitions

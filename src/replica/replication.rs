@@ -153,7 +153,7 @@ impl ReplicaManager {
         let Some(r) = self.replication.get() else {
             return;
         };
-        let tp: TopicPartition = (partition.topic.clone(), partition.index);
+        let tp: TopicPartition = TopicPartition::new(partition.topic.as_str(), partition.index);
         let role = partition.role();
         if role.leader == self.broker_id() || role.leader < 0 {
             r.fetchers.remove_partition(&tp);
@@ -179,7 +179,7 @@ impl ReplicaManager {
             }
             None => {
                 r.fetchers.remove_partition(&tp);
-                warn!(topic = %tp.0, partition = tp.1, leader = role.leader,
+                warn!(topic = %tp.topic, partition = tp.partition, leader = role.leader,
                     "no address known for the leader; not fetching until the next LeaderAndIsr");
             }
         }
@@ -189,7 +189,7 @@ impl ReplicaManager {
     pub(super) fn stop_fetching(&self, tp: &TopicPartition) {
         if let Some(r) = self.replication.get() {
             if r.fetchers.remove_partition(tp) {
-                debug!(topic = %tp.0, partition = tp.1, "stopped fetching");
+                debug!(topic = %tp.topic, partition = tp.partition, "stopped fetching");
             }
         }
     }

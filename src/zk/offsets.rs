@@ -14,6 +14,7 @@
 //! Group, topic and member names are used as znode names as they are: the caller (the group
 //! coordinator) refuses names that are not one znode name.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeSet;
 
 use zookeeper_client::{Error as E, MultiWriteError};
@@ -215,7 +216,7 @@ impl KafkaZkClient {
     pub async fn consumer_offset_partitions(
         &self,
         group: &str,
-    ) -> Result<Vec<(String, i32)>, ZkError> {
+    ) -> Result<Vec<TopicPartition>, ZkError> {
         let root = paths::consumer_offsets(group);
         let topics = match self.client.list_children(&root).await {
             Ok(t) => t,
@@ -233,7 +234,7 @@ impl KafkaZkClient {
                     .into_iter()
                     .flatten()
                     .filter_map(|p| p.parse::<i32>().ok())
-                    .map(|p| (topic.clone(), p)),
+                    .map(|p| TopicPartition::new(topic.clone(), p)),
             );
         }
         out.sort();

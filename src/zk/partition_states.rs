@@ -1,6 +1,7 @@
 //! Partition state znodes (`.../partitions/<p>/state`): pipelined reads and the controller's
 //! fenced, batched writes. The znode's dataVersion is the partition epoch.
 
+use crate::topic_partition::TopicPartition;
 use std::collections::BTreeSet;
 
 use super::batch::WriteOp;
@@ -26,7 +27,7 @@ impl KafkaZkClient {
     /// [`Self::get_partition_states_or_malformed`]).
     pub async fn get_partition_states(
         &self,
-        tps: &[(String, i32)],
+        tps: &[TopicPartition],
     ) -> Result<Vec<Option<(PartitionState, i32)>>, ZkError> {
         Ok(self
             .get_partition_states_or_malformed(tps)
@@ -44,11 +45,16 @@ impl KafkaZkClient {
     /// load and resigning in a loop, or trying to create a state that exists.
     pub async fn get_partition_states_or_malformed(
         &self,
-        tps: &[(String, i32)],
+        tps: &[TopicPartition],
     ) -> Result<Vec<StateRead>, ZkError> {
         let paths: Vec<String> = tps
             .iter()
-            .map(|(t, p)| paths::partition_state(t, *p))
+            .map(
+                |TopicPartition {
+                     topic: t,
+                     partition: p,
+                 }| paths::partition_state(t, *p),
+            )
             .collect();
         let read = self.get_data_many(&paths).await?;
         Ok(paths
@@ -70,7 +76,7 @@ impl KafkaZkClient {
     pub async fn create_partition_states(
         &self,
         epoch: &ControllerEpoch,
-        states: &[((String, i32), PartitionState)],
+        states: &[(TopicPartition, PartitionState)],
     ) -> Result<Vec<Result<i32, ZkError>>, ZkError> {
         let mut outcomes: Vec<Option<Result<i32, ZkError>>> = states.iter().map(|_| None).collect();
         self.create_partition_containers(epoch, states, &mut outcomes)
@@ -81,7 +87,7 @@ impl KafkaZkClient {
         let ops: Vec<WriteOp> = todo
             .iter()
             .map(|&i| {
-                let ((topic, partition), state) = &states[i];
+                let (TopicPartition { topic, partition }, state) = &states[i];
                 let path = paths::partition_state(topic, *partition);
                 let options = self.persistent(&path);
                 WriteOp::Create {
@@ -114,15 +120,17 @@ impl KafkaZkClient {
     pub async fn update_partition_states(
         &self,
         epoch: &ControllerEpoch,
-        updates: &[((String, i32), PartitionState, i32)],
+        updates: &[(TopicPartition, PartitionState, i32)],
     ) -> Result<Vec<Result<i32, ZkError>>, ZkError> {
         let ops: Vec<WriteOp> = updates
             .iter()
-            .map(|((topic, partition), state, version)| WriteOp::SetData {
-                path: paths::partition_state(topic, *partition),
-                data: to_json(state),
-                version: Some(*version),
-            })
+            .map(
+                |(TopicPartition { topic, partition }, state, version)| WriteOp::SetData {
+                    path: paths::partition_state(topic, *partition),
+                    data: to_json(state),
+                    version: Some(*version),
+                },
+            )
             .collect();
         let outcomes = self.fenced_writes(epoch, &ops).await?;
         let failed = outcomes.iter().filter(|o| o.is_err()).count();
@@ -140,10 +148,21 @@ impl KafkaZkClient {
     async fn create_partition_containers(
         &self,
         epoch: &ControllerEpoch,
-        states: &[((String, i32), PartitionState)],
+        states: &[(TopicPartition, PartitionState)],
         outcomes: &mut [Option<Result<i32, ZkError>>],
     ) -> Result<(), ZkError> {
-        let topics: BTreeSet<&str> = states.iter().map(|((t, _), _)| t.as_str()).collect();
+        let topics: BTreeSet<&str> = states
+            .iter()
+            .map(
+                |(
+                    TopicPartition {
+                        topic: t,
+                        partition: _,
+                    },
+                    _,
+                )| t.as_str(),
+            )
+            .collect();
         let topic_checks: Vec<_> = topics
             .iter()
             .map(|t| {
@@ -155,11 +174,19 @@ impl KafkaZkClient {
             .collect();
         let partition_checks: Vec<_> = states
             .iter()
-            .map(|((t, p), _)| {
-                let path = paths::topic_partition(t, *p);
-                let check = self.client.check_stat(&path);
-                (path, check)
-            })
+            .map(
+                |(
+                    TopicPartition {
+                        topic: t,
+                        partition: p,
+                    },
+                    _,
+                )| {
+                    let path = paths::topic_partition(t, *p);
+                    let check = self.client.check_stat(&path);
+                    (path, check)
+                },
+            )
             .collect();
         // (path, index into states of the partition that needs it, or None for a topic's partitions/)
         let mut missing: Vec<(String, Option<usize>)> = Vec::new();

@@ -2,6 +2,7 @@
 //! a Kafka cluster they are the only outside record of when its controller wrote new leaders, and
 //! on either kind of cluster they date the last write of each partition's state.
 
+use crate::topic_partition::TopicPartition;
 use zookeeper_client::Error as E;
 
 use super::error::parse_or_skip;
@@ -23,11 +24,16 @@ impl KafkaZkClient {
     /// malformed.
     pub async fn get_partition_state_times(
         &self,
-        tps: &[(String, i32)],
+        tps: &[TopicPartition],
     ) -> Result<Vec<Option<TimedState>>, super::ZkError> {
         let paths: Vec<String> = tps
             .iter()
-            .map(|(t, p)| paths::partition_state(t, *p))
+            .map(
+                |TopicPartition {
+                     topic: t,
+                     partition: p,
+                 }| paths::partition_state(t, *p),
+            )
             .collect();
         let pending: Vec<_> = paths.iter().map(|p| self.client.get_data(p)).collect();
         let mut out = Vec::with_capacity(paths.len());

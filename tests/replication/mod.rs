@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use zkafka::client::batch::build_batch;
 use zkafka::client::Connection;
+use zkafka::topic_partition::TopicPartition;
 use zkafka::zk::KafkaZkClient;
 
 pub const TOPIC: &str = "replicated";
@@ -236,7 +237,7 @@ pub async fn wait_for_identical_logs(brokers: &[&Broker], min_len: usize) {
 
 pub async fn isr(zk: &KafkaZkClient) -> Vec<i32> {
     let states = zk
-        .get_partition_states(&[(TOPIC.to_string(), 0)])
+        .get_partition_states(&[TopicPartition::new(TOPIC, 0)])
         .await
         .expect("state read");
     let (state, _) = states.into_iter().flatten().next().expect("state znode");

@@ -19,7 +19,7 @@ use crate::log::{Log, LogError};
 /// Kafka's file name for the cleaner's checkpoint, one per log dir.
 pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
-type TopicPartition = (String, i32);
+use crate::topic_partition::TopicPartition;
 
 /// A log handed to a cleaner thread.
 pub struct Grabbed {
@@ -145,7 +145,7 @@ impl CleanerManager {
                 dir.clone(),
                 entries
                     .into_iter()
-                    .map(|e| ((e.topic, e.partition), e.offset))
+                    .map(|e| (TopicPartition::new(e.topic, e.partition), e.offset))
                     .collect(),
             );
         }
@@ -167,7 +167,7 @@ impl CleanerManager {
     ) -> Result<Option<Grabbed>, LogError> {
         let mut best: Option<Grabbed> = None;
         for handle in logs {
-            let tp = (handle.topic().to_string(), handle.partition());
+            let tp = TopicPartition::new(handle.topic(), handle.partition());
             let hw = handle.high_watermark();
             let log = handle.lock_log();
             if !log.config.cleanup_compact {
@@ -187,7 +187,7 @@ impl CleanerManager {
             };
             let d = dirtiness(&log, checkpoint, hw, now_ms)?;
             if d.reset {
-                info!(topic = %tp.0, partition = tp.1, checkpoint, first_dirty = d.first_dirty,
+                info!(topic = %tp.topic, partition = tp.partition, checkpoint, first_dirty = d.first_dirty,
                     "cleaner checkpoint outside the log, cleaning from the log start");
                 self.state()
                     .checkpoints
@@ -223,7 +223,7 @@ impl CleanerManager {
         }
         if let Some(g) = &best {
             self.state().in_progress.insert(g.tp.clone());
-            info!(topic = %g.tp.0, partition = g.tp.1, dirty_ratio = g.ratio,
+            info!(topic = %g.tp.topic, partition = g.tp.partition, dirty_ratio = g.ratio,
                 first_dirty = g.log.first_dirty_offset,
                 first_uncleanable = g.log.first_uncleanable_offset, "log cleaning started");
         }
@@ -246,14 +246,22 @@ impl CleanerManager {
         let offsets = state.checkpoints.entry(log_dir.to_path_buf()).or_default();
         offsets.insert(tp.clone(), end);
         // Logs deleted since are dropped, as Kafka removes their entries.
-        offsets.retain(|(t, p), _| log_dir.join(partition_dir_name(t, *p)).is_dir());
+        offsets.retain(
+            |TopicPartition {
+                 topic: t,
+                 partition: p,
+             },
+             _| log_dir.join(partition_dir_name(t, *p)).is_dir(),
+        );
         let mut entries: Vec<PartitionOffset> = offsets
             .iter()
-            .map(|((topic, partition), offset)| PartitionOffset {
-                topic: topic.clone(),
-                partition: *partition,
-                offset: *offset,
-            })
+            .map(
+                |(TopicPartition { topic, partition }, offset)| PartitionOffset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                },
+            )
             .collect();
         entries.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let path = log_dir.join(CLEANER_OFFSET_CHECKPOINT);

@@ -175,7 +175,7 @@ fn clean_filthiest(
         _ => None,
     };
     manager.done_cleaning(&grabbed.tp, &grabbed.log_dir, end)?;
-    let (topic, partition) = (&grabbed.tp.0, grabbed.tp.1);
+    let (topic, partition) = (&grabbed.tp.topic, grabbed.tp.partition);
     if let Err(CleanerError::Aborted) = &result {
         // Shutting down: what was swapped in stays, the checkpoint does not move.
         info!(topic = %topic, partition, elapsed_ms, "log cleaning aborted");

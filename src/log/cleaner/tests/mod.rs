@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
+
+use crate::topic_partition::TopicPartition;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::cleaner::{CleanResult, Cleaner, CleanerError};
@@ -174,7 +176,7 @@ fn keeps_the_latest_record_per_key_at_its_offset_with_valid_indexes() {
     let after = records(&handle.lock_log());
     assert_eq!(after, expected(&before, active_base));
     assert_eq!(
-        manager.checkpoint(dir.path(), &("t".into(), 0)),
+        manager.checkpoint(dir.path(), &TopicPartition::new("t", 0)),
         Some(active_base)
     );
     let checkpoint = std::fs::read_to_string(dir.path().join("cleaner-offset-checkpoint")).unwrap();
