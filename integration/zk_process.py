@@ -28,8 +28,12 @@ ZK_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 class ZooKeeper:
     """A standalone ZooKeeper (Debian's zookeeper.jar) on 127.0.0.1:<port> with data in workdir."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, sasl_users: dict[str, str] | None = None):
+        """`sasl_users` (name -> password): SASL DIGEST-MD5 through a JAAS `Server` section, as a
+        secured ensemble runs it; unauthenticated clients may still connect (and read what the
+        znodes' ACLs let the world read)."""
         self.workdir = Path(workdir)
+        self.sasl_users = sasl_users
         self.port = port or free_port()
         self.datadir = self.workdir / "data"
         self.cfg = self.workdir / "zoo.cfg"
@@ -58,10 +62,20 @@ class ZooKeeper:
                     "maxClientCnxns=0",
                     "admin.enableServer=false",
                     "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons",
+                    *(["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"]
+                      if self.sasl_users else []),
                     "",
                 ]
             )
         )
+        if self.sasl_users:
+            users = "\n".join(f'    user_{u}="{p}"' for u, p in self.sasl_users.items())
+            self.jaas.write_text(
+                f"Server {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n{users};\n}};\n")
+
+    @property
+    def jaas(self) -> Path:
+        return self.workdir / "zookeeper-jaas.conf"
 
     def four_letter(self, word: str, timeout: float = 2.0) -> str:
         try:
@@ -89,7 +103,9 @@ class ZooKeeper:
         self._write_cfg()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["java", f"-Dzookeeper.log.dir={self.workdir}", "-cp", ZK_CLASSPATH, ZK_MAIN, str(self.cfg)],
+            ["java", f"-Dzookeeper.log.dir={self.workdir}",
+             *([f"-Djava.security.auth.login.config={self.jaas}"] if self.sasl_users else []),
+             "-cp", ZK_CLASSPATH, ZK_MAIN, str(self.cfg)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ mod registry;
 mod synonyms;
 #[cfg(test)]
 mod tests;
+mod throttled_replicas;
 mod topic;
 mod topic_keys;
 mod values;
@@ -32,6 +33,7 @@ pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};
 pub use properties::parse_properties;
 pub use synonyms::{broker_config_synonyms, Synonym};
+pub use throttled_replicas::ThrottledReplicas;
 pub use topic::{ConfigEntry, ConfigSource, TopicConfig, TOPIC_CONFIG_NAMES};
 pub use zookeeper::ZkConnect;
 

@@ -59,10 +59,15 @@ fn zk_settings(config: &KafkaConfig) -> ZkSettings {
         connection_timeout: Duration::from_millis(
             config.zookeeper_connection_timeout_ms.max(0) as u64
         ),
-        // zookeeper.set.acl=true is refused at start-up (config/registry.rs): ZooKeeper rejects
-        // creator-only ACLs from the anonymous sessions zkafka opens.
-        set_acl: false,
+        set_acl: config.zookeeper_set_acl,
+        // Checked once by connect_zk, before the first session.
+        sasl: zk_sasl().ok().flatten(),
     }
+}
+
+/// ZooKeeper SASL credentials from the JAAS file `KAFKA_OPTS` names, as Kafka's scripts take it.
+fn zk_sasl() -> Result<Option<crate::zk::ZkSaslCredentials>, String> {
+    crate::zk::credentials_from_kafka_opts(&std::env::var("KAFKA_OPTS").unwrap_or_default())
 }
 
 /// `zookeeper.connect` as ZooKeeper clients write it: `h1:2181,h2:2181/chroot`.
@@ -72,6 +77,7 @@ fn zk_connect_string(config: &KafkaConfig) -> String {
 }
 
 async fn connect_zk(config: &KafkaConfig) -> anyhow::Result<KafkaZkClient> {
+    zk_sasl().map_err(|e| anyhow::anyhow!(e))?;
     KafkaZkClient::connect(&zk_settings(config))
         .await
         .with_context(|| {
@@ -193,6 +199,9 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     );
     let (controller, controller_queue) = ControllerHandle::new();
+    let authorizer = crate::security::authorizer::start(&config, &zk, &zk_rx, &shutdown_rx)
+        .await
+        .context("cannot load ACLs")?;
     let apis = Arc::new(KafkaApis {
         broker_id,
         config: config.clone(),
@@ -206,10 +215,13 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         fence: Default::default(),
         follower_epochs: Default::default(),
         request_processing: Default::default(),
+        authorizer,
     });
     let net_config = in_force.network_config();
     let (quotas_tx, quotas_rx) = watch::channel(net_config.quotas.clone());
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
+    // The throttle rates may be dynamic broker configs, already read.
+    replicas.quotas().apply_broker(&in_force, false);
     let network = tokio::spawn(network::serve_with_quotas(
         listeners,
         apis.clone(),

@@ -187,6 +187,7 @@ async fn secure_acls_without_authentication_are_refused() {
         session_timeout: Duration::from_secs(6),
         connection_timeout: Duration::from_secs(1),
         set_acl: true,
+        sasl: None,
     };
     assert!(matches!(
         KafkaZkClient::connect(&settings).await,

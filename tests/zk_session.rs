@@ -52,6 +52,7 @@ async fn unreachable_server_is_a_typed_error() {
         session_timeout: Duration::from_secs(6),
         connection_timeout: Duration::from_secs(2),
         set_acl: false,
+        sasl: None,
     };
     let started = std::time::Instant::now();
     match KafkaZkClient::connect(&settings).await {

@@ -54,6 +54,9 @@ fn answer_when<T: Send + 'static, R: Encodable + 'static>(
     }))
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     /// Writes a new topic's znodes (config, then assignment with a fresh topic id).
     pub(super) async fn create_topic_znodes(
@@ -146,7 +149,14 @@ impl KafkaApis {
         }
     }
 
-    pub(super) async fn create_topics(&self, req: CreateTopicsRequest, version: i16) -> Reply {
+    pub(super) async fn create_topics(
+        &self,
+        req: CreateTopicsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        // Kafka's: CLUSTER Create allows every topic, else TOPIC Create on each.
+        let cluster_create = access.cluster(AclOperation::Create);
         let mut results = Vec::new();
         let mut waiting = Vec::new();
         for t in &req.topics {
@@ -174,6 +184,9 @@ impl KafkaApis {
             });
             // Kafka's checks of the request's shape, before any placement.
             let shape = match &assignment {
+                _ if !cluster_create && !access.topic(AclOperation::Create, &name) => Err(
+                    Refusal::new(ResponseError::TopicAuthorizationFailed, "Authorization failed."),
+                ),
                 Some(_) if t.num_partitions != -1 || t.replication_factor != -1 => Err(Refusal::new(
                     ResponseError::InvalidRequest,
                     "Both numPartitions or replicationFactor and replicasAssignments were set. \
@@ -245,7 +258,12 @@ impl KafkaApis {
         )
     }
 
-    pub(super) async fn delete_topics(&self, req: DeleteTopicsRequest, version: i16) -> Reply {
+    pub(super) async fn delete_topics(
+        &self,
+        req: DeleteTopicsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let view = self.metadata.snapshot();
         let named: Vec<(Option<String>, Uuid)> = if version >= 6 {
             req.topics
@@ -269,6 +287,13 @@ impl KafkaApis {
             }
             let error = match resolved {
                 None => Some(ResponseError::UnknownTopicId),
+                // A topic named by id that the principal may not Describe stays unknown.
+                Some(n) if name.is_none() && !access.topic(AclOperation::Describe, &n) => {
+                    Some(ResponseError::UnknownTopicId)
+                }
+                Some(n) if !access.topic(AclOperation::Delete, &n) => {
+                    Some(ResponseError::TopicAuthorizationFailed)
+                }
                 Some(n) if !view.topics.contains_key(&n) => {
                     Some(ResponseError::UnknownTopicOrPartition)
                 }
@@ -316,14 +341,21 @@ impl KafkaApis {
         &self,
         req: CreatePartitionsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
         let mut results = Vec::new();
         let mut waiting = Vec::new();
         for t in &req.topics {
             let name = t.name.0.to_string();
-            let outcome = self
-                .add_partitions(&name, t.count, t.assignments.as_deref(), req.validate_only)
-                .await;
+            let outcome = if access.topic(AclOperation::Alter, &name) {
+                self.add_partitions(&name, t.count, t.assignments.as_deref(), req.validate_only)
+                    .await
+            } else {
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    "The topic authorization is failed.".to_string(),
+                ))
+            };
             let mut result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) if !req.validate_only => waiting.push((name, t.count)),

@@ -43,6 +43,14 @@ pub(super) fn resource_type_name(id: i8) -> &'static str {
 }
 
 /// Kafka's refusal of a resource type it does not alter here.
+/// An authorization refusal, answered without a message as Kafka does.
+fn refused(allowed: Result<(), ResponseError>) -> AlterRefusal {
+    AlterRefusal::new(
+        allowed.err().unwrap_or(ResponseError::UnknownServerError),
+        String::new(),
+    )
+}
+
 fn unsupported_type(id: i8) -> AlterRefusal {
     AlterRefusal::new(
         ResponseError::InvalidRequest,
@@ -62,11 +70,15 @@ fn outcome_fields(outcome: Result<(), AlterRefusal>) -> (i16, Option<String>) {
     }
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     pub(super) async fn incremental_alter_configs(
         &self,
         req: IncrementalAlterConfigsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
         let mut responses = Vec::with_capacity(req.resources.len());
         for r in &req.resources {
@@ -88,7 +100,10 @@ impl KafkaApis {
                     ))
                 })
                 .collect();
+            let allowed =
+                access.config_resource(AclOperation::AlterConfigs, r.resource_type, &name);
             let outcome = match (r.resource_type, ops) {
+                _ if allowed.is_err() => Err(refused(allowed)),
                 (_, Err(refusal)) => Err(refusal),
                 (RESOURCE_TOPIC, Ok(ops)) => {
                     self.alter_topic_config(&name, req.validate_only, |current| {
@@ -119,7 +134,12 @@ impl KafkaApis {
         )
     }
 
-    pub(super) async fn alter_configs(&self, req: AlterConfigsRequest, version: i16) -> Reply {
+    pub(super) async fn alter_configs(
+        &self,
+        req: AlterConfigsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let mut responses = Vec::with_capacity(req.resources.len());
         for r in &req.resources {
             let name = r.resource_name.to_string();
@@ -128,7 +148,10 @@ impl KafkaApis {
                 .iter()
                 .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
                 .collect();
+            let allowed =
+                access.config_resource(AclOperation::AlterConfigs, r.resource_type, &name);
             let outcome = match legacy_topic_overrides(&entries) {
+                _ if allowed.is_err() => Err(refused(allowed)),
                 Err(refusal) => Err(refusal),
                 Ok(new) if r.resource_type == RESOURCE_TOPIC => {
                     self.alter_topic_config(&name, req.validate_only, |_| Ok(new))

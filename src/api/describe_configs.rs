@@ -75,11 +75,15 @@ fn described(e: &ConfigEntry, version: i16, with_synonyms: bool) -> DescribeConf
     entry
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     pub(super) async fn describe_configs(
         &self,
         req: DescribeConfigsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
         let mut results = Vec::with_capacity(req.resources.len());
         for r in &req.resources {
@@ -87,15 +91,18 @@ impl KafkaApis {
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let entries = match r.resource_type {
-                RESOURCE_TOPIC => self.topic_entries(&name).await,
-                RESOURCE_BROKER => {
+            let allowed =
+                access.config_resource(AclOperation::DescribeConfigs, r.resource_type, &name);
+            let entries = match (allowed, r.resource_type) {
+                (Err(refused), _) => Err((refused, String::new())),
+                (Ok(()), RESOURCE_TOPIC) => self.topic_entries(&name).await,
+                (Ok(()), RESOURCE_BROKER) => {
                     broker_resource(&name, self.broker_id, " or empty string").map(|id| match id {
                         Some(_) => self.dynamic.current().describe(),
                         None => self.dynamic.current().describe_dynamic_default(),
                     })
                 }
-                other => Err((
+                (Ok(()), other) => Err((
                     ResponseError::InvalidRequest,
                     format!(
                         "zkafka describes TOPIC and BROKER configs only, not {}",

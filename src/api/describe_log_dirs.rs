@@ -52,12 +52,25 @@ fn response(dirs: Vec<LogDirInfo>, version: i16) -> DescribeLogDirsResponse {
     DescribeLogDirsResponse::default().with_results(results)
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     pub(super) async fn describe_log_dirs(
         &self,
         req: DescribeLogDirsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
+        if !access.cluster(AclOperation::Describe) {
+            // Kafka's: no directories, and from v3 the error saying why.
+            let mut resp = response(Vec::new(), version);
+            if version >= 3 {
+                resp.error_code =
+                    kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+            }
+            return encode(&resp, version);
+        }
         // None: every partition this broker hosts.
         let wanted: Option<BTreeSet<(String, i32)>> = req.topics.as_ref().map(|topics| {
             topics

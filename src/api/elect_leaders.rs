@@ -62,8 +62,16 @@ fn response(
     resp
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
-    pub(super) async fn elect_leaders(&self, req: ElectLeadersRequest, version: i16) -> Reply {
+    pub(super) async fn elect_leaders(
+        &self,
+        req: ElectLeadersRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let partitions: Option<Vec<Tp>> = req.topic_partitions.as_ref().map(|topics| {
             topics
                 .iter()
@@ -72,6 +80,9 @@ impl KafkaApis {
         });
         let all_partitions = partitions.is_none();
         let outcome = match election_type(req.election_type) {
+            _ if !access.cluster(AclOperation::Alter) => {
+                Err(ResponseError::ClusterAuthorizationFailed)
+            }
             Some(kind) => {
                 self.controller
                     .elect_leaders(partitions.clone(), kind)

@@ -10,11 +10,16 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
+use kafka_protocol::error::ResponseError;
+
+use super::authorize::Access;
+use super::down_convert;
 use super::fetch_encode::encode_fetch_response;
 use super::{reply_body, KafkaApis};
 use crate::metadata::str_bytes;
 use crate::network::{FileRange, Reply};
 use crate::replica::{FetchOutcome, FetchParams, FetchPartitionData, FetchTarget};
+use crate::security::acl::AclOperation;
 
 /// The response's topics, in request order, and which topic each requested partition is in.
 struct Layout {
@@ -22,10 +27,20 @@ struct Layout {
     topics: Vec<(TopicName, Uuid)>,
     /// Each requested partition's topic (index into `topics`) and index, in request order.
     partitions: Vec<(usize, i32)>,
+    /// Per topic: the principal may not Read it (its partitions answer TOPIC_AUTHORIZATION_FAILED).
+    denied: Vec<bool>,
+    /// Fetch v0-v3 only: each partition's fetch offset and `message.downconversion.enable`.
+    down_convert: Vec<(i64, bool)>,
 }
 
 impl KafkaApis {
-    pub(super) async fn fetch(&self, req: FetchRequest, version: i16, listener: &str) -> Reply {
+    pub(super) async fn fetch(
+        &self,
+        req: FetchRequest,
+        version: i16,
+        listener: &str,
+        access: &Access<'_>,
+    ) -> Reply {
         let (replica_id, broker_epoch) = if version >= 15 {
             (
                 req.replica_state.replica_id.0,
@@ -35,7 +50,10 @@ impl KafkaApis {
             (req.replica_id.0, -1)
         };
         let follower = replica_id >= 0;
-        let refused = if follower {
+        let refused = if follower && !access.cluster(AclOperation::ClusterAction) {
+            // Kafka answers every partition of an unauthorised follower fetch this way.
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else if follower {
             self.authorize_follower_fetch(replica_id, version, broker_epoch, listener)
                 .await
                 .err()
@@ -65,6 +83,8 @@ impl KafkaApis {
             version,
             topics: Vec::with_capacity(req.topics.len()),
             partitions: Vec::new(),
+            denied: Vec::with_capacity(req.topics.len()),
+            down_convert: Vec::new(),
         };
         let mut targets = Vec::new();
         for t in &req.topics {
@@ -74,14 +94,28 @@ impl KafkaApis {
             } else {
                 Some(t.topic.0.to_string())
             };
+            let denied = !follower
+                && name
+                    .as_deref()
+                    .is_some_and(|n| !access.topic(AclOperation::Read, n));
+            layout.denied.push(denied);
             layout.topics.push((
                 TopicName(str_bytes(name.clone().unwrap_or_default())),
                 t.topic_id,
             ));
+            // A denied topic is not looked up: its partitions are answered with the refusal.
+            let name = if denied { None } else { name };
             for p in &t.partitions {
                 layout
                     .partitions
                     .push((layout.topics.len() - 1, p.partition));
+                if down_convert::magic_for(version).is_some() {
+                    let enabled = name
+                        .as_deref()
+                        .and_then(|n| self.replicas.partition(n, p.partition))
+                        .is_none_or(|p| p.with_log(|l| l.config.downconversion_enable));
+                    layout.down_convert.push((p.fetch_offset, enabled));
+                }
                 targets.push(FetchTarget {
                     topic: name.clone(),
                     partition: p.partition,
@@ -97,6 +131,7 @@ impl KafkaApis {
                     } else {
                         -1
                     },
+                    log_start_offset: if version >= 5 { p.log_start_offset } else { -1 },
                 });
             }
         }
@@ -125,22 +160,30 @@ fn fetch_reply(layout: Layout, data: Vec<FetchPartitionData>) -> Reply {
             t
         })
         .collect();
-    for (&(topic, index), d) in layout.partitions.iter().zip(data) {
+    for (i, (&(topic, index), d)) in layout.partitions.iter().zip(data).enumerate() {
         let mut p = PartitionData::default()
             .with_partition_index(index)
             .with_high_watermark(d.high_watermark)
             .with_last_stable_offset(d.high_watermark)
             .with_log_start_offset(d.log_start_offset)
             .with_records(Some(Bytes::new()));
-        if let Some(e) = d.error {
+        if layout.denied[topic] {
+            p.error_code = ResponseError::TopicAuthorizationFailed.code();
+        } else if let Some(e) = d.error {
             p.error_code = e.code();
         }
         if let Some((epoch, end_offset)) = d.diverging_epoch {
             p.diverging_epoch.epoch = epoch;
             p.diverging_epoch.end_offset = end_offset;
         }
+        let mut records = d.records;
+        if let (Some(magic), Some(&(offset, enabled))) =
+            (down_convert::magic_for(version), layout.down_convert.get(i))
+        {
+            down_convert::convert_partition(&mut p, records.take(), magic, offset, enabled);
+        }
         responses[topic].partitions.push(p);
-        files[topic].push(d.records);
+        files[topic].push(records);
     }
     let resp = FetchResponse::default().with_responses(responses);
     match encode_fetch_response(resp, files, version) {

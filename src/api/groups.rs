@@ -24,11 +24,13 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
 
+use super::authorize::Access;
 use super::metadata::CONSUMER_OFFSETS;
 use super::{encode, KafkaApis};
 use crate::coordinator::partition_for;
 use crate::metadata::str_bytes;
 use crate::network::Reply;
+use crate::security::acl::{AclOperation, ResourceType};
 
 const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -106,20 +108,51 @@ impl KafkaApis {
         c
     }
 
+    /// Kafka's: Describe on the group (key type 0) or transactional id (1) before the lookup.
+    async fn authorized_coordinator(
+        &self,
+        key: &StrBytes,
+        key_type: i8,
+        listener: &str,
+        access: &Access<'_>,
+    ) -> Coordinator {
+        let (resource, refusal) = if key_type == 1 {
+            (
+                ResourceType::TransactionalId,
+                ResponseError::TransactionalIdAuthorizationFailed,
+            )
+        } else {
+            (ResourceType::Group, ResponseError::GroupAuthorizationFailed)
+        };
+        if access.allows(AclOperation::Describe, resource, key.as_str()) {
+            self.coordinator_of(key, key_type, listener).await
+        } else {
+            Coordinator::default()
+                .with_key(key.clone())
+                .with_node_id(kafka_protocol::messages::BrokerId(-1))
+                .with_error_code(refusal.code())
+        }
+    }
+
     pub(super) async fn find_coordinator(
         &self,
         req: FindCoordinatorRequest,
         version: i16,
         listener: &str,
+        access: &Access<'_>,
     ) -> Reply {
         let mut resp = FindCoordinatorResponse::default();
         if version >= 4 {
             for key in &req.coordinator_keys {
-                resp.coordinators
-                    .push(self.coordinator_of(key, req.key_type, listener).await);
+                resp.coordinators.push(
+                    self.authorized_coordinator(key, req.key_type, listener, access)
+                        .await,
+                );
             }
         } else {
-            let c = self.coordinator_of(&req.key, req.key_type, listener).await;
+            let c = self
+                .authorized_coordinator(&req.key, req.key_type, listener, access)
+                .await;
             resp.error_code = c.error_code;
             resp.node_id = c.node_id;
             resp.host = c.host;
@@ -138,7 +171,15 @@ impl KafkaApis {
         version: i16,
         client_id: &str,
         host: &str,
+        access: &Access<'_>,
     ) -> Reply {
+        if !access.group(AclOperation::Read, &req.group_id) {
+            let resp = JoinGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                .with_generation_id(-1)
+                .with_member_id(req.member_id);
+            return encode(&resp, version);
+        }
         if !self.is_coordinator(&req.group_id) {
             let resp = JoinGroupResponse::default()
                 .with_error_code(NOT_COORDINATOR)
@@ -152,7 +193,19 @@ impl KafkaApis {
         )
     }
 
-    pub(super) async fn sync_group(&self, req: SyncGroupRequest, version: i16) -> Reply {
+    pub(super) async fn sync_group(
+        &self,
+        req: SyncGroupRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        if !access.group(AclOperation::Read, &req.group_id) {
+            return encode(
+                &SyncGroupResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                version,
+            );
+        }
         if !self.is_coordinator(&req.group_id) {
             return encode(
                 &SyncGroupResponse::default().with_error_code(NOT_COORDINATOR),
@@ -162,7 +215,19 @@ impl KafkaApis {
         encode(&self.groups.sync_group(req, version).await, version)
     }
 
-    pub(super) async fn heartbeat(&self, req: HeartbeatRequest, version: i16) -> Reply {
+    pub(super) async fn heartbeat(
+        &self,
+        req: HeartbeatRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        if !access.group(AclOperation::Read, &req.group_id) {
+            return encode(
+                &HeartbeatResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                version,
+            );
+        }
         if !self.is_coordinator(&req.group_id) {
             return encode(
                 &HeartbeatResponse::default().with_error_code(NOT_COORDINATOR),
@@ -172,7 +237,19 @@ impl KafkaApis {
         encode(&self.groups.heartbeat(req, version).await, version)
     }
 
-    pub(super) async fn leave_group(&self, req: LeaveGroupRequest, version: i16) -> Reply {
+    pub(super) async fn leave_group(
+        &self,
+        req: LeaveGroupRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        if !access.group(AclOperation::Read, &req.group_id) {
+            return encode(
+                &LeaveGroupResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                version,
+            );
+        }
         if !self.is_coordinator(&req.group_id) {
             return encode(
                 &LeaveGroupResponse::default().with_error_code(NOT_COORDINATOR),
@@ -182,14 +259,36 @@ impl KafkaApis {
         encode(&self.groups.leave_group(req, version).await, version)
     }
 
-    pub(super) async fn list_groups(&self, req: ListGroupsRequest, version: i16) -> Reply {
-        encode(&self.groups.list_groups(req, version).await, version)
+    pub(super) async fn list_groups(
+        &self,
+        req: ListGroupsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        let mut resp = self.groups.list_groups(req, version).await;
+        // Kafka's: CLUSTER Describe lists every group, else those the principal may Describe.
+        if !access.cluster(AclOperation::Describe) {
+            resp.groups
+                .retain(|g| access.group(AclOperation::Describe, &g.group_id));
+        }
+        encode(&resp, version)
     }
 
-    pub(super) async fn describe_groups(&self, req: DescribeGroupsRequest, version: i16) -> Reply {
+    pub(super) async fn describe_groups(
+        &self,
+        req: DescribeGroupsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let mut groups = Vec::with_capacity(req.groups.len());
         for group in &req.groups {
-            if self.is_coordinator(group) {
+            if !access.group(AclOperation::Describe, group) {
+                groups.push(
+                    DescribedGroup::default()
+                        .with_group_id(group.clone())
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                );
+            } else if self.is_coordinator(group) {
                 let one = req.clone().with_groups(vec![group.clone()]);
                 groups.extend(self.groups.describe_groups(one, version).await.groups);
             } else {
@@ -206,10 +305,21 @@ impl KafkaApis {
         )
     }
 
-    pub(super) async fn delete_groups(&self, req: DeleteGroupsRequest, version: i16) -> Reply {
+    pub(super) async fn delete_groups(
+        &self,
+        req: DeleteGroupsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let mut results = Vec::with_capacity(req.groups_names.len());
         for group in &req.groups_names {
-            if self.is_coordinator(group) {
+            if !access.group(AclOperation::Delete, group) {
+                results.push(
+                    DeletableGroupResult::default()
+                        .with_group_id(group.clone())
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                );
+            } else if self.is_coordinator(group) {
                 let one = req.clone().with_groups_names(vec![group.clone()]);
                 results.extend(self.groups.delete_groups(one, version).await.results);
             } else {
@@ -226,7 +336,12 @@ impl KafkaApis {
         )
     }
 
-    pub(super) async fn offset_commit(&self, mut req: OffsetCommitRequest, version: i16) -> Reply {
+    pub(super) async fn offset_commit(
+        &self,
+        mut req: OffsetCommitRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let error_for_all = |req: &OffsetCommitRequest, code: i16| {
             req.topics
                 .iter()
@@ -246,6 +361,15 @@ impl KafkaApis {
                 })
                 .collect::<Vec<_>>()
         };
+        if !access.group(AclOperation::Read, &req.group_id) {
+            return encode(
+                &OffsetCommitResponse::default().with_topics(error_for_all(
+                    &req,
+                    ResponseError::GroupAuthorizationFailed.code(),
+                )),
+                version,
+            );
+        }
         // Version 0 is Kafka's "ZooKeeper" commit: any broker writes it, no coordinator involved.
         if version > 0 && !self.is_coordinator(&req.group_id) {
             return encode(
@@ -258,7 +382,12 @@ impl KafkaApis {
         let view = self.metadata.snapshot();
         let mut known = Vec::with_capacity(req.topics.len());
         let mut unknown = Vec::new();
+        let mut denied = Vec::new();
         for mut t in req.topics.drain(..) {
+            if !access.topic(AclOperation::Read, t.name.as_str()) {
+                denied.push(t);
+                continue;
+            }
             let Some(topic) = view.topics.get(t.name.as_str()) else {
                 unknown.push(t);
                 continue;
@@ -275,6 +404,7 @@ impl KafkaApis {
             }
         }
         let unknown_req = req.clone().with_topics(unknown);
+        let denied_req = req.clone().with_topics(denied);
         req.topics = known;
         let mut resp = if req.topics.is_empty() {
             OffsetCommitResponse::default()
@@ -285,16 +415,48 @@ impl KafkaApis {
             &unknown_req,
             ResponseError::UnknownTopicOrPartition.code(),
         ));
+        resp.topics.extend(error_for_all(
+            &denied_req,
+            ResponseError::TopicAuthorizationFailed.code(),
+        ));
         encode(&resp, version)
     }
 
-    pub(super) async fn offset_fetch(&self, req: OffsetFetchRequest, version: i16) -> Reply {
+    pub(super) async fn offset_fetch(
+        &self,
+        req: OffsetFetchRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         if version >= 8 {
             let mut groups = Vec::with_capacity(req.groups.len());
             for g in &req.groups {
-                if self.is_coordinator(&g.group_id) {
+                if !access.group(AclOperation::Describe, &g.group_id) {
+                    groups.push(
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                    );
+                } else if self.is_coordinator(&g.group_id) {
                     let one = req.clone().with_groups(vec![g.clone()]);
-                    groups.extend(self.groups.offset_fetch(one, version).await.groups);
+                    let mut answer = self.groups.offset_fetch(one, version).await.groups;
+                    let all = g.topics.is_none();
+                    for group in &mut answer {
+                        for t in &mut group.topics {
+                            if !access.topic(AclOperation::Describe, t.name.as_str()) {
+                                for p in &mut t.partitions {
+                                    p.committed_offset = -1;
+                                    p.error_code = ResponseError::TopicAuthorizationFailed.code();
+                                }
+                            }
+                        }
+                        if all {
+                            group
+                                .topics
+                                .retain(|t| access.topic(AclOperation::Describe, t.name.as_str()));
+                        }
+                    }
+                    groups.extend(answer);
                 } else {
                     groups.push(
                         OffsetFetchResponseGroup::default()
@@ -305,13 +467,33 @@ impl KafkaApis {
             }
             return encode(&OffsetFetchResponse::default().with_groups(groups), version);
         }
+        let allowed = access.group(AclOperation::Describe, &req.group_id);
         // Version 0 reads ZooKeeper on any broker, as Kafka does.
-        if version == 0 || self.is_coordinator(&req.group_id) {
-            return encode(&self.groups.offset_fetch(req, version).await, version);
+        if allowed && (version == 0 || self.is_coordinator(&req.group_id)) {
+            let all = req.topics.is_none();
+            let mut resp = self.groups.offset_fetch(req, version).await;
+            for t in &mut resp.topics {
+                if !access.topic(AclOperation::Describe, t.name.as_str()) {
+                    for p in &mut t.partitions {
+                        p.committed_offset = -1;
+                        p.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    }
+                }
+            }
+            if all {
+                resp.topics
+                    .retain(|t| access.topic(AclOperation::Describe, t.name.as_str()));
+            }
+            return encode(&resp, version);
         }
+        let refusal = if allowed {
+            NOT_COORDINATOR
+        } else {
+            ResponseError::GroupAuthorizationFailed.code()
+        };
         let mut resp = OffsetFetchResponse::default();
         if version >= 2 {
-            resp.error_code = NOT_COORDINATOR;
+            resp.error_code = refusal;
         } else {
             // v0/v1 carry errors per partition only.
             resp.topics = req
@@ -329,7 +511,7 @@ impl KafkaApis {
                                         .with_partition_index(*p)
                                         .with_committed_offset(-1)
                                         .with_metadata(Some(StrBytes::default()))
-                                        .with_error_code(NOT_COORDINATOR)
+                                        .with_error_code(refusal)
                                 })
                                 .collect(),
                         )
@@ -339,7 +521,19 @@ impl KafkaApis {
         encode(&resp, version)
     }
 
-    pub(super) async fn offset_delete(&self, req: OffsetDeleteRequest, version: i16) -> Reply {
+    pub(super) async fn offset_delete(
+        &self,
+        req: OffsetDeleteRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
+        if !access.group(AclOperation::Delete, &req.group_id) {
+            return encode(
+                &OffsetDeleteResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                version,
+            );
+        }
         if !self.is_coordinator(&req.group_id) {
             return encode(
                 &OffsetDeleteResponse::default().with_error_code(NOT_COORDINATOR),

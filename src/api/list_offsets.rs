@@ -44,8 +44,16 @@ fn lookup(p: &Partition, timestamp: i64, consumer: bool) -> Result<(i64, i64, i3
     }
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
-    pub(super) async fn list_offsets(&self, req: ListOffsetsRequest, version: i16) -> Reply {
+    pub(super) async fn list_offsets(
+        &self,
+        req: ListOffsetsRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let view = self.metadata.snapshot();
         let consumer = req.replica_id.0 != DEBUGGING_REPLICA_ID;
         let topics = by_partition(
@@ -59,9 +67,18 @@ impl KafkaApis {
                 } else {
                     -1
                 };
-                let outcome = self
-                    .replicas
-                    .hosted_partition(name, q.partition_index, &view)
+                let outcome = Ok(())
+                    .and_then(|()| {
+                        if access.topic(AclOperation::Describe, name) {
+                            Ok(())
+                        } else {
+                            Err(ResponseError::TopicAuthorizationFailed)
+                        }
+                    })
+                    .and_then(|()| {
+                        self.replicas
+                            .hosted_partition(name, q.partition_index, &view)
+                    })
                     .and_then(|p| {
                         // Only the debugging replica id reads from a follower.
                         if consumer && !p.is_leader() {

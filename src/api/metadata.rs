@@ -16,6 +16,9 @@ use crate::network::Reply;
 /// The internal topic holding group coordinators' partitions.
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     /// `listener`: the one the request came on; brokers are described by their endpoints on it.
     pub(super) async fn metadata(
@@ -23,6 +26,7 @@ impl KafkaApis {
         req: MetadataRequest,
         version: i16,
         listener: &str,
+        access: &Access<'_>,
     ) -> Reply {
         let view = self.metadata.snapshot();
         // v0: an empty list means every topic; v1+: null means every topic, empty means none.
@@ -42,7 +46,11 @@ impl KafkaApis {
             None => {
                 let mut names: Vec<&String> = view.topics.keys().collect();
                 names.sort();
-                for name in names {
+                // Kafka hides the topics the principal may not Describe.
+                for name in names
+                    .into_iter()
+                    .filter(|n| access.topic(AclOperation::Describe, n))
+                {
                     topics.push(topic_entry(&view, name, &view.topics[name], version));
                 }
             }
@@ -55,12 +63,25 @@ impl KafkaApis {
                             continue;
                         }
                     };
+                    if !access.topic(AclOperation::Describe, &name) {
+                        topics.push(error_entry(
+                            Some(name),
+                            Uuid::nil(),
+                            ResponseError::TopicAuthorizationFailed,
+                        ));
+                        continue;
+                    }
                     if let Some(topic) = view.topics.get(&name) {
                         topics.push(topic_entry(&view, &name, topic, version));
                         continue;
                     }
                     let error = if validate_topic_name(&name).is_err() {
                         ResponseError::InvalidTopicException
+                    } else if allow_auto
+                        && !access.cluster(AclOperation::Create)
+                        && !access.topic(AclOperation::Create, &name)
+                    {
+                        ResponseError::TopicAuthorizationFailed
                     } else if allow_auto && view.brokers.is_empty() {
                         // The controller has not sent this broker any metadata yet: creating now would
                         // see no live brokers. Clients retry LEADER_NOT_AVAILABLE.

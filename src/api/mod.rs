@@ -2,14 +2,17 @@
 //! typed responses. This file hands the body to [`request_decode`] (which checks the version against
 //! what we advertise and decodes it), calls the handler, and encodes the response.
 
+mod acls;
 mod admin;
 mod alter_configs;
 mod alter_partition;
+mod authorize;
 mod controlled_shutdown;
 mod controller_fence;
 mod delete_records;
 mod describe_configs;
 mod describe_log_dirs;
+mod down_convert;
 mod elect_leaders;
 mod fetch;
 mod fetch_encode;
@@ -69,6 +72,8 @@ pub struct KafkaApis {
     pub follower_epochs: FollowerEpochs,
     /// Held shut until start-up completes (see [`request_processing`]).
     pub request_processing: RequestProcessing,
+    /// `authorizer.class.name`'s ACL authorizer; `None`: every request is allowed (see [`authorize`]).
+    pub authorizer: Option<Arc<crate::security::Authorizer>>,
 }
 
 /// Encodes a response body at `version`; an encoding failure (a field set that the version lacks)
@@ -126,56 +131,67 @@ impl KafkaApis {
         if let Err(reply) = self.check_control_listener(&ctx) {
             return reply;
         }
+        if let Err(reply) = self.check_cluster_action(&ctx) {
+            return reply;
+        }
         let req = match decode_request(ctx.api_key, v, &ctx.body) {
             Ok(req) => req,
             // Kafka cannot answer a request it cannot parse, so it closes the connection.
             Err(e) => return Reply::Close(format!("{e} from {} ({:?})", ctx.peer, e.error())),
         };
+        let access = self.access(&ctx);
         match req {
-            RequestKind::Produce(req) => self.produce(req, v).await,
-            RequestKind::Fetch(req) => self.fetch(req, v, &ctx.listener).await,
-            RequestKind::ListOffsets(req) => self.list_offsets(req, v).await,
-            RequestKind::Metadata(req) => self.metadata(req, v, &ctx.listener).await,
+            RequestKind::Produce(req) => self.produce(req, v, &access).await,
+            RequestKind::Fetch(req) => self.fetch(req, v, &ctx.listener, &access).await,
+            RequestKind::ListOffsets(req) => self.list_offsets(req, v, &access).await,
+            RequestKind::Metadata(req) => self.metadata(req, v, &ctx.listener, &access).await,
             RequestKind::LeaderAndIsr(req) => self.leader_and_isr(req, v).await,
             RequestKind::UpdateMetadata(req) => self.update_metadata(req, v).await,
             RequestKind::StopReplica(req) => self.stop_replica(req, v).await,
-            RequestKind::CreateTopics(req) => self.create_topics(req, v).await,
-            RequestKind::DeleteTopics(req) => self.delete_topics(req, v).await,
-            RequestKind::CreatePartitions(req) => self.create_partitions(req, v).await,
-            RequestKind::DescribeConfigs(req) => self.describe_configs(req, v).await,
-            RequestKind::AlterConfigs(req) => self.alter_configs(req, v).await,
-            RequestKind::ElectLeaders(req) => self.elect_leaders(req, v).await,
-            RequestKind::DeleteRecords(req) => self.delete_records(req, v).await,
-            RequestKind::DescribeLogDirs(req) => self.describe_log_dirs(req, v).await,
+            RequestKind::CreateTopics(req) => self.create_topics(req, v, &access).await,
+            RequestKind::DeleteTopics(req) => self.delete_topics(req, v, &access).await,
+            RequestKind::CreatePartitions(req) => self.create_partitions(req, v, &access).await,
+            RequestKind::DescribeConfigs(req) => self.describe_configs(req, v, &access).await,
+            RequestKind::AlterConfigs(req) => self.alter_configs(req, v, &access).await,
+            RequestKind::ElectLeaders(req) => self.elect_leaders(req, v, &access).await,
+            RequestKind::DeleteRecords(req) => self.delete_records(req, v, &access).await,
+            RequestKind::DescribeLogDirs(req) => self.describe_log_dirs(req, v, &access).await,
             RequestKind::AlterPartitionReassignments(req) => {
-                self.alter_partition_reassignments(req, v).await
+                self.alter_partition_reassignments(req, v, &access).await
             }
             RequestKind::ListPartitionReassignments(req) => {
-                self.list_partition_reassignments(req, v).await
+                self.list_partition_reassignments(req, v, &access).await
             }
             RequestKind::IncrementalAlterConfigs(req) => {
-                self.incremental_alter_configs(req, v).await
+                self.incremental_alter_configs(req, v, &access).await
             }
-            RequestKind::InitProducerId(req) => self.init_producer_id(req, v).await,
+            RequestKind::InitProducerId(req) => self.init_producer_id(req, v, &access).await,
             RequestKind::AllocateProducerIds(req) => self.allocate_producer_ids(req, v).await,
-            RequestKind::FindCoordinator(req) => self.find_coordinator(req, v, &ctx.listener).await,
+            RequestKind::FindCoordinator(req) => {
+                self.find_coordinator(req, v, &ctx.listener, &access).await
+            }
             RequestKind::JoinGroup(req) => {
                 let client_id = ctx.header.client_id.as_deref().unwrap_or("").to_string();
                 let host = format!("/{}", ctx.peer.ip());
-                self.join_group(req, v, &client_id, &host).await
+                self.join_group(req, v, &client_id, &host, &access).await
             }
-            RequestKind::SyncGroup(req) => self.sync_group(req, v).await,
-            RequestKind::Heartbeat(req) => self.heartbeat(req, v).await,
-            RequestKind::LeaveGroup(req) => self.leave_group(req, v).await,
-            RequestKind::ListGroups(req) => self.list_groups(req, v).await,
-            RequestKind::DescribeGroups(req) => self.describe_groups(req, v).await,
-            RequestKind::DeleteGroups(req) => self.delete_groups(req, v).await,
-            RequestKind::OffsetCommit(req) => self.offset_commit(req, v).await,
-            RequestKind::OffsetFetch(req) => self.offset_fetch(req, v).await,
-            RequestKind::OffsetDelete(req) => self.offset_delete(req, v).await,
+            RequestKind::SyncGroup(req) => self.sync_group(req, v, &access).await,
+            RequestKind::Heartbeat(req) => self.heartbeat(req, v, &access).await,
+            RequestKind::LeaveGroup(req) => self.leave_group(req, v, &access).await,
+            RequestKind::ListGroups(req) => self.list_groups(req, v, &access).await,
+            RequestKind::DescribeGroups(req) => self.describe_groups(req, v, &access).await,
+            RequestKind::DeleteGroups(req) => self.delete_groups(req, v, &access).await,
+            RequestKind::OffsetCommit(req) => self.offset_commit(req, v, &access).await,
+            RequestKind::OffsetFetch(req) => self.offset_fetch(req, v, &access).await,
+            RequestKind::OffsetDelete(req) => self.offset_delete(req, v, &access).await,
             RequestKind::AlterPartition(req) => self.alter_partition(req, v).await,
             RequestKind::ControlledShutdown(req) => self.controlled_shutdown(req, v).await,
-            RequestKind::OffsetForLeaderEpoch(req) => self.offset_for_leader_epoch(req, v).await,
+            RequestKind::OffsetForLeaderEpoch(req) => {
+                self.offset_for_leader_epoch(req, v, &access).await
+            }
+            RequestKind::DescribeAcls(req) => self.describe_acls(req, v, &access),
+            RequestKind::CreateAcls(req) => self.create_acls(req, v, &access).await,
+            RequestKind::DeleteAcls(req) => self.delete_acls(req, v, &access).await,
             // decode_request only decodes the APIs in versions::SUPPORTED, all matched above.
             _ => Reply::Close(format!("unsupported request {:?}", ctx.api_key)),
         }

@@ -17,11 +17,15 @@ use crate::metadata::ClusterView;
 use crate::network::Reply;
 use crate::replica::truncation::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     pub(super) async fn offset_for_leader_epoch(
         &self,
         req: OffsetForLeaderEpochRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
         let view = self.metadata.snapshot();
         let topics = by_partition(
@@ -33,7 +37,11 @@ impl KafkaApis {
                 } else {
                     -1
                 };
-                let answer = self.end_offset_for(name, p.partition, current, p.leader_epoch, &view);
+                let answer = if access.topic(AclOperation::Describe, name) {
+                    self.end_offset_for(name, p.partition, current, p.leader_epoch, &view)
+                } else {
+                    Err(kafka_protocol::error::ResponseError::TopicAuthorizationFailed)
+                };
                 // An error answers the undefined epoch and offset.
                 let (epoch, end) = answer.unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
                 EpochEndOffset::default()

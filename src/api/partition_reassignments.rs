@@ -111,12 +111,20 @@ fn list_response(
     )
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     pub(super) async fn alter_partition_reassignments(
         &self,
         req: AlterPartitionReassignmentsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
+        if !access.cluster(AclOperation::Alter) {
+            let refused = Err(ResponseError::ClusterAuthorizationFailed);
+            return encode(&alter_response(refused), version);
+        }
         // A partition listed twice keeps its last entry, as Kafka's map does.
         let mut partitions: BTreeMap<Tp, Option<Vec<i32>>> = BTreeMap::new();
         for t in &req.topics {
@@ -139,7 +147,12 @@ impl KafkaApis {
         &self,
         req: ListPartitionReassignmentsRequest,
         version: i16,
+        access: &Access<'_>,
     ) -> Reply {
+        if !access.cluster(AclOperation::Describe) {
+            let refused = Err(ResponseError::ClusterAuthorizationFailed);
+            return encode(&list_response(refused), version);
+        }
         let partitions: Option<Vec<Tp>> = req.topics.as_ref().map(|topics| {
             let mut tps: Vec<Tp> = topics
                 .iter()

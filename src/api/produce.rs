@@ -8,25 +8,41 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use kafka_protocol::error::ResponseError;
+
+use super::authorize::Access;
 use super::{encode, encode_bytes, KafkaApis};
 use crate::clock::now_ms;
 use crate::metadata::str_bytes;
 use crate::network::Reply;
 use crate::replica::{AppendParams, AppendTarget};
+use crate::security::acl::AclOperation;
 
 impl KafkaApis {
-    pub(super) async fn produce(&self, req: ProduceRequest, version: i16) -> Reply {
+    pub(super) async fn produce(
+        &self,
+        req: ProduceRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let params = AppendParams {
             acks: req.acks,
             transactional: req.transactional_id.is_some(),
             allow_zstd: version >= 7,
+            allow_legacy: version < 3,
             timeout_ms: req.timeout_ms,
             now_ms: now_ms(),
         };
         // Each target's place in the response: (topic index, index within the topic, partition).
         let mut places = Vec::new();
         let mut targets = Vec::new();
+        // Partitions of topics the principal may not Write: (topic index, partition).
+        let mut denied = Vec::new();
         for (ti, topic) in req.topic_data.iter().enumerate() {
+            if !access.topic(AclOperation::Write, topic.name.0.as_str()) {
+                denied.extend(topic.partition_data.iter().map(|d| (ti, d.index)));
+                continue;
+            }
             for (pi, data) in topic.partition_data.iter().enumerate() {
                 places.push((ti, pi, data.index));
                 targets.push(AppendTarget {
@@ -82,6 +98,15 @@ impl KafkaApis {
                 }
             }
             responses[ti].partition_responses.push(resp);
+        }
+        for (ti, index) in denied {
+            responses[ti].partition_responses.push(
+                PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
         }
         let resp = ProduceResponse::default().with_responses(responses);
         match outcome.delayed {

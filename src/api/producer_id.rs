@@ -27,6 +27,9 @@ pub struct ProducerIdManager {
     block: Mutex<Option<(i64, i64)>>,
 }
 
+use super::authorize::Access;
+use crate::security::acl::AclOperation;
+
 impl KafkaApis {
     async fn next_producer_id(&self) -> Result<i64, ResponseError> {
         let mut block = self.producer_ids.block.lock().await;
@@ -49,10 +52,26 @@ impl KafkaApis {
         Ok(start)
     }
 
-    pub(super) async fn init_producer_id(&self, req: InitProducerIdRequest, version: i16) -> Reply {
+    pub(super) async fn init_producer_id(
+        &self,
+        req: InitProducerIdRequest,
+        version: i16,
+        access: &Access<'_>,
+    ) -> Reply {
         let mut resp = InitProducerIdResponse::default()
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
+        // Kafka 3.9's: CLUSTER IdempotentWrite, or Write on some topic.
+        if req.transactional_id.is_none()
+            && !access.cluster(AclOperation::IdempotentWrite)
+            && !access.any(
+                AclOperation::Write,
+                crate::security::acl::ResourceType::Topic,
+            )
+        {
+            resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+            return encode(&resp, version);
+        }
         if req.transactional_id.is_some() {
             // Transactions need a transaction coordinator, which zkafka does not have.
             resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();

@@ -61,6 +61,14 @@ pub struct KafkaConfig {
     pub(crate) auto_create_topics_enable: bool,
     /// `delete.topic.enable` (true).
     pub(crate) delete_topic_enable: bool,
+    /// `authorizer.class.name` (empty: no authorizer; else Kafka's `AclAuthorizer`).
+    pub(crate) authorizer_class_name: String,
+    /// `super.users` (`User:a;User:b`), used by the authorizer.
+    pub(crate) super_users: String,
+    /// `zookeeper.set.acl` (false): creator-only ACLs (plus world-read) on the znodes zkafka creates.
+    pub(crate) zookeeper_set_acl: bool,
+    /// `allow.everyone.if.no.acl.found` (false), used by the authorizer.
+    pub(crate) allow_everyone_if_no_acl_found: bool,
     /// `log.segment.bytes` (1 GiB, at least 14).
     pub(crate) log_segment_bytes: i32,
     /// `log.roll.ms`, else `log.roll.hours` (168) in ms.
@@ -116,6 +124,14 @@ pub struct KafkaConfig {
     pub(crate) log_flush_offset_checkpoint_interval_ms: i32,
     /// `num.replica.fetchers` (1).
     pub(crate) num_replica_fetchers: i32,
+    /// `leader.replication.throttled.rate` (Long.MAX: no throttle), bytes/s.
+    pub(crate) leader_replication_throttled_rate: i64,
+    /// `follower.replication.throttled.rate` (Long.MAX: no throttle), bytes/s.
+    pub(crate) follower_replication_throttled_rate: i64,
+    /// `replication.quota.window.num` (11).
+    pub(crate) replication_quota_window_num: i32,
+    /// `replication.quota.window.size.seconds` (1).
+    pub(crate) replication_quota_window_size_seconds: i32,
     /// `replica.lag.time.max.ms` (30000).
     pub(crate) replica_lag_time_max_ms: i64,
     /// `replica.fetch.max.bytes` (1 MiB).
@@ -132,6 +148,8 @@ pub struct KafkaConfig {
     pub(crate) replica_socket_timeout_ms: i32,
     /// `unclean.leader.election.enable` (false).
     pub(crate) unclean_leader_election_enable: bool,
+    /// `log.message.downconversion.enable` (true).
+    pub(crate) log_message_downconversion_enable: bool,
     /// `request.timeout.ms` (30000): inter-broker request timeout.
     pub(crate) request_timeout_ms: i32,
     /// `controlled.shutdown.enable` (true).
@@ -381,6 +399,14 @@ impl KafkaConfig {
 
     /// The listener controller traffic uses: `control.plane.listener.name`, else the inter-broker
     /// listener (as in Kafka). Control requests arriving on any other listener are refused.
+    /// Kafka's `AclAuthorizer` with `super.users` and `allow.everyone.if.no.acl.found`, if
+    /// `authorizer.class.name` names it; `None`: every request is allowed.
+    pub fn authorizer(&self) -> Option<crate::security::Authorizer> {
+        (!self.authorizer_class_name.is_empty()).then(|| {
+            crate::security::Authorizer::new(&self.super_users, self.allow_everyone_if_no_acl_found)
+        })
+    }
+
     pub fn control_listener_name(&self) -> &str {
         self.control_plane_listener_name
             .as_deref()

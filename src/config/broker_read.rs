@@ -31,6 +31,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
     let flush_scheduler_ms = p.long("log.flush.scheduler.interval.ms", LONG_MAX, i64::MIN)?;
     let max_connections_per_ip = p.int("max.connections.per.ip", INT_MAX, 0)?;
     let max_connections_per_ip_overrides = per_ip_overrides(p, max_connections_per_ip)?;
+    let authorizer_class_name = authorizer_class_name(p)?;
 
     Ok(KafkaConfig {
         broker_id,
@@ -54,6 +55,10 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         min_insync_replicas: p.int("min.insync.replicas", 1, 1)?,
         auto_create_topics_enable: p.boolean("auto.create.topics.enable", true)?,
         delete_topic_enable: p.boolean("delete.topic.enable", true)?,
+        authorizer_class_name,
+        super_users: p.string("super.users", ""),
+        zookeeper_set_acl: p.boolean("zookeeper.set.acl", false)?,
+        allow_everyone_if_no_acl_found: p.boolean("allow.everyone.if.no.acl.found", false)?,
         log_segment_bytes: p.int("log.segment.bytes", 1_073_741_824, 14)?,
         log_roll_ms: synonym_ms(p, "log.roll.ms", None, ("log.roll.hours", 168, 1))?,
         log_retention_ms: synonym_ms(
@@ -106,6 +111,22 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0,
         )?,
         num_replica_fetchers: p.int("num.replica.fetchers", 1, 1)?,
+        leader_replication_throttled_rate: p.long(
+            "leader.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        follower_replication_throttled_rate: p.long(
+            "follower.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        replication_quota_window_num: p.int("replication.quota.window.num", 11, 1)?,
+        replication_quota_window_size_seconds: p.int(
+            "replication.quota.window.size.seconds",
+            1,
+            1,
+        )?,
         replica_lag_time_max_ms: p.long("replica.lag.time.max.ms", 30_000, 1)?,
         replica_fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 0)?,
         replica_fetch_response_max_bytes: p.int(
@@ -118,6 +139,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         replica_fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0)?,
         replica_socket_timeout_ms: p.int("replica.socket.timeout.ms", 30_000, i32::MIN)?,
         unclean_leader_election_enable: p.boolean("unclean.leader.election.enable", false)?,
+        log_message_downconversion_enable: p.boolean("log.message.downconversion.enable", true)?,
         request_timeout_ms: p.int("request.timeout.ms", 30_000, 0)?,
         controlled_shutdown_enable: p.boolean("controlled.shutdown.enable", true)?,
         controlled_shutdown_max_retries: p.int("controlled.shutdown.max.retries", 3, 0)?,
@@ -524,4 +546,24 @@ fn cross_checks(c: KafkaConfig) -> Result<KafkaConfig, ConfigError> {
         ));
     }
     Ok(c)
+}
+
+/// `authorizer.class.name`: empty (no authorizer) or Kafka's `AclAuthorizer`; any other class
+/// (a custom authorizer, the removed `SimpleAclAuthorizer`, KRaft's `StandardAuthorizer`) would
+/// be a policy zkafka cannot apply, so it stops start-up.
+fn authorizer_class_name(p: &mut Props<'_>) -> Result<String, ConfigError> {
+    const KEY: &str = "authorizer.class.name";
+    let v = p.string(KEY, "").trim().to_string();
+    if v.is_empty() || v == crate::security::authorizer::ACL_AUTHORIZER {
+        Ok(v)
+    } else {
+        Err(ConfigError::invalid(
+            KEY,
+            &v,
+            format!(
+                "zkafka implements only {}",
+                crate::security::authorizer::ACL_AUTHORIZER
+            ),
+        ))
+    }
 }

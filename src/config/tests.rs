@@ -230,15 +230,7 @@ fn unknown_and_harmless_keys_warn_once_and_defaults_do_not() {
 fn refused_keys_stop_start_up_with_one_line() {
     for (extra, want) in [
         (
-            &[("authorizer.class.name", "kafka.security.authorizer.AclAuthorizer")][..],
-            "authorizer.class.name=kafka.security.authorizer.AclAuthorizer is not supported by zkafka (zkafka has no authorizer: every request is allowed)",
-        ),
-        (
-            &[("zookeeper.set.acl", "true")],
-            "zookeeper.set.acl=true is not supported by zkafka (creator-only ACLs need an authenticated ZooKeeper session (SASL or mTLS), which zkafka does not open)",
-        ),
-        (
-            &[("zookeeper.ssl.client.enable", "true")],
+            &[("zookeeper.ssl.client.enable", "true")][..],
             "zookeeper.ssl.client.enable=true is not supported by zkafka (zkafka talks to ZooKeeper without TLS)",
         ),
         (
@@ -593,4 +585,28 @@ fn offsets_storage_and_expiry_keys() {
         ("offsets.topic.replication.factor", "3")
     ])
     .is_err());
+}
+
+#[test]
+fn only_kafkas_acl_authorizer_is_accepted() {
+    let (c, _) = config(&[
+        (
+            "authorizer.class.name",
+            "kafka.security.authorizer.AclAuthorizer",
+        ),
+        ("super.users", "User:admin;User:ANONYMOUS"),
+    ])
+    .unwrap();
+    assert!(c.authorizer().is_some());
+    assert!(config(&[]).unwrap().0.authorizer().is_none());
+    let e = config(&[(
+        "authorizer.class.name",
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("zkafka implements only kafka.security.authorizer.AclAuthorizer"),
+        "{e}"
+    );
 }

@@ -20,6 +20,7 @@ mod housekeeping;
 pub mod isr;
 mod log_dirs;
 mod partition;
+mod quota;
 mod replication;
 pub mod truncation;
 
@@ -50,6 +51,7 @@ pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
 pub use log_dirs::{LogDirInfo, PartitionLogInfo};
 pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
+pub use quota::{ReplicationQuotaManager, ReplicationQuotas};
 
 use crate::config::TopicConfig;
 use crate::errors::{code_of, NONE};
@@ -92,6 +94,8 @@ pub struct ReplicaManager {
     broker_epoch: Arc<AtomicI64>,
     /// Fetchers and the AlterPartition queue, once [`ReplicaManager::start_replication`] ran.
     replication: OnceLock<replication::Replication>,
+    /// The replication throttles, shared with the fetchers.
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl ReplicaManager {
@@ -109,7 +113,13 @@ impl ReplicaManager {
             offline: RwLock::new(HashSet::new()),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             replication: OnceLock::new(),
+            quotas: Arc::new(ReplicationQuotas::default()),
         }
+    }
+
+    /// The leader and follower replication throttles.
+    pub fn quotas(&self) -> &ReplicationQuotas {
+        &self.quotas
     }
 
     pub fn broker_id(&self) -> i32 {
@@ -216,6 +226,9 @@ impl ReplicaManager {
         }
         if !state.replicas.iter().any(|r| r.0 == self.broker_id) {
             return Ok(());
+        }
+        if let Some(config) = configs.get(topic) {
+            self.quotas.apply_topic(topic, config, self.broker_id);
         }
         let partition = match self.partition(topic, state.partition_index) {
             Some(p) => p,

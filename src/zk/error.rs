@@ -10,8 +10,8 @@ pub enum ZkError {
     #[error("no ZooKeeper server at {connect} answered within {timeout:?}")]
     Unreachable { connect: String, timeout: Duration },
     /// `zookeeper.set.acl=true` needs an authenticated session (SASL or TLS client certificate)
-    /// for creator-only ACLs; zkafka does not authenticate to ZooKeeper yet.
-    #[error("zookeeper.set.acl=true needs an authenticated ZooKeeper session (SASL/TLS), which zkafka does not support yet")]
+    /// for creator-only ACLs; without a JAAS `Client` section zkafka's session is anonymous.
+    #[error("zookeeper.set.acl is true, but no JAAS Client section (KAFKA_OPTS=-Djava.security.auth.login.config=...) gives the ZooKeeper session SASL credentials")]
     AclsNeedAuthentication,
     /// The session expired or the client was closed: build a new client, re-register, re-arm watches.
     #[error("ZooKeeper session expired or closed")]

@@ -16,6 +16,7 @@
 //! - [`ZkError::ControllerMoved`]: a fenced write found `/controller_epoch` changed; resign.
 //! - Watches are one-shot ([`OneshotWatcher`]): re-read with the `*_and_watch` call after each event.
 
+mod acls;
 mod admin;
 mod batch;
 mod brokers;
@@ -26,6 +27,7 @@ mod controller;
 pub mod error;
 mod group_deletion;
 mod ids;
+mod jaas;
 mod log_dir_events;
 mod multi_read;
 mod offsets;
@@ -41,9 +43,11 @@ pub mod znodes;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use acls::{acl_change_sequence, VersionedAcls};
 pub use error::ZkError;
 pub use group_deletion::GroupDeletion;
 pub use ids::{new_cluster_id, new_topic_id, topic_id_from_str, topic_id_to_string};
+pub use jaas::{credentials_from_kafka_opts, ZkSaslCredentials};
 pub use offsets::{CommittedOffsetZnode, OffsetCommitEntry};
 pub use partition_states::StateRead;
 pub use state_times::TimedState;
@@ -67,6 +71,8 @@ pub struct ZkSettings {
     pub connection_timeout: Duration,
     /// `zookeeper.set.acl`.
     pub set_acl: bool,
+    /// SASL DIGEST-MD5 credentials (the JAAS `Client` section), if any.
+    pub sasl: Option<ZkSaslCredentials>,
 }
 
 impl ZkSettings {
@@ -77,6 +83,7 @@ impl ZkSettings {
             session_timeout: Duration::from_millis(18_000),
             connection_timeout: Duration::from_millis(18_000),
             set_acl: false,
+            sasl: None,
         }
     }
 }

@@ -31,9 +31,16 @@ pub(crate) fn split_chroot(connect: &str) -> (&str, Option<&str>) {
 }
 
 fn connector(s: &ZkSettings) -> zookeeper_client::Connector {
-    Client::connector()
+    let connector = Client::connector()
         .with_session_timeout(s.session_timeout)
-        .with_connection_timeout(s.connection_timeout)
+        .with_connection_timeout(s.connection_timeout);
+    match &s.sasl {
+        Some(c) => connector.with_sasl(zookeeper_client::SaslOptions::digest_md5(
+            c.username.clone(),
+            c.password.clone(),
+        )),
+        None => connector,
+    }
 }
 
 /// Awaits a connection attempt for at most `connection_timeout`; nothing answering (in time) is
@@ -60,7 +67,7 @@ impl KafkaZkClient {
     /// Creates a missing chroot (persistent, empty, via a client without chroot) then connects with
     /// it. Nothing answering within `connection_timeout` → [`ZkError::Unreachable`].
     pub async fn connect(s: &ZkSettings) -> Result<Self, ZkError> {
-        if s.set_acl {
+        if s.set_acl && s.sasl.is_none() {
             // Kafka refuses this too: creator-only ACLs need an authenticated creator, and ZooKeeper
             // rejects them (InvalidACL) from an anonymous session.
             return Err(ZkError::AclsNeedAuthentication);
@@ -289,12 +296,27 @@ where
     result
 }
 
+/// `zookeeper.set.acl=true`, under Kafka's sensitive paths (`ZkData.sensitiveRootPaths`: SCRAM
+/// credentials, broker configs with passwords, delegation tokens): the creator only, no world read.
+static SENSITIVE_ACLS: [Acl; 1] = [Acl::new_const(Permission::ALL, "auth", "")];
+
+/// Kafka's `ZkData.defaultAcls`.
 fn acls(set_acl: bool, path: &str) -> Acls<'static> {
+    let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
     // Kafka leaves /consumers open even on a secured cluster: old consumers write there themselves.
-    if set_acl && !(path == "/consumers" || path.starts_with("/consumers/")) {
-        Acls::new(&SECURE_ACLS)
-    } else {
+    if !set_acl || under("/consumers") {
         Acls::anyone_all()
+    } else if [
+        "/config/users",
+        "/config/brokers",
+        "/delegation_token/tokens",
+    ]
+    .iter()
+    .any(|root| under(root))
+    {
+        Acls::new(&SENSITIVE_ACLS)
+    } else {
+        Acls::new(&SECURE_ACLS)
     }
 }
 

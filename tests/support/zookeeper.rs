@@ -140,6 +140,7 @@ impl ZooKeeper {
             session_timeout: Duration::from_secs(6),
             connection_timeout: Duration::from_secs(10),
             set_acl: false,
+            sasl: None,
         }
     }
 
