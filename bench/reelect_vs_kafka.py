@@ -17,6 +17,7 @@ election (through `/admin/preferred_replica_election`, which both honour) gives 
 One JSON line per measurement; a table of medians and per-run ratios at the end.
 
     scripts/bench-vs-kafka.sh reelect [--partitions 10000] [--topics 10] [--runs 3] [--signals kill,term]
+                                      [--systems zkafka,kafka]
 """
 from __future__ import annotations
 
@@ -66,27 +67,31 @@ def metadata(cluster, exclude=()):
 
 
 def create_topics(cluster, partitions: int, topics: int) -> list[str]:
-    names = [f"reelect-{i:03d}" for i in range(topics)]
+    return create_topics_rf(cluster, partitions, topics, 2, "reelect")
+
+
+def create_topics_rf(cluster, partitions: int, topics: int, rf: int, prefix: str) -> list[str]:
+    names = [f"{prefix}-{i:03d}" for i in range(topics)]
     admin = AdminClient({"bootstrap.servers": bootstrap(cluster), "socket.timeout.ms": 120000})
     t0 = time.monotonic()
-    for n, f in admin.create_topics([NewTopic(n, partitions // topics, 2) for n in names],
+    for n, f in admin.create_topics([NewTopic(n, partitions // topics, rf) for n in names],
                                     request_timeout=300, operation_timeout=300).items():
         try:
             f.result(600)
         except Exception as e:  # noqa: BLE001 - wait_settled checks every partition anyway
             log(f"{cluster.kind}: create {n}: {e}; continuing")
-    wait_settled(cluster, names)
+    wait_settled(cluster, names, isr=rf)
     log(f"{cluster.kind}: {partitions} partitions in {topics} topics settled in {time.monotonic() - t0:.0f} s")
     return names
 
 
-def wait_settled(cluster, names, preferred: bool = False, timeout: float = 900) -> None:
+def wait_settled(cluster, names, preferred: bool = False, timeout: float = 900, isr: int = 2) -> None:
     deadline = time.monotonic() + timeout
     bad = -1
     while time.monotonic() < deadline:
         md = metadata(cluster)
         bad = sum(1 for n in names for pm in (md[n].partitions.values() if n in md else [None])
-                  if pm is None or pm.leader < 0 or len(pm.isrs) < 2
+                  if pm is None or pm.leader < 0 or len(pm.isrs) < isr
                   or (preferred and pm.leader != pm.replicas[0]))
         if bad == 0:
             return
@@ -161,6 +166,8 @@ def main() -> int:
     ap.add_argument("--topics", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--signals", default="kill,term")
+    ap.add_argument("--systems", default="zkafka,kafka",
+                    help="zkafka alone measures a change's before and after without Kafka")
     ap.add_argument("--out", type=Path,
                     default=ROOT / "bench" / "results" / time.strftime("reelect-vs-kafka-%Y%m%d-%H%M.jsonl"))
     args = ap.parse_args()
@@ -169,7 +176,10 @@ def main() -> int:
     zkp.start()
     clusters, zk = {}, kazoo_client(zkp.hosts)
     try:
+        systems = args.systems.split(",")
         for kind, broker_class in (("zkafka", Broker), ("kafka", kafka_broker_class())):
+            if kind not in systems:
+                continue
             (work / kind).mkdir()
             clusters[kind] = Cluster(kind, BrokerFactory(zkp, f"/reelect-{kind}", work / kind, broker_class))
             clusters[kind].start(extra=EXTRA)
@@ -180,9 +190,9 @@ def main() -> int:
         with args.out.open("a") as out:
             for run in range(args.runs):
                 for signal in args.signals.split(","):
-                    for kind in (["zkafka", "kafka"] if run % 2 == 0 else ["kafka", "zkafka"]):
+                    for kind in (systems if run % 2 == 0 else systems[::-1]):
                         row = {"run": run, "commit": commit, "partitions": args.partitions,
-                               **one(zk, clusters[kind], names[kind], signal)}
+                               "load": os.getloadavg()[0], **one(zk, clusters[kind], names[kind], signal)}
                         out.write(json.dumps(row) + "\n")
                         out.flush()
                         rows.append(row)
@@ -206,12 +216,13 @@ def summarize(rows: list[dict]) -> None:
         for m in metrics:
             z = [by[(r, "zkafka")][m] for r in runs if by.get((r, "zkafka"), {}).get(m) is not None]
             k = [by[(r, "kafka")][m] for r in runs if by.get((r, "kafka"), {}).get(m) is not None]
-            if not z or not k:
+            if not z:
                 continue
             ratios = [by[(r, "zkafka")][m] / by[(r, "kafka")][m] for r in runs
                       if by.get((r, "kafka"), {}).get(m) and by.get((r, "zkafka"), {}).get(m) is not None]
             ratio = f"{statistics.median(ratios):13.3f}" if ratios else f"{'-':>13}"
-            print(f"{signal:6} {m:30} {statistics.median(z):10.1f} {statistics.median(k):10.1f} {ratio}")
+            km = f"{statistics.median(k):10.1f}" if k else f"{'-':>10}"
+            print(f"{signal:6} {m:30} {statistics.median(z):10.1f} {km} {ratio}")
 
 
 if __name__ == "__main__":

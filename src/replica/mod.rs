@@ -27,6 +27,7 @@ pub mod truncation;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leader_and_isr_request::{
@@ -465,15 +466,34 @@ impl ReplicaManager {
         self.logs.write_checkpoints(&entries);
     }
 
-    /// Flushes every log and writes the checkpoints: the clean-shutdown path.
+    /// Flushes every log and writes the checkpoints: the clean-shutdown path. Every log is
+    /// trimmed before any is synced: trimming dirties each active segment's inodes, and syncing
+    /// them one log at a time cost one journal commit per file (6,700 logs: seconds); synced
+    /// after all the trims, one commit carries most of them.
     pub fn shutdown(&self) -> anyhow::Result<()> {
         self.stop_all_fetchers();
-        for p in self.all_partitions() {
+        let partitions = self.all_partitions();
+        let started = Instant::now();
+        for p in &partitions {
+            if let Err(e) = p.storage(p.with_log(|log| log.trim_for_shutdown())) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "trim failed at shutdown");
+            }
+        }
+        let trim_ms = started.elapsed().as_millis() as u64;
+        for p in &partitions {
             if let Err(e) = p.storage(p.with_log(|log| log.flush_for_shutdown())) {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed at shutdown");
             }
         }
+        let flush_ms = started.elapsed().as_millis() as u64 - trim_ms;
         self.checkpoint();
+        info!(
+            logs = partitions.len(),
+            trim_ms,
+            flush_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "logs closed"
+        );
         Ok(())
     }
 }
