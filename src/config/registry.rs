@@ -66,7 +66,7 @@ const fn harmless(name: &'static str, default: Option<&'static str>, why: &'stat
 const LONG_MAX: Option<&str> = Some("9223372036854775807");
 const INT_MAX: Option<&str> = Some("2147483647");
 
-const NO_TLS: &str = "zkafka serves PLAINTEXT only: no TLS or SASL";
+const NO_TLS: &str = "zkafka does not implement this TLS/SASL key (docs/security.md lists those it does)";
 const NO_THROTTLES: &str = "replication throttles are not implemented";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
@@ -94,7 +94,9 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("compression.lz4.level", Some("9"), LZ4_LEVEL),
     implemented("compression.type"),
     implemented("compression.zstd.level"),
+    implemented("connection.failed.authentication.delay.ms"),
     implemented("connections.max.idle.ms"),
+    implemented("connections.max.reauth.ms"),
     implemented("control.plane.listener.name"),
     implemented("controlled.shutdown.enable"),
     implemented("controlled.shutdown.max.retries"),
@@ -202,20 +204,30 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("replica.socket.timeout.ms"),
     implemented("request.timeout.ms"),
     implemented("reserved.broker.max.id"),
-    refused("sasl.enabled.mechanisms", Some("GSSAPI"), NO_TLS),
-    refused("sasl.mechanism.inter.broker.protocol", Some("GSSAPI"), NO_TLS),
+    implemented("sasl.enabled.mechanisms"),
+    implemented("sasl.mechanism.inter.broker.protocol"),
+    implemented("sasl.server.max.receive.size"),
     implemented("security.inter.broker.protocol"),
     harmless("socket.listen.backlog.size", Some("50"), TUNING),
     harmless("socket.receive.buffer.bytes", Some("102400"), TUNING),
     implemented("socket.request.max.bytes"),
     harmless("socket.send.buffer.bytes", Some("102400"), TUNING),
-    refused("ssl.client.auth", Some("none"), NO_TLS),
-    refused("ssl.endpoint.identification.algorithm", Some("https"), NO_TLS),
-    refused("ssl.key.password", None, NO_TLS),
-    refused("ssl.keystore.location", None, NO_TLS),
-    refused("ssl.keystore.password", None, NO_TLS),
-    refused("ssl.truststore.location", None, NO_TLS),
-    refused("ssl.truststore.password", None, NO_TLS),
+    implemented("ssl.cipher.suites"),
+    implemented("ssl.client.auth"),
+    implemented("ssl.enabled.protocols"),
+    implemented("ssl.endpoint.identification.algorithm"),
+    implemented("ssl.key.password"),
+    implemented("ssl.keystore.certificate.chain"),
+    implemented("ssl.keystore.key"),
+    implemented("ssl.keystore.location"),
+    implemented("ssl.keystore.password"),
+    implemented("ssl.keystore.type"),
+    implemented("ssl.principal.mapping.rules"),
+    implemented("ssl.protocol"),
+    implemented("ssl.truststore.certificates"),
+    implemented("ssl.truststore.location"),
+    implemented("ssl.truststore.password"),
+    implemented("ssl.truststore.type"),
     harmless("super.users", None, NO_ACLS),
     harmless("transaction.max.timeout.ms", Some("900000"), NO_TRANSACTIONS),
     harmless("transaction.state.log.min.isr", Some("2"), NO_TRANSACTIONS),
@@ -242,7 +254,7 @@ pub(crate) const REFUSED_PREFIXES: &[(&str, &str)] = &[
     ("sasl.", NO_TLS),
     (
         "listener.name.",
-        "per-listener overrides are not implemented",
+        "zkafka reads per-listener ssl.*, sasl.enabled.mechanisms, connections.max.reauth.ms and <mechanism>.sasl.jaas.config of listeners using TLS or SASL only",
     ),
     ("zookeeper.ssl.", "zkafka talks to ZooKeeper without TLS"),
 ];

@@ -1,6 +1,12 @@
-//! Who a connection is, and what it may do: Kafka's `KafkaPrincipal` for now; listeners' TLS and SASL
-//! and the ACL authorizer build on it.
+//! Who a connection is: Kafka's `KafkaPrincipal`, from a TLS client certificate ([`tls`]) or a
+//! SASL login ([`sasl`], [`scram`]); the ACL authorizer builds on it.
 
+mod credentials;
+pub mod jaas;
 mod principal;
+pub mod sasl;
+pub mod scram;
+pub mod tls;
 
+pub use credentials::ZkCredentials;
 pub use principal::KafkaPrincipal;
