@@ -160,7 +160,7 @@ def test_sasl_mechanisms_log_in_and_wrong_passwords_are_refused(secure_broker, c
                       mechanism, "alice", "wrong")
         err = auth_error(bad)
         assert "Authentication failed" in err, (mechanism, err)
-    assert "principal=User:alice mechanism=SCRAM-SHA-512 SASL authentication succeeded" in \
+    assert "SASL authentication succeeded principal=User:alice mechanism=SCRAM-SHA-512" in \
         secure_broker.log_text()
 
 
@@ -191,7 +191,9 @@ def test_java_client_over_sasl_ssl(secure_broker, certs):
 
 
 def test_three_brokers_replicate_over_sasl_ssl(broker_factory, certs, zk_root, chroot):
-    # The admin user must exist before the brokers log in to each other.
+    # The admin user must exist before the brokers log in to each other (Kafka's tool needs the
+    # chroot to exist).
+    zk_root.ensure_path(chroot)
     kafka_tool("kafka-configs", "--zookeeper", broker_factory.zookeeper.hosts + chroot, "--alter",
                "--add-config", "SCRAM-SHA-512=[password=admin-secret]",
                "--entity-type", "users", "--entity-name", "admin")

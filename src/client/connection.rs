@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::error::ClientError;
-use super::security::ClientSecurity;
 use super::frame::{decode_response, encode_request, peek_correlation_id, MAX_RESPONSE_FRAME};
+use super::security::ClientSecurity;
 use super::versions::ApiVersionTable;
 
 /// Default time a request may wait for its response (Kafka's `request.timeout.ms`).
@@ -178,9 +178,9 @@ impl Connection {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
                     .map_err(|e| ClientError::Io {
-                        addr: addr.to_owned(),
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-                    })?;
+                    addr: addr.to_owned(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                })?;
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, stream)
                     .await

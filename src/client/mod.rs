@@ -19,9 +19,9 @@ mod versions;
 pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata, RETRY_BACKOFF};
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{check_code, ClientError};
-pub use security::{set_inter_broker_security, ClientSecurity};
 pub use frame::{decode_response, encode_request};
 pub use offsets::{
     list_offset, list_offset_as, DEBUGGING_REPLICA_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
+pub use security::{set_inter_broker_security, ClientSecurity};
 pub use versions::{negotiate, ApiVersionTable};

@@ -72,22 +72,32 @@ pub(super) async fn authenticate(
 ) -> Result<(), ClientError> {
     let hs = conn
         .send(
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.clone())),
+            SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_string(mechanism.clone())),
             1,
         )
         .await?;
     if hs.error_code != crate::errors::NONE {
         return Err(auth_error(
             conn,
-            format!("the broker does not enable {mechanism} (error {})", hs.error_code),
+            format!(
+                "the broker does not enable {mechanism} (error {})",
+                hs.error_code
+            ),
         ));
     }
     let step = |token: Vec<u8>| async move {
         let resp = conn
-            .send(SaslAuthenticateRequest::default().with_auth_bytes(token.into()), 1)
+            .send(
+                SaslAuthenticateRequest::default().with_auth_bytes(token.into()),
+                1,
+            )
             .await?;
         if resp.error_code != crate::errors::NONE {
-            let msg = resp.error_message.map(|m| m.to_string()).unwrap_or_default();
+            let msg = resp
+                .error_message
+                .map(|m| m.to_string())
+                .unwrap_or_default();
             return Err(auth_error(conn, msg));
         }
         Ok(resp.auth_bytes)
@@ -107,7 +117,10 @@ pub(super) async fn authenticate(
         .map_err(|e| auth_error(conn, e))?;
     let server_final = step(fin.into_bytes()).await?;
     if server_final[..] != *expected.as_bytes() {
-        return Err(auth_error(conn, "the broker's SCRAM signature does not match".into()));
+        return Err(auth_error(
+            conn,
+            "the broker's SCRAM signature does not match".into(),
+        ));
     }
     Ok(())
 }

@@ -66,7 +66,8 @@ const fn harmless(name: &'static str, default: Option<&'static str>, why: &'stat
 const LONG_MAX: Option<&str> = Some("9223372036854775807");
 const INT_MAX: Option<&str> = Some("2147483647");
 
-const NO_TLS: &str = "zkafka does not implement this TLS/SASL key (docs/security.md lists those it does)";
+const NO_TLS: &str =
+    "zkafka does not implement this TLS/SASL key (docs/security.md lists those it does)";
 const NO_THROTTLES: &str = "replication throttles are not implemented";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";

@@ -136,7 +136,10 @@ pub(crate) fn read_inter_broker(
             return Err(ConfigError::unsupported(
                 key,
                 &mechanism,
-                format!("zkafka's SASL mechanisms are {}", SASL_MECHANISMS.join(", ")),
+                format!(
+                    "zkafka's SASL mechanisms are {}",
+                    SASL_MECHANISMS.join(", ")
+                ),
             ));
         }
         let jaas_key = jaas_key(&listener.name, &mechanism);
@@ -366,7 +369,9 @@ fn read_sasl(p: &mut Props<'_>, l: &str) -> Result<SaslSettings, ConfigError> {
             return Err(ConfigError::invalid(
                 "sasl.enabled.mechanisms",
                 &value,
-                format!("PLAIN on listener {l} needs its users in {key} (user_<name>=\"<password>\")"),
+                format!(
+                    "PLAIN on listener {l} needs its users in {key} (user_<name>=\"<password>\")"
+                ),
             ));
         }
     }

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use kafka_protocol::messages::ApiKey;
 use tracing::{debug, info, warn, Instrument};
 
 use super::frame::{FrameError, FrameReader};

@@ -81,7 +81,12 @@ impl SaslAuthenticator {
     }
 
     /// Handles SaslHandshake (v1) or SaslAuthenticate (v0–2).
-    pub(crate) async fn on_request(&mut self, api_key: ApiKey, version: i16, body: &Bytes) -> SaslReply {
+    pub(crate) async fn on_request(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &Bytes,
+    ) -> SaslReply {
         match api_key {
             ApiKey::SaslHandshake => self.handshake(version, body),
             _ => self.authenticate(version, body).await,
@@ -145,7 +150,8 @@ impl SaslAuthenticator {
                 resp.auth_bytes = token.into();
                 if let Some(lifetime) = self.config.session_lifetime {
                     self.expires = Some(Instant::now() + lifetime);
-                    resp.session_lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+                    resp.session_lifetime_ms =
+                        i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
                 }
                 self.principal = Some(principal);
             }

@@ -9,8 +9,12 @@ pub fn parse_jaas(value: &str) -> Result<BTreeMap<String, String>, String> {
     let mut rest = value.trim();
     let module = next_word(&mut rest).ok_or("the JAAS config names no login module")?;
     let flag = next_word(&mut rest).ok_or("the JAAS config has no control flag")?;
-    if !["required", "requisite", "sufficient", "optional"].contains(&flag.to_ascii_lowercase().as_str()) {
-        return Err(format!("login module {module}: unknown control flag {flag:?}"));
+    if !["required", "requisite", "sufficient", "optional"]
+        .contains(&flag.to_ascii_lowercase().as_str())
+    {
+        return Err(format!(
+            "login module {module}: unknown control flag {flag:?}"
+        ));
     }
     let mut options = BTreeMap::new();
     loop {
@@ -30,7 +34,9 @@ pub fn parse_jaas(value: &str) -> Result<BTreeMap<String, String>, String> {
         }
         let after = after.trim_start();
         let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"').ok_or_else(|| format!("option {key}: unclosed quote"))?;
+            let end = quoted
+                .find('"')
+                .ok_or_else(|| format!("option {key}: unclosed quote"))?;
             (quoted[..end].to_owned(), &quoted[end + 1..])
         } else {
             let end = after

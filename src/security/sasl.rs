@@ -57,7 +57,9 @@ impl SaslServerConfig {
                 .ok()
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
-            failed_auth_delay: Duration::from_millis(u64::try_from(s.failed_auth_delay_ms).unwrap_or(0)),
+            failed_auth_delay: Duration::from_millis(
+                u64::try_from(s.failed_auth_delay_ms).unwrap_or(0),
+            ),
             max_receive_size: usize::try_from(s.max_receive_size).unwrap_or(524_288),
         }
     }
@@ -113,14 +115,23 @@ impl SaslExchange {
                     Ok(f) => f,
                     Err(e) => return Step::Failed(e),
                 };
-                let cred = match self.config.credentials.scram_credential(m, &first.username).await {
+                let cred = match self
+                    .config
+                    .credentials
+                    .scram_credential(m, &first.username)
+                    .await
+                {
                     Ok(Some(c)) => c,
                     Ok(None) => {
-                        return Step::Failed("Authentication failed: Invalid user credentials".into())
+                        return Step::Failed(
+                            "Authentication failed: Invalid user credentials".into(),
+                        )
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot read SCRAM credentials");
-                        return Step::Failed("Authentication failed: Invalid user credentials".into());
+                        return Step::Failed(
+                            "Authentication failed: Invalid user credentials".into(),
+                        );
                     }
                 };
                 let (server, server_first) = ScramServer::start(m, first, cred);
@@ -180,7 +191,8 @@ mod tests {
             &self,
             _: ScramMechanism,
             _: &str,
-        ) -> Pin<Box<dyn Future<Output = Result<Option<ScramCredential>, String>> + Send + '_>> {
+        ) -> Pin<Box<dyn Future<Output = Result<Option<ScramCredential>, String>> + Send + '_>>
+        {
             Box::pin(async { Ok(None) })
         }
     }

@@ -57,12 +57,15 @@ impl ScramMechanism {
             ScramMechanism::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
         };
         let mut salted = vec![0u8; self.digest_alg().output_len()];
-        let rounds = std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let rounds =
+            std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         ring::pbkdf2::derive(alg, rounds, salt, password.as_bytes(), &mut salted);
         let client_key = self.hmac(&salted, b"Client Key");
         ScramCredential {
             salt: salt.to_vec(),
-            stored_key: digest::digest(self.digest_alg(), &client_key).as_ref().to_vec(),
+            stored_key: digest::digest(self.digest_alg(), &client_key)
+                .as_ref()
+                .to_vec(),
             server_key: self.hmac(&salted, b"Server Key"),
             iterations,
         }
@@ -315,7 +318,9 @@ impl ScramClient {
             }
         }
         let (Some(nonce), Some(salt), Some(iterations)) = (nonce, salt, iterations) else {
-            return Err(format!("invalid SCRAM server first message {server_first:?}"));
+            return Err(format!(
+                "invalid SCRAM server first message {server_first:?}"
+            ));
         };
         if !nonce.starts_with(&self.nonce) || iterations > 1_000_000 {
             return Err("invalid SCRAM server first message".into());
@@ -326,16 +331,24 @@ impl ScramClient {
             ScramMechanism::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
         };
         let mut salted = vec![0u8; m.digest_alg().output_len()];
-        let rounds = std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let rounds =
+            std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         ring::pbkdf2::derive(alg, rounds, &salt, self.password.as_bytes(), &mut salted);
         let client_key = m.hmac(&salted, b"Client Key");
         let stored_key = digest::digest(m.digest_alg(), &client_key);
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.bare);
         let signature = m.hmac(stored_key.as_ref(), auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         let server_key = m.hmac(&salted, b"Server Key");
-        let expected = format!("v={}", B64.encode(m.hmac(&server_key, auth_message.as_bytes())));
+        let expected = format!(
+            "v={}",
+            B64.encode(m.hmac(&server_key, auth_message.as_bytes()))
+        );
         Ok((format!("{without_proof},p={}", B64.encode(proof)), expected))
     }
 }
@@ -359,7 +372,10 @@ mod tests {
             server.finish(fin).unwrap(),
             "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
-        assert_eq!(ScramCredential::parse(&cred.to_config_value()), Some(cred.clone()));
+        assert_eq!(
+            ScramCredential::parse(&cred.to_config_value()),
+            Some(cred.clone())
+        );
 
         for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
             let cred = m.credential("alice-secret", b"salty", 4096);

@@ -68,9 +68,8 @@ fn read_store(src: &StoreSource, what: &str, key_password: Option<&str>) -> Resu
             for (_, entry) in ks.entries() {
                 match entry {
                     p12_keystore::KeyStoreEntry::PrivateKeyChain(chain) if store.key.is_none() => {
-                        store.key = Some(
-                            PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()).into(),
-                        );
+                        store.key =
+                            Some(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()).into());
                         store.certs.extend(
                             chain
                                 .certs()
@@ -126,9 +125,8 @@ fn provider(s: &SslSettings) -> Result<Arc<rustls::crypto::CryptoProvider>, Stri
     #[allow(deprecated)]
     let mut p = rustls::crypto::ring::default_provider();
     if !s.cipher_suites.is_empty() {
-        let name = |cs: &SupportedCipherSuite| {
-            format!("{:?}", cs.suite()).replacen("TLS13_", "TLS_", 1)
-        };
+        let name =
+            |cs: &SupportedCipherSuite| format!("{:?}", cs.suite()).replacen("TLS13_", "TLS_", 1);
         for wanted in &s.cipher_suites {
             if !p.cipher_suites.iter().any(|cs| &name(cs) == wanted) {
                 let known: Vec<String> = p.cipher_suites.iter().map(name).collect();
@@ -138,7 +136,8 @@ fn provider(s: &SslSettings) -> Result<Arc<rustls::crypto::CryptoProvider>, Stri
                 ));
             }
         }
-        p.cipher_suites.retain(|cs| s.cipher_suites.contains(&name(cs)));
+        p.cipher_suites
+            .retain(|cs| s.cipher_suites.contains(&name(cs)));
     }
     Ok(Arc::new(p))
 }
@@ -162,9 +161,10 @@ pub fn server_config(s: &SslSettings) -> Result<Arc<ServerConfig>, String> {
         .map_err(|e| format!("ssl.enabled.protocols with ssl.cipher.suites: {e}"))?;
     let builder = match (s.client_auth, roots(s)?) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
-        (_, None) => {
-            return Err("ssl.client.auth needs a trust store (ssl.truststore.*) to check client certificates".into())
-        }
+        (_, None) => return Err(
+            "ssl.client.auth needs a trust store (ssl.truststore.*) to check client certificates"
+                .into(),
+        ),
         (auth, Some(roots)) => {
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let v = if auth == ClientAuth::Requested {
@@ -187,7 +187,8 @@ pub fn server_config(s: &SslSettings) -> Result<Arc<ServerConfig>, String> {
 /// The client side for inter-broker connections: trusts the trust store, presents the key
 /// store's certificate when there is one (for listeners with `ssl.client.auth`).
 pub fn client_config(s: &SslSettings) -> Result<Arc<ClientConfig>, String> {
-    let roots = roots(s)?.ok_or("the inter-broker TLS client needs a trust store (ssl.truststore.*)")?;
+    let roots =
+        roots(s)?.ok_or("the inter-broker TLS client needs a trust store (ssl.truststore.*)")?;
     let provider = provider(s)?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(s))
@@ -195,12 +196,10 @@ pub fn client_config(s: &SslSettings) -> Result<Arc<ClientConfig>, String> {
     let builder = if s.verify_hostname {
         builder.with_root_certificates(roots)
     } else {
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider,
-        )
-        .build()
-        .map_err(|e| format!("cannot check server certificates: {e}"))?;
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("cannot check server certificates: {e}"))?;
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyHostName(inner)))
