@@ -95,11 +95,39 @@ fn with_default(p: &mut Props<'_>, l: &str, key: &'static str, default: &str) ->
     listener_key(p, l, key).unwrap_or_else(|| default.to_owned())
 }
 
+/// Every key this module reads, with Kafka's default and config type (2 STRING, 3 INT, 5 LONG,
+/// 7 LIST, 9 PASSWORD), so DescribeConfigs lists them whether or not a listener uses them.
+const KEYS: &[(&str, Option<&str>, i8)] = &[
+    ("connection.failed.authentication.delay.ms", Some("100"), 3),
+    ("connections.max.reauth.ms", Some("0"), 5),
+    ("sasl.enabled.mechanisms", Some("GSSAPI"), 7),
+    ("sasl.server.max.receive.size", Some("524288"), 3),
+    ("ssl.cipher.suites", Some(""), 7),
+    ("ssl.client.auth", Some("none"), 2),
+    ("ssl.enabled.protocols", Some("TLSv1.2,TLSv1.3"), 7),
+    ("ssl.endpoint.identification.algorithm", Some("https"), 2),
+    ("ssl.key.password", None, 9),
+    ("ssl.keystore.certificate.chain", None, 9),
+    ("ssl.keystore.key", None, 9),
+    ("ssl.keystore.location", None, 2),
+    ("ssl.keystore.password", None, 9),
+    ("ssl.keystore.type", Some("JKS"), 2),
+    ("ssl.principal.mapping.rules", Some("DEFAULT"), 2),
+    ("ssl.protocol", Some("TLSv1.3"), 2),
+    ("ssl.truststore.certificates", None, 9),
+    ("ssl.truststore.location", None, 2),
+    ("ssl.truststore.password", None, 9),
+    ("ssl.truststore.type", Some("JKS"), 2),
+];
+
 /// Reads the security settings of every listener (by index in `listeners`).
 pub(crate) fn read_listener_security(
     p: &mut Props<'_>,
     listeners: &[Listener],
 ) -> Result<Vec<ListenerSecurity>, ConfigError> {
+    for (key, default, config_type) in KEYS {
+        p.note(key, default.map(str::to_owned), *config_type);
+    }
     listeners
         .iter()
         .map(|l| {
@@ -389,4 +417,56 @@ fn read_sasl(p: &mut Props<'_>, l: &str) -> Result<SaslSettings, ConfigError> {
         failed_auth_delay_ms: delay,
         max_receive_size: max,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaConfig;
+
+    #[test]
+    fn per_listener_keys_win_and_jaas_users_are_required_for_plain() {
+        let base = [
+            ("zookeeper.connect", "localhost:2181"),
+            ("listeners", "SASL_SSL://h:1,PLAINTEXT://h:2"),
+            ("ssl.keystore.type", "PEM"),
+            ("ssl.keystore.location", "/k.pem"),
+            ("listener.name.sasl_ssl.ssl.keystore.type", "PKCS12"),
+            ("listener.name.sasl_ssl.ssl.keystore.location", "/k.p12"),
+            ("listener.name.sasl_ssl.ssl.keystore.password", "pw"),
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+            (
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms",
+                "PLAIN,SCRAM-SHA-256",
+            ),
+            (
+                "listener.name.sasl_ssl.plain.sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_a="b";"#,
+            ),
+        ];
+        let (c, warnings) = KafkaConfig::from_properties(base).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let s = &c.listener_security[0];
+        assert_eq!(
+            s.ssl.as_ref().unwrap().keystore,
+            Some(StoreSource::Pkcs12 {
+                path: "/k.p12".into(),
+                password: "pw".into()
+            })
+        );
+        assert_eq!(
+            s.sasl.as_ref().unwrap().mechanisms,
+            ["PLAIN", "SCRAM-SHA-256"]
+        );
+        assert_eq!(c.listener_security[1], ListenerSecurity::default());
+        let mut no_users = base.to_vec();
+        no_users.pop();
+        let e = KafkaConfig::from_properties(no_users)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("PLAIN on listener SASL_SSL needs its users"),
+            "{e}"
+        );
+    }
 }
