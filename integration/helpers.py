@@ -6,6 +6,8 @@ Every helper has a timeout; nothing here waits forever on a broker that hangs.
 """
 from __future__ import annotations
 
+import os
+import random
 import socket
 import subprocess
 import time
@@ -16,10 +18,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Listening ports come from below Linux's ephemeral range (32768-60999), so a client's outgoing
+# connection can never take a port a broker is about to listen on, and each pytest-xdist worker
+# (PYTEST_XDIST_WORKER=gw0, gw1, ...) draws from its own slice, so two workers never pick the same one.
+_PORT_LOW, _PORT_HIGH = 10000, 32000
+_WORKER_SLICES = 4
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, not handed out before in this process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    width = (_PORT_HIGH - _PORT_LOW) // _WORKER_SLICES
+    low = _PORT_LOW + (index % _WORKER_SLICES) * width
+    if not _next_port:
+        # A random start, so reruns soon after a run do not meet its lingering sockets.
+        _next_port.append(low + random.randrange(width))
+    for _ in range(width):
+        port = _next_port[0]
+        _next_port[0] = low + (port + 1 - low) % width
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}..{low + width}")
 
 
 def port_accepts(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh [SECONDS]     each target for SECONDS (default 60; scripts/test.sh gives 20)
 #   scripts/fuzz.sh 3600          by hand: an hour per target
 # Environment: FUZZ_TARGETS="request_decode batch_validate" picks targets; FUZZ_JOBS=N forks N
-# libFuzzer workers per target (default 1: CI has 2 cores).
+# libFuzzer workers per target (default 1: CI has 2 cores); ZKAFKA_FUZZ_TARGET_DIR is the build
+# cache (default ~/.cache/zkafka/fuzz-target).
 #
 # Installs what is missing (the nightly toolchain, cargo-fuzz), checks the fuzz crate with
 # cargo fmt and (except when CI=true) clippy, builds every target once, then runs each from the committed corpus
@@ -59,7 +60,12 @@ limits() {
   esac
 }
 
-cargo +nightly fuzz build
+# The instrumented release build of every dependency takes minutes on two cores and is the same from
+# run to run, so it lives in a cache outside the repository (as Maven's downloads do); only the
+# crates of this checkout are rebuilt when it changes. ZKAFKA_FUZZ_TARGET_DIR picks another place.
+target_dir="${ZKAFKA_FUZZ_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/zkafka/fuzz-target}"
+mkdir -p "$target_dir"
+cargo +nightly fuzz build --target-dir "$target_dir"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 failed=()
@@ -71,10 +77,10 @@ for t in $targets; do
     parallel=(-fork="$jobs")
   fi
   # shellcheck disable=SC2046 # the limits are separate words
-  if ! cargo +nightly fuzz run "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
+  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
       -max_total_time="$seconds" -timeout=10 "${parallel[@]}" -print_final_stats=1 \
       $(limits "$t"); then
-    say "$t FAILED; replay with: cargo +nightly fuzz run $t fuzz/artifacts/$t/<file>"
+    say "$t FAILED; replay with: cargo +nightly fuzz run --target-dir $target_dir $t fuzz/artifacts/$t/<file>"
     failed+=("$t")
   fi
 done

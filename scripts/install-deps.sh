@@ -2,7 +2,7 @@
 # Installs what zkafka's scripts and integration tests need, only where it is missing.
 # Idempotent and quiet: prints nothing unless it installs something or fails.
 #   Debian: zookeeper, kcat, chromium (headless, for the lab report test), a headless JRE (apt-get update first, only when something is missing)
-#   PyPI:   confluent-kafka, kafka-python, kazoo, pytest, pytest-timeout, jsonschema
+#   PyPI:   confluent-kafka, kafka-python, kazoo, pytest, pytest-timeout, pytest-xdist, jsonschema
 #   Rust:   cargo must already be on PATH (rustup); this script does not install a toolchain.
 #   --kafka: also Maven and a JDK (Debian's maven, default-jdk-headless), for the reference Apache
 #            Kafka, its tools and the Java client tests (scripts/kafka-java.sh fetches the jars)
@@ -54,7 +54,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found"
 missing_py=()
 # module:distribution
 for pair in confluent_kafka:confluent-kafka kafka:kafka-python kazoo:kazoo pytest:pytest \
-            pytest_timeout:pytest-timeout jsonschema:jsonschema prometheus_client:prometheus-client; do
+            pytest_timeout:pytest-timeout xdist:pytest-xdist jsonschema:jsonschema prometheus_client:prometheus-client; do
   mod="${pair%%:*}"
   dist="${pair#*:}"
   "$PYTHON" -c "import $mod" >/dev/null 2>&1 || missing_py+=("$dist")

@@ -7,7 +7,8 @@
 # Prints the time each phase took. Extra arguments go to pytest, e.g.
 #   scripts/test.sh -k produce        scripts/test.sh integration/test_harness.py
 # Environment: ZKAFKA_SKIP_INTEGRATION=1 stops after cargo test (says so loudly);
-#              PYTEST_ADDOPTS is honoured by pytest (e.g. -m "not retention").
+#              PYTEST_ADDOPTS is honoured by pytest (e.g. -m "not retention");
+#              PYTEST_WORKERS=N integration tests at a time (default 2; 1 = no pytest-xdist).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,9 +43,15 @@ summary() {
 }
 trap summary EXIT
 
+# Two pytest-xdist workers by default (PYTEST_WORKERS=1 runs them one at a time): most integration
+# tests wait on brokers, sessions and rebalances rather than compute, so two at a time nearly halve
+# the phase on CI's two cores. Each file runs whole on one worker (--dist loadfile), in its order.
 pytest_phase() {
-  local rc=0
-  python3 -m pytest integration -q "$@" || rc=$?
+  local rc=0 workers=(-n "${PYTEST_WORKERS:-2}" --dist loadfile)
+  if [ "${PYTEST_WORKERS:-2}" = 1 ]; then
+    workers=()
+  fi
+  python3 -m pytest integration -q "${workers[@]}" "$@" || rc=$?
   if [ "$rc" -eq 5 ]; then
     echo "test.sh: pytest collected no integration tests (exit 5): nothing was tested" >&2
   fi
