@@ -49,9 +49,8 @@ impl ScramMechanism {
             .to_vec()
     }
 
-    /// RFC 5802's Hi() (PBKDF2 with HMAC), then ClientKey/StoredKey/ServerKey: what
-    /// `kafka-configs --add-config 'SCRAM-SHA-256=[password=...]'` stores.
-    pub fn credential(self, password: &str, salt: &[u8], iterations: u32) -> ScramCredential {
+    /// RFC 5802's SaltedPassword: Hi() (PBKDF2 with the mechanism's HMAC).
+    fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
         let alg = match self {
             ScramMechanism::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
             ScramMechanism::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
@@ -60,6 +59,13 @@ impl ScramMechanism {
         let rounds =
             std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         ring::pbkdf2::derive(alg, rounds, salt, password.as_bytes(), &mut salted);
+        salted
+    }
+
+    /// RFC 5802's Hi() (PBKDF2 with HMAC), then ClientKey/StoredKey/ServerKey: what
+    /// `kafka-configs --add-config 'SCRAM-SHA-256=[password=...]'` stores.
+    pub fn credential(self, password: &str, salt: &[u8], iterations: u32) -> ScramCredential {
+        let salted = self.salted_password(password, salt, iterations);
         let client_key = self.hmac(&salted, b"Client Key");
         ScramCredential {
             salt: salt.to_vec(),
@@ -326,14 +332,7 @@ impl ScramClient {
             return Err("invalid SCRAM server first message".into());
         }
         let m = self.mechanism;
-        let alg = match m {
-            ScramMechanism::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
-            ScramMechanism::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
-        };
-        let mut salted = vec![0u8; m.digest_alg().output_len()];
-        let rounds =
-            std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-        ring::pbkdf2::derive(alg, rounds, &salt, self.password.as_bytes(), &mut salted);
+        let salted = m.salted_password(&self.password, &salt, iterations);
         let client_key = m.hmac(&salted, b"Client Key");
         let stored_key = digest::digest(m.digest_alg(), &client_key);
         let without_proof = format!("c=biws,r={nonce}");
