@@ -261,6 +261,7 @@ fn refused_keys_stop_start_up_with_one_line() {
             &[
                 ("listeners", "SASL_PLAINTEXT://:9092"),
                 ("advertised.listeners", "SASL_PLAINTEXT://h:9092"),
+                ("security.inter.broker.protocol", "SASL_PLAINTEXT"),
             ],
             "sasl.enabled.mechanisms=GSSAPI is not supported by zkafka (listener SASL_PLAINTEXT: zkafka serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (not GSSAPI))",
         ),
@@ -463,7 +464,7 @@ fn every_error_kind() {
     );
     assert_eq!(
         err(&[("security.inter.broker.protocol", "SSL")]),
-        "invalid value \"SSL\" for security.inter.broker.protocol: must be one of PLAINTEXT"
+        "invalid value \"SSL\" for inter.broker.listener.name: must be the name of a listener in advertised.listeners"
     );
     assert!(err(&[("zookeeper.connect", "zk:2181/kafka/")])
         .starts_with("invalid value \"zk:2181/kafka/\" for zookeeper.connect: "));
