@@ -112,7 +112,9 @@ def test_connections_over_max_connections_are_closed_but_not_inter_broker_ones(b
     assert answers_api_versions(connect(b, port=internal))
 
 
-def test_topic_with_a_refused_config_is_invalid_config(broker_factory):
+def test_topic_with_a_bad_throttle_list_is_invalid_config(broker_factory):
+    """A throttled-replicas list that is neither `*` nor partition:broker pairs is INVALID_CONFIG
+    with Kafka's validator message; a valid one is accepted."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
@@ -120,13 +122,13 @@ def test_topic_with_a_refused_config_is_invalid_config(broker_factory):
     admin = ck_admin(b.bootstrap)
     topic = unique_topic("throttled")
     futures = admin.create_topics(
-        [NewTopic(topic, 1, 1, config={"leader.replication.throttled.replicas": "*"})])
+        [NewTopic(topic, 1, 1, config={"leader.replication.throttled.replicas": "0-1"})])
     with pytest.raises(KafkaException) as exc:
         futures[topic].result(timeout=30)
     err = exc.value.args[0]
     assert err.code() == INVALID_CONFIG, err
-    assert "leader.replication.throttled.replicas=* is not supported by zkafka" in err.str(), err.str()
-    # Kafka's default is what zkafka does, so it is accepted.
+    assert ("leader.replication.throttled.replicas must be the literal '*' or a list of replicas"
+            in err.str()), err.str()
     ok = unique_topic("unthrottled")
     admin.create_topics(
-        [NewTopic(ok, 1, 1, config={"leader.replication.throttled.replicas": ""})])[ok].result(timeout=30)
+        [NewTopic(ok, 1, 1, config={"leader.replication.throttled.replicas": "0:1"})])[ok].result(timeout=30)

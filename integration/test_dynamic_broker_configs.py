@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import ck_produce, unique_topic, wait_until
+from helpers import ck_admin, ck_produce, unique_topic, wait_until
 from reference import kafka_tool
 from test_operator_tools import configs, create_topic, newest_config_change, znode
 
@@ -112,9 +112,9 @@ def test_not_applied_broker_config_refused(zkafka_cluster, zk_root):
     """A broker key Kafka changes at run time but zkafka does not apply is refused with Kafka's
     message for a key that is not dynamic, and nothing is written (docs/differences.md)."""
     before = znode(zk_root, zkafka_cluster, "/config/brokers/1")
-    cp = alter_broker(zkafka_cluster, BROKER_1, "--add-config", "num.replica.fetchers=2", check=False)
+    cp = alter_broker(zkafka_cluster, BROKER_1, "--add-config", "background.threads=20", check=False)
     assert cp.returncode != 0
-    assert "Cannot update these configs dynamically: Set(num.replica.fetchers)" in cp.stdout + cp.stderr
+    assert "Cannot update these configs dynamically: Set(background.threads)" in cp.stdout + cp.stderr
     assert znode(zk_root, zkafka_cluster, "/config/brokers/1") == before
 
 
@@ -189,3 +189,30 @@ def test_connection_quota_changes_at_run_time(zkafka_cluster):
                      check=False)
     wait_until(lambda: not closed_at_once(one), 30, interval=0.5,
                what="connections from 127.0.0.2 accepted again")
+
+
+def test_replica_fetchers_resized_at_run_time(broker_factory):
+    """num.replica.fetchers set on a follower while it runs resizes its fetcher pool (Kafka's
+    resizeThreadPool): its partitions spread over the new fetchers and acks=all produces, which
+    need the follower, still complete; more than double the current count is refused with
+    Kafka's message."""
+    from confluent_kafka.admin import NewTopic
+
+    b1 = broker_factory(1)
+    b2 = broker_factory(2)
+    topic = unique_topic("fetchers")
+    admin = ck_admin(b1.bootstrap)
+    admin.create_topics([NewTopic(topic, 4, replica_assignment=[[1, 2]] * 4,
+                                  config={"min.insync.replicas": "2"})])[topic].result(timeout=30)
+    wait_until(lambda: "leader=1 fetcher=0" in b2.log_text(), 30, what="broker 2's first fetcher")
+    assert "fetcher=1" not in b2.log_text()
+    alter_broker(b1, ["--entity-name", "2"], "--add-config", "num.replica.fetchers=2")
+    wait_until(lambda: "resizing the replica fetcher pool" in b2.log_text(), 30,
+               what="broker 2 resizing its fetchers")
+    wait_until(lambda: "leader=1 fetcher=1" in b2.log_text(), 30, what="a second fetcher")
+    ck_produce(b1.bootstrap, topic, [(f"k{i}", f"v{i}") for i in range(40)], acks="all")
+    cp = alter_broker(b1, ["--entity-name", "2"], "--add-config", "num.replica.fetchers=5",
+                      check=False)
+    assert cp.returncode != 0
+    assert ("Dynamic thread count update validation failed for num.replica.fetchers=5, value "
+            "should not be greater than double the current value 2") in cp.stdout + cp.stderr

@@ -1,10 +1,11 @@
 """The downtime lab (`zkafka lab failover`): a small run (3 brokers, 30 partitions, kill -9 of a
-leader) on a cluster the lab starts itself, whose result must hold together the way a reader of the
+leader) on a cluster the lab starts itself (zkafka, and Apache Kafka 3.9 with `--start kafka`), whose result must hold together the way a reader of the
 report would expect, and whose HTML report must draw its chart in a real browser (headless
 Chromium)."""
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import zlib
@@ -12,8 +13,9 @@ import zlib
 import pytest
 
 from conftest import broker_binary
+from reference import kafka_classpath
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 
 SESSION_TIMEOUT_MS = 4000
 PARTITIONS = 30
@@ -24,25 +26,35 @@ BROKER_CHANGE_ORDER = ["broker_lost_seen", "leaders_chosen", "zk_written", "lead
 AFFECTED_RED = (0xC0, 0x39, 0x2B)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab")
-    cmd = [str(broker_binary()), "lab", "failover", "--start", "zkafka", "--brokers", "3",
+def run_lab(out, start: str, timeout: float):
+    """`zkafka lab failover --start <start>`, 3 brokers, 30 partitions, a kill: (out, result)."""
+    cmd = [str(broker_binary()), "lab", "failover", "--start", start, "--brokers", "3",
            "--partitions", str(PARTITIONS), "--replication-factor", "3",
            "--min-insync-replicas", "2", "--fault", "kill", "--rate", "10",
            "--session-timeout-ms", str(SESSION_TIMEOUT_MS), "--warmup-seconds", "2",
            "--max-wait-seconds", "40", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=140,
-                          env={"RUST_LOG": "warn", "PATH": "/usr/bin:/bin"})
+    env = {"RUST_LOG": "warn", "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    env.update({k: v for k, v in os.environ.items() if k in ("ZKAFKA_CACHE", "KAFKA_VERSION")})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, f"lab failed:\n{proc.stderr[-3000:]}"
     assert "partitions written since" in proc.stderr, "the progress line was never printed"
-    result = json.loads((out / "result.json").read_text())
-    return out, result
+    return out, json.loads((out / "result.json").read_text())
 
 
-def test_every_partition_led_by_the_lost_broker_has_a_gap(lab):
-    _, result = lab
-    [run] = result["runs"]
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    return run_lab(tmp_path_factory.mktemp("lab"), "zkafka", timeout=140)
+
+
+@pytest.fixture(scope="module")
+def kafka_lab(tmp_path_factory):
+    kafka_classpath()  # Kafka's jars, fetched once by scripts/kafka-java.sh
+    return run_lab(tmp_path_factory.mktemp("kafka-lab"), "kafka", timeout=280)
+
+
+def assert_gaps_consistent(run):
+    """Every partition the lost broker led has a gap ended by another leader, gaps are >= 0, and
+    the statistics are those of the gaps."""
     victim = run["fault_broker"]
     parts = run["partitions"]
     assert len(parts) == PARTITIONS
@@ -62,6 +74,27 @@ def test_every_partition_led_by_the_lost_broker_has_a_gap(lab):
     assert stats["affected_partitions"] == len(affected)
     assert stats["max_ms"] == gaps[-1] and stats["min_ms"] == gaps[0]
     assert gaps[0] <= stats["p50_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+
+
+def assert_nothing_lost(out, result):
+    [run] = result["runs"]
+    v = run["verification"]
+    assert v["acked"] > PARTITIONS * 10
+    assert v["unreadable_partitions"] == 0
+    assert v["lost"] == 0 and v["duplicated"] == 0
+    assert v["read_back"] >= v["acked"]
+    assert result["summary"]["lost_total"] == 0
+    with open(out / "partitions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == PARTITIONS
+    assert sum(int(r["acked"]) for r in rows) == v["acked"]
+    assert {r["partition"] for r in rows} == {str(p) for p in range(PARTITIONS)}
+
+
+def test_every_partition_led_by_the_lost_broker_has_a_gap(lab):
+    _, result = lab
+    [run] = result["runs"]
+    assert_gaps_consistent(run)
 
 
 def test_controller_phases_are_ordered(lab):
@@ -91,19 +124,40 @@ def test_controller_phases_are_ordered(lab):
 
 
 def test_nothing_acknowledged_is_lost(lab):
-    out, result = lab
+    assert_nothing_lost(*lab)
+
+
+@pytest.mark.reference
+def test_kafka_kill_gives_a_consistent_report(kafka_lab):
+    """The same run on Apache Kafka 3.9 (`--start kafka`): the same consistency, and Kafka's
+    controller phases read from its controller and state-change logs, in order."""
+    out, result = kafka_lab
+    assert result["target"] == "kafka"
     [run] = result["runs"]
-    v = run["verification"]
-    assert v["acked"] > PARTITIONS * 10
-    assert v["unreadable_partitions"] == 0
-    assert v["lost"] == 0 and v["duplicated"] == 0
-    assert v["read_back"] >= v["acked"]
-    assert result["summary"]["lost_total"] == 0
-    with open(out / "partitions.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == PARTITIONS
-    assert sum(int(r["acked"]) for r in rows) == v["acked"]
-    assert {r["partition"] for r in rows} == {str(p) for p in range(PARTITIONS)}
+    assert_gaps_consistent(run)
+    assert_nothing_lost(out, result)
+    victim, fault = run["fault_broker"], run["fault_ms"]
+    log = {p["phase"]: p for p in run["phases"] if p["source"] == "kafka-controller-log"}
+    assert set(log) >= {"broker_lost_seen", "leader_and_isr_sent", "leader_and_isr_acked",
+                        "update_metadata_sent", "update_metadata_acked"}, run["phases"]
+    assert log["broker_lost_seen"]["brokers"] == [victim]
+    assert victim not in log["leader_and_isr_sent"]["brokers"]
+    order = ["broker_lost_seen", "leader_and_isr_sent", "leader_and_isr_acked"]
+    times = [log[p]["ts_ms"] for p in order]
+    assert fault <= times[0] and times == sorted(times), times
+    assert log["update_metadata_sent"]["ts_ms"] <= log["update_metadata_acked"]["ts_ms"]
+    # Kafka writes the new leaders' state znodes between seeing the loss and telling the brokers.
+    [written] = [p for p in run["phases"] if p["phase"] == "zk_written"]
+    assert times[0] <= written["ts_ms"] <= times[1]
+    # The lab's own ZooKeeper watch saw the same expiry.
+    watched = [p for p in run["phases"] if p["source"] == "zookeeper-watch"
+               and p["phase"] == "broker_lost_seen"]
+    assert watched and watched[0]["brokers"] == [victim]
+    # Every affected partition took writes only after its new leader was told.
+    for p in run["partitions"]:
+        if p["affected"]:
+            assert p["first_ack_after_ms"] >= times[1], p
+    assert (out / "logs-run-1" / f"controller-{log['broker_lost_seen']['controller']}.log").exists()
 
 
 def png_pixels(data: bytes):

@@ -52,9 +52,10 @@ def kind_of(broker) -> str:
 
 
 class Mixed:
-    """Brokers of both kinds in one chroot: `kinds` is e.g. "kkz" (ids 1, 2 Kafka; 3 zkafka)."""
+    """Brokers of both kinds in one chroot: `kinds` is e.g. "kkz" (ids 1, 2 Kafka; 3 zkafka);
+    `zkafka_props` are added to the zkafka brokers' properties only (zkafka-only keys)."""
 
-    def __init__(self, zookeeper, chroot, tmp_path, kinds: str):
+    def __init__(self, zookeeper, chroot, tmp_path, kinds: str, zkafka_props: dict | None = None):
         self.kafka = BrokerFactory(zookeeper, chroot, tmp_path / "kafka", kafka_broker_class())
         self.zkafka = BrokerFactory(zookeeper, chroot, tmp_path / "zkafka")
         self.zk = self.zkafka.zk_root()
@@ -62,7 +63,8 @@ class Mixed:
         self.brokers = {}
         for i, kind in enumerate(kinds, start=1):
             factory = self.kafka if kind == "k" else self.zkafka
-            self.brokers[i] = factory(i, overrides=CLUSTER_PROPS, wait=False)
+            props = CLUSTER_PROPS if kind == "k" else {**CLUSTER_PROPS, **(zkafka_props or {})}
+            self.brokers[i] = factory(i, overrides=props, wait=False)
         for b in self.brokers.values():
             b.wait_ready(timeout=120 if kind_of(b) == "kafka" else 30)
 
@@ -90,22 +92,26 @@ class Mixed:
     def partition_state(self, topic: str, p: int) -> dict:
         return self.read(f"/brokers/topics/{topic}/partitions/{p}/state")
 
-    def wait_controller(self, kind: str, timeout: float = 60) -> int:
-        """Moves `/controller` to a broker of `kind`: the brokers of the other kind are paused
-        (SIGSTOP, shorter than their ZooKeeper session) while `/controller` is deleted, so only
-        `kind` can race for it. zkafka brokers otherwise win nearly every race against Kafka's."""
+    def wait_controller(self, kind: str, timeout: float = 60, only: int | None = None) -> int:
+        """Moves `/controller` to a broker of `kind` (broker `only` when given): the other
+        brokers are paused (SIGSTOP, shorter than their ZooKeeper session) while `/controller` is
+        deleted, so only those can race for it. zkafka brokers otherwise win nearly every race
+        against Kafka's."""
+        def fits(i):
+            return self.kind(i) == kind and only in (None, i)
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             c = self.controller()
-            if c is not None and self.kind(c) == kind:
+            if c is not None and fits(c):
                 return c
-            others = [b for i, b in self.brokers.items() if self.kind(i) != kind and b.running()]
+            others = [b for i, b in self.brokers.items() if not fits(i) and b.running()]
             for b in others:
                 b.sigstop()
             try:
                 if c is not None:
                     self.zk.delete(self.chroot + "/controller")
-                wait_until(lambda: (n := self.controller()) is not None and self.kind(n) == kind,
+                wait_until(lambda: (n := self.controller()) is not None and fits(n),
                            timeout=3, what=f"a {kind} controller")
             except AssertionError:
                 pass
@@ -125,8 +131,8 @@ class Mixed:
 def mixed_factory(zookeeper, chroot, tmp_path):
     clusters = []
 
-    def make(kinds: str) -> Mixed:
-        clusters.append(Mixed(zookeeper, chroot, tmp_path, kinds))
+    def make(kinds: str, zkafka_props: dict | None = None) -> Mixed:
+        clusters.append(Mixed(zookeeper, chroot, tmp_path, kinds, zkafka_props))
         return clusters[-1]
 
     yield make
@@ -245,9 +251,7 @@ def test_mixed_cluster_moves_controller_and_leaders(mixed_factory, kinds, contro
     finally:
         remaining = producer.stop()
     assert remaining == 0 and not producer.failed, f"undelivered: {remaining}, failed: {list(producer.failed.items())[:5]}"
-    # Consumer groups are not part of this test: the two kinds place group coordinators
-    # differently until zkafka keeps offsets in __consumer_offsets (issue #14 item 3); see
-    # docs/migration.md "Mixed clusters".
+    # Consumer groups across kinds (offsets.storage=kafka) are tested in test_mixed_groups.py.
     assert_all_acked_once(cluster, producer, topic)
     assert_znodes_valid(cluster, topic)
     assert_no_protocol_errors(cluster)

@@ -235,8 +235,8 @@ def test_alter_broker_config_refused_as_kafka(zkafka_cluster, kafka_cluster, zk_
     assert seen["kafka"][1][0] != 0 and "Set(num.partitions)" in seen["kafka"][1][1]
     assert seen["zkafka"] == seen["kafka"]
     zk_refusal = alter_error(ck_admin(zkafka_cluster.bootstrap),
-                             resource("1", "num.replica.fetchers", "2"))
-    assert zk_refusal[0] == 42 and "Set(num.replica.fetchers)" in zk_refusal[1]
+                             resource("1", "background.threads", "20"))
+    assert zk_refusal[0] == 42 and "Set(background.threads)" in zk_refusal[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,6 +378,53 @@ def test_delete_records_as_kafka(zkafka_cluster, kafka_cluster, tmp_path):
     assert earliest == [f"{topic}:0:2", f"{topic}:1:{ends[1]}"]
     assert beyond and "OffsetOutOfRange" in beyond[0]
     assert seen["zkafka"] == seen["kafka"]
+
+
+def log_start_checkpoint(broker, topic: str, partition: int) -> int | None:
+    """The partition's entry in a broker's log-start-offset-checkpoint, if any."""
+    path = broker.log_dir / "log-start-offset-checkpoint"
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines()[2:]:
+        t, p, offset = line.split()
+        if (t, int(p)) == (topic, partition):
+            return int(offset)
+    return None
+
+
+def test_delete_records_waits_for_the_followers(broker_factory, tmp_path):
+    """DeleteRecords answers once every ISR member's log start moved: with the follower paused
+    (still in the ISR) it times out (REQUEST_TIMED_OUT, as Kafka's DelayedDeleteRecords); with both
+    fetching again, kafka-delete-records prints the requested offset as the low watermark, and
+    the follower checkpoints that log start as the leader does."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    from confluent_kafka.admin import NewTopic
+    from helpers import ck_produce
+
+    props = {"log.flush.offset.checkpoint.interval.ms": 200}
+    brokers = [broker_factory(i, overrides=props) for i in (1, 2)]
+    topic = unique_topic("delfollow")
+    admin = ck_admin(brokers[0].bootstrap)
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[1, 2]])])[topic].result(timeout=30)
+    ck_produce(brokers[0].bootstrap, topic, [f"v{i}" for i in range(20)], acks="all")
+    brokers[1].sigstop()
+    try:
+        future = admin.delete_records([TopicPartition(topic, 0, 5)], operation_timeout=1,
+                                      request_timeout=20)
+        with pytest.raises(KafkaException) as timed_out:
+            next(iter(future.values())).result(timeout=30)
+    finally:
+        brokers[1].sigcont()
+    assert timed_out.value.args[0].code() == KafkaError.REQUEST_TIMED_OUT, timed_out.value
+    plan = tmp_path / "delete.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "offset": 12}]}))
+    deleted = kafka_tool("kafka-delete-records", "--bootstrap-server", brokers[0].bootstrap,
+                         "--offset-json-file", str(plan)).stdout
+    assert f"partition: {topic}-0\tlow_watermark: 12" in deleted, deleted
+    for b in brokers:
+        wait_until(lambda b=b: log_start_checkpoint(b, topic, 0) == 12, 20,
+                   what=f"broker {b.broker_id}'s log-start-offset-checkpoint at 12")
 
 
 # --------------------------------------------------------------------------------------------

@@ -203,23 +203,64 @@ def test_reassignment_written_to_zookeeper(zkafka_cluster, kafka_cluster, zk_roo
     assert seen["zkafka"] == seen["kafka"]
 
 
-def test_throttle_refused_by_zkafka(zkafka_cluster, zk_root, tmp_path):
-    """zkafka does not throttle replication, so --execute --throttle is refused before anything
-    moves (Kafka throttles the move instead: docs/differences.md), naming the refused config."""
-    topic = unique_topic("throttle")
+THROTTLE_RATE = 400_000  # bytes/s
+THROTTLED_BYTES = 2_000_000  # S / R = 5 s
+
+
+@pytest.mark.timeout(120)
+def test_throttled_move_takes_size_over_rate(broker_factory, zk, tmp_path):
+    """`--execute --throttle R` sets the broker rates and the topic's throttled replicas as Kafka
+    does, and a partition of S bytes then moves to a new replica in about S / R (at least half of
+    it: the lower bound is what proves the throttle); `--verify` afterwards removes every
+    throttle config. The brokers sample the rate over 2 windows of 1 s (Kafka's default 11 lets
+    10 s worth of bytes through at once) and fetch 64 KiB at a time, so the move's time is
+    set by the rate; they back off and wait 100 ms instead of 1 s and 500 ms, so that a
+    partition skipped while the quota is exceeded is looked at again soon."""
+    props = {"replication.quota.window.num": 2, "replica.fetch.max.bytes": 65536,
+             "replica.fetch.backoff.ms": 100, "replica.fetch.wait.max.ms": 100}
+    b1 = broker_factory(1, overrides=props)
+    b2 = broker_factory(2, overrides=props)
+    topic = unique_topic("throttled")
+    from confluent_kafka.admin import NewTopic
+
+    admin = ck_admin(b1.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[1]])])[topic].result(timeout=30)
+    value = "x" * 1000
+    ck_produce(b1.bootstrap, topic, [value] * (THROTTLED_BYTES // 1000), acks="all")
     plan = tmp_path / "plan.json"
-    plan.write_text(plan_json(topic, {0: [2, 3]}))
-    kafka_tool("kafka-topics", "--bootstrap-server", zkafka_cluster.bootstrap, "--create", "--topic",
-               topic, "--replica-assignment", "1:2")
-    before = assignment(zk_root, zkafka_cluster, topic)
-    cp = reassign(zkafka_cluster, "--execute", "--throttle", "1000000", "--reassignment-json-file",
-                  str(plan), check=False)
-    said = cp.stdout + cp.stderr
-    assert cp.returncode != 0
-    assert "replication throttles are not implemented" in said, said
-    assert "Successfully started" not in said
-    assert assignment(zk_root, zkafka_cluster, topic) == before
-    assert znode(zk_root, zkafka_cluster, f"/config/topics/{topic}") == {"version": 1, "config": {}}
+    plan.write_text(plan_json(topic, {0: [1, 2]}))
+
+    def zread(path):
+        data, _ = zk.get(path)
+        return json.loads(data) if data else None
+
+    started = time.monotonic()
+    out = kafka_tool("kafka-reassign-partitions", "--bootstrap-server", b1.bootstrap,
+                     "--execute", "--throttle", str(THROTTLE_RATE),
+                     "--reassignment-json-file", str(plan)).stdout
+    assert f"The inter-broker throttle limit was set to {THROTTLE_RATE} B/s" in out, out
+    rate = str(THROTTLE_RATE)
+    for broker in (1, 2):
+        assert zread(f"/config/brokers/{broker}")["config"] == {
+            "leader.replication.throttled.rate": rate,
+            "follower.replication.throttled.rate": rate}
+    assert zread(f"/config/topics/{topic}")["config"] == {
+        "leader.replication.throttled.replicas": "0:1",
+        "follower.replication.throttled.replicas": "0:2"}
+    wait_until(lambda: zread(f"/brokers/topics/{topic}/partitions/0/state")["isr"] == [1, 2],
+               60, interval=0.1, what="the new replica in the ISR")
+    took = time.monotonic() - started
+    expected = THROTTLED_BYTES / THROTTLE_RATE
+    print(f"throttled move of {THROTTLED_BYTES} B at {THROTTLE_RATE} B/s: {took:.1f} s "
+          f"(S/R {expected:.1f} s)")
+    assert took >= 0.5 * expected, took
+    verified = kafka_tool("kafka-reassign-partitions", "--bootstrap-server", b1.bootstrap,
+                          "--verify", "--reassignment-json-file", str(plan)).stdout
+    assert "Clearing broker-level throttles on brokers 1,2" in verified, verified
+    assert f"Clearing topic-level throttles on topic {topic}" in verified, verified
+    for broker in (1, 2):
+        assert zread(f"/config/brokers/{broker}")["config"] == {}
+    assert zread(f"/config/topics/{topic}")["config"] == {}
 
 
 def test_bad_requests_as_kafka(zkafka_cluster, kafka_cluster):

@@ -18,6 +18,7 @@ mod security;
 mod synonyms;
 #[cfg(test)]
 mod tests;
+mod throttled_replicas;
 mod topic;
 mod topic_keys;
 mod values;
@@ -37,6 +38,7 @@ pub use security::{
     SASL_MECHANISMS,
 };
 pub use synonyms::{broker_config_synonyms, Synonym};
+pub use throttled_replicas::ThrottledReplicas;
 pub use topic::{ConfigEntry, ConfigSource, TopicConfig, TOPIC_CONFIG_NAMES};
 pub use zookeeper::ZkConnect;
 

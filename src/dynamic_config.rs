@@ -172,6 +172,10 @@ async fn apply(targets: &ConfigTargets, zk: &KafkaZkClient, child: &str) -> Resu
         p.with_log(|log| log.update_config(log_config(&config)));
         p.set_min_insync_replicas(config.min_insync_replicas);
     }
+    targets
+        .replicas
+        .quotas()
+        .apply_topic(topic, &config, targets.broker_id);
     info!(topic, change = %child, partitions = partitions.len(), overrides = overrides.len(),
         "applied topic config change");
     if config.unclean_leader_election_enable && targets.controller.is_active() {
@@ -209,6 +213,10 @@ async fn apply_broker_change(
         p.with_log(|log| log.update_config(log_config(&config)));
         p.set_min_insync_replicas(config.min_insync_replicas);
     }
+    targets.replicas.quotas().apply_broker(&broker, false);
+    targets
+        .replicas
+        .resize_fetchers(broker.num_replica_fetchers);
     targets.connection_quotas.send_if_modified(|limits| {
         let next = broker.network_config().quotas;
         let changed = *limits != next;

@@ -218,6 +218,8 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let net_config = in_force.network_config();
     let (quotas_tx, quotas_rx) = watch::channel(net_config.quotas.clone());
     let replication = replicas.start_replication(&config, metadata.clone(), shutdown_rx.clone());
+    // The throttle rates may be dynamic broker configs, already read.
+    replicas.quotas().apply_broker(&in_force, false);
     let network = tokio::spawn(network::serve_with_quotas(
         listeners,
         apis.clone(),

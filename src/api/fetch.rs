@@ -10,6 +10,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
+use super::down_convert;
 use super::fetch_encode::encode_fetch_response;
 use super::{reply_body, KafkaApis};
 use crate::metadata::str_bytes;
@@ -22,6 +23,8 @@ struct Layout {
     topics: Vec<(TopicName, Uuid)>,
     /// Each requested partition's topic (index into `topics`) and index, in request order.
     partitions: Vec<(usize, i32)>,
+    /// Fetch v0-v3 only: each partition's fetch offset and `message.downconversion.enable`.
+    down_convert: Vec<(i64, bool)>,
 }
 
 impl KafkaApis {
@@ -65,6 +68,7 @@ impl KafkaApis {
             version,
             topics: Vec::with_capacity(req.topics.len()),
             partitions: Vec::new(),
+            down_convert: Vec::new(),
         };
         let mut targets = Vec::new();
         for t in &req.topics {
@@ -82,6 +86,13 @@ impl KafkaApis {
                 layout
                     .partitions
                     .push((layout.topics.len() - 1, p.partition));
+                if down_convert::magic_for(version).is_some() {
+                    let enabled = name
+                        .as_deref()
+                        .and_then(|n| self.replicas.partition(n, p.partition))
+                        .is_none_or(|p| p.with_log(|l| l.config.downconversion_enable));
+                    layout.down_convert.push((p.fetch_offset, enabled));
+                }
                 targets.push(FetchTarget {
                     topic: name.clone(),
                     partition: p.partition,
@@ -97,6 +108,7 @@ impl KafkaApis {
                     } else {
                         -1
                     },
+                    log_start_offset: if version >= 5 { p.log_start_offset } else { -1 },
                 });
             }
         }
@@ -125,7 +137,7 @@ fn fetch_reply(layout: Layout, data: Vec<FetchPartitionData>) -> Reply {
             t
         })
         .collect();
-    for (&(topic, index), d) in layout.partitions.iter().zip(data) {
+    for (i, (&(topic, index), d)) in layout.partitions.iter().zip(data).enumerate() {
         let mut p = PartitionData::default()
             .with_partition_index(index)
             .with_high_watermark(d.high_watermark)
@@ -139,8 +151,14 @@ fn fetch_reply(layout: Layout, data: Vec<FetchPartitionData>) -> Reply {
             p.diverging_epoch.epoch = epoch;
             p.diverging_epoch.end_offset = end_offset;
         }
+        let mut records = d.records;
+        if let (Some(magic), Some(&(offset, enabled))) =
+            (down_convert::magic_for(version), layout.down_convert.get(i))
+        {
+            down_convert::convert_partition(&mut p, records.take(), magic, offset, enabled);
+        }
         responses[topic].partitions.push(p);
-        files[topic].push(d.records);
+        files[topic].push(records);
     }
     let resp = FetchResponse::default().with_responses(responses);
     match encode_fetch_response(resp, files, version) {

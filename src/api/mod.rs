@@ -10,6 +10,7 @@ mod controller_fence;
 mod delete_records;
 mod describe_configs;
 mod describe_log_dirs;
+mod down_convert;
 mod elect_leaders;
 mod fetch;
 mod fetch_encode;

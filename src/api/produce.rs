@@ -20,6 +20,7 @@ impl KafkaApis {
             acks: req.acks,
             transactional: req.transactional_id.is_some(),
             allow_zstd: version >= 7,
+            allow_legacy: version < 3,
             timeout_ms: req.timeout_ms,
             now_ms: now_ms(),
         };

@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn unsupported_versions_are_refused_before_the_body_is_read() {
-        let err = decode_request(ApiKey::Produce, 2, &Bytes::new()).unwrap_err();
+        let err = decode_request(ApiKey::Produce, 12, &Bytes::new()).unwrap_err();
         assert_eq!(err.error(), ResponseError::UnsupportedVersion);
         let err = decode_request(ApiKey::SaslHandshake, 0, &Bytes::new()).unwrap_err();
         assert_eq!(err.error(), ResponseError::UnsupportedVersion);

@@ -4,14 +4,15 @@
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
-/// (api, min, max). Produce v0–2 and Fetch v0–3 need the pre-v2 message formats and are not served.
+/// (api, min, max). Produce v0–2 and Fetch v0–3 carry message formats v0/v1, converted to and
+/// from the stored v2 batches (`log::legacy_records`), as Kafka 3.9 still does.
 /// Control requests start at the first version carrying the broker epoch (LeaderAndIsr v2,
 /// UpdateMetadata v5, StopReplica v1, ControlledShutdown v2): Kafka 3.9's inter-broker protocol
 /// never sends older ones, and without the epoch a request to a previous registration of this
 /// broker could not be told apart from a current one.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
-    (ApiKey::Fetch, 4, 17),
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::Fetch, 0, 17),
     (ApiKey::ListOffsets, 0, 9),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::LeaderAndIsr, 2, 7),
@@ -91,7 +92,7 @@ mod tests {
                 "{key:?} {min}..{max} vs {valid}"
             );
         }
-        assert!(range(ApiKey::Produce) == Some((3, 11)));
+        assert!(range(ApiKey::Produce) == Some((0, 11)));
         assert!(range(ApiKey::SaslHandshake) == Some((1, 1)));
         let _ = ApiVersionsResponse::VERSIONS;
     }

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::lab::failover::{self, Plan, Target};
 use crate::lab::fault::Fault;
+use crate::lab::local_cluster::BrokerKind;
 use crate::lab::result::Settings;
 
 #[derive(Debug, Args)]
@@ -30,6 +31,9 @@ pub enum LabCommand {
 pub enum StartKind {
     /// ZooKeeper and zkafka brokers from this executable, in a temporary directory.
     Zkafka,
+    /// ZooKeeper and Apache Kafka 3.9 brokers (jars from scripts/kafka-java.sh's cache), with the
+    /// same broker properties.
+    Kafka,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -146,7 +150,8 @@ pub fn parse_pids(s: &str) -> anyhow::Result<BTreeMap<i32, u32>> {
 
 async fn failover_cmd(a: FailoverArgs) -> anyhow::Result<()> {
     let (target, kind) = match (&a.start, &a.bootstrap) {
-        (Some(StartKind::Zkafka), _) => (Target::StartZkafka, "zkafka".to_string()),
+        (Some(StartKind::Zkafka), _) => (Target::Start(BrokerKind::Zkafka), "zkafka".to_string()),
+        (Some(StartKind::Kafka), _) => (Target::Start(BrokerKind::Kafka), "kafka".to_string()),
         (None, Some(bootstrap)) => (
             Target::Running {
                 bootstrap: bootstrap.clone(),
@@ -156,7 +161,7 @@ async fn failover_cmd(a: FailoverArgs) -> anyhow::Result<()> {
             },
             a.kind.clone(),
         ),
-        (None, None) => bail!("give --start zkafka, or --bootstrap, --zookeeper and --pids"),
+        (None, None) => bail!("give --start zkafka|kafka, or --bootstrap, --zookeeper and --pids"),
     };
     if a.partitions < 1 || a.topics < 1 || a.repetitions < 1 || a.rate <= 0.0 {
         bail!("--topics, --partitions, --repetitions and --rate must be positive");

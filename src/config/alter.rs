@@ -378,16 +378,16 @@ mod tests {
                 "Unknown topic config name: retention.hours"
             )
         );
+        let throttles = map(&[("leader.replication.throttled.replicas", "0:1,1:2")]);
+        assert!(validate_topic_overrides(&b, "t", &throttles).is_ok());
         let refused = validate_topic_overrides(
             &b,
             "t",
-            &map(&[("leader.replication.throttled.replicas", "*")]),
+            &map(&[("leader.replication.throttled.replicas", "0-1")]),
         )
-        .expect_err("refused key");
+        .expect_err("bad throttle list");
         assert_eq!(refused.code, ResponseError::InvalidConfig);
-        assert!(refused
-            .message
-            .contains("replication throttles are not implemented"));
+        assert!(refused.message.contains("must be the literal '*'"));
         let bad = validate_topic_overrides(&b, "t", &map(&[("retention.ms", "abc")]))
             .expect_err("bad value");
         assert_eq!(bad.code, ResponseError::InvalidConfig);

@@ -120,6 +120,14 @@ pub struct KafkaConfig {
     pub(crate) log_flush_offset_checkpoint_interval_ms: i32,
     /// `num.replica.fetchers` (1).
     pub(crate) num_replica_fetchers: i32,
+    /// `leader.replication.throttled.rate` (Long.MAX: no throttle), bytes/s.
+    pub(crate) leader_replication_throttled_rate: i64,
+    /// `follower.replication.throttled.rate` (Long.MAX: no throttle), bytes/s.
+    pub(crate) follower_replication_throttled_rate: i64,
+    /// `replication.quota.window.num` (11).
+    pub(crate) replication_quota_window_num: i32,
+    /// `replication.quota.window.size.seconds` (1).
+    pub(crate) replication_quota_window_size_seconds: i32,
     /// `replica.lag.time.max.ms` (30000).
     pub(crate) replica_lag_time_max_ms: i64,
     /// `replica.fetch.max.bytes` (1 MiB).
@@ -136,6 +144,8 @@ pub struct KafkaConfig {
     pub(crate) replica_socket_timeout_ms: i32,
     /// `unclean.leader.election.enable` (false).
     pub(crate) unclean_leader_election_enable: bool,
+    /// `log.message.downconversion.enable` (true).
+    pub(crate) log_message_downconversion_enable: bool,
     /// `request.timeout.ms` (30000): inter-broker request timeout.
     pub(crate) request_timeout_ms: i32,
     /// `controlled.shutdown.enable` (true).

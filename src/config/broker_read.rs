@@ -116,6 +116,22 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
             0,
         )?,
         num_replica_fetchers: p.int("num.replica.fetchers", 1, 1)?,
+        leader_replication_throttled_rate: p.long(
+            "leader.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        follower_replication_throttled_rate: p.long(
+            "follower.replication.throttled.rate",
+            i64::MAX,
+            0,
+        )?,
+        replication_quota_window_num: p.int("replication.quota.window.num", 11, 1)?,
+        replication_quota_window_size_seconds: p.int(
+            "replication.quota.window.size.seconds",
+            1,
+            1,
+        )?,
         replica_lag_time_max_ms: p.long("replica.lag.time.max.ms", 30_000, 1)?,
         replica_fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 0)?,
         replica_fetch_response_max_bytes: p.int(
@@ -128,6 +144,7 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         replica_fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0)?,
         replica_socket_timeout_ms: p.int("replica.socket.timeout.ms", 30_000, i32::MIN)?,
         unclean_leader_election_enable: p.boolean("unclean.leader.election.enable", false)?,
+        log_message_downconversion_enable: p.boolean("log.message.downconversion.enable", true)?,
         request_timeout_ms: p.int("request.timeout.ms", 30_000, 0)?,
         controlled_shutdown_enable: p.boolean("controlled.shutdown.enable", true)?,
         controlled_shutdown_max_retries: p.int("controlled.shutdown.max.retries", 3, 0)?,

@@ -4,9 +4,10 @@
 //! zkafka applies at run time the broker keys that are topic-config defaults (`log.retention.ms`,
 //! `log.segment.bytes`, `message.max.bytes`, `log.cleanup.policy`, ... : Kafka's
 //! `DynamicLogConfig`), since every log's config is rebuilt from them when they change, the log
-//! cleaner's settings, which restart its threads, and the connection quotas. Other keys Kafka
-//! changes at run time (listeners, thread pools, `num.replica.fetchers`, replication throttles)
-//! are refused, as are the keys Kafka itself refuses, with Kafka's message.
+//! cleaner's settings, which restart its threads, the connection quotas, the replication
+//! throttles and `num.replica.fetchers`, which resizes the fetcher pool. Other keys Kafka changes
+//! at run time (listeners, thread pools) are refused, as are the keys Kafka itself refuses, with
+//! Kafka's message.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -33,14 +34,25 @@ const CONNECTION_KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
 ];
 
+/// The replication throttles (Kafka's `DynamicReplicationConfig`, less the log-dir move throttle,
+/// as zkafka does not move replicas between log dirs) and the fetcher count (Kafka's
+/// `DynamicThreadPool`, which resizes the fetcher pool).
+const REPLICATION_KEYS: &[&str] = &[
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "num.replica.fetchers",
+];
+
 /// The broker keys zkafka changes at run time: those that are the default of a topic config (less
 /// `unclean.leader.election.enable`, which the controller reads at start-up only), the log
-/// cleaner's and the connection quotas, among the keys zkafka implements.
+/// cleaner's, the connection quotas and the replication throttles, among the keys zkafka
+/// implements.
 pub fn dynamic_key(name: &str) -> bool {
     name != "unclean.leader.election.enable"
         && (KEYS.iter().any(|(_, synonyms, _)| synonyms.contains(&name))
             || CLEANER_KEYS.contains(&name)
-            || CONNECTION_KEYS.contains(&name))
+            || CONNECTION_KEYS.contains(&name)
+            || REPLICATION_KEYS.contains(&name))
         && BROKER_KEYS
             .iter()
             .find(|d| d.name == name)
@@ -78,8 +90,34 @@ fn type_error(name: &str, value: &str, config_type: i8) -> Option<String> {
     ))
 }
 
-/// Kafka's `LogCleaner.validateReconfiguration`: the thread count may at most double or halve.
+/// Kafka's `DynamicThreadPool.validateReconfiguration` for `num.replica.fetchers`: at least 1,
+/// at least half and at most double the current count.
+fn check_fetcher_threads(now: i32, new: i32) -> Result<(), String> {
+    if new == now {
+        return Ok(());
+    }
+    let error =
+        format!("Dynamic thread count update validation failed for num.replica.fetchers={new}");
+    if new <= 0 {
+        return Err(format!("{error}, value should be at least 1"));
+    }
+    if new < now / 2 {
+        return Err(format!(
+            "{error}, value should be at least half the current value {now}"
+        ));
+    }
+    if new > now.saturating_mul(2) {
+        return Err(format!(
+            "{error}, value should not be greater than double the current value {now}"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's `LogCleaner.validateReconfiguration` (the cleaner thread count may at most double or
+/// halve) and `DynamicThreadPool`'s check of `num.replica.fetchers`.
 pub fn check_reconfiguration(current: &KafkaConfig, next: &KafkaConfig) -> Result<(), String> {
+    check_fetcher_threads(current.num_replica_fetchers, next.num_replica_fetchers)?;
     let (now, new) = (current.log_cleaner_threads, next.log_cleaner_threads);
     if new < 1 {
         return Err("Log cleaner threads should be at least 1".into());
@@ -218,12 +256,28 @@ mod tests {
         assert!(dynamic_key("message.max.bytes"));
         assert!(!dynamic_key("num.partitions"));
         assert!(!dynamic_key("unclean.leader.election.enable"));
-        assert!(!dynamic_key("leader.replication.throttled.rate"));
+        assert!(dynamic_key("leader.replication.throttled.rate"));
+        assert!(!dynamic_key(
+            "replica.alter.log.dirs.io.max.bytes.per.second"
+        ));
         assert!(!dynamic_key("log.dirs"));
         assert!(dynamic_key("log.cleaner.threads"));
         assert!(!dynamic_key("log.cleaner.enable"));
         assert!(!dynamic_key("log.cleaner.io.buffer.size"));
         assert!(dynamic_key("max.connections.per.ip"));
+    }
+
+    #[test]
+    fn fetcher_threads_may_at_most_double_or_halve() {
+        assert!(check_fetcher_threads(2, 4).is_ok());
+        assert!(check_fetcher_threads(2, 1).is_ok());
+        assert_eq!(
+            check_fetcher_threads(2, 5).unwrap_err(),
+            "Dynamic thread count update validation failed for num.replica.fetchers=5, \
+             value should not be greater than double the current value 2"
+        );
+        assert!(check_fetcher_threads(6, 2).is_err());
+        assert!(dynamic_key("num.replica.fetchers"));
     }
 
     #[test]

@@ -63,12 +63,10 @@ const fn harmless(name: &'static str, default: Option<&'static str>, why: &'stat
     }
 }
 
-const LONG_MAX: Option<&str> = Some("9223372036854775807");
 const INT_MAX: Option<&str> = Some("2147483647");
 
 const NO_TLS: &str =
     "zkafka does not implement this TLS/SASL key (docs/security.md lists those it does)";
-const NO_THROTTLES: &str = "replication throttles are not implemented";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
 const CHECKPOINTS: &str =
@@ -108,7 +106,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("delegation.token.secret.key", None, "zkafka has no delegation tokens"),
     implemented("delete.topic.enable"),
     implemented("fetch.max.bytes"),
-    refused("follower.replication.throttled.rate", LONG_MAX, NO_THROTTLES),
+    implemented("follower.replication.throttled.rate"),
     harmless("group.consumer.heartbeat.interval.ms", Some("5000"), "the consumer group protocol of KIP-848 is not served"),
     implemented("group.initial.rebalance.delay.ms"),
     implemented("group.max.session.timeout.ms"),
@@ -118,7 +116,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("inter.broker.protocol.version", Some("3.9-IV0"), "zkafka brokers always speak the 3.9 inter-broker protocol"),
     implemented("leader.imbalance.check.interval.seconds"),
     implemented("leader.imbalance.per.broker.percentage"),
-    refused("leader.replication.throttled.rate", LONG_MAX, NO_THROTTLES),
+    implemented("leader.replication.throttled.rate"),
     implemented("listener.security.protocol.map"),
     implemented("listeners"),
     implemented("log.cleaner.backoff.ms"),
@@ -143,7 +141,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("log.index.interval.bytes"),
     implemented("log.index.size.max.bytes"),
     harmless("log.initial.task.delay.ms", Some("30000"), TUNING),
-    harmless("log.message.downconversion.enable", Some("true"), "zkafka never down-converts: Fetch v0-v3 are not served"),
+    implemented("log.message.downconversion.enable"),
     harmless("log.message.format.version", Some("3.0-IV1"), "Kafka 3.x ignores it too and always writes format v2"),
     implemented("log.message.timestamp.after.max.ms"),
     implemented("log.message.timestamp.before.max.ms"),
@@ -203,6 +201,8 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     refused("replica.selector.class", None, "consumers always fetch from the leader"),
     harmless("replica.socket.receive.buffer.bytes", Some("65536"), TUNING),
     implemented("replica.socket.timeout.ms"),
+    implemented("replication.quota.window.num"),
+    implemented("replication.quota.window.size.seconds"),
     implemented("request.timeout.ms"),
     implemented("reserved.broker.max.id"),
     implemented("sasl.enabled.mechanisms"),
@@ -275,24 +275,12 @@ pub(crate) const TOPIC_KEYS: &[KeyDef] = &[
     ),
     implemented("flush.messages"),
     implemented("flush.ms"),
-    refused(
-        "follower.replication.throttled.replicas",
-        Some(""),
-        NO_THROTTLES,
-    ),
+    implemented("follower.replication.throttled.replicas"),
     implemented("index.interval.bytes"),
-    refused(
-        "leader.replication.throttled.replicas",
-        Some(""),
-        NO_THROTTLES,
-    ),
+    implemented("leader.replication.throttled.replicas"),
     implemented("max.compaction.lag.ms"),
     implemented("max.message.bytes"),
-    harmless(
-        "message.downconversion.enable",
-        Some("true"),
-        "zkafka never down-converts: Fetch v0-v3 are not served",
-    ),
+    implemented("message.downconversion.enable"),
     harmless(
         "message.format.version",
         Some("3.0-IV1"),

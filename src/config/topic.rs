@@ -10,6 +10,7 @@ use super::error::ConfigError;
 use super::parse_cleanup_policy;
 use super::registry::{check_topic_key, ignored_topic_overrides, topic_key, Support};
 use super::synonyms::Synonym;
+use super::throttled_replicas::{parse_throttled_replicas, ThrottledReplicas};
 use super::topic_keys::{broker_value, KEYS};
 use super::values::{parse_bool, parse_double, parse_int, parse_long};
 
@@ -100,10 +101,16 @@ pub struct TopicConfig {
     pub message_timestamp_after_max_ms: i64,
     /// `compression.type`.
     pub compression_type: String,
+    /// `message.downconversion.enable`: Fetch v0-v3 get records converted to their format.
+    pub message_downconversion_enable: bool,
     /// `compression.gzip.level`.
     pub compression_gzip_level: i32,
     /// `compression.zstd.level`.
     pub compression_zstd_level: i32,
+    /// `leader.replication.throttled.replicas`.
+    pub leader_throttled_replicas: ThrottledReplicas,
+    /// `follower.replication.throttled.replicas`.
+    pub follower_throttled_replicas: ThrottledReplicas,
     /// The topic's own overrides, as stored in `/config/topics/<topic>`.
     pub overrides: BTreeMap<String, String>,
     entries: Vec<ConfigEntry>,
@@ -224,8 +231,17 @@ impl TopicConfig {
             message_timestamp_after_max_ms: long("message.timestamp.after.max.ms")?,
             message_timestamp_difference_max_ms: long("message.timestamp.difference.max.ms")?,
             compression_type: get("compression.type").to_owned(),
+            message_downconversion_enable: boolean("message.downconversion.enable")?,
             compression_gzip_level: int("compression.gzip.level")?,
             compression_zstd_level: int("compression.zstd.level")?,
+            leader_throttled_replicas: parse_throttled_replicas(
+                "leader.replication.throttled.replicas",
+                get("leader.replication.throttled.replicas"),
+            )?,
+            follower_throttled_replicas: parse_throttled_replicas(
+                "follower.replication.throttled.replicas",
+                get("follower.replication.throttled.replicas"),
+            )?,
             overrides: overrides.clone(),
             entries,
         })
@@ -377,7 +393,7 @@ mod tests {
             ("message.timestamp.type", "Now", "invalid value \"Now\" for message.timestamp.type: must be one of CreateTime, LogAppendTime"),
             ("compression.type", "brotli", "invalid value \"brotli\" for compression.type: must be one of uncompressed, zstd, lz4, snappy, gzip, producer"),
             ("retention.hours", "1", "unknown topic config retention.hours (value \"1\")"),
-            ("leader.replication.throttled.replicas", "*", "leader.replication.throttled.replicas=* is not supported by zkafka (replication throttles are not implemented)"),
+            ("leader.replication.throttled.replicas", "0", "invalid value \"0\" for leader.replication.throttled.replicas: leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."),
         ] {
             let err = TopicConfig::new(&b, &overrides(&[(k, v)])).unwrap_err();
             assert_eq!(err.to_string(), want);

@@ -3,6 +3,7 @@
 
 use super::broker::KafkaConfig;
 use super::error::ConfigError;
+use super::throttled_replicas::parse_throttled_replicas;
 use super::values::{check_one_of, parse_bool, parse_double, parse_int, parse_long};
 use super::{parse_cleanup_policy, COMPRESSION_TYPES};
 
@@ -15,6 +16,8 @@ pub(super) enum Kind {
     OneOf(&'static [&'static str]),
     Policy,
     Text,
+    /// `*.replication.throttled.replicas`: `*` or `partition:broker` pairs (a LIST).
+    Throttled,
     /// `compression.{gzip,lz4,zstd}.level`: each codec's own range (KIP-390).
     Level,
 }
@@ -47,7 +50,7 @@ impl Kind {
             Kind::Int(_) | Kind::Level => 3,
             Kind::Long(_) => 5,
             Kind::Ratio => 6,
-            Kind::Policy => 7,
+            Kind::Policy | Kind::Throttled => 7,
         }
     }
 
@@ -60,6 +63,7 @@ impl Kind {
             Kind::OneOf(allowed) => check_one_of(key, v, allowed),
             Kind::Policy => parse_cleanup_policy(key, v).map(drop),
             Kind::Text => Ok(()),
+            Kind::Throttled => parse_throttled_replicas(key, v).map(drop),
             Kind::Level => parse_compression_level(key, v).map(drop),
         }
     }
@@ -110,13 +114,21 @@ pub(super) const KEYS: &[(&str, &[&str], Kind)] = &[
         &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
         Kind::Long(0),
     ),
-    ("follower.replication.throttled.replicas", &[], Kind::Text),
+    (
+        "follower.replication.throttled.replicas",
+        &[],
+        Kind::Throttled,
+    ),
     (
         "index.interval.bytes",
         &["log.index.interval.bytes"],
         Kind::Int(0),
     ),
-    ("leader.replication.throttled.replicas", &[], Kind::Text),
+    (
+        "leader.replication.throttled.replicas",
+        &[],
+        Kind::Throttled,
+    ),
     (
         "max.compaction.lag.ms",
         &["log.cleaner.max.compaction.lag.ms"],
@@ -261,6 +273,7 @@ pub(super) fn broker_value(b: &KafkaConfig, key: &str) -> String {
             b.log_message_timestamp_difference_max_ms.to_string()
         }
         "message.timestamp.type" => b.log_message_timestamp_type.clone(),
+        "message.downconversion.enable" => b.log_message_downconversion_enable.to_string(),
         "min.cleanable.dirty.ratio" => b.log_cleaner_min_cleanable_ratio.to_string(),
         "min.compaction.lag.ms" => b.log_cleaner_min_compaction_lag_ms.to_string(),
         "min.insync.replicas" => b.min_insync_replicas.to_string(),

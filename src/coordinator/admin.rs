@@ -94,6 +94,7 @@ impl GroupCoordinator {
     ) -> DescribeGroupsResponse {
         let mut described = Vec::with_capacity(req.groups.len());
         for id in &req.groups {
+            self.ensure_group_loaded(id.0.as_str()).await;
             let from_memory = {
                 let groups = self.lock();
                 groups

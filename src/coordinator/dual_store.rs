@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::group_records::GroupMetadataValue;
 use super::store::{
     CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreFuture, TopicPartition,
 };
@@ -95,8 +96,16 @@ impl OffsetStore for DualOffsetStore {
         })
     }
 
-    fn load_partition(&self, partition: i32) -> StoreFuture<'_, ()> {
+    fn load_partition(&self, partition: i32) -> StoreFuture<'_, Vec<(String, GroupMetadataValue)>> {
         self.kafka.load_partition(partition)
+    }
+
+    fn store_group<'a>(&'a self, group: &'a str, value: GroupMetadataValue) -> StoreFuture<'a, ()> {
+        self.kafka.store_group(group, value)
+    }
+
+    fn stored_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, Option<GroupMetadataValue>> {
+        self.kafka.stored_group(group)
     }
 
     fn mirror_members<'a>(

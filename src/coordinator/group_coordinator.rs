@@ -77,13 +77,21 @@ impl GroupCoordinator {
     }
 
     /// This broker became leader of `__consumer_offsets` partition `partition`: the store loads
-    /// its groups' offsets in the background (Kafka's `onElection`); requests that arrive first
-    /// wait for the same load.
+    /// its groups and offsets in the background (Kafka's `onElection`) and the stored groups are
+    /// installed with their members; requests that arrive first wait for the same load.
     pub fn load_partition(&self, partition: i32) {
         let store = self.store.clone();
+        let weak = self.me.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.load_partition(partition).await {
-                tracing::warn!(partition, error = %e, "cannot load __consumer_offsets partition");
+            match store.load_partition(partition).await {
+                Ok(groups) => {
+                    if let Some(this) = weak.upgrade() {
+                        this.install_loaded(groups);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "cannot load __consumer_offsets partition")
+                }
             }
         });
     }

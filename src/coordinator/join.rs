@@ -61,6 +61,7 @@ impl GroupCoordinator {
                 .map(|p| (p.name.as_str().to_string(), p.metadata.clone()))
                 .collect(),
         };
+        self.ensure_group_loaded(req.group_id.0.as_str()).await;
         match self.join_locked(req.group_id.0.as_str(), &join) {
             Outcome::Now(resp) => resp,
             Outcome::Wait(member_id, rx) => rx.await.unwrap_or_else(|_| {
@@ -343,6 +344,7 @@ impl GroupCoordinator {
                         m.awaiting_join = None;
                     }
                     self.publish_mirror(group);
+                    self.spawn_store_group(group);
                     return Outcome::Now(resp);
                 }
                 self.maybe_prepare_rebalance(group, new_id, "static member changed protocols");
@@ -390,6 +392,7 @@ impl GroupCoordinator {
                 "",
                 "rebalance completed with no members",
             );
+            self.spawn_store_group(group);
         } else {
             group.protocol_name = group.select_protocol();
             Self::transition(

@@ -18,6 +18,7 @@ use kafka_protocol::records::{
 };
 use tracing::{info, warn};
 
+use super::group_records::{decode_group_value, group_value, GroupMetadataValue};
 use super::hash::partition_for;
 use super::offsets_log::OffsetsLog;
 use super::offsets_records::{
@@ -32,10 +33,17 @@ use crate::clock::now_ms;
 /// Committed offsets of one group.
 type GroupOffsets = BTreeMap<TopicPartition, CommittedOffset>;
 
+/// What a `__consumer_offsets` partition holds: committed offsets and group metadata, by group.
+#[derive(Default)]
+struct Groups {
+    offsets: HashMap<String, GroupOffsets>,
+    metadata: HashMap<String, GroupMetadataValue>,
+}
+
 /// One loaded `__consumer_offsets` partition: the leader epoch it was loaded in, and its groups.
 struct Loaded {
     leader_epoch: i32,
-    groups: HashMap<String, GroupOffsets>,
+    groups: Groups,
 }
 
 /// Settings of the Kafka offset store (broker keys `offsets.*`).
@@ -101,9 +109,8 @@ fn encode_batch(records: &[Record]) -> Result<Bytes, StoreError> {
 }
 
 /// Applies one record of the log to the cache, as Kafka's loader does: the last value of a key
-/// wins, a tombstone removes it. Records of other kinds (group metadata, the new protocol's)
-/// carry nothing zkafka keeps.
-fn apply(groups: &mut HashMap<String, GroupOffsets>, key: &[u8], value: Option<&[u8]>) {
+/// wins, a tombstone removes it. Records of the new protocol carry nothing zkafka keeps.
+fn apply(cache: &mut Groups, key: &[u8], value: Option<&[u8]>) {
     let key = match decode_key(key) {
         Ok(k) => k,
         Err(e) => {
@@ -111,14 +118,29 @@ fn apply(groups: &mut HashMap<String, GroupOffsets>, key: &[u8], value: Option<&
             return;
         }
     };
-    let OffsetsKey::Offset {
-        group,
-        topic,
-        partition,
-    } = key
-    else {
-        return;
+    let (group, topic, partition) = match key {
+        OffsetsKey::Offset {
+            group,
+            topic,
+            partition,
+        } => (group, topic, partition),
+        OffsetsKey::GroupMetadata { group } => {
+            match value.map(decode_group_value) {
+                Some(Ok(v)) => {
+                    cache.metadata.insert(group, v);
+                }
+                Some(Err(e)) => {
+                    warn!(group = %group, error = %e, "skipping unreadable group metadata")
+                }
+                None => {
+                    cache.metadata.remove(&group);
+                }
+            }
+            return;
+        }
+        OffsetsKey::Other => return,
     };
+    let groups = &mut cache.offsets;
     let tp = TopicPartition::new(topic, partition);
     match value.map(decode_offset_value) {
         Some(Ok(v)) => {
@@ -167,7 +189,7 @@ impl KafkaOffsetStore {
             return Ok(epoch);
         }
         let batches = self.log.read_all(partition).await?;
-        let mut groups = HashMap::new();
+        let mut groups = Groups::default();
         let mut records = 0usize;
         for mut bytes in batches {
             let sets = RecordBatchDecoder::decode_all(&mut bytes)
@@ -186,7 +208,8 @@ impl KafkaOffsetStore {
             partition,
             leader_epoch = epoch,
             records,
-            groups = groups.len(),
+            groups = groups.metadata.len(),
+            groups_with_offsets = groups.offsets.len(),
             "loaded groups and offsets from __consumer_offsets"
         );
         let mut loaded = self.lock();
@@ -251,7 +274,7 @@ impl KafkaOffsetStore {
             .iter()
             .filter(|(p, l)| self.log.leader_epoch(**p) == Some(l.leader_epoch))
             .flat_map(|(p, l)| {
-                l.groups.iter().filter_map(move |(g, offsets)| {
+                l.groups.offsets.iter().filter_map(move |(g, offsets)| {
                     let old: Vec<TopicPartition> = offsets
                         .iter()
                         .filter(|(_, c)| {
@@ -319,7 +342,9 @@ impl OffsetStore for KafkaOffsetStore {
             let partition = self.partition(group);
             self.ensure_loaded(partition).await?;
             let loaded = self.lock();
-            let offsets = loaded.get(&partition).and_then(|l| l.groups.get(group));
+            let offsets = loaded
+                .get(&partition)
+                .and_then(|l| l.groups.offsets.get(group));
             Ok(select_committed(offsets, partitions))
         })
     }
@@ -331,7 +356,7 @@ impl OffsetStore for KafkaOffsetStore {
             let tps: Vec<TopicPartition> = self
                 .lock()
                 .get(&partition)
-                .and_then(|l| l.groups.get(group))
+                .and_then(|l| l.groups.offsets.get(group))
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default();
             let now = now_ms();
@@ -352,7 +377,9 @@ impl OffsetStore for KafkaOffsetStore {
             let epoch = self.ensure_loaded(partition).await?;
             let present: Vec<TopicPartition> = {
                 let loaded = self.lock();
-                let offsets = loaded.get(&partition).and_then(|l| l.groups.get(group));
+                let offsets = loaded
+                    .get(&partition)
+                    .and_then(|l| l.groups.offsets.get(group));
                 partitions
                     .into_iter()
                     .filter(|tp| offsets.is_some_and(|o| o.contains_key(tp)))
@@ -376,7 +403,7 @@ impl OffsetStore for KafkaOffsetStore {
                     continue;
                 }
                 if let Some(l) = self.lock().get(&p) {
-                    out.extend(l.groups.keys().cloned());
+                    out.extend(l.groups.offsets.keys().cloned());
                 }
             }
             out.sort();
@@ -384,8 +411,41 @@ impl OffsetStore for KafkaOffsetStore {
         })
     }
 
-    fn load_partition(&self, partition: i32) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.ensure_loaded(partition).await.map(|_| ()) })
+    fn load_partition(&self, partition: i32) -> StoreFuture<'_, Vec<(String, GroupMetadataValue)>> {
+        Box::pin(async move {
+            self.ensure_loaded(partition).await?;
+            Ok(self
+                .lock()
+                .get(&partition)
+                .map(|l| {
+                    l.groups
+                        .metadata
+                        .iter()
+                        .map(|(g, v)| (g.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    fn store_group<'a>(&'a self, group: &'a str, value: GroupMetadataValue) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let partition = self.partition(group);
+            let epoch = self.ensure_loaded(partition).await?;
+            let record = record(0, now_ms(), group_key(group), Some(group_value(&value)));
+            self.write(partition, epoch, vec![record]).await
+        })
+    }
+
+    fn stored_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, Option<GroupMetadataValue>> {
+        Box::pin(async move {
+            let partition = self.partition(group);
+            self.ensure_loaded(partition).await?;
+            Ok(self
+                .lock()
+                .get(&partition)
+                .and_then(|l| l.groups.metadata.get(group).cloned()))
+        })
     }
 
     /// Kafka keeps no membership mirror; members live in the coordinator's memory.

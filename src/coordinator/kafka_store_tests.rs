@@ -240,5 +240,46 @@ async fn becoming_leader_loads_the_partition_before_any_request() {
     let s = store(&log);
     s.load_partition(p).await.unwrap();
     assert_eq!(s.lock().get(&p).map(|l| l.leader_epoch), Some(1));
-    assert_eq!(s.lock()[&p].groups["g"].len(), 1);
+    assert_eq!(s.lock()[&p].groups.offsets["g"].len(), 1);
+}
+
+fn group_value(generation: i32, members: &[&str]) -> GroupMetadataValue {
+    GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation,
+        protocol: Some("range".into()),
+        leader: members.first().map(|m| m.to_string()),
+        current_state_timestamp: 1,
+        members: members
+            .iter()
+            .map(|m| crate::coordinator::StoredMember {
+                member_id: m.to_string(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 1000,
+                session_timeout_ms: 1000,
+                subscription: Bytes::from_static(b"s"),
+                assignment: Bytes::from_static(b"a"),
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_new_leader_loads_the_last_group_record_and_forgets_deleted_groups() {
+    let log = Arc::new(MemLog::default());
+    let p = partition_for("g", PARTITIONS);
+    log.lead(p, 0);
+    let s = store(&log);
+    s.store_group("g", group_value(1, &["a"])).await.unwrap();
+    s.store_group("g", group_value(2, &["a", "b"]))
+        .await
+        .unwrap();
+    log.lead(p, 1);
+    let loaded = store(&log).load_partition(p).await.unwrap();
+    assert_eq!(loaded, vec![("g".to_string(), group_value(2, &["a", "b"]))]);
+    store(&log).delete_group("g").await.unwrap();
+    log.lead(p, 2);
+    assert_eq!(store(&log).stored_group("g").await.unwrap(), None);
 }

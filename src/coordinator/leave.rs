@@ -11,6 +11,7 @@ use crate::metadata::str_bytes;
 
 impl GroupCoordinator {
     pub async fn leave_group(&self, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+        self.ensure_group_loaded(req.group_id.0.as_str()).await;
         let leaving: Vec<(String, Option<String>)> = if version < 3 {
             vec![(req.member_id.as_str().to_string(), None)]
         } else {

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use super::group_records::GroupMetadataValue;
 use super::store::{
     select_committed, CommittedOffset, MemberMirror, OffsetStore, OffsetWrite, StoreError,
     StoreFuture, TopicPartition,
@@ -12,6 +13,8 @@ use super::store::{
 #[derive(Default)]
 pub struct MemoryOffsetStore {
     inner: Mutex<Inner>,
+    /// Keep group metadata as Kafka's storage does ([`MemoryOffsetStore::keeping_groups`]).
+    keep_groups: bool,
 }
 
 #[derive(Default)]
@@ -19,12 +22,22 @@ struct Inner {
     offsets: HashMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
     members: HashMap<String, Vec<MemberMirror>>,
     owners: HashMap<String, Vec<(TopicPartition, String)>>,
+    groups: HashMap<String, GroupMetadataValue>,
     commits: u64,
 }
 
 impl MemoryOffsetStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that also keeps group metadata (like `offsets.storage=kafka`), so that a second
+    /// coordinator on it loads the groups the first one stored.
+    pub fn keeping_groups() -> Self {
+        Self {
+            keep_groups: true,
+            ..Self::default()
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Result<T, StoreError> {
@@ -143,5 +156,31 @@ impl OffsetStore for MemoryOffsetStore {
                 i.owners.insert(group.to_string(), owners);
             })
         })
+    }
+
+    fn load_partition(&self, _: i32) -> StoreFuture<'_, Vec<(String, GroupMetadataValue)>> {
+        Box::pin(async move {
+            self.with(|i| {
+                i.groups
+                    .iter()
+                    .map(|(g, v)| (g.clone(), v.clone()))
+                    .collect()
+            })
+        })
+    }
+
+    fn store_group<'a>(&'a self, group: &'a str, value: GroupMetadataValue) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if self.keep_groups {
+                self.with(|i| {
+                    i.groups.insert(group.to_string(), value);
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stored_group<'a>(&'a self, group: &'a str) -> StoreFuture<'a, Option<GroupMetadataValue>> {
+        Box::pin(async move { self.with(|i| i.groups.get(group).cloned()) })
     }
 }

@@ -30,6 +30,9 @@ impl GroupCoordinator {
         version: i16,
     ) -> OffsetCommitResponse {
         let group_id = req.group_id.0.as_str();
+        if version > 0 {
+            self.ensure_group_loaded(group_id).await;
+        }
         // v0 is Kafka's ZooKeeper commit: no group checks at all.
         let group_error = if !is_znode_safe(group_id) {
             Some(ResponseError::InvalidGroupId)

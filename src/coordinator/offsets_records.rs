@@ -36,13 +36,13 @@ pub struct OffsetValue {
 /// Why a record of `__consumer_offsets` could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed __consumer_offsets record: {0}")]
-pub struct RecordError(&'static str);
+pub struct RecordError(pub(super) &'static str);
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
 
-fn put_string(buf: &mut BytesMut, s: &str) {
+pub(super) fn put_string(buf: &mut BytesMut, s: &str) {
     // Strings above i16::MAX bytes never get here: group, topic and metadata are all capped
     // far lower (255 bytes, 249 bytes, `offset.metadata.max.bytes`).
     buf.put_i16(s.len().min(i16::MAX as usize) as i16);
@@ -59,8 +59,8 @@ pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     buf.freeze()
 }
 
-/// The key of a group metadata record (GroupMetadataKey v2); zkafka writes it only as a
-/// tombstone when a group is deleted, so that Kafka reading the log forgets the group too.
+/// The key of a group metadata record (GroupMetadataKey v2); its value is
+/// [`super::group_records::GroupMetadataValue`], a tombstone when the group is deleted.
 pub fn group_key(group: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(4 + group.len());
     buf.put_i16(GROUP_KEY_VERSION);
@@ -80,28 +80,28 @@ pub fn offset_value(v: &OffsetValue) -> Bytes {
     buf.freeze()
 }
 
-fn get_i16(b: &mut &[u8]) -> Result<i16, RecordError> {
+pub(super) fn get_i16(b: &mut &[u8]) -> Result<i16, RecordError> {
     if b.remaining() < 2 {
         return Err(RecordError("truncated int16"));
     }
     Ok(b.get_i16())
 }
 
-fn get_i32(b: &mut &[u8]) -> Result<i32, RecordError> {
+pub(super) fn get_i32(b: &mut &[u8]) -> Result<i32, RecordError> {
     if b.remaining() < 4 {
         return Err(RecordError("truncated int32"));
     }
     Ok(b.get_i32())
 }
 
-fn get_i64(b: &mut &[u8]) -> Result<i64, RecordError> {
+pub(super) fn get_i64(b: &mut &[u8]) -> Result<i64, RecordError> {
     if b.remaining() < 8 {
         return Err(RecordError("truncated int64"));
     }
     Ok(b.get_i64())
 }
 
-fn get_bytes(b: &mut &[u8], len: usize) -> Result<String, RecordError> {
+pub(super) fn get_bytes(b: &mut &[u8], len: usize) -> Result<String, RecordError> {
     if b.remaining() < len {
         return Err(RecordError("truncated string"));
     }
@@ -111,7 +111,7 @@ fn get_bytes(b: &mut &[u8], len: usize) -> Result<String, RecordError> {
     Ok(s)
 }
 
-fn get_string(b: &mut &[u8]) -> Result<String, RecordError> {
+pub(super) fn get_string(b: &mut &[u8]) -> Result<String, RecordError> {
     let len = get_i16(b)?;
     if len < 0 {
         return Err(RecordError("null string"));

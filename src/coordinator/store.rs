@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::group_records::GroupMetadataValue;
+
 /// A boxed, `Send` future returned by every [`OffsetStore`] method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -150,10 +152,29 @@ pub trait OffsetStore: Send + Sync {
     fn list_groups_with_offsets(&self) -> StoreFuture<'_, Vec<String>>;
 
     /// This broker became leader of `__consumer_offsets` partition `partition`: load what the
-    /// store keeps there now rather than on the first request (Kafka's `onElection`). Stores that
-    /// read on demand (ZooKeeper) have nothing to do.
-    fn load_partition(&self, _partition: i32) -> StoreFuture<'_, ()> {
+    /// store keeps there now rather than on the first request (Kafka's `onElection`), and return
+    /// the groups stored there (Kafka's storage only). Stores that read on demand (ZooKeeper)
+    /// have nothing to do.
+    fn load_partition(
+        &self,
+        _partition: i32,
+    ) -> StoreFuture<'_, Vec<(String, GroupMetadataValue)>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Stores the group's members, generation and assignment (a group metadata record of
+    /// `__consumer_offsets`, Kafka's `storeGroup`); stores that keep no groups do nothing.
+    fn store_group<'a>(
+        &'a self,
+        _group: &'a str,
+        _value: GroupMetadataValue,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// The group as last stored by [`OffsetStore::store_group`] (or by a Kafka broker).
+    fn stored_group<'a>(&'a self, _group: &'a str) -> StoreFuture<'a, Option<GroupMetadataValue>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Makes the mirrored member list equal to `members` (creating and deleting as needed).

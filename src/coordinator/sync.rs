@@ -8,23 +8,83 @@ use kafka_protocol::messages::{
     HeartbeatRequest, HeartbeatResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use tokio::sync::oneshot;
+use tracing::warn;
 
 use super::group::{Group, GroupState};
 use super::group_coordinator::GroupCoordinator;
+use super::group_records::GroupMetadataValue;
+use super::group_store::stored_value;
 use super::response::{heartbeat, sync_error, sync_success};
+use super::store::StoreError;
 
 enum Outcome {
     Now(SyncGroupResponse),
     Wait(oneshot::Receiver<SyncGroupResponse>),
+    /// The leader's assignment: store the group, then hand it out (Kafka's `doSyncGroup`).
+    Store {
+        rx: oneshot::Receiver<SyncGroupResponse>,
+        value: GroupMetadataValue,
+        assignments: HashMap<String, Bytes>,
+    },
 }
 
 impl GroupCoordinator {
     pub async fn sync_group(&self, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
-        match self.sync_locked(&req, version) {
-            Outcome::Now(resp) => resp,
-            Outcome::Wait(rx) => rx
-                .await
-                .unwrap_or_else(|_| sync_error(ResponseError::UnknownMemberId)),
+        self.ensure_group_loaded(req.group_id.0.as_str()).await;
+        let rx = match self.sync_locked(&req, version) {
+            Outcome::Now(resp) => return resp,
+            Outcome::Wait(rx) => rx,
+            Outcome::Store {
+                rx,
+                value,
+                assignments,
+            } => {
+                let group_id = req.group_id.0.as_str();
+                let generation = value.generation;
+                let stored = self.store.store_group(group_id, value).await;
+                self.after_store(
+                    group_id,
+                    generation,
+                    req.member_id.as_str(),
+                    &assignments,
+                    stored,
+                );
+                rx
+            }
+        };
+        rx.await
+            .unwrap_or_else(|_| sync_error(ResponseError::UnknownMemberId))
+    }
+
+    /// The group's record is written (or not): hand out the assignment, or fail the generation
+    /// and rebalance, as Kafka's `storeGroup` callback does. Nothing happens when the group
+    /// moved on meanwhile (its parked SyncGroups were already answered).
+    fn after_store(
+        &self,
+        group_id: &str,
+        generation: i32,
+        leader: &str,
+        assignments: &HashMap<String, Bytes>,
+        stored: Result<(), StoreError>,
+    ) {
+        let mut groups = self.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return;
+        };
+        if group.generation != generation || group.state != GroupState::CompletingRebalance {
+            return;
+        }
+        match stored {
+            Ok(()) => self.set_and_propagate_assignment(group, assignments, leader),
+            Err(e) => {
+                warn!(group = %group_id, generation, error = %e, "cannot store group assignment");
+                let error = match e {
+                    StoreError::Unavailable(_) => ResponseError::CoordinatorNotAvailable,
+                    StoreError::Failed(_) => ResponseError::UnknownServerError,
+                };
+                Self::reset_and_propagate_assignment_error(group, error);
+                self.maybe_prepare_rebalance(group, leader, "cannot store group assignment");
+            }
         }
     }
 
@@ -81,12 +141,17 @@ impl GroupCoordinator {
                 }
                 Self::touch(group, member_id);
                 if group.is_leader(member_id) {
-                    let assignments: HashMap<&str, Bytes> = req
+                    let assignments: HashMap<String, Bytes> = req
                         .assignments
                         .iter()
-                        .map(|a| (a.member_id.as_str(), a.assignment.clone()))
+                        .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
                         .collect();
-                    self.set_and_propagate_assignment(group, &assignments, member_id);
+                    let value = stored_value(group, Some(&assignments));
+                    return Outcome::Store {
+                        rx,
+                        value,
+                        assignments,
+                    };
                 }
                 Outcome::Wait(rx)
             }
@@ -98,14 +163,11 @@ impl GroupCoordinator {
     fn set_and_propagate_assignment(
         &self,
         group: &mut Group,
-        assignments: &HashMap<&str, Bytes>,
+        assignments: &HashMap<String, Bytes>,
         leader: &str,
     ) {
         for m in group.members.values_mut() {
-            m.assignment = assignments
-                .get(m.member_id.as_str())
-                .cloned()
-                .unwrap_or_default();
+            m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
         }
         let ids: Vec<String> = group.members.keys().cloned().collect();
         for id in ids {
@@ -127,6 +189,7 @@ impl GroupCoordinator {
     }
 
     pub async fn heartbeat(&self, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+        self.ensure_group_loaded(req.group_id.0.as_str()).await;
         if self.is_shut_down() {
             return heartbeat(Some(ResponseError::NotCoordinator));
         }

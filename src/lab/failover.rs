@@ -17,14 +17,14 @@ use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicNa
 use kafka_protocol::protocol::StrBytes;
 
 use super::fault::{self, Fault};
-use super::local_cluster::{LocalCluster, LocalSettings};
+use super::local_cluster::{BrokerKind, LocalCluster, LocalSettings};
 use super::phases::{self, ZkWatch};
 use super::producer::{Ack, ProducerSettings, SteadyProducer};
 use super::result::{
     csv, write_json, LabResult, PartitionResult, RunResult, RunStats, Settings, Summary,
     SCHEMA_VERSION,
 };
-use super::{report, verify};
+use super::{kafka_log, report, verify};
 use crate::client::{ClusterClient, ClusterMetadata};
 use crate::clock::now_ms;
 use crate::zk::{KafkaZkClient, ZkSettings};
@@ -36,8 +36,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Which cluster the experiment runs on.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A fresh local zkafka cluster per repetition.
-    StartZkafka,
+    /// A fresh local cluster of zkafka or Kafka brokers per repetition.
+    Start(BrokerKind),
     /// A running cluster: its bootstrap servers, ZooKeeper connect string, broker pids, and the
     /// controller event files to read (none for Kafka).
     Running {
@@ -69,15 +69,18 @@ struct Cluster {
     zookeeper: String,
     pids: BTreeMap<i32, u32>,
     event_files: Vec<PathBuf>,
+    /// Controller and state-change logs of the Kafka brokers the lab started.
+    kafka_logs: Vec<(i32, PathBuf, PathBuf)>,
     local: Option<LocalCluster>,
 }
 
 async fn cluster_for(plan: &Plan) -> anyhow::Result<Cluster> {
     match &plan.target {
-        Target::StartZkafka => {
+        Target::Start(kind) => {
             let s = &plan.settings;
             let local = LocalCluster::start(
                 &LocalSettings {
+                    kind: *kind,
                     brokers: s.brokers,
                     session_timeout_ms: s.session_timeout_ms,
                     replication_factor: s.replication_factor,
@@ -91,6 +94,7 @@ async fn cluster_for(plan: &Plan) -> anyhow::Result<Cluster> {
                 zookeeper: local.zk_connect.clone(),
                 pids: local.pids(),
                 event_files: local.event_files.clone(),
+                kafka_logs: local.controller_logs.clone(),
                 local: Some(local),
             })
         }
@@ -104,6 +108,7 @@ async fn cluster_for(plan: &Plan) -> anyhow::Result<Cluster> {
             zookeeper: zookeeper.clone(),
             pids: pids.clone(),
             event_files: event_files.clone(),
+            kafka_logs: Vec::new(),
             local: None,
         }),
     }
@@ -259,6 +264,7 @@ pub async fn run_once(plan: &Plan, repetition: usize) -> anyhow::Result<RunResul
         fault_ms,
         now_ms(),
     ));
+    phases.extend(kafka_log::read(&cluster.kafka_logs, fault_ms, now_ms()));
     phases.sort_by_key(|p| p.ts_ms);
     let results: Vec<PartitionResult> = partitions
         .iter()

@@ -1,6 +1,8 @@
 //! A throw-away local cluster for one lab run: ZooKeeper from Debian's `zookeeper` package (as
-//! scripts/cluster.sh starts it) and zkafka brokers from the running executable, each with its
-//! controller event stream on, all under a temporary directory that is removed afterwards.
+//! scripts/cluster.sh starts it) and brokers of one kind: zkafka from the running executable, each
+//! with its controller event stream on, or Apache Kafka 3.9 ([`super::kafka_process`]), each with
+//! its controller log; the same broker properties for both, all under a temporary directory that
+//! is removed afterwards.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,19 +13,44 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use super::kafka_process;
 use crate::client::ClusterClient;
 
 /// Where Debian's zookeeper package puts the server and a log4j configuration.
 const ZK_CLASSPATH: &str = "/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar";
-const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// A JVM broker loading thousands of partitions on a busy machine takes minutes.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Which brokers the cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    Zkafka,
+    Kafka,
+}
+
+impl BrokerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::Zkafka => "zkafka",
+            BrokerKind::Kafka => "kafka",
+        }
+    }
+}
 
 /// How to set up the brokers.
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
+    pub kind: BrokerKind,
     pub brokers: usize,
     pub session_timeout_ms: u64,
     pub replication_factor: i16,
     pub min_insync_replicas: i32,
+}
+
+/// How a broker process is started.
+enum Launcher {
+    Zkafka(PathBuf),
+    Kafka { libs: PathBuf, log4j: PathBuf },
 }
 
 pub struct LocalCluster {
@@ -34,8 +61,10 @@ pub struct LocalCluster {
     pub bootstrap: String,
     /// Broker id → `host:port`.
     pub addresses: BTreeMap<i32, String>,
-    /// Broker id → its controller event stream file.
+    /// Broker id → its controller event stream file (zkafka).
     pub event_files: Vec<PathBuf>,
+    /// Broker id → its controller and state-change logs (Kafka).
+    pub controller_logs: Vec<(i32, PathBuf, PathBuf)>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -96,6 +125,7 @@ impl LocalCluster {
             bootstrap: String::new(),
             addresses: BTreeMap::new(),
             event_files: Vec::new(),
+            controller_logs: Vec::new(),
         };
         let started = Instant::now();
         while !zk_ok(zk_port) {
@@ -104,9 +134,17 @@ impl LocalCluster {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let exe = std::env::current_exe().context("finding the zkafka executable")?;
+        let launcher = match settings.kind {
+            BrokerKind::Zkafka => {
+                Launcher::Zkafka(std::env::current_exe().context("finding the zkafka executable")?)
+            }
+            BrokerKind::Kafka => Launcher::Kafka {
+                libs: kafka_process::kafka_libs()?,
+                log4j: kafka_process::write_log4j(&cluster.dir)?,
+            },
+        };
         for id in 1..=settings.brokers as i32 {
-            cluster.start_broker(&exe, id, settings)?;
+            cluster.start_broker(&launcher, id, settings)?;
         }
         cluster.bootstrap = cluster
             .addresses
@@ -118,32 +156,52 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    fn start_broker(&mut self, exe: &Path, id: i32, s: &LocalSettings) -> anyhow::Result<()> {
+    fn start_broker(
+        &mut self,
+        launcher: &Launcher,
+        id: i32,
+        s: &LocalSettings,
+    ) -> anyhow::Result<()> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let events = self.dir.join(format!("controller-events-{id}.jsonl"));
         let conf = self.dir.join(format!("server-{id}.properties"));
-        std::fs::write(
-            &conf,
-            format!(
-                "broker.id={id}\nlisteners=PLAINTEXT://{addr}\nlog.dirs={}\n\
-                 zookeeper.connect={}\nzookeeper.session.timeout.ms={}\n\
-                 default.replication.factor={}\nmin.insync.replicas={}\n\
-                 offsets.topic.replication.factor={}\nzkafka.controller.events.file={}\n",
-                self.dir.join(format!("logs-{id}")).display(),
-                self.zk_connect,
-                s.session_timeout_ms,
-                s.replication_factor,
-                s.min_insync_replicas,
-                s.brokers.min(3),
-                events.display()
-            ),
-        )?;
+        // The same keys for both kinds, so a comparison compares the brokers.
+        let mut props = format!(
+            "broker.id={id}\nlisteners=PLAINTEXT://{addr}\nlog.dirs={}\n\
+             zookeeper.connect={}\nzookeeper.session.timeout.ms={}\n\
+             default.replication.factor={}\nmin.insync.replicas={}\n\
+             offsets.topic.replication.factor={}\n",
+            self.dir.join(format!("logs-{id}")).display(),
+            self.zk_connect,
+            s.session_timeout_ms,
+            s.replication_factor,
+            s.min_insync_replicas,
+            s.brokers.min(3),
+        );
+        let mut cmd = match launcher {
+            Launcher::Zkafka(exe) => {
+                let events = self.dir.join(format!("controller-events-{id}.jsonl"));
+                props.push_str(&format!(
+                    "zkafka.controller.events.file={}\n",
+                    events.display()
+                ));
+                self.event_files.push(events);
+                let mut cmd = Command::new(exe);
+                cmd.arg("server").arg(&conf).env("RUST_LOG", "info");
+                cmd
+            }
+            Launcher::Kafka { libs, log4j } => {
+                self.controller_logs.push((
+                    id,
+                    kafka_process::controller_log(&self.dir, id),
+                    kafka_process::state_change_log(&self.dir, id),
+                ));
+                kafka_process::command(libs, log4j, id, &conf)
+            }
+        };
+        std::fs::write(&conf, props)?;
         let log = std::fs::File::create(self.dir.join(format!("broker-{id}.log")))?;
-        let child = Command::new(exe)
-            .arg("server")
-            .arg(&conf)
-            .env("RUST_LOG", "info")
+        let child = cmd
             .stdout(log.try_clone()?)
             .stderr(log)
             .stdin(Stdio::null())
@@ -151,7 +209,6 @@ impl LocalCluster {
             .with_context(|| format!("starting broker {id}"))?;
         self.brokers.insert(id, child);
         self.addresses.insert(id, addr);
-        self.event_files.push(events);
         Ok(())
     }
 

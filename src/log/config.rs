@@ -49,6 +49,8 @@ pub struct LogConfig {
     pub compression: TargetCompression,
     /// `compression.gzip.level`, `compression.zstd.level`.
     pub compression_levels: Levels,
+    /// `message.downconversion.enable`: false answers Fetch v0-v3 with UNSUPPORTED_VERSION.
+    pub downconversion_enable: bool,
 }
 
 impl LogConfig {
@@ -88,6 +90,7 @@ impl Default for LogConfig {
             message_timestamp_after_max_ms: i64::MAX,
             compression: TargetCompression::Producer,
             compression_levels: Levels::default(),
+            downconversion_enable: true,
         }
     }
 }

@@ -22,7 +22,7 @@ pub enum LogError {
     /// A well-formed batch that breaks a rule the broker enforces (offset/count mismatch, ...).
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
-    /// Magic 0/1 message sets: this broker stores only magic 2 and does not up-convert.
+    /// Magic 0/1 where only magic 2 is read: a Produce v3+ request, a follower fetch, a segment.
     #[error("unsupported record batch magic {0} (only magic 2 is stored)")]
     UnsupportedForMessageFormat(i8),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]

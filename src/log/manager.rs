@@ -322,6 +322,7 @@ pub fn log_config(t: &TopicConfig) -> LogConfig {
             gzip: t.compression_gzip_level,
             zstd: t.compression_zstd_level,
         },
+        downconversion_enable: t.message_downconversion_enable,
     }
 }
 

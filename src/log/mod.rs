@@ -23,6 +23,7 @@ mod error;
 mod flush;
 mod index;
 mod leader_epoch;
+pub mod legacy_records;
 pub mod log_dir;
 pub mod manager;
 mod partition_log;

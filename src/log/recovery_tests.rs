@@ -161,3 +161,21 @@ fn preallocated_zero_tails_after_a_crash_are_not_entries() {
     assert_eq!(fs::metadata(&active_index).unwrap().len() % 8, 0);
     assert!(fs::metadata(&active_index).unwrap().len() < max);
 }
+
+#[test]
+fn a_segment_of_old_message_formats_is_refused_not_cut() {
+    use crate::log::legacy_records::{write_message, MAGIC_V0, MAGIC_V1};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+    fill(&mut log, 2, 2);
+    drop(log);
+    let path = dir.path().join(file_name(0, "log"));
+    let mut old = fs::read(&path).unwrap();
+    // A short v0 message (shorter than a v2 header) and a v1 one, as Kafka 0.10 wrote them.
+    write_message(&mut old, 4, MAGIC_V0, 0, -1, None, Some(b"v0"));
+    write_message(&mut old, 5, MAGIC_V1, 0, 7, Some(b"k"), Some(b"v1"));
+    fs::write(&path, &old).unwrap();
+    let err = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap_err();
+    assert!(err.to_string().contains("magic"), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), old, "nothing cut");
+}

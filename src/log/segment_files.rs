@@ -16,6 +16,7 @@ use tracing::debug;
 
 use crate::log::append_bytes::AppendBytes;
 use crate::log::index::{OffsetIndex, TimeIndex};
+use crate::log::legacy_records;
 use crate::log::record_batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::{LogConfig, LogError};
 
@@ -354,6 +355,25 @@ impl SegmentFiles {
     /// batch's position and header; stops at the first torn, oversized or (if
     /// `verify_crc`) corrupt batch. Reads the whole file through a large buffer, so a full scan
     /// costs sequential I/O rather than one syscall per batch.
+    /// A magic 0/1 message whose CRC-32 holds is a segment written before Kafka 0.11, not a
+    /// torn tail: loading stops with an error rather than cutting the old data off, since this
+    /// broker reads only v2 batches from its segments.
+    fn refuse_legacy(&self, pos: u64, h: &BatchHeader, file_len: u64) -> Result<(), LogError> {
+        if !matches!(h.magic, 0 | 1) || pos + h.size() as u64 > file_len {
+            return Ok(());
+        }
+        let mut message = vec![0u8; h.size()];
+        self.log
+            .read_exact_at(&mut message, pos)
+            .map_err(LogError::io(&self.log_path))?;
+        if legacy_records::Messages::new(&message).all(|m| m.is_ok()) {
+            tracing::error!(path = %self.log_path.display(), position = pos, magic = h.magic,
+                "segment holds message format v0/v1, which zkafka does not read from disk");
+            return Err(LogError::UnsupportedForMessageFormat(h.magic));
+        }
+        Ok(())
+    }
+
     pub fn scan(
         &self,
         from: u64,
@@ -384,6 +404,7 @@ impl SegmentFiles {
             let Some(h) = BatchHeader::parse(&batch) else {
                 return Ok(stop(pos, "unreadable header".into()));
             };
+            self.refuse_legacy(pos, &h, file_len)?;
             if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
                 return Ok(stop(
                     pos,

@@ -12,6 +12,7 @@ use super::delayed_produce::DelayedProduce;
 use super::partition::AppendError;
 use super::ReplicaManager;
 use crate::log::compression::Codec;
+use crate::log::legacy_records;
 use crate::log::record_batch::Batches;
 use crate::log::AppendInfo;
 use crate::metadata::ClusterView;
@@ -25,6 +26,9 @@ pub struct AppendParams {
     pub transactional: bool,
     /// zstd batches need Produce v7+ (KIP-110), since older clients could not read them back.
     pub allow_zstd: bool,
+    /// Produce v0-v2 carry message formats v0/v1, converted up to a v2 batch before the append;
+    /// v3+ carry v2 batches only (INVALID_RECORD otherwise).
+    pub allow_legacy: bool,
     /// How long acks=all may wait for the followers.
     pub timeout_ms: i32,
     /// The append time (LogAppendTime topics, and `max.message.time.difference`).
@@ -90,9 +94,22 @@ impl ReplicaManager {
         }
         let partition = self.hosted_partition(target.topic, target.partition, view)?;
         let records = target.records.ok_or(ResponseError::CorruptMessage)?;
-        if !params.allow_zstd && has_zstd(records) {
-            return Err(ResponseError::UnsupportedCompressionType.into());
-        }
+        let converted;
+        let records = if params.allow_legacy && legacy_records::is_legacy(records) {
+            converted = Bytes::from(legacy_records::up_convert(records)?);
+            &converted
+        } else {
+            // Kafka's `ProduceRequest.validateRecords`: v3+ carry magic 2 only.
+            if legacy_records::is_legacy(records)
+                || Batches::new(records).any(|b| b.header.magic < 2)
+            {
+                return Err(ResponseError::InvalidRecord.into());
+            }
+            if !params.allow_zstd && has_zstd(records) {
+                return Err(ResponseError::UnsupportedCompressionType.into());
+            }
+            records
+        };
         let info = partition.append_as_leader(records, params.acks, params.now_ms)?;
         Ok((partition, info))
     }

@@ -48,6 +48,13 @@ impl DelayedFetch {
 
     /// Waits, then answers every partition (in request order).
     pub async fn complete(self) -> Vec<FetchPartitionData> {
+        let data = self.wait().await;
+        self.replicas
+            .record_leader_throttled(&self.resolved, &data, &self.params);
+        data
+    }
+
+    async fn wait(&self) -> Vec<FetchPartitionData> {
         let follower = self.params.is_follower();
         let mut signals: Vec<watch::Receiver<i64>> = self
             .resolved

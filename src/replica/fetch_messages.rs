@@ -51,6 +51,8 @@ pub struct FetchTarget {
     pub current_leader_epoch: i32,
     /// The follower's newest epoch (v12+), -1 when not given.
     pub last_fetched_epoch: i32,
+    /// The follower's log start offset (v5+), -1 when not given.
+    pub log_start_offset: i64,
 }
 
 /// What one partition answers (Kafka's `FetchPartitionData`).
@@ -122,6 +124,7 @@ impl ReplicaManager {
         let first = self.read_all(&resolved, &params);
         let max_wait = capped_wait(params.max_wait_ms);
         if max_wait.is_zero() || first.bytes >= params.min_bytes.max(1) || first.errors {
+            self.record_leader_throttled(&resolved, &first.data, &params);
             return FetchOutcome::Ready(first.data);
         }
         FetchOutcome::Delayed(DelayedFetch::new(self.clone(), params, resolved, max_wait))
@@ -235,7 +238,14 @@ impl ReplicaManager {
         let budget = target
             .max_bytes
             .min(params.max_bytes.saturating_sub(*total));
-        match reader.read_slice(target.fetch_offset, budget, upper, *total == 0) {
+        // A throttled follower gets no records while the leader's quota is exceeded, but its
+        // fetch still counts (Kafka's `shouldLeaderThrottle` in `readFromLocalLog`).
+        let slice = if params.is_follower() && self.should_leader_throttle(partition, params) {
+            Ok(None)
+        } else {
+            reader.read_slice(target.fetch_offset, budget, upper, *total == 0)
+        };
+        match slice {
             Ok(slice) => {
                 if let Some(slice) = slice {
                     *total += slice.len;
@@ -250,6 +260,7 @@ impl ReplicaManager {
                         partition,
                         params.replica_id,
                         target.fetch_offset,
+                        target.log_start_offset,
                         params.broker_epoch,
                     );
                     // The follower's fetch may have moved the high watermark.
@@ -263,6 +274,42 @@ impl ReplicaManager {
             }
         }
         data
+    }
+}
+
+impl ReplicaManager {
+    /// Kafka's `shouldLeaderThrottle`: a follower outside the ISR fetching a partition throttled
+    /// on this leader, while the leader's replication quota is exceeded.
+    fn should_leader_throttle(&self, partition: &Partition, params: &FetchParams) -> bool {
+        let quota = &self.quotas().leader;
+        quota.is_throttled(&partition.topic, partition.index)
+            && !partition.role().isr.contains(&params.replica_id)
+            && quota.is_quota_exceeded()
+    }
+
+    /// Counts the record bytes of throttled partitions in a follower's answer against the
+    /// leader's quota, once per response (Kafka's `KafkaApis` records them as the response goes).
+    pub(super) fn record_leader_throttled(
+        &self,
+        resolved: &[Resolved],
+        data: &[FetchPartitionData],
+        params: &FetchParams,
+    ) {
+        if !params.is_follower() {
+            return;
+        }
+        let quota = &self.quotas().leader;
+        let bytes: usize = resolved
+            .iter()
+            .zip(data)
+            .filter(|(r, _)| {
+                r.partition
+                    .as_ref()
+                    .is_ok_and(|p| quota.is_throttled(&p.topic, p.index))
+            })
+            .filter_map(|(_, d)| d.records.as_ref().map(|range| range.len))
+            .sum();
+        quota.record(bytes);
     }
 }
 

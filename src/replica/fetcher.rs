@@ -36,6 +36,8 @@ pub struct FetcherConfig {
     pub partition_max_bytes: i32,
     pub backoff: Duration,
     pub socket_timeout: Duration,
+    /// The replication throttles; the follower quota limits throttled partitions' fetches.
+    pub quota: Arc<super::ReplicationQuotas>,
 }
 
 /// Where a partition is in the follower protocol.
@@ -52,6 +54,9 @@ pub(super) struct FetchState {
     pub phase: Phase,
     /// After an error the partition rests until then (`replica.fetch.backoff.ms`).
     pub delayed_until: Option<Instant>,
+    /// Whether the last fetch brought this replica up to the leader's high watermark (Kafka's
+    /// `PartitionFetchState.isReplicaInSync`): such a partition is never throttled.
+    pub in_sync: bool,
 }
 
 /// The partitions of one fetcher, shared with its manager.
@@ -76,15 +81,19 @@ impl Shared {
                 leader_epoch,
                 phase: Phase::Truncating,
                 delayed_until: None,
+                in_sync: false,
             },
         );
         self.added.notify_one();
     }
 
-    /// Partitions ready now, by phase, and the earliest time a delayed one becomes ready.
+    /// Partitions ready now, by phase, and the earliest time a delayed one becomes ready. A
+    /// partition the follower quota throttles (Kafka's `shouldFollowerThrottle`) is left out and
+    /// looked at again after `backoff`, as Kafka's fetcher waits when it has nothing to fetch.
     fn ready(
         &self,
         now: Instant,
+        config: &FetcherConfig,
     ) -> (
         Vec<PartitionRequest>,
         Vec<PartitionRequest>,
@@ -101,6 +110,11 @@ impl Shared {
                 }
                 _ => state.delayed_until = None,
             }
+            if state.phase == Phase::Fetching && should_follower_throttle(state, config) {
+                let t = now + config.backoff;
+                next = Some(next.map_or(t, |n| n.min(t)));
+                continue;
+            }
             let req = PartitionRequest {
                 partition: state.partition.clone(),
                 leader_epoch: state.leader_epoch,
@@ -112,6 +126,13 @@ impl Shared {
         }
         (truncating, fetching, next)
     }
+}
+
+/// Kafka's `shouldFollowerThrottle`: not in sync, throttled here, and the quota exceeded.
+fn should_follower_throttle(state: &FetchState, config: &FetcherConfig) -> bool {
+    let quota = &config.quota.follower;
+    let p = &state.partition;
+    !state.in_sync && quota.is_throttled(&p.topic, p.index) && quota.is_quota_exceeded()
 }
 
 /// Runs one fetcher until `stop` or `shutdown` turns true.
@@ -131,7 +152,7 @@ pub(super) async fn run(
         if *stop.borrow() || *shutdown.borrow() {
             break;
         }
-        let (truncating, fetching, next) = shared.ready(Instant::now());
+        let (truncating, fetching, next) = shared.ready(Instant::now(), &config);
         if truncating.is_empty() && fetching.is_empty() {
             let delayed = async {
                 match next {
@@ -397,7 +418,12 @@ fn process(state: &mut FetchState, outcome: FetchOutcome, config: &FetcherConfig
                     warn!(topic = %p.topic, partition = p.index, error = %e, "follower append failed");
                     return rest(state, config);
                 }
+                let quota = &config.quota.follower;
+                if quota.is_throttled(&p.topic, p.index) {
+                    quota.record(bytes.len());
+                }
             }
+            state.in_sync = p.reader().log_end_offset() >= high_watermark;
             p.set_follower_high_watermark(high_watermark);
             if let Err(e) = p.follow_log_start_offset(log_start_offset) {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "cannot move the log start");

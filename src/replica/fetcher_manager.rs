@@ -3,6 +3,7 @@
 //! they get their first partition and stop when their last one leaves.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -31,7 +32,8 @@ impl FetcherHandle {
 /// All replica fetchers of this broker.
 pub struct ReplicaFetcherManager {
     config: FetcherConfig,
-    num_fetchers: i32,
+    /// `num.replica.fetchers`, changed at run time by [`ReplicaFetcherManager::resize`].
+    num_fetchers: AtomicI32,
     shutdown: watch::Receiver<bool>,
     /// Keyed by (leader broker, fetcher id).
     fetchers: Mutex<HashMap<(i32, i32), FetcherHandle>>,
@@ -41,7 +43,7 @@ impl ReplicaFetcherManager {
     pub fn new(config: FetcherConfig, num_fetchers: i32, shutdown: watch::Receiver<bool>) -> Self {
         ReplicaFetcherManager {
             config,
-            num_fetchers: num_fetchers.max(1),
+            num_fetchers: AtomicI32::new(num_fetchers.max(1)),
             shutdown,
             fetchers: Mutex::new(HashMap::new()),
         }
@@ -63,7 +65,10 @@ impl ReplicaFetcherManager {
     ) {
         let tp = (partition.topic.clone(), partition.index);
         self.remove_partition(&tp);
-        let key = (leader, fetcher_id(&tp.0, tp.1, self.num_fetchers));
+        let key = (
+            leader,
+            fetcher_id(&tp.0, tp.1, self.num_fetchers.load(Ordering::Relaxed)),
+        );
         let mut fetchers = self.lock();
         if fetchers.get(&key).is_some_and(|f| f.addr != addr) {
             if let Some(old) = fetchers.remove(&key) {
@@ -134,6 +139,42 @@ impl ReplicaFetcherManager {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Changes the number of fetchers per leader (Kafka's `resizeThreadPool`, on a dynamic
+    /// `num.replica.fetchers`): every fetcher stops and its partitions go to the fetcher their id
+    /// now picks, starting again with truncation.
+    pub fn resize(&self, num_fetchers: i32) {
+        let num_fetchers = num_fetchers.max(1);
+        let old = self.num_fetchers.swap(num_fetchers, Ordering::Relaxed);
+        if old == num_fetchers {
+            return;
+        }
+        let moved: Vec<(Arc<Partition>, i32, i32, String)> = {
+            let mut fetchers = self.lock();
+            fetchers
+                .drain()
+                .flat_map(|((leader, _), f)| {
+                    let parts: Vec<_> = f
+                        .shared
+                        .lock()
+                        .drain()
+                        .map(|(_, s)| (s.partition, leader, s.leader_epoch, f.addr.clone()))
+                        .collect();
+                    drop(f.stop());
+                    parts
+                })
+                .collect()
+        };
+        info!(
+            from = old,
+            to = num_fetchers,
+            partitions = moved.len(),
+            "resizing the replica fetcher pool"
+        );
+        for (partition, leader, epoch, addr) in moved {
+            self.add_partition(partition, leader, addr, epoch);
         }
     }
 

@@ -20,6 +20,8 @@ pub struct FollowerState {
     pub last_fetch_ms: i64,
     /// The follower's broker epoch from its fetch (v15+), -1 if it did not say.
     pub broker_epoch: i64,
+    /// The follower's log start offset from its fetch (v5+), for the low watermark.
+    pub log_start_offset: i64,
 }
 
 impl FollowerState {
@@ -32,6 +34,7 @@ impl FollowerState {
             last_fetch_leader_leo: UNKNOWN_OFFSET,
             last_fetch_ms: 0,
             broker_epoch: -1,
+            log_start_offset: UNKNOWN_OFFSET,
         }
     }
 

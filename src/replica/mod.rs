@@ -20,6 +20,7 @@ mod housekeeping;
 pub mod isr;
 mod log_dirs;
 mod partition;
+mod quota;
 mod replication;
 pub mod truncation;
 
@@ -49,6 +50,7 @@ pub use follower::FetchPosition;
 pub use housekeeping::{run_housekeeping, HousekeepingIntervals};
 pub use log_dirs::{LogDirInfo, PartitionLogInfo};
 pub use partition::{log_error_code, IsrProposal, Partition, ReplicaRole};
+pub use quota::{ReplicationQuotaManager, ReplicationQuotas};
 
 use crate::config::TopicConfig;
 use crate::errors::{code_of, NONE};
@@ -91,6 +93,8 @@ pub struct ReplicaManager {
     broker_epoch: Arc<AtomicI64>,
     /// Fetchers and the AlterPartition queue, once [`ReplicaManager::start_replication`] ran.
     replication: OnceLock<replication::Replication>,
+    /// The replication throttles, shared with the fetchers.
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl ReplicaManager {
@@ -108,7 +112,13 @@ impl ReplicaManager {
             offline: RwLock::new(HashSet::new()),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             replication: OnceLock::new(),
+            quotas: Arc::new(ReplicationQuotas::default()),
         }
+    }
+
+    /// The leader and follower replication throttles.
+    pub fn quotas(&self) -> &ReplicationQuotas {
+        &self.quotas
     }
 
     pub fn broker_id(&self) -> i32 {
@@ -215,6 +225,9 @@ impl ReplicaManager {
         }
         if !state.replicas.iter().any(|r| r.0 == self.broker_id) {
             return Ok(());
+        }
+        if let Some(config) = configs.get(topic) {
+            self.quotas.apply_topic(topic, config, self.broker_id);
         }
         let partition = match self.partition(topic, state.partition_index) {
             Some(p) => p,

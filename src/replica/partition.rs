@@ -63,12 +63,14 @@ pub struct Partition {
     reader: LogReader,
     role: RwLock<ReplicaRole>,
     /// What each follower's fetches told us while we lead (LEO, last caught-up time).
-    followers: Mutex<HashMap<i32, FollowerState>>,
+    pub(super) followers: Mutex<HashMap<i32, FollowerState>>,
     pub(super) high_watermark: watch::Sender<i64>,
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicI32,
     /// The log end offset: followers wait on this, consumers on the high watermark.
     pub(super) log_end: watch::Sender<i64>,
+    /// Signalled when the low watermark may have moved: DeleteRecords waits on it.
+    pub(super) low_watermark: watch::Sender<()>,
     /// Where an I/O error on this log is reported, and the log dir it takes offline.
     pub(super) storage_failures: OnceLock<(Arc<LogDirFailureChannel>, PathBuf)>,
     /// Its log dir failed: nothing is appended any more, and waiting producers are answered
@@ -173,6 +175,7 @@ impl Partition {
         let hw = high_watermark.clamp(log.log_start_offset(), log.log_end_offset());
         let (tx, _) = watch::channel(hw);
         let (log_end, _) = watch::channel(log.log_end_offset());
+        let (low_watermark, _) = watch::channel(());
         Partition {
             topic,
             index,
@@ -187,6 +190,7 @@ impl Partition {
             followers: Mutex::new(HashMap::new()),
             high_watermark: tx,
             log_end,
+            low_watermark,
             min_insync_replicas: AtomicI32::new(1),
             storage_failures: OnceLock::new(),
             offline: AtomicBool::new(false),
@@ -302,6 +306,7 @@ impl Partition {
         if leader {
             self.maybe_advance_high_watermark();
         }
+        self.refresh_low_watermark();
         self.wake_waiters();
         Ok(changed)
     }
@@ -346,6 +351,7 @@ impl Partition {
         &self,
         replica: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         broker_epoch: i64,
         now_ms: i64,
     ) -> Option<IsrProposal> {
@@ -361,7 +367,18 @@ impl Partition {
             .entry(replica)
             .or_insert_with(|| FollowerState::new(false, now_ms))
             .on_fetch(fetch_offset, leo, now_ms, broker_epoch);
+        if log_start_offset >= 0 {
+            if let Some(f) = self
+                .followers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&replica)
+            {
+                f.log_start_offset = log_start_offset;
+            }
+        }
         self.maybe_advance_high_watermark();
+        self.refresh_low_watermark();
         if role.pending_isr.is_some()
             || !can_join_isr(
                 replica,

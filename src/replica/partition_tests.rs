@@ -39,11 +39,11 @@ fn high_watermark_waits_for_every_isr_member() {
     assert!(p.apply_leader_and_isr(&state(1, 0, &[1, 2, 3]), 0).unwrap());
     p.append_as_leader(&records(5), -1, 0).unwrap();
     assert_eq!(p.high_watermark(), 0);
-    assert_eq!(p.record_follower_fetch(2, 5, 10, 100), None);
+    assert_eq!(p.record_follower_fetch(2, 5, 0, 10, 100), None);
     assert_eq!(p.high_watermark(), 0);
-    assert_eq!(p.record_follower_fetch(3, 3, 11, 100), None);
+    assert_eq!(p.record_follower_fetch(3, 3, 0, 11, 100), None);
     assert_eq!(p.high_watermark(), 3);
-    p.record_follower_fetch(3, 5, 11, 200);
+    p.record_follower_fetch(3, 5, 0, 11, 200);
     assert_eq!(p.high_watermark(), 5);
     // The same LeaderAndIsr again changes nothing.
     assert!(!p
@@ -61,8 +61,8 @@ fn shrink_is_proposed_once_and_committed_by_the_controller() {
     let p = partition(dir.path(), 1);
     p.apply_leader_and_isr(&state(1, 4, &[1, 2, 3]), 0).unwrap();
     p.append_as_leader(&records(5), -1, 0).unwrap();
-    p.record_follower_fetch(2, 5, 22, 1_000);
-    p.record_follower_fetch(3, 1, 33, 1_000);
+    p.record_follower_fetch(2, 5, 0, 22, 1_000);
+    p.record_follower_fetch(3, 1, 0, 33, 1_000);
     assert_eq!(p.maybe_shrink_isr(LAG, LAG), None);
     let proposal = p.maybe_shrink_isr(LAG + 1, LAG).unwrap();
     assert_eq!(proposal.new_isr, vec![1, 2]);
@@ -86,23 +86,23 @@ fn expansion_waits_for_the_high_watermark_and_fenced_answers_wait_for_leader_and
     let p = partition(dir.path(), 1);
     p.apply_leader_and_isr(&state(1, 2, &[1, 2]), 0).unwrap();
     p.append_as_leader(&records(4), -1, 0).unwrap();
-    p.record_follower_fetch(2, 4, -1, 10);
+    p.record_follower_fetch(2, 4, 0, -1, 10);
     assert_eq!(p.high_watermark(), 4);
-    assert_eq!(p.record_follower_fetch(3, 2, -1, 10), None);
-    let proposal = p.record_follower_fetch(3, 4, 7, 20).unwrap();
+    assert_eq!(p.record_follower_fetch(3, 2, 0, -1, 10), None);
+    let proposal = p.record_follower_fetch(3, 4, 0, 7, 20).unwrap();
     assert_eq!(proposal.new_isr, vec![1, 2, 3]);
     assert_eq!(proposal.broker_epochs, vec![-1, -1, 7]);
     // A stale partition epoch keeps the proposal pending: nothing new until LeaderAndIsr.
     p.apply_isr_update(2, Err(ResponseError::InvalidUpdateVersion));
     assert!(p.role().pending_isr.is_some());
-    assert_eq!(p.record_follower_fetch(3, 4, 7, 30), None);
+    assert_eq!(p.record_follower_fetch(3, 4, 0, 7, 30), None);
     p.apply_leader_and_isr(&state(1, 2, &[1, 2]), 40).unwrap();
     assert!(p.role().pending_isr.is_none());
     // Other failures drop it, so the next fetch proposes again.
-    let again = p.record_follower_fetch(3, 4, 7, 50).unwrap();
+    let again = p.record_follower_fetch(3, 4, 0, 7, 50).unwrap();
     p.apply_isr_update(2, Err(ResponseError::UnknownServerError));
     assert!(p.role().pending_isr.is_none());
-    assert_eq!(p.record_follower_fetch(3, 4, 7, 60), Some(again));
+    assert_eq!(p.record_follower_fetch(3, 4, 0, 7, 60), Some(again));
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn acks_all_fails_when_the_isr_shrinks_below_min_insync() {
     // Back to two members: acks=all succeeds once the follower has the records.
     p.apply_leader_and_isr(&state(1, 1, &[1, 2]), 0).unwrap();
     let info = p.append_as_leader(&records(1), -1, 0).unwrap();
-    p.record_follower_fetch(2, info.last_offset + 1, -1, 0);
+    p.record_follower_fetch(2, info.last_offset + 1, 0, -1, 0);
     let done = p.wait_for_acks_all(info.last_offset + 1, Duration::from_secs(1));
     assert_eq!(done.await, Ok(()));
     p.apply_leader_and_isr(&state(2, 2, &[2]), 0).unwrap();

@@ -49,7 +49,9 @@ impl ReplicaManager {
             partition_max_bytes: config.replica_fetch_max_bytes,
             backoff: Duration::from_millis(config.replica_fetch_backoff_ms.max(0) as u64),
             socket_timeout: Duration::from_millis(config.replica_socket_timeout_ms.max(1) as u64),
+            quota: self.quotas.clone(),
         };
+        self.quotas.apply_broker(config, true);
         let (alter, rx) = alter_partition::channel();
         let replication = Replication {
             metadata: metadata.clone(),
@@ -119,12 +121,24 @@ impl ReplicaManager {
         partition: &Arc<Partition>,
         replica: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         broker_epoch: i64,
     ) {
-        if let Some(proposal) =
-            partition.record_follower_fetch(replica, fetch_offset, broker_epoch, now_ms())
-        {
+        if let Some(proposal) = partition.record_follower_fetch(
+            replica,
+            fetch_offset,
+            log_start_offset,
+            broker_epoch,
+            now_ms(),
+        ) {
             self.submit_isr(proposal, partition.clone());
+        }
+    }
+
+    /// Applies a dynamic `num.replica.fetchers`.
+    pub fn resize_fetchers(&self, num_fetchers: i32) {
+        if let Some(r) = self.replication.get() {
+            r.fetchers.resize(num_fetchers);
         }
     }
 

@@ -203,3 +203,35 @@ async fn member_that_never_syncs_is_removed_at_the_rebalance_timeout() {
     );
     assert_eq!(heartbeat(&c, "g", &follower).await, 25);
 }
+
+/// A second coordinator on the same (Kafka-like) store takes the group over as it was: the
+/// members heartbeat in their generation and commit, nobody rejoins (Kafka's loadGroup).
+#[tokio::test(start_paused = true)]
+async fn a_new_coordinator_loads_the_stored_group() {
+    let store = Arc::new(MemoryOffsetStore::keeping_groups());
+    let first = GroupCoordinator::new(GroupConfig::default(), store.clone());
+    let ms = join_many(&first, "g", &["".into(), "".into()]).await;
+    let got = sync_all(&first, "g", &ms, 2).await;
+    first.shutdown();
+    let second = GroupCoordinator::new(GroupConfig::default(), store.clone());
+    second.load_partition(0);
+    tokio::task::yield_now().await;
+    for m in &ms {
+        assert_eq!(heartbeat(&second, "g", m).await, 0, "{m:?}");
+    }
+    // A member that lost its SyncGroup answer asks again: the stored assignment comes back.
+    let again = second.sync_group(sync_req("g", &ms[0], vec![]), 5).await;
+    assert_eq!(
+        (again.error_code, again.assignment.clone()),
+        (0, got[0].clone())
+    );
+    // An unknown generation is still refused.
+    let stale = Member {
+        generation: ms[0].generation - 1,
+        ..ms[0].clone()
+    };
+    assert_eq!(
+        heartbeat(&second, "g", &stale).await,
+        ResponseError::IllegalGeneration.code()
+    );
+}
