@@ -14,6 +14,7 @@ mod error;
 mod listener;
 mod properties;
 mod registry;
+mod security;
 mod synonyms;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,10 @@ pub use dynamic_broker::{check_reconfiguration, dynamic_key, DynamicBrokerConfig
 pub use error::ConfigError;
 pub use listener::{Listener, SecurityProtocol, DEFAULT_PROTOCOL_MAP};
 pub use properties::parse_properties;
+pub use security::{
+    ClientAuth, InterBrokerSecurity, ListenerSecurity, SaslSettings, SslSettings, StoreSource,
+    SASL_MECHANISMS,
+};
 pub use synonyms::{broker_config_synonyms, Synonym};
 pub use throttled_replicas::ThrottledReplicas;
 pub use topic::{ConfigEntry, ConfigSource, TopicConfig, TOPIC_CONFIG_NAMES};

@@ -78,7 +78,7 @@ async fn attempt(
         .ok_or_else(|| format!("controller {} is not known yet", view.controller_id))?;
     let addr = controller.address_on(&settings.control_listener);
     let client_id = format!("broker-{}-controlled-shutdown", settings.broker_id);
-    let conn = Connection::connect(&addr, &client_id, CONNECT_TIMEOUT)
+    let conn = Connection::connect_inter_broker(&addr, &client_id, CONNECT_TIMEOUT)
         .await
         .map_err(|e| format!("cannot reach controller {} at {addr}: {e}", controller.id))?
         .with_request_timeout(settings.request_timeout);

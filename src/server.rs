@@ -181,7 +181,7 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
     let replicas = Arc::new(ReplicaManager::new(broker_id, logs, loaded));
     let metadata = Arc::new(MetadataCache::new(cluster_id.clone()));
 
-    let listeners = network::bind(&config.bind_addresses())
+    let mut listeners = network::bind(&config.bind_addresses())
         .await
         .context("cannot bind listeners")?;
     let reg = registration(&config, &listeners);
@@ -191,6 +191,14 @@ async fn run(config: Arc<KafkaConfig>) -> anyhow::Result<()> {
         .collect();
 
     let (zk_tx, zk_rx) = watch::channel(zk.clone());
+    let credentials = Arc::new(crate::security::ZkCredentials(zk_rx.clone()));
+    config
+        .secure_listeners(&mut listeners, credentials)
+        .context("cannot set up TLS/SASL")?;
+    crate::client::set_inter_broker_security(
+        crate::client::ClientSecurity::inter_broker(config.inter_broker_security())
+            .map_err(|e| anyhow::anyhow!("inter-broker TLS: {e}"))?,
+    );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let groups = start_group_coordinator(
         &config,

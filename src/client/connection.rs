@@ -1,4 +1,5 @@
-//! One pipelined TCP connection to a broker.
+//! One pipelined connection to a broker: TCP, or TLS over TCP, optionally SASL-authenticated
+//! (see [`super::security`]).
 //!
 //! A writer task drains a queue of encoded frames onto the socket (flushing only when the queue
 //! is empty, so a burst of requests becomes few syscalls) and a reader task reads response frames
@@ -14,14 +15,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::error::ClientError;
 use super::frame::{decode_response, encode_request, peek_correlation_id, MAX_RESPONSE_FRAME};
+use super::security::ClientSecurity;
 use super::versions::ApiVersionTable;
 
 /// Default time a request may wait for its response (Kafka's `request.timeout.ms`).
@@ -104,6 +105,49 @@ impl Connection {
         client_id: &str,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        Self::connect_secured(addr, client_id, timeout, &ClientSecurity::default()).await
+    }
+
+    /// Connects to another broker's inter-broker listener with the security this broker was
+    /// configured with (`super::set_inter_broker_security`; PLAINTEXT when never set).
+    pub async fn connect_inter_broker(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let security = super::security::inter_broker_security();
+        Self::connect_secured(addr, client_id, timeout, &security).await
+    }
+
+    /// Opens a connection to `addr` with TLS and/or SASL as `security` says; the TLS handshake and
+    /// the SASL login complete within `timeout` or fail.
+    pub async fn connect_secured(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<Self, ClientError> {
+        let conn = tokio::time::timeout(timeout, async {
+            let conn = Self::open(addr, client_id, timeout, security).await?;
+            if let Some(sasl) = &security.sasl {
+                super::security::authenticate(&conn, sasl).await?;
+            }
+            Ok::<_, ClientError>(conn)
+        })
+        .await
+        .map_err(|_| ClientError::ConnectTimeout {
+            addr: addr.to_owned(),
+            timeout_ms: timeout.as_millis(),
+        })??;
+        Ok(conn)
+    }
+
+    async fn open(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<Self, ClientError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::ConnectTimeout {
@@ -119,13 +163,36 @@ impl Connection {
             addr: addr.to_owned(),
             source,
         })?;
-        let (read, write) = stream.into_split();
         let shared: Shared = Arc::default();
         let (queue, rx) = mpsc::channel(WRITE_QUEUE);
         // The writer is not aborted on drop: it ends once the queue's sender is gone, after
         // writing what was queued (acks=0 requests must still reach the broker).
-        tokio::spawn(write_loop(write, rx, shared.clone(), addr.to_owned()));
-        let reader = tokio::spawn(read_loop(read, shared.clone(), addr.to_owned()));
+        let reader = match &security.tls {
+            None => {
+                let (read, write) = stream.into_split();
+                tokio::spawn(write_loop(write, rx, shared.clone(), addr.to_owned()));
+                tokio::spawn(read_loop(read, shared.clone(), addr.to_owned()))
+            }
+            Some(config) => {
+                let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| ClientError::Io {
+                    addr: addr.to_owned(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                })?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|source| ClientError::Io {
+                        addr: addr.to_owned(),
+                        source,
+                    })?;
+                let (read, write) = tokio::io::split(tls);
+                tokio::spawn(write_loop(write, rx, shared.clone(), addr.to_owned()));
+                tokio::spawn(read_loop(read, shared.clone(), addr.to_owned()))
+            }
+        };
         tracing::debug!(addr, client_id, "connected");
         Ok(Self {
             addr: addr.to_owned(),
@@ -326,7 +393,7 @@ impl Drop for Connection {
 }
 
 async fn write_loop(
-    write: OwnedWriteHalf,
+    write: impl AsyncWrite + Unpin,
     mut rx: mpsc::Receiver<Outgoing>,
     shared: Shared,
     addr: String,
@@ -362,7 +429,7 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(mut read: OwnedReadHalf, shared: Shared, addr: String) {
+async fn read_loop(mut read: impl AsyncRead + Unpin, shared: Shared, addr: String) {
     let reason = loop {
         let len = match read.read_u32().await {
             Ok(len) => len as usize,

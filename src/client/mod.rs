@@ -13,6 +13,7 @@ mod error;
 mod frame;
 mod offsets;
 pub mod produce_frame;
+mod security;
 mod versions;
 
 pub use cluster::{ClusterClient, ClusterMetadata, PartitionInfo, TopicMetadata, RETRY_BACKOFF};
@@ -22,4 +23,5 @@ pub use frame::{decode_response, encode_request};
 pub use offsets::{
     list_offset, list_offset_as, DEBUGGING_REPLICA_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
+pub use security::{set_inter_broker_security, ClientSecurity};
 pub use versions::{negotiate, ApiVersionTable};

@@ -40,6 +40,10 @@ pub struct KafkaConfig {
     /// `control.plane.listener.name` (none): the listener that carries controller traffic
     /// (LeaderAndIsr, UpdateMetadata, StopReplica, ControlledShutdown, AlterPartition) when set.
     pub(crate) control_plane_listener_name: Option<String>,
+    /// The TLS and SASL settings of each listener, in the order of `listeners`.
+    pub(crate) listener_security: Vec<super::security::ListenerSecurity>,
+    /// How this broker connects to the others' inter-broker listener.
+    pub(crate) inter_broker_security: super::security::InterBrokerSecurity,
     /// `log.dirs`, else `log.dir` (/tmp/kafka-logs).
     pub(crate) log_dirs: Vec<PathBuf>,
     /// `zookeeper.connect` (required).
@@ -296,6 +300,43 @@ impl KafkaConfig {
             },
             ..crate::network::NetworkConfig::default()
         }
+    }
+
+    /// Gives each bound listener the TLS acceptor and SASL settings its protocol asks for; a key
+    /// store, trust store or cipher suite that cannot be used is an error naming the listener.
+    pub fn secure_listeners(
+        &self,
+        bound: &mut [crate::network::BoundListener],
+        credentials: std::sync::Arc<dyn crate::security::sasl::CredentialStore>,
+    ) -> anyhow::Result<()> {
+        for b in bound.iter_mut() {
+            let Some(i) = self.listeners.iter().position(|l| l.name == b.name) else {
+                continue;
+            };
+            let Some(sec) = self.listener_security.get(i) else {
+                continue;
+            };
+            let tls = match &sec.ssl {
+                Some(s) => Some(tokio_rustls::TlsAcceptor::from(
+                    crate::security::tls::server_config(s)
+                        .map_err(|e| anyhow::anyhow!("listener {}: {e}", b.name))?,
+                )),
+                None => None,
+            };
+            let sasl = sec.sasl.as_ref().map(|s| {
+                std::sync::Arc::new(crate::security::sasl::SaslServerConfig::new(
+                    s,
+                    credentials.clone(),
+                ))
+            });
+            b.set_security(crate::network::ListenerSecurity { tls, sasl });
+        }
+        Ok(())
+    }
+
+    /// How this broker connects to the other brokers' inter-broker listener.
+    pub fn inter_broker_security(&self) -> &super::security::InterBrokerSecurity {
+        &self.inter_broker_security
     }
 
     /// `advertised.listeners` with port 0 replaced by the port the OS gave the listener of the same

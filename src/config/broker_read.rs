@@ -25,6 +25,14 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         inter_broker_listener_name,
         control_plane_listener_name,
     } = listeners(p)?;
+    let listener_security = super::security::read_listener_security(p, &listeners)?;
+    let inter_broker_security = match listeners
+        .iter()
+        .find(|l| l.name == inter_broker_listener_name)
+    {
+        Some(l) => super::security::read_inter_broker(p, l)?,
+        None => Default::default(),
+    };
     let log_dirs = log_dirs(p)?;
     let zookeeper_connect = zookeeper_connect(p)?;
     let zookeeper_session_timeout_ms = p.int("zookeeper.session.timeout.ms", 18000, 1)?;
@@ -41,6 +49,8 @@ pub(super) fn read(p: &mut Props<'_>) -> Result<KafkaConfig, ConfigError> {
         advertised_listeners,
         inter_broker_listener_name,
         control_plane_listener_name,
+        listener_security,
+        inter_broker_security,
         log_dirs,
         zookeeper_connect,
         zookeeper_session_timeout_ms,
@@ -310,7 +320,7 @@ fn listeners(p: &mut Props<'_>) -> Result<Listeners, ConfigError> {
     let inter_broker_protocol = p.one_of(
         "security.inter.broker.protocol",
         "PLAINTEXT",
-        &["PLAINTEXT"],
+        &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
     )?;
     let inter_broker_listener_name = match p.opt_string("inter.broker.listener.name") {
         Some(n) => n.to_ascii_uppercase(),

@@ -6,8 +6,7 @@ use std::fmt;
 use super::error::ConfigError;
 use super::values::split_list;
 
-/// Kafka's security protocols. zkafka serves only [`SecurityProtocol::Plaintext`]; the others are
-/// parsed so a map written for Kafka reads, and rejected when a listener would use them.
+/// Kafka's security protocols; TLS and SASL are set up per listener (`super::security`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SecurityProtocol {
     /// `PLAINTEXT`
@@ -155,13 +154,6 @@ pub fn parse_listeners(
         let security_protocol = *protocols
             .get(&name)
             .ok_or_else(|| bad(format!("no security protocol defined for listener {name} in listener.security.protocol.map")))?;
-        if security_protocol != SecurityProtocol::Plaintext {
-            return Err(ConfigError::unsupported(
-                key,
-                value,
-                format!("listener {name} uses {security_protocol} (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL"),
-            ));
-        }
         if out.iter().any(|l| l.name == name) {
             return Err(bad(format!("listener name {name} appears twice")));
         }
@@ -228,22 +220,6 @@ mod tests {
             );
             assert!(err.contains(reason), "{value}: {err}");
             assert!(!err.contains('\n'));
-        }
-    }
-
-    #[test]
-    fn tls_and_sasl_listeners_are_refused_as_unsupported() {
-        for value in ["SSL://h:1", "PLAINTEXT://h:1,SASL_PLAINTEXT://h:2"] {
-            let err = parse_listeners("listeners", value, &map()).unwrap_err();
-            assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
-            let line = err.to_string();
-            assert!(
-                line.starts_with(&format!(
-                    "listeners={value} is not supported by zkafka (listener "
-                )),
-                "{line}"
-            );
-            assert!(line.contains("zkafka serves PLAINTEXT only"), "{line}");
         }
     }
 

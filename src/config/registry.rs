@@ -65,7 +65,8 @@ const fn harmless(name: &'static str, default: Option<&'static str>, why: &'stat
 
 const INT_MAX: Option<&str> = Some("2147483647");
 
-const NO_TLS: &str = "zkafka serves PLAINTEXT only: no TLS or SASL";
+const NO_TLS: &str =
+    "zkafka does not implement this TLS/SASL key (docs/security.md lists those it does)";
 const TUNING: &str = "a tuning knob of Kafka's implementation; zkafka sizes this its own way";
 const NO_TRANSACTIONS: &str = "zkafka has no transaction coordinator";
 const CHECKPOINTS: &str =
@@ -95,7 +96,9 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     harmless("compression.lz4.level", Some("9"), LZ4_LEVEL),
     implemented("compression.type"),
     implemented("compression.zstd.level"),
+    implemented("connection.failed.authentication.delay.ms"),
     implemented("connections.max.idle.ms"),
+    implemented("connections.max.reauth.ms"),
     implemented("control.plane.listener.name"),
     implemented("controlled.shutdown.enable"),
     implemented("controlled.shutdown.max.retries"),
@@ -277,28 +280,30 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     implemented("replication.quota.window.size.seconds"),
     implemented("request.timeout.ms"),
     implemented("reserved.broker.max.id"),
-    refused("sasl.enabled.mechanisms", Some("GSSAPI"), NO_TLS),
-    refused(
-        "sasl.mechanism.inter.broker.protocol",
-        Some("GSSAPI"),
-        NO_TLS,
-    ),
+    implemented("sasl.enabled.mechanisms"),
+    implemented("sasl.mechanism.inter.broker.protocol"),
+    implemented("sasl.server.max.receive.size"),
     implemented("security.inter.broker.protocol"),
     harmless("socket.listen.backlog.size", Some("50"), TUNING),
     harmless("socket.receive.buffer.bytes", Some("102400"), TUNING),
     implemented("socket.request.max.bytes"),
     harmless("socket.send.buffer.bytes", Some("102400"), TUNING),
-    refused("ssl.client.auth", Some("none"), NO_TLS),
-    refused(
-        "ssl.endpoint.identification.algorithm",
-        Some("https"),
-        NO_TLS,
-    ),
-    refused("ssl.key.password", None, NO_TLS),
-    refused("ssl.keystore.location", None, NO_TLS),
-    refused("ssl.keystore.password", None, NO_TLS),
-    refused("ssl.truststore.location", None, NO_TLS),
-    refused("ssl.truststore.password", None, NO_TLS),
+    implemented("ssl.cipher.suites"),
+    implemented("ssl.client.auth"),
+    implemented("ssl.enabled.protocols"),
+    implemented("ssl.endpoint.identification.algorithm"),
+    implemented("ssl.key.password"),
+    implemented("ssl.keystore.certificate.chain"),
+    implemented("ssl.keystore.key"),
+    implemented("ssl.keystore.location"),
+    implemented("ssl.keystore.password"),
+    implemented("ssl.keystore.type"),
+    implemented("ssl.principal.mapping.rules"),
+    implemented("ssl.protocol"),
+    implemented("ssl.truststore.certificates"),
+    implemented("ssl.truststore.location"),
+    implemented("ssl.truststore.password"),
+    implemented("ssl.truststore.type"),
     implemented("super.users"),
     harmless(
         "transaction.max.timeout.ms",
@@ -357,7 +362,7 @@ pub(crate) const REFUSED_PREFIXES: &[(&str, &str)] = &[
     ("sasl.", NO_TLS),
     (
         "listener.name.",
-        "per-listener overrides are not implemented",
+        "zkafka reads per-listener ssl.*, sasl.enabled.mechanisms, connections.max.reauth.ms and <mechanism>.sasl.jaas.config of listeners using TLS or SASL only",
     ),
     ("zookeeper.ssl.", "zkafka talks to ZooKeeper without TLS"),
 ];

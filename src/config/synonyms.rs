@@ -45,6 +45,8 @@ pub fn broker_config_synonyms(name: &str) -> Vec<&str> {
 /// Whether a broker key's value is hidden (Kafka's PASSWORD type).
 pub(crate) fn is_sensitive(name: &str) -> bool {
     name.contains("password")
+        || name.ends_with("sasl.jaas.config")
+        || name.ends_with("ssl.keystore.key")
 }
 
 impl KafkaConfig {

@@ -234,16 +234,16 @@ fn refused_keys_stop_start_up_with_one_line() {
             "zookeeper.ssl.client.enable=true is not supported by zkafka (zkafka talks to ZooKeeper without TLS)",
         ),
         (
-            &[("ssl.keystore.location", "/etc/kafka/ks.jks")],
-            "ssl.keystore.location=/etc/kafka/ks.jks is not supported by zkafka (zkafka serves PLAINTEXT only: no TLS or SASL)",
+            &[("ssl.keymanager.algorithm", "SunX509")],
+            "ssl.keymanager.algorithm=SunX509 is not supported by zkafka (zkafka does not implement this TLS/SASL key (docs/security.md lists those it does))",
         ),
         (
             &[("sasl.kerberos.service.name", "kafka")],
-            "sasl.kerberos.service.name=kafka is not supported by zkafka (zkafka serves PLAINTEXT only: no TLS or SASL)",
+            "sasl.kerberos.service.name=kafka is not supported by zkafka (zkafka does not implement this TLS/SASL key (docs/security.md lists those it does))",
         ),
         (
             &[("listener.name.plaintext.max.connections", "5")],
-            "listener.name.plaintext.max.connections=5 is not supported by zkafka (per-listener overrides are not implemented)",
+            "listener.name.plaintext.max.connections=5 is not supported by zkafka (zkafka reads per-listener ssl.*, sasl.enabled.mechanisms, connections.max.reauth.ms and <mechanism>.sasl.jaas.config of listeners using TLS or SASL only)",
         ),
         (
             &[("offsets.retention.minutes", "60")],
@@ -253,12 +253,16 @@ fn refused_keys_stop_start_up_with_one_line() {
             &[
                 ("listeners", "SASL_PLAINTEXT://:9092"),
                 ("advertised.listeners", "SASL_PLAINTEXT://h:9092"),
+                ("security.inter.broker.protocol", "SASL_PLAINTEXT"),
             ],
-            "listeners=SASL_PLAINTEXT://:9092 is not supported by zkafka (listener SASL_PLAINTEXT uses SASL_PLAINTEXT (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL)",
+            "sasl.enabled.mechanisms=GSSAPI is not supported by zkafka (listener SASL_PLAINTEXT: zkafka serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (not GSSAPI))",
         ),
         (
-            &[("listener.security.protocol.map", "PLAINTEXT:SSL")],
-            "listeners=PLAINTEXT://:9092 is not supported by zkafka (listener PLAINTEXT uses SSL (listener.security.protocol.map); zkafka serves PLAINTEXT only: no TLS or SASL)",
+            &[
+                ("listener.security.protocol.map", "PLAINTEXT:SSL"),
+                ("ssl.keystore.location", "/etc/kafka/ks.jks"),
+            ],
+            "ssl.keystore.type=JKS is not supported by zkafka (zkafka reads keystores as PKCS12 or PEM (convert a JKS store with keytool -importkeystore -deststoretype PKCS12))",
         ),
     ] {
         let e = config(extra).unwrap_err();
@@ -452,7 +456,7 @@ fn every_error_kind() {
     );
     assert_eq!(
         err(&[("security.inter.broker.protocol", "SSL")]),
-        "invalid value \"SSL\" for security.inter.broker.protocol: must be one of PLAINTEXT"
+        "invalid value \"SSL\" for inter.broker.listener.name: must be the name of a listener in advertised.listeners"
     );
     assert!(err(&[("zookeeper.connect", "zk:2181/kafka/")])
         .starts_with("invalid value \"zk:2181/kafka/\" for zookeeper.connect: "));

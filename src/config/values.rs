@@ -21,6 +21,8 @@ pub struct KeyInfo {
 pub(crate) struct Props<'a> {
     map: &'a BTreeMap<String, String>,
     read: BTreeMap<&'static str, KeyInfo>,
+    /// Keys built at run time (`listener.name.<l>.<key>`), read but not listed by DescribeConfigs.
+    read_owned: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Props<'a> {
@@ -28,6 +30,7 @@ impl<'a> Props<'a> {
         Props {
             map,
             read: BTreeMap::new(),
+            read_owned: Default::default(),
         }
     }
 
@@ -37,6 +40,12 @@ impl<'a> Props<'a> {
             default: None,
             config_type: 2,
         });
+        self.map.get(key).map(|v| v.trim())
+    }
+
+    /// The raw value of a key whose name is built at run time, trimmed, if set.
+    pub(crate) fn raw_owned(&mut self, key: &str) -> Option<&'a str> {
+        self.read_owned.insert(key.to_owned());
         self.map.get(key).map(|v| v.trim())
     }
 
@@ -60,7 +69,7 @@ impl<'a> Props<'a> {
     pub(crate) fn unread(&self) -> impl Iterator<Item = (&'a String, &'a String)> + '_ {
         self.map
             .iter()
-            .filter(|(k, _)| !self.read.contains_key(k.as_str()))
+            .filter(|(k, _)| !self.read.contains_key(k.as_str()) && !self.read_owned.contains(*k))
     }
 
     pub(crate) fn string(&mut self, key: &'static str, default: &str) -> String {

@@ -147,7 +147,9 @@ async fn run_queue(
         loop {
             let c = match &conn {
                 Some(c) => c,
-                None => match Connection::connect(&addr, &client_id, CONNECT_TIMEOUT).await {
+                None => match Connection::connect_inter_broker(&addr, &client_id, CONNECT_TIMEOUT)
+                    .await
+                {
                     Ok(c) => conn.insert(c),
                     Err(e) => {
                         debug!(broker, %addr, error = %e, "controller cannot reach broker yet");

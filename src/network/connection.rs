@@ -1,11 +1,16 @@
 //! One client connection: a reader that frames and decodes requests and hands them to the handler
-//! in arrival order, and an ordered writer (see [`super::writer`]), joined in one task.
+//! in arrival order, and an ordered writer (see [`super::writer`]), joined in one task. The stream
+//! is a TCP socket (PLAINTEXT, SASL_PLAINTEXT: file ranges go out with `sendfile`) or a TLS stream
+//! (SSL, SASL_SSL: file ranges are read into memory and encrypted); on a SASL listener the reader
+//! authenticates the connection first (see [`super::sasl_authenticator`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::messages::ApiKey;
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -13,9 +18,13 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::frame::{FrameError, FrameReader};
 use super::header::{decode_request_header, response_header_version};
+use super::sasl_authenticator::{SaslAuthenticator, SaslReply};
+use super::security::ListenerSecurity;
 use super::server::stopped;
+use super::sink::ResponseSink;
 use super::writer::{write_responses, Body, LaterTask, Pending, WriteError};
 use super::{NetworkConfig, Reply, RequestContext, RequestHandler};
+use crate::security::KafkaPrincipal;
 
 /// What each connection needs from [`NetworkConfig`] (copied into every connection task).
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +97,7 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
     stream: TcpStream,
     peer: SocketAddr,
     listener: Arc<str>,
+    security: Arc<ListenerSecurity>,
     handler: Arc<H>,
     cfg: ConnectionSettings,
     shutdown: watch::Receiver<bool>,
@@ -95,7 +105,80 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "could not set TCP_NODELAY");
     }
-    let (read_half, write_half) = stream.into_split();
+    let sasl = security.sasl.clone().map(SaslAuthenticator::new);
+    let Some(acceptor) = &security.tls else {
+        let (read_half, write_half) = stream.into_split();
+        let conn = Conn {
+            peer,
+            listener,
+            principal: KafkaPrincipal::anonymous(),
+            sasl,
+        };
+        return serve_stream(read_half, write_half, conn, handler, cfg, shutdown).await;
+    };
+    // The handshake is bounded like an idle connection: a peer that never completes it is dropped.
+    let limit = cfg.max_idle.unwrap_or(Duration::from_secs(600));
+    let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            info!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let principal = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        Some(cert) => match crate::security::tls::subject_rfc2253(cert) {
+            Ok(dn) => KafkaPrincipal::user(dn),
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection");
+                return;
+            }
+        },
+        None => KafkaPrincipal::anonymous(),
+    };
+    if sasl.is_none() {
+        info!(%peer, %principal, "TLS connection authenticated");
+    }
+    let (read_half, write_half) = tokio::io::split(tls);
+    let conn = Conn {
+        peer,
+        listener,
+        principal,
+        sasl,
+    };
+    serve_stream(read_half, write_half, conn, handler, cfg, shutdown).await
+}
+
+/// Who is connected, before the first request.
+struct Conn {
+    peer: SocketAddr,
+    listener: Arc<str>,
+    /// From the TLS client certificate, else `User:ANONYMOUS` (replaced by the SASL login).
+    principal: KafkaPrincipal,
+    sasl: Option<SaslAuthenticator>,
+}
+
+async fn serve_stream<H, R, W>(
+    read_half: R,
+    write_half: W,
+    conn: Conn,
+    handler: Arc<H>,
+    cfg: ConnectionSettings,
+    shutdown: watch::Receiver<bool>,
+) where
+    H: RequestHandler,
+    R: AsyncRead + Unpin + Send,
+    W: ResponseSink,
+{
+    let Conn {
+        peer,
+        listener,
+        principal,
+        sasl,
+    } = conn;
     let (tx, rx) = mpsc::channel(cfg.max_in_flight.max(1));
     let activity = Activity::default();
     let reader = read_requests(
@@ -104,7 +187,10 @@ pub(crate) async fn serve_connection<H: RequestHandler>(
             addr: peer,
             listener,
             max_idle: cfg.max_idle,
+            max_request_bytes: cfg.max_request_bytes,
             activity: &activity,
+            principal,
+            sasl,
         },
         handler,
         tx,
@@ -155,14 +241,17 @@ struct Peer<'a> {
     addr: SocketAddr,
     listener: Arc<str>,
     max_idle: Option<Duration>,
+    max_request_bytes: usize,
     activity: &'a Activity,
+    principal: KafkaPrincipal,
+    sasl: Option<SaslAuthenticator>,
 }
 
 /// The reading half: one request at a time through the handler, outcomes queued in order. With
 /// `connections.max.idle.ms`, a connection idle that long with nothing in flight is closed, as
 /// Kafka's selector closes it (the peer sees EOF; clients reconnect when they need to).
-async fn read_requests<H: RequestHandler>(
-    mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_requests<H: RequestHandler, R: AsyncRead + Unpin>(
+    mut frames: FrameReader<R>,
     peer: Peer<'_>,
     handler: Arc<H>,
     tx: mpsc::Sender<Pending>,
@@ -172,10 +261,15 @@ async fn read_requests<H: RequestHandler>(
         addr: peer,
         listener,
         max_idle,
+        max_request_bytes,
         activity,
+        principal,
+        mut sasl,
     } = peer;
-    // Until listeners authenticate (TLS, SASL), every connection is Kafka's `User:ANONYMOUS`.
-    let principal = Arc::new(crate::security::KafkaPrincipal::anonymous());
+    let mut principal = Arc::new(principal);
+    if let Some(s) = &sasl {
+        frames.set_max(s.max_receive_size().min(max_request_bytes));
+    }
     let mut last_read = Instant::now();
     loop {
         let idle_at = max_idle.map(|d| activity.idle_deadline(last_read, d));
@@ -220,6 +314,47 @@ async fn read_requests<H: RequestHandler>(
                 return ReadEnd::Orderly;
             }
         };
+        if let Some(auth) = sasl.as_mut() {
+            if matches!(api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
+                let (correlation_id, version) = (header.correlation_id, header.request_api_version);
+                let (body, close_after) = match auth.on_request(api_key, version, &body).await {
+                    SaslReply::Respond(b) => (b, None),
+                    SaslReply::Fail(b, delay) => (b, Some(delay)),
+                    SaslReply::Close(reason) => {
+                        info!(%peer, %reason, "closing connection");
+                        let _ = tx.send(Pending::Close).await;
+                        return ReadEnd::Orderly;
+                    }
+                };
+                if let Some(p) = auth.authenticated() {
+                    if *principal != *p {
+                        principal = Arc::new(p.clone());
+                        frames.set_max(max_request_bytes);
+                    }
+                }
+                activity.request_queued();
+                let pending = Pending::Response {
+                    correlation_id,
+                    header_version: response_header_version(api_key, version),
+                    body: Body::Ready(Some(body.into())),
+                };
+                if tx.send(pending).await.is_err() {
+                    return ReadEnd::Orderly;
+                }
+                if let Some(delay) = close_after {
+                    // Kafka's delayed close after a failed authentication, against brute force.
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.send(Pending::Close).await;
+                    return ReadEnd::Orderly;
+                }
+                continue;
+            }
+            if let Some(reason) = auth.refuse(api_key) {
+                info!(%peer, api = ?api_key, %reason, "closing connection");
+                let _ = tx.send(Pending::Close).await;
+                return ReadEnd::Orderly;
+            }
+        }
         // Before start-up completes only what the handler admits is handled; the rest waits here.
         // An admitted request is handled even if its peer has closed since (acks=0 produce
         // requests followed by a close must still be appended), so admission is polled first.

@@ -55,6 +55,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Changes the largest frame accepted (a SASL listener accepts smaller frames until the
+    /// connection has authenticated).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
     /// The next frame without its size prefix; `Ok(None)` when the peer closed the connection
     /// cleanly between frames.
     pub async fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {

@@ -12,6 +12,8 @@ mod connection;
 mod connection_quotas;
 mod frame;
 mod header;
+mod sasl_authenticator;
+mod security;
 mod server;
 mod sink;
 mod writer;
@@ -31,6 +33,7 @@ pub use header::{
     decode_request_header, encode_response_header, request_header_version, response_header_version,
     HeaderError,
 };
+pub use security::ListenerSecurity;
 pub use server::{bind, serve, serve_with_quotas, BoundListener};
 
 /// One decoded request, as handed to the [`RequestHandler`].

@@ -12,7 +12,7 @@ use tracing::{error, info, warn, Instrument};
 
 use super::connection::{serve_connection, ConnectionSettings};
 use super::connection_quotas::ConnectionQuotas;
-use super::{NetworkConfig, QuotaLimits, RequestHandler};
+use super::{ListenerSecurity, NetworkConfig, QuotaLimits, RequestHandler};
 
 /// A bound listener socket: what `listeners` asked for and the address the OS gave it.
 #[derive(Debug)]
@@ -23,6 +23,14 @@ pub struct BoundListener {
     /// what the broker must advertise.
     pub local_addr: SocketAddr,
     listener: TcpListener,
+    security: Arc<ListenerSecurity>,
+}
+
+impl BoundListener {
+    /// Sets what the listener's connections must go through (TLS, SASL) before requests.
+    pub fn set_security(&mut self, security: ListenerSecurity) {
+        self.security = Arc::new(security);
+    }
 }
 
 /// Binds every listener (port 0 → the OS picks; the bound addresses are returned so the broker can
@@ -51,6 +59,7 @@ pub async fn bind(listeners: &[(String, String, u16)]) -> io::Result<Vec<BoundLi
             name: name.clone(),
             local_addr,
             listener,
+            security: Arc::default(),
         });
     }
     Ok(bound)
@@ -140,7 +149,7 @@ async fn accept_loop<H: RequestHandler>(
                 Ok((stream, peer)) => match quotas.acquire(&name, peer.ip()) {
                     Ok(slot) => {
                         let span = tracing::info_span!("connection", listener = %name, %peer);
-                        let conn = serve_connection(stream, peer, name.clone(), handler.clone(), settings, conn_shutdown.clone());
+                        let conn = serve_connection(stream, peer, name.clone(), l.security.clone(), handler.clone(), settings, conn_shutdown.clone());
                         conns.spawn(
                             async move {
                                 conn.await;

@@ -26,6 +26,10 @@ pub(crate) trait ResponseSink: AsyncWrite + Unpin + Send {
 
 impl ResponseSink for &mut Vec<u8> {}
 
+/// TLS: the kernel cannot encrypt, so file ranges are read into memory (`pread`) and written
+/// through rustls, which costs a copy and the encryption per fetched byte.
+impl ResponseSink for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {}
+
 impl ResponseSink for OwnedWriteHalf {
     async fn send_file(&mut self, range: &FileRange) -> io::Result<()> {
         sendfile_all(self.as_ref(), range).await

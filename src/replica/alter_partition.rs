@@ -156,7 +156,7 @@ async fn send(
         .is_none_or(|(id, c)| *id != controller || c.is_closed())
     {
         let addr = endpoint.address_on(to.listener);
-        let c = Connection::connect(&addr, to.client_id, CONNECT_TIMEOUT).await?;
+        let c = Connection::connect_inter_broker(&addr, to.client_id, CONNECT_TIMEOUT).await?;
         c.api_versions().await?;
         *conn = Some((controller, c));
     }

@@ -221,7 +221,7 @@ async fn connect(
     client_id: &str,
     config: &FetcherConfig,
 ) -> Result<Connection, ClientError> {
-    let conn = Connection::connect(addr, client_id, config.socket_timeout)
+    let conn = Connection::connect_inter_broker(addr, client_id, config.socket_timeout)
         .await?
         .with_request_timeout(config.socket_timeout);
     conn.api_versions().await?;
