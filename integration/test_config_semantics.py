@@ -35,18 +35,6 @@ def test_authorizer_other_than_kafkas_acl_authorizer_is_refused_at_start_up(brok
     ), b.last_stderr_line()
 
 
-def test_sasl_listener_is_refused_at_start_up(broker_factory):
-    listener = f"SASL_PLAINTEXT://127.0.0.1:{free_port()}"
-    b = broker_factory(1, overrides={"listeners": listener, "advertised.listeners": listener}, wait=False)
-    assert_refused(b, "listeners", listener)
-    assert "zkafka serves PLAINTEXT only" in b.last_stderr_line()
-
-
-def test_ssl_keystore_is_refused_at_start_up(broker_factory):
-    b = broker_factory(1, overrides={"ssl.keystore.location": "/etc/kafka/broker.jks"}, wait=False)
-    assert_refused(b, "ssl.keystore.location", "/etc/kafka/broker.jks")
-
-
 def connect(b, port=None, source="127.0.0.1") -> socket.socket:
     s = socket.create_connection((b.host, port or b.port), timeout=5, source_address=(source, 0))
     s.settimeout(5)
