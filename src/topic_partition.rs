@@ -12,6 +12,14 @@ pub struct TopicPartition {
 }
 
 impl TopicPartition {
+    /// The topics of `partitions` in their order, each once when its partitions are adjacent (as
+    /// in a sorted list): what a Metadata request for them names.
+    pub fn topics_of(partitions: &[TopicPartition]) -> Vec<String> {
+        let mut topics: Vec<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+        topics.dedup();
+        topics
+    }
+
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
         Self {
             topic: topic.into(),

@@ -99,16 +99,7 @@ impl SteadyProducer {
         partitions: Vec<TopicPartition>,
         settings: ProducerSettings,
     ) -> SteadyProducer {
-        let mut topics: Vec<String> = partitions
-            .iter()
-            .map(
-                |TopicPartition {
-                     topic: t,
-                     partition: _,
-                 }| t.clone(),
-            )
-            .collect();
-        topics.dedup();
+        let topics = TopicPartition::topics_of(&partitions);
         let n = partitions.len();
         let shared = Arc::new(Shared {
             client,

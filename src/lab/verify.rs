@@ -44,19 +44,7 @@ pub async fn check(
         if pending.is_empty() {
             break;
         }
-        let topics: Vec<String> = {
-            let mut t: Vec<String> = partitions
-                .iter()
-                .map(
-                    |TopicPartition {
-                         topic: t,
-                         partition: _,
-                     }| t.clone(),
-                )
-                .collect();
-            t.dedup();
-            t
-        };
+        let topics = TopicPartition::topics_of(partitions);
         let md = match client.refresh_metadata(Some(&topics)).await {
             Ok(md) => md,
             Err(_) => {
